@@ -1,0 +1,326 @@
+//! Rampart's configuration: a TOML file (`--config`) overlaid by `RAMPART_<SECTION>__<KEY>`
+//! environment variables, deserialized with unknown keys rejected, then validated.
+//!
+//! Every field has a secure default, so an empty configuration is a working one (SQLite under
+//! `./rampart-data`, listening on `127.0.0.1:8080`). Secret values (database URLs with
+//! passwords, later SMTP passwords and OAuth secrets) are typed so that `Debug` and
+//! `rampart config check` show `[redacted]`.
+
+mod url;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use rampart_domain::password::Argon2Params;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub use url::SecretUrl;
+
+/// The prefix of every configuration environment variable.
+pub const ENV_PREFIX: &str = "RAMPART_";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub data: DataConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub passwords: PasswordsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes; larger ones get 413 `payload_too_large`.
+    pub body_limit_bytes: usize,
+    /// A request still running after this many seconds gets 503 `request_timeout`.
+    pub request_timeout_secs: u64,
+    /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Where Rampart keeps its files: the SQLite database and, when none is supplied,
+    /// the generated master key.
+    pub dir: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("./rampart-data") }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or `postgres://user:pass@host/db`. Unset: SQLite at `<data.dir>/rampart.db`.
+    pub url: Option<SecretUrl>,
+    pub max_connections: u32,
+    /// SQLite: how long a writer waits for a lock before failing.
+    pub busy_timeout_ms: u64,
+    /// How long a request waits for a free connection.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: None, max_connections: 10, busy_timeout_ms: 5_000, acquire_timeout_ms: 5_000 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal, pretty when it is.
+    #[default]
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter: `info`, or `info,rampart_server=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Auto, level: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordsConfig {
+    /// Shortest password accepted (NIST SP 800-63B: 8; 15 when the password is the only factor).
+    pub min_length: usize,
+    pub argon2: Argon2Params,
+    /// How many passwords are hashed at once, at most (each takes `argon2.memory_kib` of
+    /// memory and a core). Default: the number of cores.
+    pub max_concurrent_hashes: Option<usize>,
+}
+
+impl Default for PasswordsConfig {
+    fn default() -> Self {
+        Self { min_length: 8, argon2: Argon2Params::default(), max_concurrent_hashes: None }
+    }
+}
+
+/// Why configuration could not be loaded. The message names the file, key and problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration:\n{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the file (if given) and the `RAMPART_<SECTION>__<KEY>` environment overlay.
+    /// Only variables with a `__` are configuration: `RAMPART_MASTER_KEY` and the test
+    /// variables are read elsewhere.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            // Check it ourselves: figment treats a missing file as empty, we treat it as an error.
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).filter(|k| k.as_str().contains("__")).split("__"));
+        let config: Config = figment.extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rules serde cannot express. Every broken rule is reported, each naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let p = &self.passwords;
+        if !p.argon2.is_at_least_owasp() {
+            let min = Argon2Params::OWASP_MIN;
+            problems.push(format!(
+                "passwords.argon2: memory_kib >= {}, iterations >= {}, parallelism >= {} required (OWASP minimum); got {:?}",
+                min.memory_kib, min.iterations, min.parallelism, p.argon2
+            ));
+        }
+        if p.min_length < 8 {
+            problems.push(format!("passwords.min_length: must be at least 8 (NIST SP 800-63B); got {}", p.min_length));
+        }
+        if p.min_length > 64 {
+            problems.push(format!("passwords.min_length: must be at most 64; got {}", p.min_length));
+        }
+        if p.max_concurrent_hashes == Some(0) {
+            problems.push("passwords.max_concurrent_hashes: must be at least 1".into());
+        }
+        if self.server.body_limit_bytes == 0 {
+            problems.push("server.body_limit_bytes: must be at least 1".into());
+        }
+        if self.server.request_timeout_secs == 0 {
+            problems.push("server.request_timeout_secs: must be at least 1".into());
+        }
+        if self.database.max_connections == 0 {
+            problems.push("database.max_connections: must be at least 1".into());
+        }
+        if let Some(url) = &self.database.url {
+            if url.scheme().is_none_or(|s| !matches!(s, "sqlite" | "postgres" | "postgresql")) {
+                problems.push(format!(
+                    "database.url: must start with sqlite:// or postgres://; got {}",
+                    url.redacted()
+                ));
+            }
+        }
+        if self.log.level.trim().is_empty() {
+            problems.push("log.level: must not be empty".into());
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose().to_string(),
+            None => format!("sqlite://{}", self.data.dir.join("rampart.db").display()),
+        }
+    }
+
+    /// The effective configuration as TOML, secrets shown as `[redacted]`.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+/// One line per problem: `key: what is wrong (source)`.
+fn describe(err: figment::Error) -> String {
+    err.into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e.metadata.as_ref().and_then(|m| m.source.as_ref()).map(|s| format!(" (in {s})"));
+            let name = e.metadata.as_ref().map(|m| m.name.to_string());
+            let origin = source.or_else(|| name.map(|n| format!(" (from {n})"))).unwrap_or_default();
+            if key.is_empty() { format!("{}{origin}", e.kind) } else { format!("{key}: {}{origin}", e.kind) }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load_err(jail: &Jail, toml: &str) -> String {
+        jail.create_file("rampart.toml", toml).unwrap();
+        Config::load(Some(Path::new("rampart.toml"))).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_config_is_the_secure_default() {
+        Jail::expect_with(|_jail| {
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+            assert_eq!(c.database_url(), "sqlite://./rampart-data/rampart.db");
+            assert_eq!(c.passwords.argon2, Argon2Params { memory_kib: 19_456, iterations: 2, parallelism: 1 });
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_env_overlay() {
+        Jail::expect_with(|jail| {
+            jail.create_file("rampart.toml", "[server]\nlisten = \"0.0.0.0:9000\"\nbody_limit_bytes = 10\n")?;
+            jail.set_env("RAMPART_SERVER__LISTEN", "127.0.0.1:9001");
+            jail.set_env("RAMPART_DATABASE__URL", "postgres://rampart:pw@db/rampart");
+            jail.set_env("RAMPART_PASSWORDS__ARGON2__MEMORY_KIB", "65536");
+            // Not configuration: no `__`, so not read (and not rejected) here.
+            jail.set_env("RAMPART_MASTER_KEY", "whatever");
+            jail.set_env("RAMPART_TEST_DATABASE_URL", "postgres://x");
+            let c = Config::load(Some(Path::new("rampart.toml"))).unwrap();
+            assert_eq!(c.server.listen.to_string(), "127.0.0.1:9001");
+            assert_eq!(c.server.body_limit_bytes, 10);
+            assert_eq!(c.passwords.argon2.memory_kib, 65536);
+            assert_eq!(c.database_url(), "postgres://rampart:pw@db/rampart");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        Jail::expect_with(|jail| {
+            let msg = load_err(jail, "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n");
+            assert!(msg.contains("lisen"), "{msg}");
+            assert!(msg.contains("rampart.toml"), "{msg}");
+            let msg = load_err(jail, "[servr]\nlisten = \"127.0.0.1:1\"\n");
+            assert!(msg.contains("servr"), "{msg}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("RAMPART_SERVER__LISTN", "127.0.0.1:1");
+            let msg = Config::load(None).unwrap_err().to_string();
+            assert!(msg.contains("listn"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn malformed_files_and_values_are_reported() {
+        Jail::expect_with(|jail| {
+            let msg = load_err(jail, "[server\nlisten=");
+            assert!(msg.contains("rampart.toml") || msg.to_lowercase().contains("toml"), "{msg}");
+            let msg = load_err(jail, "[server]\nlisten = \"not an address\"\n");
+            assert!(msg.contains("server.listen"), "{msg}");
+            let missing = Config::load(Some(Path::new("nope.toml"))).unwrap_err().to_string();
+            assert!(missing.contains("nope.toml"), "{missing}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn validation_names_each_broken_rule() {
+        Jail::expect_with(|jail| {
+            let msg = load_err(
+                jail,
+                "[passwords]\nmin_length = 4\n[passwords.argon2]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n[database]\nurl = \"mysql://x\"\n",
+            );
+            assert!(msg.contains("passwords.argon2"), "{msg}");
+            assert!(msg.contains("passwords.min_length"), "{msg}");
+            assert!(msg.contains("database.url"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_and_rendered_config() {
+        Jail::expect_with(|jail| {
+            jail.set_env("RAMPART_DATABASE__URL", "postgres://rampart:s3cr3t-pw@db:5432/rampart?sslpassword=other-secret");
+            let c = Config::load(None).unwrap();
+            for out in [format!("{c:?}"), c.to_redacted_toml()] {
+                assert!(!out.contains("s3cr3t-pw"), "{out}");
+                assert!(!out.contains("other-secret"), "{out}");
+                assert!(out.contains("[redacted]"), "{out}");
+            }
+            assert!(c.to_redacted_toml().contains("postgres://rampart:[redacted]@db:5432/rampart"));
+            Ok(())
+        });
+    }
+}

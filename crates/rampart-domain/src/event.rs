@@ -1,0 +1,264 @@
+//! Security events: the one typed record every feature emits when something
+//! security-relevant happens (a login, a key change, a configuration load, …).
+//!
+//! An event is built here (pure: id and time are passed in) and persisted by the storage
+//! layer into `audit_events`, in the same transaction as the state change it records.
+//! The audit feature chains and signs these rows; the fields below are the ones it hashes.
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What happened. Each variant has a stable dotted name (`user.created`), the `action` of the
+/// audit API. Adding a feature means adding its actions here, so the list stays complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The service loaded its configuration at start-up (details: a hash of it, secrets excluded).
+    ConfigLoaded,
+    /// No master key was supplied, so one was generated into the data directory.
+    MasterKeyGenerated,
+    /// Database migrations were applied.
+    MigrationsApplied,
+    /// A user account was created (details say through which path: CLI, API, admin).
+    UserCreated,
+}
+
+impl Action {
+    pub const ALL: &'static [Action] =
+        &[Action::ConfigLoaded, Action::MasterKeyGenerated, Action::MigrationsApplied, Action::UserCreated];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ConfigLoaded => "system.config.loaded",
+            Action::MasterKeyGenerated => "system.master_key.generated",
+            Action::MigrationsApplied => "system.migrations.applied",
+            Action::UserCreated => "user.created",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        Self::ALL.iter().copied().find(|a| a.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        [Outcome::Success, Outcome::Failure, Outcome::Denied].into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Warning, Severity::Critical].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// Who did it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    User(Uuid),
+    ApiKey(Uuid),
+    System,
+    Anonymous,
+}
+
+impl Actor {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::User(_) => "user",
+            Actor::ApiKey(_) => "api_key",
+            Actor::System => "system",
+            Actor::Anonymous => "anonymous",
+        }
+    }
+
+    pub fn id(&self) -> Option<Uuid> {
+        match self {
+            Actor::User(id) | Actor::ApiKey(id) => Some(*id),
+            Actor::System | Actor::Anonymous => None,
+        }
+    }
+
+    pub fn from_parts(kind: &str, id: Option<Uuid>) -> Option<Actor> {
+        match (kind, id) {
+            ("user", Some(id)) => Some(Actor::User(id)),
+            ("api_key", Some(id)) => Some(Actor::ApiKey(id)),
+            ("system", None) => Some(Actor::System),
+            ("anonymous", None) => Some(Actor::Anonymous),
+            _ => None,
+        }
+    }
+}
+
+/// What it was done to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub kind: String,
+    pub id: Option<String>,
+}
+
+impl Resource {
+    pub fn new(kind: &str, id: impl ToString) -> Self {
+        Self { kind: kind.to_string(), id: Some(id.to_string()) }
+    }
+
+    pub fn kind_only(kind: &str) -> Self {
+        Self { kind: kind.to_string(), id: None }
+    }
+}
+
+/// One security event, ready to persist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityEvent {
+    pub id: Uuid,
+    pub ts: OffsetDateTime,
+    pub action: Action,
+    pub outcome: Outcome,
+    pub severity: Severity,
+    pub actor: Actor,
+    pub resource: Option<Resource>,
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    /// Structured extra facts. Never a secret: callers put ids and reasons here, not values.
+    pub details: serde_json::Value,
+}
+
+/// Longest user agent kept in an event; longer ones are cut (a client controls this header).
+pub const MAX_USER_AGENT: usize = 512;
+
+impl SecurityEvent {
+    /// A new event with severity `info`, anonymous actor and no context; refine with the
+    /// builder methods. `id` should be a UUIDv7 so ids sort by time.
+    pub fn new(id: Uuid, ts: OffsetDateTime, action: Action, outcome: Outcome) -> Self {
+        Self {
+            id,
+            ts,
+            action,
+            outcome,
+            severity: Severity::Info,
+            actor: Actor::Anonymous,
+            resource: None,
+            ip: None,
+            user_agent: None,
+            request_id: None,
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+
+    pub fn actor(mut self, actor: Actor) -> Self {
+        self.actor = actor;
+        self
+    }
+
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    pub fn ip(mut self, ip: Option<IpAddr>) -> Self {
+        self.ip = ip;
+        self
+    }
+
+    pub fn user_agent(mut self, ua: Option<&str>) -> Self {
+        self.user_agent = ua.map(|s| s.chars().take(MAX_USER_AGENT).collect());
+        self
+    }
+
+    pub fn request_id(mut self, request_id: Option<&str>) -> Self {
+        self.request_id = request_id.map(str::to_string);
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn action_names_are_unique_dotted_and_round_trip() {
+        let mut seen = HashSet::new();
+        for a in Action::ALL {
+            let s = a.as_str();
+            assert!(seen.insert(s), "duplicate action name {s}");
+            assert!(s.contains('.') && s.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'), "{s}");
+            assert_eq!(Action::parse(s), Some(*a));
+        }
+        assert_eq!(Action::parse("nope"), None);
+    }
+
+    #[test]
+    fn actor_round_trips_through_parts() {
+        let id = Uuid::now_v7();
+        for a in [Actor::User(id), Actor::ApiKey(id), Actor::System, Actor::Anonymous] {
+            assert_eq!(Actor::from_parts(a.kind(), a.id()), Some(a.clone()));
+        }
+        assert_eq!(Actor::from_parts("user", None), None);
+        assert_eq!(Actor::from_parts("system", Some(id)), None);
+    }
+
+    #[test]
+    fn builder_sets_context_and_caps_user_agent() {
+        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let ev = SecurityEvent::new(Uuid::nil(), now, Action::UserCreated, Outcome::Success)
+            .severity(Severity::Warning)
+            .actor(Actor::System)
+            .resource(Resource::new("user", "42"))
+            .user_agent(Some(&"x".repeat(2000)))
+            .request_id(Some("req-1"));
+        assert_eq!(ev.severity, Severity::Warning);
+        assert_eq!(ev.user_agent.as_deref().map(str::len), Some(MAX_USER_AGENT));
+        assert_eq!(ev.resource, Some(Resource { kind: "user".into(), id: Some("42".into()) }));
+        for s in [Severity::Info, Severity::Warning, Severity::Critical] {
+            assert_eq!(Severity::parse(s.as_str()), Some(s));
+        }
+        for o in [Outcome::Success, Outcome::Failure, Outcome::Denied] {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Rampart's domain: the rules and types of the security features, free of I/O.
+//!
+//! Nothing here reads a clock, draws randomness from a global, touches a file, a socket or a
+//! database: callers pass the time ([`clock::Clock`]) and a CSPRNG in. That keeps every rule
+//! testable with fixed inputs (RFC vectors, frozen clocks) and lets the storage and HTTP layers
+//! stay thin.
+
+pub mod clock;
+pub mod crypto;
+pub mod email;
+pub mod event;
+pub mod password;
+pub mod secret;
+pub mod user;
+
+pub use clock::{Clock, SystemClock};
+pub use crypto::MasterKey;
+pub use email::Email;
+pub use event::{Action, Actor, Outcome, Resource, SecurityEvent, Severity};
+pub use password::{Argon2Params, Password, PasswordHasher, PasswordPolicy};
+pub use secret::Secret;
+pub use user::{NewUser, RoleName, User, UserId};
