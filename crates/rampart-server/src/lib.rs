@@ -1,1 +1,317 @@
-//! placeholder
+//! Rampart's HTTP server: the only crate that speaks HTTP.
+//!
+//! [`Application::build`] turns a validated [`Config`] and master key into a bound, migrated,
+//! ready-to-serve application (the same path for `rampart serve` and the test kit, which binds
+//! port 0); [`Application::run_until`] serves until a shutdown future resolves, then lets
+//! in-flight requests finish.
+//!
+//! Middleware, outermost first: request id → request log span → metrics → panic → timeout →
+//! body limit → the route.
+
+pub mod error;
+pub mod events;
+pub mod hashing;
+pub mod limits;
+pub mod master_key;
+pub mod metrics;
+pub mod openapi;
+pub mod request_id;
+pub mod routes;
+pub mod services;
+pub mod telemetry;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use events::SecurityEvents;
+use hashing::HashingPool;
+use master_key::KeyOrigin;
+use metrics::Metrics;
+use rampart_config::Config;
+use rampart_domain::{Action, Actor, Clock, MasterKey, Outcome, PasswordHasher, PasswordPolicy, Resource, Severity};
+use rampart_store::{ConnectOptions, MigrationReport, Store, StoreError};
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::ApiError;
+
+/// Everything a handler may need, built once at start-up. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub master_key: MasterKey,
+    pub metrics: Arc<Metrics>,
+    pub events: SecurityEvents,
+    pub hashing: HashingPool,
+    openapi_json: String,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir { path: std::path::PathBuf, source: std::io::Error },
+}
+
+impl AppState {
+    /// Wires the state. Does no I/O beyond what `store` already did.
+    pub fn new(config: Config, store: Store, master_key: MasterKey, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
+        let metrics = Arc::new(Metrics::new(store.backend().as_str()));
+        let hasher = PasswordHasher::new(config.passwords.argon2).map_err(|e| StartupError::Config(e.to_string()))?;
+        let permits = config
+            .passwords
+            .max_concurrent_hashes
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let events = SecurityEvents::new(store.clone(), metrics.clone(), clock.clone());
+        Ok(AppState(Arc::new(Inner {
+            hashing: HashingPool::new(hasher, permits),
+            openapi_json: openapi::render(&openapi_doc()),
+            config,
+            store,
+            clock,
+            master_key,
+            metrics,
+            events,
+        })))
+    }
+
+    /// Connects and migrates the database, wires the state, and records the start-up events
+    /// (migrations applied, master key generated). Used by `serve` and by CLI commands.
+    pub async fn open(
+        config: Config,
+        master_key: MasterKey,
+        key_origin: KeyOrigin,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(AppState, MigrationReport), StartupError> {
+        let store = connect_store(&config).await?;
+        let report = store.migrate().await?;
+        let state = AppState::new(config, store, master_key, clock)?;
+        let ev = &state.events;
+        if !report.applied.is_empty() {
+            ev.record(
+                ev.event(Action::MigrationsApplied, Outcome::Success)
+                    .actor(Actor::System)
+                    .details(serde_json::json!({ "applied": report.applied, "total": report.total })),
+            )
+            .await?;
+        }
+        if let KeyOrigin::Generated(path) = &key_origin {
+            ev.record(
+                ev.event(Action::MasterKeyGenerated, Outcome::Success)
+                    .actor(Actor::System)
+                    .severity(Severity::Warning)
+                    .resource(Resource::new("master_key", state.master_key.key_id()))
+                    .details(serde_json::json!({ "path": path.display().to_string() })),
+            )
+            .await?;
+        }
+        Ok((state, report))
+    }
+
+    pub fn password_policy(&self) -> PasswordPolicy {
+        PasswordPolicy { min_length: self.config.passwords.min_length }
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(routes::service::healthz))
+        .routes(routes!(routes::service::readyz))
+        .routes(routes!(routes::service::metrics))
+        .routes(routes!(routes::service::openapi_json))
+}
+
+/// The OpenAPI document of every route, generated from the code.
+pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The full router with every layer, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = api_router().split_for_parts();
+    with_core_layers(routes, &state.config, state.metrics.clone()).with_state(state)
+}
+
+/// The cross-cutting layers every route gets, in the order of the crate docs. Generic over the
+/// router state so unit tests can put test-only routes behind exactly the production stack.
+pub(crate) fn with_core_layers<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    config: &Config,
+    metrics: Arc<Metrics>,
+) -> Router<S> {
+    let limit = config.server.body_limit_bytes;
+    let timeout = Duration::from_secs(config.server.request_timeout_secs);
+    routes
+        .fallback(limits::not_found)
+        .method_not_allowed_fallback(limits::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn(move |req, next| limits::body_limit(limit, req, next)))
+        .layer(from_fn(move |req, next| limits::timeout(timeout, req, next)))
+        .layer(CatchPanicLayer::custom(limits::panic_response))
+        .layer(from_fn_with_state(metrics, metrics::middleware))
+        .layer(from_fn(telemetry::middleware))
+        .layer(from_fn(request_id::middleware))
+}
+
+/// A bound, migrated application, ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    local_addr: SocketAddr,
+}
+
+impl Application {
+    /// Opens the state (see [`AppState::open`]), records the configuration it runs with, and
+    /// binds the listener.
+    pub async fn build(
+        config: Config,
+        master_key: MasterKey,
+        key_origin: KeyOrigin,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Application, StartupError> {
+        let started = Instant::now();
+        let config_digest = hex::encode(Sha256::digest(config.to_redacted_toml().as_bytes()));
+        let listen = config.server.listen;
+        let (state, report) = AppState::open(config, master_key, key_origin, clock).await?;
+        let ev = &state.events;
+        ev.record(
+            ev.event(Action::ConfigLoaded, Outcome::Success)
+                .actor(Actor::System)
+                .details(serde_json::json!({ "sha256": config_digest, "version": env!("CARGO_PKG_VERSION") })),
+        )
+        .await?;
+        let listener = TcpListener::bind(listen).await.map_err(|source| StartupError::Bind { addr: listen, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: listen, source })?;
+        tracing::info!(
+            backend = state.store.backend().as_str(),
+            migrations_applied = report.applied.len(),
+            master_key_id = %state.master_key.key_id(),
+            startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "ready on http://{local_addr}"
+        );
+        Ok(Application { listener, state, local_addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets in-flight requests finish
+    /// (for at most `server.shutdown_grace_secs`), and closes the database.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
+        let store = self.state.store.clone();
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let result = serve_gracefully(self.listener, app, shutdown, grace).await;
+        store.close().await;
+        result
+    }
+}
+
+/// `axum::serve` with graceful shutdown bounded by `grace`.
+pub async fn serve_gracefully<M, S>(
+    listener: TcpListener,
+    make_service: M,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()>
+where
+    M: for<'a> tower::Service<axum::serve::IncomingStream<'a, TcpListener>, Error = std::convert::Infallible, Response = S>
+        + Send
+        + 'static,
+    for<'a> <M as tower::Service<axum::serve::IncomingStream<'a, TcpListener>>>::Future: Send,
+    S: tower::Service<axum::extract::Request, Response = axum::response::Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, make_service).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = signalled_tx.send(());
+    });
+    let server = server.into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        _ = signalled_rx => match tokio::time::timeout(grace, &mut server).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time; stopping anyway");
+                Ok(())
+            }
+        },
+    }
+}
+
+/// Connects to the configured database (creating the data directory for the default SQLite).
+pub async fn connect_store(config: &Config) -> Result<Store, StartupError> {
+    if config.database.url.is_none() {
+        create_private_dir(&config.data.dir)
+            .map_err(|source| StartupError::DataDir { path: config.data.dir.clone(), source })?;
+    }
+    let opts = ConnectOptions {
+        max_connections: config.database.max_connections,
+        busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
+        acquire_timeout: Duration::from_millis(config.database.acquire_timeout_ms),
+    };
+    Ok(Store::connect(&config.database_url(), &opts).await?)
+}
+
+/// Creates `dir` (and parents) readable by the owner only: it holds the database with password
+/// hashes and possibly the master key. An existing directory is left as it is.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

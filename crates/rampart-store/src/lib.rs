@@ -1,1 +1,194 @@
-//! placeholder
+//! Rampart's storage: the only crate that speaks SQL.
+//!
+//! One [`Store`] serves both backends. Every query is written once, with `$1` placeholders
+//! that SQLite and PostgreSQL both read, and [`with_pool!`]/[`with_tx!`] expand it into one
+//! arm per backend at compile time; dialect differences live only in the two migration folders
+//! (`migrations/sqlite`, `migrations/postgres`), never in `if postgres { … }` branches.
+//!
+//! Invariant: a method that changes state takes the [`SecurityEvent`] recording that change
+//! and writes both in one transaction, so an acknowledged change always has its event.
+
+mod audit;
+mod error;
+mod users;
+
+pub use audit::StoredEvent;
+pub use error::StoreError;
+pub use users::Role;
+
+use rampart_domain::SecurityEvent;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub busy_timeout: Duration,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self { max_connections: 10, busy_timeout: Duration::from_secs(5), acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool. The body is compiled once per
+/// backend, so it must be valid SQL for both (use `$n` placeholders).
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` inside a transaction (`$tx`), committing when it returns `Ok`.
+macro_rules! with_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        match &$store.db {
+            $crate::Db::Sqlite(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::Db::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use {with_pool, with_tx};
+
+/// A handle to the database. Cheap to clone (it is a connection pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+/// What [`Store::migrate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied: Vec<i64>,
+    pub total: usize,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects to `sqlite://…` (created if missing; WAL, foreign keys, busy timeout) or
+    /// `postgres://…`. Does not run migrations.
+    pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Store> {
+        let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or_default();
+        let db = match scheme {
+            "sqlite" => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(StoreError::Connect)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(opts.busy_timeout);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(opts.max_connections)
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_with(options)
+                    .await
+                    .map_err(StoreError::Connect)?;
+                Db::Sqlite(pool)
+            }
+            "postgres" | "postgresql" => {
+                let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(opts.max_connections)
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_with(options)
+                    .await
+                    .map_err(StoreError::Connect)?;
+                Db::Postgres(pool)
+            }
+            other => return Err(StoreError::UnsupportedUrl(other.to_string())),
+        };
+        Ok(Store { db })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies pending migrations of this backend; says which ran.
+    pub async fn migrate(&self) -> Result<MigrationReport> {
+        let before = self.applied_migrations().await?;
+        match &self.db {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        let after = self.applied_migrations().await?;
+        let applied = after.iter().copied().filter(|v| !before.contains(v)).collect();
+        Ok(MigrationReport { applied, total: after.len() })
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        // Before the first run the bookkeeping table does not exist yet: nothing applied.
+        let rows: Result<Vec<(i64,)>, sqlx::Error> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(pool).await
+        });
+        match rows {
+            Ok(rows) => Ok(rows.into_iter().map(|(v,)| v).collect()),
+            Err(sqlx::Error::Database(e)) if e.message().contains("_sqlx_migrations") => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Answers when the database does: a `SELECT 1` round trip.
+    pub async fn ping(&self) -> Result<()> {
+        with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Records a security event that belongs to no state change of its own.
+    pub async fn append_event(&self, event: &SecurityEvent) -> Result<()> {
+        with_pool!(self, |pool| audit::insert_event(pool, event).await)
+    }
+
+    /// Closes every connection; waits for checked-out ones to come back.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+}

@@ -1,1 +1,220 @@
-fn main() {}
+//! The `rampart` command: the service (`serve`) and its operator commands.
+//!
+//! Exit codes: 0 success, 1 the command failed, 2 bad usage or configuration.
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use rampart_config::Config;
+use rampart_domain::{Actor, Secret, SystemClock};
+use rampart_server::master_key::{self, KeyOrigin, MasterKeySource};
+use rampart_server::telemetry::{self, LogTarget};
+use rampart_server::{AppState, Application, services};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(name = "rampart", version, about = "One self-hosted service for the whole web-backend security roadmap.")]
+struct Cli {
+    /// Configuration file (TOML). Every setting can also be set as RAMPART_<SECTION>__<KEY>.
+    #[arg(long, global = true, env = "RAMPART_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (migrations are applied on start).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// User administration.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Print the OpenAPI 3.1 document of the HTTP API.
+    Openapi,
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print it in effect, secrets redacted.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a user (for bootstrap and scripts). The password is read from standard input.
+    Create(CreateUserArgs),
+}
+
+#[derive(Debug, Args)]
+struct CreateUserArgs {
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// A role to grant (repeatable). Default: `user`.
+    #[arg(long = "role", value_name = "ROLE")]
+    roles: Vec<String>,
+    /// Read the password from standard input (passwords are never taken as arguments, where
+    /// `ps` and shell history would see them).
+    #[arg(long, required = true)]
+    password_stdin: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Version => {
+            println!("rampart {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", rampart_server::openapi::render(&rampart_server::openapi_doc()));
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check) => config_check(&config),
+        Command::Serve => runtime(config.log.clone(), LogTarget::Stdout, serve(config)),
+        Command::Migrate => runtime(config.log.clone(), LogTarget::Stderr, migrate(config)),
+        Command::Users(UsersCommand::Create(args)) => {
+            runtime(config.log.clone(), LogTarget::Stderr, create_user(config, args))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rampart: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Installs logging, then runs `work` on a multi-threaded runtime.
+fn runtime(
+    log: rampart_config::LogConfig,
+    target: LogTarget,
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    telemetry::init(&log, target).context("cannot set up logging")?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    rt.block_on(work)
+}
+
+fn key_source() -> MasterKeySource {
+    MasterKeySource {
+        env_value: std::env::var("RAMPART_MASTER_KEY").ok().filter(|v| !v.is_empty()).map(Secret::new),
+        env_file: std::env::var_os("RAMPART_MASTER_KEY_FILE").filter(|v| !v.is_empty()).map(PathBuf::from),
+    }
+}
+
+fn resolve_master_key(config: &Config) -> anyhow::Result<(rampart_domain::MasterKey, KeyOrigin)> {
+    let (key, origin) = master_key::resolve(&key_source(), &config.data.dir)?;
+    match &origin {
+        KeyOrigin::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            "no RAMPART_MASTER_KEY or RAMPART_MASTER_KEY_FILE given: generated a master key into the data directory. \
+             Production should supply its own key (and back it up): without it, encrypted secrets cannot be read."
+        ),
+        KeyOrigin::PreviouslyGenerated(path) => tracing::warn!(
+            path = %path.display(),
+            "using the master key generated into the data directory; production should supply RAMPART_MASTER_KEY or RAMPART_MASTER_KEY_FILE"
+        ),
+        KeyOrigin::Environment | KeyOrigin::File(_) => {}
+    }
+    Ok((key, origin))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let (key, origin) = resolve_master_key(&config)?;
+    let app = Application::build(config, key, origin, Arc::new(SystemClock)).await?;
+    app.run_until(rampart_server::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = rampart_server::connect_store(&config).await?;
+    let report = store.migrate().await?;
+    if !report.applied.is_empty() {
+        let event = rampart_domain::SecurityEvent::new(
+            uuid::Uuid::now_v7(),
+            rampart_domain::Clock::now(&SystemClock),
+            rampart_domain::Action::MigrationsApplied,
+            rampart_domain::Outcome::Success,
+        )
+        .actor(Actor::System)
+        .details(serde_json::json!({ "applied": report.applied, "total": report.total, "via": "cli" }));
+        store.append_event(&event).await?;
+    }
+    println!(
+        "{} backend: {} migration(s) applied, {} in total",
+        store.backend().as_str(),
+        report.applied.len(),
+        report.total
+    );
+    store.close().await;
+    Ok(())
+}
+
+fn config_check(config: &Config) -> anyhow::Result<()> {
+    let source = key_source();
+    let key = match (&source.env_value, &source.env_file) {
+        (None, None) => {
+            let path = config.data.dir.join(master_key::KEY_FILE_NAME);
+            let state = if path.exists() { "exists" } else { "will be generated on first start" };
+            format!("generated file {} ({state}); production should supply RAMPART_MASTER_KEY", path.display())
+        }
+        _ => {
+            let (key, origin) = master_key::resolve(&source, &config.data.dir)?;
+            format!("{origin:?}, key id {}", key.key_id())
+        }
+    };
+    let db = config.database.url.as_ref().map_or_else(|| config.database_url(), |u| u.redacted());
+    println!("# rampart {}: configuration is valid", env!("CARGO_PKG_VERSION"));
+    println!("# database: {db}");
+    println!("# master key: {key}");
+    print!("{}", config.to_redacted_toml());
+    Ok(())
+}
+
+async fn create_user(config: Config, args: CreateUserArgs) -> anyhow::Result<()> {
+    if !args.password_stdin {
+        bail!("pass --password-stdin and the password on standard input");
+    }
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password).context("cannot read the password from standard input")?;
+    let password = Secret::new(password.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&password).to_string());
+    let (key, origin) = resolve_master_key(&config)?;
+    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let input = services::users::CreateUser { email: args.email, password, name: args.name, roles: args.roles };
+    let result = services::users::create_user(&state, input, Actor::System, "cli").await;
+    state.store.close().await;
+    match result {
+        Ok(user) => {
+            println!(
+                "{}",
+                serde_json::json!({ "id": user.id.to_string(), "email": user.email, "roles": user.roles })
+            );
+            Ok(())
+        }
+        Err(rampart_server::ApiError::Validation(errors)) => {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {}: {} ({})", e.field, e.message, e.code)).collect();
+            bail!("cannot create the user:\n{}", lines.join("\n"))
+        }
+        Err(e) => bail!("cannot create the user: {}", e.to_problem().detail),
+    }
+}

@@ -1,0 +1,4 @@
+//! The HTTP routes, each documented with `#[utoipa::path]` and mounted through
+//! `utoipa_axum::routes!`, so a route cannot exist without its OpenAPI entry.
+
+pub mod service;

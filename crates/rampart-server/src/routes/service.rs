@@ -1,0 +1,56 @@
+//! Service routes: liveness, readiness, metrics and the OpenAPI document.
+
+use crate::AppState;
+use crate::error::{ApiError, PROBLEM_JSON};
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use rampart_wire::{Health, Problem, Ready};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long readiness waits for the database before calling it down.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Liveness: answers while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "service",
+    responses((status = 200, description = "The process is running", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into() })
+}
+
+/// Readiness: 200 when storage answers, 503 otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "service",
+    responses(
+        (status = 200, description = "Every dependency answered", body = Ready),
+        (status = 503, description = "A dependency did not answer", body = Problem, content_type = PROBLEM_JSON),
+    ))]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => {
+            let checks = BTreeMap::from([("database".to_string(), "ok".to_string())]);
+            Ok(Json(Ready { status: "ready".into(), checks }))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database did not answer");
+            Err(ApiError::NotReady("database: unavailable".into()))
+        }
+        Err(_) => Err(ApiError::NotReady("database: no answer within 2 s".into())),
+    }
+}
+
+/// Prometheus metrics (OpenMetrics text format).
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Metrics in OpenMetrics text format", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+}
+
+/// This API's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], state.openapi_json.as_str().to_owned())
+}

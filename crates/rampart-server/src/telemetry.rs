@@ -1,0 +1,167 @@
+//! Logging: the `tracing` subscriber (JSON, or pretty on a terminal) and the per-request span
+//! and log lines, with every credential redacted.
+//!
+//! Redaction is by name, applied before anything is formatted: header values of
+//! `Authorization`, `Cookie`, `Set-Cookie`, `X-API-Key`, `X-CSRF-Token` and any header whose
+//! name mentions a token, key, secret, password or auth; query values whose names do. Bodies
+//! are never logged.
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, Uri};
+use axum::middleware::Next;
+use axum::response::Response;
+use rampart_config::{LogConfig, LogFormat};
+use rampart_domain::secret::REDACTED;
+use std::io::IsTerminal;
+use std::time::Instant;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Header names whose values are always secret.
+const SECRET_HEADERS: &[&str] =
+    &["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-csrf-token"];
+
+/// Words that mark a header or query parameter as secret wherever they appear in its name.
+const SECRET_WORDS: &[&str] = &["token", "key", "secret", "password", "passwd", "auth", "session", "code", "cookie"];
+
+/// Whether a header or query parameter named `name` carries a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_HEADERS.contains(&lower.as_str()) || SECRET_WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// `name: value` pairs with secret values replaced by `[redacted]`.
+pub fn redact_headers(headers: &HeaderMap) -> String {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if is_secret_name(name.as_str()) { REDACTED } else { value.to_str().unwrap_or("[non-ascii]") };
+            format!("{name}: {shown}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The path and query with secret query values replaced by `[redacted]`.
+pub fn redact_uri(uri: &Uri) -> String {
+    let Some(query) = uri.query() else { return uri.path().to_string() };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if is_secret_name(k) => format!("{k}={REDACTED}"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), parts.join("&"))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("log.level: {0}")]
+    Filter(String),
+    #[error("a global logger is already installed")]
+    AlreadyInstalled,
+}
+
+/// Where process logs go: stdout for the service, stderr for CLI commands whose stdout is
+/// their output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    Stdout,
+    Stderr,
+}
+
+/// Installs the process-wide subscriber. Call once, at start-up.
+pub fn init(config: &LogConfig, target: LogTarget) -> Result<(), TelemetryError> {
+    let terminal = match target {
+        LogTarget::Stdout => std::io::stdout().is_terminal(),
+        LogTarget::Stderr => std::io::stderr().is_terminal(),
+    };
+    let json = match config.format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !terminal,
+    };
+    let dispatch = match target {
+        LogTarget::Stdout => dispatch(&config.level, json, std::io::stdout)?,
+        LogTarget::Stderr => dispatch(&config.level, json, std::io::stderr)?,
+    };
+    tracing::dispatcher::set_global_default(dispatch).map_err(|_| TelemetryError::AlreadyInstalled)
+}
+
+/// A subscriber writing to `writer`: JSON lines carrying the fields of every enclosing span
+/// (so each line of a request has its `request_id`), or human-readable text.
+pub fn dispatch<W>(level: &str, json: bool, writer: W) -> Result<tracing::Dispatch, TelemetryError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::builder().parse(level).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    Ok(if json {
+        tracing::Dispatch::new(
+            builder.json().flatten_event(true).with_current_span(false).with_span_list(true).finish(),
+        )
+    } else {
+        tracing::Dispatch::new(builder.with_target(true).finish())
+    })
+}
+
+/// Opens the request's span (method, redacted path, request id) and logs its end with status
+/// and latency. Request and response headers are logged, redacted, at `debug`.
+pub(crate) async fn middleware(req: Request, next: Next) -> Response {
+    let request_id = crate::request_id::current().unwrap_or_default();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %redact_uri(req.uri()),
+        route = route.as_deref().unwrap_or("unmatched"),
+    );
+    async move {
+        tracing::debug!(headers = %redact_headers(req.headers()), "request received");
+        let started = Instant::now();
+        let res = next.run(req).await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let status = res.status().as_u16();
+        tracing::debug!(headers = %redact_headers(res.headers()), "response headers");
+        if res.status().is_server_error() {
+            tracing::warn!(status, latency_ms, "request completed");
+        } else {
+            tracing::info!(status, latency_ms, "request completed");
+        }
+        res
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn names_that_carry_secrets() {
+        for n in ["Authorization", "COOKIE", "set-cookie", "X-API-Key", "x-csrf-token", "x-auth-token", "refresh_token", "password", "new_password", "client_secret", "code", "api_key"] {
+            assert!(is_secret_name(n), "{n}");
+        }
+        for n in ["content-type", "user-agent", "x-request-id", "accept", "limit", "cursor", "q"] {
+            assert!(!is_secret_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn redacts_headers_and_query_values() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer abc.def.ghi"));
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        let s = redact_headers(&h);
+        assert!(!s.contains("abc.def.ghi"));
+        assert!(s.contains("authorization: [redacted]") && s.contains("content-type: application/json"));
+        let uri: Uri = "/v1/auth/verify?token=s3cret&limit=5&api_key=rk_x".parse().unwrap();
+        assert_eq!(redact_uri(&uri), "/v1/auth/verify?token=[redacted]&limit=5&api_key=[redacted]");
+        assert_eq!(redact_uri(&"/healthz".parse().unwrap()), "/healthz");
+    }
+}

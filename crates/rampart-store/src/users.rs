@@ -1,0 +1,144 @@
+//! Users and roles.
+
+use crate::audit::insert_event;
+use crate::error::is_unique_violation;
+use crate::{Result, Store, StoreError, with_pool, with_tx};
+use rampart_domain::{Email, NewUser, SecurityEvent, User, UserId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A role and the permissions (`resource:action`, `*` wildcards) it grants.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Role {
+    pub name: String,
+    pub description: String,
+    #[sqlx(json)]
+    pub permissions: Vec<String>,
+    pub builtin: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    name: Option<String>,
+    email_verified: bool,
+    disabled: bool,
+    created_at: OffsetDateTime,
+}
+
+impl UserRow {
+    fn with_roles(self, roles: Vec<String>) -> User {
+        User {
+            id: UserId(self.id),
+            email: self.email,
+            name: self.name,
+            roles,
+            email_verified: self.email_verified,
+            disabled: self.disabled,
+            created_at: self.created_at,
+        }
+    }
+}
+
+const USER_COLUMNS: &str = "id, email, name, email_verified, disabled, created_at";
+
+impl Store {
+    /// Creates the user with their roles, and records `event`, in one transaction.
+    /// Fails with [`StoreError::EmailTaken`] or [`StoreError::UnknownRole`], leaving nothing behind.
+    pub async fn create_user(&self, user: &NewUser, event: &SecurityEvent) -> Result<User> {
+        let roles: Vec<String> = user.roles.iter().map(|r| r.as_str().to_string()).collect();
+        with_tx!(self, |tx| {
+            for role in &roles {
+                let found: Option<(String,)> = sqlx::query_as("SELECT name FROM roles WHERE name = $1")
+                    .bind(role)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if found.is_none() {
+                    return Err(StoreError::UnknownRole(role.clone()));
+                }
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(user.id.0)
+            .bind(user.email.as_str())
+            .bind(user.name.as_deref())
+            .bind(user.password_hash.as_str())
+            .bind(user.created_at)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::EmailTaken),
+                other => other?,
+            };
+            for role in &roles {
+                sqlx::query("INSERT INTO user_roles (user_id, role_name) VALUES ($1, $2)")
+                    .bind(user.id.0)
+                    .bind(role)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_event(&mut *tx, event).await?;
+        });
+        let mut roles = roles;
+        roles.sort();
+        roles.dedup();
+        Ok(User {
+            id: user.id,
+            email: user.email.as_str().to_string(),
+            name: user.name.clone(),
+            roles,
+            email_verified: false,
+            disabled: false,
+            created_at: user.created_at,
+        })
+    }
+
+    pub async fn get_user(&self, id: UserId) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row: Option<UserRow> = with_pool!(self, |pool| sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await)?;
+        self.attach_roles(row).await
+    }
+
+    pub async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+        let row: Option<UserRow> =
+            with_pool!(self, |pool| sqlx::query_as(&sql).bind(email.as_str()).fetch_optional(pool).await)?;
+        self.attach_roles(row).await
+    }
+
+    /// The stored password hash (PHC string) of a user, for the login path only.
+    pub async fn password_hash(&self, id: UserId) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT password_hash FROM users WHERE id = $1").bind(id.0).fetch_optional(pool).await
+        })?;
+        Ok(row.and_then(|(h,)| h))
+    }
+
+    pub async fn count_users(&self) -> Result<i64> {
+        let (n,): (i64,) = with_pool!(self, |pool| sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(pool).await)?;
+        Ok(n)
+    }
+
+    async fn attach_roles(&self, row: Option<UserRow>) -> Result<Option<User>> {
+        let Some(row) = row else { return Ok(None) };
+        let roles: Vec<(String,)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT role_name FROM user_roles WHERE user_id = $1 ORDER BY role_name")
+                .bind(row.id)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(Some(row.with_roles(roles.into_iter().map(|(r,)| r).collect())))
+    }
+
+    pub async fn list_roles(&self) -> Result<Vec<Role>> {
+        let roles: Vec<Role> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT name, description, permissions, builtin FROM roles ORDER BY name")
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(roles)
+    }
+}
