@@ -11,6 +11,8 @@
 pub mod error;
 pub mod events;
 pub mod hashing;
+#[cfg(test)]
+mod layer_tests;
 pub mod limits;
 pub mod master_key;
 pub mod metrics;
