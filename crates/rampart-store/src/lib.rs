@@ -71,12 +71,16 @@ macro_rules! with_pool {
     };
 }
 
-/// Runs `$body` inside a transaction (`$tx`), committing when it returns `Ok`.
+/// Runs `$body` inside a write transaction (`$tx`), committing when it returns `Ok`.
+///
+/// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock up front: a
+/// deferred `BEGIN` that reads and then writes fails at once with "database is locked" when
+/// another writer got in between, without waiting for the busy timeout.
 macro_rules! with_tx {
     ($store:expr, |$tx:ident| $body:expr) => {
         match &$store.db {
             $crate::Db::Sqlite(pool) => {
-                let mut $tx = pool.begin().await?;
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
                 out

@@ -1,1 +1,10 @@
+//! Rampart's integration tests: one binary, real HTTP against the real server, real databases.
+//!
+//! - `store_contract`: the storage contract, run against SQLite always and PostgreSQL when
+//!   `RAMPART_TEST_DATABASE_URL` is set (always in CI).
+//! - `http_core`: service endpoints, problem documents, request ids, metrics, OpenAPI.
+//! - `cli`: the `rampart` binary itself: serve, config check, migrate, users create.
 
+mod cli;
+mod http_core;
+mod store_contract;

@@ -1,0 +1,249 @@
+//! The `rampart` binary itself, run as a user would: in an empty directory, no configuration.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A scratch working directory and a clean environment for the binary.
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        Cli { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rampart"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RAMPART_LOG__FORMAT", "json");
+        c
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+        let mut c = self.cmd(args);
+        c.envs(env.iter().copied()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn write(&self, name: &str, content: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    }
+
+    /// Starts `rampart serve` on a free port; returns once it logged that it is ready.
+    fn serve(&self) -> Server {
+        let mut child = self
+            .cmd(&["serve"])
+            .env("RAMPART_SERVER__LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut log = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    let ready = line.split("ready on http://").nth(1).map(|r| r.split('"').next().unwrap().to_string());
+                    log.push(line);
+                    if let Some(addr) = ready {
+                        return Server { child, addr, log, rx };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("server did not become ready; output so far:\n{}", log.join("\n"));
+                }
+            }
+        }
+    }
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    log: Vec<String>,
+    rx: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGTERM, then the exit status and every log line.
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        self.log.extend(self.rx.try_iter());
+        (exit, std::mem::take(&mut self.log))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn version_prints_the_version() {
+    let out = Cli::new().run(&["version"], &[], None);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).trim(), format!("rampart {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_config_serve_answers_and_keeps_data_across_restarts() {
+    let cli = Cli::new();
+    let created = cli.run(
+        &["users", "create", "--email", "Root@Example.com", "--role", "admin", "--password-stdin"],
+        &[],
+        Some("correct horse battery staple\n"),
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let user: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(user["email"], "root@example.com");
+    assert_eq!(user["roles"], serde_json::json!(["admin"]));
+    assert!(text(&created.stderr).contains("generated a master key"), "the operator is warned");
+
+    let data = cli.dir.path().join("rampart-data");
+    assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+    let key_file = data.join("master.key");
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let key_before = std::fs::read_to_string(&key_file).unwrap();
+
+    let server = cli.serve();
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(server.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(server.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(server.url("/metrics")).send().await.unwrap().status(), 200);
+    let doc: serde_json::Value = client.get(server.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let res = client.get(server.url("/nope")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    let p: serde_json::Value = res.json().await.unwrap();
+    assert_eq!((p["code"].as_str(), p["request_id"].as_str()), (Some("not_found"), Some(id.as_str())));
+    let (exit, log) = server.terminate();
+    assert!(exit.success(), "SIGTERM is a clean exit: {exit:?}");
+    let log = log.join("\n");
+    assert!(log.contains("shutting down") && log.contains("\"stopped\""), "{log}");
+    assert!(log.contains(&id), "the 404's log line carries its request id");
+    assert!(log.contains("\"migrations_applied\":0"), "the CLI already migrated: {log}");
+
+    // Restart: the same key, the same data.
+    let server = cli.serve();
+    assert_eq!(client.get(server.url("/readyz")).send().await.unwrap().status(), 200);
+    let (exit, _) = server.terminate();
+    assert!(exit.success());
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key_before, "the key is generated once");
+    let again = cli.run(
+        &["users", "create", "--email", "root@example.com", "--password-stdin"],
+        &[],
+        Some("another long password"),
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("e-mail address exists"), "{}", text(&again.stderr));
+}
+
+#[test]
+fn config_check_prints_the_effective_config_with_secrets_redacted() {
+    let cli = Cli::new();
+    let file = cli.write("rampart.toml", "[server]\nlisten = \"127.0.0.1:9999\"\n");
+    let out = cli.run(
+        &["config", "check", "--config", &file],
+        &[("RAMPART_DATABASE__URL", "postgres://rampart:sup3r-s3cret@db.internal/rampart")],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("configuration is valid"));
+    assert!(stdout.contains("listen = \"127.0.0.1:9999\""), "{stdout}");
+    assert!(stdout.contains("postgres://rampart:[redacted]@db.internal/rampart"), "{stdout}");
+    assert!(!stdout.contains("sup3r-s3cret") && !text(&out.stderr).contains("sup3r-s3cret"));
+    assert!(!cli.dir.path().join("rampart-data").exists(), "checking creates nothing");
+}
+
+#[test]
+fn bad_configuration_stops_every_command_with_a_message_naming_the_problem() {
+    let cli = Cli::new();
+    let unknown = cli.write("unknown.toml", "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 4\n");
+    let malformed = cli.write("malformed.toml", "[server\nlisten = ");
+    for args in [vec!["serve", "--config", &unknown], vec!["config", "check", "--config", &unknown]] {
+        let out = cli.run(&args, &[], None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("workers") && err.contains("unknown.toml"), "{err}");
+    }
+    let out = cli.run(&["serve", "--config", &malformed], &[], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("malformed.toml"), "{}", text(&out.stderr));
+    let out = cli.run(&["serve"], &[("RAMPART_SERVER__LISTEN", "not-an-address")], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("server.listen"), "{}", text(&out.stderr));
+    let out = cli.run(&["serve", "--config", "missing.toml"], &[], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("missing.toml"));
+    let out = cli.run(&["serve"], &[("RAMPART_MASTER_KEY", "too-short")], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("RAMPART_MASTER_KEY"), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("too-short"), "the bad key is not echoed");
+}
+
+#[test]
+fn migrate_applies_once() {
+    let cli = Cli::new();
+    let first = cli.run(&["migrate"], &[], None);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).starts_with("sqlite backend: 1 migration(s) applied"), "{}", text(&first.stdout));
+    let second = cli.run(&["migrate"], &[], None);
+    assert!(text(&second.stdout).starts_with("sqlite backend: 0 migration(s) applied"), "{}", text(&second.stdout));
+}
+
+#[test]
+fn users_create_validates_every_field_and_never_takes_a_password_argument() {
+    let cli = Cli::new();
+    let out = cli.run(
+        &["users", "create", "--email", "not-an-email", "--role", "Not A Role", "--password-stdin"],
+        &[],
+        Some("short\n"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for code in ["email_invalid", "password_too_short", "role_invalid"] {
+        assert!(err.contains(code), "{code} missing from: {err}");
+    }
+    let out = cli.run(&["users", "create", "--email", "a@example.com", "--role", "wizard", "--password-stdin"], &[], Some("long enough password"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("wizard"), "{}", text(&out.stderr));
+    let out = cli.run(&["users", "create", "--email", "a@example.com"], &[], None);
+    assert_eq!(out.status.code(), Some(2), "--password-stdin is required");
+}

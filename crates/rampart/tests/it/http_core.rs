@@ -1,0 +1,152 @@
+//! The HTTP core through the real server: service endpoints, problems, request ids, metrics,
+//! and the committed OpenAPI document.
+
+use rampart_testkit::TestApp;
+use rampart_wire::{Health, Problem, Ready};
+use reqwest::StatusCode;
+
+async fn problem(res: reqwest::Response) -> Problem {
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let header_id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    let p: Problem = res.json().await.unwrap();
+    assert_eq!(p.request_id.as_deref(), Some(header_id.as_str()), "the body names the same request id");
+    assert_eq!(p.type_, format!("urn:rampart:problem:{}", p.code));
+    p
+}
+
+#[tokio::test]
+async fn healthz_and_readyz_answer() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/healthz").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Health>().await.unwrap().status, "ok");
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let ready: Ready = res.json().await.unwrap();
+    assert_eq!(ready.status, "ready");
+    assert_eq!(ready.checks["database"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_the_database_does_not_answer() {
+    let app = TestApp::spawn().await;
+    app.state.store.close().await;
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    let p = problem(res).await;
+    assert_eq!(p.code, "not_ready");
+    assert_eq!(p.status, 503);
+    // Liveness is not readiness: the process still answers.
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_are_problems() {
+    let app = TestApp::spawn().await;
+    let p = problem(app.get("/no/such/path").await).await;
+    assert_eq!((p.status, p.code.as_str()), (404, "not_found"));
+    let res = app.client.delete(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(res.headers().contains_key("allow"));
+    let p = problem(res).await;
+    assert_eq!(p.code, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn request_ids_are_kept_when_well_formed_and_generated_otherwise() {
+    let app = TestApp::spawn().await;
+    let res = app.client.get(app.url("/healthz")).header("x-request-id", "client-trace:42/a.b_c").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "client-trace:42/a.b_c");
+
+    for bad in ["has spaces", "<script>", &"x".repeat(200)] {
+        let res = app.client.get(app.url("/no-such")).header("x-request-id", bad).send().await.unwrap();
+        let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert_ne!(id, bad);
+        let uuid = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(uuid.get_version_num(), 7, "generated ids are UUIDv7");
+        assert_eq!(problem(res).await.request_id.unwrap(), id);
+    }
+    let a = app.get("/healthz").await.headers()["x-request-id"].clone();
+    let b = app.get("/healthz").await.headers()["x-request-id"].clone();
+    assert_ne!(a, b);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let app = TestApp::spawn_with(rampart_testkit::TestDb::fresh().await, |c| c.server.body_limit_bytes = 1024).await;
+    let res = app.client.post(app.url("/healthz")).body(vec![b'x'; 4096]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(problem(res).await.code, "payload_too_large");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_status() {
+    let app = TestApp::spawn().await;
+    for _ in 0..3 {
+        app.get("/healthz").await;
+    }
+    app.get("/definitely/not/here/12345").await;
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = res.text().await.unwrap();
+    assert!(text.contains(r#"rampart_http_requests_total{method="GET",route="/healthz",status="200"} 3"#), "{text}");
+    assert!(text.contains(r#"rampart_http_request_duration_seconds_bucket{le="#), "{text}");
+    assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
+    assert!(!text.contains("12345"), "raw paths never become labels");
+    assert!(text.contains(r#"rampart_security_events_total{action="system.config.loaded",outcome="success"} 1"#), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"));
+}
+
+/// Fails when `docs/openapi.json` differs from what the code generates.
+/// Update it with `RAMPART_BLESS=1 cargo test --test it openapi`.
+#[tokio::test]
+async fn openapi_document_matches_the_committed_copy() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/openapi.json").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let served = res.text().await.unwrap();
+    let generated = rampart_server::openapi::render(&rampart_server::openapi_doc());
+    assert_eq!(served, generated, "the served document is the generated one");
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    if std::env::var_os("RAMPART_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json is out of date with the code; run `RAMPART_BLESS=1 cargo test --test it openapi` and commit it"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+    assert!(doc["components"]["schemas"].get("Problem").is_some());
+}
+
+#[tokio::test]
+async fn users_created_through_the_service_hash_with_argon2id_and_record_an_event() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user("Admin@Example.com", "a long enough password", &["admin"]).await;
+    assert_eq!(user.email, "admin@example.com");
+    assert_eq!(user.roles, ["admin"]);
+    let phc = app.state.store.password_hash(user.id).await.unwrap().unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    assert!(!phc.contains("a long enough password"));
+    let ev = app.state.store.recent_events(1).await.unwrap().remove(0).event;
+    assert_eq!(ev.action, rampart_domain::Action::UserCreated);
+    assert_eq!(ev.resource.unwrap().id.unwrap(), user.id.to_string());
+    assert!(!ev.details.to_string().contains("password"));
+}
+
+#[tokio::test]
+async fn the_server_stops_gracefully() {
+    let app = TestApp::spawn().await;
+    let url = app.url("/healthz");
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), StatusCode::OK);
+    app.stop().await.unwrap();
+    assert!(reqwest::get(&url).await.is_err(), "nothing listens after shutdown");
+}

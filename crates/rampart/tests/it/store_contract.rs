@@ -1,0 +1,159 @@
+//! The storage contract: every backend gives the same answers.
+
+use rampart_domain::{Action, Actor, Email, NewUser, Outcome, Resource, RoleName, SecurityEvent, Severity, UserId};
+use rampart_store::{Backend, Store, StoreError};
+use rampart_testkit::{TestDb, for_each_backend};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+async fn migrated(db: &TestDb) -> Store {
+    let store = db.store().await;
+    let report = store.migrate().await.unwrap();
+    assert!(!report.applied.is_empty(), "a fresh database gets every migration");
+    assert_eq!(report.applied.len(), report.total);
+    store
+}
+
+fn now() -> OffsetDateTime {
+    // Whole microseconds: both backends keep microsecond precision.
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap()
+}
+
+fn new_user(email: &str, roles: &[&str]) -> NewUser {
+    NewUser {
+        id: UserId(Uuid::now_v7()),
+        email: Email::parse(email).unwrap(),
+        name: Some("Ada".into()),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+        roles: roles.iter().map(|r| RoleName::parse(r).unwrap()).collect(),
+        created_at: now(),
+    }
+}
+
+fn created_event(user: &NewUser) -> SecurityEvent {
+    SecurityEvent::new(Uuid::now_v7(), now(), Action::UserCreated, Outcome::Success)
+        .actor(Actor::System)
+        .resource(Resource::new("user", user.id))
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_seed_the_builtin_roles() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let again = store.migrate().await.unwrap();
+        assert!(again.applied.is_empty(), "{:?}: second run applies nothing", db.backend());
+        let roles = store.list_roles().await.unwrap();
+        let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["admin", "moderator", "user"]);
+        let admin = roles.iter().find(|r| r.name == "admin").unwrap();
+        assert_eq!(admin.permissions, ["*"]);
+        assert!(roles.iter().all(|r| r.builtin));
+        store.ping().await.unwrap();
+        let expected = match db.backend() {
+            rampart_testkit::Backend::Sqlite => Backend::Sqlite,
+            rampart_testkit::Backend::Postgres => Backend::Postgres,
+        };
+        assert_eq!(store.backend(), expected);
+    });
+}
+
+#[tokio::test]
+async fn create_user_stores_user_roles_and_event_together() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let before = store.count_events().await.unwrap();
+        let user = new_user("Ada@Example.com", &["admin", "user"]);
+        let event = created_event(&user);
+        let created = store.create_user(&user, &event).await.unwrap();
+        assert_eq!(created.email, "ada@example.com");
+        assert_eq!(created.roles, ["admin", "user"]);
+
+        let by_id = store.get_user(user.id).await.unwrap().unwrap();
+        let by_email = store.find_user_by_email(&Email::parse("ADA@example.com").unwrap()).await.unwrap().unwrap();
+        assert_eq!(by_id, by_email);
+        assert_eq!(by_id, created);
+        assert!(!by_id.email_verified && !by_id.disabled);
+        assert_eq!(store.password_hash(user.id).await.unwrap().as_deref(), Some(user.password_hash.as_str()));
+        assert_eq!(store.count_events().await.unwrap(), before + 1);
+        let last = store.recent_events(1).await.unwrap().remove(0);
+        assert_eq!(last.event, event);
+        assert!(store.get_user(UserId(Uuid::now_v7())).await.unwrap().is_none());
+    });
+}
+
+#[tokio::test]
+async fn a_taken_email_or_unknown_role_stores_nothing() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let first = new_user("taken@example.com", &["user"]);
+        store.create_user(&first, &created_event(&first)).await.unwrap();
+        let (users, events) = (store.count_users().await.unwrap(), store.count_events().await.unwrap());
+
+        let dup = new_user("TAKEN@example.com", &["admin"]);
+        let err = store.create_user(&dup, &created_event(&dup)).await.unwrap_err();
+        assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
+
+        let bad_role = new_user("new@example.com", &["user", "superhero"]);
+        let err = store.create_user(&bad_role, &created_event(&bad_role)).await.unwrap_err();
+        assert!(matches!(&err, StoreError::UnknownRole(r) if r == "superhero"), "{err:?}");
+
+        assert_eq!(store.count_users().await.unwrap(), users, "no user row left behind");
+        assert_eq!(store.count_events().await.unwrap(), events, "no event for a change that did not happen");
+        assert!(store.get_user(dup.id).await.unwrap().is_none());
+        assert!(store.get_user(bad_role.id).await.unwrap().is_none());
+    });
+}
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_email_give_exactly_one_user() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    let user = new_user("race@example.com", &["user"]);
+                    barrier.wait().await;
+                    store.create_user(&user, &created_event(&user)).await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(StoreError::EmailTaken) => {}
+                Err(e) => panic!("{:?}: unexpected {e:?}", db.backend()),
+            }
+        }
+        assert_eq!(ok, 1, "{:?}", db.backend());
+        assert_eq!(store.count_users().await.unwrap(), 1);
+        assert_eq!(store.count_events().await.unwrap(), 1, "exactly one user.created event");
+    });
+}
+
+#[tokio::test]
+async fn events_round_trip_every_field_in_order() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let full = SecurityEvent::new(Uuid::now_v7(), now(), Action::UserCreated, Outcome::Denied)
+            .severity(Severity::Critical)
+            .actor(Actor::ApiKey(Uuid::now_v7()))
+            .resource(Resource::new("user", "u-1"))
+            .ip(Some("2001:db8::1".parse().unwrap()))
+            .user_agent(Some("curl/8.0 ünïcode"))
+            .request_id(Some("req-42"))
+            .details(serde_json::json!({"reason": "test", "n": [1, 2, 3], "nested": {"ok": true}}));
+        let bare = SecurityEvent::new(Uuid::now_v7(), now(), Action::ConfigLoaded, Outcome::Success);
+        store.append_event(&full).await.unwrap();
+        store.append_event(&bare).await.unwrap();
+        let got = store.recent_events(10).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got[0].seq > got[1].seq, "newest first, by seq");
+        assert_eq!(got[0].event, bare);
+        assert_eq!(got[1].event, full);
+        assert!(store.append_event(&bare).await.is_err(), "event ids are unique");
+    });
+}
