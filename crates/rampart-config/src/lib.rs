@@ -182,13 +182,10 @@ impl Config {
         if self.database.max_connections == 0 {
             problems.push("database.max_connections: must be at least 1".into());
         }
-        if let Some(url) = &self.database.url {
-            if url.scheme().is_none_or(|s| !matches!(s, "sqlite" | "postgres" | "postgresql")) {
-                problems.push(format!(
-                    "database.url: must start with sqlite:// or postgres://; got {}",
-                    url.redacted()
-                ));
-            }
+        if let Some(url) = &self.database.url
+            && url.scheme().is_none_or(|s| !matches!(s, "sqlite" | "postgres" | "postgresql"))
+        {
+            problems.push(format!("database.url: must start with sqlite:// or postgres://; got {}", url.redacted()));
         }
         if self.log.level.trim().is_empty() {
             problems.push("log.level: must not be empty".into());
@@ -225,6 +222,7 @@ fn describe(err: figment::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error.
 mod tests {
     use super::*;
     use figment::Jail;
@@ -312,7 +310,10 @@ mod tests {
     #[test]
     fn secrets_are_redacted_in_debug_and_rendered_config() {
         Jail::expect_with(|jail| {
-            jail.set_env("RAMPART_DATABASE__URL", "postgres://rampart:s3cr3t-pw@db:5432/rampart?sslpassword=other-secret");
+            jail.set_env(
+                "RAMPART_DATABASE__URL",
+                "postgres://rampart:s3cr3t-pw@db:5432/rampart?sslpassword=other-secret",
+            );
             let c = Config::load(None).unwrap();
             for out in [format!("{c:?}"), c.to_redacted_toml()] {
                 assert!(!out.contains("s3cr3t-pw"), "{out}");

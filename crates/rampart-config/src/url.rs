@@ -47,7 +47,9 @@ impl SecretUrl {
             let redacted: Vec<String> = q
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((k, _)) if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) => format!("{k}={REDACTED}"),
+                    Some((k, _)) if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) => {
+                        format!("{k}={REDACTED}")
+                    }
                     _ => pair.to_string(),
                 })
                 .collect();

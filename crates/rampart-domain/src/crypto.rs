@@ -26,7 +26,9 @@ pub struct MasterKey([u8; KEY_LEN]);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("master key must be 32 bytes, encoded as base64 (44 characters) or hex (64 characters); got {0} bytes after decoding")]
+    #[error(
+        "master key must be 32 bytes, encoded as base64 (44 characters) or hex (64 characters); got {0} bytes after decoding"
+    )]
     WrongLength(usize),
     #[error("master key is neither valid base64 nor hex")]
     Encoding,
@@ -71,7 +73,8 @@ impl MasterKey {
                 .find_map(|engine| engine.decode(s).ok())
                 .ok_or(KeyError::Encoding)?
         };
-        let result = <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map(Self).map_err(|_| KeyError::WrongLength(bytes.len()));
+        let result =
+            <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map(Self).map_err(|_| KeyError::WrongLength(bytes.len()));
         bytes.zeroize();
         result
     }

@@ -146,7 +146,8 @@ mod tests {
 
     #[test]
     fn internal_errors_say_nothing_internal() {
-        let e = ApiError::internal(std::io::Error::other("connection to 10.0.0.5 refused: password authentication failed"));
+        let e =
+            ApiError::internal(std::io::Error::other("connection to 10.0.0.5 refused: password authentication failed"));
         let p = e.to_problem();
         assert_eq!(p.status, 500);
         assert_eq!(p.code, "internal_error");
@@ -184,10 +185,7 @@ mod tests {
         assert_eq!(ApiError::from(StoreError::EmailTaken).parts().0, StatusCode::CONFLICT);
         assert_eq!(ApiError::from(StoreError::EmailTaken).parts().1, "email_taken");
         assert_eq!(ApiError::from(StoreError::UnknownRole("x".into())).parts().1, "validation_failed");
-        assert_eq!(
-            ApiError::from(StoreError::Unavailable(sqlx_timeout())).parts().0,
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(ApiError::from(StoreError::Unavailable(sqlx_timeout())).parts().0, StatusCode::SERVICE_UNAVAILABLE);
     }
 
     fn sqlx_timeout() -> sqlx::Error {

@@ -98,7 +98,8 @@ mod tests {
     #[tokio::test]
     async fn hash_then_verify() {
         let pool = HashingPool::new(PasswordHasher::new(Argon2Params::default()).unwrap(), 1);
-        let phc = pool.hash(Password::parse("correct horse".into(), &PasswordPolicy::default()).unwrap()).await.unwrap();
+        let phc =
+            pool.hash(Password::parse("correct horse".into(), &PasswordPolicy::default()).unwrap()).await.unwrap();
         assert!(pool.verify("correct horse".into(), phc.clone()).await.unwrap());
         assert!(!pool.verify("wrong horse".into(), phc).await.unwrap());
     }

@@ -106,7 +106,8 @@ async fn logs_at_trace_level_never_contain_credentials_but_always_the_request_id
         .header("x-upstream-auth", secrets[9])
         .header("x-request-id", "redaction-test-1")
         .body(Body::from(
-            serde_json::json!({"email": "a@example.com", "password": secrets[7], "refresh_token": secrets[8]}).to_string(),
+            serde_json::json!({"email": "a@example.com", "password": secrets[7], "refresh_token": secrets[8]})
+                .to_string(),
         ))
         .unwrap();
     let res = app(&Config::default()).oneshot(req).await.unwrap();
@@ -154,7 +155,8 @@ async fn declared_oversized_bodies_get_413_before_reading() {
 async fn streamed_oversized_bodies_get_413_too() {
     let mut config = Config::default();
     config.server.body_limit_bytes = 64;
-    let chunks: Vec<Result<String, std::io::Error>> = vec![Ok("{\"email\":\"".into()), Ok("a".repeat(200)), Ok("\"}".into())];
+    let chunks: Vec<Result<String, std::io::Error>> =
+        vec![Ok("{\"email\":\"".into()), Ok("a".repeat(200)), Ok("\"}".into())];
     let req = Request::post("/login")
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(futures::stream::iter(chunks)))
@@ -256,6 +258,10 @@ async fn graceful_shutdown_gives_up_after_the_grace_period() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server).await.expect("server stops within the grace").unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("server stops within the grace")
+        .unwrap()
+        .unwrap();
     client.abort();
 }

@@ -83,7 +83,12 @@ pub enum StartupError {
 
 impl AppState {
     /// Wires the state. Does no I/O beyond what `store` already did.
-    pub fn new(config: Config, store: Store, master_key: MasterKey, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
+    pub fn new(
+        config: Config,
+        store: Store,
+        master_key: MasterKey,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
         let metrics = Arc::new(Metrics::new(store.backend().as_str()));
         let hasher = PasswordHasher::new(config.passwords.argon2).map_err(|e| StartupError::Config(e.to_string()))?;
         let permits = config
@@ -249,8 +254,11 @@ pub async fn serve_gracefully<M, S>(
     grace: Duration,
 ) -> std::io::Result<()>
 where
-    M: for<'a> tower::Service<axum::serve::IncomingStream<'a, TcpListener>, Error = std::convert::Infallible, Response = S>
-        + Send
+    M: for<'a> tower::Service<
+            axum::serve::IncomingStream<'a, TcpListener>,
+            Error = std::convert::Infallible,
+            Response = S,
+        > + Send
         + 'static,
     for<'a> <M as tower::Service<axum::serve::IncomingStream<'a, TcpListener>>>::Future: Send,
     S: tower::Service<axum::extract::Request, Response = axum::response::Response, Error = std::convert::Infallible>

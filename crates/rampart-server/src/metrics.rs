@@ -104,7 +104,8 @@ pub(crate) async fn middleware(
     next: Next,
 ) -> Response {
     let method = method_label(req.method());
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let started = Instant::now();
     let res = next.run(req).await;
     metrics.observe_request(method, route, res.status().as_u16(), started.elapsed().as_secs_f64());
@@ -123,7 +124,12 @@ mod tests {
         m.observe_event("user.created", "success");
         let out = m.render();
         assert!(out.contains(r#"rampart_http_requests_total{method="GET",route="/healthz",status="200"} 2"#), "{out}");
-        assert!(out.contains(r#"rampart_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 2"#), "{out}");
+        assert!(
+            out.contains(
+                r#"rampart_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 2"#
+            ),
+            "{out}"
+        );
         assert!(out.contains(r#"rampart_security_events_total{action="user.created",outcome="success"} 1"#), "{out}");
         assert!(out.contains(r#"rampart_build_info{version=""#), "{out}");
     }

@@ -144,7 +144,20 @@ mod tests {
 
     #[test]
     fn names_that_carry_secrets() {
-        for n in ["Authorization", "COOKIE", "set-cookie", "X-API-Key", "x-csrf-token", "x-auth-token", "refresh_token", "password", "new_password", "client_secret", "code", "api_key"] {
+        for n in [
+            "Authorization",
+            "COOKIE",
+            "set-cookie",
+            "X-API-Key",
+            "x-csrf-token",
+            "x-auth-token",
+            "refresh_token",
+            "password",
+            "new_password",
+            "client_secret",
+            "code",
+            "api_key",
+        ] {
             assert!(is_secret_name(n), "{n}");
         }
         for n in ["content-type", "user-agent", "x-request-id", "accept", "limit", "cursor", "q"] {

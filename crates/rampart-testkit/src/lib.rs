@@ -121,8 +121,11 @@ impl Drop for TestDb {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 rt.block_on(async {
                     if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await {
-                        let _ = sqlx::Executor::execute(&mut conn, format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
-                            .await;
+                        let _ = sqlx::Executor::execute(
+                            &mut conn,
+                            format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str(),
+                        )
+                        .await;
                         let _ = sqlx::Connection::close(conn).await;
                     }
                 });

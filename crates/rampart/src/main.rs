@@ -197,7 +197,9 @@ async fn create_user(config: Config, args: CreateUserArgs) -> anyhow::Result<()>
     }
     let mut password = String::new();
     std::io::stdin().read_to_string(&mut password).context("cannot read the password from standard input")?;
-    let password = Secret::new(password.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&password).to_string());
+    let password = Secret::new(
+        password.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&password).to_string(),
+    );
     let (key, origin) = resolve_master_key(&config)?;
     let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
     let input = services::users::CreateUser { email: args.email, password, name: args.name, roles: args.roles };
@@ -205,14 +207,12 @@ async fn create_user(config: Config, args: CreateUserArgs) -> anyhow::Result<()>
     state.store.close().await;
     match result {
         Ok(user) => {
-            println!(
-                "{}",
-                serde_json::json!({ "id": user.id.to_string(), "email": user.email, "roles": user.roles })
-            );
+            println!("{}", serde_json::json!({ "id": user.id.to_string(), "email": user.email, "roles": user.roles }));
             Ok(())
         }
         Err(rampart_server::ApiError::Validation(errors)) => {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {}: {} ({})", e.field, e.message, e.code)).collect();
+            let lines: Vec<String> =
+                errors.iter().map(|e| format!("  {}: {} ({})", e.field, e.message, e.code)).collect();
             bail!("cannot create the user:\n{}", lines.join("\n"))
         }
         Err(e) => bail!("cannot create the user: {}", e.to_problem().detail),

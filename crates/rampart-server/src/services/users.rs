@@ -18,9 +18,15 @@ pub struct CreateUser {
 
 /// Validates every field (reporting all problems at once), hashes the password off the
 /// runtime, and stores the user with a `user.created` event in one transaction.
-pub async fn create_user(state: &AppState, input: CreateUser, actor: Actor, via: &'static str) -> Result<User, ApiError> {
+pub async fn create_user(
+    state: &AppState,
+    input: CreateUser,
+    actor: Actor,
+    via: &'static str,
+) -> Result<User, ApiError> {
     let mut errors = Vec::new();
-    let field = |field: &str, code: &str, message: String| FieldError { field: field.into(), code: code.into(), message };
+    let field =
+        |field: &str, code: &str, message: String| FieldError { field: field.into(), code: code.into(), message };
     let email = Email::parse(&input.email).map_err(|e| errors.push(field("email", e.code(), e.to_string()))).ok();
     let password = Password::parse(input.password.expose().clone(), &state.password_policy())
         .map_err(|violations| {
@@ -28,10 +34,10 @@ pub async fn create_user(state: &AppState, input: CreateUser, actor: Actor, via:
         })
         .ok();
     let name = input.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
-    if let Some(n) = &name {
-        if n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control) {
-            errors.push(field("name", "name_invalid", format!("at most {MAX_NAME_CHARS} characters, no control characters")));
-        }
+    if let Some(n) = &name
+        && (n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control))
+    {
+        errors.push(field("name", "name_invalid", format!("at most {MAX_NAME_CHARS} characters, no control characters")));
     }
     let mut roles = Vec::new();
     for r in if input.roles.is_empty() { vec![RoleName::USER.to_string()] } else { input.roles } {
@@ -53,7 +59,9 @@ pub async fn create_user(state: &AppState, input: CreateUser, actor: Actor, via:
         .event(Action::UserCreated, Outcome::Success)
         .actor(actor)
         .resource(Resource::new("user", id))
-        .details(serde_json::json!({ "via": via, "roles": new.roles.iter().map(RoleName::as_str).collect::<Vec<_>>() }));
+        .details(
+            serde_json::json!({ "via": via, "roles": new.roles.iter().map(RoleName::as_str).collect::<Vec<_>>() }),
+        );
     let user = state.store.create_user(&new, &event).await?;
     state.events.observed(&event);
     Ok(user)

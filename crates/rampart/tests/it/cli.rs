@@ -74,6 +74,7 @@ impl Cli {
                 }
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!("server did not become ready; output so far:\n{}", log.join("\n"));
                 }
             }
@@ -106,6 +107,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -241,7 +243,11 @@ fn users_create_validates_every_field_and_never_takes_a_password_argument() {
     for code in ["email_invalid", "password_too_short", "role_invalid"] {
         assert!(err.contains(code), "{code} missing from: {err}");
     }
-    let out = cli.run(&["users", "create", "--email", "a@example.com", "--role", "wizard", "--password-stdin"], &[], Some("long enough password"));
+    let out = cli.run(
+        &["users", "create", "--email", "a@example.com", "--role", "wizard", "--password-stdin"],
+        &[],
+        Some("long enough password"),
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("wizard"), "{}", text(&out.stderr));
     let out = cli.run(&["users", "create", "--email", "a@example.com"], &[], None);

@@ -95,7 +95,10 @@ async fn metrics_count_requests_by_route_template_and_status() {
     assert!(text.contains(r#"rampart_http_request_duration_seconds_bucket{le="#), "{text}");
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
     assert!(!text.contains("12345"), "raw paths never become labels");
-    assert!(text.contains(r#"rampart_security_events_total{action="system.config.loaded",outcome="success"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"rampart_security_events_total{action="system.config.loaded",outcome="success"} 1"#),
+        "{text}"
+    );
     assert!(text.trim_end().ends_with("# EOF"));
 }
 

@@ -4,6 +4,7 @@
 //!   `RAMPART_TEST_DATABASE_URL` is set (always in CI).
 //! - `http_core`: service endpoints, problem documents, request ids, metrics, OpenAPI.
 //! - `cli`: the `rampart` binary itself: serve, config check, migrate, users create.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
 mod http_core;
