@@ -211,20 +211,25 @@ async fn a_panicking_handler_is_a_500_that_reveals_nothing() {
     assert!(!p.to_string().contains("hunter2"));
 }
 
-#[tokio::test]
-async fn graceful_shutdown_lets_in_flight_requests_finish() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// The test app behind `serve_gracefully` on a loopback port: its address, the shutdown
+/// trigger, and the server task.
+async fn serve_with_grace(
+    grace: Duration,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_gracefully(
-        listener,
-        app(&Config::default()).into_make_service(),
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_secs(10),
-    ));
+    let shutdown = async move {
+        let _ = rx.await;
+    };
+    let server = tokio::spawn(serve_gracefully(listener, app(&Config::default()).into_make_service(), shutdown, grace));
+    (addr, tx, server)
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_in_flight_requests_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, tx, server) = serve_with_grace(Duration::from_secs(10)).await;
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
     conn.write_all(b"GET /slow HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -239,17 +244,7 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
 
 #[tokio::test]
 async fn graceful_shutdown_gives_up_after_the_grace_period() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_gracefully(
-        listener,
-        app(&Config::default()).into_make_service(),
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_millis(200),
-    ));
+    let (addr, tx, server) = serve_with_grace(Duration::from_millis(200)).await;
     let client = tokio::spawn(async move {
         use tokio::io::AsyncWriteExt;
         let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -37,7 +37,11 @@ pub async fn create_user(
     if let Some(n) = &name
         && (n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control))
     {
-        errors.push(field("name", "name_invalid", format!("at most {MAX_NAME_CHARS} characters, no control characters")));
+        errors.push(field(
+            "name",
+            "name_invalid",
+            format!("at most {MAX_NAME_CHARS} characters, no control characters"),
+        ));
     }
     let mut roles = Vec::new();
     for r in if input.roles.is_empty() { vec![RoleName::USER.to_string()] } else { input.roles } {
