@@ -11,6 +11,7 @@ pub mod email;
 pub mod event;
 pub mod password;
 pub mod secret;
+pub mod tokens;
 pub mod user;
 
 pub use clock::{Clock, SystemClock};

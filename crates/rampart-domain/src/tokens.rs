@@ -1,0 +1,549 @@
+//! Access tokens: JWS-signed JWTs (`typ: at+jwt`, RFC 9068 shape) and the keys that sign them.
+//!
+//! Signing keys are EdDSA/Ed25519 by default, ES256 as an option, generated from the caller's
+//! CSPRNG. Verification is strict and pinned: only EdDSA and ES256 are accepted whatever the
+//! header says (so `alg: none` and HMAC-keyed-with-the-public-key tokens fail), the `kid` must
+//! name a known key of that same algorithm, `typ` must be `at+jwt`, and `iss`, `aud`, `exp`,
+//! `nbf` are checked against the time the caller passes in.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+/// The JWT `typ` of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlg {
+    EdDSA,
+    ES256,
+}
+
+impl SigningAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::EdDSA => "EdDSA",
+            SigningAlg::ES256 => "ES256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SigningAlg> {
+        match s {
+            "EdDSA" => Some(SigningAlg::EdDSA),
+            "ES256" => Some(SigningAlg::ES256),
+            _ => None,
+        }
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            SigningAlg::EdDSA => Algorithm::EdDSA,
+            SigningAlg::ES256 => Algorithm::ES256,
+        }
+    }
+}
+
+/// A public key as published in the JWKS (RFC 7517 / RFC 8037).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicJwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    pub kid: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyMaterialError {
+    #[error("signing key material is not a valid {0} private key")]
+    Invalid(&'static str),
+}
+
+/// A private signing key with its public half. `Debug` shows only the key id.
+#[derive(Clone)]
+pub struct SigningKey {
+    kid: String,
+    alg: SigningAlg,
+    private: Zeroizing<Vec<u8>>,
+    jwk: PublicJwk,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningKey({} {}, [redacted])", self.alg.as_str(), self.kid)
+    }
+}
+
+impl SigningKey {
+    /// A new key from the caller's CSPRNG.
+    pub fn generate(alg: SigningAlg, rng: &mut (impl RngCore + CryptoRng)) -> SigningKey {
+        let private = match alg {
+            SigningAlg::EdDSA => {
+                let mut seed = Zeroizing::new([0u8; 32]);
+                rng.fill_bytes(seed.as_mut());
+                seed.to_vec()
+            }
+            SigningAlg::ES256 => p256::SecretKey::random(rng).to_bytes().to_vec(),
+        };
+        match Self::from_private(alg, &private) {
+            Ok(k) => k,
+            Err(_) => unreachable!("freshly generated key material is valid"),
+        }
+    }
+
+    /// Rebuilds a key from its raw private bytes (the Ed25519 seed or the P-256 scalar), as
+    /// stored (sealed) by the storage layer. The key id is derived from the public key
+    /// (RFC 7638 thumbprint), so it cannot disagree with the key.
+    pub fn from_private(alg: SigningAlg, private: &[u8]) -> Result<SigningKey, KeyMaterialError> {
+        let (der, crv, x, y, encoding) = match alg {
+            SigningAlg::EdDSA => {
+                let seed: [u8; 32] = private.try_into().map_err(|_| KeyMaterialError::Invalid("Ed25519"))?;
+                let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+                let der = key.to_pkcs8_der().map_err(|_| KeyMaterialError::Invalid("Ed25519"))?;
+                let x = URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());
+                let enc = EncodingKey::from_ed_der(der.as_bytes());
+                (Zeroizing::new(der.as_bytes().to_vec()), "Ed25519", x, None, enc)
+            }
+            SigningAlg::ES256 => {
+                use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+                use p256::pkcs8::EncodePrivateKey as _;
+                let key = p256::SecretKey::from_slice(private).map_err(|_| KeyMaterialError::Invalid("P-256"))?;
+                let der = key.to_pkcs8_der().map_err(|_| KeyMaterialError::Invalid("P-256"))?;
+                let point = key.public_key().to_encoded_point(false);
+                let (Some(x), Some(y)) = (point.x(), point.y()) else {
+                    return Err(KeyMaterialError::Invalid("P-256"));
+                };
+                let enc = EncodingKey::from_ec_der(der.as_bytes());
+                (
+                    Zeroizing::new(der.as_bytes().to_vec()),
+                    "P-256",
+                    URL_SAFE_NO_PAD.encode(x),
+                    Some(URL_SAFE_NO_PAD.encode(y)),
+                    enc,
+                )
+            }
+        };
+        drop(der);
+        let (kty, kid) = match &y {
+            // RFC 7638: members in lexicographic order, no whitespace.
+            Some(y) => ("EC", thumbprint(&format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#))),
+            None => ("OKP", thumbprint(&format!(r#"{{"crv":"{crv}","kty":"OKP","x":"{x}"}}"#))),
+        };
+        let jwk = PublicJwk {
+            kty: kty.into(),
+            crv: crv.into(),
+            x,
+            y,
+            kid: kid.clone(),
+            alg: alg.as_str().into(),
+            use_: "sig".into(),
+        };
+        let decoding = decoding_key(&jwk).map_err(|_| KeyMaterialError::Invalid("public"))?;
+        Ok(SigningKey { kid, alg, private: Zeroizing::new(private.to_vec()), jwk, encoding, decoding })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
+    pub fn jwk(&self) -> &PublicJwk {
+        &self.jwk
+    }
+
+    /// The raw private key, for sealing with the master key. Never log it.
+    pub fn private_bytes(&self) -> &[u8] {
+        &self.private
+    }
+
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+        let mut header = Header::new(self.alg.jwt());
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| TokenError::Malformed)
+    }
+}
+
+fn thumbprint(canonical: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn decoding_key(jwk: &PublicJwk) -> Result<DecodingKey, jsonwebtoken::errors::Error> {
+    match &jwk.y {
+        Some(y) => DecodingKey::from_ec_components(&jwk.x, y),
+        None => DecodingKey::from_ed_components(&jwk.x),
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub jti: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub roles: Vec<String>,
+    pub amr: Vec<String>,
+}
+
+/// The public keys a token may be signed with, by `kid`.
+#[derive(Clone, Default)]
+pub struct VerifyingKeys {
+    keys: HashMap<String, (SigningAlg, DecodingKey)>,
+}
+
+impl fmt::Debug for VerifyingKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.keys.keys()).finish()
+    }
+}
+
+impl VerifyingKeys {
+    pub fn from_jwks<'a>(jwks: impl IntoIterator<Item = &'a PublicJwk>) -> VerifyingKeys {
+        let keys = jwks
+            .into_iter()
+            .filter_map(|jwk| {
+                let alg = SigningAlg::parse(&jwk.alg)?;
+                Some((jwk.kid.clone(), (alg, decoding_key(jwk).ok()?)))
+            })
+            .collect();
+        VerifyingKeys { keys }
+    }
+
+    pub fn from_signing_keys<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> VerifyingKeys {
+        VerifyingKeys { keys: keys.into_iter().map(|k| (k.kid.clone(), (k.alg, k.decoding.clone()))).collect() }
+    }
+
+    pub fn contains(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
+    }
+}
+
+/// What a token must say to be accepted.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub issuer: String,
+    pub audience: String,
+    /// Allowed clock skew for `exp` and `nbf`, in seconds.
+    pub leeway_secs: i64,
+}
+
+/// Why a token was refused. Each has a stable code; all answer 401 `invalid_token`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is malformed")]
+    Malformed,
+    #[error("token algorithm is not accepted")]
+    UnsupportedAlgorithm,
+    #[error("token is not an access token (typ)")]
+    WrongType,
+    #[error("token is signed by an unknown key")]
+    UnknownKey,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token issuer is not accepted")]
+    WrongIssuer,
+    #[error("token audience is not accepted")]
+    WrongAudience,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not valid yet")]
+    NotYetValid,
+}
+
+impl TokenError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::Malformed => "token_malformed",
+            TokenError::UnsupportedAlgorithm => "token_algorithm",
+            TokenError::WrongType => "token_type",
+            TokenError::UnknownKey => "token_unknown_key",
+            TokenError::BadSignature => "token_signature",
+            TokenError::WrongIssuer => "token_issuer",
+            TokenError::WrongAudience => "token_audience",
+            TokenError::Expired => "token_expired",
+            TokenError::NotYetValid => "token_not_yet_valid",
+        }
+    }
+}
+
+/// Reads the unverified header's `kid`, e.g. to decide whether a key set needs refreshing.
+pub fn unverified_kid(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).ok()?.kid
+}
+
+/// Verifies signature and claims. Checks run from the cheapest to the signature, and every
+/// refusal is specific (for logs and events); clients see one `invalid_token`.
+pub fn verify(
+    token: &str,
+    keys: &VerifyingKeys,
+    expect: &Expectation,
+    now: OffsetDateTime,
+) -> Result<AccessClaims, TokenError> {
+    // The header is read raw first: jsonwebtoken cannot even represent `alg: none`.
+    let header_b64 = token.split('.').next().ok_or(TokenError::Malformed)?;
+    let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::Malformed)?;
+    let raw: serde_json::Value = serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
+    let alg = raw.get("alg").and_then(|a| a.as_str()).and_then(SigningAlg::parse).ok_or(TokenError::UnsupportedAlgorithm)?;
+    let typ = raw.get("typ").and_then(|t| t.as_str()).unwrap_or_default().to_ascii_lowercase();
+    if typ != ACCESS_TOKEN_TYP && typ != "application/at+jwt" {
+        return Err(TokenError::WrongType);
+    }
+    let kid = raw.get("kid").and_then(|k| k.as_str()).ok_or(TokenError::UnknownKey)?;
+    let (key_alg, key) = keys.keys.get(kid).ok_or(TokenError::UnknownKey)?;
+    if *key_alg != alg {
+        return Err(TokenError::UnsupportedAlgorithm);
+    }
+    let mut validation = Validation::new(alg.jwt());
+    validation.algorithms = vec![key_alg.jwt()];
+    validation.validate_exp = false; // checked below against the caller's clock
+    validation.validate_nbf = false;
+    validation.set_issuer(&[&expect.issuer]);
+    validation.set_audience(&[&expect.audience]);
+    validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+    let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match e.kind() {
+            K::InvalidSignature => TokenError::BadSignature,
+            K::InvalidIssuer => TokenError::WrongIssuer,
+            K::InvalidAudience => TokenError::WrongAudience,
+            K::InvalidAlgorithm => TokenError::UnsupportedAlgorithm,
+            _ => TokenError::Malformed,
+        }
+    })?;
+    let now = now.unix_timestamp();
+    let claims = data.claims;
+    if claims.exp <= now - expect.leeway_secs {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf > now + expect.leeway_secs {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::OsRng;
+
+    const ISS: &str = "https://auth.example.com";
+    const AUD: &str = "example-api";
+
+    fn now() -> OffsetDateTime {
+        time::macros::datetime!(2026-11-23 12:00 UTC)
+    }
+
+    fn expect() -> Expectation {
+        Expectation { issuer: ISS.into(), audience: AUD.into(), leeway_secs: 30 }
+    }
+
+    fn claims(at: OffsetDateTime) -> AccessClaims {
+        let t = at.unix_timestamp();
+        AccessClaims {
+            iss: ISS.into(),
+            aud: AUD.into(),
+            sub: "user-1".into(),
+            sid: "session-1".into(),
+            jti: "jti-1".into(),
+            iat: t,
+            nbf: t,
+            exp: t + 600,
+            roles: vec!["user".into()],
+            amr: vec!["pwd".into()],
+        }
+    }
+
+    fn b64(v: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    /// RFC 8037 Appendix A: the Ed25519 key, its public half, thumbprint and a signature.
+    #[test]
+    fn rfc8037_vectors() {
+        let d = URL_SAFE_NO_PAD.decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A").unwrap();
+        let key = SigningKey::from_private(SigningAlg::EdDSA, &d).unwrap();
+        assert_eq!(key.jwk().x, "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+        assert_eq!(key.kid(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", "RFC 8037 A.3 thumbprint");
+        assert_eq!((key.jwk().kty.as_str(), key.jwk().crv.as_str()), ("OKP", "Ed25519"));
+        use ed25519_dalek::Signer as _;
+        let dalek = ed25519_dalek::SigningKey::from_bytes(&d.as_slice().try_into().unwrap());
+        let sig = dalek.sign(b"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc");
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(sig.to_bytes()),
+            "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
+        );
+    }
+
+    #[test]
+    fn sign_and_verify_round_trip_for_each_algorithm() {
+        for alg in [SigningAlg::EdDSA, SigningAlg::ES256] {
+            let key = SigningKey::generate(alg, &mut OsRng);
+            let token = key.sign(&claims(now())).unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+            assert_eq!(header.kid.as_deref(), Some(key.kid()));
+            let keys = VerifyingKeys::from_jwks([key.jwk()]);
+            assert_eq!(verify(&token, &keys, &expect(), now()).unwrap(), claims(now()), "{alg:?}");
+            // Reloading from the stored private bytes gives the same key.
+            let again = SigningKey::from_private(alg, key.private_bytes()).unwrap();
+            assert_eq!(again.jwk(), key.jwk());
+            assert!(!format!("{key:?}").contains(&URL_SAFE_NO_PAD.encode(key.private_bytes())));
+        }
+        let es = SigningKey::generate(SigningAlg::ES256, &mut OsRng);
+        assert_eq!((es.jwk().kty.as_str(), es.jwk().crv.as_str()), ("EC", "P-256"));
+        assert!(es.jwk().y.is_some());
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let key = SigningKey::generate(SigningAlg::EdDSA, &mut OsRng);
+        let keys = VerifyingKeys::from_signing_keys([&key]);
+        let payload = b64(&serde_json::to_value(claims(now())).unwrap());
+        for alg in ["none", "None", "NONE", ""] {
+            let header = b64(&serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": key.kid()}));
+            for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
+                assert_eq!(verify(&token, &keys, &expect(), now()), Err(TokenError::UnsupportedAlgorithm), "{alg}");
+            }
+        }
+    }
+
+    #[test]
+    fn hmac_signed_with_the_public_key_is_refused() {
+        let key = SigningKey::generate(SigningAlg::EdDSA, &mut OsRng);
+        let keys = VerifyingKeys::from_signing_keys([&key]);
+        let public_forms = [
+            key.jwk().x.clone().into_bytes(),
+            URL_SAFE_NO_PAD.decode(&key.jwk().x).unwrap(),
+            serde_json::to_vec(key.jwk()).unwrap(),
+        ];
+        for secret in public_forms {
+            for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+                let mut h = Header::new(alg);
+                h.typ = Some("at+jwt".into());
+                h.kid = Some(key.kid().into());
+                let forged = jsonwebtoken::encode(&h, &claims(now()), &EncodingKey::from_secret(&secret)).unwrap();
+                assert_eq!(verify(&forged, &keys, &expect(), now()), Err(TokenError::UnsupportedAlgorithm));
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_is_used_only_with_its_own_algorithm() {
+        let ed = SigningKey::generate(SigningAlg::EdDSA, &mut OsRng);
+        let es = SigningKey::generate(SigningAlg::ES256, &mut OsRng);
+        let keys = VerifyingKeys::from_signing_keys([&ed, &es]);
+        // An ES256 token that claims the Ed25519 key's kid.
+        let mut h = Header::new(Algorithm::ES256);
+        h.typ = Some("at+jwt".into());
+        h.kid = Some(ed.kid().into());
+        let mixed = jsonwebtoken::encode(&h, &claims(now()), &es.encoding).unwrap();
+        assert_eq!(verify(&mixed, &keys, &expect(), now()), Err(TokenError::UnsupportedAlgorithm));
+    }
+
+    #[test]
+    fn unknown_or_missing_kid_and_foreign_signatures_are_refused() {
+        let key = SigningKey::generate(SigningAlg::EdDSA, &mut OsRng);
+        let other = SigningKey::generate(SigningAlg::EdDSA, &mut OsRng);
+        let keys = VerifyingKeys::from_signing_keys([&key]);
+        let by_other = other.sign(&claims(now())).unwrap();
+        assert_eq!(verify(&by_other, &keys, &expect(), now()), Err(TokenError::UnknownKey));
+        // Another key's signature under our kid.
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.typ = Some("at+jwt".into());
+        h.kid = Some(key.kid().into());
+        let forged = jsonwebtoken::encode(&h, &claims(now()), &other.encoding).unwrap();
+        assert_eq!(verify(&forged, &keys, &expect(), now()), Err(TokenError::BadSignature));
+        h.kid = None;
+        let no_kid = jsonwebtoken::encode(&h, &claims(now()), &key.encoding).unwrap();
+        assert_eq!(verify(&no_kid, &keys, &expect(), now()), Err(TokenError::UnknownKey));
+    }
+
+    #[test]
+    fn tampered_claims_fail_the_signature() {
+        let key = SigningKey::generate(SigningAlg::EdDSA, &mut OsRng);
+        let keys = VerifyingKeys::from_signing_keys([&key]);
+        let token = key.sign(&claims(now())).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut c = claims(now());
+        c.roles = vec!["admin".into()];
+        let tampered = format!("{}.{}.{}", parts[0], b64(&serde_json::to_value(c).unwrap()), parts[2]);
+        assert_eq!(verify(&tampered, &keys, &expect(), now()), Err(TokenError::BadSignature));
+        for junk in ["", "a.b", "a.b.c", "....", "eyJ.eyJ.sig"] {
+            assert!(verify(junk, &keys, &expect(), now()).is_err(), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn wrong_typ_issuer_and_audience_are_refused() {
+        let key = SigningKey::generate(SigningAlg::EdDSA, &mut OsRng);
+        let keys = VerifyingKeys::from_signing_keys([&key]);
+        for typ in [Some("JWT"), None, Some("id_token+jwt")] {
+            let mut h = Header::new(Algorithm::EdDSA);
+            h.typ = typ.map(str::to_string);
+            h.kid = Some(key.kid().into());
+            let t = jsonwebtoken::encode(&h, &claims(now()), &key.encoding).unwrap();
+            assert_eq!(verify(&t, &keys, &expect(), now()), Err(TokenError::WrongType), "{typ:?}");
+        }
+        let mut c = claims(now());
+        c.iss = "https://evil.example".into();
+        assert_eq!(verify(&key.sign(&c).unwrap(), &keys, &expect(), now()), Err(TokenError::WrongIssuer));
+        let mut c = claims(now());
+        c.aud = "another-api".into();
+        assert_eq!(verify(&key.sign(&c).unwrap(), &keys, &expect(), now()), Err(TokenError::WrongAudience));
+    }
+
+    #[test]
+    fn expiry_and_not_before_use_the_given_clock_with_leeway() {
+        let key = SigningKey::generate(SigningAlg::EdDSA, &mut OsRng);
+        let keys = VerifyingKeys::from_signing_keys([&key]);
+        let token = key.sign(&claims(now())).unwrap();
+        let at = |secs: i64| now() + time::Duration::seconds(secs);
+        assert!(verify(&token, &keys, &expect(), at(599)).is_ok());
+        assert!(verify(&token, &keys, &expect(), at(600 + 29)).is_ok(), "within leeway");
+        assert_eq!(verify(&token, &keys, &expect(), at(600 + 30)), Err(TokenError::Expired));
+        assert_eq!(verify(&token, &keys, &expect(), at(86_400)), Err(TokenError::Expired));
+        assert!(verify(&token, &keys, &expect(), at(-30)).is_ok(), "within leeway");
+        assert_eq!(verify(&token, &keys, &expect(), at(-31)), Err(TokenError::NotYetValid));
+        let strict = Expectation { leeway_secs: 0, ..expect() };
+        assert_eq!(verify(&token, &keys, &strict, at(600)), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn error_codes_are_distinct() {
+        let all = [
+            TokenError::Malformed,
+            TokenError::UnsupportedAlgorithm,
+            TokenError::WrongType,
+            TokenError::UnknownKey,
+            TokenError::BadSignature,
+            TokenError::WrongIssuer,
+            TokenError::WrongAudience,
+            TokenError::Expired,
+            TokenError::NotYetValid,
+        ];
+        let codes: std::collections::HashSet<_> = all.iter().map(TokenError::code).collect();
+        assert_eq!(codes.len(), all.len());
+    }
+}
