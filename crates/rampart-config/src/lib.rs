@@ -28,6 +28,46 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub passwords: PasswordsConfig,
+    pub tokens: TokensConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum TokenAlgorithm {
+    /// Ed25519 (RFC 8037): small, fast, deterministic signatures.
+    #[default]
+    EdDSA,
+    /// ECDSA on P-256 with SHA-256, for verifiers without Ed25519 support.
+    ES256,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// The `iss` of access tokens (usually Rampart's public URL).
+    pub issuer: String,
+    /// The `aud` of access tokens (the API they are for).
+    pub audience: String,
+    /// Access-token lifetime in seconds.
+    pub access_ttl_secs: u64,
+    /// Clock skew tolerated when checking `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    pub algorithm: TokenAlgorithm,
+    /// Rotate the signing key when it is this many days old (checked hourly). 0: only by hand
+    /// (`rampart keys rotate-signing`).
+    pub rotate_after_days: u64,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "rampart".into(),
+            audience: "rampart".into(),
+            access_ttl_secs: 600,
+            leeway_secs: 30,
+            algorithm: TokenAlgorithm::EdDSA,
+            rotate_after_days: 90,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,6 +226,16 @@ impl Config {
             && url.scheme().is_none_or(|s| !matches!(s, "sqlite" | "postgres" | "postgresql"))
         {
             problems.push(format!("database.url: must start with sqlite:// or postgres://; got {}", url.redacted()));
+        }
+        let t = &self.tokens;
+        if !(60..=86_400).contains(&t.access_ttl_secs) {
+            problems.push(format!("tokens.access_ttl_secs: must be between 60 and 86400; got {}", t.access_ttl_secs));
+        }
+        if t.leeway_secs > 300 {
+            problems.push(format!("tokens.leeway_secs: must be at most 300; got {}", t.leeway_secs));
+        }
+        if t.issuer.trim().is_empty() || t.audience.trim().is_empty() {
+            problems.push("tokens.issuer and tokens.audience: must not be empty".into());
         }
         if self.log.level.trim().is_empty() {
             problems.push("log.level: must not be empty".into());

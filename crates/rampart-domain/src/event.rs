@@ -22,11 +22,21 @@ pub enum Action {
     MigrationsApplied,
     /// A user account was created (details say through which path: CLI, API, admin).
     UserCreated,
+    /// The first access-token signing key was generated.
+    SigningKeyCreated,
+    /// A new access-token signing key replaced the current one (by CLI or schedule).
+    SigningKeyRotated,
 }
 
 impl Action {
-    pub const ALL: &'static [Action] =
-        &[Action::ConfigLoaded, Action::MasterKeyGenerated, Action::MigrationsApplied, Action::UserCreated];
+    pub const ALL: &'static [Action] = &[
+        Action::ConfigLoaded,
+        Action::MasterKeyGenerated,
+        Action::MigrationsApplied,
+        Action::UserCreated,
+        Action::SigningKeyCreated,
+        Action::SigningKeyRotated,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +44,8 @@ impl Action {
             Action::MasterKeyGenerated => "system.master_key.generated",
             Action::MigrationsApplied => "system.migrations.applied",
             Action::UserCreated => "user.created",
+            Action::SigningKeyCreated => "token.signing_key.created",
+            Action::SigningKeyRotated => "token.signing_key.rotated",
         }
     }
 

@@ -305,7 +305,8 @@ pub fn verify(
     let header_b64 = token.split('.').next().ok_or(TokenError::Malformed)?;
     let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::Malformed)?;
     let raw: serde_json::Value = serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
-    let alg = raw.get("alg").and_then(|a| a.as_str()).and_then(SigningAlg::parse).ok_or(TokenError::UnsupportedAlgorithm)?;
+    let alg =
+        raw.get("alg").and_then(|a| a.as_str()).and_then(SigningAlg::parse).ok_or(TokenError::UnsupportedAlgorithm)?;
     let typ = raw.get("typ").and_then(|t| t.as_str()).unwrap_or_default().to_ascii_lowercase();
     if typ != ACCESS_TOKEN_TYP && typ != "application/at+jwt" {
         return Err(TokenError::WrongType);

@@ -108,6 +108,7 @@ impl From<StoreError> for ApiError {
                 code: "unknown_role".into(),
                 message: format!("role {role:?} does not exist"),
             }]),
+            StoreError::Conflict(detail) => ApiError::Conflict { code: "conflict", detail },
             e @ (StoreError::Unavailable(_) | StoreError::Connect(_)) => ApiError::Unavailable(Box::new(e)),
             e @ (StoreError::UnsupportedUrl(_)
             | StoreError::Migrate(_)

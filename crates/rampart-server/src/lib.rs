@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod services;
+pub mod signing;
 pub mod telemetry;
 
 use axum::Router;
@@ -55,10 +56,11 @@ pub struct Inner {
     pub config: Config,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    pub master_key: MasterKey,
+    pub master_key: Arc<MasterKey>,
     pub metrics: Arc<Metrics>,
     pub events: SecurityEvents,
     pub hashing: HashingPool,
+    pub signing: signing::SigningKeys,
     openapi_json: String,
 }
 
@@ -77,39 +79,16 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("access-token signing keys: {0}")]
+    Signing(String),
     #[error("cannot create data directory {path}: {source}")]
     DataDir { path: std::path::PathBuf, source: std::io::Error },
 }
 
 impl AppState {
-    /// Wires the state. Does no I/O beyond what `store` already did.
-    pub fn new(
-        config: Config,
-        store: Store,
-        master_key: MasterKey,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, StartupError> {
-        let metrics = Arc::new(Metrics::new(store.backend().as_str()));
-        let hasher = PasswordHasher::new(config.passwords.argon2).map_err(|e| StartupError::Config(e.to_string()))?;
-        let permits = config
-            .passwords
-            .max_concurrent_hashes
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let events = SecurityEvents::new(store.clone(), metrics.clone(), clock.clone());
-        Ok(AppState(Arc::new(Inner {
-            hashing: HashingPool::new(hasher, permits),
-            openapi_json: openapi::render(&openapi_doc()),
-            config,
-            store,
-            clock,
-            master_key,
-            metrics,
-            events,
-        })))
-    }
-
-    /// Connects and migrates the database, wires the state, and records the start-up events
-    /// (migrations applied, master key generated). Used by `serve` and by CLI commands.
+    /// Connects and migrates the database, wires the state, loads (or creates) the token
+    /// signing keys, and records the start-up events (migrations applied, master key
+    /// generated). Used by `serve` and by CLI commands.
     pub async fn open(
         config: Config,
         master_key: MasterKey,
@@ -118,26 +97,56 @@ impl AppState {
     ) -> Result<(AppState, MigrationReport), StartupError> {
         let store = connect_store(&config).await?;
         let report = store.migrate().await?;
-        let state = AppState::new(config, store, master_key, clock)?;
-        let ev = &state.events;
+        let metrics = Arc::new(Metrics::new(store.backend().as_str()));
+        let events = SecurityEvents::new(store.clone(), metrics.clone(), clock.clone());
+        let master_key = Arc::new(master_key);
         if !report.applied.is_empty() {
-            ev.record(
-                ev.event(Action::MigrationsApplied, Outcome::Success)
-                    .actor(Actor::System)
-                    .details(serde_json::json!({ "applied": report.applied, "total": report.total })),
-            )
-            .await?;
+            events
+                .record(
+                    events
+                        .event(Action::MigrationsApplied, Outcome::Success)
+                        .actor(Actor::System)
+                        .details(serde_json::json!({ "applied": report.applied, "total": report.total })),
+                )
+                .await?;
         }
         if let KeyOrigin::Generated(path) = &key_origin {
-            ev.record(
-                ev.event(Action::MasterKeyGenerated, Outcome::Success)
-                    .actor(Actor::System)
-                    .severity(Severity::Warning)
-                    .resource(Resource::new("master_key", state.master_key.key_id()))
-                    .details(serde_json::json!({ "path": path.display().to_string() })),
-            )
-            .await?;
+            events
+                .record(
+                    events
+                        .event(Action::MasterKeyGenerated, Outcome::Success)
+                        .actor(Actor::System)
+                        .severity(Severity::Warning)
+                        .resource(Resource::new("master_key", master_key.key_id()))
+                        .details(serde_json::json!({ "path": path.display().to_string() })),
+                )
+                .await?;
         }
+        let signing = signing::SigningKeys::load(
+            store.clone(),
+            master_key.clone(),
+            config.tokens.clone(),
+            clock.clone(),
+            events.clone(),
+        )
+        .await
+        .map_err(|e| StartupError::Signing(e.to_string()))?;
+        let hasher = PasswordHasher::new(config.passwords.argon2).map_err(|e| StartupError::Config(e.to_string()))?;
+        let permits = config
+            .passwords
+            .max_concurrent_hashes
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let state = AppState(Arc::new(Inner {
+            hashing: HashingPool::new(hasher, permits),
+            openapi_json: openapi::render(&openapi_doc()),
+            config,
+            store,
+            clock,
+            master_key,
+            metrics,
+            events,
+            signing,
+        }));
         Ok((state, report))
     }
 
@@ -152,6 +161,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::service::readyz))
         .routes(routes!(routes::service::metrics))
         .routes(routes!(routes::service::openapi_json))
+        .routes(routes!(routes::tokens::jwks))
 }
 
 /// The OpenAPI document of every route, generated from the code.
@@ -239,10 +249,25 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
         let store = self.state.store.clone();
+        let background = tokio::spawn(background_tasks(self.state.clone()));
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let result = serve_gracefully(self.listener, app, shutdown, grace).await;
+        background.abort();
         store.close().await;
         result
+    }
+}
+
+/// Periodic work while serving: refresh (and, when due, rotate) the signing keys.
+async fn background_tasks(state: AppState) {
+    let mut tick = tokio::time::interval(signing::REFRESH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate; the ring was just loaded
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.signing.tick().await {
+            tracing::warn!(error = %e, "signing keys: refresh failed; keeping the keys in memory");
+        }
     }
 }
 

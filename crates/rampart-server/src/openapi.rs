@@ -11,7 +11,10 @@ use utoipa::OpenApi;
                        carries `X-Request-Id`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    tags((name = "service", description = "Health, readiness, metrics and this document")),
+    tags(
+        (name = "service", description = "Health, readiness, metrics and this document"),
+        (name = "tokens", description = "Access tokens and the keys that sign them"),
+    ),
     components(schemas(rampart_wire::Problem, rampart_wire::FieldError)),
 )]
 pub(crate) struct ApiDoc;

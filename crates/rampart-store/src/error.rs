@@ -6,6 +6,9 @@ pub enum StoreError {
     EmailTaken,
     #[error("role {0:?} does not exist")]
     UnknownRole(String),
+    /// A concurrent change won; nothing was written. Re-read and retry if it still applies.
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("unsupported database URL scheme {0:?} (use sqlite:// or postgres://)")]
     UnsupportedUrl(String),
     #[error("cannot connect to the database: {0}")]

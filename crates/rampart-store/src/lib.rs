@@ -10,10 +10,13 @@
 
 mod audit;
 mod error;
+mod signing_keys;
 mod users;
 
 pub use audit::StoredEvent;
 pub use error::StoreError;
+pub use signing_keys::StoredSigningKey;
+pub use sqlx::types::Json;
 pub use users::Role;
 
 use rampart_domain::SecurityEvent;

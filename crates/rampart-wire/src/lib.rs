@@ -51,3 +51,28 @@ pub struct Ready {
     /// Each dependency checked, with `ok`.
     pub checks: std::collections::BTreeMap<String, String>,
 }
+
+/// A JSON Web Key Set (RFC 7517 §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// A public signing key: OKP/Ed25519 (RFC 8037) or EC/P-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Jwk {
+    /// `OKP` or `EC`.
+    pub kty: String,
+    /// `Ed25519` or `P-256`.
+    pub crv: String,
+    pub x: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// The RFC 7638 thumbprint of the key; access tokens name it in their header.
+    pub kid: String,
+    /// `EdDSA` or `ES256`.
+    pub alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: String,
+}

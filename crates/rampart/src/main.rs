@@ -36,6 +36,9 @@ enum Command {
     /// User administration.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Key management.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the OpenAPI 3.1 document of the HTTP API.
     Openapi,
     /// Print the version.
@@ -46,6 +49,13 @@ enum Command {
 enum ConfigCommand {
     /// Validate the configuration and print it in effect, secrets redacted.
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Replace the access-token signing key. Tokens signed by the old key stay valid until
+    /// they expire; running servers pick the new key up within 30 seconds.
+    RotateSigning,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +100,9 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check) => config_check(&config),
         Command::Serve => runtime(config.log.clone(), LogTarget::Stdout, serve(config)),
         Command::Migrate => runtime(config.log.clone(), LogTarget::Stderr, migrate(config)),
+        Command::Keys(KeysCommand::RotateSigning) => {
+            runtime(config.log.clone(), LogTarget::Stderr, rotate_signing(config))
+        }
         Command::Users(UsersCommand::Create(args)) => {
             runtime(config.log.clone(), LogTarget::Stderr, create_user(config, args))
         }
@@ -188,6 +201,17 @@ fn config_check(config: &Config) -> anyhow::Result<()> {
     println!("# database: {db}");
     println!("# master key: {key}");
     print!("{}", config.to_redacted_toml());
+    Ok(())
+}
+
+async fn rotate_signing(config: Config) -> anyhow::Result<()> {
+    let (key, origin) = resolve_master_key(&config)?;
+    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let old = state.signing.ring().current.kid().to_string();
+    let result = state.signing.rotate("cli").await;
+    state.store.close().await;
+    let new = result?;
+    println!("{}", serde_json::json!({ "kid": new, "replaced": old }));
     Ok(())
 }
 

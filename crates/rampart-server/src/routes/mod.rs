@@ -2,3 +2,4 @@
 //! `utoipa_axum::routes!`, so a route cannot exist without its OpenAPI entry.
 
 pub mod service;
+pub mod tokens;

@@ -4,8 +4,10 @@
 //!   `RAMPART_TEST_DATABASE_URL` is set (always in CI).
 //! - `http_core`: service endpoints, problem documents, request ids, metrics, OpenAPI.
 //! - `cli`: the `rampart` binary itself: serve, config check, migrate, users create.
+//! - `tokens`: access-token signing keys: JWKS, rotation, cross-instance pick-up.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
 mod http_core;
 mod store_contract;
+mod tokens;

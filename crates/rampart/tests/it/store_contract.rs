@@ -157,3 +157,53 @@ async fn events_round_trip_every_field_in_order() {
         assert!(store.append_event(&bare).await.is_err(), "event ids are unique");
     });
 }
+
+fn signing_key(kid: &str, created_at: OffsetDateTime) -> rampart_store::StoredSigningKey {
+    rampart_store::StoredSigningKey {
+        kid: kid.into(),
+        alg: "EdDSA".into(),
+        private_sealed: format!("v1.test.{kid}"),
+        public_jwk: rampart_store::Json(serde_json::json!({"kid": kid})),
+        created_at,
+        retired_at: None,
+    }
+}
+
+fn key_event(kid: &str) -> SecurityEvent {
+    SecurityEvent::new(Uuid::now_v7(), now(), Action::SigningKeyRotated, Outcome::Success)
+        .resource(Resource::new("signing_key", kid))
+}
+
+#[tokio::test]
+async fn signing_key_rotation_is_compare_and_swap() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let t0 = now();
+        store.rotate_signing_key(&signing_key("k1", t0), None, &key_event("k1")).await.unwrap();
+        // A second "first key" loses: there is a current key already.
+        let err = store.rotate_signing_key(&signing_key("k1b", t0), None, &key_event("k1b")).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        // Replacing a key that is not current loses too, and changes nothing.
+        let err = store.rotate_signing_key(&signing_key("k2", t0), Some("nope"), &key_event("k2")).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        let t1 = t0 + time::Duration::seconds(10);
+        store.rotate_signing_key(&signing_key("k2", t1), Some("k1"), &key_event("k2")).await.unwrap();
+        // k1 is now retired at t1; the same stale rotation cannot happen twice.
+        let err = store.rotate_signing_key(&signing_key("k3", t1), Some("k1"), &key_event("k3")).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+        let all = store.signing_keys(t0 - time::Duration::seconds(1)).await.unwrap();
+        let kids: Vec<_> = all.iter().map(|k| (k.kid.as_str(), k.retired_at.is_some())).collect();
+        assert_eq!(kids, [("k2", false), ("k1", true)], "newest first; losers left nothing");
+        assert_eq!(all[1].retired_at, Some(t1));
+        // Keys retired before the window are left out; the current one never is.
+        let later = store.signing_keys(t1 + time::Duration::seconds(1)).await.unwrap();
+        assert_eq!(later.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["k2"]);
+        let rotations = store.recent_events(10).await.unwrap();
+        assert_eq!(
+            rotations.iter().filter(|e| e.event.action == Action::SigningKeyRotated).count(),
+            2,
+            "one event per successful change"
+        );
+    });
+}

@@ -1,0 +1,243 @@
+//! Access-token signing keys at run time.
+//!
+//! The key ring (the current key for signing; every key whose tokens may still be alive, for
+//! verifying and for the JWKS) lives in memory, so signing and verifying never touch the
+//! database. It is refreshed from storage every [`REFRESH_INTERVAL`] (so a rotation made by
+//! `rampart keys rotate-signing` or another instance reaches this one), at once when a token
+//! names a `kid` the ring does not know (at most once per [`MISS_RELOAD_INTERVAL`]), and the
+//! current key is rotated when it is `tokens.rotate_after_days` old.
+
+use crate::events::SecurityEvents;
+use rampart_config::{TokenAlgorithm, TokensConfig};
+use rampart_domain::tokens::{
+    self, AccessClaims, Expectation, PublicJwk, SigningAlg, SigningKey, TokenError, VerifyingKeys,
+};
+use rampart_domain::{Action, Actor, Clock, MasterKey, Outcome, Resource, Severity};
+use rampart_store::{Store, StoreError, StoredSigningKey};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+/// How often the ring is re-read from storage.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// The least time between two reloads caused by unknown `kid`s (a flood of junk tokens must
+/// not become a flood of queries).
+pub const MISS_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The keys in force at one moment.
+#[derive(Debug)]
+pub struct KeyRing {
+    pub current: SigningKey,
+    pub current_created_at: OffsetDateTime,
+    pub verifying: VerifyingKeys,
+    /// Public keys to publish: the current one first, then retired ones still in their window.
+    pub jwks: Vec<PublicJwk>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid}: {reason}")]
+    BadKey { kid: String, reason: String },
+}
+
+#[derive(Debug)]
+pub struct SigningKeys {
+    ring: RwLock<Arc<KeyRing>>,
+    last_miss_reload: Mutex<Option<Instant>>,
+    store: Store,
+    master_key: Arc<MasterKey>,
+    config: TokensConfig,
+    clock: Arc<dyn Clock>,
+    events: SecurityEvents,
+}
+
+fn aad(kid: &str) -> Vec<u8> {
+    format!("signing_key:{kid}").into_bytes()
+}
+
+fn alg_of(config: &TokensConfig) -> SigningAlg {
+    match config.algorithm {
+        TokenAlgorithm::EdDSA => SigningAlg::EdDSA,
+        TokenAlgorithm::ES256 => SigningAlg::ES256,
+    }
+}
+
+impl SigningKeys {
+    /// Loads the ring, generating the first key if there is none.
+    pub async fn load(
+        store: Store,
+        master_key: Arc<MasterKey>,
+        config: TokensConfig,
+        clock: Arc<dyn Clock>,
+        events: SecurityEvents,
+    ) -> Result<SigningKeys, SigningError> {
+        let mut ring = read_ring(&store, &master_key, &config, clock.now()).await?;
+        if ring.is_none() {
+            match create(&store, &master_key, &config, clock.now(), None, &events, "startup").await {
+                Ok(_) | Err(SigningError::Store(StoreError::Conflict(_))) => {}
+                Err(e) => return Err(e),
+            }
+            ring = read_ring(&store, &master_key, &config, clock.now()).await?;
+        }
+        let Some(ring) = ring else {
+            return Err(SigningError::BadKey {
+                kid: "-".into(),
+                reason: "no current signing key after creating one".into(),
+            });
+        };
+        Ok(SigningKeys {
+            ring: RwLock::new(Arc::new(ring)),
+            last_miss_reload: Mutex::new(None),
+            store,
+            master_key,
+            config,
+            clock,
+            events,
+        })
+    }
+
+    /// The keys in force. Cheap: a read lock and an `Arc` clone.
+    pub fn ring(&self) -> Arc<KeyRing> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn expectation(&self) -> Expectation {
+        Expectation {
+            issuer: self.config.issuer.clone(),
+            audience: self.config.audience.clone(),
+            leeway_secs: i64::try_from(self.config.leeway_secs).unwrap_or(300),
+        }
+    }
+
+    /// Signs access-token claims with the current key.
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+        self.ring().current.sign(claims)
+    }
+
+    /// Verifies an access token against the ring; an unknown `kid` triggers one (rate-limited)
+    /// reload first, in case another instance rotated.
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let now = self.clock.now();
+        match tokens::verify(token, &self.ring().verifying, &self.expectation(), now) {
+            Err(TokenError::UnknownKey) if self.may_reload_on_miss() => {
+                if let Err(e) = self.reload().await {
+                    tracing::warn!(error = %e, "cannot reload signing keys");
+                }
+                tokens::verify(token, &self.ring().verifying, &self.expectation(), now)
+            }
+            other => other,
+        }
+    }
+
+    fn may_reload_on_miss(&self) -> bool {
+        let mut last = self.last_miss_reload.lock().unwrap_or_else(|e| e.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= MISS_RELOAD_INTERVAL);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+
+    /// Re-reads the ring from storage.
+    pub async fn reload(&self) -> Result<(), SigningError> {
+        if let Some(ring) = read_ring(&self.store, &self.master_key, &self.config, self.clock.now()).await? {
+            *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        }
+        Ok(())
+    }
+
+    /// Replaces the current key with a new one; the old one stays published (and accepted)
+    /// until the tokens it signed have expired. Returns the new key id.
+    pub async fn rotate(&self, via: &'static str) -> Result<String, SigningError> {
+        let old = self.ring().current.kid().to_string();
+        let kid = create(&self.store, &self.master_key, &self.config, self.clock.now(), Some(&old), &self.events, via)
+            .await?;
+        self.reload().await?;
+        Ok(kid)
+    }
+
+    /// One tick of the background task: rotate when the current key is due, else reload.
+    pub async fn tick(&self) -> Result<(), SigningError> {
+        let days = self.config.rotate_after_days;
+        let age = self.clock.now() - self.ring().current_created_at;
+        if days > 0 && age >= time::Duration::days(i64::try_from(days).unwrap_or(i64::MAX / 86_400)) {
+            match self.rotate("schedule").await {
+                Ok(kid) => tracing::info!(kid, "rotated the access-token signing key on schedule"),
+                Err(SigningError::Store(StoreError::Conflict(_))) => self.reload().await?,
+                Err(e) => return Err(e),
+            }
+            Ok(())
+        } else {
+            self.reload().await
+        }
+    }
+}
+
+/// Generates a key, seals it, and stores it as current (replacing `replacing`).
+async fn create(
+    store: &Store,
+    master_key: &MasterKey,
+    config: &TokensConfig,
+    now: OffsetDateTime,
+    replacing: Option<&str>,
+    events: &SecurityEvents,
+    via: &'static str,
+) -> Result<String, SigningError> {
+    let key = SigningKey::generate(alg_of(config), &mut rand::rngs::OsRng);
+    let kid = key.kid().to_string();
+    let stored = StoredSigningKey {
+        kid: kid.clone(),
+        alg: key.alg().as_str().to_string(),
+        private_sealed: master_key.seal(key.private_bytes(), &aad(&kid), &mut rand::rngs::OsRng),
+        public_jwk: sqlx_json(key.jwk()),
+        created_at: now,
+        retired_at: None,
+    };
+    let action = if replacing.is_some() { Action::SigningKeyRotated } else { Action::SigningKeyCreated };
+    let event = events
+        .event(action, Outcome::Success)
+        .actor(Actor::System)
+        .severity(if replacing.is_some() { Severity::Warning } else { Severity::Info })
+        .resource(Resource::new("signing_key", &kid))
+        .details(serde_json::json!({ "alg": key.alg().as_str(), "replaced": replacing, "via": via }));
+    store.rotate_signing_key(&stored, replacing, &event).await?;
+    events.observed(&event);
+    Ok(kid)
+}
+
+fn sqlx_json(jwk: &PublicJwk) -> rampart_store::Json<serde_json::Value> {
+    rampart_store::Json(serde_json::to_value(jwk).unwrap_or_default())
+}
+
+/// Reads and opens every key still in its window. `None` when there is no current key yet.
+async fn read_ring(
+    store: &Store,
+    master_key: &MasterKey,
+    config: &TokensConfig,
+    now: OffsetDateTime,
+) -> Result<Option<KeyRing>, SigningError> {
+    let window =
+        time::Duration::seconds(i64::try_from(config.access_ttl_secs + config.leeway_secs).unwrap_or(i64::MAX));
+    let rows = store.signing_keys(now - window).await?;
+    let mut current = None;
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in rows {
+        let bad = |reason: String| SigningError::BadKey { kid: row.kid.clone(), reason };
+        let alg = SigningAlg::parse(&row.alg).ok_or_else(|| bad(format!("unknown algorithm {:?}", row.alg)))?;
+        let private = master_key.open(&row.private_sealed, &aad(&row.kid)).map_err(|e| bad(e.to_string()))?;
+        let key = SigningKey::from_private(alg, &private).map_err(|e| bad(e.to_string()))?;
+        if key.kid() != row.kid {
+            return Err(bad("stored key does not match its kid".into()));
+        }
+        if row.retired_at.is_none() {
+            current = Some((key.clone(), row.created_at));
+        }
+        keys.push(key);
+    }
+    let Some((current, current_created_at)) = current else { return Ok(None) };
+    let mut jwks = vec![current.jwk().clone()];
+    jwks.extend(keys.iter().filter(|k| k.kid() != current.kid()).map(|k| k.jwk().clone()));
+    Ok(Some(KeyRing { verifying: VerifyingKeys::from_signing_keys(&keys), current, current_created_at, jwks }))
+}
