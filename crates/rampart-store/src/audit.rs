@@ -70,7 +70,7 @@ where
     E: sqlx::Executor<'e, Database = DB>,
     for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
     Uuid: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    OffsetDateTime: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    crate::ts::Ts: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<Uuid>: for<'q> sqlx::Encode<'q, DB>,
     Option<String>: for<'q> sqlx::Encode<'q, DB>,
@@ -83,7 +83,7 @@ where
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(e.id)
-    .bind(e.ts)
+    .bind(crate::ts::Ts(e.ts))
     .bind(e.action.as_str())
     .bind(e.outcome.as_str())
     .bind(e.severity.as_str())

@@ -11,6 +11,7 @@
 mod audit;
 mod error;
 mod signing_keys;
+mod ts;
 mod users;
 
 pub use audit::StoredEvent;

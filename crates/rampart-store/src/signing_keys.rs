@@ -2,6 +2,7 @@
 
 use crate::audit::insert_event;
 use crate::error::is_unique_violation;
+use crate::ts::Ts;
 use crate::{Result, Store, StoreError, with_pool, with_tx};
 use rampart_domain::SecurityEvent;
 use sqlx::types::Json;
@@ -27,7 +28,7 @@ impl Store {
                 "SELECT kid, alg, private_sealed, public_jwk, created_at, retired_at FROM signing_keys \
                  WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC",
             )
-            .bind(since)
+            .bind(Ts(since))
             .fetch_all(pool)
             .await
         })?;
@@ -48,7 +49,7 @@ impl Store {
             let retired = match replacing {
                 Some(kid) => {
                     sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL")
-                        .bind(new.created_at)
+                        .bind(Ts(new.created_at))
                         .bind(kid)
                         .execute(&mut *tx)
                         .await?
@@ -69,7 +70,7 @@ impl Store {
             .bind(&new.alg)
             .bind(&new.private_sealed)
             .bind(&new.public_jwk)
-            .bind(new.created_at)
+            .bind(Ts(new.created_at))
             .execute(&mut *tx)
             .await;
             match inserted {

@@ -2,6 +2,7 @@
 
 use crate::audit::insert_event;
 use crate::error::is_unique_violation;
+use crate::ts::Ts;
 use crate::{Result, Store, StoreError, with_pool, with_tx};
 use rampart_domain::{Email, NewUser, SecurityEvent, User, UserId};
 use time::OffsetDateTime;
@@ -66,7 +67,7 @@ impl Store {
             .bind(user.email.as_str())
             .bind(user.name.as_deref())
             .bind(user.password_hash.as_str())
-            .bind(user.created_at)
+            .bind(Ts(user.created_at))
             .execute(&mut *tx)
             .await;
             match inserted {

@@ -15,9 +15,7 @@ async fn migrated(db: &TestDb) -> Store {
 }
 
 fn now() -> OffsetDateTime {
-    // Whole microseconds: both backends keep microsecond precision.
-    let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap()
+    rampart_domain::Clock::now(&rampart_domain::SystemClock)
 }
 
 fn new_user(email: &str, roles: &[&str]) -> NewUser {
@@ -205,5 +203,25 @@ async fn signing_key_rotation_is_compare_and_swap() {
             2,
             "one event per successful change"
         );
+    });
+}
+
+/// Times compare as times on both backends, also within one second (SQLite keeps them as text:
+/// a variable-length fraction would sort `.15` before `.1`).
+#[tokio::test]
+async fn time_windows_are_exact_below_one_second() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let t0 = time::macros::datetime!(2026-11-23 12:00:00.1 UTC);
+        store.rotate_signing_key(&signing_key("a", t0), None, &key_event("a")).await.unwrap();
+        let retired = time::macros::datetime!(2026-11-23 12:00:00.15 UTC);
+        store.rotate_signing_key(&signing_key("b", retired), Some("a"), &key_event("b")).await.unwrap();
+        let kids = |keys: Vec<rampart_store::StoredSigningKey>| keys.into_iter().map(|k| k.kid).collect::<Vec<_>>();
+        let since = time::macros::datetime!(2026-11-23 12:00:00.1 UTC);
+        assert_eq!(kids(store.signing_keys(since).await.unwrap()), ["b", "a"], "{:?}: retired .15 is after .1", db.backend());
+        let since = time::macros::datetime!(2026-11-23 12:00:00.150001 UTC);
+        assert_eq!(kids(store.signing_keys(since).await.unwrap()), ["b"], "{:?}", db.backend());
+        let since = time::macros::datetime!(2026-11-23 11:59:59.9 UTC);
+        assert_eq!(kids(store.signing_keys(since).await.unwrap()), ["b", "a"], "{:?}", db.backend());
     });
 }
