@@ -251,6 +251,11 @@ impl Config {
         }
     }
 
+    /// Whether the database is embedded SQLite (rather than a server other instances share).
+    pub fn is_embedded_database(&self) -> bool {
+        self.database.url.as_ref().is_none_or(|u| u.scheme() == Some("sqlite"))
+    }
+
     /// The effective configuration as TOML, secrets shown as `[redacted]`.
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))

@@ -39,13 +39,32 @@ pub enum MasterKeyError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("set either RAMPART_MASTER_KEY or RAMPART_MASTER_KEY_FILE, not both")]
     Both,
+    #[error(
+        "RAMPART_MASTER_KEY or RAMPART_MASTER_KEY_FILE is required with a shared database (PostgreSQL): \
+         every instance must use the same master key, so none is generated"
+    )]
+    Required,
 }
 
-pub fn resolve(source: &MasterKeySource, data_dir: &Path) -> Result<(MasterKey, KeyOrigin), MasterKeyError> {
+/// Whether a key may be generated when none is supplied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    /// Embedded SQLite: the key lives beside the database it protects.
+    Allowed,
+    /// A database other instances share: a local key would differ between them.
+    Refused,
+}
+
+pub fn resolve(
+    source: &MasterKeySource,
+    data_dir: &Path,
+    generation: Generation,
+) -> Result<(MasterKey, KeyOrigin), MasterKeyError> {
     match (&source.env_value, &source.env_file) {
         (Some(_), Some(_)) => Err(MasterKeyError::Both),
         (Some(v), None) => Ok((MasterKey::parse(v.expose()).map_err(MasterKeyError::Env)?, KeyOrigin::Environment)),
         (None, Some(path)) => Ok((read_key_file(path)?, KeyOrigin::File(path.clone()))),
+        (None, None) if generation == Generation::Refused => Err(MasterKeyError::Required),
         (None, None) => {
             let path = data_dir.join(KEY_FILE_NAME);
             if path.exists() {
@@ -54,17 +73,23 @@ pub fn resolve(source: &MasterKeySource, data_dir: &Path) -> Result<(MasterKey, 
             let key = MasterKey::generate(&mut rand::rngs::OsRng);
             let io = |source| MasterKeyError::Io { path: path.clone(), source };
             crate::create_private_dir(data_dir).map_err(io)?;
-            // create_new: if another process won the race, its key is the one to use.
-            let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
-                Ok(f) => f,
+            // Written whole under a temporary name, then linked into place: a reader never sees
+            // a half-written key, and if another process won the race, its key is the one used.
+            let tmp = data_dir.join(format!(".{KEY_FILE_NAME}.{}", uuid::Uuid::now_v7().simple()));
+            let written = (|| {
+                let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+                file.write_all(format!("{}\n", key.encode()).as_bytes())?;
+                file.sync_all()?;
+                std::fs::hard_link(&tmp, &path)
+            })();
+            let _ = std::fs::remove_file(&tmp);
+            match written {
+                Ok(()) => Ok((key, KeyOrigin::Generated(path))),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    return Ok((read_key_file(&path)?, KeyOrigin::PreviouslyGenerated(path)));
+                    Ok((read_key_file(&path)?, KeyOrigin::PreviouslyGenerated(path)))
                 }
-                Err(e) => return Err(io(e)),
-            };
-            file.write_all(format!("{}\n", key.encode()).as_bytes()).map_err(io)?;
-            file.sync_all().map_err(io)?;
-            Ok((key, KeyOrigin::Generated(path)))
+                Err(e) => Err(io(e)),
+            }
         }
     }
 }
@@ -87,12 +112,12 @@ mod tests {
     fn generates_once_with_mode_0600_then_reuses() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let (k1, o1) = resolve(&MasterKeySource::default(), &data).unwrap();
+        let (k1, o1) = resolve(&MasterKeySource::default(), &data, Generation::Allowed).unwrap();
         let path = data.join(KEY_FILE_NAME);
         assert_eq!(o1, KeyOrigin::Generated(path.clone()));
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
-        let (k2, o2) = resolve(&MasterKeySource::default(), &data).unwrap();
+        let (k2, o2) = resolve(&MasterKeySource::default(), &data, Generation::Allowed).unwrap();
         assert_eq!(o2, KeyOrigin::PreviouslyGenerated(path));
         assert_eq!(k1.key_id(), k2.key_id());
     }
@@ -102,21 +127,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = MasterKey::from_bytes([9; 32]);
         let env = MasterKeySource { env_value: Some(key.encode().into()), env_file: None };
-        let (k, o) = resolve(&env, dir.path()).unwrap();
+        let (k, o) = resolve(&env, dir.path(), Generation::Refused).unwrap();
         assert_eq!((k.key_id(), o), (key.key_id(), KeyOrigin::Environment));
         assert!(!dir.path().join(KEY_FILE_NAME).exists(), "nothing generated when a key is supplied");
 
         let file = dir.path().join("k");
         std::fs::write(&file, format!("{}\n", key.encode())).unwrap();
         let src = MasterKeySource { env_value: None, env_file: Some(file.clone()) };
-        let (k, o) = resolve(&src, dir.path()).unwrap();
+        let (k, o) = resolve(&src, dir.path(), Generation::Refused).unwrap();
         assert_eq!((k.key_id(), o), (key.key_id(), KeyOrigin::File(file.clone())));
 
         let both = MasterKeySource { env_value: Some(key.encode().into()), env_file: Some(file) };
-        assert!(matches!(resolve(&both, dir.path()), Err(MasterKeyError::Both)));
+        assert!(matches!(resolve(&both, dir.path(), Generation::Allowed), Err(MasterKeyError::Both)));
         let bad = MasterKeySource { env_value: Some("short".to_string().into()), env_file: None };
-        let msg = resolve(&bad, dir.path()).unwrap_err().to_string();
+        let msg = resolve(&bad, dir.path(), Generation::Allowed).unwrap_err().to_string();
         assert!(msg.starts_with("RAMPART_MASTER_KEY:"), "{msg}");
         assert!(!msg.contains("short"), "the bad value itself is not echoed: {msg}");
+    }
+
+    #[test]
+    fn no_key_is_generated_for_a_shared_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve(&MasterKeySource::default(), dir.path(), Generation::Refused).unwrap_err();
+        assert!(matches!(err, MasterKeyError::Required), "{err}");
+        assert!(!dir.path().join(KEY_FILE_NAME).exists());
+    }
+
+    #[test]
+    fn generation_leaves_no_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        resolve(&MasterKeySource::default(), dir.path(), Generation::Allowed).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [std::ffi::OsString::from(KEY_FILE_NAME)]);
     }
 }

@@ -100,6 +100,32 @@ macro_rules! with_tx {
 }
 pub(crate) use {with_pool, with_tx};
 
+/// Makes the database and its WAL/SHM files readable by the owner only (they hold password
+/// hashes and the audit log), and warns when their directory is open to others.
+fn restrict_sqlite_files(db: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if db.as_os_str().is_empty() || db.as_os_str() == ":memory:" {
+        return;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = std::path::PathBuf::from(name);
+        if path.exists() {
+            if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot restrict database file permissions");
+            }
+        }
+    }
+    let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"), "the database directory is open to group or others; chmod 700 it");
+        }
+    }
+}
+
 /// A handle to the database. Cheap to clone (it is a connection pool).
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -130,12 +156,14 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(opts.busy_timeout);
+                let file = options.get_filename().to_path_buf();
                 let pool = SqlitePoolOptions::new()
                     .max_connections(opts.max_connections)
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(options)
                     .await
                     .map_err(StoreError::Connect)?;
+                restrict_sqlite_files(&file);
                 Db::Sqlite(pool)
             }
             "postgres" | "postgresql" => {

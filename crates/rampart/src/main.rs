@@ -135,7 +135,12 @@ fn key_source() -> MasterKeySource {
 }
 
 fn resolve_master_key(config: &Config) -> anyhow::Result<(rampart_domain::MasterKey, KeyOrigin)> {
-    let (key, origin) = master_key::resolve(&key_source(), &config.data.dir)?;
+    let generation = if config.is_embedded_database() {
+        master_key::Generation::Allowed
+    } else {
+        master_key::Generation::Refused
+    };
+    let (key, origin) = master_key::resolve(&key_source(), &config.data.dir, generation)?;
     match &origin {
         KeyOrigin::Generated(path) => tracing::warn!(
             path = %path.display(),
@@ -186,13 +191,16 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 fn config_check(config: &Config) -> anyhow::Result<()> {
     let source = key_source();
     let key = match (&source.env_value, &source.env_file) {
+        (None, None) if !config.is_embedded_database() => {
+            anyhow::bail!("{}", master_key::MasterKeyError::Required)
+        }
         (None, None) => {
             let path = config.data.dir.join(master_key::KEY_FILE_NAME);
             let state = if path.exists() { "exists" } else { "will be generated on first start" };
             format!("generated file {} ({state}); production should supply RAMPART_MASTER_KEY", path.display())
         }
         _ => {
-            let (key, origin) = master_key::resolve(&source, &config.data.dir)?;
+            let (key, origin) = master_key::resolve(&source, &config.data.dir, master_key::Generation::Refused)?;
             format!("{origin:?}, key id {}", key.key_id())
         }
     };

@@ -141,6 +141,13 @@ async fn zero_config_serve_answers_and_keeps_data_across_restarts() {
     let key_file = data.join("master.key");
     assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
     let key_before = std::fs::read_to_string(&key_file).unwrap();
+    for db_file in ["rampart.db", "rampart.db-wal", "rampart.db-shm"] {
+        let path = data.join(db_file);
+        if path.exists() {
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "{db_file}");
+        }
+    }
+    assert!(data.join("rampart.db").exists());
 
     let server = cli.serve();
     let client = reqwest::Client::new();
@@ -180,12 +187,15 @@ async fn zero_config_serve_answers_and_keeps_data_across_restarts() {
 fn config_check_prints_the_effective_config_with_secrets_redacted() {
     let cli = Cli::new();
     let file = cli.write("rampart.toml", "[server]\nlisten = \"127.0.0.1:9999\"\n");
-    let out = cli.run(
-        &["config", "check", "--config", &file],
-        &[("RAMPART_DATABASE__URL", "postgres://rampart:sup3r-s3cret@db.internal/rampart")],
-        None,
-    );
+    let db = ("RAMPART_DATABASE__URL", "postgres://rampart:sup3r-s3cret@db.internal/rampart");
+    let without_key = cli.run(&["config", "check", "--config", &file], &[db], None);
+    assert!(!without_key.status.success(), "a shared database needs a supplied master key");
+    assert!(text(&without_key.stderr).contains("RAMPART_MASTER_KEY"));
+    let key = "q7xRk2d1l0bMgJ3oYVzN2lC6pS8wE4tH9uA5fK1jX0c=";
+    let out = cli.run(&["config", "check", "--config", &file], &[db, ("RAMPART_MASTER_KEY", key)], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains(key) && !text(&out.stderr).contains(key), "the key is never printed");
+    assert!(text(&out.stdout).contains("key id"));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("configuration is valid"));
     assert!(stdout.contains("listen = \"127.0.0.1:9999\""), "{stdout}");
@@ -214,6 +224,10 @@ fn bad_configuration_stops_every_command_with_a_message_naming_the_problem() {
     let out = cli.run(&["serve", "--config", "missing.toml"], &[], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("missing.toml"));
+    let out = cli.run(&["serve"], &[("RAMPART_DATABASE__URL", "postgres://127.0.0.1:1/nowhere")], None);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("RAMPART_MASTER_KEY or RAMPART_MASTER_KEY_FILE is required"), "{}", text(&out.stderr));
+    assert!(!cli.dir.path().join("rampart-data").exists(), "no key generated for a shared database");
     let out = cli.run(&["serve"], &[("RAMPART_MASTER_KEY", "too-short")], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("RAMPART_MASTER_KEY"), "{}", text(&out.stderr));
