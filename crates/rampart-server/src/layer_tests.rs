@@ -30,7 +30,13 @@ struct LoginLike {
 async fn login_like(ApiJson(body): ApiJson<LoginLike>) -> impl IntoResponse {
     // A careless handler logging its whole input still prints no secret.
     tracing::info!(?body, "handler saw the body");
-    ([(header::SET_COOKIE, "__Host-rampart_session=setcookie-secret-value; Path=/; Secure; HttpOnly")], "ok")
+    (
+        [
+            (header::SET_COOKIE, "__Host-rampart_session=setcookie-secret-value; Path=/; Secure; HttpOnly"),
+            (header::LOCATION, "https://app.example/callback?code=location-code-value&state=abc"),
+        ],
+        "ok",
+    )
 }
 
 async fn slow() -> &'static str {
@@ -96,8 +102,12 @@ async fn logs_at_trace_level_never_contain_credentials_but_always_the_request_id
         "body-password-secret",
         "body-refresh-secret",
         "custom-auth-header-secret",
+        "referer-reset-token",
+        "encoded-name-password",
+        "fragment-access-token",
+        "location-code-value",
     ];
-    let req = Request::post("/login?token=query-secret-token&password=query-secret-password&limit=5")
+    let req = Request::post("/login?token=query-secret-token&password=query-secret-password&limit=5&%70assword=encoded-name-password")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::AUTHORIZATION, format!("Bearer {}", secrets[0]))
         .header(header::COOKIE, format!("__Host-rampart_session={}", secrets[1]))
@@ -105,6 +115,7 @@ async fn logs_at_trace_level_never_contain_credentials_but_always_the_request_id
         .header("x-csrf-token", secrets[4])
         .header("x-upstream-auth", secrets[9])
         .header("x-request-id", "redaction-test-1")
+        .header(header::REFERER, "https://app.example/reset?token=referer-reset-token&step=2#access_token=fragment-access-token")
         .body(Body::from(
             serde_json::json!({"email": "a@example.com", "password": secrets[7], "refresh_token": secrets[8]})
                 .to_string(),
@@ -122,6 +133,7 @@ async fn logs_at_trace_level_never_contain_credentials_but_always_the_request_id
     }
     assert!(out.contains("[redacted]"));
     assert!(out.contains("limit=5"), "non-secret query values are kept");
+    assert!(out.contains("step=2") && out.contains("state=abc"), "URL headers keep their harmless parts: {out}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.len() >= 4);
     for line in lines.iter().filter(|l| l.contains("\"spans\"")) {

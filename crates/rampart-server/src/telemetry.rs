@@ -25,10 +25,68 @@ const SECRET_HEADERS: &[&str] =
 /// Words that mark a header or query parameter as secret wherever they appear in its name.
 const SECRET_WORDS: &[&str] = &["token", "key", "secret", "password", "passwd", "auth", "session", "code", "cookie"];
 
-/// Whether a header or query parameter named `name` carries a secret.
+/// Headers whose values are URLs: their query strings and fragments are redacted like the
+/// request's own (a password-reset link in a `Referer`, an OAuth `code` in a `Location`).
+const URL_HEADERS: &[&str] = &["referer", "location", "content-location", "origin", "refresh"];
+
+/// Whether a header or query parameter named `name` carries a secret. Names are
+/// percent-decoded first, so `%70assword` is `password`.
 pub fn is_secret_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
+    let lower = percent_decode(name).to_ascii_lowercase();
     SECRET_HEADERS.contains(&lower.as_str()) || SECRET_WORDS.iter().any(|w| lower.contains(w))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A query string with secret values replaced by `[redacted]`.
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if is_secret_name(k) => format!("{k}={REDACTED}"),
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A URL with its secret query values and its whole fragment redacted.
+fn redact_url(url: &str) -> String {
+    let (url, fragment) = match url.split_once('#') {
+        Some((u, _)) => (u, Some(REDACTED)),
+        None => (url, None),
+    };
+    let mut out = match url.split_once('?') {
+        Some((base, query)) => format!("{base}?{}", redact_query(query)),
+        None => url.to_string(),
+    };
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
 }
 
 /// `name: value` pairs with secret values replaced by `[redacted]`.
@@ -36,7 +94,14 @@ pub fn redact_headers(headers: &HeaderMap) -> String {
     headers
         .iter()
         .map(|(name, value)| {
-            let shown = if is_secret_name(name.as_str()) { REDACTED } else { value.to_str().unwrap_or("[non-ascii]") };
+            let raw = value.to_str().unwrap_or("[non-ascii]");
+            let shown = if is_secret_name(name.as_str()) {
+                REDACTED.to_string()
+            } else if URL_HEADERS.contains(&name.as_str()) {
+                redact_url(raw)
+            } else {
+                raw.to_string()
+            };
             format!("{name}: {shown}")
         })
         .collect::<Vec<_>>()
@@ -45,15 +110,10 @@ pub fn redact_headers(headers: &HeaderMap) -> String {
 
 /// The path and query with secret query values replaced by `[redacted]`.
 pub fn redact_uri(uri: &Uri) -> String {
-    let Some(query) = uri.query() else { return uri.path().to_string() };
-    let parts: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if is_secret_name(k) => format!("{k}={REDACTED}"),
-            _ => pair.to_string(),
-        })
-        .collect();
-    format!("{}?{}", uri.path(), parts.join("&"))
+    match uri.query() {
+        Some(query) => format!("{}?{}", uri.path(), redact_query(query)),
+        None => uri.path().to_string(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,5 +236,9 @@ mod tests {
         let uri: Uri = "/v1/auth/verify?token=s3cret&limit=5&api_key=rk_x".parse().unwrap();
         assert_eq!(redact_uri(&uri), "/v1/auth/verify?token=[redacted]&limit=5&api_key=[redacted]");
         assert_eq!(redact_uri(&"/healthz".parse().unwrap()), "/healthz");
+        assert_eq!(redact_uri(&"/x?%70assword=a&%6Bey=b&q=c".parse().unwrap()), "/x?%70assword=[redacted]&%6Bey=[redacted]&q=c");
+        let mut h = HeaderMap::new();
+        h.insert("referer", HeaderValue::from_static("https://a.example/reset?token=t0k&x=1#id_token=abc"));
+        assert_eq!(redact_headers(&h), "referer: https://a.example/reset?token=[redacted]&x=1#[redacted]");
     }
 }
