@@ -12,7 +12,8 @@ use zeroize::Zeroize;
 pub const REDACTED: &str = "[redacted]";
 
 /// A secret value. Read it with [`Secret::expose`], and only where it is used.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// Deliberately not `PartialEq`: compare secrets with [`Secret::ct_eq`], in constant time.
+#[derive(Clone, Default)]
 pub struct Secret<T: Zeroize>(T);
 
 impl<T: Zeroize> Secret<T> {
@@ -23,6 +24,14 @@ impl<T: Zeroize> Secret<T> {
     /// The secret itself. Keep the borrow short and never log it.
     pub fn expose(&self) -> &T {
         &self.0
+    }
+}
+
+impl<T: Zeroize + AsRef<[u8]>> Secret<T> {
+    /// Constant-time equality with `other` (time depends only on the lengths).
+    pub fn ct_eq(&self, other: &[u8]) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_ref().ct_eq(other).into()
     }
 }
 
@@ -81,6 +90,14 @@ mod tests {
         let h = Holder { password: s.clone() };
         assert!(!format!("{h:?}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2-very-secret");
+    }
+
+    #[test]
+    fn compares_in_constant_time() {
+        let s = Secret::new("csrf-token-value".to_string());
+        assert!(s.ct_eq(b"csrf-token-value"));
+        assert!(!s.ct_eq(b"csrf-token-valuE"));
+        assert!(!s.ct_eq(b"csrf-token"));
     }
 
     #[test]

@@ -91,13 +91,13 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     /// A new key from the caller's CSPRNG.
     pub fn generate(alg: SigningAlg, rng: &mut (impl RngCore + CryptoRng)) -> SigningKey {
-        let private = match alg {
+        let private: Zeroizing<Vec<u8>> = match alg {
             SigningAlg::EdDSA => {
-                let mut seed = Zeroizing::new([0u8; 32]);
+                let mut seed = Zeroizing::new(vec![0u8; 32]);
                 rng.fill_bytes(seed.as_mut());
-                seed.to_vec()
+                seed
             }
-            SigningAlg::ES256 => p256::SecretKey::random(rng).to_bytes().to_vec(),
+            SigningAlg::ES256 => Zeroizing::new(p256::SecretKey::random(rng).to_bytes().to_vec()),
         };
         match Self::from_private(alg, &private) {
             Ok(k) => k,
@@ -111,7 +111,8 @@ impl SigningKey {
     pub fn from_private(alg: SigningAlg, private: &[u8]) -> Result<SigningKey, KeyMaterialError> {
         let (der, crv, x, y, encoding) = match alg {
             SigningAlg::EdDSA => {
-                let seed: [u8; 32] = private.try_into().map_err(|_| KeyMaterialError::Invalid("Ed25519"))?;
+                let seed: Zeroizing<[u8; 32]> =
+                    Zeroizing::new(private.try_into().map_err(|_| KeyMaterialError::Invalid("Ed25519"))?);
                 let key = ed25519_dalek::SigningKey::from_bytes(&seed);
                 let der = key.to_pkcs8_der().map_err(|_| KeyMaterialError::Invalid("Ed25519"))?;
                 let x = URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());

@@ -253,7 +253,10 @@ impl Application {
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let result = serve_gracefully(self.listener, app, shutdown, grace).await;
         background.abort();
-        store.close().await;
+        // Handlers cut off by the grace period may still hold connections: do not wait for them.
+        if tokio::time::timeout(Duration::from_secs(5), store.close()).await.is_err() {
+            tracing::warn!("database connections still busy at exit; closing anyway");
+        }
         result
     }
 }

@@ -226,7 +226,9 @@ async fn read_ring(
     for row in rows {
         let bad = |reason: String| SigningError::BadKey { kid: row.kid.clone(), reason };
         let alg = SigningAlg::parse(&row.alg).ok_or_else(|| bad(format!("unknown algorithm {:?}", row.alg)))?;
-        let private = master_key.open(&row.private_sealed, &aad(&row.kid)).map_err(|e| bad(e.to_string()))?;
+        let private = zeroize::Zeroizing::new(
+            master_key.open(&row.private_sealed, &aad(&row.kid)).map_err(|e| bad(e.to_string()))?,
+        );
         let key = SigningKey::from_private(alg, &private).map_err(|e| bad(e.to_string()))?;
         if key.kid() != row.kid {
             return Err(bad("stored key does not match its kid".into()));

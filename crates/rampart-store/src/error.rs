@@ -24,10 +24,19 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
 }
 
+/// Database error codes that mean "try again" rather than "bug": SQLite busy/locked (after the
+/// busy timeout), PostgreSQL serialization failure, deadlock, too many connections, shutdown.
+const RETRYABLE_CODES: &[&str] = &["5", "6", "40001", "40P01", "53300", "57P01", "57P03"];
+
+fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| RETRYABLE_CODES.contains(&c.as_ref())))
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e),
+            e if is_retryable(&e) => StoreError::Unavailable(e),
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
             e => StoreError::Database(e),
         }
@@ -37,4 +46,57 @@ impl From<sqlx::Error> for StoreError {
 /// Whether `e` is a unique-constraint violation (any backend).
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[derive(Debug)]
+    struct FakeDbError(&'static str);
+
+    impl std::fmt::Display for FakeDbError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "database error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for FakeDbError {}
+
+    impl sqlx::error::DatabaseError for FakeDbError {
+        fn message(&self) -> &str {
+            "fake"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn db(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(FakeDbError(code)))
+    }
+
+    #[test]
+    fn busy_locked_deadlock_and_overload_are_retryable() {
+        for code in ["5", "6", "40001", "40P01", "53300", "57P01"] {
+            assert!(matches!(StoreError::from(db(code)), StoreError::Unavailable(_)), "{code}");
+        }
+        for code in ["19", "23505", "42P01"] {
+            assert!(matches!(StoreError::from(db(code)), StoreError::Database(_)), "{code}");
+        }
+        assert!(matches!(StoreError::from(sqlx::Error::PoolTimedOut), StoreError::Unavailable(_)));
+    }
 }
