@@ -20,6 +20,36 @@ pub use url::SecretUrl;
 /// The prefix of every configuration environment variable.
 pub const ENV_PREFIX: &str = "RAMPART_";
 
+/// `RAMPART_` variables that are not configuration keys but are read elsewhere.
+const OTHER_ENV: &[&str] = &["RAMPART_MASTER_KEY", "RAMPART_MASTER_KEY_FILE", "RAMPART_CONFIG", "RAMPART_BLESS"];
+/// Sections of the configuration, for suggestions.
+const SECTIONS: &[&str] = &["server", "data", "database", "log", "passwords", "tokens"];
+
+/// Names every `RAMPART_` variable that is neither a `RAMPART_<SECTION>__<KEY>` key nor one of
+/// the few read elsewhere: a mistyped `RAMPART_DATABASE_URL` must not quietly run on SQLite.
+fn unknown_env_vars(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|n| n.starts_with(ENV_PREFIX) && !n.contains("__"))
+        .filter(|n| !OTHER_ENV.contains(&n.as_str()) && !n.starts_with("RAMPART_TEST_"))
+        .map(|n| {
+            let rest = n[ENV_PREFIX.len()..].to_ascii_lowercase();
+            let hint = SECTIONS
+                .iter()
+                .find(|s| rest.starts_with(&format!("{s}_")))
+                .map(|s| {
+                    format!(
+                        " (did you mean {ENV_PREFIX}{}__{}?)",
+                        s.to_uppercase(),
+                        &n[ENV_PREFIX.len() + s.len() + 1..]
+                    )
+                })
+                .unwrap_or_default();
+            format!("environment variable {n}: not a configuration key; keys are {ENV_PREFIX}<SECTION>__<KEY>{hint}")
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -52,7 +82,7 @@ pub struct TokensConfig {
     /// Clock skew tolerated when checking `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
     pub algorithm: TokenAlgorithm,
-    /// Rotate the signing key when it is this many days old (checked hourly). 0: only by hand
+    /// Rotate the signing key when it is this many days old (checked every 30 s). 0: only by hand
     /// (`rampart keys rotate-signing`).
     pub rotate_after_days: u64,
 }
@@ -186,6 +216,10 @@ impl Config {
             // Check it ourselves: figment treats a missing file as empty, we treat it as an error.
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
             figment = figment.merge(Toml::file(path));
+        }
+        let unknown = unknown_env_vars(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
+        if !unknown.is_empty() {
+            return Err(ConfigError::Invalid(unknown.join("\n")));
         }
         figment = figment.merge(Env::prefixed(ENV_PREFIX).filter(|k| k.as_str().contains("__")).split("__"));
         let config: Config = figment.extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
@@ -331,6 +365,32 @@ mod tests {
             jail.set_env("RAMPART_SERVER__LISTN", "127.0.0.1:1");
             let msg = Config::load(None).unwrap_err().to_string();
             assert!(msg.contains("listn"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn stray_rampart_variables_are_rejected_with_a_suggestion() {
+        let names = [
+            "RAMPART_DATABASE_URL",
+            "RAMPART_MASTER_KEY",
+            "RAMPART_TEST_DATABASE_URL",
+            "RAMPART_SERVER__LISTEN",
+            "PATH",
+            "RAMPART_FOO",
+        ];
+        let errs = unknown_env_vars(names.iter().map(|s| s.to_string()));
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].contains("RAMPART_DATABASE_URL") && errs[0].contains("did you mean RAMPART_DATABASE__URL?"),
+            "{}",
+            errs[0]
+        );
+        assert!(errs[1].contains("RAMPART_FOO") && !errs[1].contains("did you mean"), "{}", errs[1]);
+        Jail::expect_with(|jail| {
+            jail.set_env("RAMPART_DATABASE_URL", "postgres://x");
+            let msg = Config::load(None).unwrap_err().to_string();
+            assert!(msg.contains("RAMPART_DATABASE__URL"), "{msg}");
             Ok(())
         });
     }

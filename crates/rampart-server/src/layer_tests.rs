@@ -107,20 +107,24 @@ async fn logs_at_trace_level_never_contain_credentials_but_always_the_request_id
         "fragment-access-token",
         "location-code-value",
     ];
-    let req = Request::post("/login?token=query-secret-token&password=query-secret-password&limit=5&%70assword=encoded-name-password")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::AUTHORIZATION, format!("Bearer {}", secrets[0]))
-        .header(header::COOKIE, format!("__Host-rampart_session={}", secrets[1]))
-        .header("x-api-key", secrets[3])
-        .header("x-csrf-token", secrets[4])
-        .header("x-upstream-auth", secrets[9])
-        .header("x-request-id", "redaction-test-1")
-        .header(header::REFERER, "https://app.example/reset?token=referer-reset-token&step=2#access_token=fragment-access-token")
-        .body(Body::from(
-            serde_json::json!({"email": "a@example.com", "password": secrets[7], "refresh_token": secrets[8]})
-                .to_string(),
-        ))
-        .unwrap();
+    let req = Request::post(
+        "/login?token=query-secret-token&password=query-secret-password&limit=5&%70assword=encoded-name-password",
+    )
+    .header(header::CONTENT_TYPE, "application/json")
+    .header(header::AUTHORIZATION, format!("Bearer {}", secrets[0]))
+    .header(header::COOKIE, format!("__Host-rampart_session={}", secrets[1]))
+    .header("x-api-key", secrets[3])
+    .header("x-csrf-token", secrets[4])
+    .header("x-upstream-auth", secrets[9])
+    .header("x-request-id", "redaction-test-1")
+    .header(
+        header::REFERER,
+        "https://app.example/reset?token=referer-reset-token&step=2#access_token=fragment-access-token",
+    )
+    .body(Body::from(
+        serde_json::json!({"email": "a@example.com", "password": secrets[7], "refresh_token": secrets[8]}).to_string(),
+    ))
+    .unwrap();
     let res = app(&Config::default()).oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers().get(header::SET_COOKIE).is_some());

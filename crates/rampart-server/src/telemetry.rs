@@ -236,7 +236,10 @@ mod tests {
         let uri: Uri = "/v1/auth/verify?token=s3cret&limit=5&api_key=rk_x".parse().unwrap();
         assert_eq!(redact_uri(&uri), "/v1/auth/verify?token=[redacted]&limit=5&api_key=[redacted]");
         assert_eq!(redact_uri(&"/healthz".parse().unwrap()), "/healthz");
-        assert_eq!(redact_uri(&"/x?%70assword=a&%6Bey=b&q=c".parse().unwrap()), "/x?%70assword=[redacted]&%6Bey=[redacted]&q=c");
+        assert_eq!(
+            redact_uri(&"/x?%70assword=a&%6Bey=b&q=c".parse().unwrap()),
+            "/x?%70assword=[redacted]&%6Bey=[redacted]&q=c"
+        );
         let mut h = HeaderMap::new();
         h.insert("referer", HeaderValue::from_static("https://a.example/reset?token=t0k&x=1#id_token=abc"));
         assert_eq!(redact_headers(&h), "referer: https://a.example/reset?token=[redacted]&x=1#[redacted]");

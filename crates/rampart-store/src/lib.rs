@@ -111,10 +111,10 @@ fn restrict_sqlite_files(db: &std::path::Path) {
         let mut name = db.as_os_str().to_owned();
         name.push(suffix);
         let path = std::path::PathBuf::from(name);
-        if path.exists() {
-            if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot restrict database file permissions");
-            }
+        if path.exists()
+            && let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot restrict database file permissions");
         }
     }
     let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));

@@ -135,11 +135,8 @@ fn key_source() -> MasterKeySource {
 }
 
 fn resolve_master_key(config: &Config) -> anyhow::Result<(rampart_domain::MasterKey, KeyOrigin)> {
-    let generation = if config.is_embedded_database() {
-        master_key::Generation::Allowed
-    } else {
-        master_key::Generation::Refused
-    };
+    let generation =
+        if config.is_embedded_database() { master_key::Generation::Allowed } else { master_key::Generation::Refused };
     let (key, origin) = master_key::resolve(&key_source(), &config.data.dir, generation)?;
     match &origin {
         KeyOrigin::Generated(path) => tracing::warn!(

@@ -226,7 +226,11 @@ fn bad_configuration_stops_every_command_with_a_message_naming_the_problem() {
     assert!(text(&out.stderr).contains("missing.toml"));
     let out = cli.run(&["serve"], &[("RAMPART_DATABASE__URL", "postgres://127.0.0.1:1/nowhere")], None);
     assert_ne!(out.status.code(), Some(0));
-    assert!(text(&out.stderr).contains("RAMPART_MASTER_KEY or RAMPART_MASTER_KEY_FILE is required"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("RAMPART_MASTER_KEY or RAMPART_MASTER_KEY_FILE is required"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!cli.dir.path().join("rampart-data").exists(), "no key generated for a shared database");
     let out = cli.run(&["serve"], &[("RAMPART_MASTER_KEY", "too-short")], None);
     assert_eq!(out.status.code(), Some(1));

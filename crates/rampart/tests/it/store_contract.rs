@@ -218,7 +218,12 @@ async fn time_windows_are_exact_below_one_second() {
         store.rotate_signing_key(&signing_key("b", retired), Some("a"), &key_event("b")).await.unwrap();
         let kids = |keys: Vec<rampart_store::StoredSigningKey>| keys.into_iter().map(|k| k.kid).collect::<Vec<_>>();
         let since = time::macros::datetime!(2026-11-23 12:00:00.1 UTC);
-        assert_eq!(kids(store.signing_keys(since).await.unwrap()), ["b", "a"], "{:?}: retired .15 is after .1", db.backend());
+        assert_eq!(
+            kids(store.signing_keys(since).await.unwrap()),
+            ["b", "a"],
+            "{:?}: retired .15 is after .1",
+            db.backend()
+        );
         let since = time::macros::datetime!(2026-11-23 12:00:00.150001 UTC);
         assert_eq!(kids(store.signing_keys(since).await.unwrap()), ["b"], "{:?}", db.backend());
         let since = time::macros::datetime!(2026-11-23 11:59:59.9 UTC);
