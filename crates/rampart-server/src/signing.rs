@@ -46,6 +46,8 @@ pub enum SigningError {
 pub struct SigningKeys {
     ring: RwLock<Arc<KeyRing>>,
     last_miss_reload: Mutex<Option<Instant>>,
+    /// What every token must say; fixed by configuration, so built once, not per verify.
+    expectation: Expectation,
     store: Store,
     master_key: Arc<MasterKey>,
     config: TokensConfig,
@@ -87,9 +89,15 @@ impl SigningKeys {
                 reason: "no current signing key after creating one".into(),
             });
         };
+        let expectation = Expectation {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway_secs: i64::try_from(config.leeway_secs).unwrap_or(300),
+        };
         Ok(SigningKeys {
             ring: RwLock::new(Arc::new(ring)),
             last_miss_reload: Mutex::new(None),
+            expectation,
             store,
             master_key,
             config,
@@ -103,12 +111,8 @@ impl SigningKeys {
         self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn expectation(&self) -> Expectation {
-        Expectation {
-            issuer: self.config.issuer.clone(),
-            audience: self.config.audience.clone(),
-            leeway_secs: i64::try_from(self.config.leeway_secs).unwrap_or(300),
-        }
+    pub fn expectation(&self) -> &Expectation {
+        &self.expectation
     }
 
     /// Signs access-token claims with the current key.
@@ -120,12 +124,12 @@ impl SigningKeys {
     /// reload first, in case another instance rotated.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let now = self.clock.now();
-        match tokens::verify(token, &self.ring().verifying, &self.expectation(), now) {
+        match tokens::verify(token, &self.ring().verifying, &self.expectation, now) {
             Err(TokenError::UnknownKey) if self.may_reload_on_miss() => {
                 if let Err(e) = self.reload().await {
                     tracing::warn!(error = %e, "cannot reload signing keys");
                 }
-                tokens::verify(token, &self.ring().verifying, &self.expectation(), now)
+                tokens::verify(token, &self.ring().verifying, &self.expectation, now)
             }
             other => other,
         }
