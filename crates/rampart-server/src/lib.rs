@@ -31,7 +31,9 @@ use hashing::HashingPool;
 use master_key::KeyOrigin;
 use metrics::Metrics;
 use rampart_config::Config;
-use rampart_domain::{Action, Actor, Clock, MasterKey, Outcome, PasswordHasher, PasswordPolicy, Resource, Severity};
+use rampart_domain::{
+    Action, Actor, Clock, MasterKey, Outcome, PasswordHasher, PasswordPolicy, Resource, SecurityEvent, Severity,
+};
 use rampart_store::{ConnectOptions, MigrationReport, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::future::Future;
@@ -96,19 +98,12 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Result<(AppState, MigrationReport), StartupError> {
         let store = connect_store(&config).await?;
-        let report = store.migrate().await?;
+        let (report, migrated) = migrate(&store, clock.as_ref(), "startup").await?;
         let metrics = Arc::new(Metrics::new(store.backend().as_str()));
         let events = SecurityEvents::new(store.clone(), metrics.clone(), clock.clone());
         let master_key = Arc::new(master_key);
-        if !report.applied.is_empty() {
-            events
-                .record(
-                    events
-                        .event(Action::MigrationsApplied, Outcome::Success)
-                        .actor(Actor::System)
-                        .details(serde_json::json!({ "applied": report.applied, "total": report.total })),
-                )
-                .await?;
+        if let Some(event) = &migrated {
+            events.observed(event);
         }
         if let KeyOrigin::Generated(path) = &key_origin {
             events
@@ -313,6 +308,25 @@ where
             }
         },
     }
+}
+
+/// Applies pending migrations and, when any ran, records `system.migrations.applied` (details:
+/// which, how many in all, `via`). The one path for `serve`, the CLI commands and
+/// `rampart migrate`; returns the event so a caller with metrics can log and count it.
+pub async fn migrate(
+    store: &Store,
+    clock: &dyn Clock,
+    via: &'static str,
+) -> Result<(MigrationReport, Option<SecurityEvent>), StoreError> {
+    let report = store.migrate().await?;
+    if report.applied.is_empty() {
+        return Ok((report, None));
+    }
+    let event = SecurityEvent::new(uuid::Uuid::now_v7(), clock.now(), Action::MigrationsApplied, Outcome::Success)
+        .actor(Actor::System)
+        .details(serde_json::json!({ "applied": report.applied, "total": report.total, "via": via }));
+    store.append_event(&event).await?;
+    Ok((report, Some(event)))
 }
 
 /// Connects to the configured database (creating the data directory for the default SQLite).

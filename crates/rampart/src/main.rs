@@ -163,18 +163,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     let store = rampart_server::connect_store(&config).await?;
-    let report = store.migrate().await?;
-    if !report.applied.is_empty() {
-        let event = rampart_domain::SecurityEvent::new(
-            uuid::Uuid::now_v7(),
-            rampart_domain::Clock::now(&SystemClock),
-            rampart_domain::Action::MigrationsApplied,
-            rampart_domain::Outcome::Success,
-        )
-        .actor(Actor::System)
-        .details(serde_json::json!({ "applied": report.applied, "total": report.total, "via": "cli" }));
-        store.append_event(&event).await?;
-    }
+    let (report, _) = rampart_server::migrate(&store, &SystemClock, "cli").await?;
     println!(
         "{} backend: {} migration(s) applied, {} in total",
         store.backend().as_str(),

@@ -48,7 +48,7 @@ async fn the_jwks_alone_verifies_tokens_and_keeps_rotated_keys_while_their_token
         serde_json::from_value(serde_json::to_value(&first.keys).unwrap()).unwrap();
     let outside = VerifyingKeys::from_jwks(&domain_jwks);
     let expect = app.state.signing.expectation();
-    assert_eq!(tokens::verify(&token, &outside, &expect, time::OffsetDateTime::now_utc()).unwrap(), signed);
+    assert_eq!(tokens::verify(&token, &outside, expect, time::OffsetDateTime::now_utc()).unwrap(), signed);
 
     let new_kid = app.state.signing.rotate("test").await.unwrap();
     let after = jwks(&app).await;
