@@ -98,14 +98,19 @@ fn method_label(m: &axum::http::Method) -> &'static str {
     }
 }
 
+/// The route template a request matched (`/v1/admin/users/{id}`), or `unmatched`: the label
+/// metrics and request logs both use, never the raw path.
+pub(crate) fn route_label(req: &Request) -> String {
+    req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string())
+}
+
 pub(crate) async fn middleware(
     axum::extract::State(metrics): axum::extract::State<std::sync::Arc<Metrics>>,
     req: Request,
     next: Next,
 ) -> Response {
     let method = method_label(req.method());
-    let route =
-        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route = route_label(&req);
     let started = Instant::now();
     let res = next.run(req).await;
     metrics.observe_request(method, route, res.status().as_u16(), started.elapsed().as_secs_f64());

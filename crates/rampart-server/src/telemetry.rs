@@ -6,7 +6,7 @@
 //! name mentions a token, key, secret, password or auth; query values whose names do. Bodies
 //! are never logged.
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -171,13 +171,13 @@ where
 /// and latency. Request and response headers are logged, redacted, at `debug`.
 pub(crate) async fn middleware(req: Request, next: Next) -> Response {
     let request_id = crate::request_id::current().unwrap_or_default();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let route = crate::metrics::route_label(&req);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         method = %req.method(),
         path = %redact_uri(req.uri()),
-        route = route.as_deref().unwrap_or("unmatched"),
+        route = %route,
     );
     async move {
         tracing::debug!(headers = %redact_headers(req.headers()), "request received");
