@@ -10,7 +10,7 @@ mod url;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use rampart_domain::password::Argon2Params;
+use rampart_domain::password::{Argon2Params, CompositionRules};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,8 @@ pub const ENV_PREFIX: &str = "RAMPART_";
 /// `RAMPART_` variables that are not configuration keys but are read elsewhere.
 const OTHER_ENV: &[&str] = &["RAMPART_MASTER_KEY", "RAMPART_MASTER_KEY_FILE", "RAMPART_CONFIG", "RAMPART_BLESS"];
 /// Sections of the configuration, for suggestions.
-const SECTIONS: &[&str] = &["server", "data", "database", "log", "passwords", "tokens"];
+const SECTIONS: &[&str] =
+    &["server", "data", "database", "log", "passwords", "tokens", "accounts", "sessions", "login", "mail"];
 
 /// Names every `RAMPART_` variable that is neither a `RAMPART_<SECTION>__<KEY>` key nor one of
 /// the few read elsewhere: a mistyped `RAMPART_DATABASE_URL` must not quietly run on SQLite.
@@ -59,6 +60,89 @@ pub struct Config {
     pub log: LogConfig,
     pub passwords: PasswordsConfig,
     pub tokens: TokensConfig,
+    pub accounts: AccountsConfig,
+    pub sessions: SessionsConfig,
+    pub login: LoginConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// Whether `POST /v1/auth/register` is open. Off: accounts come from the CLI or the admin API.
+    pub registration: bool,
+    /// Send a verification e-mail at registration and refuse login until the address is
+    /// verified. Registration then answers 202 for new and taken addresses alike.
+    pub verify_email: bool,
+    /// How long an e-mail verification link works, in hours.
+    pub verification_ttl_hours: u64,
+    /// How long a password-reset link works, in minutes.
+    pub reset_ttl_minutes: u64,
+    /// The link in the verification e-mail; `{token}` is replaced by the token. Point it at the
+    /// page of your application that posts the token to `/v1/auth/verify-email`.
+    pub verify_email_url: String,
+    /// The link in the password-reset e-mail; `{token}` is replaced by the token.
+    pub reset_password_url: String,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            registration: true,
+            verify_email: false,
+            verification_ttl_hours: 24,
+            reset_ttl_minutes: 30,
+            verify_email_url: "http://127.0.0.1:8080/verify-email?token={token}".into(),
+            reset_password_url: "http://127.0.0.1:8080/reset-password?token={token}".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SameSite {
+    #[default]
+    Lax,
+    Strict,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// A session unused for this many days ends (sliding: every use extends it).
+    pub idle_timeout_days: u64,
+    /// A session ends this many days after login, however active.
+    pub absolute_timeout_days: u64,
+    /// `SameSite` of the `__Host-rampart_session` cookie (cookie mode).
+    pub cookie_same_site: SameSite,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self { idle_timeout_days: 30, absolute_timeout_days: 90, cookie_same_site: SameSite::Lax }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed password attempts for one identifier (e-mail, existing or not) within
+    /// `window_secs` before it is locked.
+    pub max_failures: u32,
+    /// The window failures are counted in, in seconds.
+    pub window_secs: u64,
+    /// How long a locked identifier stays locked, in seconds.
+    pub lockout_secs: u64,
+    /// Failed attempts from one IP address within the window before the address is locked
+    /// (higher than `max_failures`: many users may share one address).
+    pub ip_max_failures: u32,
+    /// After the second failure, the next attempt must wait this long, doubling with each
+    /// further failure until the lockout (0 disables the delays).
+    pub delay_base_ms: u64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self { max_failures: 5, window_secs: 900, lockout_secs: 900, ip_max_failures: 100, delay_base_ms: 1000 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -189,11 +273,30 @@ pub struct PasswordsConfig {
     /// How many passwords are hashed at once, at most (each takes `argon2.memory_kib` of
     /// memory and a core). Default: the number of cores.
     pub max_concurrent_hashes: Option<usize>,
+    /// Refuse passwords from the list of the most common ones shipped with Rampart.
+    pub reject_common: bool,
+    /// Refuse passwords that contain the local part of the account's e-mail address.
+    pub reject_email_local_part: bool,
+    /// Refuse the last N passwords of the account on change and reset (0: off).
+    pub history: usize,
+    /// After this many days a password must be changed before the next login (0: never).
+    pub max_age_days: u64,
+    /// Optional composition rules; all off by default, as NIST SP 800-63B advises.
+    pub composition: CompositionRules,
 }
 
 impl Default for PasswordsConfig {
     fn default() -> Self {
-        Self { min_length: 8, argon2: Argon2Params::default(), max_concurrent_hashes: None }
+        Self {
+            min_length: 8,
+            argon2: Argon2Params::default(),
+            max_concurrent_hashes: None,
+            reject_common: true,
+            reject_email_local_part: true,
+            history: 5,
+            max_age_days: 0,
+            composition: CompositionRules::default(),
+        }
     }
 }
 
@@ -270,6 +373,39 @@ impl Config {
         }
         if t.issuer.trim().is_empty() || t.audience.trim().is_empty() {
             problems.push("tokens.issuer and tokens.audience: must not be empty".into());
+        }
+        if p.history > 24 {
+            problems.push(format!("passwords.history: must be at most 24; got {}", p.history));
+        }
+        let a = &self.accounts;
+        for (key, url) in
+            [("accounts.verify_email_url", &a.verify_email_url), ("accounts.reset_password_url", &a.reset_password_url)]
+        {
+            if !url.contains("{token}") {
+                problems.push(format!("{key}: must contain {{token}}; got {url:?}"));
+            }
+        }
+        if !(1..=24 * 30).contains(&a.verification_ttl_hours) {
+            problems.push(format!(
+                "accounts.verification_ttl_hours: must be between 1 and 720; got {}",
+                a.verification_ttl_hours
+            ));
+        }
+        if !(5..=24 * 60).contains(&a.reset_ttl_minutes) {
+            problems
+                .push(format!("accounts.reset_ttl_minutes: must be between 5 and 1440; got {}", a.reset_ttl_minutes));
+        }
+        let s = &self.sessions;
+        if s.idle_timeout_days == 0 || s.absolute_timeout_days == 0 || s.idle_timeout_days > s.absolute_timeout_days {
+            problems.push(format!(
+                "sessions: need 1 <= idle_timeout_days <= absolute_timeout_days; got {} and {}",
+                s.idle_timeout_days, s.absolute_timeout_days
+            ));
+        }
+        let l = &self.login;
+        if l.max_failures == 0 || l.ip_max_failures == 0 || l.window_secs == 0 || l.lockout_secs == 0 {
+            problems
+                .push("login: max_failures, ip_max_failures, window_secs and lockout_secs must be at least 1".into());
         }
         if self.log.level.trim().is_empty() {
             problems.push("log.level: must not be empty".into());

@@ -18,6 +18,6 @@ pub use clock::{Clock, SystemClock};
 pub use crypto::MasterKey;
 pub use email::Email;
 pub use event::{Action, Actor, Outcome, Resource, SecurityEvent, Severity};
-pub use password::{Argon2Params, Password, PasswordHasher, PasswordPolicy};
+pub use password::{Argon2Params, CompositionRules, Password, PasswordHasher, PasswordPolicy};
 pub use secret::Secret;
 pub use user::{NewUser, RoleName, User, UserId};

@@ -40,6 +40,17 @@ impl Argon2Params {
     }
 }
 
+/// Optional composition rules (NIST SP 800-63B advises against them; off by default, for teams
+/// whose compliance rules demand them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompositionRules {
+    pub lowercase: bool,
+    pub uppercase: bool,
+    pub digit: bool,
+    pub symbol: bool,
+}
+
 /// What a new password must satisfy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordPolicy {
