@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod crypto;
+pub mod device;
 pub mod email;
 pub mod event;
 pub mod password;
@@ -16,6 +17,7 @@ pub mod user;
 
 pub use clock::{Clock, SystemClock};
 pub use crypto::MasterKey;
+pub use device::{Device, DeviceKind};
 pub use email::Email;
 pub use event::{Action, Actor, Outcome, Resource, SecurityEvent, Severity};
 pub use password::{Argon2Params, CompositionRules, Password, PasswordHasher, PasswordPolicy};

@@ -8,6 +8,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier 
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::LazyLock;
+use zeroize::Zeroizing;
 
 /// NIST SP 800-63B asks that at least 64 characters be allowed; longer is fine, but an
 /// unbounded input is a denial-of-service lever, so the cap is generous and never truncates.
@@ -54,22 +57,50 @@ pub struct CompositionRules {
 /// What a new password must satisfy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordPolicy {
+    /// Shortest password accepted, in Unicode scalar values.
     pub min_length: usize,
+    /// Refuse passwords on the shipped list of the most common ones ([`is_common_password`]).
+    pub reject_common: bool,
+    /// Refuse passwords that contain the local part of the account's e-mail address.
+    pub reject_email_local_part: bool,
+    /// Optional composition rules, all off by default.
+    pub composition: CompositionRules,
 }
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
-        Self { min_length: 8 }
+        Self {
+            min_length: 8,
+            reject_common: true,
+            reject_email_local_part: true,
+            composition: CompositionRules::default(),
+        }
     }
 }
 
-/// A rule a candidate password broke, with its stable code.
+/// A rule a candidate password broke, with its stable code ([`PasswordViolation::code`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordViolation {
     #[error("password is shorter than {0} characters")]
     TooShort(usize),
     #[error("password is longer than {MAX_PASSWORD_CHARS} characters")]
     TooLong,
+    #[error("password is on the list of the most commonly used passwords")]
+    Common,
+    #[error("password contains the e-mail address's name (the part before the @)")]
+    ContainsEmail,
+    #[error("password needs at least one lowercase letter")]
+    MissingLowercase,
+    #[error("password needs at least one uppercase letter")]
+    MissingUppercase,
+    #[error("password needs at least one digit")]
+    MissingDigit,
+    #[error("password needs at least one symbol (a character that is not a letter, digit or space)")]
+    MissingSymbol,
+    /// Not produced by [`Password::parse_for`]: the caller compares the candidate with the
+    /// account's stored hashes. It lives here so that every password code is in one table.
+    #[error("password was used among the last {0} passwords")]
+    Reused(usize),
 }
 
 impl PasswordViolation {
@@ -77,8 +108,42 @@ impl PasswordViolation {
         match self {
             PasswordViolation::TooShort(_) => "password_too_short",
             PasswordViolation::TooLong => "password_too_long",
+            PasswordViolation::Common => "password_common",
+            PasswordViolation::ContainsEmail => "password_contains_email",
+            PasswordViolation::MissingLowercase => "password_missing_lowercase",
+            PasswordViolation::MissingUppercase => "password_missing_uppercase",
+            PasswordViolation::MissingDigit => "password_missing_digit",
+            PasswordViolation::MissingSymbol => "password_missing_symbol",
+            PasswordViolation::Reused(_) => "password_reused",
         }
     }
+}
+
+/// The shipped list of common passwords: lowercase, one per line, most frequent first.
+/// Source and licence: `data/README.md`.
+const COMMON_PASSWORDS_TXT: &str = include_str!("../data/common-passwords.txt");
+
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| COMMON_PASSWORDS_TXT.lines().map(str::trim).filter(|line| !line.is_empty()).collect());
+
+/// Whether `candidate` is, ignoring case, one of the shipped most common passwords (a whole-string
+/// match: `password` is common, `password horse staple` is not).
+pub fn is_common_password(candidate: &str) -> bool {
+    let lower = Zeroizing::new(candidate.to_lowercase());
+    is_common_lowercase(&lower)
+}
+
+fn is_common_lowercase(lower: &str) -> bool {
+    COMMON_PASSWORDS.contains(lower)
+}
+
+/// The part of an e-mail address a password must not contain: the local part (before the last
+/// `@`; the whole input if there is none), without a `+tag` suffix, lowercased. `None` when that
+/// is shorter than 3 characters, too short to reject passwords for.
+fn email_name(email: &str) -> Option<String> {
+    let local = email.rsplit_once('@').map_or(email, |(local, _)| local);
+    let local = local.split_once('+').map_or(local, |(name, _)| name).trim().to_lowercase();
+    (local.chars().count() >= 3).then_some(local)
 }
 
 /// A password that met the policy. Never printed, zeroed on drop.
@@ -86,17 +151,51 @@ impl PasswordViolation {
 pub struct Password(Secret<String>);
 
 impl Password {
-    /// Checks a candidate against the policy; returns every broken rule, not just the first.
-    /// Length counts Unicode scalar values, as NIST SP 800-63B asks; nothing is truncated.
+    /// [`Password::parse_for`] without an e-mail address (the e-mail rule is then not checked).
     pub fn parse(candidate: String, policy: &PasswordPolicy) -> Result<Self, Vec<PasswordViolation>> {
+        Self::parse_for(candidate, policy, None)
+    }
+
+    /// Checks a candidate against the policy for the account with address `email`; returns every
+    /// broken rule, not just the first, in a fixed order (length, common, e-mail, composition).
+    /// Length counts Unicode scalar values, as NIST SP 800-63B asks; nothing is truncated.
+    pub fn parse_for(
+        candidate: String,
+        policy: &PasswordPolicy,
+        email: Option<&str>,
+    ) -> Result<Self, Vec<PasswordViolation>> {
         let candidate = Secret::new(candidate);
-        let chars = candidate.expose().chars().count();
+        let pw = candidate.expose();
+        let chars = pw.chars().count();
         let mut violations = Vec::new();
         if chars < policy.min_length {
             violations.push(PasswordViolation::TooShort(policy.min_length));
         }
         if chars > MAX_PASSWORD_CHARS {
             violations.push(PasswordViolation::TooLong);
+        }
+        if policy.reject_common || policy.reject_email_local_part {
+            let lower = Zeroizing::new(pw.to_lowercase());
+            if policy.reject_common && is_common_lowercase(&lower) {
+                violations.push(PasswordViolation::Common);
+            }
+            let name = if policy.reject_email_local_part { email.and_then(email_name) } else { None };
+            if name.is_some_and(|name| lower.contains(name.as_str())) {
+                violations.push(PasswordViolation::ContainsEmail);
+            }
+        }
+        let rules = policy.composition;
+        if rules.lowercase && !pw.chars().any(char::is_lowercase) {
+            violations.push(PasswordViolation::MissingLowercase);
+        }
+        if rules.uppercase && !pw.chars().any(char::is_uppercase) {
+            violations.push(PasswordViolation::MissingUppercase);
+        }
+        if rules.digit && !pw.chars().any(char::is_numeric) {
+            violations.push(PasswordViolation::MissingDigit);
+        }
+        if rules.symbol && !pw.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
+            violations.push(PasswordViolation::MissingSymbol);
         }
         if violations.is_empty() { Ok(Password(candidate)) } else { Err(violations) }
     }
@@ -179,7 +278,7 @@ mod tests {
 
     #[test]
     fn policy_counts_characters_and_reports_every_rule() {
-        let policy = PasswordPolicy { min_length: 8 };
+        let policy = PasswordPolicy::default();
         assert_eq!(Password::parse("short".into(), &policy).unwrap_err(), vec![PasswordViolation::TooShort(8)]);
         // 8 multi-byte characters are 8 characters, not 24 bytes.
         assert!(Password::parse("日本語日本語日本".into(), &policy).is_ok());
@@ -188,6 +287,200 @@ mod tests {
         let err = Password::parse("x".repeat(MAX_PASSWORD_CHARS + 1), &policy).unwrap_err();
         assert_eq!(err, vec![PasswordViolation::TooLong]);
         assert_eq!(err[0].code(), "password_too_long");
+    }
+
+    fn lax() -> PasswordPolicy {
+        PasswordPolicy { reject_common: false, reject_email_local_part: false, ..PasswordPolicy::default() }
+    }
+
+    fn violations(candidate: &str, policy: &PasswordPolicy, email: Option<&str>) -> Vec<PasswordViolation> {
+        match Password::parse_for(candidate.into(), policy, email) {
+            Ok(_) => Vec::new(),
+            Err(v) => v,
+        }
+    }
+
+    #[test]
+    fn default_policy_is_nist() {
+        let p = PasswordPolicy::default();
+        assert_eq!(p.min_length, 8);
+        assert!(p.reject_common);
+        assert!(p.reject_email_local_part);
+        assert_eq!(p.composition, CompositionRules { lowercase: false, uppercase: false, digit: false, symbol: false });
+    }
+
+    #[test]
+    fn common_list_is_large_lowercase_and_deduplicated() {
+        let lines: Vec<&str> = COMMON_PASSWORDS_TXT.lines().collect();
+        assert!(lines.len() >= 10_000, "only {} entries", lines.len());
+        assert_eq!(COMMON_PASSWORDS.len(), lines.len(), "entries are unique");
+        assert!(COMMON_PASSWORDS.len() >= 10_000);
+        for line in &lines {
+            assert_eq!(*line, line.to_lowercase(), "entries are lowercase");
+            assert_eq!(*line, line.trim(), "entries carry no whitespace");
+            assert!(line.chars().count() >= 4, "{line:?} is shorter than 4");
+        }
+        // Most frequent first.
+        assert_eq!(lines.first().copied(), Some("123456"));
+        assert_eq!(lines.get(1).copied(), Some("password"));
+    }
+
+    #[test]
+    fn common_passwords_are_found_case_insensitively() {
+        for pw in ["password", "Password1", "PASSWORD", "qwertyuiop", "iloveyou", "letmein", "Dragon", "trustno1"] {
+            assert!(is_common_password(pw), "{pw} should be common");
+        }
+        for pw in ["correct horse battery staple", "vX9#qL2m!tR7wZ4p", "tangerine-obelisk-57-quietly", ""] {
+            assert!(!is_common_password(pw), "{pw} should not be common");
+        }
+        // Whole-string match only.
+        assert!(!is_common_password("password password"));
+        assert!(!is_common_password(" password"));
+    }
+
+    #[test]
+    fn common_rule_rejects_listed_passwords_when_enabled() {
+        let policy = PasswordPolicy::default();
+        assert_eq!(violations("Password1", &policy, None), vec![PasswordViolation::Common]);
+        assert_eq!(violations("iloveyou", &policy, None), vec![PasswordViolation::Common]);
+        assert_eq!(violations("QWERTYUIOP", &policy, None), vec![PasswordViolation::Common]);
+        assert!(violations("correct horse battery staple", &policy, None).is_empty());
+        assert!(violations("Password1", &lax(), None).is_empty(), "rule off: accepted");
+    }
+
+    #[test]
+    fn email_local_part_rule() {
+        let policy = PasswordPolicy::default();
+        let email = Some("Alice.Smith+news@example.com");
+        assert_eq!(violations("my-alice.smith-pass", &policy, email), vec![PasswordViolation::ContainsEmail]);
+        assert_eq!(violations("XXALICE.SMITHXX", &policy, email), vec![PasswordViolation::ContainsEmail]);
+        // The +tag is dropped, so the tag alone is no match, and the domain does not count.
+        assert!(violations("news-and-weather-42", &policy, email).is_empty());
+        assert!(violations("example.com-rocks", &policy, email).is_empty());
+        // The last '@' splits: a quoted local part with '@' in it keeps its first part.
+        assert_eq!(
+            violations("zz-\"bob@home\"-zz", &policy, Some("\"bob@home\"@example.com")),
+            vec![PasswordViolation::ContainsEmail]
+        );
+        // Local parts shorter than 3 characters are ignored.
+        assert!(violations("ab-horse-staple", &policy, Some("ab@example.com")).is_empty());
+        assert!(violations("ab-horse-staple", &policy, Some("ab+long-tag@example.com")).is_empty());
+        assert_eq!(
+            violations("abc-horse-staple", &policy, Some("abc@example.com")),
+            vec![PasswordViolation::ContainsEmail]
+        );
+        // No e-mail given, or the rule off: not checked.
+        assert!(violations("my-alice.smith-pass", &policy, None).is_empty());
+        assert!(Password::parse("my-alice.smith-pass".into(), &policy).is_ok());
+        assert!(violations("my-alice.smith-pass", &lax(), email).is_empty());
+    }
+
+    #[test]
+    fn composition_rules_each_require_their_class() {
+        let only = |rules: CompositionRules| PasswordPolicy { composition: rules, ..lax() };
+        let none = CompositionRules::default();
+        let lower = only(CompositionRules { lowercase: true, ..none });
+        assert_eq!(violations("ALLUPPER123", &lower, None), vec![PasswordViolation::MissingLowercase]);
+        assert!(violations("ALLUPPEr123", &lower, None).is_empty());
+        assert!(violations("ÉCOLEé12", &lower, None).is_empty(), "Unicode lowercase counts");
+
+        let upper = only(CompositionRules { uppercase: true, ..none });
+        assert_eq!(violations("alllower123", &upper, None), vec![PasswordViolation::MissingUppercase]);
+        assert!(violations("Ωmega-lower", &upper, None).is_empty(), "Unicode uppercase counts");
+
+        let digit = only(CompositionRules { digit: true, ..none });
+        assert_eq!(violations("no-digits-here", &digit, None), vec![PasswordViolation::MissingDigit]);
+        assert!(violations("one-digit-9-here", &digit, None).is_empty());
+
+        let symbol = only(CompositionRules { symbol: true, ..none });
+        assert_eq!(violations("Letters And 123", &symbol, None), vec![PasswordViolation::MissingSymbol]);
+        assert_eq!(violations("tabs\tand\nnewlines", &symbol, None), vec![PasswordViolation::MissingSymbol]);
+        assert!(violations("with-a-hyphen", &symbol, None).is_empty());
+        assert!(violations("emoji🔒inside", &symbol, None).is_empty(), "any non-alphanumeric, non-space");
+
+        let all = only(CompositionRules { lowercase: true, uppercase: true, digit: true, symbol: true });
+        assert!(violations("Abcdefg1!", &all, None).is_empty());
+        // Letters without case (CJK) are neither lowercase nor uppercase.
+        assert_eq!(
+            violations("日本語日本語日本", &all, None),
+            vec![
+                PasswordViolation::MissingLowercase,
+                PasswordViolation::MissingUppercase,
+                PasswordViolation::MissingDigit,
+                PasswordViolation::MissingSymbol,
+            ]
+        );
+    }
+
+    #[test]
+    fn every_violation_is_reported_at_once() {
+        let policy = PasswordPolicy {
+            min_length: 12,
+            reject_common: true,
+            reject_email_local_part: true,
+            composition: CompositionRules { lowercase: true, uppercase: true, digit: true, symbol: true },
+        };
+        // "password" is common, contains the local part "pass", is 8 < 12 chars, lowercase only.
+        assert_eq!(
+            violations("password", &policy, Some("pass@example.com")),
+            vec![
+                PasswordViolation::TooShort(12),
+                PasswordViolation::Common,
+                PasswordViolation::ContainsEmail,
+                PasswordViolation::MissingUppercase,
+                PasswordViolation::MissingDigit,
+                PasswordViolation::MissingSymbol,
+            ]
+        );
+        let err = violations(&"A".repeat(MAX_PASSWORD_CHARS + 1), &policy, None);
+        assert_eq!(
+            err,
+            vec![
+                PasswordViolation::TooLong,
+                PasswordViolation::MissingLowercase,
+                PasswordViolation::MissingDigit,
+                PasswordViolation::MissingSymbol
+            ]
+        );
+    }
+
+    #[test]
+    fn parse_is_parse_for_without_email() {
+        let policy = PasswordPolicy::default();
+        for pw in ["short", "password", "correct horse battery", "alice-in-wonderland"] {
+            assert_eq!(
+                Password::parse(pw.into(), &policy).err(),
+                Password::parse_for(pw.into(), &policy, None).err(),
+                "{pw}"
+            );
+        }
+        assert!(Password::parse_for("alice-in-wonderland".into(), &policy, Some("alice@example.com")).is_err());
+    }
+
+    #[test]
+    fn codes_are_stable_snake_case_and_messages_readable() {
+        let all = [
+            (PasswordViolation::TooShort(8), "password_too_short"),
+            (PasswordViolation::TooLong, "password_too_long"),
+            (PasswordViolation::Common, "password_common"),
+            (PasswordViolation::ContainsEmail, "password_contains_email"),
+            (PasswordViolation::MissingLowercase, "password_missing_lowercase"),
+            (PasswordViolation::MissingUppercase, "password_missing_uppercase"),
+            (PasswordViolation::MissingDigit, "password_missing_digit"),
+            (PasswordViolation::MissingSymbol, "password_missing_symbol"),
+            (PasswordViolation::Reused(5), "password_reused"),
+        ];
+        let mut seen = HashSet::new();
+        for (v, code) in all {
+            assert_eq!(v.code(), code);
+            assert!(code.starts_with("password_"));
+            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{code} is snake_case");
+            assert!(seen.insert(code), "{code} is unique");
+            let msg = v.to_string();
+            assert!(msg.starts_with("password "), "{msg}");
+        }
+        assert_eq!(PasswordViolation::Reused(5).to_string(), "password was used among the last 5 passwords");
+        assert_eq!(PasswordViolation::TooShort(8).to_string(), "password is shorter than 8 characters");
     }
 
     #[test]
