@@ -113,11 +113,14 @@ pub struct SessionsConfig {
     pub absolute_timeout_days: u64,
     /// `SameSite` of the `__Host-rampart_session` cookie (cookie mode).
     pub cookie_same_site: SameSite,
+    /// Origins (`https://app.example.com`) besides Rampart's own whose cookie-authenticated
+    /// requests are accepted (with the CSRF token).
+    pub trusted_origins: Vec<String>,
 }
 
 impl Default for SessionsConfig {
     fn default() -> Self {
-        Self { idle_timeout_days: 30, absolute_timeout_days: 90, cookie_same_site: SameSite::Lax }
+        Self { idle_timeout_days: 30, absolute_timeout_days: 90, cookie_same_site: SameSite::Lax, trusted_origins: Vec::new() }
     }
 }
 

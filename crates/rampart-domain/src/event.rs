@@ -26,6 +26,30 @@ pub enum Action {
     SigningKeyCreated,
     /// A new access-token signing key replaced the current one (by CLI or schedule).
     SigningKeyRotated,
+    /// A login attempt (outcome says whether it succeeded; details give the reason of a failure).
+    Login,
+    /// Too many failed attempts: an identifier or address was locked.
+    LoginLocked,
+    /// An administrator lifted a lockout.
+    LoginUnlocked,
+    /// A session ended by its own logout.
+    Logout,
+    /// A refresh token was exchanged for new tokens.
+    TokenRefreshed,
+    /// A rotated refresh token was presented again: its session was revoked.
+    RefreshTokenReused,
+    /// Sessions were revoked (one, all of a user, or all but the current).
+    SessionRevoked,
+    /// A user changed their password.
+    PasswordChanged,
+    /// A password-reset e-mail was requested.
+    PasswordResetRequested,
+    /// A password was reset with an e-mailed or expired-password token.
+    PasswordReset,
+    /// A verification e-mail was sent.
+    EmailVerificationSent,
+    /// An e-mail address was verified.
+    EmailVerified,
 }
 
 impl Action {
@@ -36,6 +60,18 @@ impl Action {
         Action::UserCreated,
         Action::SigningKeyCreated,
         Action::SigningKeyRotated,
+        Action::Login,
+        Action::LoginLocked,
+        Action::LoginUnlocked,
+        Action::Logout,
+        Action::TokenRefreshed,
+        Action::RefreshTokenReused,
+        Action::SessionRevoked,
+        Action::PasswordChanged,
+        Action::PasswordResetRequested,
+        Action::PasswordReset,
+        Action::EmailVerificationSent,
+        Action::EmailVerified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +82,18 @@ impl Action {
             Action::UserCreated => "user.created",
             Action::SigningKeyCreated => "token.signing_key.created",
             Action::SigningKeyRotated => "token.signing_key.rotated",
+            Action::Login => "auth.login",
+            Action::LoginLocked => "auth.lockout",
+            Action::LoginUnlocked => "auth.unlock",
+            Action::Logout => "auth.logout",
+            Action::TokenRefreshed => "auth.refresh",
+            Action::RefreshTokenReused => "auth.refresh.reused",
+            Action::SessionRevoked => "session.revoked",
+            Action::PasswordChanged => "password.changed",
+            Action::PasswordResetRequested => "password.reset.requested",
+            Action::PasswordReset => "password.reset",
+            Action::EmailVerificationSent => "email.verification.sent",
+            Action::EmailVerified => "email.verified",
         }
     }
 

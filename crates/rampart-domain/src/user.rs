@@ -66,6 +66,8 @@ pub struct User {
     pub email_verified: bool,
     pub disabled: bool,
     pub created_at: OffsetDateTime,
+    /// When the password was last set (creation, change or reset).
+    pub password_changed_at: OffsetDateTime,
 }
 
 #[cfg(test)]

@@ -35,6 +35,24 @@ pub enum ApiError {
     Conflict { code: &'static str, detail: String },
     #[error("not ready: {0}")]
     NotReady(String),
+    #[error("this request needs credentials: a bearer access token or the session cookie")]
+    Unauthenticated,
+    #[error("the access token or session is invalid, expired or revoked")]
+    InvalidToken,
+    #[error("wrong e-mail address or password")]
+    InvalidCredentials,
+    #[error("the refresh token is invalid, expired, or its session has ended")]
+    InvalidRefreshToken,
+    #[error("this refresh token was used before; its session has been revoked")]
+    RefreshTokenReused,
+    #[error("the token is invalid, expired or used")]
+    InvalidAccountToken,
+    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    #[error("the password has expired; set a new one with the change_token at /v1/auth/password/reset")]
+    PasswordExpired { change_token: String },
     #[error("service temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
@@ -63,6 +81,15 @@ impl ApiError {
             ApiError::Validation(_) => (S::BAD_REQUEST, "validation_failed", "Validation failed"),
             ApiError::Conflict { code, .. } => (S::CONFLICT, code, "Conflict"),
             ApiError::NotReady(_) => (S::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
+            ApiError::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            ApiError::InvalidToken => (S::UNAUTHORIZED, "invalid_token", "Invalid token"),
+            ApiError::InvalidCredentials => (S::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
+            ApiError::InvalidRefreshToken => (S::UNAUTHORIZED, "invalid_refresh_token", "Invalid refresh token"),
+            ApiError::RefreshTokenReused => (S::UNAUTHORIZED, "refresh_token_reused", "Refresh token reused"),
+            ApiError::InvalidAccountToken => (S::BAD_REQUEST, "invalid_or_expired_token", "Invalid or expired token"),
+            ApiError::TooManyAttempts { .. } => (S::TOO_MANY_REQUESTS, "too_many_attempts", "Too many attempts"),
+            ApiError::Forbidden { code, .. } => (S::FORBIDDEN, code, "Forbidden"),
+            ApiError::PasswordExpired { .. } => (S::FORBIDDEN, "password_expired", "Password expired"),
             ApiError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error"),
         }
@@ -91,6 +118,10 @@ impl ApiError {
             errors: match self {
                 ApiError::Validation(errors) => errors.clone(),
                 _ => Vec::new(),
+            },
+            change_token: match self {
+                ApiError::PasswordExpired { change_token } => Some(change_token.clone()),
+                _ => None,
             },
         }
     }
@@ -127,7 +158,22 @@ impl IntoResponse for ApiError {
             }
             _ => tracing::debug!(code, "request rejected"),
         }
-        problem_response(status, &self.to_problem())
+        let mut res = problem_response(status, &self.to_problem());
+        match &self {
+            ApiError::TooManyAttempts { retry_after_secs } => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            ApiError::Unauthenticated | ApiError::InvalidToken => {
+                let challenge = if matches!(self, ApiError::InvalidToken) {
+                    "Bearer error=\"invalid_token\""
+                } else {
+                    "Bearer"
+                };
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            }
+            _ => {}
+        }
+        res
     }
 }
 
@@ -170,6 +216,15 @@ mod tests {
             ApiError::Validation(vec![]),
             ApiError::Conflict { code: "email_taken", detail: "x".into() },
             ApiError::NotReady("db".into()),
+            ApiError::Unauthenticated,
+            ApiError::InvalidToken,
+            ApiError::InvalidCredentials,
+            ApiError::InvalidRefreshToken,
+            ApiError::RefreshTokenReused,
+            ApiError::InvalidAccountToken,
+            ApiError::TooManyAttempts { retry_after_secs: 3 },
+            ApiError::Forbidden { code: "csrf_failed", detail: "x".into() },
+            ApiError::PasswordExpired { change_token: "pr_x".into() },
             ApiError::Unavailable(Box::new(std::io::Error::other("x"))),
             ApiError::Internal(Box::new(std::io::Error::other("x"))),
         ];

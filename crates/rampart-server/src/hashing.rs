@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 pub struct HashingPool {
     hasher: Arc<PasswordHasher>,
     permits: Arc<Semaphore>,
+    runs: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,11 +27,21 @@ pub enum HashingError {
 
 impl HashingPool {
     pub fn new(hasher: PasswordHasher, max_concurrent: usize) -> Self {
-        Self { hasher: Arc::new(hasher), permits: Arc::new(Semaphore::new(max_concurrent.max(1))) }
+        Self {
+            hasher: Arc::new(hasher),
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            runs: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
     }
 
     pub fn hasher(&self) -> &PasswordHasher {
         &self.hasher
+    }
+
+    /// How many jobs have run on the pool (each one hash or verification batch). Lets tests
+    /// prove that paths which must cost the same (known and unknown login) do the same work.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `f` with the hasher on the blocking pool once a permit is free.
@@ -41,6 +52,7 @@ impl HashingPool {
     {
         let permit = self.permits.clone().acquire_owned().await.map_err(|e| HashingError::Task(e.to_string()))?;
         let hasher = self.hasher.clone();
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let out = tokio::task::spawn_blocking(move || {
             let out = f(&hasher);
             drop(permit);

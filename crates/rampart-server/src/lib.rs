@@ -8,6 +8,7 @@
 //! Middleware, outermost first: request id → request log span → metrics → panic → timeout →
 //! body limit → the route.
 
+pub mod auth;
 pub mod error;
 pub mod events;
 pub mod hashing;
@@ -22,6 +23,7 @@ pub mod routes;
 pub mod services;
 pub mod signing;
 pub mod telemetry;
+pub mod views;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -32,7 +34,8 @@ use master_key::KeyOrigin;
 use metrics::Metrics;
 use rampart_config::Config;
 use rampart_domain::{
-    Action, Actor, Clock, MasterKey, Outcome, PasswordHasher, PasswordPolicy, Resource, SecurityEvent, Severity,
+    Action, Actor, Clock, MasterKey, Outcome, PasswordHasher, PasswordPolicy, Resource, SecurityEvent, SessionPolicy,
+    Severity, ThrottlePolicy,
 };
 use rampart_store::{ConnectOptions, MigrationReport, Store, StoreError};
 use sha2::{Digest, Sha256};
@@ -63,6 +66,11 @@ pub struct Inner {
     pub events: SecurityEvents,
     pub hashing: HashingPool,
     pub signing: signing::SigningKeys,
+    pub auth: auth::AuthKeys,
+    pub mailer: mail::Mailer,
+    /// A hash of a random password at the configured cost, verified for unknown e-mail
+    /// addresses so that their login costs what a real one does. Made on first use.
+    dummy_hash: tokio::sync::OnceCell<String>,
     openapi_json: String,
 }
 
@@ -131,8 +139,13 @@ impl AppState {
             .passwords
             .max_concurrent_hashes
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let mailer = mail::Mailer::from_config(&config.mail, &config.data.dir)
+            .map_err(|e| StartupError::Config(format!("mail: {e}")))?;
         let state = AppState(Arc::new(Inner {
             hashing: HashingPool::new(hasher, permits),
+            auth: auth::AuthKeys::derive(&master_key),
+            mailer,
+            dummy_hash: tokio::sync::OnceCell::new(),
             openapi_json: openapi::render(&openapi_doc()),
             config,
             store,
@@ -146,7 +159,50 @@ impl AppState {
     }
 
     pub fn password_policy(&self) -> PasswordPolicy {
-        PasswordPolicy { min_length: self.config.passwords.min_length }
+        let p = &self.config.passwords;
+        PasswordPolicy {
+            min_length: p.min_length,
+            reject_common: p.reject_common,
+            reject_email_local_part: p.reject_email_local_part,
+            composition: p.composition,
+        }
+    }
+
+    pub fn session_policy(&self) -> SessionPolicy {
+        let s = &self.config.sessions;
+        let days = |d: u64| time::Duration::days(i64::try_from(d).unwrap_or(i64::MAX / 86_400));
+        SessionPolicy { idle: days(s.idle_timeout_days), absolute: days(s.absolute_timeout_days) }
+    }
+
+    /// The throttle rules for login identifiers and for client addresses.
+    pub fn throttle_policies(&self) -> (ThrottlePolicy, ThrottlePolicy) {
+        let l = &self.config.login;
+        let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
+        let millis = |s: u64| time::Duration::milliseconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
+        let identifier = ThrottlePolicy {
+            max_failures: l.max_failures,
+            window: secs(l.window_secs),
+            lockout: secs(l.lockout_secs),
+            delay_base: millis(l.delay_base_ms),
+        };
+        // Many people may share an address: no delays, a higher threshold.
+        let ip = ThrottlePolicy { max_failures: l.ip_max_failures, delay_base: time::Duration::ZERO, ..identifier };
+        (identifier, ip)
+    }
+
+    /// See `Inner::dummy_hash`.
+    pub async fn dummy_hash(&self) -> Result<String, ApiError> {
+        self.dummy_hash
+            .get_or_try_init(|| async {
+                let mut bytes = [0u8; 24];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+                let lenient = PasswordPolicy { min_length: 0, reject_common: false, reject_email_local_part: false, composition: Default::default() };
+                let password = rampart_domain::Password::parse(hex::encode(bytes), &lenient)
+                    .map_err(|_| ApiError::internal(std::io::Error::other("dummy password refused")))?;
+                self.hashing.hash(password).await.map_err(ApiError::internal)
+            })
+            .await
+            .cloned()
     }
 }
 
@@ -157,6 +213,20 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::service::metrics))
         .routes(routes!(routes::service::openapi_json))
         .routes(routes!(routes::tokens::jwks))
+        .routes(routes!(routes::auth::register))
+        .routes(routes!(routes::auth::login))
+        .routes(routes!(routes::auth::refresh))
+        .routes(routes!(routes::auth::logout))
+        .routes(routes!(routes::auth::forgot_password))
+        .routes(routes!(routes::auth::reset_password))
+        .routes(routes!(routes::auth::verify_email))
+        .routes(routes!(routes::auth::introspect))
+        .routes(routes!(routes::me::me))
+        .routes(routes!(routes::me::change_password))
+        .routes(routes!(routes::me::list_sessions, routes::me::revoke_all_sessions))
+        .routes(routes!(routes::me::revoke_session))
+        .routes(routes!(routes::admin::unlock_user))
+        .routes(routes!(routes::admin::revoke_user_sessions))
 }
 
 /// The OpenAPI document of every route, generated from the code.

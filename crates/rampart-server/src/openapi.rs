@@ -14,10 +14,33 @@ use utoipa::OpenApi;
     tags(
         (name = "service", description = "Health, readiness, metrics and this document"),
         (name = "tokens", description = "Access tokens and the keys that sign them"),
+        (name = "accounts", description = "Registration, login, sessions, password reset"),
+        (name = "me", description = "The caller's own account and sessions"),
+        (name = "admin", description = "Administration (permission-guarded)"),
     ),
+    modifiers(&SecuritySchemes),
     components(schemas(rampart_wire::Problem, rampart_wire::FieldError)),
 )]
 pub(crate) struct ApiDoc;
+
+/// The two ways a user request authenticates: a bearer access token, or the browser session
+/// cookie (whose unsafe requests also need `X-CSRF-Token`).
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::SESSION_COOKIE))),
+        );
+    }
+}
 
 /// The document, pretty-printed with a trailing newline (the form committed in the repo).
 pub fn render(doc: &utoipa::openapi::OpenApi) -> String {

@@ -8,13 +8,19 @@
 //! Invariant: a method that changes state takes the [`SecurityEvent`] recording that change
 //! and writes both in one transaction, so an acknowledged change always has its event.
 
+mod account_tokens;
 mod audit;
 mod error;
+mod sessions;
 mod signing_keys;
+mod throttle;
 mod ts;
 mod users;
 
+pub use account_tokens::{AccountToken, TokenPurpose};
 pub use audit::StoredEvent;
+pub use sessions::{RefreshOutcome, RevokeSessions};
+pub use throttle::AttemptDecision;
 pub use error::StoreError;
 pub use signing_keys::StoredSigningKey;
 pub use sqlx::types::Json;

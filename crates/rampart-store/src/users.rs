@@ -2,6 +2,7 @@
 
 use crate::audit::insert_event;
 use crate::error::is_unique_violation;
+use crate::sessions::{revoke_in, set_password_in};
 use crate::ts::Ts;
 use crate::{Result, Store, StoreError, with_pool, with_tx};
 use rampart_domain::{Email, NewUser, SecurityEvent, User, UserId};
@@ -26,6 +27,7 @@ struct UserRow {
     email_verified: bool,
     disabled: bool,
     created_at: OffsetDateTime,
+    password_changed_at: OffsetDateTime,
 }
 
 impl UserRow {
@@ -38,11 +40,13 @@ impl UserRow {
             email_verified: self.email_verified,
             disabled: self.disabled,
             created_at: self.created_at,
+            password_changed_at: self.password_changed_at,
         }
     }
 }
 
-const USER_COLUMNS: &str = "id, email, name, email_verified, disabled, created_at";
+const USER_COLUMNS: &str =
+    "id, email, name, email_verified, disabled, created_at, COALESCE(password_changed_at, created_at) AS password_changed_at";
 
 impl Store {
     /// Creates the user with their roles, and records `event`, in one transaction.
@@ -60,8 +64,8 @@ impl Store {
                 }
             }
             let inserted = sqlx::query(
-                "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)",
+                "INSERT INTO users (id, email, name, password_hash, created_at, updated_at, password_changed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $5)",
             )
             .bind(user.id.0)
             .bind(user.email.as_str())
@@ -94,6 +98,7 @@ impl Store {
             email_verified: false,
             disabled: false,
             created_at: user.created_at,
+            password_changed_at: user.created_at,
         })
     }
 
@@ -116,6 +121,62 @@ impl Store {
             sqlx::query_as("SELECT password_hash FROM users WHERE id = $1").bind(id.0).fetch_optional(pool).await
         })?;
         Ok(row.and_then(|(h,)| h))
+    }
+
+    /// The current password hash and up to `n - 1` previous ones, newest first: what a new
+    /// password must differ from under a history rule of `n`.
+    pub async fn recent_password_hashes(&self, id: UserId, n: usize) -> Result<Vec<String>> {
+        let mut hashes: Vec<String> = self.password_hash(id).await?.into_iter().collect();
+        if n > 1 {
+            let older: Vec<(String,)> = with_pool!(self, |pool| {
+                sqlx::query_as(
+                    "SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2",
+                )
+                .bind(id.0)
+                .bind(i64::try_from(n - 1).unwrap_or(i64::MAX))
+                .fetch_all(pool)
+                .await
+            })?;
+            hashes.extend(older.into_iter().map(|(h,)| h));
+        }
+        Ok(hashes)
+    }
+
+    /// Replaces a hash made with old parameters by one made with the current ones, if the
+    /// password has not changed meanwhile (the old hash is the expected value).
+    pub async fn rehash_password(&self, id: UserId, old: &str, new: &str) -> Result<bool> {
+        let done = with_pool!(self, |pool| {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(new)
+                .bind(id.0)
+                .bind(old)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(done == 1)
+    }
+
+    /// Sets a new password (the old hash goes to the history), revokes sessions as asked, and
+    /// records `event`, in one transaction. Returns how many sessions were revoked.
+    pub async fn set_password(
+        &self,
+        id: UserId,
+        new_hash: &str,
+        now: OffsetDateTime,
+        revoke: crate::RevokeSessions,
+        event: &SecurityEvent,
+    ) -> Result<u64> {
+        let revoked = with_tx!(self, |tx| {
+            let n = set_password_in!(tx, id, new_hash, now);
+            if n == 0 {
+                return Err(StoreError::Conflict("user does not exist".into()));
+            }
+            let revoked = revoke_in!(tx, id, revoke, now, "password_changed");
+            insert_event(&mut *tx, event).await?;
+            revoked
+        });
+        Ok(revoked)
     }
 
     pub async fn count_users(&self) -> Result<i64> {

@@ -165,12 +165,22 @@ impl TestApp {
 
     /// On `db`, after `configure` adjusts the test configuration.
     pub async fn spawn_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_with_clock(db, Arc::new(SystemClock), configure).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with a clock the test controls (e.g. a
+    /// `rampart_domain::clock::FixedClock` it advances).
+    pub async fn spawn_with_clock(
+        db: TestDb,
+        clock: Arc<dyn rampart_domain::Clock>,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path(), &db);
         configure(&mut config);
         config.validate().expect("test config is valid");
         let key = MasterKey::generate(&mut rand::rngs::OsRng);
-        let app = Application::build(config, key, KeyOrigin::Environment, Arc::new(SystemClock))
+        let app = Application::build(config, key, KeyOrigin::Environment, clock)
             .await
             .expect("application starts");
         let addr = app.local_addr();
@@ -193,6 +203,20 @@ impl TestApp {
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client.post(self.url(path)).json(body).send().await.expect("request sent")
+    }
+
+    /// A request with `Authorization: Bearer <token>`.
+    pub fn authed(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(token)
+    }
+
+    /// Logs in and returns the token response (panics unless 200).
+    pub async fn login(&self, email: &str, password: &str) -> serde_json::Value {
+        let res = self.post_json("/v1/auth/login", &serde_json::json!({ "email": email, "password": password })).await;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.expect("json body");
+        assert_eq!(status, 200, "login failed: {body}");
+        body
     }
 
     /// Creates a user through the same service as the CLI.

@@ -26,6 +26,10 @@ pub struct Problem {
     /// Per-field errors, for `validation_failed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For `password_expired`: a single-use token (15 minutes) that sets a new password at
+    /// `POST /v1/auth/password/reset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_token: Option<String>,
 }
 
 /// One rule a field of the request broke.
@@ -75,4 +79,191 @@ pub struct Jwk {
     /// Always `sig`.
     #[serde(rename = "use")]
     pub use_: String,
+}
+
+/// A string the client sends that must never be printed (passwords, tokens): `Debug` shows
+/// `[redacted]`. On the wire it is a plain JSON string.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String)]
+pub struct Sensitive(pub String);
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Which second factors a user has set up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MfaStatus {
+    pub totp: bool,
+    pub webauthn: bool,
+    pub backup_codes_left: u32,
+}
+
+/// A user account, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub roles: Vec<String>,
+    pub email_verified: bool,
+    pub mfa: MfaStatus,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+/// `{user}`: the answer of register and `GET /v1/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserEnvelope {
+    pub user: UserView,
+}
+
+/// `POST /v1/auth/register`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: Sensitive,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /v1/auth/register` with e-mail verification on: the same answer whether or not the
+/// address was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// `accepted`.
+    pub status: String,
+}
+
+/// `POST /v1/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: Sensitive,
+}
+
+/// Tokens for a new or refreshed session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// A JWT (`typ: at+jwt`) verifiable with `/.well-known/jwks.json`.
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque; exchange it at `/v1/auth/refresh`. Single use: each exchange returns a new one.
+    pub refresh_token: String,
+    pub session_id: String,
+}
+
+/// Cookie-mode login: the session lives in the `__Host-rampart_session` cookie; unsafe
+/// requests must echo `csrf_token` in `X-CSRF-Token`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CookieSession {
+    pub session_id: String,
+    pub csrf_token: String,
+}
+
+/// `POST /v1/auth/refresh`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: Sensitive,
+}
+
+/// `POST /v1/auth/password/forgot`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPasswordRequest {
+    pub email: String,
+}
+
+/// `POST /v1/auth/password/reset`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    pub token: Sensitive,
+    pub new_password: Sensitive,
+}
+
+/// `POST /v1/auth/verify-email`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    pub token: Sensitive,
+}
+
+/// `POST /v1/me/password`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: Sensitive,
+    pub new_password: Sensitive,
+    /// Keep the other sessions (by default a change ends them).
+    #[serde(default)]
+    pub keep_other_sessions: bool,
+}
+
+/// The device a session was opened from, parsed from its user agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeviceView {
+    pub browser: Option<String>,
+    pub os: Option<String>,
+    /// `desktop`, `mobile`, `tablet`, `bot` or `unknown`.
+    pub kind: String,
+}
+
+/// One of the caller's sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: String,
+    pub last_active_at: String,
+    /// When it ends if unused (idle timeout, capped by the absolute lifetime).
+    pub expires_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub device: DeviceView,
+    /// Whether this is the session making the request.
+    pub current: bool,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SessionList {
+    pub items: Vec<SessionView>,
+    pub next_cursor: Option<String>,
+}
+
+/// RFC 7662 token introspection answer. Inactive tokens answer `{"active": false}` only.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }

@@ -1,5 +1,8 @@
 //! The HTTP routes, each documented with `#[utoipa::path]` and mounted through
 //! `utoipa_axum::routes!`, so a route cannot exist without its OpenAPI entry.
 
+pub mod admin;
+pub mod auth;
+pub mod me;
 pub mod service;
 pub mod tokens;

@@ -1,4 +1,5 @@
 //! Use cases: the orchestration of domain rules, storage and events that both the HTTP
 //! handlers and the CLI call, so the two paths cannot drift apart.
 
+pub mod accounts;
 pub mod users;

@@ -28,7 +28,7 @@ pub async fn create_user(
     let field =
         |field: &str, code: &str, message: String| FieldError { field: field.into(), code: code.into(), message };
     let email = Email::parse(&input.email).map_err(|e| errors.push(field("email", e.code(), e.to_string()))).ok();
-    let password = Password::parse(input.password.expose().clone(), &state.password_policy())
+    let password = Password::parse_for(input.password.expose().clone(), &state.password_policy(), Some(&input.email))
         .map_err(|violations| {
             errors.extend(violations.iter().map(|v| field("password", v.code(), v.to_string())));
         })

@@ -5,8 +5,11 @@
 //! - `http_core`: service endpoints, problem documents, request ids, metrics, OpenAPI.
 //! - `cli`: the `rampart` binary itself: serve, config check, migrate, users create.
 //! - `tokens`: access-token signing keys: JWKS, rotation, cross-instance pick-up.
+//! - `accounts`: registration, login throttling, sessions, refresh rotation, cookie mode and
+//!   CSRF, password change/reset/expiry, e-mail verification (over a real SMTP sink).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accounts;
 mod cli;
 mod http_core;
 mod store_contract;

@@ -230,3 +230,130 @@ async fn time_windows_are_exact_below_one_second() {
         assert_eq!(kids(store.signing_keys(since).await.unwrap()), ["b", "a"], "{:?}", db.backend());
     });
 }
+
+fn event(action: Action) -> SecurityEvent {
+    SecurityEvent::new(Uuid::now_v7(), now(), action, Outcome::Success).actor(Actor::System)
+}
+
+fn session_for(user: UserId, at: OffsetDateTime, policy: rampart_domain::SessionPolicy) -> rampart_domain::Session {
+    let (idle, absolute) = policy.start(at);
+    rampart_domain::Session {
+        id: rampart_domain::SessionId(Uuid::now_v7()),
+        user_id: user,
+        created_at: at,
+        last_active_at: at,
+        idle_expires_at: idle,
+        absolute_expires_at: absolute,
+        ip: Some("192.0.2.1".into()),
+        user_agent: Some("test".into()),
+        amr: vec!["pwd".into()],
+        revoked_at: None,
+    }
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_rotate_once_and_reuse_revokes_the_session() {
+    use rampart_domain::{OpaqueToken, SessionPolicy, TokenKind};
+    use rampart_store::RefreshOutcome;
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let user = new_user("r@example.com", &["user"]);
+        store.create_user(&user, &created_event(&user)).await.unwrap();
+        let policy = SessionPolicy { idle: time::Duration::days(30), absolute: time::Duration::days(90) };
+        let session = session_for(user.id, now(), policy);
+        let first = OpaqueToken::generate(TokenKind::Refresh, &mut rand::rngs::OsRng);
+        store.create_session(&session, Some(first.hash()), None, &event(Action::Login)).await.unwrap();
+        assert_eq!(store.get_session(session.id).await.unwrap().unwrap(), session, "{:?}", db.backend());
+
+        let tasks = (0..20).map(|_| {
+            let store = store.clone();
+            let presented = first.hash();
+            async move {
+                let next = OpaqueToken::generate(TokenKind::Refresh, &mut rand::rngs::OsRng);
+                store
+                    .refresh_session(presented, next.hash(), now(), policy, |o| match o {
+                        RefreshOutcome::Rotated(_) => Some(event(Action::TokenRefreshed)),
+                        RefreshOutcome::Reused(_) => Some(event(Action::RefreshTokenReused)),
+                        _ => None,
+                    })
+                    .await
+                    .unwrap()
+                    .0
+            }
+        });
+        let outcomes = futures::future::join_all(tasks).await;
+        let rotated = outcomes.iter().filter(|o| matches!(o, RefreshOutcome::Rotated(_))).count();
+        let reused = outcomes.iter().filter(|o| matches!(o, RefreshOutcome::Reused(_))).count();
+        assert_eq!((rotated, reused), (1, 19), "{:?}", db.backend());
+        let stored = store.get_session(session.id).await.unwrap().unwrap();
+        assert!(stored.revoked_at.is_some(), "reuse revoked the session");
+        assert!(store.list_sessions(user.id, now()).await.unwrap().is_empty());
+        let unknown = OpaqueToken::generate(TokenKind::Refresh, &mut rand::rngs::OsRng);
+        let (o, ev) = store.refresh_session(unknown.hash(), first.hash(), now(), policy, |_| None).await.unwrap();
+        assert_eq!((o, ev), (RefreshOutcome::Unknown, None));
+    });
+}
+
+#[tokio::test]
+async fn throttle_counts_atomically_and_success_takes_attempts_back() {
+    use rampart_domain::ThrottlePolicy;
+    use rampart_store::AttemptDecision;
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let policy = ThrottlePolicy {
+            max_failures: 4,
+            window: time::Duration::minutes(15),
+            lockout: time::Duration::minutes(15),
+            delay_base: time::Duration::ZERO,
+        };
+        let t = now();
+        let tasks = (0..12).map(|_| {
+            let store = store.clone();
+            async move { store.throttle_attempt(&[("id:x", policy)], t).await.unwrap() }
+        });
+        let decisions = futures::future::join_all(tasks).await;
+        let counted = decisions.iter().filter(|d| matches!(d, AttemptDecision::Counted(_))).count();
+        assert_eq!(counted, 4, "{:?}: {decisions:?}", db.backend());
+        assert!(decisions.iter().any(|d| *d == AttemptDecision::Counted(vec![true])), "the 4th locks");
+        assert!(store.throttle_clear("id:x").await.unwrap());
+        assert!(matches!(store.throttle_attempt(&[("id:x", policy)], t).await.unwrap(), AttemptDecision::Counted(_)));
+
+        // A shared address: each right attempt is taken back, so it never locks.
+        for _ in 0..10 {
+            assert!(matches!(store.throttle_attempt(&[("ip:1", policy)], t).await.unwrap(), AttemptDecision::Counted(_)));
+            store.throttle_succeeded(&[], &[("ip:1", policy)], t).await.unwrap();
+        }
+    });
+}
+
+#[tokio::test]
+async fn password_history_and_single_use_account_tokens() {
+    use rampart_domain::{OpaqueToken, TokenKind};
+    use rampart_store::{RevokeSessions, TokenPurpose};
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let user = new_user("h@example.com", &["user"]);
+        store.create_user(&user, &created_event(&user)).await.unwrap();
+        for i in 1..=3 {
+            let t = now();
+            store.set_password(user.id, &format!("hash-{i}"), t, RevokeSessions::All, &event(Action::PasswordChanged)).await.unwrap();
+        }
+        let recent = store.recent_password_hashes(user.id, 3).await.unwrap();
+        assert_eq!(recent, ["hash-3", "hash-2", "hash-1"], "{:?}", db.backend());
+        assert_eq!(store.recent_password_hashes(user.id, 1).await.unwrap(), ["hash-3"]);
+
+        let token = OpaqueToken::generate(TokenKind::ResetPassword, &mut rand::rngs::OsRng);
+        let t = now();
+        store
+            .create_account_token(token.hash(), TokenPurpose::ResetPassword, user.id, "h@example.com", t, t + time::Duration::minutes(30), None)
+            .await
+            .unwrap();
+        let found = store.find_account_token(token.hash(), t).await.unwrap().unwrap();
+        assert_eq!(found.user_id, user.id);
+        assert!(store.find_account_token(token.hash(), t + time::Duration::minutes(31)).await.unwrap().is_none(), "expired");
+        store.complete_password_reset(token.hash(), user.id, "hash-4", now(), "id:h", &event(Action::PasswordReset)).await.unwrap();
+        let again = store.complete_password_reset(token.hash(), user.id, "hash-5", now(), "id:h", &event(Action::PasswordReset)).await;
+        assert!(matches!(again, Err(StoreError::Conflict(_))), "single use");
+        assert_eq!(store.password_hash(user.id).await.unwrap().unwrap(), "hash-4");
+    });
+}

@@ -92,3 +92,59 @@ async fn tokens_from_a_foreign_key_or_with_wrong_claims_are_refused() {
     c.exp = c.iat - 3600;
     assert_eq!(app.state.signing.verify(&app.state.signing.sign(&c).unwrap()).await, Err(TokenError::Expired));
 }
+
+/// Whether PyJWT (with `cryptography`) is importable. In CI it must be (`.ci/run` installs
+/// it); elsewhere the cross-language check is skipped with a note.
+fn pyjwt_available() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import jwt, cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "CI must have PyJWT: pip install 'pyjwt[crypto]'");
+        eprintln!("skipping: PyJWT not installed (pip install 'pyjwt[crypto]')");
+    }
+    ok
+}
+
+#[tokio::test]
+async fn pyjwt_verifies_access_tokens_with_the_jwks_alone() {
+    if !pyjwt_available() {
+        return;
+    }
+    for alg in [rampart_config::TokenAlgorithm::EdDSA, rampart_config::TokenAlgorithm::ES256] {
+        let app = TestApp::spawn_with(rampart_testkit::TestDb::fresh().await, |c| c.tokens.algorithm = alg).await;
+        app.create_user("py@example.com", "correct horse battery staple", &[]).await;
+        let tokens = app.login("py@example.com", "correct horse battery staple").await;
+        let token = tokens["access_token"].as_str().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let jwks_file = dir.path().join("jwks.json");
+        std::fs::write(&jwks_file, app.get("/.well-known/jwks.json").await.text().await.unwrap()).unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/verify_jwt.py");
+        let run = |token: &str| {
+            std::process::Command::new("python3")
+                .arg(script)
+                .arg(&jwks_file)
+                .arg(token)
+                .args(["rampart", "rampart"])
+                .output()
+                .unwrap()
+        };
+        let out = run(token);
+        assert!(out.status.success(), "{alg:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let claims: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(claims["sid"], tokens["session_id"], "{alg:?}");
+        assert_eq!(claims["roles"], serde_json::json!(["user"]));
+        assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+
+        // A token whose payload was altered does not verify in PyJWT either.
+        let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+        let mut payload: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &parts[1]).unwrap(),
+        )
+        .unwrap();
+        payload["roles"] = serde_json::json!(["admin"]);
+        parts[1] = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload.to_string());
+        assert!(!run(&parts.join(".")).status.success(), "{alg:?}: a forged token must not verify");
+    }
+}

@@ -1,0 +1,253 @@
+//! Who is calling: the [`Authenticated`] extractor (a bearer access token or the browser
+//! session cookie), CSRF protection for cookie sessions, and the keys derived for both.
+//!
+//! Rampart's own endpoints check the session behind every token in storage, so a revoked
+//! session stops working here at once (backends that verify tokens with the JWKS alone accept
+//! them until they expire: minutes, by design).
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use rampart_domain::tokens::AccessClaims;
+use rampart_domain::{MasterKey, Session, SessionId, TokenHash, UserId, permission};
+use sha2::Sha256;
+use std::net::IpAddr;
+use zeroize::Zeroizing;
+
+/// The browser session cookie. `__Host-` makes browsers insist on `Secure`, `Path=/` and no
+/// `Domain`, so no subdomain can set or overwrite it.
+pub const SESSION_COOKIE: &str = "__Host-rampart_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Keys derived from the master key for login throttling and CSRF tokens.
+#[derive(Debug)]
+pub struct AuthKeys {
+    throttle: Zeroizing<[u8; 32]>,
+    csrf: Zeroizing<[u8; 32]>,
+}
+
+#[allow(clippy::expect_used)] // HMAC takes keys of any length: `new_from_slice` cannot fail here.
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+impl AuthKeys {
+    pub fn derive(master: &MasterKey) -> AuthKeys {
+        AuthKeys {
+            throttle: Zeroizing::new(master.derive("rampart login throttle v1")),
+            csrf: Zeroizing::new(master.derive("rampart csrf v1")),
+        }
+    }
+
+    /// The throttle key of a submitted login identifier (existing account or not). Keyed, so
+    /// the table holds no e-mail addresses and cannot be reversed with a dictionary.
+    pub fn identifier_key(&self, submitted_email: &str) -> String {
+        let normalized = submitted_email.trim().to_lowercase();
+        format!("id:{}", hex::encode(hmac(self.throttle.as_ref(), &[normalized.as_bytes()])))
+    }
+
+    /// The CSRF token of a cookie session: an HMAC of its id, so nothing extra is stored and
+    /// a token from one session is worthless for another.
+    pub fn csrf_token(&self, session: SessionId) -> String {
+        URL_SAFE_NO_PAD.encode(hmac(self.csrf.as_ref(), &[b"csrf", session.0.as_bytes()]))
+    }
+
+    pub fn csrf_matches(&self, session: SessionId, presented: &str) -> bool {
+        let expected = self.csrf_token(session);
+        subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), presented.as_bytes()).into()
+    }
+}
+
+/// The throttle key of a client address: IPv6 clients usually hold a whole /64, so they are
+/// counted per /64.
+pub fn ip_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// How a request authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Bearer,
+    Cookie,
+}
+
+/// A caller with a live session.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user_id: UserId,
+    pub session: Session,
+    pub via: Via,
+    /// The access token's claims (bearer only).
+    pub claims: Option<AccessClaims>,
+}
+
+impl Authenticated {
+    /// Refuses with 403 `forbidden` unless one of the caller's roles grants `permission`.
+    pub async fn require(&self, state: &AppState, permission: &str) -> Result<(), ApiError> {
+        let user = state.store.get_user(self.user_id).await?.ok_or(ApiError::InvalidToken)?;
+        let roles = state.store.list_roles().await?;
+        let granted: Vec<&str> = roles
+            .iter()
+            .filter(|r| user.roles.contains(&r.name))
+            .flat_map(|r| r.permissions.iter().map(String::as_str))
+            .collect();
+        if permission::allows(&granted, permission) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden { code: "forbidden", detail: format!("this needs the permission {permission}") })
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+/// The value of a cookie by name, from every `Cookie` header.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Whether an unsafe request with a session cookie comes from the same origin: `Sec-Fetch-Site:
+/// same-origin`, or else an `Origin` equal to this host (or a configured trusted origin).
+/// A request with neither header is refused: every current browser sends one of them.
+pub(crate) fn same_origin(headers: &HeaderMap, trusted: &[String]) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin";
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
+    if trusted.iter().any(|t| t == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let authority = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(a) = parts.extensions.get::<Authenticated>() {
+            return Ok(a.clone());
+        }
+        let now = state.clock.now();
+        let (session, via, claims) = if let Some(token) = bearer(&parts.headers) {
+            let claims = state.signing.verify(token).await.map_err(|e| {
+                tracing::debug!(reason = e.code(), "access token refused");
+                ApiError::InvalidToken
+            })?;
+            let sid = claims.sid.parse().map(SessionId).map_err(|_| ApiError::InvalidToken)?;
+            let session = state.store.get_session(sid).await?.ok_or(ApiError::InvalidToken)?;
+            if session.user_id.0.to_string() != claims.sub {
+                return Err(ApiError::InvalidToken);
+            }
+            (session, Via::Bearer, Some(claims))
+        } else if let Some(value) = cookie(&parts.headers, SESSION_COOKIE) {
+            let session = state.store.session_by_cookie(TokenHash::of(value)).await?.ok_or(ApiError::InvalidToken)?;
+            if !is_safe(&parts.method) {
+                let token = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                if !state.auth.csrf_matches(session.id, token)
+                    || !same_origin(&parts.headers, &state.config.sessions.trusted_origins)
+                {
+                    return Err(ApiError::Forbidden {
+                        code: "csrf_failed",
+                        detail: "cookie-authenticated changes need X-CSRF-Token and a same-origin request".into(),
+                    });
+                }
+            }
+            (session, Via::Cookie, None)
+        } else {
+            return Err(ApiError::Unauthenticated);
+        };
+        if !session.is_active(now) {
+            return Err(ApiError::InvalidToken);
+        }
+        let policy = state.session_policy();
+        if policy.should_touch(&session, now) {
+            state.store.touch_session(session.id, now, policy.extend(&session, now)).await?;
+        }
+        let auth = Authenticated { user_id: session.user_id, session, via, claims };
+        parts.extensions.insert(auth.clone());
+        Ok(auth)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin_rules() {
+        let mut h = HeaderMap::new();
+        assert!(!same_origin(&h, &[]), "no Origin and no Sec-Fetch-Site: refused");
+        h.insert(header::HOST, "auth.example.com".parse().unwrap());
+        h.insert(header::ORIGIN, "https://auth.example.com".parse().unwrap());
+        assert!(same_origin(&h, &[]));
+        h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(!same_origin(&h, &[]));
+        assert!(same_origin(&h, &["https://evil.example".into()]), "explicitly trusted");
+        h.insert("sec-fetch-site", "cross-site".parse().unwrap());
+        assert!(!same_origin(&h, &["https://evil.example".into()]), "the browser's own verdict wins");
+        h.insert("sec-fetch-site", "same-origin".parse().unwrap());
+        assert!(same_origin(&h, &[]));
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_the_session_and_identifiers_are_keyed() {
+        let keys = AuthKeys::derive(&MasterKey::from_bytes([7; 32]));
+        let other = AuthKeys::derive(&MasterKey::from_bytes([8; 32]));
+        let a = SessionId(uuid::Uuid::now_v7());
+        let b = SessionId(uuid::Uuid::now_v7());
+        let t = keys.csrf_token(a);
+        assert!(keys.csrf_matches(a, &t));
+        assert!(!keys.csrf_matches(b, &t));
+        assert!(!other.csrf_matches(a, &t));
+        assert!(!keys.csrf_matches(a, ""));
+        assert_eq!(keys.identifier_key(" Ann@Example.com "), keys.identifier_key("ann@example.com"));
+        assert_ne!(keys.identifier_key("ann@example.com"), other.identifier_key("ann@example.com"));
+        assert!(!keys.identifier_key("ann@example.com").contains("ann"));
+    }
+
+    #[test]
+    fn cookies_and_ip_keys() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; __Host-rampart_session=rs_x; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("rs_x"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(ip_key("192.0.2.7".parse().unwrap()), "ip:192.0.2.7");
+        assert_eq!(ip_key("2001:db8:1:2:3:4:5:6".parse().unwrap()), "ip:2001:db8:1:2::/64");
+        assert_eq!(ip_key("::ffff:192.0.2.7".parse().unwrap()), "ip:192.0.2.7");
+    }
+}

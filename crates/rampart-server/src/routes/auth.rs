@@ -1,0 +1,242 @@
+//! `/v1/auth/*`: register, login (token or cookie mode), refresh, logout, password reset,
+//! e-mail verification, and token introspection for backends.
+
+use crate::AppState;
+use crate::auth::{Authenticated, SESSION_COOKIE, Via};
+use crate::error::ApiError;
+use crate::events::RequestContext;
+use crate::limits::ApiJson;
+use crate::services::accounts::{self, Issued};
+use crate::views::user_view;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rampart_config::SameSite;
+use rampart_domain::opaque::looks_like;
+use rampart_domain::{SessionId, TokenHash, TokenKind};
+use rampart_wire::{
+    Accepted, CookieSession, ForgotPasswordRequest, Introspection, LoginRequest, Problem, RefreshRequest,
+    RegisterRequest, ResetPasswordRequest, TokenResponse, UserEnvelope, VerifyEmailRequest,
+};
+use serde::Deserialize;
+
+/// Creates an account. With e-mail verification on, answers 202 whether or not the address
+/// was taken (nothing is revealed) and sends a verification link.
+#[utoipa::path(post, path = "/v1/auth/register", tag = "accounts", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Created", body = UserEnvelope),
+        (status = 202, description = "Accepted (e-mail verification on)", body = Accepted),
+        (status = 400, description = "Invalid input, per-field codes", body = Problem),
+        (status = 409, description = "`email_taken` (verification off)", body = Problem),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    match accounts::register(&state, &ctx, req.email, req.password.0, req.name).await? {
+        Some(user) if !state.config.accounts.verify_email => {
+            Ok((StatusCode::CREATED, axum::Json(UserEnvelope { user: user_view(&user) })).into_response())
+        }
+        _ => Ok((StatusCode::ACCEPTED, axum::Json(Accepted { status: "accepted".into() })).into_response()),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LoginQuery {
+    /// `cookie`: set the `__Host-rampart_session` cookie and answer `{session_id, csrf_token}`
+    /// instead of tokens.
+    pub session: Option<String>,
+}
+
+/// Logs in with e-mail and password. Unknown addresses and wrong passwords get the same 401;
+/// repeated failures are delayed and then locked (429 with `Retry-After`).
+#[utoipa::path(post, path = "/v1/auth/login", tag = "accounts", request_body = LoginRequest, params(LoginQuery),
+    responses(
+        (status = 200, description = "Tokens, or the session cookie in cookie mode", body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`", body = Problem),
+        (status = 403, description = "`account_disabled`, `email_not_verified`, `password_expired` (with `change_token`)", body = Problem),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Query(q): Query<LoginQuery>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let cookie_mode = match q.session.as_deref() {
+        None | Some("token") => false,
+        Some("cookie") => true,
+        Some(other) => return Err(ApiError::InvalidRequest(format!("session must be token or cookie; got {other:?}"))),
+    };
+    let user = accounts::check_password(&state, &ctx, &req.email, &req.password.0, "login").await?;
+    accounts::admit(&state, &ctx, &user).await?;
+    match accounts::start_session(&state, &ctx, &user, vec!["pwd".into()], cookie_mode).await? {
+        Issued::Tokens(tokens) => Ok(no_store(axum::Json(tokens).into_response())),
+        Issued::Cookie { value, max_age, body } => {
+            let same_site = match state.config.sessions.cookie_same_site {
+                SameSite::Lax => "Lax",
+                SameSite::Strict => "Strict",
+            };
+            let cookie = format!(
+                "{SESSION_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={}",
+                max_age.whole_seconds()
+            );
+            let mut res = no_store(axum::Json::<CookieSession>(body).into_response());
+            res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
+            Ok(res)
+        }
+    }
+}
+
+/// Responses carrying credentials must not be cached (RFC 6749 §5.1).
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Exchanges a refresh token for new tokens. A refresh token works once; presenting it again
+/// revokes its whole session (401 `refresh_token_reused`).
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "accounts", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "`invalid_refresh_token` or `refresh_token_reused`", body = Problem),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    let tokens = accounts::refresh(&state, &ctx, &req.refresh_token.0).await?;
+    Ok(no_store(axum::Json(tokens).into_response()))
+}
+
+/// Ends the calling session (and clears the cookie in cookie mode).
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Logged out"), (status = 401, description = "Not logged in", body = Problem)))]
+pub async fn logout(State(state): State<AppState>, ctx: RequestContext, auth: Authenticated) -> Result<Response, ApiError> {
+    accounts::logout(&state, &ctx, &auth).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if auth.via == Via::Cookie {
+        let clear = format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
+        res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&clear).map_err(ApiError::internal)?);
+    }
+    Ok(res)
+}
+
+/// Sends a password-reset link if the account exists. Always 202: the answer says nothing
+/// about which addresses have accounts.
+#[utoipa::path(post, path = "/v1/auth/password/forgot", tag = "accounts", request_body = ForgotPasswordRequest,
+    responses((status = 202, description = "Accepted", body = Accepted)))]
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(req): ApiJson<ForgotPasswordRequest>,
+) -> Result<Response, ApiError> {
+    accounts::forgot_password(&state, &ctx, &req.email).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(Accepted { status: "accepted".into() })).into_response())
+}
+
+/// Sets a new password with the token from the reset e-mail (or the `change_token` of a
+/// `password_expired` answer). Single use; ends every session.
+#[utoipa::path(post, path = "/v1/auth/password/reset", tag = "accounts", request_body = ResetPasswordRequest,
+    responses(
+        (status = 204, description = "Password set; log in again"),
+        (status = 400, description = "`invalid_or_expired_token`, or `validation_failed` for the new password", body = Problem),
+    ))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(req): ApiJson<ResetPasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    accounts::reset_password(&state, &ctx, &req.token.0, &req.new_password.0).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Confirms an e-mail address with the token from the verification e-mail.
+#[utoipa::path(post, path = "/v1/auth/verify-email", tag = "accounts", request_body = VerifyEmailRequest,
+    responses(
+        (status = 204, description = "Verified"),
+        (status = 400, description = "`invalid_or_expired_token`", body = Problem),
+    ))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(req): ApiJson<VerifyEmailRequest>,
+) -> Result<StatusCode, ApiError> {
+    accounts::verify_email(&state, &ctx, &req.token.0).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct IntrospectionRequest {
+    pub token: String,
+    /// `access_token` or `refresh_token`; a hint only.
+    #[serde(default)]
+    pub token_type_hint: Option<String>,
+}
+
+/// RFC 7662 token introspection for backends: is this access or refresh token active right
+/// now (signature, expiry *and* its session not revoked)? The caller needs the permission
+/// `tokens:introspect` (API keys with that scope come with the API-key feature).
+#[utoipa::path(post, path = "/v1/auth/introspect", tag = "accounts", security(("bearer" = [])),
+    request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "RFC 7662 answer", body = Introspection),
+        (status = 401, description = "Caller not authenticated", body = Problem),
+        (status = 403, description = "Caller lacks `tokens:introspect`", body = Problem),
+    ))]
+pub async fn introspect(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Form(req): Form<IntrospectionRequest>,
+) -> Result<Response, ApiError> {
+    caller.require(&state, "tokens:introspect").await?;
+    let now = state.clock.now();
+    let inactive = Introspection::default();
+    let answer = if looks_like(TokenKind::Refresh, &req.token) {
+        match state.store.refresh_token_session(TokenHash::of(&req.token)).await? {
+            Some(session) if session.is_active(now) => Introspection {
+                active: true,
+                token_type: Some("refresh_token".into()),
+                sub: Some(session.user_id.0.to_string()),
+                sid: Some(session.id.to_string()),
+                exp: Some(session.expires_at().unix_timestamp()),
+                iat: Some(session.created_at.unix_timestamp()),
+                ..Default::default()
+            },
+            _ => inactive,
+        }
+    } else {
+        match state.signing.verify(&req.token).await {
+            Ok(claims) => {
+                let live = match claims.sid.parse().map(SessionId) {
+                    Ok(sid) => state.store.get_session(sid).await?.is_some_and(|s| s.is_active(now)),
+                    Err(_) => false,
+                };
+                if live {
+                    Introspection {
+                        active: true,
+                        token_type: Some("access_token".into()),
+                        scope: None,
+                        sub: Some(claims.sub),
+                        sid: Some(claims.sid),
+                        roles: Some(claims.roles),
+                        exp: Some(claims.exp),
+                        iat: Some(claims.iat),
+                        nbf: Some(claims.nbf),
+                        iss: Some(claims.iss),
+                        aud: Some(claims.aud),
+                        jti: Some(claims.jti),
+                    }
+                } else {
+                    inactive
+                }
+            }
+            Err(_) => inactive,
+        }
+    };
+    Ok(no_store(axum::Json(answer).into_response()))
+}
