@@ -6,6 +6,7 @@
 //! passwords, later SMTP passwords and OAuth secrets) are typed so that `Debug` and
 //! `rampart config check` show `[redacted]`.
 
+mod mail;
 mod url;
 
 use figment::Figment;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use mail::*;
 pub use url::SecretUrl;
 
 /// The prefix of every configuration environment variable.
@@ -63,6 +65,7 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub sessions: SessionsConfig,
     pub login: LoginConfig,
+    pub mail: MailConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -413,6 +416,7 @@ impl Config {
         if self.log.level.trim().is_empty() {
             problems.push("log.level: must not be empty".into());
         }
+        problems.extend(self.mail.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
     }
 

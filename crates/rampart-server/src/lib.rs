@@ -15,6 +15,7 @@ pub mod hashing;
 #[cfg(test)]
 mod layer_tests;
 pub mod limits;
+pub mod mail;
 pub mod master_key;
 pub mod metrics;
 pub mod openapi;

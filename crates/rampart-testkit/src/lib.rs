@@ -11,6 +11,8 @@
 //! whose URL is missing fails instead of skipping.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod smtp;
+
 use rampart_config::{Config, SecretUrl};
 use rampart_domain::{Actor, MasterKey, Secret, SystemClock, User};
 use rampart_server::master_key::KeyOrigin;
