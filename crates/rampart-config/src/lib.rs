@@ -123,7 +123,12 @@ pub struct SessionsConfig {
 
 impl Default for SessionsConfig {
     fn default() -> Self {
-        Self { idle_timeout_days: 30, absolute_timeout_days: 90, cookie_same_site: SameSite::Lax, trusted_origins: Vec::new() }
+        Self {
+            idle_timeout_days: 30,
+            absolute_timeout_days: 90,
+            cookie_same_site: SameSite::Lax,
+            trusted_origins: Vec::new(),
+        }
     }
 }
 

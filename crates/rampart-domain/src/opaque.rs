@@ -102,7 +102,10 @@ mod tests {
     #[test]
     fn hash_is_sha256_of_the_full_text() {
         // SHA-256("abc"), FIPS 180-2 appendix B.1.
-        assert_eq!(hex::encode(TokenHash::of("abc").0), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hex::encode(TokenHash::of("abc").0),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         let t = OpaqueToken::generate(TokenKind::VerifyEmail, &mut OsRng);
         assert_eq!(t.hash(), TokenHash::of(t.expose()));
     }

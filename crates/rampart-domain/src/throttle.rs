@@ -128,7 +128,10 @@ mod tests {
             // Wait exactly as long as asked before each attempt.
             if let Verdict::Wait(d) = p.check(rec.as_ref(), now) {
                 waits.push(d.whole_seconds());
-                assert_eq!(p.check(rec.as_ref(), now + d - Duration::milliseconds(1)), Verdict::Wait(Duration::milliseconds(1)));
+                assert_eq!(
+                    p.check(rec.as_ref(), now + d - Duration::milliseconds(1)),
+                    Verdict::Wait(Duration::milliseconds(1))
+                );
                 now += d;
             }
             assert_eq!(p.check(rec.as_ref(), now), Verdict::Allow, "attempt {n}");

@@ -164,11 +164,8 @@ impl IntoResponse for ApiError {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             ApiError::Unauthenticated | ApiError::InvalidToken => {
-                let challenge = if matches!(self, ApiError::InvalidToken) {
-                    "Bearer error=\"invalid_token\""
-                } else {
-                    "Bearer"
-                };
+                let challenge =
+                    if matches!(self, ApiError::InvalidToken) { "Bearer error=\"invalid_token\"" } else { "Bearer" };
                 res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
             }
             _ => {}

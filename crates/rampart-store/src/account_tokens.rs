@@ -176,14 +176,16 @@ impl Store {
             match row {
                 None => None,
                 Some((user, email)) => {
-                    let n = sqlx::query("UPDATE users SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4")
-                        .bind(true)
-                        .bind(Ts(now))
-                        .bind(user)
-                        .bind(&email)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                    let n = sqlx::query(
+                        "UPDATE users SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4",
+                    )
+                    .bind(true)
+                    .bind(Ts(now))
+                    .bind(user)
+                    .bind(&email)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                     if n == 1 {
                         let ev = event(UserId(user));
                         insert_event(&mut *tx, &ev).await?;

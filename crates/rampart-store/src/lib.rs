@@ -19,11 +19,11 @@ mod users;
 
 pub use account_tokens::{AccountToken, TokenPurpose};
 pub use audit::StoredEvent;
-pub use sessions::{RefreshOutcome, RevokeSessions};
-pub use throttle::AttemptDecision;
 pub use error::StoreError;
+pub use sessions::{RefreshOutcome, RevokeSessions};
 pub use signing_keys::StoredSigningKey;
 pub use sqlx::types::Json;
+pub use throttle::AttemptDecision;
 pub use users::Role;
 
 use rampart_domain::SecurityEvent;
@@ -81,7 +81,11 @@ macro_rules! with_pool {
     };
 }
 
-/// Runs `$body` inside a write transaction (`$tx`), committing when it returns `Ok`.
+/// Runs `$body` inside a write transaction (`$tx`), committing when it returns normally.
+///
+/// `$body` may leave early with `?` or `return Err(…)`; the transaction is then rolled back
+/// at once. (Dropping it would only queue the rollback until the connection is next used,
+/// leaving its locks held meanwhile.)
 ///
 /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock up front: a
 /// deferred `BEGIN` that reads and then writes fails at once with "database is locked" when
@@ -91,20 +95,36 @@ macro_rules! with_tx {
         match &$store.db {
             $crate::Db::Sqlite(pool) => {
                 let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                $crate::finish_tx!($tx, $body)
             }
             $crate::Db::Postgres(pool) => {
                 let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                $crate::finish_tx!($tx, $body)
             }
         }
     };
 }
-pub(crate) use {with_pool, with_tx};
+
+/// Evaluates `$body` against the open transaction `$tx`, then commits or rolls back.
+macro_rules! finish_tx {
+    ($tx:ident, $body:expr) => {{
+        #[allow(clippy::redundant_closure_call, unused_mut)]
+        let result: $crate::Result<_> = async { Ok($body) }.await;
+        match result {
+            Ok(out) => {
+                $tx.commit().await?;
+                out
+            }
+            Err(e) => {
+                if let Err(rollback) = $tx.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback failed; the connection will be discarded");
+                }
+                return Err(e);
+            }
+        }
+    }};
+}
+pub(crate) use {finish_tx, with_pool, with_tx};
 
 /// Makes the database and its WAL/SHM files readable by the owner only (they hold password
 /// hashes and the audit log), and warns when their directory is open to others.

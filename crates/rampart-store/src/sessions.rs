@@ -74,13 +74,9 @@ macro_rules! revoke_in {
         let base = "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL";
         match $which {
             $crate::RevokeSessions::None => 0u64,
-            $crate::RevokeSessions::All => sqlx::query(base)
-                .bind(Ts($now))
-                .bind($reason)
-                .bind($user.0)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected(),
+            $crate::RevokeSessions::All => {
+                sqlx::query(base).bind(Ts($now)).bind($reason).bind($user.0).execute(&mut *$tx).await?.rows_affected()
+            }
             $crate::RevokeSessions::AllExcept(keep) => sqlx::query(&format!("{base} AND id <> $4"))
                 .bind(Ts($now))
                 .bind($reason)
@@ -180,7 +176,12 @@ impl Store {
     }
 
     /// Records activity: moves `last_active_at` and the idle expiry (only of a live session).
-    pub async fn touch_session(&self, id: SessionId, now: OffsetDateTime, idle_expires_at: OffsetDateTime) -> Result<()> {
+    pub async fn touch_session(
+        &self,
+        id: SessionId,
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<()> {
         with_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE sessions SET last_active_at = $1, idle_expires_at = $2 WHERE id = $3 AND revoked_at IS NULL",

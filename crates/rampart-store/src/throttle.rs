@@ -46,7 +46,10 @@ macro_rules! lock_row {
         .bind(Ts($now))
         .execute(&mut *$tx)
         .await?;
-        sqlx::query("UPDATE login_throttle SET failures = failures WHERE key = $1").bind($key).execute(&mut *$tx).await?;
+        sqlx::query("UPDATE login_throttle SET failures = failures WHERE key = $1")
+            .bind($key)
+            .execute(&mut *$tx)
+            .await?;
         let row: Row = sqlx::query_as(
             "SELECT failures, window_started_at, last_failure_at, locked_until FROM login_throttle WHERE key = $1",
         )

@@ -45,8 +45,7 @@ impl UserRow {
     }
 }
 
-const USER_COLUMNS: &str =
-    "id, email, name, email_verified, disabled, created_at, COALESCE(password_changed_at, created_at) AS password_changed_at";
+const USER_COLUMNS: &str = "id, email, name, email_verified, disabled, created_at, COALESCE(password_changed_at, created_at) AS password_changed_at";
 
 impl Store {
     /// Creates the user with their roles, and records `event`, in one transaction.

@@ -182,9 +182,7 @@ impl TestApp {
         configure(&mut config);
         config.validate().expect("test config is valid");
         let key = MasterKey::generate(&mut rand::rngs::OsRng);
-        let app = Application::build(config, key, KeyOrigin::Environment, clock)
-            .await
-            .expect("application starts");
+        let app = Application::build(config, key, KeyOrigin::Environment, clock).await.expect("application starts");
         let addr = app.local_addr();
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
@@ -205,6 +203,12 @@ impl TestApp {
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client.post(self.url(path)).json(body).send().await.expect("request sent")
+    }
+
+    /// A POST with a JSON body, ready to send (the body is serialized at once, so the value
+    /// may be a temporary).
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).json(body)
     }
 
     /// A request with `Authorization: Bearer <token>`.

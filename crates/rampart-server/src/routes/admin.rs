@@ -52,6 +52,7 @@ pub async fn revoke_user_sessions(
 ) -> Result<StatusCode, ApiError> {
     admin.require(&state, "users:write").await?;
     let user = target(&state, &id).await?;
-    accounts::revoke_sessions(&state, &ctx, Actor::User(admin.user_id.0), user.id, RevokeSessions::All, "admin").await?;
+    accounts::revoke_sessions(&state, &ctx, Actor::User(admin.user_id.0), user.id, RevokeSessions::All, "admin")
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

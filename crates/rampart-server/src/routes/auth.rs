@@ -116,7 +116,11 @@ pub async fn refresh(
 /// Ends the calling session (and clears the cookie in cookie mode).
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
     responses((status = 204, description = "Logged out"), (status = 401, description = "Not logged in", body = Problem)))]
-pub async fn logout(State(state): State<AppState>, ctx: RequestContext, auth: Authenticated) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
     accounts::logout(&state, &ctx, &auth).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     if auth.via == Via::Cookie {

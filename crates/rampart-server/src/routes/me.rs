@@ -52,7 +52,10 @@ pub async fn change_password(
 /// The caller's live sessions, newest first, with the device each was opened from.
 #[utoipa::path(get, path = "/v1/me/sessions", tag = "me", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "Sessions", body = SessionList)))]
-pub async fn list_sessions(State(state): State<AppState>, auth: Authenticated) -> Result<axum::Json<SessionList>, ApiError> {
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<axum::Json<SessionList>, ApiError> {
     let sessions = state.store.list_sessions(auth.user_id, state.clock.now()).await?;
     let items = sessions.iter().map(|s| session_view(s, s.id == auth.session.id)).collect();
     Ok(axum::Json(SessionList { items, next_cursor: None }))

@@ -10,8 +10,8 @@ use crate::mail::OutgoingMail;
 use rampart_domain::opaque::looks_like;
 use rampart_domain::tokens::AccessClaims;
 use rampart_domain::{
-    Action, Actor, Email, OpaqueToken, Outcome, Password, Resource, SecurityEvent, Session, SessionId,
-    Severity, TokenHash, TokenKind, User, UserId,
+    Action, Actor, Email, OpaqueToken, Outcome, Password, Resource, SecurityEvent, Session, SessionId, Severity,
+    TokenHash, TokenKind, User, UserId,
 };
 use rampart_store::{AttemptDecision, RefreshOutcome, RevokeSessions, StoreError, TokenPurpose};
 use rampart_wire::{CookieSession, FieldError, TokenResponse};
@@ -40,7 +40,12 @@ pub fn validate_new_password(
 
 /// Refuses a password among the account's last `passwords.history` ones (400
 /// `validation_failed`, code `password_reused`).
-pub async fn check_history(state: &AppState, user: UserId, password: &Password, field_name: &str) -> Result<(), ApiError> {
+pub async fn check_history(
+    state: &AppState,
+    user: UserId,
+    password: &Password,
+    field_name: &str,
+) -> Result<(), ApiError> {
     let n = state.config.passwords.history;
     if n == 0 {
         return Ok(());
@@ -200,7 +205,9 @@ pub async fn admit(state: &AppState, ctx: &RequestContext, user: &User) -> Resul
     }
     let max_age = state.config.passwords.max_age_days;
     let now = state.clock.now();
-    if max_age > 0 && now - user.password_changed_at >= Duration::days(i64::try_from(max_age).unwrap_or(i64::MAX / 86_400)) {
+    if max_age > 0
+        && now - user.password_changed_at >= Duration::days(i64::try_from(max_age).unwrap_or(i64::MAX / 86_400))
+    {
         let token = OpaqueToken::generate(TokenKind::ResetPassword, &mut rand::rngs::OsRng);
         let ev = refuse("password_expired");
         state
@@ -226,7 +233,11 @@ pub async fn admit(state: &AppState, ctx: &RequestContext, user: &User) -> Resul
 pub enum Issued {
     Tokens(TokenResponse),
     /// The cookie's value and the body of a cookie-mode login.
-    Cookie { value: String, max_age: Duration, body: CookieSession },
+    Cookie {
+        value: String,
+        max_age: Duration,
+        body: CookieSession,
+    },
 }
 
 /// Starts a session (always a new id: no fixation) and records `auth.login` success.
@@ -264,7 +275,12 @@ pub async fn start_session(
         .details(serde_json::json!({ "mode": if cookie_mode { "cookie" } else { "token" }, "amr": session.amr }));
     state
         .store
-        .create_session(&session, refresh.as_ref().map(OpaqueToken::hash), cookie.as_ref().map(OpaqueToken::hash), &event)
+        .create_session(
+            &session,
+            refresh.as_ref().map(OpaqueToken::hash),
+            cookie.as_ref().map(OpaqueToken::hash),
+            &event,
+        )
         .await?;
     state.events.observed(&event);
     match (refresh, cookie) {
@@ -286,7 +302,12 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].to_string()
 }
 
-fn token_response(state: &AppState, user: &User, session: &Session, refresh: &OpaqueToken) -> Result<TokenResponse, ApiError> {
+fn token_response(
+    state: &AppState,
+    user: &User,
+    session: &Session,
+    refresh: &OpaqueToken,
+) -> Result<TokenResponse, ApiError> {
     let now = state.clock.now().unix_timestamp();
     let ttl = state.config.tokens.access_ttl_secs;
     let claims = AccessClaims {
@@ -438,7 +459,10 @@ pub async fn send_verification(state: &AppState, ctx: &RequestContext, user: &Us
         .actor(Actor::User(user.id.0))
         .resource(Resource::new("user", user.id));
     let expires = now + Duration::hours(i64::try_from(ttl_hours).unwrap_or(24));
-    state.store.create_account_token(token.hash(), TokenPurpose::VerifyEmail, user.id, &user.email, now, expires, Some(&ev)).await?;
+    state
+        .store
+        .create_account_token(token.hash(), TokenPurpose::VerifyEmail, user.id, &user.email, now, expires, Some(&ev))
+        .await?;
     state.events.observed(&ev);
     let link = state.config.accounts.verify_email_url.replace("{token}", token.expose());
     state.mailer.enqueue(OutgoingMail {
@@ -524,14 +548,20 @@ pub async fn forgot_password(state: &AppState, ctx: &RequestContext, submitted: 
 
 /// Sets a new password with a reset (or expired-password) token. Every session ends; a second
 /// factor, when the account has one, is still asked at the next login.
-pub async fn reset_password(state: &AppState, ctx: &RequestContext, token: &str, new_password: &str) -> Result<(), ApiError> {
+pub async fn reset_password(
+    state: &AppState,
+    ctx: &RequestContext,
+    token: &str,
+    new_password: &str,
+) -> Result<(), ApiError> {
     if !looks_like(TokenKind::ResetPassword, token) {
         return Err(ApiError::InvalidAccountToken);
     }
     let now = state.clock.now();
     let hash = TokenHash::of(token);
     let found = state.store.find_account_token(hash, now).await?;
-    let Some(found) = found.filter(|t| matches!(t.purpose, TokenPurpose::ResetPassword | TokenPurpose::ExpiredPassword))
+    let Some(found) =
+        found.filter(|t| matches!(t.purpose, TokenPurpose::ResetPassword | TokenPurpose::ExpiredPassword))
     else {
         return Err(ApiError::InvalidAccountToken);
     };
@@ -598,7 +628,12 @@ pub async fn change_password(
 }
 
 /// Lifts the lockout of a user's identifier (the administrator's unlock).
-pub async fn unlock(state: &AppState, ctx: &RequestContext, admin: &Authenticated, user: &User) -> Result<(), ApiError> {
+pub async fn unlock(
+    state: &AppState,
+    ctx: &RequestContext,
+    admin: &Authenticated,
+    user: &User,
+) -> Result<(), ApiError> {
     let cleared = state.store.throttle_clear(&state.auth.identifier_key(&user.email)).await?;
     let ev: SecurityEvent = ctx
         .event(&state.events, Action::LoginUnlocked, Outcome::Success)

@@ -47,9 +47,10 @@ async fn me(app: &TestApp, token: &str) -> u16 {
 #[tokio::test]
 async fn register_login_me_sessions_logout() {
     let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
-    let (status, created) =
-        body(app.post_json("/v1/auth/register", &json!({"email": "Ann@Example.com", "password": PW, "name": "Ann"})).await)
-            .await;
+    let (status, created) = body(
+        app.post_json("/v1/auth/register", &json!({"email": "Ann@Example.com", "password": PW, "name": "Ann"})).await,
+    )
+    .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["user"]["email"], "ann@example.com");
     assert_eq!(created["user"]["roles"], json!(["user"]));
@@ -122,7 +123,10 @@ async fn registration_reports_every_policy_violation_and_stores_nothing() {
     assert_eq!(status, 400, "unknown fields are refused");
     assert_eq!(app.state.store.count_users().await.unwrap(), 0);
 
-    assert_eq!(app.post_json("/v1/auth/register", &json!({"email": "x@example.com", "password": PW})).await.status(), 201);
+    assert_eq!(
+        app.post_json("/v1/auth/register", &json!({"email": "x@example.com", "password": PW})).await.status(),
+        201
+    );
     let (status, p) =
         body(app.post_json("/v1/auth/register", &json!({"email": "X@example.com", "password": PW})).await).await;
     assert_eq!((status, p["code"].as_str()), (409, Some("email_taken")));
@@ -132,7 +136,8 @@ async fn registration_reports_every_policy_violation_and_stores_nothing() {
 #[tokio::test]
 async fn registration_can_be_closed() {
     let app = TestApp::spawn_with(TestDb::fresh().await, |c| c.accounts.registration = false).await;
-    let (status, p) = body(app.post_json("/v1/auth/register", &json!({"email": "a@example.com", "password": PW})).await).await;
+    let (status, p) =
+        body(app.post_json("/v1/auth/register", &json!({"email": "a@example.com", "password": PW})).await).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("registration_closed")));
 }
 
@@ -190,7 +195,10 @@ async fn failures_lock_the_identifier_then_an_admin_unlocks_it() {
     app.create_user("victim@example.com", PW, &[]).await;
     app.create_user("admin@example.com", PW, &["admin"]).await;
     let admin = app.login("admin@example.com", PW).await;
-    let login = |email: &'static str, pw: &'static str| app.post_json("/v1/auth/login", &json!({"email": email, "password": pw}));
+    let login = |email: &'static str, pw: &'static str| {
+        let req = app.post("/v1/auth/login", &json!({"email": email, "password": pw}));
+        async move { req.send().await.unwrap() }
+    };
     for _ in 0..3 {
         assert_eq!(login("victim@example.com", "wrong password!").await.status(), 401);
         assert_eq!(login("ghost@example.com", "wrong password!").await.status(), 401);
@@ -209,7 +217,14 @@ async fn failures_lock_the_identifier_then_an_admin_unlocks_it() {
     assert_eq!(login("admin@example.com", PW).await.status(), 200);
 
     // A user cannot unlock; an admin can.
-    let victim_id = app.state.store.find_user_by_email(&rampart_domain::Email::parse("victim@example.com").unwrap()).await.unwrap().unwrap().id;
+    let victim_id = app
+        .state
+        .store
+        .find_user_by_email(&rampart_domain::Email::parse("victim@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let path = format!("/v1/admin/users/{}/unlock", victim_id.0);
     let res = app.authed(Method::POST, &path, admin["access_token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(res.status(), 204);
@@ -224,7 +239,10 @@ async fn failures_lock_the_identifier_then_an_admin_unlocks_it() {
 #[tokio::test]
 async fn delays_grow_between_failures() {
     let app = TestApp::spawn_with(TestDb::fresh().await, |c| c.login.delay_base_ms = 60_000).await;
-    let login = || app.post_json("/v1/auth/login", &json!({"email": "a@example.com", "password": "wrong password!"}));
+    let login = || {
+        let req = app.post("/v1/auth/login", &json!({"email": "a@example.com", "password": "wrong password!"}));
+        async move { req.send().await.unwrap() }
+    };
     assert_eq!(login().await.status(), 401);
     assert_eq!(login().await.status(), 401, "no delay after the first failure");
     let res = login().await;
@@ -258,7 +276,10 @@ async fn reusing_a_rotated_refresh_token_revokes_the_session() {
     let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
     app.create_user("r@example.com", PW, &[]).await;
     let first = app.login("r@example.com", PW).await;
-    let refresh = |t: &Value| app.post_json("/v1/auth/refresh", &json!({"refresh_token": t["refresh_token"]}));
+    let refresh = |t: &Value| {
+        let req = app.post("/v1/auth/refresh", &json!({"refresh_token": t["refresh_token"]}));
+        async move { req.send().await.unwrap() }
+    };
     let (status, second) = body(refresh(&first).await).await;
     assert_eq!(status, 200, "{second}");
     assert_ne!(second["refresh_token"], first["refresh_token"]);
@@ -271,7 +292,14 @@ async fn reusing_a_rotated_refresh_token_revokes_the_session() {
     let (status, p) = body(refresh(&second).await).await;
     assert_eq!((status, p["code"].as_str()), (401, Some("invalid_refresh_token")));
     assert_eq!(me(&app, second["access_token"].as_str().unwrap()).await, 401);
-    let critical = app.state.store.recent_events(50).await.unwrap().into_iter().find(|e| e.event.action == Action::RefreshTokenReused);
+    let critical = app
+        .state
+        .store
+        .recent_events(50)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.event.action == Action::RefreshTokenReused);
     assert_eq!(critical.unwrap().event.severity, rampart_domain::Severity::Critical);
 
     // Junk and unknown tokens are refused without revealing anything.
@@ -313,7 +341,8 @@ async fn sessions_are_listed_and_revoked_one_or_all() {
     assert_eq!(me(&app, &token(&other)).await, 200);
     assert_eq!(app.authed(Method::DELETE, &path(&b), &token(&a)).send().await.unwrap().status(), 204);
     assert_eq!(me(&app, &token(&b)).await, 401);
-    let (status, p) = body(app.post_json("/v1/auth/refresh", &json!({"refresh_token": b["refresh_token"]})).await).await;
+    let (status, p) =
+        body(app.post_json("/v1/auth/refresh", &json!({"refresh_token": b["refresh_token"]})).await).await;
     assert_eq!((status, p["code"].as_str()), (401, Some("invalid_refresh_token")));
 
     // Log out everywhere else.
@@ -327,7 +356,11 @@ async fn sessions_are_listed_and_revoked_one_or_all() {
     app.create_user("root@example.com", PW, &["admin"]).await;
     let root = app.login("root@example.com", PW).await;
     let uid = body(app.authed(Method::GET, "/v1/me", &token(&a)).send().await.unwrap()).await.1["user"]["id"].clone();
-    let res = app.authed(Method::DELETE, &format!("/v1/admin/users/{}/sessions", uid.as_str().unwrap()), &token(&root)).send().await.unwrap();
+    let res = app
+        .authed(Method::DELETE, &format!("/v1/admin/users/{}/sessions", uid.as_str().unwrap()), &token(&root))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
     assert_eq!(me(&app, &token(&a)).await, 401);
     assert!(has_event(&app, Action::SessionRevoked, "success").await);
@@ -344,7 +377,10 @@ async fn idle_and_absolute_session_limits_apply() {
     .await;
     app.create_user("t@example.com", PW, &[]).await;
     let t = app.login("t@example.com", PW).await;
-    let refresh = |rt: Value| app.post_json("/v1/auth/refresh", &json!({"refresh_token": rt}));
+    let refresh = |rt: Value| {
+        let req = app.post("/v1/auth/refresh", &json!({"refresh_token": rt}));
+        async move { req.send().await.unwrap() }
+    };
     // Active every 36 hours: alive past the idle limit...
     clock.advance(time::Duration::hours(36));
     let (status, t2) = body(refresh(t["refresh_token"].clone()).await).await;
@@ -373,7 +409,8 @@ fn cookie_of(res: &reqwest::Response) -> (String, String) {
 async fn cookie_sessions_need_the_csrf_token_and_same_origin_for_changes() {
     let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
     app.create_user("web@example.com", PW, &[]).await;
-    let res = app.post_json("/v1/auth/login?session=cookie", &json!({"email": "web@example.com", "password": PW})).await;
+    let res =
+        app.post_json("/v1/auth/login?session=cookie", &json!({"email": "web@example.com", "password": PW})).await;
     assert_eq!(res.status(), 200);
     let (set_cookie, cookie) = cookie_of(&res);
     for attr in ["__Host-rampart_session=rs_", "Path=/", "Secure", "HttpOnly", "SameSite=Lax", "Max-Age=7776000"] {
@@ -406,7 +443,9 @@ async fn cookie_sessions_need_the_csrf_token_and_same_origin_for_changes() {
         assert_eq!((status, p["code"].as_str()), (403, Some("csrf_failed")), "{name}");
     }
     // With both, the request reaches the handler (which then checks the current password).
-    let (status, p) = body(change().header("x-csrf-token", &csrf).header("origin", format!("http://{host}")).send().await.unwrap()).await;
+    let (status, p) =
+        body(change().header("x-csrf-token", &csrf).header("origin", format!("http://{host}")).send().await.unwrap())
+            .await;
     assert_eq!((status, p["errors"][0]["code"].as_str()), (400, Some("password_incorrect")), "{p}");
 
     let res = app
@@ -432,7 +471,9 @@ async fn password_change_checks_the_current_password_history_and_ends_other_sess
     let elsewhere = app.login("p@example.com", PW).await;
     let token = here["access_token"].as_str().unwrap();
     let change = |current: &str, new: &str| {
-        app.authed(Method::POST, "/v1/me/password", token).json(&json!({"current_password": current, "new_password": new})).send()
+        app.authed(Method::POST, "/v1/me/password", token)
+            .json(&json!({"current_password": current, "new_password": new}))
+            .send()
     };
     let (status, p) = body(change("wrong one!", "a brand new passphrase").await.unwrap()).await;
     assert_eq!((status, p["errors"][0]["code"].as_str()), (400, Some("password_incorrect")));
@@ -487,7 +528,10 @@ async fn a_reset_email_arrives_over_smtp_and_its_link_works_once() {
     let token = token_in(&link);
     assert!(token.starts_with("pr_"));
 
-    let reset = |pw: &str| app.post_json("/v1/auth/password/reset", &json!({"token": token, "new_password": pw}));
+    let reset = |pw: &str| {
+        let req = app.post("/v1/auth/password/reset", &json!({"token": token, "new_password": pw}));
+        async move { req.send().await.unwrap() }
+    };
     let (status, p) = body(reset("password").await).await;
     assert_eq!((status, p["code"].as_str()), (400, Some("validation_failed")), "policy applies to resets");
     let (status, p) = body(reset(PW).await).await;
@@ -500,20 +544,29 @@ async fn a_reset_email_arrives_over_smtp_and_its_link_works_once() {
     app.login("forgetful@example.com", "a completely new secret").await;
     assert!(has_event(&app, Action::PasswordReset, "success").await);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sink.messages().len(), 1, "no mail for unknown addresses: {:?}", sink.messages().iter().map(|m| &m.to).collect::<Vec<_>>());
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "no mail for unknown addresses: {:?}",
+        sink.messages().iter().map(|m| &m.to).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
 async fn with_verification_on_registration_reveals_nothing_and_login_waits_for_the_link() {
     let sink = SmtpSink::start().await;
     let app = mail_app(&sink, |c| c.accounts.verify_email = true).await;
-    let register = |email: &str| app.post_json("/v1/auth/register", &json!({"email": email, "password": PW}));
+    let register = |email: &str| {
+        let req = app.post("/v1/auth/register", &json!({"email": email, "password": PW}));
+        async move { req.send().await.unwrap() }
+    };
     let (s1, b1) = body(register("new@example.com").await).await;
     let (s2, b2) = body(register("new@example.com").await).await;
     assert_eq!((s1, &b1), (202, &json!({"status": "accepted"})));
     assert_eq!((s2, &b2), (s1, &b1), "a taken address answers exactly like a new one");
 
-    let (status, p) = body(app.post_json("/v1/auth/login", &json!({"email": "new@example.com", "password": PW})).await).await;
+    let (status, p) =
+        body(app.post_json("/v1/auth/login", &json!({"email": "new@example.com", "password": PW})).await).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("email_not_verified")));
 
     let mail = sink.wait_for("new@example.com", Duration::from_secs(10)).await;
@@ -523,7 +576,8 @@ async fn with_verification_on_registration_reveals_nothing_and_login_waits_for_t
     let (status, p) = body(app.post_json("/v1/auth/verify-email", &json!({"token": token})).await).await;
     assert_eq!((status, p["code"].as_str()), (400, Some("invalid_or_expired_token")));
     let t = app.login("new@example.com", PW).await;
-    let (_, who) = body(app.authed(Method::GET, "/v1/me", t["access_token"].as_str().unwrap()).send().await.unwrap()).await;
+    let (_, who) =
+        body(app.authed(Method::GET, "/v1/me", t["access_token"].as_str().unwrap()).send().await.unwrap()).await;
     assert_eq!(who["user"]["email_verified"], true);
     assert!(has_event(&app, Action::EmailVerified, "success").await);
 }
@@ -539,10 +593,13 @@ async fn an_expired_password_must_be_changed_before_login() {
     app.create_user("old@example.com", PW, &[]).await;
     app.login("old@example.com", PW).await;
     clock.advance(time::Duration::days(91));
-    let (status, p) = body(app.post_json("/v1/auth/login", &json!({"email": "old@example.com", "password": PW})).await).await;
+    let (status, p) =
+        body(app.post_json("/v1/auth/login", &json!({"email": "old@example.com", "password": PW})).await).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("password_expired")));
     let change_token = p["change_token"].as_str().unwrap();
-    let res = app.post_json("/v1/auth/password/reset", &json!({"token": change_token, "new_password": "fresh and new secret"})).await;
+    let res = app
+        .post_json("/v1/auth/password/reset", &json!({"token": change_token, "new_password": "fresh and new secret"}))
+        .await;
     assert_eq!(res.status(), 204);
     app.login("old@example.com", "fresh and new secret").await;
 }

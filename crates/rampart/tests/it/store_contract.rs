@@ -320,7 +320,10 @@ async fn throttle_counts_atomically_and_success_takes_attempts_back() {
 
         // A shared address: each right attempt is taken back, so it never locks.
         for _ in 0..10 {
-            assert!(matches!(store.throttle_attempt(&[("ip:1", policy)], t).await.unwrap(), AttemptDecision::Counted(_)));
+            assert!(matches!(
+                store.throttle_attempt(&[("ip:1", policy)], t).await.unwrap(),
+                AttemptDecision::Counted(_)
+            ));
             store.throttle_succeeded(&[], &[("ip:1", policy)], t).await.unwrap();
         }
     });
@@ -336,7 +339,10 @@ async fn password_history_and_single_use_account_tokens() {
         store.create_user(&user, &created_event(&user)).await.unwrap();
         for i in 1..=3 {
             let t = now();
-            store.set_password(user.id, &format!("hash-{i}"), t, RevokeSessions::All, &event(Action::PasswordChanged)).await.unwrap();
+            store
+                .set_password(user.id, &format!("hash-{i}"), t, RevokeSessions::All, &event(Action::PasswordChanged))
+                .await
+                .unwrap();
         }
         let recent = store.recent_password_hashes(user.id, 3).await.unwrap();
         assert_eq!(recent, ["hash-3", "hash-2", "hash-1"], "{:?}", db.backend());
@@ -345,14 +351,30 @@ async fn password_history_and_single_use_account_tokens() {
         let token = OpaqueToken::generate(TokenKind::ResetPassword, &mut rand::rngs::OsRng);
         let t = now();
         store
-            .create_account_token(token.hash(), TokenPurpose::ResetPassword, user.id, "h@example.com", t, t + time::Duration::minutes(30), None)
+            .create_account_token(
+                token.hash(),
+                TokenPurpose::ResetPassword,
+                user.id,
+                "h@example.com",
+                t,
+                t + time::Duration::minutes(30),
+                None,
+            )
             .await
             .unwrap();
         let found = store.find_account_token(token.hash(), t).await.unwrap().unwrap();
         assert_eq!(found.user_id, user.id);
-        assert!(store.find_account_token(token.hash(), t + time::Duration::minutes(31)).await.unwrap().is_none(), "expired");
-        store.complete_password_reset(token.hash(), user.id, "hash-4", now(), "id:h", &event(Action::PasswordReset)).await.unwrap();
-        let again = store.complete_password_reset(token.hash(), user.id, "hash-5", now(), "id:h", &event(Action::PasswordReset)).await;
+        assert!(
+            store.find_account_token(token.hash(), t + time::Duration::minutes(31)).await.unwrap().is_none(),
+            "expired"
+        );
+        store
+            .complete_password_reset(token.hash(), user.id, "hash-4", now(), "id:h", &event(Action::PasswordReset))
+            .await
+            .unwrap();
+        let again = store
+            .complete_password_reset(token.hash(), user.id, "hash-5", now(), "id:h", &event(Action::PasswordReset))
+            .await;
         assert!(matches!(again, Err(StoreError::Conflict(_))), "single use");
         assert_eq!(store.password_hash(user.id).await.unwrap().unwrap(), "hash-4");
     });
