@@ -267,3 +267,25 @@ pub struct Introspection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_with_secrets_never_debug_print_them() {
+        let req: LoginRequest =
+            serde_json::from_str(r#"{"email":"a@example.com","password":"hunter2 is my password"}"#).unwrap();
+        assert_eq!(req.password.0, "hunter2 is my password");
+        let printed = format!("{req:?}");
+        assert!(!printed.contains("hunter2") && printed.contains("[redacted]"), "{printed}");
+        let reset: ResetPasswordRequest = serde_json::from_str(r#"{"token":"pr_abc","new_password":"s3cret!"}"#).unwrap();
+        assert!(!format!("{reset:?}").contains("pr_abc") && !format!("{reset:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn unknown_request_fields_are_refused() {
+        assert!(serde_json::from_str::<LoginRequest>(r#"{"email":"a","password":"b","admin":true}"#).is_err());
+        assert!(serde_json::from_str::<RefreshRequest>(r#"{"refresh_token":"x","extra":1}"#).is_err());
+    }
+}
