@@ -143,7 +143,9 @@ pub struct LoginConfig {
     /// How long a locked identifier stays locked, in seconds.
     pub lockout_secs: u64,
     /// Failed attempts from one IP address within the window before the address is locked
-    /// (higher than `max_failures`: many users may share one address).
+    /// (higher than `max_failures`: many users may share one address). 0 turns the per-address
+    /// throttle off: do that when Rampart sits behind a proxy, until the proxy is configured as
+    /// trusted, or every client shares the proxy's address.
     pub ip_max_failures: u32,
     /// After the second failure, the next attempt must wait this long, doubling with each
     /// further failure until the lockout (0 disables the delays).
@@ -414,9 +416,8 @@ impl Config {
             ));
         }
         let l = &self.login;
-        if l.max_failures == 0 || l.ip_max_failures == 0 || l.window_secs == 0 || l.lockout_secs == 0 {
-            problems
-                .push("login: max_failures, ip_max_failures, window_secs and lockout_secs must be at least 1".into());
+        if l.max_failures == 0 || l.window_secs == 0 || l.lockout_secs == 0 {
+            problems.push("login: max_failures, window_secs and lockout_secs must be at least 1".into());
         }
         if self.log.level.trim().is_empty() {
             problems.push("log.level: must not be empty".into());

@@ -93,10 +93,11 @@ impl ThrottlePolicy {
     }
 
     /// Takes back a counted attempt that turned out to be right (for keys that are not
-    /// cleared on success, such as a shared client address).
-    pub fn uncount(&self, mut a: Attempts) -> Attempts {
+    /// cleared on success, such as a shared client address). A lock is lifted only when this
+    /// attempt set it (`locked_by_this`): a lock set by other, failed attempts stays.
+    pub fn uncount(&self, mut a: Attempts, locked_by_this: bool) -> Attempts {
         a.failures = a.failures.saturating_sub(1);
-        if a.failures < self.max_failures {
+        if locked_by_this && a.failures < self.max_failures {
             a.locked_until = None;
         }
         a
@@ -171,7 +172,10 @@ mod tests {
         }
         let a = rec.unwrap();
         assert!(a.locked_until.is_some());
-        let a = p.uncount(a);
+        let kept = p.uncount(a, false);
+        assert_eq!(kept.failures, 4);
+        assert!(kept.locked_until.is_some(), "a lock set by other attempts stays");
+        let a = p.uncount(a, true);
         assert_eq!((a.failures, a.locked_until), (4, None));
         assert_eq!(p.check(Some(&a), t0), Verdict::Allow);
     }

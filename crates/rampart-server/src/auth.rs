@@ -135,20 +135,28 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Whether an unsafe request with a session cookie comes from the same origin: `Sec-Fetch-Site:
-/// same-origin`, or else an `Origin` equal to this host (or a configured trusted origin).
-/// A request with neither header is refused: every current browser sends one of them.
+/// Whether an unsafe request with a session cookie may proceed, by where it comes from:
+/// `Sec-Fetch-Site: same-origin`, or else an `Origin` that is this host (same scheme as
+/// `https`, the only scheme `__Host-` cookies travel over, or `http` on loopback for
+/// development) or one of the configured trusted origins. A request with neither header is
+/// refused: every current browser sends one of them.
 pub(crate) fn same_origin(headers: &HeaderMap, trusted: &[String]) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        return site == "same-origin";
-    }
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
-    if trusted.iter().any(|t| t == origin) {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site == Some("same-origin") {
         return true;
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let authority = origin.split_once("://").map(|(_, rest)| rest);
-    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
+    if trusted.iter().any(|t| t.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    if site.is_some() {
+        // The browser says same-site or cross-site, and the origin is not trusted.
+        return false;
+    }
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else { return false };
+    let loopback = host.starts_with("127.0.0.1:") || host.starts_with("localhost:") || host.starts_with("[::1]:");
+    origin.eq_ignore_ascii_case(&format!("https://{host}"))
+        || (loopback && origin.eq_ignore_ascii_case(&format!("http://{host}")))
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -215,11 +223,20 @@ mod tests {
         h.insert(header::HOST, "auth.example.com".parse().unwrap());
         h.insert(header::ORIGIN, "https://auth.example.com".parse().unwrap());
         assert!(same_origin(&h, &[]));
+        h.insert(header::ORIGIN, "http://auth.example.com".parse().unwrap());
+        assert!(!same_origin(&h, &[]), "the scheme counts");
+        h.insert(header::ORIGIN, "null".parse().unwrap());
+        assert!(!same_origin(&h, &[]), "an opaque origin is never ours");
         h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
         assert!(!same_origin(&h, &[]));
-        assert!(same_origin(&h, &["https://evil.example".into()]), "explicitly trusted");
+        let trusted = ["https://app.example.com".to_string()];
+        h.insert(header::ORIGIN, "https://app.example.com".parse().unwrap());
+        h.insert("sec-fetch-site", "same-site".parse().unwrap());
+        assert!(same_origin(&h, &trusted), "a trusted sibling origin (same-site) is accepted");
+        assert!(!same_origin(&h, &[]), "…but only when trusted");
+        h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
         h.insert("sec-fetch-site", "cross-site".parse().unwrap());
-        assert!(!same_origin(&h, &["https://evil.example".into()]), "the browser's own verdict wins");
+        assert!(!same_origin(&h, &trusted));
         h.insert("sec-fetch-site", "same-origin".parse().unwrap());
         assert!(same_origin(&h, &[]));
     }

@@ -160,6 +160,9 @@ impl IntoResponse for ApiError {
         }
         let mut res = problem_response(status, &self.to_problem());
         match &self {
+            ApiError::PasswordExpired { .. } => {
+                res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
             ApiError::TooManyAttempts { retry_after_secs } => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }

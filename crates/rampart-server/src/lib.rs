@@ -69,6 +69,7 @@ pub struct Inner {
     pub signing: signing::SigningKeys,
     pub auth: auth::AuthKeys,
     pub mailer: mail::Mailer,
+    pub mail_pacing: services::accounts::MailPacing,
     /// A hash of a random password at the configured cost, verified for unknown e-mail
     /// addresses so that their login costs what a real one does. Made on first use.
     dummy_hash: tokio::sync::OnceCell<String>,
@@ -146,6 +147,7 @@ impl AppState {
             hashing: HashingPool::new(hasher, permits),
             auth: auth::AuthKeys::derive(&master_key),
             mailer,
+            mail_pacing: Default::default(),
             dummy_hash: tokio::sync::OnceCell::new(),
             openapi_json: openapi::render(&openapi_doc()),
             config,
@@ -223,6 +225,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::auth::login))
         .routes(routes!(routes::auth::refresh))
         .routes(routes!(routes::auth::logout))
+        .routes(routes!(routes::auth::csrf))
         .routes(routes!(routes::auth::forgot_password))
         .routes(routes!(routes::auth::reset_password))
         .routes(routes!(routes::auth::verify_email))
@@ -332,16 +335,41 @@ impl Application {
     }
 }
 
-/// Periodic work while serving: refresh (and, when due, rotate) the signing keys.
+/// How often ended sessions, spent tokens and stale throttle counters are purged.
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Periodic work while serving: refresh (and, when due, rotate) the signing keys; purge what
+/// can no longer be used.
 async fn background_tasks(state: AppState) {
     let mut tick = tokio::time::interval(signing::REFRESH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first tick is immediate; the ring was just loaded
+    let mut last_purge: Option<Instant> = None;
     loop {
         tick.tick().await;
         if let Err(e) = state.signing.tick().await {
             tracing::warn!(error = %e, "signing keys: refresh failed; keeping the keys in memory");
         }
+        if last_purge.is_none_or(|t| t.elapsed() >= PURGE_INTERVAL) {
+            last_purge = Some(Instant::now());
+            purge(&state).await;
+        }
+    }
+}
+
+/// Deletes ended sessions (with their refresh tokens) and expired account tokens a day after
+/// they stopped working, and throttle counters whose window and lock are over.
+async fn purge(state: &AppState) {
+    let now = state.clock.now();
+    let l = &state.config.login;
+    let longest = time::Duration::seconds(i64::try_from(l.window_secs.max(l.lockout_secs)).unwrap_or(i64::MAX / 2));
+    match state.store.purge_ended(now, time::Duration::days(1)).await {
+        Ok(n) if n > 0 => tracing::info!(rows = n, "purged ended sessions and expired tokens"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purge of ended sessions failed"),
+    }
+    if let Err(e) = state.store.purge_throttle(now, longest).await {
+        tracing::warn!(error = %e, "purge of login counters failed");
     }
 }
 

@@ -10,6 +10,22 @@ use rampart_domain::{SecurityEvent, TokenHash, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// Voids a user's unused password tokens inside an open transaction (a password set any other
+/// way must not leave an older reset link working).
+macro_rules! void_password_tokens_in {
+    ($tx:expr, $user:expr, $now:expr) => {
+        sqlx::query(
+            "UPDATE account_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL \
+             AND purpose IN ('reset_password', 'expired_password')",
+        )
+        .bind(Ts($now))
+        .bind($user.0)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+pub(crate) use void_password_tokens_in;
+
 /// What a token authorizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPurpose {
@@ -125,6 +141,13 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<u64> {
         let revoked = with_tx!(self, |tx| {
+            // The user row first: concurrent resets of one user queue here instead of
+            // deadlocking on each other's tokens.
+            sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2")
+                .bind(Ts(now))
+                .bind(user.0)
+                .execute(&mut *tx)
+                .await?;
             let used = sqlx::query(
                 "UPDATE account_tokens SET used_at = $1 WHERE hash = $2 AND user_id = $3 AND used_at IS NULL \
                  AND expires_at > $1 AND purpose IN ('reset_password', 'expired_password')",
@@ -138,15 +161,18 @@ impl Store {
             if used != 1 {
                 return Err(StoreError::Conflict("the token was used already".into()));
             }
+            void_password_tokens_in!(tx, user, now);
+            set_password_in!(tx, user, new_hash, now);
+            // The e-mailed link proved the mailbox: the address counts as verified.
             sqlx::query(
-                "UPDATE account_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL \
-                 AND purpose IN ('reset_password', 'expired_password')",
+                "UPDATE users SET email_verified = $1 WHERE id = $2 AND email IN \
+                 (SELECT email FROM account_tokens WHERE hash = $3 AND purpose = 'reset_password')",
             )
-            .bind(Ts(now))
+            .bind(true)
             .bind(user.0)
+            .bind(hash.0.to_vec())
             .execute(&mut *tx)
             .await?;
-            set_password_in!(tx, user, new_hash, now);
             let revoked = revoke_in!(tx, user, RevokeSessions::All, now, "password_reset");
             sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(throttle_key).execute(&mut *tx).await?;
             insert_event(&mut *tx, event).await?;

@@ -297,23 +297,33 @@ impl Store {
                             session.revoked_at = Some(now);
                         }
                         RefreshOutcome::Reused(session)
-                    } else if !session.is_active(now) {
-                        RefreshOutcome::Inactive(session)
                     } else {
+                        // Liveness is checked by the write itself, which also locks the session
+                        // row: a revocation committed meanwhile (or a disabled owner) wins.
+                        let idle = policy.extend(&session, now);
+                        let live = sqlx::query(
+                            "UPDATE sessions SET last_active_at = $1, idle_expires_at = $2 WHERE id = $3 \
+                             AND revoked_at IS NULL AND idle_expires_at > $1 AND absolute_expires_at > $1 \
+                             AND user_id IN (SELECT id FROM users WHERE NOT disabled)",
+                        )
+                        .bind(Ts(now))
+                        .bind(Ts(idle))
+                        .bind(session_id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                            == 1;
+                        if !live {
+                            return Ok((RefreshOutcome::Inactive(session), None));
+                        }
                         sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)")
                             .bind(next.0.to_vec())
                             .bind(session_id)
                             .bind(Ts(now))
                             .execute(&mut *tx)
                             .await?;
-                        session.idle_expires_at = policy.extend(&session, now);
+                        session.idle_expires_at = idle;
                         session.last_active_at = now;
-                        sqlx::query("UPDATE sessions SET last_active_at = $1, idle_expires_at = $2 WHERE id = $3")
-                            .bind(Ts(now))
-                            .bind(Ts(session.idle_expires_at))
-                            .bind(session_id)
-                            .execute(&mut *tx)
-                            .await?;
                         RefreshOutcome::Rotated(session)
                     }
                 }
@@ -329,6 +339,29 @@ impl Store {
 }
 
 impl Store {
+    /// Deletes what can no longer be used: refresh tokens of sessions that ended more than
+    /// `keep` ago (with those sessions), and account tokens expired more than `keep` ago.
+    pub async fn purge_ended(&self, now: OffsetDateTime, keep: time::Duration) -> Result<u64> {
+        let before = Ts(now - keep);
+        let n = with_tx!(self, |tx| {
+            let sessions = sqlx::query(
+                "DELETE FROM sessions WHERE (revoked_at IS NOT NULL AND revoked_at < $1) \
+                 OR idle_expires_at < $1 OR absolute_expires_at < $1",
+            )
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let tokens = sqlx::query("DELETE FROM account_tokens WHERE expires_at < $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sessions + tokens
+        });
+        Ok(n)
+    }
+
     /// The session of a refresh token that is still unused (for introspection).
     pub async fn refresh_token_session(&self, hash: TokenHash) -> Result<Option<Session>> {
         let sql = format!(

@@ -1,7 +1,7 @@
 //! Login throttle counters (see `rampart_domain::throttle` for the rules).
 
 use crate::ts::Ts;
-use crate::{Result, Store, with_tx};
+use crate::{Result, Store, with_pool, with_tx};
 use rampart_domain::{Attempts, ThrottlePolicy, Verdict};
 use time::{Duration, OffsetDateTime};
 
@@ -76,62 +76,86 @@ macro_rules! write_row {
     }};
 }
 
+fn refusal(verdict: Verdict) -> Option<AttemptDecision> {
+    verdict
+        .retry_after()
+        .map(|retry_after| AttemptDecision::Refused { retry_after, locked: matches!(verdict, Verdict::Locked(_)) })
+}
+
 impl Store {
     /// Checks every key and, if all allow an attempt now, counts it against each, atomically.
+    ///
+    /// A refusal writes nothing: the keys are first only read, so a locked client sending a
+    /// fresh identifier with every request cannot grow the table. Keys are checked in the
+    /// order given (put the cheapest refusal, the client address, first).
     pub async fn throttle_attempt(
         &self,
         keys: &[(&str, ThrottlePolicy)],
         now: OffsetDateTime,
     ) -> Result<AttemptDecision> {
+        let sql =
+            "SELECT failures, window_started_at, last_failure_at, locked_until FROM login_throttle WHERE key = $1";
+        for (key, policy) in keys {
+            let row: Option<Row> = with_pool!(self, |pool| sqlx::query_as(sql).bind(*key).fetch_optional(pool).await)?;
+            if let Some(refused) = refusal(policy.check(row.map(Attempts::from).as_ref(), now)) {
+                return Ok(refused);
+            }
+        }
         let decision = with_tx!(self, |tx| {
+            // Re-checked under the row locks: another attempt may have counted meanwhile.
             let mut current = Vec::with_capacity(keys.len());
-            for (key, _) in keys {
-                current.push(lock_row!(tx, *key, now));
-            }
-            let mut refused: Option<(Duration, bool)> = None;
-            for ((_, policy), a) in keys.iter().zip(&current) {
-                let verdict = policy.check(Some(a), now);
-                if let Some(wait) = verdict.retry_after() {
-                    let locked = matches!(verdict, Verdict::Locked(_));
-                    let (w, l) = refused.unwrap_or((Duration::ZERO, false));
-                    refused = Some((w.max(wait), l || locked));
+            for (key, policy) in keys {
+                let a = lock_row!(tx, *key, now);
+                if let Some(refused) = refusal(policy.check(Some(&a), now)) {
+                    return Ok(refused);
                 }
+                current.push(a);
             }
-            match refused {
-                Some((retry_after, locked)) => AttemptDecision::Refused { retry_after, locked },
-                None => {
-                    let mut locks = Vec::with_capacity(keys.len());
-                    for ((key, policy), a) in keys.iter().zip(current) {
-                        let (next, locks_now) = policy.count(Some(a), now);
-                        write_row!(tx, *key, next);
-                        locks.push(locks_now);
-                    }
-                    AttemptDecision::Counted(locks)
-                }
+            let mut locks = Vec::with_capacity(keys.len());
+            for ((key, policy), a) in keys.iter().zip(current) {
+                let (next, locks_now) = policy.count(Some(a), now);
+                write_row!(tx, *key, next);
+                locks.push(locks_now);
             }
+            AttemptDecision::Counted(locks)
         });
         Ok(decision)
     }
 
     /// After a right password: forgets the counters of `clear` and takes the attempt back
-    /// from each of `uncount`.
+    /// from each of `uncount` (lifting a lock only where this very attempt set it).
     pub async fn throttle_succeeded(
         &self,
         clear: &[&str],
-        uncount: &[(&str, ThrottlePolicy)],
+        uncount: &[(&str, ThrottlePolicy, bool)],
         now: OffsetDateTime,
     ) -> Result<()> {
         with_tx!(self, |tx| {
             for key in clear {
                 sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(*key).execute(&mut *tx).await?;
             }
-            for (key, policy) in uncount {
+            for (key, policy, locked_by_this) in uncount {
                 let a = lock_row!(tx, *key, now);
-                let next = policy.uncount(a);
+                let next = policy.uncount(a, *locked_by_this);
                 write_row!(tx, *key, next);
             }
         });
         Ok(())
+    }
+
+    /// Deletes counters whose window and lock are both over (run periodically).
+    pub async fn purge_throttle(&self, now: OffsetDateTime, longest_window: Duration) -> Result<u64> {
+        let n = with_pool!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM login_throttle WHERE window_started_at < $1 AND (locked_until IS NULL OR locked_until < $2)",
+            )
+            .bind(Ts(now - longest_window))
+            .bind(Ts(now))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
     }
 
     /// Forgets the counters of `key` (an administrator's unlock). Returns whether there were any.

@@ -114,6 +114,18 @@ impl Store {
         self.attach_roles(row).await
     }
 
+    /// For the login path: the id and password hash of the account with this address, in one
+    /// round trip (the same work as for an unknown address, which finds nothing).
+    pub async fn login_candidate(&self, email: &Email) -> Result<Option<(UserId, Option<String>)>> {
+        let row: Option<(Uuid, Option<String>)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+                .bind(email.as_str())
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(|(id, hash)| (UserId(id), hash)))
+    }
+
     /// The stored password hash (PHC string) of a user, for the login path only.
     pub async fn password_hash(&self, id: UserId) -> Result<Option<String>> {
         let row: Option<(Option<String>,)> = with_pool!(self, |pool| {
@@ -171,6 +183,7 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::Conflict("user does not exist".into()));
             }
+            crate::account_tokens::void_password_tokens_in!(tx, id, now);
             let revoked = revoke_in!(tx, id, revoke, now, "password_changed");
             insert_event(&mut *tx, event).await?;
             revoked

@@ -279,7 +279,8 @@ mod tests {
         assert_eq!(req.password.0, "hunter2 is my password");
         let printed = format!("{req:?}");
         assert!(!printed.contains("hunter2") && printed.contains("[redacted]"), "{printed}");
-        let reset: ResetPasswordRequest = serde_json::from_str(r#"{"token":"pr_abc","new_password":"s3cret!"}"#).unwrap();
+        let reset: ResetPasswordRequest =
+            serde_json::from_str(r#"{"token":"pr_abc","new_password":"s3cret!"}"#).unwrap();
         assert!(!format!("{reset:?}").contains("pr_abc") && !format!("{reset:?}").contains("s3cret"));
     }
 

@@ -130,6 +130,22 @@ pub async fn logout(
     Ok(res)
 }
 
+/// The CSRF token of the calling cookie session again (e.g. after a page reload), with its
+/// session id. Safe to call: it needs the cookie, which only Rampart's origin can send.
+#[utoipa::path(get, path = "/v1/auth/csrf", tag = "accounts", security(("cookie" = [])),
+    responses(
+        (status = 200, description = "The session's CSRF token", body = CookieSession),
+        (status = 401, description = "No live cookie session", body = Problem),
+    ))]
+pub async fn csrf(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
+    if auth.via != Via::Cookie {
+        return Err(ApiError::InvalidRequest("only cookie sessions have a CSRF token".into()));
+    }
+    let body =
+        CookieSession { session_id: auth.session.id.to_string(), csrf_token: state.auth.csrf_token(auth.session.id) };
+    Ok(no_store(axum::Json(body).into_response()))
+}
+
 /// Sends a password-reset link if the account exists. Always 202: the answer says nothing
 /// about which addresses have accounts.
 #[utoipa::path(post, path = "/v1/auth/password/forgot", tag = "accounts", request_body = ForgotPasswordRequest,
@@ -139,7 +155,7 @@ pub async fn forgot_password(
     ctx: RequestContext,
     ApiJson(req): ApiJson<ForgotPasswordRequest>,
 ) -> Result<Response, ApiError> {
-    accounts::forgot_password(&state, &ctx, &req.email).await?;
+    accounts::forgot_password(&state, &ctx, &req.email);
     Ok((StatusCode::ACCEPTED, axum::Json(Accepted { status: "accepted".into() })).into_response())
 }
 

@@ -77,12 +77,16 @@ pub async fn check_password(
 ) -> Result<User, ApiError> {
     let now = state.clock.now();
     let id_key = state.auth.identifier_key(submitted_email);
-    let ip_key = ctx.ip.map(ip_key);
     let (id_policy, ip_policy) = state.throttle_policies();
-    let mut keys = vec![(id_key.as_str(), id_policy)];
+    // `login.ip_max_failures = 0` turns the per-address throttle off (behind a proxy that
+    // Rampart cannot see through, every client would share one address).
+    let ip_key = ctx.ip.filter(|_| state.config.login.ip_max_failures > 0).map(ip_key);
+    // The address first: a locked client is refused before anything about the identifier.
+    let mut keys = Vec::with_capacity(2);
     if let Some(k) = &ip_key {
         keys.push((k.as_str(), ip_policy));
     }
+    keys.push((id_key.as_str(), id_policy));
     let locks = match state.store.throttle_attempt(&keys, now).await? {
         AttemptDecision::Counted(locks) => locks,
         AttemptDecision::Refused { retry_after, locked } => {
@@ -97,13 +101,15 @@ pub async fn check_password(
         }
     };
 
-    let user = match Email::parse(submitted_email) {
-        Ok(email) => state.store.find_user_by_email(&email).await?,
+    // One round trip whether or not the account exists; the full user is read only once the
+    // password proved right.
+    let candidate = match Email::parse(submitted_email) {
+        Ok(email) => state.store.login_candidate(&email).await?,
         Err(_) => None,
     };
-    let stored = match &user {
-        Some(u) => state.store.password_hash(u.id).await?,
-        None => None,
+    let (user, stored) = match candidate {
+        Some((id, hash)) => (Some(id), hash),
+        None => (None, None),
     };
     let phc = match &stored {
         Some(phc) => phc.clone(),
@@ -120,12 +126,18 @@ pub async fn check_password(
         .map_err(ApiError::internal)?;
 
     match (user, stored, ok) {
-        (Some(user), Some(old_hash), true) => {
-            state.store.throttle_succeeded(&[id_key.as_str()], &keys[1..], now).await?;
+        (Some(user_id), Some(old_hash), true) => {
+            let uncount: Vec<(&str, rampart_domain::ThrottlePolicy, bool)> = keys
+                .iter()
+                .zip(&locks)
+                .filter(|((k, _), _)| *k != id_key.as_str())
+                .map(|((k, p), locked)| (*k, *p, *locked))
+                .collect();
+            state.store.throttle_succeeded(&[id_key.as_str()], &uncount, now).await?;
             if rehash {
-                upgrade_hash(state, user.id, password, old_hash);
+                upgrade_hash(state, user_id, password, old_hash);
             }
-            Ok(user)
+            state.store.get_user(user_id).await?.ok_or(ApiError::InvalidCredentials)
         }
         (user, _, _) => {
             for ((key, _), locked) in keys.iter().zip(locks) {
@@ -140,7 +152,7 @@ pub async fn check_password(
                             "via": via,
                         }));
                     let ev = match &user {
-                        Some(u) if kind == "identifier" => ev.resource(Resource::new("user", u.id)),
+                        Some(id) if kind == "identifier" => ev.resource(Resource::new("user", id)),
                         _ => ev,
                     };
                     state.events.record(ev).await?;
@@ -149,8 +161,8 @@ pub async fn check_password(
             let mut ev = ctx
                 .event(&state.events, Action::Login, Outcome::Failure)
                 .details(serde_json::json!({ "reason": "invalid_credentials", "via": via }));
-            if let Some(u) = &user {
-                ev = ev.resource(Resource::new("user", u.id));
+            if let Some(id) = &user {
+                ev = ev.resource(Resource::new("user", id));
             }
             state.events.record(ev).await?;
             Err(ApiError::InvalidCredentials)
@@ -162,7 +174,7 @@ pub async fn check_password(
 /// not wait for a second hash). The swap only happens if the stored hash is still `old`.
 fn upgrade_hash(state: &AppState, user: UserId, password: &str, old: String) {
     let state = state.clone();
-    let candidate = password.to_string();
+    let candidate = rampart_domain::Secret::new(password.to_string());
     tokio::spawn(async move {
         // The password was accepted when it was set; only the cost changes here.
         let lenient = rampart_domain::PasswordPolicy {
@@ -171,7 +183,7 @@ fn upgrade_hash(state: &AppState, user: UserId, password: &str, old: String) {
             reject_email_local_part: false,
             composition: Default::default(),
         };
-        let Ok(password) = Password::parse(candidate, &lenient) else { return };
+        let Ok(password) = Password::parse(candidate.expose().clone(), &lenient) else { return };
         match state.hashing.hash(password).await {
             Ok(new) => match state.store.rehash_password(user, &old, &new).await {
                 Ok(true) => tracing::info!(user = %user, "password hash upgraded to the configured argon2 parameters"),
@@ -198,9 +210,15 @@ pub async fn admit(state: &AppState, ctx: &RequestContext, user: &User) -> Resul
     }
     if state.config.accounts.verify_email && !user.email_verified {
         state.events.record(refuse("email_not_verified")).await?;
+        // The right password proves the account is theirs: send a fresh link (at most once a
+        // minute), so a lost or expired one is never a dead end.
+        let last = state.store.last_account_token_at(user.id, TokenPurpose::VerifyEmail).await?;
+        if last.is_none_or(|t| state.clock.now() - t >= RESET_MAIL_INTERVAL) {
+            send_verification(state, ctx, user).await?;
+        }
         return Err(ApiError::Forbidden {
             code: "email_not_verified",
-            detail: "verify the e-mail address first: follow the link in the verification e-mail".into(),
+            detail: "verify the e-mail address first: a verification link has been sent".into(),
         });
     }
     let max_age = state.config.passwords.max_age_days;
@@ -355,7 +373,16 @@ pub async fn refresh(state: &AppState, ctx: &RequestContext, presented: &str) ->
                     .resource(Resource::new("session", s.id))
                     .details(serde_json::json!({ "session_revoked": true })),
             ),
-            RefreshOutcome::Inactive(_) | RefreshOutcome::Unknown => None,
+            RefreshOutcome::Inactive(s) => Some(
+                ctx.event(&state.events, Action::TokenRefreshed, Outcome::Failure)
+                    .actor(Actor::User(s.user_id.0))
+                    .resource(Resource::new("session", s.id))
+                    .details(serde_json::json!({ "reason": "session_ended" })),
+            ),
+            RefreshOutcome::Unknown => Some(
+                ctx.event(&state.events, Action::TokenRefreshed, Outcome::Failure)
+                    .details(serde_json::json!({ "reason": "unknown_token" })),
+            ),
         })
         .await?;
     if let Some(ev) = &event {
@@ -363,10 +390,8 @@ pub async fn refresh(state: &AppState, ctx: &RequestContext, presented: &str) ->
     }
     match outcome {
         RefreshOutcome::Rotated(session) => {
+            // (A disabled owner's session is refused inside the exchange.)
             let user = state.store.get_user(session.user_id).await?.ok_or(ApiError::InvalidRefreshToken)?;
-            if user.disabled {
-                return Err(ApiError::InvalidRefreshToken);
-            }
             token_response(state, &user, &session, &next)
         }
         RefreshOutcome::Reused(_) => Err(ApiError::RefreshTokenReused),
@@ -436,6 +461,13 @@ pub async fn register(
             Ok(Some(user))
         }
         Err(ApiError::Conflict { code: "email_taken", .. }) if verify => {
+            let ev = ctx
+                .event(&state.events, Action::UserCreated, Outcome::Failure)
+                .details(serde_json::json!({ "via": "register", "reason": "email_taken" }));
+            state.events.record(ev).await?;
+            if !state.mail_pacing.allow(&email.trim().to_lowercase(), std::time::Instant::now()) {
+                return Ok(None);
+            }
             state.mailer.enqueue(OutgoingMail {
                 to: email.trim().to_lowercase(),
                 subject: "Someone tried to register with your address".into(),
@@ -498,9 +530,20 @@ pub async fn verify_email(state: &AppState, ctx: &RequestContext, token: &str) -
     }
 }
 
-/// Starts a password reset. Always succeeds from the caller's point of view; an e-mail goes
-/// out only for an existing, enabled account, at most once a minute.
-pub async fn forgot_password(state: &AppState, ctx: &RequestContext, submitted: &str) -> Result<(), ApiError> {
+/// Starts a password reset. Answers at once, the same for every address: the lookup, the
+/// token and the e-mail happen in the background, so neither the answer nor its timing says
+/// whether the account exists. An e-mail goes out only for an existing, enabled account, at
+/// most once a minute.
+pub fn forgot_password(state: &AppState, ctx: &RequestContext, submitted: &str) {
+    let (state, ctx, submitted) = (state.clone(), ctx.clone(), submitted.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = send_reset(&state, &ctx, &submitted).await {
+            tracing::warn!(error = %e, "password reset request failed");
+        }
+    });
+}
+
+async fn send_reset(state: &AppState, ctx: &RequestContext, submitted: &str) -> Result<(), ApiError> {
     let now = state.clock.now();
     let user = match Email::parse(submitted) {
         Ok(email) => state.store.find_user_by_email(&email).await?.filter(|u| !u.disabled),
@@ -647,4 +690,49 @@ pub async fn unlock(
 /// Seconds from `now` until `t`, for headers.
 pub fn secs_until(now: OffsetDateTime, t: OffsetDateTime) -> i64 {
     (t - now).whole_seconds().max(0)
+}
+
+/// Paces e-mails that an anonymous request can trigger to one address (the "someone tried to
+/// register" notice), so nobody can mail-bomb an address or flood the queue. Per instance, in
+/// memory, bounded.
+#[derive(Debug, Default)]
+pub struct MailPacing {
+    last: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+/// How often one address may get a paced e-mail.
+pub const PACED_MAIL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+const PACING_MAX_ENTRIES: usize = 10_000;
+
+impl MailPacing {
+    /// Whether `address` may get a mail now; if so, remembers that it did.
+    pub fn allow(&self, address: &str, now: std::time::Instant) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.get(address).is_some_and(|t| now.duration_since(*t) < PACED_MAIL_INTERVAL) {
+            return false;
+        }
+        if last.len() >= PACING_MAX_ENTRIES {
+            last.retain(|_, t| now.duration_since(*t) < PACED_MAIL_INTERVAL);
+            if last.len() >= PACING_MAX_ENTRIES {
+                return false; // under a flood, refuse rather than grow
+            }
+        }
+        last.insert(address.to_string(), now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paced_mail_goes_out_once_per_interval_per_address() {
+        let p = MailPacing::default();
+        let t0 = std::time::Instant::now();
+        assert!(p.allow("a@example.com", t0));
+        assert!(!p.allow("a@example.com", t0 + std::time::Duration::from_secs(599)));
+        assert!(p.allow("b@example.com", t0));
+        assert!(p.allow("a@example.com", t0 + PACED_MAIL_INTERVAL));
+    }
 }

@@ -1,7 +1,6 @@
 //! Accounts through the running server: registration, login throttling and lockout, sessions,
 //! refresh rotation and reuse, cookie mode with CSRF, password change, reset and expiry,
-//! e-mail verification, introspection. Every rule of the accounts issue has a test here that
-//! fails when the rule breaks.
+//! e-mail verification, introspection.
 
 use rampart_domain::Action;
 use rampart_domain::clock::FixedClock;
@@ -314,11 +313,20 @@ async fn fifty_concurrent_refreshes_of_one_token_give_exactly_one_success() {
     let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
     app.create_user("c@example.com", PW, &[]).await;
     let tokens = app.login("c@example.com", PW).await;
-    let body = json!({"refresh_token": tokens["refresh_token"]});
-    let all = (0..50).map(|_| async { app.post_json("/v1/auth/refresh", &body).await.status().as_u16() });
-    let statuses = futures::future::join_all(all).await;
+    let refresh = json!({"refresh_token": tokens["refresh_token"]});
+    let all = (0..50).map(|_| async { body(app.post_json("/v1/auth/refresh", &refresh).await).await });
+    let results = futures::future::join_all(all).await;
+    let statuses: Vec<u16> = results.iter().map(|(s, _)| *s).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 49, "{statuses:?}");
+    let reused = results.iter().filter(|(s, b)| *s == 401 && b["code"] == "refresh_token_reused").count();
+    assert_eq!(reused, 49, "every other exchange is reuse: {statuses:?}");
+    // Strict by design (no grace window): reuse ends the session, so the winner's new tokens
+    // are dead too and the client must log in again.
+    let winner = &results.iter().find(|(s, _)| *s == 200).unwrap().1;
+    let (status, p) =
+        body(app.post_json("/v1/auth/refresh", &json!({"refresh_token": winner["refresh_token"]})).await).await;
+    assert_eq!((status, p["code"].as_str()), (401, Some("invalid_refresh_token")));
+    assert_eq!(me(&app, winner["access_token"].as_str().unwrap()).await, 401);
 }
 
 #[tokio::test]
@@ -507,6 +515,19 @@ async fn mail_app(sink: &SmtpSink, configure: impl FnOnce(&mut rampart_config::C
     .await
 }
 
+async fn wait_for_subject(sink: &SmtpSink, to: &str, subject: &str) -> rampart_testkit::smtp::ReceivedMail {
+    for _ in 0..200 {
+        if let Some(m) = sink.messages().into_iter().find(|m| m.to.iter().any(|t| t == to) && m.subject == subject) {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no mail {subject:?} to {to}; got {:?}",
+        sink.messages().iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>()
+    );
+}
+
 fn token_in(link: &str) -> String {
     link.split("token=").nth(1).unwrap().to_string()
 }
@@ -556,12 +577,12 @@ async fn a_reset_email_arrives_over_smtp_and_its_link_works_once() {
 async fn with_verification_on_registration_reveals_nothing_and_login_waits_for_the_link() {
     let sink = SmtpSink::start().await;
     let app = mail_app(&sink, |c| c.accounts.verify_email = true).await;
-    let register = |email: &str| {
-        let req = app.post("/v1/auth/register", &json!({"email": email, "password": PW}));
+    let register = |email: &str, password: &str| {
+        let req = app.post("/v1/auth/register", &json!({"email": email, "password": password}));
         async move { req.send().await.unwrap() }
     };
-    let (s1, b1) = body(register("new@example.com").await).await;
-    let (s2, b2) = body(register("new@example.com").await).await;
+    let (s1, b1) = body(register("new@example.com", PW).await).await;
+    let (s2, b2) = body(register("new@example.com", "an attacker's password").await).await;
     assert_eq!((s1, &b1), (202, &json!({"status": "accepted"})));
     assert_eq!((s2, &b2), (s1, &b1), "a taken address answers exactly like a new one");
 
@@ -569,7 +590,15 @@ async fn with_verification_on_registration_reveals_nothing_and_login_waits_for_t
         body(app.post_json("/v1/auth/login", &json!({"email": "new@example.com", "password": PW})).await).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("email_not_verified")));
 
-    let mail = sink.wait_for("new@example.com", Duration::from_secs(10)).await;
+    let mail = wait_for_subject(&sink, "new@example.com", "Confirm your e-mail address").await;
+    let notice = wait_for_subject(&sink, "new@example.com", "Someone tried to register with your address").await;
+    assert!(find_link(&notice.text, "token=").is_none(), "the notice carries no token");
+    let (status, _) = body(
+        app.post_json("/v1/auth/login", &json!({"email": "new@example.com", "password": "an attacker's password"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 401, "the second registration changed nothing");
     let link = find_link(&mail.text, "https://app.example.com/verify?token=").unwrap();
     let token = token_in(&link);
     assert_eq!(app.post_json("/v1/auth/verify-email", &json!({"token": token})).await.status(), 204);
@@ -667,4 +696,113 @@ async fn a_login_upgrades_a_hash_made_with_weaker_parameters() {
     }
     assert!(upgraded, "the stored hash was re-computed with the configured parameters");
     app.login("legacy@example.com", PW).await;
+}
+
+#[tokio::test]
+async fn the_client_address_is_throttled_across_identifiers_unless_turned_off() {
+    for (ip_max, expect_lock) in [(3, true), (0, false)] {
+        let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+            c.login.delay_base_ms = 0;
+            c.login.max_failures = 100;
+            c.login.ip_max_failures = ip_max;
+        })
+        .await;
+        app.create_user("real@example.com", PW, &[]).await;
+        for i in 0..3 {
+            let email = format!("spray{i}@example.com");
+            assert_eq!(
+                app.post_json("/v1/auth/login", &json!({"email": email, "password": "Winter2024!"})).await.status(),
+                401
+            );
+        }
+        let status =
+            app.post_json("/v1/auth/login", &json!({"email": "real@example.com", "password": PW})).await.status();
+        assert_eq!(status == 429, expect_lock, "ip_max_failures = {ip_max}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn password_change_failures_count_toward_the_login_lockout_and_a_reset_lifts_it() {
+    let sink = SmtpSink::start().await;
+    let app = mail_app(&sink, |c| c.login.max_failures = 2).await;
+    app.create_user("shared@example.com", PW, &[]).await;
+    let t = app.login("shared@example.com", PW).await;
+    for _ in 0..2 {
+        let res = app
+            .authed(Method::POST, "/v1/me/password", t["access_token"].as_str().unwrap())
+            .json(&json!({"current_password": "a wrong guess", "new_password": "some other passphrase"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+    }
+    let res = app.post_json("/v1/auth/login", &json!({"email": "shared@example.com", "password": PW})).await;
+    assert_eq!(res.status(), 429, "re-authentication failures locked the login too");
+
+    app.post_json("/v1/auth/password/forgot", &json!({"email": "shared@example.com"})).await;
+    let mail = wait_for_subject(&sink, "shared@example.com", "Reset your password").await;
+    let token = token_in(&find_link(&mail.text, "token=").unwrap());
+    let res = app
+        .post_json("/v1/auth/password/reset", &json!({"token": token, "new_password": "the reset passphrase"}))
+        .await;
+    assert_eq!(res.status(), 204);
+    app.login("shared@example.com", "the reset passphrase").await;
+}
+
+#[tokio::test]
+async fn reset_links_expire_are_paced_and_void_each_other() {
+    let sink = SmtpSink::start().await;
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let port = sink.addr().port();
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), move |c| {
+        no_delays(c);
+        c.mail.transport = rampart_config::MailTransport::Smtp;
+        c.mail.smtp.host = "127.0.0.1".into();
+        c.mail.smtp.port = port;
+        c.mail.smtp.tls = rampart_config::SmtpTls::None;
+    })
+    .await;
+    app.create_user("pace@example.com", PW, &[]).await;
+    let forgot = || {
+        let req = app.post("/v1/auth/password/forgot", &json!({"email": "pace@example.com"}));
+        async move { req.send().await.unwrap() }
+    };
+    let reset = |token: &str, pw: &str| {
+        let req = app.post("/v1/auth/password/reset", &json!({"token": token, "new_password": pw}));
+        async move { req.send().await.unwrap() }
+    };
+    let links =
+        || sink.messages().into_iter().map(|m| token_in(&find_link(&m.text, "token=").unwrap())).collect::<Vec<_>>();
+    let sink = &sink;
+    let wait_count = |n: usize| async move {
+        for _ in 0..200 {
+            if sink.messages().len() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("expected {n} mails, got {}", sink.messages().len());
+    };
+
+    forgot().await;
+    wait_count(1).await;
+    forgot().await; // within a minute: no second mail
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 1, "one reset mail per minute");
+
+    clock.advance(time::Duration::minutes(31));
+    let first = links()[0].clone();
+    let (status, p) = body(reset(&first, "too late for this one").await).await;
+    assert_eq!((status, p["code"].as_str()), (400, Some("invalid_or_expired_token")), "30 minutes and no more");
+
+    forgot().await;
+    wait_count(2).await;
+    clock.advance(time::Duration::minutes(2));
+    forgot().await;
+    wait_count(3).await;
+    let all = links();
+    assert_eq!(reset(&all[2], "the newest link wins").await.status(), 204);
+    let (status, _) = body(reset(&all[1], "an older link").await).await;
+    assert_eq!(status, 400, "a completed reset voids the user's other reset links");
+    app.login("pace@example.com", "the newest link wins").await;
 }

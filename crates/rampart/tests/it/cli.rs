@@ -99,7 +99,11 @@ impl Server {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let exit = self.child.wait().unwrap();
-        self.log.extend(self.rx.try_iter());
+        // The reader thread may still be passing on the last lines: read until it hangs up
+        // (end of the child's output), not just what already arrived.
+        while let Ok(line) = self.rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.log.push(line);
+        }
         (exit, std::mem::take(&mut self.log))
     }
 }

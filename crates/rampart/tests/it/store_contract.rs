@@ -324,7 +324,7 @@ async fn throttle_counts_atomically_and_success_takes_attempts_back() {
                 store.throttle_attempt(&[("ip:1", policy)], t).await.unwrap(),
                 AttemptDecision::Counted(_)
             ));
-            store.throttle_succeeded(&[], &[("ip:1", policy)], t).await.unwrap();
+            store.throttle_succeeded(&[], &[("ip:1", policy, false)], t).await.unwrap();
         }
     });
 }
