@@ -50,6 +50,14 @@ pub enum Action {
     EmailVerificationSent,
     /// An e-mail address was verified.
     EmailVerified,
+    /// An API key was created.
+    ApiKeyCreated,
+    /// An API key was revoked.
+    ApiKeyRevoked,
+    /// An API key was replaced by a new one (the old works until its grace ends).
+    ApiKeyRotated,
+    /// A request lacked the permission or scope it needed.
+    AuthorizationDenied,
 }
 
 impl Action {
@@ -72,6 +80,10 @@ impl Action {
         Action::PasswordReset,
         Action::EmailVerificationSent,
         Action::EmailVerified,
+        Action::ApiKeyCreated,
+        Action::ApiKeyRevoked,
+        Action::ApiKeyRotated,
+        Action::AuthorizationDenied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +106,10 @@ impl Action {
             Action::PasswordReset => "password.reset",
             Action::EmailVerificationSent => "email.verification.sent",
             Action::EmailVerified => "email.verified",
+            Action::ApiKeyCreated => "api_key.created",
+            Action::ApiKeyRevoked => "api_key.revoked",
+            Action::ApiKeyRotated => "api_key.rotated",
+            Action::AuthorizationDenied => "authz.denied",
         }
     }
 

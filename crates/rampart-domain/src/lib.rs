@@ -5,6 +5,7 @@
 //! testable with fixed inputs (RFC vectors, frozen clocks) and lets the storage and HTTP layers
 //! stay thin.
 
+pub mod apikey;
 pub mod clock;
 pub mod crypto;
 pub mod device;

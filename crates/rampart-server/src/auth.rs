@@ -117,6 +117,54 @@ impl Authenticated {
     }
 }
 
+/// A caller of the endpoints that backends use: an API key (`Authorization: Bearer rk_…` or
+/// `X-API-Key`), or a user session.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Session(Authenticated),
+    Key(crate::services::api_keys::KeyPrincipal),
+}
+
+impl Caller {
+    /// Refuses with 403 unless the caller holds `permission` (for a key: its scopes within its
+    /// owner's current permissions).
+    pub async fn require(&self, state: &AppState, permission: &str) -> Result<(), ApiError> {
+        match self {
+            Caller::Session(auth) => auth.require(state, permission).await,
+            Caller::Key(key) if key.allows(permission) => Ok(()),
+            Caller::Key(_) => Err(ApiError::Forbidden {
+                code: "insufficient_scope",
+                detail: format!("this API key lacks the scope {permission} (or its owner lost it)"),
+            }),
+        }
+    }
+}
+
+/// The API key a request carries, if any.
+pub fn presented_api_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(k) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(k.trim());
+    }
+    bearer(headers).filter(|t| t.starts_with(rampart_domain::apikey::PREFIX))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(key) = presented_api_key(&parts.headers) {
+            return match crate::services::api_keys::verify(state, key, None).await {
+                Ok((principal, _)) => Ok(Caller::Key(principal)),
+                Err(("rate_limited", _, limit)) => {
+                    Err(ApiError::RateLimited { retry_after_secs: limit.map_or(1, |l| l.reset.as_secs().max(1)) })
+                }
+                Err(_) => Err(ApiError::InvalidApiKey),
+            };
+        }
+        Authenticated::from_request_parts(parts, state).await.map(Caller::Session)
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

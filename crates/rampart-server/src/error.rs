@@ -47,6 +47,10 @@ pub enum ApiError {
     RefreshTokenReused,
     #[error("the token is invalid, expired or used")]
     InvalidAccountToken,
+    #[error("the API key is unknown, expired or revoked")]
+    InvalidApiKey,
+    #[error("rate limit reached; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("too many failed attempts; retry in {retry_after_secs} s")]
     TooManyAttempts { retry_after_secs: u64 },
     #[error("{detail}")]
@@ -88,6 +92,8 @@ impl ApiError {
             ApiError::RefreshTokenReused => (S::UNAUTHORIZED, "refresh_token_reused", "Refresh token reused"),
             ApiError::InvalidAccountToken => (S::BAD_REQUEST, "invalid_or_expired_token", "Invalid or expired token"),
             ApiError::TooManyAttempts { .. } => (S::TOO_MANY_REQUESTS, "too_many_attempts", "Too many attempts"),
+            ApiError::InvalidApiKey => (S::UNAUTHORIZED, "invalid_api_key", "Invalid API key"),
+            ApiError::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited", "Rate limited"),
             ApiError::Forbidden { code, .. } => (S::FORBIDDEN, code, "Forbidden"),
             ApiError::PasswordExpired { .. } => (S::FORBIDDEN, "password_expired", "Password expired"),
             ApiError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
@@ -163,7 +169,7 @@ impl IntoResponse for ApiError {
             ApiError::PasswordExpired { .. } => {
                 res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
-            ApiError::TooManyAttempts { retry_after_secs } => {
+            ApiError::TooManyAttempts { retry_after_secs } | ApiError::RateLimited { retry_after_secs } => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             ApiError::Unauthenticated | ApiError::InvalidToken => {
@@ -223,6 +229,8 @@ mod tests {
             ApiError::RefreshTokenReused,
             ApiError::InvalidAccountToken,
             ApiError::TooManyAttempts { retry_after_secs: 3 },
+            ApiError::InvalidApiKey,
+            ApiError::RateLimited { retry_after_secs: 3 },
             ApiError::Forbidden { code: "csrf_failed", detail: "x".into() },
             ApiError::PasswordExpired { change_token: "pr_x".into() },
             ApiError::Unavailable(Box::new(std::io::Error::other("x"))),

@@ -70,6 +70,7 @@ pub struct Inner {
     pub auth: auth::AuthKeys,
     pub mailer: mail::Mailer,
     pub mail_pacing: services::accounts::MailPacing,
+    pub api_keys: services::api_keys::ApiKeys,
     /// A hash of a random password at the configured cost, verified for unknown e-mail
     /// addresses so that their login costs what a real one does. Made on first use.
     dummy_hash: tokio::sync::OnceCell<String>,
@@ -148,6 +149,7 @@ impl AppState {
             auth: auth::AuthKeys::derive(&master_key),
             mailer,
             mail_pacing: Default::default(),
+            api_keys: Default::default(),
             dummy_hash: tokio::sync::OnceCell::new(),
             openapi_json: openapi::render(&openapi_doc()),
             config,
@@ -234,6 +236,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::me::change_password))
         .routes(routes!(routes::me::list_sessions, routes::me::revoke_all_sessions))
         .routes(routes!(routes::me::revoke_session))
+        .routes(routes!(routes::api_keys::create, routes::api_keys::list))
+        .routes(routes!(routes::api_keys::revoke))
+        .routes(routes!(routes::api_keys::rotate))
+        .routes(routes!(routes::api_keys::usage))
+        .routes(routes!(routes::api_keys::verify))
         .routes(routes!(routes::admin::unlock_user))
         .routes(routes!(routes::admin::revoke_user_sessions))
 }
@@ -324,9 +331,11 @@ impl Application {
         let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
         let store = self.state.store.clone();
         let background = tokio::spawn(background_tasks(self.state.clone()));
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let state = self.state.clone();
         let result = serve_gracefully(self.listener, app, shutdown, grace).await;
         background.abort();
+        state.api_keys.flush(&state).await;
         // Handlers cut off by the grace period may still hold connections: do not wait for them.
         if tokio::time::timeout(Duration::from_secs(5), store.close()).await.is_err() {
             tracing::warn!("database connections still busy at exit; closing anyway");
@@ -345,8 +354,16 @@ async fn background_tasks(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first tick is immediate; the ring was just loaded
     let mut last_purge: Option<Instant> = None;
+    let mut usage_tick = tokio::time::interval(services::api_keys::USAGE_FLUSH_INTERVAL);
+    usage_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = usage_tick.tick() => {
+                state.api_keys.flush(&state).await;
+                continue;
+            }
+        }
         if let Err(e) = state.signing.tick().await {
             tracing::warn!(error = %e, "signing keys: refresh failed; keeping the keys in memory");
         }

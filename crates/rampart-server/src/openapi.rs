@@ -16,6 +16,7 @@ use utoipa::OpenApi;
         (name = "tokens", description = "Access tokens and the keys that sign them"),
         (name = "accounts", description = "Registration, login, sessions, password reset"),
         (name = "me", description = "The caller's own account and sessions"),
+        (name = "api-keys", description = "API keys: the caller's own, and verification for backends"),
         (name = "admin", description = "Administration (permission-guarded)"),
     ),
     modifiers(&SecuritySchemes),
@@ -35,6 +36,8 @@ impl utoipa::Modify for SecuritySchemes {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+        components
+            .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
         components.add_security_scheme(
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::SESSION_COOKIE))),

@@ -9,6 +9,7 @@
 //! and writes both in one transaction, so an acknowledged change always has its event.
 
 mod account_tokens;
+mod api_keys;
 mod audit;
 mod error;
 mod sessions;
@@ -18,6 +19,7 @@ mod ts;
 mod users;
 
 pub use account_tokens::{AccountToken, TokenPurpose};
+pub use api_keys::{StoredApiKey, UsageCount};
 pub use audit::StoredEvent;
 pub use error::StoreError;
 pub use sessions::{RefreshOutcome, RevokeSessions};

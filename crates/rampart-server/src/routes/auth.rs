@@ -2,7 +2,7 @@
 //! e-mail verification, and token introspection for backends.
 
 use crate::AppState;
-use crate::auth::{Authenticated, SESSION_COOKIE, Via};
+use crate::auth::{Authenticated, Caller, SESSION_COOKIE, Via};
 use crate::error::ApiError;
 use crate::events::RequestContext;
 use crate::limits::ApiJson;
@@ -200,8 +200,8 @@ pub struct IntrospectionRequest {
 
 /// RFC 7662 token introspection for backends: is this access or refresh token active right
 /// now (signature, expiry *and* its session not revoked)? The caller needs the permission
-/// `tokens:introspect` (API keys with that scope come with the API-key feature).
-#[utoipa::path(post, path = "/v1/auth/introspect", tag = "accounts", security(("bearer" = [])),
+/// `tokens:introspect`: an API key with that scope, or a user session with that permission.
+#[utoipa::path(post, path = "/v1/auth/introspect", tag = "accounts", security(("api_key" = []), ("bearer" = [])),
     request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "RFC 7662 answer", body = Introspection),
@@ -210,7 +210,7 @@ pub struct IntrospectionRequest {
     ))]
 pub async fn introspect(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Caller,
     Form(req): Form<IntrospectionRequest>,
 ) -> Result<Response, ApiError> {
     caller.require(&state, "tokens:introspect").await?;

@@ -2,4 +2,5 @@
 //! handlers and the CLI call, so the two paths cannot drift apart.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod users;

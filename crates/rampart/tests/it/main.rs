@@ -7,9 +7,11 @@
 //! - `tokens`: access-token signing keys: JWKS, rotation, cross-instance pick-up.
 //! - `accounts`: registration, login throttling, sessions, refresh rotation, cookie mode and
 //!   CSRF, password change/reset/expiry, e-mail verification (over a real SMTP sink).
+//! - `api_keys`: keys within the owner's permissions, verify, rotation grace, limits, usage.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
+mod api_keys;
 mod cli;
 mod http_core;
 mod store_contract;

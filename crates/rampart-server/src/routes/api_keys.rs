@@ -1,0 +1,282 @@
+//! `/v1/me/api-keys` (the caller's own keys) and `/v1/keys/verify` (for backends).
+
+use crate::AppState;
+use crate::auth::{Authenticated, Caller};
+use crate::error::ApiError;
+use crate::events::RequestContext;
+use crate::limits::ApiJson;
+use crate::services::api_keys::{self as keys, validate_new_key};
+use crate::views::rfc3339;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rampart_domain::apikey::ApiKey;
+use rampart_domain::{Action, Actor, Outcome, Resource, UserId};
+use rampart_store::StoredApiKey;
+use rampart_wire::{
+    ApiKeyList, ApiKeyUsage, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, Problem, RateLimitSpec, RateLimitState,
+    RotateApiKeyRequest, UsageHour, VerifyKeyRequest, VerifyKeyResponse,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Longest grace a rotation may give the old key.
+const MAX_GRACE_SECS: u32 = 30 * 86_400;
+
+fn limit_of(k: &StoredApiKey) -> Option<RateLimitSpec> {
+    match (k.rate_limit_requests, k.rate_limit_per_seconds) {
+        (Some(r), Some(p)) => Some(RateLimitSpec {
+            requests: u32::try_from(r).unwrap_or(u32::MAX),
+            per_seconds: u32::try_from(p).unwrap_or(u32::MAX),
+        }),
+        _ => None,
+    }
+}
+
+fn view(k: &StoredApiKey) -> ApiKeyView {
+    ApiKeyView {
+        id: k.id.to_string(),
+        prefix: k.prefix.clone(),
+        name: k.name.clone(),
+        scopes: k.scopes.clone(),
+        expires_at: k.expires_at.map(rfc3339),
+        created_at: rfc3339(k.created_at),
+        last_used_at: k.last_used_at.map(rfc3339),
+        rate_limit: limit_of(k),
+    }
+}
+
+fn created(k: &StoredApiKey, secret: &ApiKey) -> Response {
+    let body = CreatedApiKey {
+        id: k.id.to_string(),
+        key: secret.expose().to_string(),
+        prefix: k.prefix.clone(),
+        name: k.name.clone(),
+        scopes: k.scopes.clone(),
+        expires_at: k.expires_at.map(rfc3339),
+        created_at: rfc3339(k.created_at),
+        rate_limit: limit_of(k),
+    };
+    let mut res = (StatusCode::CREATED, axum::Json(body)).into_response();
+    res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    res
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// Creates a key. Its scopes must be within the caller's permissions; the key is shown once.
+#[utoipa::path(post, path = "/v1/me/api-keys", tag = "api-keys", security(("bearer" = []), ("cookie" = [])),
+    request_body = CreateApiKeyRequest,
+    responses(
+        (status = 201, description = "Created; `key` is shown this once", body = CreatedApiKey),
+        (status = 400, description = "`validation_failed` (`scope_not_held`, `scope_invalid`, …)", body = Problem),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    ApiJson(req): ApiJson<CreateApiKeyRequest>,
+) -> Result<Response, ApiError> {
+    let owner = state.store.user_permissions(auth.user_id).await?;
+    let mut scopes = req.scopes.clone();
+    scopes.sort();
+    scopes.dedup();
+    validate_new_key(&req.name, &scopes, &owner, req.expires_in_days, req.rate_limit)?;
+    let now = state.clock.now();
+    let secret = ApiKey::generate(&mut rand::rngs::OsRng);
+    let key = StoredApiKey {
+        id: Uuid::now_v7(),
+        user_id: auth.user_id.0,
+        name: req.name.trim().to_string(),
+        prefix: secret.display_prefix(),
+        scopes,
+        rate_limit_requests: req.rate_limit.map(|r| i64::from(r.requests)),
+        rate_limit_per_seconds: req.rate_limit.map(|r| i64::from(r.per_seconds)),
+        created_at: now,
+        expires_at: req.expires_in_days.map(|d| now + time::Duration::days(i64::from(d))),
+        last_used_at: None,
+        revoked_at: None,
+        rotated_to: None,
+    };
+    let ev = ctx
+        .event(&state.events, Action::ApiKeyCreated, Outcome::Success)
+        .actor(Actor::User(auth.user_id.0))
+        .resource(Resource::new("api_key", key.id))
+        .details(serde_json::json!({ "name": key.name, "scopes": key.scopes, "prefix": key.prefix }));
+    state.store.create_api_key(&key, secret.hash(), &ev).await?;
+    state.events.observed(&ev);
+    Ok(created(&key, &secret))
+}
+
+/// The caller's keys (never the secrets), with `last_used_at`.
+#[utoipa::path(get, path = "/v1/me/api-keys", tag = "api-keys", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Keys", body = ApiKeyList)))]
+pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<axum::Json<ApiKeyList>, ApiError> {
+    let keys = state.store.list_api_keys(auth.user_id).await?;
+    Ok(axum::Json(ApiKeyList { items: keys.iter().map(view).collect(), next_cursor: None }))
+}
+
+/// Revokes one of the caller's keys; it fails verification on the very next request.
+#[utoipa::path(delete, path = "/v1/me/api-keys/{id}", tag = "api-keys", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such key of the caller", body = Problem)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let ev = ctx
+        .event(&state.events, Action::ApiKeyRevoked, Outcome::Success)
+        .actor(Actor::User(auth.user_id.0))
+        .resource(Resource::new("api_key", id));
+    if !state.store.revoke_api_key(auth.user_id, id, state.clock.now(), &ev).await? {
+        return Err(ApiError::NotFound);
+    }
+    state.api_keys.evict(id);
+    state.events.observed(&ev);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces a key with a new one (same name, scopes and limit). The old key keeps working for
+/// `grace_seconds` (default 0), then stops.
+#[utoipa::path(post, path = "/v1/me/api-keys/{id}/rotate", tag = "api-keys", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "Key id")), request_body = RotateApiKeyRequest,
+    responses(
+        (status = 201, description = "The new key, shown this once", body = CreatedApiKey),
+        (status = 404, description = "No such live key of the caller", body = Problem),
+    ))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RotateApiKeyRequest>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let now = state.clock.now();
+    let old = state.store.api_key(auth.user_id, id).await?.filter(|k| k.is_live(now) && k.rotated_to.is_none());
+    let old = old.ok_or(ApiError::NotFound)?;
+    let grace = req.grace_seconds.unwrap_or(0);
+    if grace > MAX_GRACE_SECS {
+        return Err(ApiError::Validation(vec![rampart_wire::FieldError {
+            field: "grace_seconds".into(),
+            code: "out_of_range".into(),
+            message: format!("at most {MAX_GRACE_SECS}"),
+        }]));
+    }
+    // The new key may not outlive the old one's ceiling: the owner's permissions now.
+    let owner = state.store.user_permissions(auth.user_id).await?;
+    let scopes: Vec<String> =
+        old.scopes.iter().filter(|s| rampart_domain::apikey::covers(&owner, s)).cloned().collect();
+    let secret = ApiKey::generate(&mut rand::rngs::OsRng);
+    let new = StoredApiKey {
+        id: Uuid::now_v7(),
+        prefix: secret.display_prefix(),
+        scopes,
+        created_at: now,
+        last_used_at: None,
+        rotated_to: None,
+        ..old.clone()
+    };
+    let ev = ctx
+        .event(&state.events, Action::ApiKeyRotated, Outcome::Success)
+        .actor(Actor::User(auth.user_id.0))
+        .resource(Resource::new("api_key", old.id))
+        .details(serde_json::json!({ "new_key_id": new.id, "grace_seconds": grace }));
+    let old_until = now + time::Duration::seconds(i64::from(grace));
+    if !state.store.rotate_api_key(auth.user_id, old.id, &new, secret.hash(), old_until, &ev).await? {
+        return Err(ApiError::NotFound);
+    }
+    state.api_keys.evict(old.id);
+    state.events.observed(&ev);
+    Ok(created(&new, &secret))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// RFC 3339; default 7 days ago.
+    pub since: Option<String>,
+    /// RFC 3339; default now.
+    pub until: Option<String>,
+}
+
+/// Requests per hour of one of the caller's keys (counted in memory, written every 10 s).
+#[utoipa::path(get, path = "/v1/me/api-keys/{id}/usage", tag = "api-keys", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "Key id"), UsageQuery),
+    responses((status = 200, description = "Hourly counts", body = ApiKeyUsage), (status = 404, description = "No such key of the caller", body = Problem)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    Query(q): Query<UsageQuery>,
+) -> Result<axum::Json<ApiKeyUsage>, ApiError> {
+    let id = parse_id(&id)?;
+    state.store.api_key(auth.user_id, id).await?.ok_or(ApiError::NotFound)?;
+    let now = state.clock.now();
+    let parse = |s: &Option<String>, default| match s {
+        None => Ok(default),
+        Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| ApiError::InvalidRequest(format!("{s:?} is not an RFC 3339 time"))),
+    };
+    let since = parse(&q.since, now - time::Duration::days(7))?;
+    let until = parse(&q.until, now + time::Duration::seconds(1))?;
+    state.api_keys.flush(&state).await;
+    let rows = state.store.api_key_usage(id, since, until).await?;
+    let items = rows
+        .into_iter()
+        .map(|(hour, requests, rejected)| UsageHour { hour: rfc3339(hour), requests, rejected })
+        .collect();
+    Ok(axum::Json(ApiKeyUsage { items }))
+}
+
+/// For backends: is this key valid (and does it hold `scope`)? Answers 200 either way; the
+/// caller authenticates with an API key holding `keys:verify` (or a session with that
+/// permission). Answered from memory after a key's first lookup; a revoked key fails at once.
+#[utoipa::path(post, path = "/v1/keys/verify", tag = "api-keys", security(("api_key" = []), ("bearer" = [])),
+    request_body = VerifyKeyRequest,
+    responses(
+        (status = 200, description = "`{valid: true, …}` or `{valid: false, code}`", body = VerifyKeyResponse),
+        (status = 401, description = "Caller not authenticated", body = Problem),
+        (status = 403, description = "Caller lacks `keys:verify`", body = Problem),
+    ))]
+pub async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<VerifyKeyRequest>,
+) -> Result<Response, ApiError> {
+    caller.require(&state, "keys:verify").await?;
+    let ratelimit = |l: Option<keys::LimitState>| {
+        l.map(|l| RateLimitState { limit: l.limit, remaining: l.remaining, reset_seconds: l.reset.as_secs() })
+    };
+    let answer = match keys::verify(&state, &req.key.0, req.scope.as_deref()).await {
+        Ok((p, limit)) => VerifyKeyResponse {
+            valid: true,
+            code: None,
+            key_id: Some(p.key.id.to_string()),
+            owner_id: Some(UserId(p.key.user_id).0.to_string()),
+            scopes: Some(
+                p.key
+                    .scopes
+                    .iter()
+                    .filter(|s| rampart_domain::apikey::covers(&p.owner_permissions, s))
+                    .cloned()
+                    .collect(),
+            ),
+            expires_at: p.key.expires_at.map(rfc3339),
+            ratelimit: ratelimit(limit),
+        },
+        Err((code, p, limit)) => VerifyKeyResponse {
+            valid: false,
+            code: Some(code.into()),
+            key_id: p.map(|p| p.key.id.to_string()),
+            ratelimit: ratelimit(limit),
+            ..Default::default()
+        },
+    };
+    Ok(axum::Json(answer).into_response())
+}

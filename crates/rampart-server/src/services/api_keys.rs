@@ -1,0 +1,310 @@
+//! API keys: creation within the owner's permissions, the cached verify path, per-key rate
+//! limits, and batched usage counting.
+//!
+//! The verify path answers from memory after the first lookup of a key: the cache holds the
+//! stored key and its owner's permissions for [`CACHE_TTL`]. Revoking or rotating a key on this
+//! instance evicts it at once; another instance sees the change within the TTL. Usage counts
+//! and `last_used_at` are added up in memory and written every [`USAGE_FLUSH_INTERVAL`] (and at
+//! shutdown), never one write per request.
+
+use crate::AppState;
+use crate::error::ApiError;
+use rampart_domain::apikey::{self, KeyFormatError};
+use rampart_domain::{TokenHash, UserId};
+use rampart_store::{StoredApiKey, UsageCount};
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// How long a verified key (and its owner's permissions) is answered from memory.
+pub const CACHE_TTL: Duration = Duration::from_secs(30);
+/// How often usage counters are written.
+pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+const CACHE_MAX_ENTRIES: usize = 100_000;
+
+#[derive(Debug, Clone)]
+struct Cached {
+    key: StoredApiKey,
+    owner_permissions: Vec<String>,
+    fetched: Instant,
+}
+
+/// A key that authenticated a request.
+#[derive(Debug, Clone)]
+pub struct KeyPrincipal {
+    pub key: StoredApiKey,
+    pub owner_permissions: Vec<String>,
+}
+
+impl KeyPrincipal {
+    /// The key's scopes intersected with its owner's current permissions.
+    pub fn allows(&self, needed: &str) -> bool {
+        apikey::key_allows(&self.key.scopes, &self.owner_permissions, needed)
+    }
+}
+
+/// Why a presented key does not authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// Malformed, bad checksum, or no such key.
+    Unknown,
+    Expired,
+    Revoked,
+}
+
+impl KeyRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            KeyRefusal::Unknown => "unknown",
+            KeyRefusal::Expired => "expired",
+            KeyRefusal::Revoked => "revoked",
+        }
+    }
+}
+
+/// The outcome of a per-key rate-limit check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitState {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset: Duration,
+}
+
+/// Usage not yet written: (key, hour) → (requests, rejected, last used).
+type UnwrittenUsage = HashMap<(Uuid, OffsetDateTime), (i64, i64, OffsetDateTime)>;
+
+#[derive(Debug, Default)]
+pub struct ApiKeys {
+    cache: RwLock<HashMap<TokenHash, Cached>>,
+    /// Fixed windows per key: (window start, requests in it).
+    windows: Mutex<HashMap<Uuid, (Instant, u32)>>,
+    usage: Mutex<UnwrittenUsage>,
+}
+
+fn hour_of(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_minute(0).and_then(|t| t.replace_second(0)).and_then(|t| t.replace_nanosecond(0)).unwrap_or(t)
+}
+
+impl ApiKeys {
+    /// Authenticates a presented key: format and checksum first (no lookup for junk), then the
+    /// cache, then storage. Does not count usage or apply the rate limit.
+    pub async fn authenticate(&self, state: &AppState, presented: &str) -> Result<KeyPrincipal, KeyRefusal> {
+        let hash = apikey::check_format(presented).map_err(|_: KeyFormatError| KeyRefusal::Unknown)?;
+        let cached = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&hash).cloned();
+        let cached = match cached {
+            Some(c) if c.fetched.elapsed() < CACHE_TTL => c,
+            _ => {
+                let key = state.store.api_key_by_hash(hash).await.map_err(|e| {
+                    tracing::warn!(error = %e, "API key lookup failed");
+                    KeyRefusal::Unknown
+                })?;
+                let Some(key) = key else { return Err(KeyRefusal::Unknown) };
+                let owner_permissions = state.store.user_permissions(UserId(key.user_id)).await.map_err(|e| {
+                    tracing::warn!(error = %e, "API key owner lookup failed");
+                    KeyRefusal::Unknown
+                })?;
+                let c = Cached { key, owner_permissions, fetched: Instant::now() };
+                let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+                if cache.len() >= CACHE_MAX_ENTRIES {
+                    cache.retain(|_, v| v.fetched.elapsed() < CACHE_TTL);
+                }
+                if cache.len() < CACHE_MAX_ENTRIES {
+                    cache.insert(hash, c.clone());
+                }
+                c
+            }
+        };
+        let now = state.clock.now();
+        if cached.key.revoked_at.is_some() {
+            return Err(KeyRefusal::Revoked);
+        }
+        if cached.key.expires_at.is_some_and(|t| now >= t) {
+            return Err(KeyRefusal::Expired);
+        }
+        Ok(KeyPrincipal { key: cached.key, owner_permissions: cached.owner_permissions })
+    }
+
+    /// Drops a key from the cache (after revoke or rotate on this instance).
+    pub fn evict(&self, id: Uuid) {
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).retain(|_, c| c.key.id != id);
+    }
+
+    /// Drops every key of a user (after a change to their roles or account).
+    pub fn evict_user(&self, user: UserId) {
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).retain(|_, c| c.key.user_id != user.0);
+    }
+
+    /// Counts one request against the key's own rate limit (fixed windows of `per_seconds`).
+    pub fn check_limit(&self, key: &StoredApiKey, now: Instant) -> Option<LimitState> {
+        let (Some(requests), Some(per)) = (key.rate_limit_requests, key.rate_limit_per_seconds) else { return None };
+        let limit = u32::try_from(requests).unwrap_or(u32::MAX);
+        let period = Duration::from_secs(u64::try_from(per).unwrap_or(1).max(1));
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = windows.entry(key.id).or_insert((now, 0));
+        if now.duration_since(entry.0) >= period {
+            *entry = (now, 0);
+        }
+        let reset = period.saturating_sub(now.duration_since(entry.0));
+        if entry.1 >= limit {
+            return Some(LimitState { allowed: false, limit, remaining: 0, reset });
+        }
+        entry.1 += 1;
+        Some(LimitState { allowed: true, limit, remaining: limit - entry.1, reset })
+    }
+
+    /// Adds one request (or one rejection) to the key's usage of this hour.
+    pub fn count(&self, key: Uuid, now: OffsetDateTime, rejected: bool) {
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let e = usage.entry((key, hour_of(now))).or_insert((0, 0, now));
+        if rejected {
+            e.1 += 1;
+        } else {
+            e.0 += 1;
+            e.2 = e.2.max(now);
+        }
+    }
+
+    /// Writes the counted usage. Counts that fail to write are put back for the next flush.
+    pub async fn flush(&self, state: &AppState) {
+        let drained: Vec<UsageCount> = {
+            let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+            usage
+                .drain()
+                .map(|((key_id, hour), (requests, rejected, last_used_at))| UsageCount {
+                    key_id,
+                    hour,
+                    requests,
+                    rejected,
+                    last_used_at,
+                })
+                .collect()
+        };
+        if drained.is_empty() {
+            return;
+        }
+        if let Err(e) = state.store.record_api_key_usage(&drained).await {
+            tracing::warn!(error = %e, "cannot write API key usage; keeping it for the next flush");
+            let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+            for u in drained {
+                let e = usage.entry((u.key_id, u.hour)).or_insert((0, 0, u.last_used_at));
+                e.0 += u.requests;
+                e.1 += u.rejected;
+                e.2 = e.2.max(u.last_used_at);
+            }
+        }
+    }
+}
+
+/// Checks a key, a required scope and its rate limit, and counts the request: the
+/// `/v1/keys/verify` answer, and the gate of key-authenticated requests.
+pub async fn verify(
+    state: &AppState,
+    presented: &str,
+    scope: Option<&str>,
+) -> Result<(KeyPrincipal, Option<LimitState>), (&'static str, Option<KeyPrincipal>, Option<LimitState>)> {
+    let principal = state.api_keys.authenticate(state, presented).await.map_err(|r| (r.code(), None, None))?;
+    if let Some(scope) = scope
+        && !principal.allows(scope)
+    {
+        return Err(("insufficient_scope", Some(principal), None));
+    }
+    let now = state.clock.now();
+    let limit = state.api_keys.check_limit(&principal.key, Instant::now());
+    if limit.is_some_and(|l| !l.allowed) {
+        state.api_keys.count(principal.key.id, now, true);
+        return Err(("rate_limited", Some(principal), limit));
+    }
+    state.api_keys.count(principal.key.id, now, false);
+    Ok((principal, limit))
+}
+
+/// Validates a new key's fields against the owner's current permissions.
+pub fn validate_new_key(
+    name: &str,
+    scopes: &[String],
+    owner_permissions: &[String],
+    expires_in_days: Option<u32>,
+    rate_limit: Option<rampart_wire::RateLimitSpec>,
+) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let mut err = |field: &str, code: &str, message: String| {
+        errors.push(rampart_wire::FieldError { field: field.into(), code: code.into(), message })
+    };
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        err("name", "name_invalid", "1 to 100 characters, no control characters".into());
+    }
+    if scopes.len() > 50 {
+        err("scopes", "too_many_scopes", "at most 50 scopes".into());
+    }
+    for s in scopes {
+        if !apikey::is_valid_scope(s) {
+            err("scopes", "scope_invalid", format!("{s:?} is not resource:action, resource:* or *"));
+        } else if !apikey::covers(owner_permissions, s) {
+            err("scopes", "scope_not_held", format!("you do not hold {s:?}; a key can never hold more than its owner"));
+        }
+    }
+    if expires_in_days.is_some_and(|d| !(1..=3650).contains(&d)) {
+        err("expires_in_days", "out_of_range", "between 1 and 3650".into());
+    }
+    if let Some(r) = rate_limit
+        && (r.requests == 0 || !(1..=86_400).contains(&r.per_seconds))
+    {
+        err("rate_limit", "out_of_range", "requests >= 1 and per_seconds between 1 and 86400".into());
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(limit: Option<(i64, i64)>) -> StoredApiKey {
+        StoredApiKey {
+            id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            name: "k".into(),
+            prefix: "rk_x".into(),
+            scopes: vec![],
+            rate_limit_requests: limit.map(|l| l.0),
+            rate_limit_per_seconds: limit.map(|l| l.1),
+            created_at: OffsetDateTime::now_utc(),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            rotated_to: None,
+        }
+    }
+
+    #[test]
+    fn per_key_limits_use_fixed_windows() {
+        let keys = ApiKeys::default();
+        let k = key(Some((3, 60)));
+        let t0 = Instant::now();
+        let states: Vec<_> = (0..4).map(|_| keys.check_limit(&k, t0).unwrap()).collect();
+        assert_eq!(states.iter().map(|s| s.allowed).collect::<Vec<_>>(), [true, true, true, false]);
+        assert_eq!(states.iter().map(|s| s.remaining).collect::<Vec<_>>(), [2, 1, 0, 0]);
+        assert_eq!(states[3].reset, Duration::from_secs(60));
+        let later = keys.check_limit(&k, t0 + Duration::from_secs(60)).unwrap();
+        assert!(later.allowed && later.remaining == 2, "a new window");
+        assert!(keys.check_limit(&key(None), t0).is_none(), "no limit set: none applied");
+    }
+
+    #[test]
+    fn usage_is_counted_per_hour_in_memory() {
+        let keys = ApiKeys::default();
+        let id = Uuid::now_v7();
+        let t = time::macros::datetime!(2026-11-23 10:15:00 UTC);
+        keys.count(id, t, false);
+        keys.count(id, t + time::Duration::minutes(30), false);
+        keys.count(id, t + time::Duration::minutes(31), true);
+        keys.count(id, t + time::Duration::hours(1), false);
+        let usage = keys.usage.lock().unwrap();
+        assert_eq!(usage[&(id, time::macros::datetime!(2026-11-23 10:00 UTC))].0, 2);
+        assert_eq!(usage[&(id, time::macros::datetime!(2026-11-23 10:00 UTC))].1, 1);
+        assert_eq!(usage[&(id, time::macros::datetime!(2026-11-23 11:00 UTC))].0, 1);
+    }
+}

@@ -1,0 +1,220 @@
+//! API keys through the running server: creation within the owner's permissions, the key
+//! shown once, verification for backends (scope, revocation, rotation grace, per-key limits),
+//! usage, and object-level checks.
+
+use rampart_domain::clock::FixedClock;
+use rampart_testkit::{TestApp, TestDb};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const PW: &str = "correct horse battery staple";
+
+async fn body(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn token(app: &TestApp, email: &str, roles: &[&str]) -> String {
+    app.create_user(email, PW, roles).await;
+    app.login(email, PW).await["access_token"].as_str().unwrap().to_string()
+}
+
+async fn create_key(app: &TestApp, token: &str, body_: Value) -> (u16, Value) {
+    body(app.authed(Method::POST, "/v1/me/api-keys", token).json(&body_).send().await.unwrap()).await
+}
+
+async fn verify(app: &TestApp, service_key: &str, key: &str, scope: Option<&str>) -> Value {
+    let res = app
+        .client
+        .post(app.url("/v1/keys/verify"))
+        .header("x-api-key", service_key)
+        .json(&json!({"key": key, "scope": scope}))
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = body(res).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn keys_are_shown_once_scoped_within_the_owner_and_verified_by_backends() {
+    let app = TestApp::spawn().await;
+    let admin = token(&app, "admin@example.com", &["admin"]).await;
+    let user = token(&app, "user@example.com", &[]).await;
+
+    // A key can never hold more than its owner.
+    let (status, p) = create_key(&app, &user, json!({"name": "mine", "scopes": ["anime:read"]})).await;
+    assert_eq!((status, p["errors"][0]["code"].as_str()), (400, Some("scope_not_held")), "{p}");
+    let (status, p) = create_key(&app, &admin, json!({"name": "x", "scopes": ["Not A Scope"]})).await;
+    assert_eq!((status, p["errors"][0]["code"].as_str()), (400, Some("scope_invalid")));
+
+    let (status, service) = create_key(&app, &admin, json!({"name": "backend", "scopes": ["keys:verify"]})).await;
+    assert_eq!(status, 201, "{service}");
+    let service_key = service["key"].as_str().unwrap().to_string();
+    assert!(service_key.starts_with("rk_") && service_key.len() == 49);
+    assert!(service_key.starts_with(service["prefix"].as_str().unwrap()));
+    let (status, client) =
+        create_key(&app, &admin, json!({"name": "client", "scopes": ["anime:read"], "expires_in_days": 30})).await;
+    assert_eq!(status, 201);
+    let client_key = client["key"].as_str().unwrap().to_string();
+
+    // Listed without secrets.
+    let (_, list) = body(app.authed(Method::GET, "/v1/me/api-keys", &admin).send().await.unwrap()).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert!(!list.to_string().contains(&client_key[11..]), "the list never shows a secret");
+    let stored = app.state.store.api_key_by_hash(rampart_domain::TokenHash::of(&client_key)).await.unwrap().unwrap();
+    assert!(!format!("{stored:?}").contains(&client_key[11..]), "storage holds a hash and a prefix only");
+
+    let ok = verify(&app, &service_key, &client_key, Some("anime:read")).await;
+    assert_eq!(ok["valid"], true);
+    assert_eq!(ok["key_id"], client["id"]);
+    assert_eq!(ok["scopes"], json!(["anime:read"]));
+    let v = verify(&app, &service_key, &client_key, Some("anime:write")).await;
+    assert_eq!((v["valid"].as_bool(), v["code"].as_str()), (Some(false), Some("insufficient_scope")));
+
+    // Junk and typos are unknown (and need no lookup); a revoked key fails on the very next request.
+    let mut typo = client_key.clone().into_bytes();
+    typo[20] = if typo[20] == b'a' { b'b' } else { b'a' };
+    for junk in ["rk_nope", std::str::from_utf8(&typo).unwrap(), ""] {
+        assert_eq!(verify(&app, &service_key, junk, None).await["code"], "unknown", "{junk:?}");
+    }
+    let path = format!("/v1/me/api-keys/{}", client["id"].as_str().unwrap());
+    assert_eq!(app.authed(Method::DELETE, &path, &user).send().await.unwrap().status(), 404, "not the owner");
+    assert_eq!(app.authed(Method::DELETE, &path, &admin).send().await.unwrap().status(), 204);
+    assert_eq!(verify(&app, &service_key, &client_key, None).await["code"], "revoked");
+
+    // The verify endpoint itself needs keys:verify.
+    let (_, weak) = create_key(&app, &admin, json!({"name": "weak", "scopes": ["anime:read"]})).await;
+    let res = app
+        .client
+        .post(app.url("/v1/keys/verify"))
+        .header("x-api-key", weak["key"].as_str().unwrap())
+        .json(&json!({"key": service_key}))
+        .send()
+        .await
+        .unwrap();
+    let (status, p) = body(res).await;
+    assert_eq!((status, p["code"].as_str()), (403, Some("insufficient_scope")));
+    let res = app.client.post(app.url("/v1/keys/verify")).json(&json!({"key": service_key})).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let res = app
+        .client
+        .post(app.url("/v1/keys/verify"))
+        .header("authorization", format!("Bearer {}", &client_key))
+        .json(&json!({"key": service_key}))
+        .send()
+        .await
+        .unwrap();
+    let (status, p) = body(res).await;
+    assert_eq!((status, p["code"].as_str()), (401, Some("invalid_api_key")), "a revoked key authenticates nothing");
+    let events: Vec<String> =
+        app.state.store.recent_events(100).await.unwrap().iter().map(|e| e.event.action.as_str().to_string()).collect();
+    assert!(events.contains(&"api_key.created".to_string()) && events.contains(&"api_key.revoked".to_string()));
+}
+
+#[tokio::test]
+async fn a_rotated_key_works_until_the_grace_ends_and_not_after() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |_| {}).await;
+    let admin = token(&app, "admin@example.com", &["admin"]).await;
+    let (_, service) = create_key(&app, &admin, json!({"name": "backend", "scopes": ["keys:verify"]})).await;
+    let service_key = service["key"].as_str().unwrap().to_string();
+    let (_, old) = create_key(&app, &admin, json!({"name": "client", "scopes": ["anime:read"]})).await;
+    let old_key = old["key"].as_str().unwrap().to_string();
+    assert_eq!(verify(&app, &service_key, &old_key, None).await["valid"], true, "cached now");
+
+    let path = format!("/v1/me/api-keys/{}/rotate", old["id"].as_str().unwrap());
+    let (status, new) =
+        body(app.authed(Method::POST, &path, &admin).json(&json!({"grace_seconds": 60})).send().await.unwrap()).await;
+    assert_eq!(status, 201, "{new}");
+    let new_key = new["key"].as_str().unwrap().to_string();
+    assert_eq!((new["name"].clone(), new["scopes"].clone()), (json!("client"), json!(["anime:read"])));
+    assert_eq!(verify(&app, &service_key, &new_key, None).await["valid"], true);
+    clock.advance(time::Duration::seconds(59));
+    assert_eq!(verify(&app, &service_key, &old_key, None).await["valid"], true, "within the grace");
+    clock.advance(time::Duration::seconds(1));
+    assert_eq!(verify(&app, &service_key, &old_key, None).await["code"], "expired", "the grace is over");
+    assert_eq!(verify(&app, &service_key, &new_key, None).await["valid"], true);
+    // A rotated key cannot be rotated again.
+    let res = app.authed(Method::POST, &path, &admin).json(&json!({})).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn per_key_limits_are_enforced_reported_and_counted_in_usage() {
+    let app = TestApp::spawn().await;
+    let admin = token(&app, "admin@example.com", &["admin"]).await;
+    let (_, service) = create_key(&app, &admin, json!({"name": "backend", "scopes": ["keys:verify"]})).await;
+    let service_key = service["key"].as_str().unwrap().to_string();
+    let (_, limited) = create_key(
+        &app,
+        &admin,
+        json!({"name": "limited", "scopes": ["anime:read"], "rate_limit": {"requests": 3, "per_seconds": 3600}}),
+    )
+    .await;
+    let key = limited["key"].as_str().unwrap().to_string();
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let v = verify(&app, &service_key, &key, None).await;
+        assert_eq!(v["valid"], true);
+        assert_eq!(v["ratelimit"]["limit"], 3);
+        remaining.push(v["ratelimit"]["remaining"].as_u64().unwrap());
+    }
+    assert_eq!(remaining, [2, 1, 0]);
+    let v = verify(&app, &service_key, &key, None).await;
+    assert_eq!((v["valid"].as_bool(), v["code"].as_str()), (Some(false), Some("rate_limited")));
+    assert!(v["ratelimit"]["reset_seconds"].as_u64().unwrap() > 3500);
+
+    // The same limit applies when the key itself calls Rampart.
+    let (_, svc_limited) = create_key(
+        &app,
+        &admin,
+        json!({"name": "svc", "scopes": ["keys:verify"], "rate_limit": {"requests": 1, "per_seconds": 3600}}),
+    )
+    .await;
+    let svc = svc_limited["key"].as_str().unwrap();
+    verify(&app, svc, &service_key, None).await;
+    let res = app
+        .client
+        .post(app.url("/v1/keys/verify"))
+        .header("x-api-key", svc)
+        .json(&json!({"key": service_key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+
+    let path = format!("/v1/me/api-keys/{}/usage", limited["id"].as_str().unwrap());
+    let (status, usage) = body(app.authed(Method::GET, &path, &admin).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{usage}");
+    let hours = usage["items"].as_array().unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!((hours[0]["requests"].as_i64(), hours[0]["rejected"].as_i64()), (Some(3), Some(1)));
+    let (_, list) = body(app.authed(Method::GET, "/v1/me/api-keys", &admin).send().await.unwrap()).await;
+    let listed = list["items"].as_array().unwrap().iter().find(|k| k["id"] == limited["id"]).unwrap().clone();
+    assert!(listed["last_used_at"].is_string(), "last_used_at comes from the batched usage: {listed}");
+
+    let user = token(&app, "other@example.com", &[]).await;
+    assert_eq!(app.authed(Method::GET, &path, &user).send().await.unwrap().status(), 404, "not the owner");
+}
+
+#[tokio::test]
+async fn introspection_accepts_an_api_key_with_the_scope() {
+    let app = TestApp::spawn().await;
+    let admin = token(&app, "admin@example.com", &["admin"]).await;
+    let (_, k) = create_key(&app, &admin, json!({"name": "introspector", "scopes": ["tokens:introspect"]})).await;
+    let user = token(&app, "u@example.com", &[]).await;
+    let res = app
+        .client
+        .post(app.url("/v1/auth/introspect"))
+        .header("authorization", format!("Bearer {}", k["key"].as_str().unwrap()))
+        .form(&[("token", user.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = body(res).await;
+    assert_eq!((status, v["active"].as_bool()), (200, Some(true)), "{v}");
+}
