@@ -58,6 +58,14 @@ pub enum Action {
     ApiKeyRotated,
     /// A request lacked the permission or scope it needed.
     AuthorizationDenied,
+    /// A custom role was created or its permissions changed.
+    RoleChanged,
+    /// A custom role was deleted.
+    RoleDeleted,
+    /// An administrator changed a user's name, roles or disabled flag.
+    UserUpdated,
+    /// A user and their data were erased.
+    UserDeleted,
 }
 
 impl Action {
@@ -84,6 +92,10 @@ impl Action {
         Action::ApiKeyRevoked,
         Action::ApiKeyRotated,
         Action::AuthorizationDenied,
+        Action::RoleChanged,
+        Action::RoleDeleted,
+        Action::UserUpdated,
+        Action::UserDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +122,10 @@ impl Action {
             Action::ApiKeyRevoked => "api_key.revoked",
             Action::ApiKeyRotated => "api_key.rotated",
             Action::AuthorizationDenied => "authz.denied",
+            Action::RoleChanged => "role.changed",
+            Action::RoleDeleted => "role.deleted",
+            Action::UserUpdated => "user.updated",
+            Action::UserDeleted => "user.deleted",
         }
     }
 

@@ -241,6 +241,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::api_keys::rotate))
         .routes(routes!(routes::api_keys::usage))
         .routes(routes!(routes::api_keys::verify))
+        .routes(routes!(routes::admin::list_users))
+        .routes(routes!(routes::admin::get_user, routes::admin::update_user, routes::admin::delete_user))
+        .routes(routes!(routes::admin::list_roles, routes::admin::create_role))
+        .routes(routes!(routes::admin::put_role, routes::admin::delete_role))
+        .routes(routes!(routes::admin::authz_check))
         .routes(routes!(routes::admin::unlock_user))
         .routes(routes!(routes::admin::revoke_user_sessions))
 }

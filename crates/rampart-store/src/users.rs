@@ -216,3 +216,173 @@ impl Store {
         Ok(roles)
     }
 }
+
+/// A page of users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    pub users: Vec<User>,
+    /// The id to continue after, when there may be more.
+    pub next: Option<UserId>,
+}
+
+impl Store {
+    /// Users whose e-mail or name contains `q` (case-insensitive), ordered by id (UUIDv7:
+    /// creation order), after `after`, at most `limit`.
+    pub async fn list_users(&self, q: Option<&str>, after: Option<UserId>, limit: u32) -> Result<UserPage> {
+        let pattern =
+            q.map(|q| format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR lower(email) LIKE $1 ESCAPE '\\' \
+             OR lower(COALESCE(name, '')) LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        );
+        let rows: Vec<UserRow> = with_pool!(self, |pool| {
+            sqlx::query_as(&sql)
+                .bind(pattern.clone())
+                .bind(after.map(|a| a.0))
+                .bind(i64::from(limit) + 1)
+                .fetch_all(pool)
+                .await
+        })?;
+        let more = rows.len() > limit as usize;
+        let mut users = Vec::with_capacity(rows.len());
+        for row in rows.into_iter().take(limit as usize) {
+            if let Some(u) = self.attach_roles(Some(row)).await? {
+                users.push(u);
+            }
+        }
+        let next = if more { users.last().map(|u| u.id) } else { None };
+        Ok(UserPage { users, next })
+    }
+
+    /// Changes a user's name, roles and/or disabled flag, with `event`, in one transaction.
+    /// Disabling revokes every session and API key of the user at once.
+    pub async fn update_user(
+        &self,
+        id: UserId,
+        name: Option<Option<&str>>,
+        roles: Option<&[String]>,
+        disabled: Option<bool>,
+        now: OffsetDateTime,
+        event: &SecurityEvent,
+    ) -> Result<bool> {
+        let found = with_tx!(self, |tx| {
+            let n = sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2")
+                .bind(Ts(now))
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            if let Some(name) = name {
+                sqlx::query("UPDATE users SET name = $1 WHERE id = $2").bind(name).bind(id.0).execute(&mut *tx).await?;
+            }
+            if let Some(roles) = roles {
+                for role in roles {
+                    let found: Option<(String,)> = sqlx::query_as("SELECT name FROM roles WHERE name = $1")
+                        .bind(role)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if found.is_none() {
+                        return Err(StoreError::UnknownRole(role.clone()));
+                    }
+                }
+                sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(id.0).execute(&mut *tx).await?;
+                for role in roles {
+                    sqlx::query("INSERT INTO user_roles (user_id, role_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                        .bind(id.0)
+                        .bind(role)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            if let Some(disabled) = disabled {
+                sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                    .bind(disabled)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await?;
+                if disabled {
+                    revoke_in!(tx, id, crate::RevokeSessions::All, now, "user_disabled");
+                    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                        .bind(Ts(now))
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            insert_event(&mut *tx, event).await?;
+            true
+        });
+        Ok(found)
+    }
+
+    /// Erases a user and everything that hangs off them (sessions, tokens, keys, history);
+    /// `event` stays in the audit log.
+    pub async fn delete_user(&self, id: UserId, event: &SecurityEvent) -> Result<bool> {
+        let done = with_tx!(self, |tx| {
+            let n = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.0).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                insert_event(&mut *tx, event).await?;
+            }
+            n == 1
+        });
+        Ok(done)
+    }
+
+    /// Creates or replaces a custom role; built-in roles cannot be replaced (Conflict).
+    pub async fn put_role(
+        &self,
+        name: &str,
+        description: &str,
+        permissions: &[String],
+        event: &SecurityEvent,
+    ) -> Result<()> {
+        with_tx!(self, |tx| {
+            let builtin: Option<(bool,)> =
+                sqlx::query_as("SELECT builtin FROM roles WHERE name = $1").bind(name).fetch_optional(&mut *tx).await?;
+            if builtin.is_some_and(|(b,)| b) {
+                return Err(StoreError::Conflict(format!("{name} is a built-in role")));
+            }
+            sqlx::query(
+                "INSERT INTO roles (name, description, permissions, builtin) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (name) DO UPDATE SET description = excluded.description, permissions = excluded.permissions",
+            )
+            .bind(name)
+            .bind(description)
+            .bind(sqlx::types::Json(permissions))
+            .bind(false)
+            .execute(&mut *tx)
+            .await?;
+            insert_event(&mut *tx, event).await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes a custom role (its grants go with it). Built-in roles: Conflict. Unknown: false.
+    pub async fn delete_role(&self, name: &str, event: &SecurityEvent) -> Result<bool> {
+        let done = with_tx!(self, |tx| {
+            let builtin: Option<(bool,)> =
+                sqlx::query_as("SELECT builtin FROM roles WHERE name = $1").bind(name).fetch_optional(&mut *tx).await?;
+            match builtin {
+                None => false,
+                Some((true,)) => return Err(StoreError::Conflict(format!("{name} is a built-in role"))),
+                Some((false,)) => {
+                    sqlx::query("DELETE FROM roles WHERE name = $1").bind(name).execute(&mut *tx).await?;
+                    insert_event(&mut *tx, event).await?;
+                    true
+                }
+            }
+        });
+        Ok(done)
+    }
+
+    /// Users holding a role (to evict their cached keys after the role changes).
+    pub async fn users_with_role(&self, role: &str) -> Result<Vec<UserId>> {
+        let rows: Vec<(Uuid,)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT user_id FROM user_roles WHERE role_name = $1").bind(role).fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().map(|(id,)| UserId(id)).collect())
+    }
+}

@@ -671,16 +671,11 @@ pub async fn change_password(
 }
 
 /// Lifts the lockout of a user's identifier (the administrator's unlock).
-pub async fn unlock(
-    state: &AppState,
-    ctx: &RequestContext,
-    admin: &Authenticated,
-    user: &User,
-) -> Result<(), ApiError> {
+pub async fn unlock(state: &AppState, ctx: &RequestContext, actor: Actor, user: &User) -> Result<(), ApiError> {
     let cleared = state.store.throttle_clear(&state.auth.identifier_key(&user.email)).await?;
     let ev: SecurityEvent = ctx
         .event(&state.events, Action::LoginUnlocked, Outcome::Success)
-        .actor(Actor::User(admin.user_id.0))
+        .actor(actor)
         .resource(Resource::new("user", user.id))
         .details(serde_json::json!({ "had_failures": cleared }));
     state.events.record(ev).await?;

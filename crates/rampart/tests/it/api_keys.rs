@@ -218,3 +218,200 @@ async fn introspection_accepts_an_api_key_with_the_scope() {
     let (status, v) = body(res).await;
     assert_eq!((status, v["active"].as_bool()), (200, Some(true)), "{v}");
 }
+
+async fn admin_call(app: &TestApp, method: Method, path: &str, token: &str, body_: Option<Value>) -> (u16, Value) {
+    let mut req = app.authed(method, path, token);
+    if let Some(b) = body_ {
+        req = req.json(&b);
+    }
+    body(req.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn removing_the_owners_role_removes_the_keys_access_at_once_and_disabling_ends_everything() {
+    let app = TestApp::spawn().await;
+    let admin = token(&app, "admin@example.com", &["admin"]).await;
+    let (_, service) = create_key(&app, &admin, json!({"name": "backend", "scopes": ["keys:verify"]})).await;
+    let service_key = service["key"].as_str().unwrap().to_string();
+
+    let (status, role) = admin_call(
+        &app,
+        Method::POST,
+        "/v1/admin/roles",
+        &admin,
+        Some(json!({"name": "reader", "permissions": ["anime:read"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{role}");
+    let user_token = token(&app, "fan@example.com", &[]).await;
+    let (_, me) = body(app.authed(Method::GET, "/v1/me", &user_token).send().await.unwrap()).await;
+    let uid = me["user"]["id"].as_str().unwrap().to_string();
+    let (status, u) = admin_call(
+        &app,
+        Method::PATCH,
+        &format!("/v1/admin/users/{uid}"),
+        &admin,
+        Some(json!({"roles": ["user", "reader"]})),
+    )
+    .await;
+    assert_eq!((status, u["user"]["roles"].clone()), (200, json!(["reader", "user"])), "{u}");
+
+    let (status, k) = create_key(&app, &user_token, json!({"name": "mine", "scopes": ["anime:read"]})).await;
+    assert_eq!(status, 201, "{k}");
+    let key = k["key"].as_str().unwrap().to_string();
+    assert_eq!(verify(&app, &service_key, &key, Some("anime:read")).await["valid"], true);
+
+    // The role goes; the key's access goes with it, on the very next request.
+    admin_call(&app, Method::PATCH, &format!("/v1/admin/users/{uid}"), &admin, Some(json!({"roles": ["user"]}))).await;
+    let v = verify(&app, &service_key, &key, Some("anime:read")).await;
+    assert_eq!(v["code"], "insufficient_scope", "{v}");
+    let v = verify(&app, &service_key, &key, None).await;
+    assert_eq!(v["scopes"], json!([]), "effective scopes are within the owner's permissions");
+
+    // Back via the role, then the role itself loses the permission.
+    admin_call(
+        &app,
+        Method::PATCH,
+        &format!("/v1/admin/users/{uid}"),
+        &admin,
+        Some(json!({"roles": ["user", "reader"]})),
+    )
+    .await;
+    assert_eq!(verify(&app, &service_key, &key, Some("anime:read")).await["valid"], true);
+    let (status, _) =
+        admin_call(&app, Method::PUT, "/v1/admin/roles/reader", &admin, Some(json!({"permissions": []}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(verify(&app, &service_key, &key, Some("anime:read")).await["code"], "insufficient_scope");
+
+    // Disabling the user ends their sessions and keys at once.
+    admin_call(&app, Method::PUT, "/v1/admin/roles/reader", &admin, Some(json!({"permissions": ["anime:read"]}))).await;
+    let (status, u) =
+        admin_call(&app, Method::PATCH, &format!("/v1/admin/users/{uid}"), &admin, Some(json!({"disabled": true})))
+            .await;
+    assert_eq!((status, u["user"]["disabled"].as_bool()), (200, Some(true)));
+    assert_eq!(app.authed(Method::GET, "/v1/me", &user_token).send().await.unwrap().status(), 401);
+    assert_eq!(verify(&app, &service_key, &key, None).await["code"], "revoked");
+    let res = app.post_json("/v1/auth/login", &json!({"email": "fan@example.com", "password": PW})).await;
+    assert_eq!(res.status(), 403);
+
+    // Erasure.
+    let (status, _) = admin_call(&app, Method::DELETE, &format!("/v1/admin/users/{uid}"), &admin, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = admin_call(&app, Method::GET, &format!("/v1/admin/users/{uid}"), &admin, None).await;
+    assert_eq!(status, 404);
+    assert_eq!(verify(&app, &service_key, &key, None).await["code"], "unknown");
+}
+
+#[tokio::test]
+async fn admin_endpoints_are_guarded_by_named_permissions_for_sessions_and_keys() {
+    let app = TestApp::spawn().await;
+    let admin = token(&app, "admin@example.com", &["admin"]).await;
+    let moderator = token(&app, "mod@example.com", &["moderator"]).await;
+    let user = token(&app, "plain@example.com", &[]).await;
+
+    let (status, list) = admin_call(&app, Method::GET, "/v1/admin/users?q=PLAIN", &moderator, None).await;
+    assert_eq!(status, 200, "moderators hold users:read");
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["email"], "plain@example.com");
+    let uid = list["items"][0]["id"].as_str().unwrap().to_string();
+    let (status, p) =
+        admin_call(&app, Method::PATCH, &format!("/v1/admin/users/{uid}"), &moderator, Some(json!({"disabled": true})))
+            .await;
+    assert_eq!((status, p["code"].as_str()), (403, Some("forbidden")), "but not users:write");
+    let (status, _) = admin_call(&app, Method::GET, "/v1/admin/users", &user, None).await;
+    assert_eq!(status, 403);
+    assert_eq!(app.get("/v1/admin/users").await.status(), 401);
+    let denied = app
+        .state
+        .store
+        .recent_events(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.action.as_str() == "authz.denied")
+        .count();
+    assert_eq!(denied, 2, "each refusal is an event");
+
+    // Paging.
+    let (_, page) = admin_call(&app, Method::GET, "/v1/admin/users?limit=2", &admin, None).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) =
+        admin_call(&app, Method::GET, &format!("/v1/admin/users?limit=2&cursor={cursor}"), &admin, None).await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert!(rest["next_cursor"].is_null());
+
+    // An API key with users:read can read users, not write them.
+    let (_, k) = create_key(&app, &admin, json!({"name": "ro", "scopes": ["users:read"]})).await;
+    let key = k["key"].as_str().unwrap();
+    let res = app.client.get(app.url("/v1/admin/users")).header("x-api-key", key).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .client
+        .patch(app.url(&format!("/v1/admin/users/{uid}")))
+        .header("x-api-key", key)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    let (status, p) = body(res).await;
+    assert_eq!((status, p["code"].as_str()), (403, Some("insufficient_scope")));
+
+    // Built-in roles are fixed; custom ones are not duplicated.
+    let (status, p) =
+        admin_call(&app, Method::PUT, "/v1/admin/roles/admin", &admin, Some(json!({"permissions": []}))).await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("role_builtin")));
+    let (status, _) = admin_call(&app, Method::DELETE, "/v1/admin/roles/user", &admin, None).await;
+    assert_eq!(status, 409);
+    admin_call(
+        &app,
+        Method::POST,
+        "/v1/admin/roles",
+        &admin,
+        Some(json!({"name": "editor", "permissions": ["posts:*"]})),
+    )
+    .await;
+    let (status, p) =
+        admin_call(&app, Method::POST, "/v1/admin/roles", &admin, Some(json!({"name": "editor", "permissions": []})))
+            .await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("role_exists")));
+    let (status, p) = admin_call(
+        &app,
+        Method::POST,
+        "/v1/admin/roles",
+        &admin,
+        Some(json!({"name": "Bad Name", "permissions": ["x"]})),
+    )
+    .await;
+    assert_eq!((status, p["errors"].as_array().unwrap().len()), (400, 2));
+    let (status, _) = admin_call(&app, Method::DELETE, "/v1/admin/roles/editor", &admin, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = admin_call(&app, Method::DELETE, "/v1/admin/roles/editor", &admin, None).await;
+    assert_eq!(status, 404);
+
+    // authz/check: about oneself freely, about others with authz:check.
+    let (_, a) =
+        admin_call(&app, Method::POST, "/v1/authz/check", &moderator, Some(json!({"permission": "audit:read"}))).await;
+    assert_eq!(a, json!({"allowed": true}));
+    let (_, a) =
+        admin_call(&app, Method::POST, "/v1/authz/check", &moderator, Some(json!({"permission": "users:write"}))).await;
+    assert_eq!(a, json!({"allowed": false}));
+    let (status, _) = admin_call(
+        &app,
+        Method::POST,
+        "/v1/authz/check",
+        &moderator,
+        Some(json!({"subject_id": uid, "permission": "users:read"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (_, a) = admin_call(
+        &app,
+        Method::POST,
+        "/v1/authz/check",
+        &admin,
+        Some(json!({"subject_id": uid, "permission": "users:read"})),
+    )
+    .await;
+    assert_eq!(a, json!({"allowed": false}));
+}
