@@ -229,3 +229,13 @@ impl Store {
         Ok(perms)
     }
 }
+
+impl Store {
+    /// Any key by id (for the CLI, which acts for every owner).
+    pub async fn api_key_by_id(&self, id: Uuid) -> Result<Option<StoredApiKey>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
+        let key: Option<StoredApiKey> =
+            with_pool!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        Ok(key)
+    }
+}

@@ -36,7 +36,7 @@ enum Command {
     /// User administration.
     #[command(subcommand)]
     Users(UsersCommand),
-    /// Key management.
+    /// Key management: API keys, and the access-token signing key.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Print the OpenAPI 3.1 document of the HTTP API.
@@ -56,6 +56,27 @@ enum KeysCommand {
     /// Replace the access-token signing key. Tokens signed by the old key stay valid until
     /// they expire; running servers pick the new key up within 30 seconds.
     RotateSigning,
+    /// Create an API key for a user (for scripts and bootstrap). Prints the key once, as JSON.
+    Create(CreateKeyArgs),
+    /// Revoke an API key by id.
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CreateKeyArgs {
+    /// The owner's e-mail address.
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    name: String,
+    /// A scope (repeatable), within the owner's permissions: `resource:action`, `resource:*`, `*`.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    #[arg(long)]
+    expires_in_days: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +123,12 @@ fn main() -> ExitCode {
         Command::Migrate => runtime(config.log.clone(), LogTarget::Stderr, migrate(config)),
         Command::Keys(KeysCommand::RotateSigning) => {
             runtime(config.log.clone(), LogTarget::Stderr, rotate_signing(config))
+        }
+        Command::Keys(KeysCommand::Create(args)) => {
+            runtime(config.log.clone(), LogTarget::Stderr, create_key(config, args))
+        }
+        Command::Keys(KeysCommand::Revoke { id }) => {
+            runtime(config.log.clone(), LogTarget::Stderr, revoke_key(config, id))
         }
         Command::Users(UsersCommand::Create(args)) => {
             runtime(config.log.clone(), LogTarget::Stderr, create_user(config, args))
@@ -240,4 +267,73 @@ async fn create_user(config: Config, args: CreateUserArgs) -> anyhow::Result<()>
         }
         Err(e) => bail!("cannot create the user: {}", e.to_problem().detail),
     }
+}
+
+/// What a service error means to an operator at a terminal (who, unlike an HTTP client, may
+/// see internal causes).
+fn explain(what: &str, e: rampart_server::ApiError) -> anyhow::Error {
+    match e {
+        rampart_server::ApiError::Validation(errors) => {
+            let lines: Vec<String> =
+                errors.iter().map(|e| format!("  {}: {} ({})", e.field, e.message, e.code)).collect();
+            anyhow::anyhow!("cannot {what}:\n{}", lines.join("\n"))
+        }
+        e @ (rampart_server::ApiError::Internal(_) | rampart_server::ApiError::Unavailable(_)) => {
+            let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+            anyhow::anyhow!("cannot {what}: {cause}")
+        }
+        e => anyhow::anyhow!("cannot {what}: {}", e.to_problem().detail),
+    }
+}
+
+async fn create_key(config: Config, args: CreateKeyArgs) -> anyhow::Result<()> {
+    let (key, origin) = resolve_master_key(&config)?;
+    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let result = async {
+        let email = rampart_domain::Email::parse(&args.email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+        let owner = state.store.find_user_by_email(&email).await?.ok_or_else(|| anyhow::anyhow!("no user {email}"))?;
+        let new = services::api_keys::NewKey {
+            name: args.name,
+            scopes: args.scopes,
+            expires_in_days: args.expires_in_days,
+            rate_limit: None,
+        };
+        services::api_keys::create(&state, owner.id, Actor::System, None, new)
+            .await
+            .map_err(|e| explain("create the key", e))
+    }
+    .await;
+    state.store.close().await;
+    let (stored, secret) = result?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "id": stored.id.to_string(),
+            "key": secret.expose(),
+            "prefix": stored.prefix,
+            "owner": args.email,
+            "scopes": stored.scopes,
+        })
+    );
+    Ok(())
+}
+
+async fn revoke_key(config: Config, id: String) -> anyhow::Result<()> {
+    let id: uuid::Uuid = id.parse().map_err(|_| anyhow::anyhow!("--id: not a key id"))?;
+    let (key, origin) = resolve_master_key(&config)?;
+    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let result = async {
+        let stored = state.store.api_key_by_id(id).await?.ok_or_else(|| anyhow::anyhow!("no API key {id}"))?;
+        let owner = rampart_domain::UserId(stored.user_id);
+        services::api_keys::revoke(&state, owner, id, Actor::System, None)
+            .await
+            .map_err(|e| explain("revoke the key", e))
+    }
+    .await;
+    state.store.close().await;
+    if !result? {
+        bail!("API key {id} is already revoked");
+    }
+    println!("{}", serde_json::json!({ "revoked": id.to_string() }));
+    Ok(())
 }

@@ -5,7 +5,7 @@ use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
 use crate::events::RequestContext;
 use crate::limits::ApiJson;
-use crate::services::api_keys::{self as keys, validate_new_key};
+use crate::services::api_keys as keys;
 use crate::views::rfc3339;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -79,34 +79,13 @@ pub async fn create(
     auth: Authenticated,
     ApiJson(req): ApiJson<CreateApiKeyRequest>,
 ) -> Result<Response, ApiError> {
-    let owner = state.store.user_permissions(auth.user_id).await?;
-    let mut scopes = req.scopes.clone();
-    scopes.sort();
-    scopes.dedup();
-    validate_new_key(&req.name, &scopes, &owner, req.expires_in_days, req.rate_limit)?;
-    let now = state.clock.now();
-    let secret = ApiKey::generate(&mut rand::rngs::OsRng);
-    let key = StoredApiKey {
-        id: Uuid::now_v7(),
-        user_id: auth.user_id.0,
-        name: req.name.trim().to_string(),
-        prefix: secret.display_prefix(),
-        scopes,
-        rate_limit_requests: req.rate_limit.map(|r| i64::from(r.requests)),
-        rate_limit_per_seconds: req.rate_limit.map(|r| i64::from(r.per_seconds)),
-        created_at: now,
-        expires_at: req.expires_in_days.map(|d| now + time::Duration::days(i64::from(d))),
-        last_used_at: None,
-        revoked_at: None,
-        rotated_to: None,
+    let new = keys::NewKey {
+        name: req.name,
+        scopes: req.scopes,
+        expires_in_days: req.expires_in_days,
+        rate_limit: req.rate_limit,
     };
-    let ev = ctx
-        .event(&state.events, Action::ApiKeyCreated, Outcome::Success)
-        .actor(Actor::User(auth.user_id.0))
-        .resource(Resource::new("api_key", key.id))
-        .details(serde_json::json!({ "name": key.name, "scopes": key.scopes, "prefix": key.prefix }));
-    state.store.create_api_key(&key, secret.hash(), &ev).await?;
-    state.events.observed(&ev);
+    let (key, secret) = keys::create(&state, auth.user_id, Actor::User(auth.user_id.0), Some(&ctx), new).await?;
     Ok(created(&key, &secret))
 }
 
@@ -129,15 +108,9 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
-    let ev = ctx
-        .event(&state.events, Action::ApiKeyRevoked, Outcome::Success)
-        .actor(Actor::User(auth.user_id.0))
-        .resource(Resource::new("api_key", id));
-    if !state.store.revoke_api_key(auth.user_id, id, state.clock.now(), &ev).await? {
+    if !keys::revoke(&state, auth.user_id, id, Actor::User(auth.user_id.0), Some(&ctx)).await? {
         return Err(ApiError::NotFound);
     }
-    state.api_keys.evict(id);
-    state.events.observed(&ev);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -221,6 +221,86 @@ pub async fn verify(
     Ok((principal, limit))
 }
 
+/// What a new key is to be.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub expires_in_days: Option<u32>,
+    pub rate_limit: Option<rampart_wire::RateLimitSpec>,
+}
+
+fn event_for(
+    state: &AppState,
+    ctx: Option<&crate::events::RequestContext>,
+    action: rampart_domain::Action,
+) -> rampart_domain::SecurityEvent {
+    let outcome = rampart_domain::Outcome::Success;
+    match ctx {
+        Some(ctx) => ctx.event(&state.events, action, outcome),
+        None => state.events.event(action, outcome),
+    }
+}
+
+/// Creates a key for `owner` within their current permissions (HTTP and CLI share this).
+/// Returns the stored key and the secret, to be shown once.
+pub async fn create(
+    state: &AppState,
+    owner: UserId,
+    actor: rampart_domain::Actor,
+    ctx: Option<&crate::events::RequestContext>,
+    new: NewKey,
+) -> Result<(StoredApiKey, apikey::ApiKey), ApiError> {
+    let permissions = state.store.user_permissions(owner).await?;
+    let mut scopes = new.scopes;
+    scopes.sort();
+    scopes.dedup();
+    validate_new_key(&new.name, &scopes, &permissions, new.expires_in_days, new.rate_limit)?;
+    let now = state.clock.now();
+    let secret = apikey::ApiKey::generate(&mut rand::rngs::OsRng);
+    let key = StoredApiKey {
+        id: Uuid::now_v7(),
+        user_id: owner.0,
+        name: new.name.trim().to_string(),
+        prefix: secret.display_prefix(),
+        scopes,
+        rate_limit_requests: new.rate_limit.map(|r| i64::from(r.requests)),
+        rate_limit_per_seconds: new.rate_limit.map(|r| i64::from(r.per_seconds)),
+        created_at: now,
+        expires_at: new.expires_in_days.map(|d| now + time::Duration::days(i64::from(d))),
+        last_used_at: None,
+        revoked_at: None,
+        rotated_to: None,
+    };
+    let ev = event_for(state, ctx, rampart_domain::Action::ApiKeyCreated)
+        .actor(actor)
+        .resource(rampart_domain::Resource::new("api_key", key.id))
+        .details(serde_json::json!({ "name": key.name, "scopes": key.scopes, "prefix": key.prefix }));
+    state.store.create_api_key(&key, secret.hash(), &ev).await?;
+    state.events.observed(&ev);
+    Ok((key, secret))
+}
+
+/// Revokes one of `owner`'s keys; it stops working on this instance at once. False when the
+/// owner has no such live key.
+pub async fn revoke(
+    state: &AppState,
+    owner: UserId,
+    id: Uuid,
+    actor: rampart_domain::Actor,
+    ctx: Option<&crate::events::RequestContext>,
+) -> Result<bool, ApiError> {
+    let ev = event_for(state, ctx, rampart_domain::Action::ApiKeyRevoked)
+        .actor(actor)
+        .resource(rampart_domain::Resource::new("api_key", id));
+    if !state.store.revoke_api_key(owner, id, state.clock.now(), &ev).await? {
+        return Ok(false);
+    }
+    state.api_keys.evict(id);
+    state.events.observed(&ev);
+    Ok(true)
+}
+
 /// Validates a new key's fields against the owner's current permissions.
 pub fn validate_new_key(
     name: &str,

@@ -296,3 +296,39 @@ fn keys_rotate_signing_replaces_the_current_key() {
         "no key material is printed"
     );
 }
+
+#[test]
+fn keys_create_prints_the_key_once_and_revoke_ends_it() {
+    let cli = Cli::new();
+    let out = cli.run(
+        &["users", "create", "--email", "ops@example.com", "--role", "admin", "--password-stdin"],
+        &[],
+        Some("a long operator passphrase"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out =
+        cli.run(&["keys", "create", "--email", "ops@example.com", "--name", "ci", "--scope", "keys:verify"], &[], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = created["key"].as_str().unwrap();
+    assert!(key.starts_with("rk_") && key.starts_with(created["prefix"].as_str().unwrap()));
+    assert_eq!(created["scopes"], serde_json::json!(["keys:verify"]));
+
+    // A user without the permission cannot be given the scope.
+    cli.run(
+        &["users", "create", "--email", "dev@example.com", "--password-stdin"],
+        &[],
+        Some("another long passphrase"),
+    );
+    let out =
+        cli.run(&["keys", "create", "--email", "dev@example.com", "--name", "x", "--scope", "users:write"], &[], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("scope_not_held"), "{}", text(&out.stderr));
+
+    let id = created["id"].as_str().unwrap();
+    let out = cli.run(&["keys", "revoke", "--id", id], &[], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = cli.run(&["keys", "revoke", "--id", id], &[], None);
+    assert_eq!(out.status.code(), Some(1), "a second revoke says so");
+    assert!(text(&out.stderr).contains("already revoked"));
+}
