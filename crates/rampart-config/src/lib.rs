@@ -26,7 +26,7 @@ pub const ENV_PREFIX: &str = "RAMPART_";
 const OTHER_ENV: &[&str] = &["RAMPART_MASTER_KEY", "RAMPART_MASTER_KEY_FILE", "RAMPART_CONFIG", "RAMPART_BLESS"];
 /// Sections of the configuration, for suggestions.
 const SECTIONS: &[&str] =
-    &["server", "data", "database", "log", "passwords", "tokens", "accounts", "sessions", "login", "mail"];
+    &["server", "data", "database", "log", "passwords", "tokens", "accounts", "sessions", "login", "api_keys", "mail"];
 
 /// Names every `RAMPART_` variable that is neither a `RAMPART_<SECTION>__<KEY>` key nor one of
 /// the few read elsewhere: a mistyped `RAMPART_DATABASE_URL` must not quietly run on SQLite.
@@ -65,6 +65,7 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub sessions: SessionsConfig,
     pub login: LoginConfig,
+    pub api_keys: ApiKeysConfig,
     pub mail: MailConfig,
 }
 
@@ -129,6 +130,19 @@ impl Default for SessionsConfig {
             cookie_same_site: SameSite::Lax,
             trusted_origins: Vec::new(),
         }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeysConfig {
+    /// How long hourly usage counts are kept, in days.
+    pub usage_retention_days: u64,
+}
+
+impl Default for ApiKeysConfig {
+    fn default() -> Self {
+        Self { usage_retention_days: 90 }
     }
 }
 

@@ -236,7 +236,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::me::change_password))
         .routes(routes!(routes::me::list_sessions, routes::me::revoke_all_sessions))
         .routes(routes!(routes::me::revoke_session))
-        .routes(routes!(routes::api_keys::create, routes::api_keys::list))
+        .routes(routes!(routes::api_keys::create, routes::api_keys::list, routes::api_keys::revoke_all))
         .routes(routes!(routes::api_keys::revoke))
         .routes(routes!(routes::api_keys::rotate))
         .routes(routes!(routes::api_keys::usage))
@@ -389,6 +389,10 @@ async fn purge(state: &AppState) {
         Ok(n) if n > 0 => tracing::info!(rows = n, "purged ended sessions and expired tokens"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "purge of ended sessions failed"),
+    }
+    let retention = time::Duration::days(i64::try_from(state.config.api_keys.usage_retention_days).unwrap_or(90));
+    if let Err(e) = state.store.purge_api_key_usage(now - retention).await {
+        tracing::warn!(error = %e, "purge of API key usage failed");
     }
     if let Err(e) = state.store.purge_throttle(now, longest).await {
         tracing::warn!(error = %e, "purge of login counters failed");

@@ -239,3 +239,38 @@ impl Store {
         Ok(key)
     }
 }
+
+impl Store {
+    /// Revokes every live key of `user`, with `event`; returns their ids.
+    pub async fn revoke_all_api_keys(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+        event: &SecurityEvent,
+    ) -> Result<Vec<Uuid>> {
+        let ids = with_tx!(self, |tx| {
+            let rows: Vec<(Uuid,)> = sqlx::query_as(
+                "UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL RETURNING id",
+            )
+            .bind(Ts(now))
+            .bind(user.0)
+            .fetch_all(&mut *tx)
+            .await?;
+            insert_event(&mut *tx, event).await?;
+            rows.into_iter().map(|(id,)| id).collect::<Vec<_>>()
+        });
+        Ok(ids)
+    }
+
+    /// Deletes hourly usage older than `before`.
+    pub async fn purge_api_key_usage(&self, before: OffsetDateTime) -> Result<u64> {
+        let n = with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM api_key_usage WHERE hour < $1")
+                .bind(Ts(before))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+}

@@ -114,6 +114,27 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Revokes every key of the caller ("I leaked something").
+#[utoipa::path(delete, path = "/v1/me/api-keys", tag = "api-keys", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "All revoked")))]
+pub async fn revoke_all(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+) -> Result<StatusCode, ApiError> {
+    let ev = ctx
+        .event(&state.events, Action::ApiKeyRevoked, Outcome::Success)
+        .actor(Actor::User(auth.user_id.0))
+        .resource(Resource::new("user", auth.user_id))
+        .details(serde_json::json!({ "scope": "all" }));
+    let ids = state.store.revoke_all_api_keys(auth.user_id, state.clock.now(), &ev).await?;
+    for id in ids {
+        state.api_keys.evict(id);
+    }
+    state.events.observed(&ev);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Replaces a key with a new one (same name, scopes and limit). The old key keeps working for
 /// `grace_seconds` (default 0), then stops.
 #[utoipa::path(post, path = "/v1/me/api-keys/{id}/rotate", tag = "api-keys", security(("bearer" = []), ("cookie" = [])),

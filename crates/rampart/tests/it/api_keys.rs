@@ -109,9 +109,27 @@ async fn keys_are_shown_once_scoped_within_the_owner_and_verified_by_backends() 
         .unwrap();
     let (status, p) = body(res).await;
     assert_eq!((status, p["code"].as_str()), (401, Some("invalid_api_key")), "a revoked key authenticates nothing");
+    // Revoke all: every remaining key stops at once.
+    let res = app.authed(Method::DELETE, "/v1/me/api-keys", &admin).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(verify_status(&app, &service_key).await, 401, "the service key itself is revoked");
+    let (_, list) = body(app.authed(Method::GET, "/v1/me/api-keys", &admin).send().await.unwrap()).await;
+    assert_eq!(list["items"], json!([]));
     let events: Vec<String> =
         app.state.store.recent_events(100).await.unwrap().iter().map(|e| e.event.action.as_str().to_string()).collect();
     assert!(events.contains(&"api_key.created".to_string()) && events.contains(&"api_key.revoked".to_string()));
+}
+
+async fn verify_status(app: &TestApp, service_key: &str) -> u16 {
+    let res = app
+        .client
+        .post(app.url("/v1/keys/verify"))
+        .header("x-api-key", service_key)
+        .json(&json!({"key": "rk_x"}))
+        .send()
+        .await
+        .unwrap();
+    res.status().as_u16()
 }
 
 #[tokio::test]
