@@ -433,6 +433,12 @@ impl Config {
         if l.max_failures == 0 || l.window_secs == 0 || l.lockout_secs == 0 {
             problems.push("login: max_failures, window_secs and lockout_secs must be at least 1".into());
         }
+        if !(1..=3650).contains(&self.api_keys.usage_retention_days) {
+            problems.push(format!(
+                "api_keys.usage_retention_days: must be between 1 and 3650; got {}",
+                self.api_keys.usage_retention_days
+            ));
+        }
         if self.log.level.trim().is_empty() {
             problems.push("log.level: must not be empty".into());
         }

@@ -141,6 +141,34 @@ impl Caller {
 }
 
 impl Caller {
+    /// Whether the caller could itself hold `permission` (a concrete one or a wildcard): the
+    /// ceiling for what it may grant to others or to roles.
+    pub async fn covers(&self, state: &AppState, permission: &str) -> Result<bool, ApiError> {
+        Ok(match self {
+            Caller::Session(a) => {
+                rampart_domain::apikey::covers(&state.store.user_permissions(a.user_id).await?, permission)
+            }
+            Caller::Key(k) => {
+                rampart_domain::apikey::covers(&k.key.scopes, permission)
+                    && rampart_domain::apikey::covers(&k.owner_permissions, permission)
+            }
+        })
+    }
+
+    /// [`Caller::require`], recording a refusal as `authz.denied`.
+    pub async fn require_recorded(
+        &self,
+        state: &AppState,
+        ctx: &crate::events::RequestContext,
+        permission: &str,
+    ) -> Result<(), ApiError> {
+        if let Err(e) = self.require(state, permission).await {
+            record_denied(state, ctx, self, permission).await?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Who this is, for events.
     pub fn actor(&self) -> rampart_domain::Actor {
         match self {
@@ -207,6 +235,22 @@ impl<P: Permission> FromRequestParts<AppState> for Guard<P> {
         }
         Ok(Guard { caller, _permission: std::marker::PhantomData })
     }
+}
+
+/// Records that `caller` was refused `permission`.
+pub async fn record_denied(
+    state: &AppState,
+    ctx: &crate::events::RequestContext,
+    caller: &Caller,
+    permission: &str,
+) -> Result<(), ApiError> {
+    let ev = ctx
+        .event(&state.events, rampart_domain::Action::AuthorizationDenied, rampart_domain::Outcome::Denied)
+        .severity(rampart_domain::Severity::Warning)
+        .actor(caller.actor())
+        .details(serde_json::json!({ "permission": permission }));
+    state.events.record(ev).await?;
+    Ok(())
 }
 
 /// The API key a request carries, if any.

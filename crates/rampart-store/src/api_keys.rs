@@ -69,8 +69,30 @@ macro_rules! insert_key {
 }
 
 impl Store {
-    pub async fn create_api_key(&self, key: &StoredApiKey, hash: TokenHash, event: &SecurityEvent) -> Result<()> {
+    /// Stores a new key, unless its owner already has `max_live` live keys (Conflict).
+    pub async fn create_api_key(
+        &self,
+        key: &StoredApiKey,
+        hash: TokenHash,
+        max_live: i64,
+        event: &SecurityEvent,
+    ) -> Result<()> {
         with_tx!(self, |tx| {
+            sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+                .bind(key.user_id)
+                .execute(&mut *tx)
+                .await?;
+            let (live,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $2)",
+            )
+            .bind(key.user_id)
+            .bind(Ts(key.created_at))
+            .fetch_one(&mut *tx)
+            .await?;
+            if live >= max_live {
+                return Err(crate::StoreError::Conflict(format!("at most {max_live} live API keys per user")));
+            }
             insert_key!(tx, key, hash);
             insert_event(&mut *tx, event).await?;
         });
@@ -166,10 +188,16 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
+        // A fixed order, so concurrent flushes (several instances) lock rows in the same order.
+        let mut batch = batch.to_vec();
+        batch.sort_by_key(|u| (u.key_id, u.hour));
         with_tx!(self, |tx| {
-            for u in batch {
+            for u in &batch {
+                // Counts of a key deleted meanwhile (its user erased) are dropped, not an error
+                // that would block every later flush.
                 sqlx::query(
-                    "INSERT INTO api_key_usage (key_id, hour, requests, rejected) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO api_key_usage (key_id, hour, requests, rejected) \
+                     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM api_keys WHERE id = $1) \
                      ON CONFLICT (key_id, hour) DO UPDATE SET requests = api_key_usage.requests + excluded.requests, \
                      rejected = api_key_usage.rejected + excluded.rejected",
                 )

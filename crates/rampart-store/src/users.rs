@@ -378,6 +378,27 @@ impl Store {
         Ok(done)
     }
 
+    /// How many enabled users hold a role granting `*` (administrators), to keep at least one.
+    pub async fn count_admins(&self) -> Result<i64> {
+        let roles = self.list_roles().await?;
+        let admin_roles: Vec<String> =
+            roles.into_iter().filter(|r| r.permissions.iter().any(|p| p == "*")).map(|r| r.name).collect();
+        let mut ids = std::collections::HashSet::new();
+        for role in admin_roles {
+            let rows: Vec<(Uuid,)> = with_pool!(self, |pool| {
+                sqlx::query_as(
+                    "SELECT ur.user_id FROM user_roles ur JOIN users u ON u.id = ur.user_id \
+                     WHERE ur.role_name = $1 AND NOT u.disabled",
+                )
+                .bind(&role)
+                .fetch_all(pool)
+                .await
+            })?;
+            ids.extend(rows.into_iter().map(|(id,)| id));
+        }
+        Ok(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+    }
+
     /// Users holding a role (to evict their cached keys after the role changes).
     pub async fn users_with_role(&self, role: &str) -> Result<Vec<UserId>> {
         let rows: Vec<(Uuid,)> = with_pool!(self, |pool| {

@@ -315,7 +315,8 @@ pub struct CreateApiKeyRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreatedApiKey {
     pub id: String,
-    pub key: String,
+    /// The key itself (`Debug` shows `[redacted]`).
+    pub key: Sensitive,
     pub prefix: String,
     pub name: String,
     pub scopes: Vec<String>,

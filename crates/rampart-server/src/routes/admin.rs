@@ -24,6 +24,38 @@ async fn target(state: &AppState, id: &str) -> Result<User, ApiError> {
     state.store.get_user(id).await?.ok_or(ApiError::NotFound)
 }
 
+/// Refuses (403 `exceeds_own_permissions`) unless the caller could itself hold every one of
+/// `permissions`: nobody grants, or acts on a user holding, more than they have.
+async fn within_ceiling(state: &AppState, caller: &Caller, permissions: &[String], what: &str) -> Result<(), ApiError> {
+    for p in permissions {
+        if !caller.covers(state, p).await? {
+            return Err(ApiError::Forbidden {
+                code: "exceeds_own_permissions",
+                detail: format!("{what} needs {p:?}, which you do not hold"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The permissions the given roles grant.
+async fn permissions_of(state: &AppState, roles: &[String]) -> Result<Vec<String>, ApiError> {
+    let all = state.store.list_roles().await?;
+    Ok(all.into_iter().filter(|r| roles.contains(&r.name)).flat_map(|r| r.permissions).collect())
+}
+
+/// Refuses (409 `last_admin`) a change that would leave no enabled administrator.
+async fn keep_an_admin(state: &AppState, user: &User, still_admin_after: bool) -> Result<(), ApiError> {
+    let is_admin = !user.disabled && permissions_of(state, &user.roles).await?.iter().any(|p| p == "*");
+    if is_admin && !still_admin_after && state.store.count_admins().await? <= 1 {
+        return Err(ApiError::Conflict {
+            code: "last_admin",
+            detail: "this is the last enabled administrator; make another one first".into(),
+        });
+    }
+    Ok(())
+}
+
 fn admin_view(u: &User) -> AdminUserView {
     AdminUserView { user: user_view(u), disabled: u.disabled }
 }
@@ -118,6 +150,18 @@ pub async fn update_user(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    // Nobody acts on a user more powerful than themselves, or grants what they lack.
+    within_ceiling(&state, &guard.caller, &permissions_of(&state, &user.roles).await?, "changing this user").await?;
+    let new_permissions = match &roles {
+        Some(r) => permissions_of(&state, r).await?,
+        None => permissions_of(&state, &user.roles).await?,
+    };
+    if roles.is_some() {
+        within_ceiling(&state, &guard.caller, &new_permissions, "granting these roles").await?;
+    }
+    let still_admin = req.disabled != Some(true) && new_permissions.iter().any(|p| p == "*");
+    keep_an_admin(&state, &user, still_admin).await?;
+    let roles_removed = roles.as_ref().is_some_and(|r| user.roles.iter().any(|old| !r.contains(old)));
     let ev = ctx
         .event(&state.events, Action::UserUpdated, Outcome::Success)
         .actor(guard.caller.actor())
@@ -135,6 +179,11 @@ pub async fn update_user(
     }
     state.events.observed(&ev);
     state.api_keys.evict_user(user.id);
+    if roles_removed && req.disabled != Some(true) {
+        // Access tokens carry roles: end the sessions so no token outlives a lost role.
+        accounts::revoke_sessions(&state, &ctx, guard.caller.actor(), user.id, RevokeSessions::All, "roles_changed")
+            .await?;
+    }
     let user = state.store.get_user(user.id).await?.ok_or(ApiError::NotFound)?;
     Ok(axum::Json(AdminUserEnvelope { user: admin_view(&user) }))
 }
@@ -151,6 +200,8 @@ pub async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user = target(&state, &id).await?;
+    within_ceiling(&state, &guard.caller, &permissions_of(&state, &user.roles).await?, "erasing this user").await?;
+    keep_an_admin(&state, &user, false).await?;
     let ev = ctx
         .event(&state.events, Action::UserDeleted, Outcome::Success)
         .actor(guard.caller.actor())
@@ -249,6 +300,9 @@ async fn save_role(
     permissions.sort();
     permissions.dedup();
     validate_role(name, &permissions)?;
+    within_ceiling(state, caller, &permissions, "this role").await?;
+    // Changing an existing role needs its current permissions too.
+    within_ceiling(state, caller, &permissions_of(state, &[name.to_string()]).await?, "changing this role").await?;
     let description = req.description.clone().unwrap_or_default();
     let ev = ctx
         .event(&state.events, Action::RoleChanged, Outcome::Success)
@@ -320,6 +374,13 @@ pub async fn delete_role(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let holders = state.store.users_with_role(&name).await?;
+    within_ceiling(
+        &state,
+        &guard.caller,
+        &permissions_of(&state, std::slice::from_ref(&name)).await?,
+        "deleting this role",
+    )
+    .await?;
     let ev = ctx
         .event(&state.events, Action::RoleDeleted, Outcome::Success)
         .actor(guard.caller.actor())
@@ -346,6 +407,7 @@ pub async fn delete_role(
     responses((status = 200, description = "The answer", body = AuthzCheckResponse), (status = 403, description = "Lacks `authz:check`", body = Problem)))]
 pub async fn authz_check(
     State(state): State<AppState>,
+    ctx: RequestContext,
     caller: Caller,
     ApiJson(req): ApiJson<AuthzCheckRequest>,
 ) -> Result<axum::Json<AuthzCheckResponse>, ApiError> {
@@ -362,7 +424,7 @@ pub async fn authz_check(
             Caller::Key(k) => k.allows(&req.permission),
         },
         Some(subject) => {
-            caller.require(&state, <crate::auth::AuthzCheck as crate::auth::Permission>::NAME).await?;
+            caller.require_recorded(&state, &ctx, <crate::auth::AuthzCheck as crate::auth::Permission>::NAME).await?;
             let id = subject.parse().map(UserId).map_err(|_| ApiError::NotFound)?;
             state.store.get_user(id).await?.ok_or(ApiError::NotFound)?;
             permission::allows(&state.store.user_permissions(id).await?, &req.permission)

@@ -49,7 +49,7 @@ fn view(k: &StoredApiKey) -> ApiKeyView {
 fn created(k: &StoredApiKey, secret: &ApiKey) -> Response {
     let body = CreatedApiKey {
         id: k.id.to_string(),
-        key: secret.expose().to_string(),
+        key: rampart_wire::Sensitive(secret.expose().to_string()),
         prefix: k.prefix.clone(),
         name: k.name.clone(),
         scopes: k.scopes.clone(),
@@ -240,10 +240,11 @@ pub async fn usage(
     ))]
 pub async fn verify(
     State(state): State<AppState>,
+    ctx: RequestContext,
     caller: Caller,
     ApiJson(req): ApiJson<VerifyKeyRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(&state, "keys:verify").await?;
+    caller.require_recorded(&state, &ctx, "keys:verify").await?;
     let ratelimit = |l: Option<keys::LimitState>| {
         l.map(|l| RateLimitState { limit: l.limit, remaining: l.remaining, reset_seconds: l.reset.as_secs() })
     };
@@ -264,10 +265,9 @@ pub async fn verify(
             expires_at: p.key.expires_at.map(rfc3339),
             ratelimit: ratelimit(limit),
         },
-        Err((code, p, limit)) => VerifyKeyResponse {
+        Err((code, _, limit)) => VerifyKeyResponse {
             valid: false,
             code: Some(code.into()),
-            key_id: p.map(|p| p.key.id.to_string()),
             ratelimit: ratelimit(limit),
             ..Default::default()
         },

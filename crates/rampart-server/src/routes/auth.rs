@@ -210,10 +210,11 @@ pub struct IntrospectionRequest {
     ))]
 pub async fn introspect(
     State(state): State<AppState>,
+    ctx: RequestContext,
     caller: Caller,
     Form(req): Form<IntrospectionRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(&state, "tokens:introspect").await?;
+    caller.require_recorded(&state, &ctx, "tokens:introspect").await?;
     let now = state.clock.now();
     let inactive = Introspection::default();
     let answer = if looks_like(TokenKind::Refresh, &req.token) {
@@ -236,14 +237,19 @@ pub async fn introspect(
                     Ok(sid) => state.store.get_session(sid).await?.is_some_and(|s| s.is_active(now)),
                     Err(_) => false,
                 };
-                if live {
+                // The roles in force now, not the ones the token was issued with.
+                let user = match claims.sub.parse().map(rampart_domain::UserId) {
+                    Ok(id) if live => state.store.get_user(id).await?.filter(|u| !u.disabled),
+                    _ => None,
+                };
+                if let Some(user) = user {
                     Introspection {
                         active: true,
                         token_type: Some("access_token".into()),
                         scope: None,
                         sub: Some(claims.sub),
                         sid: Some(claims.sid),
-                        roles: Some(claims.roles),
+                        roles: Some(user.roles),
                         exp: Some(claims.exp),
                         iat: Some(claims.iat),
                         nbf: Some(claims.nbf),

@@ -20,6 +20,8 @@ use uuid::Uuid;
 
 /// How long a verified key (and its owner's permissions) is answered from memory.
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
+/// Live keys one user may hold.
+pub const MAX_LIVE_KEYS: i64 = 100;
 /// How often usage counters are written.
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 const CACHE_MAX_ENTRIES: usize = 100_000;
@@ -79,6 +81,9 @@ type UnwrittenUsage = HashMap<(Uuid, OffsetDateTime), (i64, i64, OffsetDateTime)
 #[derive(Debug, Default)]
 pub struct ApiKeys {
     cache: RwLock<HashMap<TokenHash, Cached>>,
+    /// Bumped by every eviction: a lookup that started before an eviction does not put what
+    /// it read (possibly stale) into the cache.
+    generation: std::sync::atomic::AtomicU64,
     /// Fixed windows per key: (window start, requests in it).
     windows: Mutex<HashMap<Uuid, (Instant, u32)>>,
     usage: Mutex<UnwrittenUsage>,
@@ -97,6 +102,7 @@ impl ApiKeys {
         let cached = match cached {
             Some(c) if c.fetched.elapsed() < CACHE_TTL => c,
             _ => {
+                let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
                 let key = state.store.api_key_by_hash(hash).await.map_err(|e| {
                     tracing::warn!(error = %e, "API key lookup failed");
                     KeyRefusal::Unknown
@@ -111,7 +117,10 @@ impl ApiKeys {
                 if cache.len() >= CACHE_MAX_ENTRIES {
                     cache.retain(|_, v| v.fetched.elapsed() < CACHE_TTL);
                 }
-                if cache.len() < CACHE_MAX_ENTRIES {
+                // Under the write lock, so no eviction can slip between this check and the insert.
+                if cache.len() < CACHE_MAX_ENTRIES
+                    && self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation
+                {
                     cache.insert(hash, c.clone());
                 }
                 c
@@ -129,12 +138,19 @@ impl ApiKeys {
 
     /// Drops a key from the cache (after revoke or rotate on this instance).
     pub fn evict(&self, id: Uuid) {
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).retain(|_, c| c.key.id != id);
+        self.evict_where(|k| k.id == id);
+        self.windows.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     }
 
     /// Drops every key of a user (after a change to their roles or account).
     pub fn evict_user(&self, user: UserId) {
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).retain(|_, c| c.key.user_id != user.0);
+        self.evict_where(|k| k.user_id == user.0);
+    }
+
+    fn evict_where(&self, matches: impl Fn(&StoredApiKey) -> bool) {
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        cache.retain(|_, c| !matches(&c.key));
     }
 
     /// Counts one request against the key's own rate limit (fixed windows of `per_seconds`).
@@ -163,12 +179,17 @@ impl ApiKeys {
             e.1 += 1;
         } else {
             e.0 += 1;
-            e.2 = e.2.max(now);
         }
+        e.2 = e.2.max(now);
     }
 
     /// Writes the counted usage. Counts that fail to write are put back for the next flush.
+    /// Also forgets rate-limit windows that ended (the longest window is a day).
     pub async fn flush(&self, state: &AppState) {
+        self.windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (start, _)| start.elapsed() < Duration::from_secs(86_400));
         let drained: Vec<UsageCount> = {
             let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
             usage
@@ -276,7 +297,10 @@ pub async fn create(
         .actor(actor)
         .resource(rampart_domain::Resource::new("api_key", key.id))
         .details(serde_json::json!({ "name": key.name, "scopes": key.scopes, "prefix": key.prefix }));
-    state.store.create_api_key(&key, secret.hash(), &ev).await?;
+    state.store.create_api_key(&key, secret.hash(), MAX_LIVE_KEYS, &ev).await.map_err(|e| match e {
+        rampart_store::StoreError::Conflict(detail) => ApiError::Conflict { code: "too_many_keys", detail },
+        e => e.into(),
+    })?;
     state.events.observed(&ev);
     Ok((key, secret))
 }

@@ -433,3 +433,128 @@ async fn admin_endpoints_are_guarded_by_named_permissions_for_sessions_and_keys(
     .await;
     assert_eq!(a, json!({"allowed": false}));
 }
+
+#[tokio::test]
+async fn nobody_grants_more_than_they_hold_and_the_last_admin_stays() {
+    let app = TestApp::spawn().await;
+    let admin = token(&app, "root@example.com", &["admin"]).await;
+    admin_call(
+        &app,
+        Method::POST,
+        "/v1/admin/roles",
+        &admin,
+        Some(json!({"name": "manager", "permissions": ["users:read", "users:write", "roles:write"]})),
+    )
+    .await;
+    let manager = token(&app, "manager@example.com", &["manager"]).await;
+    let (_, me) = body(app.authed(Method::GET, "/v1/me", &manager).send().await.unwrap()).await;
+    let manager_id = me["user"]["id"].as_str().unwrap().to_string();
+    let (_, me) = body(app.authed(Method::GET, "/v1/me", &admin).send().await.unwrap()).await;
+    let admin_id = me["user"]["id"].as_str().unwrap().to_string();
+
+    // users:write is not a way to become admin, nor to touch an admin.
+    let (status, p) = admin_call(
+        &app,
+        Method::PATCH,
+        &format!("/v1/admin/users/{manager_id}"),
+        &manager,
+        Some(json!({"roles": ["manager", "admin"]})),
+    )
+    .await;
+    assert_eq!((status, p["code"].as_str()), (403, Some("exceeds_own_permissions")), "{p}");
+    let (status, p) = admin_call(
+        &app,
+        Method::PATCH,
+        &format!("/v1/admin/users/{admin_id}"),
+        &manager,
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!((status, p["code"].as_str()), (403, Some("exceeds_own_permissions")));
+    // roles:write is not either: a role cannot be widened past its editor.
+    let (status, p) =
+        admin_call(&app, Method::PUT, "/v1/admin/roles/manager", &manager, Some(json!({"permissions": ["*"]}))).await;
+    assert_eq!((status, p["code"].as_str()), (403, Some("exceeds_own_permissions")));
+    let (status, _) = admin_call(
+        &app,
+        Method::POST,
+        "/v1/admin/roles",
+        &manager,
+        Some(json!({"name": "helper", "permissions": ["users:read"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "within the ceiling is fine");
+    let (_, me) = body(app.authed(Method::GET, "/v1/me", &manager).send().await.unwrap()).await;
+    assert_eq!(me["user"]["roles"], json!(["manager"]), "nothing changed");
+
+    // The last enabled administrator cannot be disabled, demoted or erased.
+    for (method, body_) in [
+        (Method::PATCH, Some(json!({"disabled": true}))),
+        (Method::PATCH, Some(json!({"roles": ["user"]}))),
+        (Method::DELETE, None),
+    ] {
+        let (status, p) = admin_call(&app, method, &format!("/v1/admin/users/{admin_id}"), &admin, body_).await;
+        assert_eq!((status, p["code"].as_str()), (409, Some("last_admin")));
+    }
+    // With a second administrator, the first may step down.
+    let (status, _) = admin_call(
+        &app,
+        Method::PATCH,
+        &format!("/v1/admin/users/{manager_id}"),
+        &admin,
+        Some(json!({"roles": ["admin"]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = admin_call(
+        &app,
+        Method::PATCH,
+        &format!("/v1/admin/users/{admin_id}"),
+        &admin,
+        Some(json!({"roles": ["user"]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.authed(Method::GET, "/v1/me", &admin).send().await.unwrap().status(),
+        401,
+        "losing a role ends the sessions"
+    );
+}
+
+#[tokio::test]
+async fn usage_of_an_erased_users_key_does_not_block_later_flushes() {
+    let app = TestApp::spawn().await;
+    let admin = token(&app, "root@example.com", &["admin"]).await;
+    let (_, service) = create_key(&app, &admin, json!({"name": "svc", "scopes": ["keys:verify"]})).await;
+    let service_key = service["key"].as_str().unwrap().to_string();
+    let doomed = token(&app, "doomed@example.com", &[]).await;
+    let (_, me) = body(app.authed(Method::GET, "/v1/me", &doomed).send().await.unwrap()).await;
+    let (_, k) = create_key(&app, &doomed, json!({"name": "k", "scopes": []})).await;
+    let doomed_key = k["key"].as_str().unwrap();
+    // The doomed key authenticates a call, so its usage is counted in memory…
+    let res = app
+        .client
+        .post(app.url("/v1/authz/check"))
+        .header("x-api-key", doomed_key)
+        .json(&json!({"permission": "a:b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // …and its owner is erased before the flush.
+    let (status, _) = admin_call(
+        &app,
+        Method::DELETE,
+        &format!("/v1/admin/users/{}", me["user"]["id"].as_str().unwrap()),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    verify(&app, &service_key, &service_key, None).await;
+    let path = format!("/v1/me/api-keys/{}/usage", service["id"].as_str().unwrap());
+    let (status, usage) = body(app.authed(Method::GET, &path, &admin).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(usage["items"][0]["requests"].as_i64().unwrap() >= 2, "later usage is written: {usage}");
+}
