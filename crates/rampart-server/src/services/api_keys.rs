@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// How long a verified key (and its owner's permissions) is answered from memory.
-pub const CACHE_TTL: Duration = Duration::from_secs(30);
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
 /// Live keys one user may hold.
 pub const MAX_LIVE_KEYS: i64 = 100;
 /// How often usage counters are written.
