@@ -7,17 +7,12 @@ Usage: python3 bench/keys_verify.py [seconds] [connections]   (builds the releas
 Runs `rampart serve` on SQLite in a temporary directory, creates an admin, a service key with
 `keys:verify` and a client key, warms the cache, then runs wrk on each endpoint in turn.
 """
-import json, os, re, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+import json, os, re, shutil, subprocess, sys, tempfile, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness import BINARY, base_env, build_release, free_port, serving
+
 SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 CONNS = int(sys.argv[2]) if len(sys.argv) > 2 else 32
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def call(base, method, path, body=None, headers=None):
@@ -41,24 +36,16 @@ def wrk(url, script=None):
 def main():
     if not shutil.which("wrk"):
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "rampart"], cwd=ROOT, check=True)
-    binary = os.path.join(ROOT, "target", "release", "rampart")
+    build_release()
+    binary = BINARY
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {"PATH": os.environ.get("PATH", ""), "RAMPART_SERVER__LISTEN": f"127.0.0.1:{port}",
-           "RAMPART_LOG__LEVEL": "warn"}
+    env = base_env(port)
     with tempfile.TemporaryDirectory() as d:
         pw = "a long measuring passphrase"
         subprocess.run([binary, "users", "create", "--email", "bench@example.com", "--role", "admin", "--password-stdin"],
                        cwd=d, env=env, input=pw, text=True, check=True, capture_output=True)
-        proc = subprocess.Popen([binary, "serve"], cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(500):
-                try:
-                    urllib.request.urlopen(base + "/readyz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.01)
+        with serving(d, env):
             token = call(base, "POST", "/v1/auth/login", {"email": "bench@example.com", "password": pw})["access_token"]
             auth = {"authorization": f"Bearer {token}"}
             service = call(base, "POST", "/v1/me/api-keys", {"name": "svc", "scopes": ["keys:verify"]}, auth)["key"]
@@ -73,9 +60,6 @@ def main():
                         f'wrk.body = \'{json.dumps({"key": client, "scope": "anime:read"})}\'\n')
             rows = [("GET /healthz (floor)",) + wrk(base + "/healthz"),
                     ("POST /v1/keys/verify (cached)",) + wrk(base + "/v1/keys/verify", script)]
-        finally:
-            proc.terminate()
-            proc.wait()
     print(f"wrk, {SECONDS} s, {CONNS} connections, 2 threads, release, SQLite, loopback:")
     print(f"  {'endpoint':32s} {'req/s':>10s} {'p50':>9s} {'p99':>9s} {'non-2xx':>8s}")
     for name, rps, p50, p99, bad in rows:

@@ -10,16 +10,11 @@ Runs `rampart serve` on SQLite in a temporary directory with throttling loosened
 measurement is not cut short by the lockout; attempts alternate known/unknown to share any
 drift of the machine.
 """
-import json, os, socket, statistics, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import json, statistics, sys, tempfile, time, urllib.error, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness import base_env, build_release, free_port, serving
+
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(base, path, body, request_id="bench"):
@@ -35,45 +30,27 @@ def post(base, path, body, request_id="bench"):
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "rampart"], cwd=ROOT, check=True)
+    build_release()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "RAMPART_SERVER__LISTEN": f"127.0.0.1:{port}",
-        "RAMPART_LOG__LEVEL": "warn",
-        "RAMPART_LOGIN__MAX_FAILURES": "1000000",
-        "RAMPART_LOGIN__IP_MAX_FAILURES": "1000000",
-        "RAMPART_LOGIN__DELAY_BASE_MS": "0",
-    }
-    with tempfile.TemporaryDirectory() as d:
-        proc = subprocess.Popen([os.path.join(ROOT, "target", "release", "rampart"), "serve"], cwd=d, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(500):
-                try:
-                    urllib.request.urlopen(base + "/readyz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.01)
-            _, status, _ = post(base, "/v1/auth/register", {"email": "known@example.com", "password": "correct horse battery staple"})
-            assert status == 201, status
-            for _ in range(10):  # warm-up (the dummy hash is made on first use)
-                post(base, "/v1/auth/login", {"email": "nobody@example.com", "password": "wrong password!"})
-                post(base, "/v1/auth/login", {"email": "known@example.com", "password": "wrong password!"})
-            known, unknown, bodies = [], [], set()
-            for i in range(ROUNDS):
-                pair = [("known", "known@example.com"), ("unknown", f"nobody{i}@example.com")]
-                if i % 2:
-                    pair.reverse()
-                for kind, email in pair:
-                    ms, status, body = post(base, "/v1/auth/login", {"email": email, "password": "wrong password!"})
-                    assert status == 401, status
-                    bodies.add(body)
-                    (known if kind == "known" else unknown).append(ms)
-        finally:
-            proc.terminate()
-            proc.wait()
+    env = base_env(port, RAMPART_LOGIN__MAX_FAILURES="1000000", RAMPART_LOGIN__IP_MAX_FAILURES="1000000",
+                   RAMPART_LOGIN__DELAY_BASE_MS="0")
+    with tempfile.TemporaryDirectory() as d, serving(d, env):
+        _, status, _ = post(base, "/v1/auth/register", {"email": "known@example.com", "password": "correct horse battery staple"})
+        assert status == 201, status
+        for _ in range(10):  # warm-up (the dummy hash is made on first use)
+            post(base, "/v1/auth/login", {"email": "nobody@example.com", "password": "wrong password!"})
+            post(base, "/v1/auth/login", {"email": "known@example.com", "password": "wrong password!"})
+        known, unknown, bodies = [], [], set()
+        for i in range(ROUNDS):
+            pair = [("known", "known@example.com"), ("unknown", f"nobody{i}@example.com")]
+            if i % 2:
+                pair.reverse()
+            for kind, email in pair:
+                ms, status, body = post(base, "/v1/auth/login", {"email": email, "password": "wrong password!"})
+                assert status == 401, status
+                bodies.add(body)
+                (known if kind == "known" else unknown).append(ms)
     mk, mu = statistics.median(known), statistics.median(unknown)
     diff = abs(mk - mu) / max(mk, mu) * 100
     print(f"login 401 timing, SQLite, release, {ROUNDS} rounds each (ms):")

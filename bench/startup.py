@@ -5,22 +5,17 @@ migrations, generates the master key) and for a restart (everything exists).
 
 Usage: python3 bench/startup.py [runs]   (builds the release binary first)
 """
-import os, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import statistics, subprocess, sys, tempfile, time, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness import BINARY, base_env, build_release, free_port
+
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_once(workdir):
     port = free_port()
-    env = {"PATH": os.environ.get("PATH", ""), "RAMPART_SERVER__LISTEN": f"127.0.0.1:{port}", "RAMPART_LOG__LEVEL": "warn"}
-    binary = os.path.join(ROOT, "target", "release", "rampart")
+    env = base_env(port)
+    binary = BINARY
     t0 = time.perf_counter()
     proc = subprocess.Popen([binary, "serve"], cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -39,7 +34,7 @@ def start_once(workdir):
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "rampart"], cwd=ROOT, check=True)
+    build_release()
     first, restart = [], []
     for _ in range(RUNS):
         with tempfile.TemporaryDirectory() as d:

@@ -102,13 +102,7 @@ pub struct Authenticated {
 impl Authenticated {
     /// Refuses with 403 `forbidden` unless one of the caller's roles grants `permission`.
     pub async fn require(&self, state: &AppState, permission: &str) -> Result<(), ApiError> {
-        let user = state.store.get_user(self.user_id).await?.ok_or(ApiError::InvalidToken)?;
-        let roles = state.store.list_roles().await?;
-        let granted: Vec<&str> = roles
-            .iter()
-            .filter(|r| user.roles.contains(&r.name))
-            .flat_map(|r| r.permissions.iter().map(String::as_str))
-            .collect();
+        let granted = state.store.user_permissions(self.user_id).await?;
         if permission::allows(&granted, permission) {
             Ok(())
         } else {
