@@ -66,6 +66,8 @@ pub enum Action {
     UserUpdated,
     /// A user and their data were erased.
     UserDeleted,
+    /// The audit hash chain was verified (details: the verdict).
+    AuditVerified,
 }
 
 impl Action {
@@ -96,6 +98,7 @@ impl Action {
         Action::RoleDeleted,
         Action::UserUpdated,
         Action::UserDeleted,
+        Action::AuditVerified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -126,6 +129,7 @@ impl Action {
             Action::RoleDeleted => "role.deleted",
             Action::UserUpdated => "user.updated",
             Action::UserDeleted => "user.deleted",
+            Action::AuditVerified => "audit.verified",
         }
     }
 
@@ -307,9 +311,93 @@ impl SecurityEvent {
     }
 }
 
+/// `v` with every object's keys in sorted order, whatever map type serde_json was built with
+/// (a feature elsewhere in a build could switch it to insertion order).
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let ordered: std::collections::BTreeMap<&String, serde_json::Value> =
+                m.iter().map(|(k, v)| (k, sorted(v))).collect();
+            serde_json::Value::Object(ordered.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The hash of the chain before its first event.
+pub const CHAIN_GENESIS: [u8; 32] = [0; 32];
+
+impl SecurityEvent {
+    /// The event's canonical encoding for the audit hash chain: JSON with a fixed field order,
+    /// the time as fixed-width UTC with microseconds, and `details` with sorted keys (what a
+    /// `serde_json::Value` map is), so an event read back from either backend encodes to the
+    /// same bytes it was written with.
+    pub fn canonical(&self) -> Vec<u8> {
+        let ts = self
+            .ts
+            .to_offset(time::UtcOffset::UTC)
+            .format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+            ))
+            .unwrap_or_default();
+        let v = serde_json::json!([
+            "rampart.audit.v1",
+            self.id.to_string(),
+            ts,
+            self.action.as_str(),
+            self.outcome.as_str(),
+            self.severity.as_str(),
+            self.actor.kind(),
+            self.actor.id().map(|id| id.to_string()),
+            self.resource.as_ref().map(|r| r.kind.clone()),
+            self.resource.as_ref().and_then(|r| r.id.clone()),
+            self.ip.map(|ip| ip.to_string()),
+            self.user_agent,
+            self.request_id,
+            sorted(&self.details),
+        ]);
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+
+    /// This event's link in the chain: SHA-256 of the previous event's hash and this event's
+    /// canonical encoding. Editing, deleting, inserting or re-ordering events breaks a link.
+    pub fn chain_hash(&self, prev: &[u8; 32]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(prev);
+        h.update(self.canonical());
+        h.finalize().into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chain_hashes_depend_on_every_field_and_the_previous_link() {
+        let t = time::macros::datetime!(2026-11-23 12:00:00.123456 UTC);
+        let e = SecurityEvent::new(Uuid::nil(), t, Action::Login, Outcome::Failure)
+            .ip(Some("192.0.2.1".parse().unwrap()))
+            .details(serde_json::json!({"b": 1, "a": [true, null]}));
+        let h = e.chain_hash(&CHAIN_GENESIS);
+        assert_eq!(h, e.clone().chain_hash(&CHAIN_GENESIS), "deterministic");
+        assert_ne!(h, e.chain_hash(&[1; 32]), "bound to the previous link");
+        let mut other = e.clone();
+        other.details = serde_json::json!({"b": 2, "a": [true, null]});
+        assert_ne!(other.chain_hash(&CHAIN_GENESIS), h);
+        let mut other = e.clone();
+        other.outcome = Outcome::Success;
+        assert_ne!(other.chain_hash(&CHAIN_GENESIS), h);
+        // Key order of details does not matter (maps are sorted), time zones neither.
+        let mut same = e.clone();
+        same.details = serde_json::from_str(r#"{"a":[true,null],"b":1}"#).unwrap();
+        same.ts = time::macros::datetime!(2026-11-23 14:00:00.123456 +2);
+        assert_eq!(same.chain_hash(&CHAIN_GENESIS), h);
+        let text = String::from_utf8(e.canonical()).unwrap();
+        assert!(text.starts_with(r#"["rampart.audit.v1","00000000-0000-0000-0000-000000000000","2026-11-23T12:00:00.123456Z","auth.login","failure""#), "{text}");
+    }
     use std::collections::HashSet;
 
     #[test]

@@ -201,6 +201,8 @@ permissions! {
     RolesWrite = "roles:write";
     /// Ask whether a subject holds a permission.
     AuthzCheck = "authz:check";
+    /// Read and verify the audit log.
+    AuditRead = "audit:read";
 }
 
 /// An extractor that admits only callers (session or API key) holding `P`; a handler that

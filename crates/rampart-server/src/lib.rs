@@ -246,6 +246,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::list_roles, routes::admin::create_role))
         .routes(routes!(routes::admin::put_role, routes::admin::delete_role))
         .routes(routes!(routes::admin::authz_check))
+        .routes(routes!(routes::admin::verify_audit))
         .routes(routes!(routes::admin::unlock_user))
         .routes(routes!(routes::admin::revoke_user_sessions))
 }

@@ -86,7 +86,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if let Some(event) = event {
-                insert_event(&mut *tx, event).await?;
+                insert_event!(tx, event);
             }
         });
         Ok(())
@@ -175,7 +175,7 @@ impl Store {
             .await?;
             let revoked = revoke_in!(tx, user, RevokeSessions::All, now, "password_reset");
             sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(throttle_key).execute(&mut *tx).await?;
-            insert_event(&mut *tx, event).await?;
+            insert_event!(tx, event);
             revoked
         });
         Ok(revoked)
@@ -214,7 +214,7 @@ impl Store {
                     .rows_affected();
                     if n == 1 {
                         let ev = event(UserId(user));
-                        insert_event(&mut *tx, &ev).await?;
+                        insert_event!(tx, &ev);
                         Some((UserId(user), ev))
                     } else {
                         None

@@ -94,7 +94,7 @@ impl Store {
                 return Err(crate::StoreError::Conflict(format!("at most {max_live} live API keys per user")));
             }
             insert_key!(tx, key, hash);
-            insert_event(&mut *tx, event).await?;
+            insert_event!(tx, event);
         });
         Ok(())
     }
@@ -142,7 +142,7 @@ impl Store {
             .await?
             .rows_affected();
             if n == 1 {
-                insert_event(&mut *tx, event).await?;
+                insert_event!(tx, event);
             }
             n == 1
         });
@@ -176,7 +176,7 @@ impl Store {
             .rows_affected();
             if n == 1 {
                 insert_key!(tx, new, hash);
-                insert_event(&mut *tx, event).await?;
+                insert_event!(tx, event);
             }
             n == 1
         });
@@ -284,7 +284,7 @@ impl Store {
             .bind(user.0)
             .fetch_all(&mut *tx)
             .await?;
-            insert_event(&mut *tx, event).await?;
+            insert_event!(tx, event);
             rows.into_iter().map(|(id,)| id).collect::<Vec<_>>()
         });
         Ok(ids)

@@ -1,6 +1,6 @@
 //! The `audit_events` table: writing security events and reading them back.
 
-use crate::{Result, Store, StoreError, with_pool};
+use crate::{Result, Store, StoreError, with_pool, with_tx};
 use rampart_domain::{Action, Actor, Outcome, Resource, SecurityEvent, Severity};
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -11,6 +11,14 @@ use uuid::Uuid;
 pub struct StoredEvent {
     pub seq: i64,
     pub event: SecurityEvent,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChainRow {
+    #[sqlx(flatten)]
+    event: EventRow,
+    prev_hash: Option<Vec<u8>>,
+    hash: Option<Vec<u8>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -62,45 +70,138 @@ impl TryFrom<EventRow> for StoredEvent {
     }
 }
 
-/// Inserts one event with whatever executor it is given (a pool or an open transaction).
-/// Generic over the backend so that both arms of `with_pool!`/`with_tx!` share it.
-pub(crate) async fn insert_event<'e, DB, E>(executor: E, e: &SecurityEvent) -> Result<()>
-where
-    DB: sqlx::Database,
-    E: sqlx::Executor<'e, Database = DB>,
-    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-    Uuid: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    crate::ts::Ts: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<Uuid>: for<'q> sqlx::Encode<'q, DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Json<&'q serde_json::Value>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    sqlx::query(
-        "INSERT INTO audit_events (id, ts, action, outcome, severity, actor_type, actor_id, \
-         resource_type, resource_id, ip, user_agent, request_id, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(e.id)
-    .bind(crate::ts::Ts(e.ts))
-    .bind(e.action.as_str())
-    .bind(e.outcome.as_str())
-    .bind(e.severity.as_str())
-    .bind(e.actor.kind())
-    .bind(e.actor.id())
-    .bind(e.resource.as_ref().map(|r| r.kind.clone()))
-    .bind(e.resource.as_ref().and_then(|r| r.id.clone()))
-    .bind(e.ip.map(|ip| ip.to_string()))
-    .bind(e.user_agent.clone())
-    .bind(e.request_id.clone())
-    .bind(Json(&e.details))
-    .execute(executor)
-    .await?;
-    Ok(())
+/// Appends one event to the hash chain inside an open write transaction `$tx`: locks the
+/// chain head (the row lock serializes appenders across instances on PostgreSQL; SQLite write
+/// transactions are serial already), links the event to it, inserts it and moves the head.
+/// Every store method calls this last in its transaction, so the head lock is always the last
+/// lock taken and appenders cannot deadlock.
+macro_rules! insert_event {
+    ($tx:expr, $e:expr) => {{
+        let e: &rampart_domain::SecurityEvent = $e;
+        let (prev,): (Vec<u8>,) = sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash")
+            .fetch_one(&mut *$tx)
+            .await?;
+        let prev: [u8; 32] =
+            prev.try_into().map_err(|_| $crate::StoreError::Corrupt("audit chain head is not 32 bytes".into()))?;
+        let hash = e.chain_hash(&prev);
+        sqlx::query(
+            "INSERT INTO audit_events (id, ts, action, outcome, severity, actor_type, actor_id, \
+             resource_type, resource_id, ip, user_agent, request_id, details, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(e.id)
+        .bind($crate::ts::Ts(e.ts))
+        .bind(e.action.as_str())
+        .bind(e.outcome.as_str())
+        .bind(e.severity.as_str())
+        .bind(e.actor.kind())
+        .bind(e.actor.id())
+        .bind(e.resource.as_ref().map(|r| r.kind.clone()))
+        .bind(e.resource.as_ref().and_then(|r| r.id.clone()))
+        .bind(e.ip.map(|ip| ip.to_string()))
+        .bind(e.user_agent.clone())
+        .bind(e.request_id.clone())
+        .bind(sqlx::types::Json(&e.details))
+        .bind(prev.to_vec())
+        .bind(hash.to_vec())
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash.to_vec()).execute(&mut *$tx).await?;
+    }};
+}
+pub(crate) use insert_event;
+
+/// What [`Store::verify_audit_chain`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub ok: bool,
+    pub events_checked: u64,
+    /// The first event whose link does not hold (edited, or after a deleted, inserted or moved
+    /// event); one past the last event when events were cut off the end.
+    pub first_bad_seq: Option<i64>,
 }
 
+const VERIFY_PAGE: i64 = 1000;
+
 impl Store {
+    /// Walks the whole chain in `seq` order, a page at a time, recomputing every link, and
+    /// checks that the head is the last event's hash.
+    pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
+        let mut prev = rampart_domain::event::CHAIN_GENESIS;
+        let mut after = 0i64;
+        let mut checked = 0u64;
+        loop {
+            let rows: Vec<ChainRow> = with_pool!(self, |pool| {
+                sqlx::query_as(
+                    "SELECT seq, id, ts, action, outcome, severity, actor_type, actor_id, resource_type, resource_id, \
+                     ip, user_agent, request_id, details, prev_hash, hash FROM audit_events WHERE seq > $1 \
+                     ORDER BY seq LIMIT $2",
+                )
+                .bind(after)
+                .bind(VERIFY_PAGE)
+                .fetch_all(pool)
+                .await
+            })?;
+            let Some(last) = rows.last() else { break };
+            after = last.event.seq;
+            let n = rows.len();
+            for row in rows {
+                let seq = row.event.seq;
+                let bad = || ChainReport { ok: false, events_checked: checked, first_bad_seq: Some(seq) };
+                let event = match StoredEvent::try_from(row.event) {
+                    Ok(e) => e.event,
+                    Err(_) => return Ok(bad()),
+                };
+                let linked = row.prev_hash.as_deref() == Some(&prev[..]);
+                let hash = event.chain_hash(&prev);
+                if !linked || row.hash.as_deref() != Some(&hash[..]) {
+                    return Ok(bad());
+                }
+                prev = hash;
+                checked += 1;
+            }
+            if n < VERIFY_PAGE as usize {
+                break;
+            }
+        }
+        let (head,): (Vec<u8>,) =
+            with_pool!(self, |pool| sqlx::query_as("SELECT hash FROM audit_head WHERE id = 1").fetch_one(pool).await)?;
+        if head != prev {
+            return Ok(ChainReport { ok: false, events_checked: checked, first_bad_seq: Some(after + 1) });
+        }
+        Ok(ChainReport { ok: true, events_checked: checked, first_bad_seq: None })
+    }
+
+    /// Links events written before the chain existed (hash still NULL), in `seq` order, once.
+    pub(crate) async fn link_unchained_events(&self) -> Result<u64> {
+        let sql = "SELECT seq, id, ts, action, outcome, severity, actor_type, actor_id, resource_type, resource_id, \
+                   ip, user_agent, request_id, details, prev_hash, hash FROM audit_events WHERE hash IS NULL ORDER BY seq";
+        let n = with_tx!(self, |tx| {
+            let (head,): (Vec<u8>,) = sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash")
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut prev: [u8; 32] =
+                head.try_into().map_err(|_| StoreError::Corrupt("audit chain head is not 32 bytes".into()))?;
+            let rows: Vec<ChainRow> = sqlx::query_as(sql).fetch_all(&mut *tx).await?;
+            let n = rows.len() as u64;
+            for row in rows {
+                let seq = row.event.seq;
+                let event = StoredEvent::try_from(row.event)?.event;
+                let hash = event.chain_hash(&prev);
+                sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE seq = $3")
+                    .bind(prev.to_vec())
+                    .bind(hash.to_vec())
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                prev = hash;
+            }
+            sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(prev.to_vec()).execute(&mut *tx).await?;
+            n
+        });
+        Ok(n)
+    }
+
     /// The newest events first, at most `limit`.
     pub async fn recent_events(&self, limit: u32) -> Result<Vec<StoredEvent>> {
         let rows: Vec<EventRow> = with_pool!(self, |pool| {

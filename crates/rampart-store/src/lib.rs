@@ -20,7 +20,7 @@ mod users;
 
 pub use account_tokens::{AccountToken, TokenPurpose};
 pub use api_keys::{StoredApiKey, UsageCount};
-pub use audit::StoredEvent;
+pub use audit::{ChainReport, StoredEvent};
 pub use error::StoreError;
 pub use sessions::{RefreshOutcome, RevokeSessions};
 pub use signing_keys::StoredSigningKey;
@@ -126,6 +126,7 @@ macro_rules! finish_tx {
         }
     }};
 }
+use audit::insert_event;
 pub(crate) use {finish_tx, with_pool, with_tx};
 
 /// Makes the database and its WAL/SHM files readable by the owner only (they hold password
@@ -224,6 +225,10 @@ impl Store {
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         let after = self.applied_migrations().await?;
+        let linked = self.link_unchained_events().await?;
+        if linked > 0 {
+            tracing::info!(events = linked, "linked earlier audit events into the hash chain");
+        }
         let applied = after.iter().copied().filter(|v| !before.contains(v)).collect();
         Ok(MigrationReport { applied, total: after.len() })
     }
@@ -248,7 +253,10 @@ impl Store {
 
     /// Records a security event that belongs to no state change of its own.
     pub async fn append_event(&self, event: &SecurityEvent) -> Result<()> {
-        with_pool!(self, |pool| audit::insert_event(pool, event).await)
+        with_tx!(self, |tx| {
+            insert_event!(tx, event);
+        });
+        Ok(())
     }
 
     /// Closes every connection; waits for checked-out ones to come back.

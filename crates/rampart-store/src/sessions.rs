@@ -155,7 +155,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            insert_event(&mut *tx, event).await?;
+            insert_event!(tx, event);
         });
         Ok(())
     }
@@ -230,7 +230,7 @@ impl Store {
             .await?
             .rows_affected();
             if n == 1 {
-                insert_event(&mut *tx, event).await?;
+                insert_event!(tx, event);
             }
             n == 1
         });
@@ -248,7 +248,7 @@ impl Store {
     ) -> Result<u64> {
         let n = with_tx!(self, |tx| {
             let n = revoke_in!(tx, user, which, now, reason);
-            insert_event(&mut *tx, event).await?;
+            insert_event!(tx, event);
             n
         });
         Ok(n)
@@ -330,7 +330,7 @@ impl Store {
             };
             let ev = event(&outcome);
             if let Some(ev) = &ev {
-                insert_event(&mut *tx, ev).await?;
+                insert_event!(tx, ev);
             }
             (outcome, ev)
         });

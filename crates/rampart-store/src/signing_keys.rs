@@ -80,7 +80,7 @@ impl Store {
                 }
                 other => other?,
             };
-            insert_event(&mut *tx, event).await?;
+            insert_event!(tx, event);
         });
         Ok(())
     }

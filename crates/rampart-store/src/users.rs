@@ -84,7 +84,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            insert_event(&mut *tx, event).await?;
+            insert_event!(tx, event);
         });
         let mut roles = roles;
         roles.sort();
@@ -185,7 +185,7 @@ impl Store {
             }
             crate::account_tokens::void_password_tokens_in!(tx, id, now);
             let revoked = revoke_in!(tx, id, revoke, now, "password_changed");
-            insert_event(&mut *tx, event).await?;
+            insert_event!(tx, event);
             revoked
         });
         Ok(revoked)
@@ -312,7 +312,7 @@ impl Store {
                         .await?;
                 }
             }
-            insert_event(&mut *tx, event).await?;
+            insert_event!(tx, event);
             true
         });
         Ok(found)
@@ -324,7 +324,7 @@ impl Store {
         let done = with_tx!(self, |tx| {
             let n = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.0).execute(&mut *tx).await?.rows_affected();
             if n == 1 {
-                insert_event(&mut *tx, event).await?;
+                insert_event!(tx, event);
             }
             n == 1
         });
@@ -355,7 +355,7 @@ impl Store {
             .bind(false)
             .execute(&mut *tx)
             .await?;
-            insert_event(&mut *tx, event).await?;
+            insert_event!(tx, event);
         });
         Ok(())
     }
@@ -370,7 +370,7 @@ impl Store {
                 Some((true,)) => return Err(StoreError::Conflict(format!("{name} is a built-in role"))),
                 Some((false,)) => {
                     sqlx::query("DELETE FROM roles WHERE name = $1").bind(name).execute(&mut *tx).await?;
-                    insert_event(&mut *tx, event).await?;
+                    insert_event!(tx, event);
                     true
                 }
             }

@@ -108,6 +108,21 @@ impl TestDb {
         self.backend
     }
 
+    /// Runs SQL directly against this database, for tests that damage it on purpose (the
+    /// audit-chain tampering tests). Nothing else should speak SQL outside the store.
+    pub async fn execute(&self, sql: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn: sqlx::SqliteConnection = sqlx::Connection::connect(&self.url).await.expect("connect");
+                sqlx::Executor::execute(&mut conn, sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            Backend::Postgres => {
+                let mut conn: sqlx::PgConnection = sqlx::Connection::connect(&self.url).await.expect("connect");
+                sqlx::Executor::execute(&mut conn, sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }
+    }
+
     /// A raw connection pool to this database, for tests that inspect or damage it directly.
     pub async fn store(&self) -> rampart_store::Store {
         rampart_store::Store::connect(&self.url, &Default::default()).await.expect("connect")

@@ -476,3 +476,14 @@ pub struct AuthzCheckRequest {
 pub struct AuthzCheckResponse {
     pub allowed: bool,
 }
+
+/// `GET /v1/admin/audit/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditVerification {
+    pub ok: bool,
+    pub events_checked: u64,
+    /// The first event whose link does not hold (edited, or after a deleted, inserted or moved
+    /// event); one past the last event when events were cut off the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_bad_seq: Option<i64>,
+}

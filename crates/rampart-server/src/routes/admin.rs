@@ -2,7 +2,7 @@
 //! so none can run for a caller without it (session or API key alike).
 
 use crate::AppState;
-use crate::auth::{Caller, Guard, RolesRead, RolesWrite, UsersDelete, UsersRead, UsersWrite};
+use crate::auth::{AuditRead, Caller, Guard, RolesRead, RolesWrite, UsersDelete, UsersRead, UsersWrite};
 use crate::error::ApiError;
 use crate::events::RequestContext;
 use crate::limits::ApiJson;
@@ -431,4 +431,21 @@ pub async fn authz_check(
         }
     };
     Ok(axum::Json(AuthzCheckResponse { allowed }))
+}
+
+/// Verifies the audit log's hash chain: any edited, deleted, inserted or re-ordered event is
+/// found, and the first bad `seq` named. Needs `audit:read`; the check is itself recorded.
+#[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The verdict", body = rampart_wire::AuditVerification)))]
+pub async fn verify_audit(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    guard: Guard<AuditRead>,
+) -> Result<axum::Json<rampart_wire::AuditVerification>, ApiError> {
+    let r = crate::services::audit::verify(&state, guard.caller.actor(), Some(&ctx)).await?;
+    Ok(axum::Json(rampart_wire::AuditVerification {
+        ok: r.ok,
+        events_checked: r.events_checked,
+        first_bad_seq: r.first_bad_seq,
+    }))
 }

@@ -558,3 +558,23 @@ async fn usage_of_an_erased_users_key_does_not_block_later_flushes() {
     assert_eq!(status, 200);
     assert!(usage["items"][0]["requests"].as_i64().unwrap() >= 2, "later usage is written: {usage}");
 }
+
+#[tokio::test]
+async fn the_audit_verify_endpoint_reports_tampering_and_is_itself_audited() {
+    let app = TestApp::spawn().await;
+    let moderator = token(&app, "mod@example.com", &["moderator"]).await;
+    let user = token(&app, "u@example.com", &[]).await;
+    let (status, v) = admin_call(&app, Method::GET, "/v1/admin/audit/verify", &moderator, None).await;
+    assert_eq!(status, 200, "moderators hold audit:read");
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["events_checked"].as_u64().unwrap() > 5);
+    assert_eq!(admin_call(&app, Method::GET, "/v1/admin/audit/verify", &user, None).await.0, 403);
+
+    let seqs: Vec<i64> = app.state.store.recent_events(1000).await.unwrap().iter().map(|e| e.seq).collect();
+    let victim = seqs[seqs.len() / 2];
+    app.db.execute(&format!("UPDATE audit_events SET outcome = 'denied' WHERE seq = {victim}")).await;
+    let (_, v) = admin_call(&app, Method::GET, "/v1/admin/audit/verify", &moderator, None).await;
+    assert_eq!((v["ok"].as_bool(), v["first_bad_seq"].as_i64()), (Some(false), Some(victim)), "{v}");
+    let newest = app.state.store.recent_events(1).await.unwrap().remove(0).event;
+    assert_eq!((newest.action.as_str(), newest.severity), ("audit.verified", rampart_domain::Severity::Critical));
+}

@@ -332,3 +332,14 @@ fn keys_create_prints_the_key_once_and_revoke_ends_it() {
     assert_eq!(out.status.code(), Some(1), "a second revoke says so");
     assert!(text(&out.stderr).contains("already revoked"));
 }
+
+#[test]
+fn audit_verify_checks_the_chain() {
+    let cli = Cli::new();
+    cli.run(&["migrate"], &[], None);
+    let out = cli.run(&["audit", "verify"], &[], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert!(report["events_checked"].as_u64().unwrap() >= 1);
+}
