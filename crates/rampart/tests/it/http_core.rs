@@ -153,3 +153,33 @@ async fn the_server_stops_gracefully() {
     app.stop().await.unwrap();
     assert!(reqwest::get(&url).await.is_err(), "nothing listens after shutdown");
 }
+
+/// Every security-event kind is emitted somewhere in the code (issue 7's coverage rule): a new
+/// `Action` nobody records, or a feature that lost its event, fails here.
+#[test]
+fn every_event_kind_is_emitted_by_some_code_path() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut sources = String::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if !path.ends_with("tests") && !path.ends_with("target") {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("event.rs") {
+                sources.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    // `Action::Login` must appear as itself, not as the start of `Action::LoginLocked`.
+    let used = |name: &str| {
+        sources
+            .match_indices(name)
+            .any(|(i, m)| sources[i + m.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_'))
+    };
+    let silent: Vec<&str> =
+        rampart_domain::Action::ALL.iter().filter(|a| !used(&format!("Action::{a:?}"))).map(|a| a.as_str()).collect();
+    assert!(silent.is_empty(), "actions no code path records: {silent:?}");
+}
