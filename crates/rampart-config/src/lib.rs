@@ -485,7 +485,9 @@ mod tests {
     use super::*;
     use figment::Jail;
 
-    fn load_err(jail: &Jail, toml: &str) -> String {
+    /// Writes `toml` as the config file and returns the error loading it gives (shared with the
+    /// section modules' tests).
+    pub(crate) fn load_err(jail: &Jail, toml: &str) -> String {
         jail.create_file("rampart.toml", toml).unwrap();
         Config::load(Some(Path::new("rampart.toml"))).unwrap_err().to_string()
     }

@@ -210,13 +210,9 @@ impl MailConfig {
 mod tests {
     use super::*;
     use crate::Config;
+    use crate::tests::load_err;
     use figment::Jail;
     use std::path::Path;
-
-    fn load_err(jail: &Jail, toml: &str) -> String {
-        jail.create_file("rampart.toml", toml).unwrap();
-        Config::load(Some(Path::new("rampart.toml"))).unwrap_err().to_string()
-    }
 
     #[test]
     fn defaults_are_the_file_transport_and_valid() {

@@ -67,6 +67,17 @@ pub struct PasswordPolicy {
     pub composition: CompositionRules,
 }
 
+impl PasswordPolicy {
+    /// No rule at all: for a password that was already accepted when it was set (re-hashing
+    /// at a new cost) or that Rampart made itself (the dummy hash of unknown logins).
+    pub const ACCEPT_ANY: PasswordPolicy = PasswordPolicy {
+        min_length: 0,
+        reject_common: false,
+        reject_email_local_part: false,
+        composition: CompositionRules { lowercase: false, uppercase: false, digit: false, symbol: false },
+    };
+}
+
 impl Default for PasswordPolicy {
     fn default() -> Self {
         Self {

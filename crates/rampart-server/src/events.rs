@@ -32,6 +32,15 @@ impl SecurityEvents {
         SecurityEvent::new(uuid::Uuid::now_v7(), self.clock.now(), action, outcome)
     }
 
+    /// A fresh event carrying the request's context when there is a request (HTTP), and none
+    /// when there is not (CLI).
+    pub fn event_for(&self, ctx: Option<&RequestContext>, action: Action, outcome: Outcome) -> SecurityEvent {
+        match ctx {
+            Some(ctx) => ctx.event(self, action, outcome),
+            None => self.event(action, outcome),
+        }
+    }
+
     /// Persists an event that belongs to no state change, then logs and counts it.
     pub async fn record(&self, event: SecurityEvent) -> Result<(), StoreError> {
         self.store.append_event(&event).await?;

@@ -201,13 +201,7 @@ impl AppState {
             .get_or_try_init(|| async {
                 let mut bytes = [0u8; 24];
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-                let lenient = PasswordPolicy {
-                    min_length: 0,
-                    reject_common: false,
-                    reject_email_local_part: false,
-                    composition: Default::default(),
-                };
-                let password = rampart_domain::Password::parse(hex::encode(bytes), &lenient)
+                let password = rampart_domain::Password::parse(hex::encode(bytes), &PasswordPolicy::ACCEPT_ANY)
                     .map_err(|_| ApiError::internal(std::io::Error::other("dummy password refused")))?;
                 self.hashing.hash(password).await.map_err(ApiError::internal)
             })

@@ -265,17 +265,7 @@ async fn create_user(config: Config, args: CreateUserArgs) -> anyhow::Result<()>
             println!("{}", serde_json::json!({ "id": user.id.to_string(), "email": user.email, "roles": user.roles }));
             Ok(())
         }
-        Err(rampart_server::ApiError::Validation(errors)) => {
-            let lines: Vec<String> =
-                errors.iter().map(|e| format!("  {}: {} ({})", e.field, e.message, e.code)).collect();
-            bail!("cannot create the user:\n{}", lines.join("\n"))
-        }
-        Err(e @ (rampart_server::ApiError::Internal(_) | rampart_server::ApiError::Unavailable(_))) => {
-            // An operator at a terminal needs the cause, which an HTTP client never sees.
-            let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
-            bail!("cannot create the user: {cause}")
-        }
-        Err(e) => bail!("cannot create the user: {}", e.to_problem().detail),
+        Err(e) => Err(explain("create the user", e)),
     }
 }
 

@@ -177,13 +177,8 @@ fn upgrade_hash(state: &AppState, user: UserId, password: &str, old: String) {
     let candidate = rampart_domain::Secret::new(password.to_string());
     tokio::spawn(async move {
         // The password was accepted when it was set; only the cost changes here.
-        let lenient = rampart_domain::PasswordPolicy {
-            min_length: 0,
-            reject_common: false,
-            reject_email_local_part: false,
-            composition: Default::default(),
-        };
-        let Ok(password) = Password::parse(candidate.expose().clone(), &lenient) else { return };
+        let policy = rampart_domain::PasswordPolicy::ACCEPT_ANY;
+        let Ok(password) = Password::parse(candidate.expose().clone(), &policy) else { return };
         match state.hashing.hash(password).await {
             Ok(new) => match state.store.rehash_password(user, &old, &new).await {
                 Ok(true) => tracing::info!(user = %user, "password hash upgraded to the configured argon2 parameters"),

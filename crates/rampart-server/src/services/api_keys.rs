@@ -251,18 +251,6 @@ pub struct NewKey {
     pub rate_limit: Option<rampart_wire::RateLimitSpec>,
 }
 
-fn event_for(
-    state: &AppState,
-    ctx: Option<&crate::events::RequestContext>,
-    action: rampart_domain::Action,
-) -> rampart_domain::SecurityEvent {
-    let outcome = rampart_domain::Outcome::Success;
-    match ctx {
-        Some(ctx) => ctx.event(&state.events, action, outcome),
-        None => state.events.event(action, outcome),
-    }
-}
-
 /// Creates a key for `owner` within their current permissions (HTTP and CLI share this).
 /// Returns the stored key and the secret, to be shown once.
 pub async fn create(
@@ -293,7 +281,9 @@ pub async fn create(
         revoked_at: None,
         rotated_to: None,
     };
-    let ev = event_for(state, ctx, rampart_domain::Action::ApiKeyCreated)
+    let ev = state
+        .events
+        .event_for(ctx, rampart_domain::Action::ApiKeyCreated, rampart_domain::Outcome::Success)
         .actor(actor)
         .resource(rampart_domain::Resource::new("api_key", key.id))
         .details(serde_json::json!({ "name": key.name, "scopes": key.scopes, "prefix": key.prefix }));
@@ -314,7 +304,9 @@ pub async fn revoke(
     actor: rampart_domain::Actor,
     ctx: Option<&crate::events::RequestContext>,
 ) -> Result<bool, ApiError> {
-    let ev = event_for(state, ctx, rampart_domain::Action::ApiKeyRevoked)
+    let ev = state
+        .events
+        .event_for(ctx, rampart_domain::Action::ApiKeyRevoked, rampart_domain::Outcome::Success)
         .actor(actor)
         .resource(rampart_domain::Resource::new("api_key", id));
     if !state.store.revoke_api_key(owner, id, state.clock.now(), &ev).await? {

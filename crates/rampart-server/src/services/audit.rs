@@ -14,11 +14,9 @@ pub async fn verify(
 ) -> Result<ChainReport, ApiError> {
     let report = state.store.verify_audit_chain().await?;
     let outcome = if report.ok { Outcome::Success } else { Outcome::Failure };
-    let ev = match ctx {
-        Some(ctx) => ctx.event(&state.events, Action::AuditVerified, outcome),
-        None => state.events.event(Action::AuditVerified, outcome),
-    };
-    let ev = ev
+    let ev = state
+        .events
+        .event_for(ctx, Action::AuditVerified, outcome)
         .actor(actor)
         .severity(if report.ok { Severity::Info } else { Severity::Critical })
         .details(serde_json::json!({ "events_checked": report.events_checked, "first_bad_seq": report.first_bad_seq }));
