@@ -6,6 +6,7 @@
 //! passwords, later SMTP passwords and OAuth secrets) are typed so that `Debug` and
 //! `rampart config check` show `[redacted]`.
 
+mod audit;
 mod mail;
 mod url;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use audit::*;
 pub use mail::*;
 pub use url::SecretUrl;
 
@@ -25,8 +27,20 @@ pub const ENV_PREFIX: &str = "RAMPART_";
 /// `RAMPART_` variables that are not configuration keys but are read elsewhere.
 const OTHER_ENV: &[&str] = &["RAMPART_MASTER_KEY", "RAMPART_MASTER_KEY_FILE", "RAMPART_CONFIG", "RAMPART_BLESS"];
 /// Sections of the configuration, for suggestions.
-const SECTIONS: &[&str] =
-    &["server", "data", "database", "log", "passwords", "tokens", "accounts", "sessions", "login", "api_keys", "mail"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "data",
+    "database",
+    "log",
+    "passwords",
+    "tokens",
+    "accounts",
+    "sessions",
+    "login",
+    "api_keys",
+    "mail",
+    "audit",
+];
 
 /// Names every `RAMPART_` variable that is neither a `RAMPART_<SECTION>__<KEY>` key nor one of
 /// the few read elsewhere: a mistyped `RAMPART_DATABASE_URL` must not quietly run on SQLite.
@@ -67,6 +81,7 @@ pub struct Config {
     pub login: LoginConfig,
     pub api_keys: ApiKeysConfig,
     pub mail: MailConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -443,6 +458,7 @@ impl Config {
             problems.push("log.level: must not be empty".into());
         }
         problems.extend(self.mail.problems());
+        problems.extend(self.audit.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
     }
 

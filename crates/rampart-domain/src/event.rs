@@ -68,6 +68,15 @@ pub enum Action {
     UserDeleted,
     /// The audit hash chain was verified (details: the verdict).
     AuditVerified,
+    /// The audit log was queried (`GET /v1/admin/audit`, stats; details: the filter).
+    AuditRead,
+    /// The audit log was exported (details: format and range).
+    AuditExported,
+    /// Events older than the retention period were purged up to a signed checkpoint (details:
+    /// the checkpoint the remaining chain starts from, and how many events went).
+    AuditPurged,
+    /// An administrator read a user's record (data access on a sensitive endpoint).
+    UserRead,
 }
 
 impl Action {
@@ -99,6 +108,10 @@ impl Action {
         Action::UserUpdated,
         Action::UserDeleted,
         Action::AuditVerified,
+        Action::AuditRead,
+        Action::AuditExported,
+        Action::AuditPurged,
+        Action::UserRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +143,10 @@ impl Action {
             Action::UserUpdated => "user.updated",
             Action::UserDeleted => "user.deleted",
             Action::AuditVerified => "audit.verified",
+            Action::AuditRead => "audit.read",
+            Action::AuditExported => "audit.exported",
+            Action::AuditPurged => "audit.purged",
+            Action::UserRead => "user.read",
         }
     }
 

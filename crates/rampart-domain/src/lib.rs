@@ -6,6 +6,7 @@
 //! stay thin.
 
 pub mod apikey;
+pub mod audit;
 pub mod clock;
 pub mod crypto;
 pub mod device;

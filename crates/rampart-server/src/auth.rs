@@ -203,6 +203,8 @@ permissions! {
     AuthzCheck = "authz:check";
     /// Read and verify the audit log.
     AuditRead = "audit:read";
+    /// Export the audit log in bulk.
+    AuditExport = "audit:export";
 }
 
 /// An extractor that admits only callers (session or API key) holding `P`; a handler that
@@ -221,12 +223,7 @@ impl<P: Permission> FromRequestParts<AppState> for Guard<P> {
         if let Err(e) = caller.require(state, P::NAME).await {
             let ctx =
                 crate::events::RequestContext::from_request_parts(parts, state).await.unwrap_or_else(|i| match i {});
-            let ev = ctx
-                .event(&state.events, rampart_domain::Action::AuthorizationDenied, rampart_domain::Outcome::Denied)
-                .severity(rampart_domain::Severity::Warning)
-                .actor(caller.actor())
-                .details(serde_json::json!({ "permission": P::NAME, "path": parts.uri.path() }));
-            state.events.record(ev).await?;
+            record_denied(state, &ctx, &caller, P::NAME).await?;
             return Err(e);
         }
         Ok(Guard { caller, _permission: std::marker::PhantomData })
@@ -245,7 +242,12 @@ pub async fn record_denied(
         .severity(rampart_domain::Severity::Warning)
         .actor(caller.actor())
         .details(serde_json::json!({ "permission": permission }));
-    state.events.record(ev).await?;
+    let key = format!(
+        "{}:{}|{permission}",
+        caller.actor().kind(),
+        caller.actor().id().map(|i| i.to_string()).unwrap_or_default()
+    );
+    state.events.record_aggregated(&key, ev).await?;
     Ok(())
 }
 

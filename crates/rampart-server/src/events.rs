@@ -7,24 +7,103 @@
 //! is also logged on the `rampart::security` target and counted in the metrics.
 
 use crate::metrics::Metrics;
+use crate::views::rfc3339;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use rampart_domain::{Action, Clock, Outcome, SecurityEvent};
 use rampart_store::{Store, StoreError};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
 
 #[derive(Debug, Clone)]
 pub struct SecurityEvents {
     store: Store,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
+    aggregated: Arc<Mutex<HashMap<(Action, String), Pending>>>,
 }
+
+/// A high-volume event already written once in this interval, and what came after it.
+#[derive(Debug)]
+struct Pending {
+    template: SecurityEvent,
+    suppressed: u64,
+    first: Option<OffsetDateTime>,
+    last: Option<OffsetDateTime>,
+}
+
+/// How many distinct keys are aggregated separately per interval; past that, the rest of an
+/// action's occurrences share one overflow key (`*`), so a flood of distinct keys (addresses)
+/// cannot grow memory without bound.
+pub const AGGREGATE_MAX_KEYS: usize = 10_000;
 
 impl SecurityEvents {
     pub fn new(store: Store, metrics: Arc<Metrics>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, metrics, clock }
+        Self { store, metrics, clock, aggregated: Arc::default() }
+    }
+
+    /// Records a high-volume event (refusals of a locked client, denied permissions, rate-limit
+    /// hits) at most twice per `key` and aggregation interval: the first occurrence at once,
+    /// the rest as one summary at the interval's end ([`SecurityEvents::flush_aggregated`])
+    /// whose details carry `aggregated: {count, first, last}`. Every occurrence is counted in
+    /// the metrics and logged.
+    pub async fn record_aggregated(&self, key: &str, event: SecurityEvent) -> Result<(), StoreError> {
+        let first_time = {
+            let mut map = self.aggregated.lock().unwrap_or_else(|p| p.into_inner());
+            let overflow = map.len() >= AGGREGATE_MAX_KEYS && !map.contains_key(&(event.action, key.to_string()));
+            let k = (event.action, if overflow { "*".to_string() } else { key.to_string() });
+            match map.get_mut(&k) {
+                Some(p) => {
+                    p.suppressed += 1;
+                    p.first.get_or_insert(event.ts);
+                    p.last = Some(event.ts);
+                    false
+                }
+                None => {
+                    map.insert(k, Pending { template: event.clone(), suppressed: 0, first: None, last: None });
+                    true
+                }
+            }
+        };
+        if first_time {
+            self.record(event).await
+        } else {
+            self.observed(&event);
+            Ok(())
+        }
+    }
+
+    /// Writes one summary event per key that had occurrences after its first in the interval,
+    /// and starts a new interval. Run periodically and at shutdown.
+    pub async fn flush_aggregated(&self, interval_secs: u64) {
+        let pending = std::mem::take(&mut *self.aggregated.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in pending.into_values() {
+            if p.suppressed == 0 {
+                continue;
+            }
+            let mut ev = p.template;
+            ev.id = uuid::Uuid::now_v7();
+            ev.ts = self.clock.now();
+            let summary = serde_json::json!({
+                "count": p.suppressed,
+                "first": p.first.map(rfc3339),
+                "last": p.last.map(rfc3339),
+                "interval_secs": interval_secs,
+            });
+            match ev.details.as_object_mut() {
+                Some(d) => {
+                    d.insert("aggregated".into(), summary);
+                }
+                None => ev.details = serde_json::json!({ "aggregated": summary }),
+            }
+            // The summary is counted in the metrics already (each occurrence was): store it only.
+            if let Err(e) = self.store.append_event(&ev).await {
+                tracing::warn!(error = %e, action = ev.action.as_str(), "could not write an aggregated event");
+            }
+        }
     }
 
     /// A fresh event stamped now, with a UUIDv7 id.

@@ -71,6 +71,8 @@ pub struct Inner {
     pub mailer: mail::Mailer,
     pub mail_pacing: services::accounts::MailPacing,
     pub api_keys: services::api_keys::ApiKeys,
+    /// The SIEM output, opened by `serve`'s background work (never by CLI commands).
+    pub siem: tokio::sync::Mutex<Option<services::audit::SiemTail>>,
     /// A hash of a random password at the configured cost, verified for unknown e-mail
     /// addresses so that their login costs what a real one does. Made on first use.
     dummy_hash: tokio::sync::OnceCell<String>,
@@ -150,6 +152,7 @@ impl AppState {
             mailer,
             mail_pacing: Default::default(),
             api_keys: Default::default(),
+            siem: Default::default(),
             dummy_hash: tokio::sync::OnceCell::new(),
             openapi_json: openapi::render(&openapi_doc()),
             config,
@@ -240,7 +243,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::list_roles, routes::admin::create_role))
         .routes(routes!(routes::admin::put_role, routes::admin::delete_role))
         .routes(routes!(routes::admin::authz_check))
-        .routes(routes!(routes::admin::verify_audit))
+        .routes(routes!(routes::audit::list))
+        .routes(routes!(routes::audit::stats))
+        .routes(routes!(routes::audit::export))
+        .routes(routes!(routes::audit::verify))
         .routes(routes!(routes::admin::unlock_user))
         .routes(routes!(routes::admin::revoke_user_sessions))
 }
@@ -298,6 +304,10 @@ impl Application {
         let config_digest = hex::encode(Sha256::digest(config.to_redacted_toml().as_bytes()));
         let listen = config.server.listen;
         let (state, report) = AppState::open(config, master_key, key_origin, clock).await?;
+        // The SIEM output starts here, so it ships this run's events from the first.
+        *state.siem.lock().await = services::audit::SiemTail::open(&state)
+            .await
+            .map_err(|e| StartupError::Config(format!("audit.siem_file: cannot open: {e}")))?;
         let ev = &state.events;
         ev.record(
             ev.event(Action::ConfigLoaded, Outcome::Success)
@@ -336,6 +346,7 @@ impl Application {
         let result = serve_gracefully(self.listener, app, shutdown, grace).await;
         background.abort();
         state.api_keys.flush(&state).await;
+        services::audit::at_shutdown(&state).await;
         // Handlers cut off by the grace period may still hold connections: do not wait for them.
         if tokio::time::timeout(Duration::from_secs(5), store.close()).await.is_err() {
             tracing::warn!("database connections still busy at exit; closing anyway");
@@ -356,11 +367,38 @@ async fn background_tasks(state: AppState) {
     let mut last_purge: Option<Instant> = None;
     let mut usage_tick = tokio::time::interval(services::api_keys::USAGE_FLUSH_INTERVAL);
     usage_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let audit = &state.config.audit;
+    let mut checkpoint_tick = tokio::time::interval(Duration::from_secs(audit.checkpoint_interval_secs));
+    checkpoint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut aggregate_tick = tokio::time::interval(Duration::from_secs(audit.aggregate_interval_secs));
+    aggregate_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    aggregate_tick.tick().await;
+    let siem_on = state.siem.lock().await.is_some();
+    let mut siem_tick = tokio::time::interval(services::audit::SIEM_POLL_INTERVAL);
+    siem_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = usage_tick.tick() => {
                 state.api_keys.flush(&state).await;
+                continue;
+            }
+            _ = checkpoint_tick.tick() => {
+                if let Err(e) = services::audit::sign_checkpoint(&state).await {
+                    tracing::warn!(error = %e, "audit: signing a checkpoint failed");
+                }
+                continue;
+            }
+            _ = aggregate_tick.tick() => {
+                state.events.flush_aggregated(state.config.audit.aggregate_interval_secs).await;
+                continue;
+            }
+            _ = siem_tick.tick(), if siem_on => {
+                if let Some(s) = state.siem.lock().await.as_mut()
+                    && let Err(e) = s.ship(&state).await
+                {
+                    tracing::warn!(error = %e, "SIEM output: reading new events failed");
+                }
                 continue;
             }
         }
@@ -391,6 +429,9 @@ async fn purge(state: &AppState) {
     }
     if let Err(e) = state.store.purge_throttle(now, longest).await {
         tracing::warn!(error = %e, "purge of login counters failed");
+    }
+    if let Err(e) = services::audit::purge_expired(state).await {
+        tracing::warn!(error = %e, "purge of expired audit events failed");
     }
 }
 

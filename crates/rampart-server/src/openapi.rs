@@ -18,6 +18,7 @@ use utoipa::OpenApi;
         (name = "me", description = "The caller's own account and sessions"),
         (name = "api-keys", description = "API keys: the caller's own, and verification for backends"),
         (name = "admin", description = "Administration (permission-guarded)"),
+        (name = "audit", description = "The audit log: query, statistics, export, verification"),
     ),
     modifiers(&SecuritySchemes),
     components(schemas(rampart_wire::Problem, rampart_wire::FieldError)),

@@ -1,16 +1,40 @@
 //! The `audit_events` table: writing security events and reading them back.
 
 use crate::{Result, Store, StoreError, with_pool, with_tx};
+use rampart_domain::audit::{AuditFilter, ChainFault, ChainedEvent, Checkpoint};
 use rampart_domain::{Action, Actor, Outcome, Resource, SecurityEvent, Severity};
 use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// An event as stored, with its position in the log.
+/// An event as stored, with its position in the log and its links of the hash chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub seq: i64,
     pub event: SecurityEvent,
+    pub prev_hash: Option<Vec<u8>>,
+    pub hash: Option<Vec<u8>>,
+}
+
+impl StoredEvent {
+    /// The event with its chain links, for the export encodings.
+    pub fn chained(&self) -> ChainedEvent<'_> {
+        ChainedEvent {
+            seq: self.seq,
+            event: &self.event,
+            prev_hash: self.prev_hash.as_deref(),
+            hash: self.hash.as_deref(),
+        }
+    }
+}
+
+impl TryFrom<ChainRow> for StoredEvent {
+    type Error = StoreError;
+
+    fn try_from(r: ChainRow) -> Result<Self> {
+        let (seq, event) = decode(r.event)?;
+        Ok(StoredEvent { seq, event, prev_hash: r.prev_hash, hash: r.hash })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -39,10 +63,8 @@ struct EventRow {
     details: Json<serde_json::Value>,
 }
 
-impl TryFrom<EventRow> for StoredEvent {
-    type Error = StoreError;
-
-    fn try_from(r: EventRow) -> Result<Self> {
+fn decode(r: EventRow) -> Result<(i64, SecurityEvent)> {
+    {
         let bad = |what: &str, v: &str| StoreError::Corrupt(format!("audit event {}: unknown {what} {v:?}", r.seq));
         let action = Action::parse(&r.action).ok_or_else(|| bad("action", &r.action))?;
         let outcome = Outcome::parse(&r.outcome).ok_or_else(|| bad("outcome", &r.outcome))?;
@@ -66,7 +88,7 @@ impl TryFrom<EventRow> for StoredEvent {
             request_id: r.request_id,
             details: r.details.0,
         };
-        Ok(StoredEvent { seq: r.seq, event })
+        Ok((r.seq, event))
     }
 }
 
@@ -116,60 +138,363 @@ pub(crate) use insert_event;
 pub struct ChainReport {
     pub ok: bool,
     pub events_checked: u64,
-    /// The first event whose link does not hold (edited, or after a deleted, inserted or moved
-    /// event); one past the last event when events were cut off the end.
+    /// Signed checkpoints found valid and matching the chain.
+    pub checkpoints_checked: u64,
+    /// The first event that cannot be vouched for: the one whose link does not hold (edited,
+    /// or after a deleted, inserted or moved event); after a checkpoint mismatch, the first
+    /// event after the last checkpoint that still matched; one past the last event when events
+    /// were cut off the end.
     pub first_bad_seq: Option<i64>,
+    pub fault: Option<ChainFault>,
+    /// The checkpoint the chain starts from after a retention purge (`None`: from genesis).
+    pub anchored_at: Option<i64>,
+}
+
+impl ChainReport {
+    fn bad(checked: u64, checkpoints: u64, seq: i64, fault: ChainFault, anchored_at: Option<i64>) -> Self {
+        ChainReport {
+            ok: false,
+            events_checked: checked,
+            checkpoints_checked: checkpoints,
+            first_bad_seq: Some(seq),
+            fault: Some(fault),
+            anchored_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CheckpointRow {
+    seq: i64,
+    hash: Vec<u8>,
+    signed_at: OffsetDateTime,
+    key_id: String,
+    mac: Vec<u8>,
+}
+
+impl TryFrom<CheckpointRow> for Checkpoint {
+    type Error = StoreError;
+
+    fn try_from(r: CheckpointRow) -> Result<Self> {
+        let corrupt = || StoreError::Corrupt(format!("audit checkpoint {}: hash or mac is not 32 bytes", r.seq));
+        Ok(Checkpoint {
+            seq: r.seq,
+            hash: r.hash.as_slice().try_into().map_err(|_| corrupt())?,
+            signed_at: r.signed_at,
+            key_id: r.key_id.clone(),
+            mac: r.mac.as_slice().try_into().map_err(|_| corrupt())?,
+        })
+    }
 }
 
 const VERIFY_PAGE: i64 = 1000;
+const CHAIN_COLUMNS: &str = "seq, id, ts, action, outcome, severity, actor_type, actor_id, resource_type, resource_id, \
+                             ip, user_agent, request_id, details, prev_hash, hash";
+
+/// The outcome of a retention purge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// The checkpoint the remaining chain now starts from.
+    pub through_seq: i64,
+    pub deleted: u64,
+}
+
+/// A bound query parameter of a filter (the SQL text only ever holds placeholders).
+enum Param {
+    Uuid(Uuid),
+    Text(String),
+    Ts(OffsetDateTime),
+    Int(i64),
+}
+
+/// `WHERE …` for a filter, with placeholders numbered from `$1`, and the values to bind.
+fn filter_sql(f: &AuditFilter) -> (String, Vec<Param>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params = Vec::new();
+    // Adds a parameter and names its placeholder.
+    let mut p = |v: Param| {
+        params.push(v);
+        format!("${}", params.len())
+    };
+    if let Some(id) = f.actor_id {
+        clauses.push(format!("actor_id = {}", p(Param::Uuid(id))));
+    }
+    if let Some(a) = &f.action {
+        // `AuditFilter::validate` allows only [a-z0-9_.] here, so the pattern needs no escaping
+        // but for `_`, which LIKE reads as "any one character"; it is escaped.
+        let exact = p(Param::Text(a.clone()));
+        let prefix = p(Param::Text(format!("{}.%", a.replace('_', "\\_"))));
+        clauses.push(format!("(action = {exact} OR action LIKE {prefix} ESCAPE '\\')"));
+    }
+    if let Some(t) = &f.resource_type {
+        clauses.push(format!("resource_type = {}", p(Param::Text(t.clone()))));
+    }
+    if let Some(r) = &f.resource_id {
+        clauses.push(format!("resource_id = {}", p(Param::Text(r.clone()))));
+    }
+    if let Some(o) = f.outcome {
+        clauses.push(format!("outcome = {}", p(Param::Text(o.as_str().into()))));
+    }
+    if let Some(s) = f.severity {
+        clauses.push(format!("severity = {}", p(Param::Text(s.as_str().into()))));
+    }
+    if let Some(ip) = f.ip {
+        clauses.push(format!("ip = {}", p(Param::Text(ip.to_string()))));
+    }
+    if let Some(t) = f.since {
+        clauses.push(format!("ts >= {}", p(Param::Ts(t))));
+    }
+    if let Some(t) = f.until {
+        clauses.push(format!("ts < {}", p(Param::Ts(t))));
+    }
+    if clauses.is_empty() {
+        clauses.push("1 = 1".into());
+    }
+    (clauses.join(" AND "), params)
+}
+
+/// Binds filter parameters onto a query, in order (a macro: the query's type differs per backend).
+macro_rules! bind_params {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                Param::Uuid(u) => q.bind(*u),
+                Param::Text(t) => q.bind(t.clone()),
+                Param::Ts(t) => q.bind(crate::ts::Ts(*t)),
+                Param::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
 
 impl Store {
-    /// Walks the whole chain in `seq` order, a page at a time, recomputing every link, and
-    /// checks that the head is the last event's hash.
-    pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
+    /// Walks the whole chain in `seq` order, a page at a time, recomputing every link, checking
+    /// every signed checkpoint (its MAC through `checkpoint_valid`, and that the chain still has
+    /// the link it vouches for), and that the head is the last event's hash. After a retention
+    /// purge the walk starts from the checkpoint the purge cut at, which must be validly signed
+    /// and recorded by an `audit.purged` event.
+    pub async fn verify_audit_chain(&self, checkpoint_valid: impl Fn(&Checkpoint) -> bool) -> Result<ChainReport> {
+        let first: Option<(i64,)> =
+            with_pool!(self, |pool| sqlx::query_as("SELECT MIN(seq) FROM audit_events").fetch_optional(pool).await)?;
+        let first = first.map(|(s,)| s);
+        // The anchor: the newest checkpoint before the first event (only a purge leaves one).
+        let anchor: Option<Checkpoint> = match first {
+            Some(first) => self.checkpoints_between(i64::MIN, first - 1).await?.pop(),
+            None => None,
+        };
+        let anchored_at = anchor.as_ref().map(|a| a.seq);
+        let mut checkpoints_ok = 0u64;
         let mut prev = rampart_domain::event::CHAIN_GENESIS;
-        let mut after = 0i64;
+        let mut after = i64::MIN;
+        if let Some(a) = &anchor {
+            if !checkpoint_valid(a) {
+                return Ok(ChainReport::bad(0, 0, a.seq, ChainFault::BadCheckpointSignature, anchored_at));
+            }
+            checkpoints_ok += 1;
+            prev = a.hash;
+            after = a.seq;
+        }
+        let mut purge_recorded = anchor.is_none();
+        let mut last_good_checkpoint = after;
         let mut checked = 0u64;
         loop {
             let rows: Vec<ChainRow> = with_pool!(self, |pool| {
-                sqlx::query_as(
-                    "SELECT seq, id, ts, action, outcome, severity, actor_type, actor_id, resource_type, resource_id, \
-                     ip, user_agent, request_id, details, prev_hash, hash FROM audit_events WHERE seq > $1 \
-                     ORDER BY seq LIMIT $2",
-                )
+                sqlx::query_as(&format!(
+                    "SELECT {CHAIN_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+                ))
                 .bind(after)
                 .bind(VERIFY_PAGE)
                 .fetch_all(pool)
                 .await
             })?;
             let Some(last) = rows.last() else { break };
-            after = last.event.seq;
+            let page_last = last.event.seq;
             let n = rows.len();
+            let mut hashes = std::collections::HashMap::with_capacity(n);
             for row in rows {
                 let seq = row.event.seq;
-                let bad = || ChainReport { ok: false, events_checked: checked, first_bad_seq: Some(seq) };
-                let event = match StoredEvent::try_from(row.event) {
-                    Ok(e) => e.event,
-                    Err(_) => return Ok(bad()),
+                let bad = |fault| ChainReport::bad(checked, checkpoints_ok, seq, fault, anchored_at);
+                let event = match decode(row.event) {
+                    Ok((_, e)) => e,
+                    Err(_) => return Ok(bad(ChainFault::BrokenLink)),
                 };
                 let linked = row.prev_hash.as_deref() == Some(&prev[..]);
                 let hash = event.chain_hash(&prev);
                 if !linked || row.hash.as_deref() != Some(&hash[..]) {
-                    return Ok(bad());
+                    return Ok(bad(ChainFault::BrokenLink));
                 }
+                if !purge_recorded
+                    && event.action == Action::AuditPurged
+                    && event.details.get("through_seq").and_then(|v| v.as_i64()) == anchored_at
+                {
+                    purge_recorded = true;
+                }
+                hashes.insert(seq, hash);
                 prev = hash;
                 checked += 1;
             }
+            for cp in self.checkpoints_between(after + 1, page_last).await? {
+                if !checkpoint_valid(&cp) {
+                    return Ok(ChainReport::bad(
+                        checked,
+                        checkpoints_ok,
+                        cp.seq,
+                        ChainFault::BadCheckpointSignature,
+                        anchored_at,
+                    ));
+                }
+                if hashes.get(&cp.seq) != Some(&cp.hash) {
+                    let from = self.first_seq_after(last_good_checkpoint).await?.unwrap_or(cp.seq);
+                    return Ok(ChainReport::bad(
+                        checked,
+                        checkpoints_ok,
+                        from,
+                        ChainFault::CheckpointMismatch,
+                        anchored_at,
+                    ));
+                }
+                checkpoints_ok += 1;
+                last_good_checkpoint = cp.seq;
+            }
+            after = page_last;
             if n < VERIFY_PAGE as usize {
                 break;
             }
         }
+        // A checkpoint past the newest event: the chain was cut off before it.
+        if !self.checkpoints_between(after + 1, i64::MAX).await?.is_empty() {
+            let from = self.first_seq_after(last_good_checkpoint).await?.unwrap_or(after + 1);
+            return Ok(ChainReport::bad(checked, checkpoints_ok, from, ChainFault::CheckpointMismatch, anchored_at));
+        }
         let (head,): (Vec<u8>,) =
             with_pool!(self, |pool| sqlx::query_as("SELECT hash FROM audit_head WHERE id = 1").fetch_one(pool).await)?;
         if head != prev {
-            return Ok(ChainReport { ok: false, events_checked: checked, first_bad_seq: Some(after + 1) });
+            return Ok(ChainReport::bad(
+                checked,
+                checkpoints_ok,
+                after.max(0) + 1,
+                ChainFault::HeadMismatch,
+                anchored_at,
+            ));
         }
-        Ok(ChainReport { ok: true, events_checked: checked, first_bad_seq: None })
+        if !purge_recorded {
+            let seq = first.unwrap_or(0);
+            return Ok(ChainReport::bad(checked, checkpoints_ok, seq, ChainFault::UnrecordedPurge, anchored_at));
+        }
+        Ok(ChainReport {
+            ok: true,
+            events_checked: checked,
+            checkpoints_checked: checkpoints_ok,
+            first_bad_seq: None,
+            fault: None,
+            anchored_at,
+        })
+    }
+
+    async fn checkpoints_between(&self, from: i64, to: i64) -> Result<Vec<Checkpoint>> {
+        let rows: Vec<CheckpointRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT seq, hash, signed_at, key_id, mac FROM audit_checkpoints WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter().map(Checkpoint::try_from).collect()
+    }
+
+    async fn first_seq_after(&self, seq: i64) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT seq FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 1")
+                .bind(seq)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(|(s,)| s))
+    }
+
+    /// The newest link of the chain, `(seq, hash)`, to sign as a checkpoint. Appenders take
+    /// the head lock before their insert and hold it to commit, so committed events are in
+    /// `seq` order and this is the head.
+    pub async fn newest_link(&self) -> Result<Option<(i64, [u8; 32])>> {
+        let row: Option<(i64, Vec<u8>)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT seq, hash FROM audit_events WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(|(seq, h)| {
+            let h: [u8; 32] =
+                h.try_into().map_err(|_| StoreError::Corrupt(format!("audit event {seq}: hash is not 32 bytes")))?;
+            Ok((seq, h))
+        })
+        .transpose()
+    }
+
+    /// The newest signed checkpoint.
+    pub async fn newest_checkpoint(&self) -> Result<Option<Checkpoint>> {
+        Ok(self.checkpoints_between(i64::MIN, i64::MAX).await?.pop())
+    }
+
+    /// Stores a checkpoint; signing the same link twice (two instances) keeps the first.
+    pub async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<bool> {
+        let inserted = with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO audit_checkpoints (seq, hash, signed_at, key_id, mac) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (seq) DO NOTHING",
+            )
+            .bind(cp.seq)
+            .bind(cp.hash.to_vec())
+            .bind(crate::ts::Ts(cp.signed_at))
+            .bind(cp.key_id.clone())
+            .bind(cp.mac.to_vec())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+        })?;
+        Ok(inserted)
+    }
+
+    /// Deletes the events older than `cutoff`, up to and including the newest signed
+    /// checkpoint older than it, which stays as the anchor the remaining chain verifies from;
+    /// older checkpoints go too. `event` (an `audit.purged`) is completed with what was done
+    /// and written in the same transaction. `None` when no checkpoint is old enough.
+    pub async fn purge_audit_before(
+        &self,
+        cutoff: OffsetDateTime,
+        event: SecurityEvent,
+    ) -> Result<Option<PurgeReport>> {
+        let report = with_tx!(self, |tx| {
+            let cut: Option<(i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT c.seq, c.hash FROM audit_checkpoints c JOIN audit_events e ON e.seq = c.seq \
+                 WHERE e.ts < $1 ORDER BY c.seq DESC LIMIT 1",
+            )
+            .bind(crate::ts::Ts(cutoff))
+            .fetch_optional(&mut *tx)
+            .await?;
+            match cut {
+                None => None,
+                Some((through, hash)) => {
+                    let deleted = sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+                        .bind(through)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    sqlx::query("DELETE FROM audit_checkpoints WHERE seq < $1").bind(through).execute(&mut *tx).await?;
+                    let mut event = event;
+                    if let Some(d) = event.details.as_object_mut() {
+                        d.insert("through_seq".into(), through.into());
+                        d.insert("anchor_hash".into(), hex::encode(&hash).into());
+                        d.insert("deleted".into(), deleted.into());
+                    }
+                    insert_event!(tx, &event);
+                    Some(PurgeReport { through_seq: through, deleted })
+                }
+            }
+        });
+        Ok(report)
     }
 
     /// Links events written before the chain existed (hash still NULL), in `seq` order, once.
@@ -186,7 +511,7 @@ impl Store {
             let n = rows.len() as u64;
             for row in rows {
                 let seq = row.event.seq;
-                let event = StoredEvent::try_from(row.event)?.event;
+                let (_, event) = decode(row.event)?;
                 let hash = event.chain_hash(&prev);
                 sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE seq = $3")
                     .bind(prev.to_vec())
@@ -204,16 +529,55 @@ impl Store {
 
     /// The newest events first, at most `limit`.
     pub async fn recent_events(&self, limit: u32) -> Result<Vec<StoredEvent>> {
-        let rows: Vec<EventRow> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT seq, id, ts, action, outcome, severity, actor_type, actor_id, resource_type, \
-                 resource_id, ip, user_agent, request_id, details FROM audit_events ORDER BY seq DESC LIMIT $1",
-            )
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await
-        })?;
+        self.query_events(&AuditFilter::default(), None, limit).await
+    }
+
+    /// Events matching `filter`, newest first, older than `before_seq` when given (the cursor
+    /// of the previous page), at most `limit`.
+    pub async fn query_events(
+        &self,
+        filter: &AuditFilter,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        let (mut clause, mut params) = filter_sql(filter);
+        if let Some(b) = before_seq {
+            params.push(Param::Int(b));
+            clause.push_str(&format!(" AND seq < ${}", params.len()));
+        }
+        params.push(Param::Int(i64::from(limit)));
+        let sql = format!(
+            "SELECT {CHAIN_COLUMNS} FROM audit_events WHERE {clause} ORDER BY seq DESC LIMIT ${}",
+            params.len()
+        );
+        let rows: Vec<ChainRow> =
+            with_pool!(self, |pool| bind_params!(sqlx::query_as(&sql), &params).fetch_all(pool).await)?;
         rows.into_iter().map(StoredEvent::try_from).collect()
+    }
+
+    /// Events matching `filter`, oldest first, after `after_seq`, at most `limit`: the pages
+    /// of an export (keyset pagination, so each page costs the same however deep).
+    pub async fn export_page(&self, filter: &AuditFilter, after_seq: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+        let (mut clause, mut params) = filter_sql(filter);
+        params.push(Param::Int(after_seq));
+        clause.push_str(&format!(" AND seq > ${}", params.len()));
+        params.push(Param::Int(i64::from(limit)));
+        let sql =
+            format!("SELECT {CHAIN_COLUMNS} FROM audit_events WHERE {clause} ORDER BY seq LIMIT ${}", params.len());
+        let rows: Vec<ChainRow> =
+            with_pool!(self, |pool| bind_params!(sqlx::query_as(&sql), &params).fetch_all(pool).await)?;
+        rows.into_iter().map(StoredEvent::try_from).collect()
+    }
+
+    /// Counts of events matching `filter` by action and outcome, sorted by action then outcome.
+    pub async fn event_stats(&self, filter: &AuditFilter) -> Result<Vec<(String, String, i64)>> {
+        let (clause, params) = filter_sql(filter);
+        let sql = format!(
+            "SELECT action, outcome, COUNT(*) FROM audit_events WHERE {clause} GROUP BY action, outcome ORDER BY action, outcome"
+        );
+        let rows: Vec<(String, String, i64)> =
+            with_pool!(self, |pool| bind_params!(sqlx::query_as(&sql), &params).fetch_all(pool).await)?;
+        Ok(rows)
     }
 
     pub async fn count_events(&self) -> Result<i64> {

@@ -20,7 +20,7 @@ mod users;
 
 pub use account_tokens::{AccountToken, TokenPurpose};
 pub use api_keys::{StoredApiKey, UsageCount};
-pub use audit::{ChainReport, StoredEvent};
+pub use audit::{ChainReport, PurgeReport, StoredEvent};
 pub use error::StoreError;
 pub use sessions::{RefreshOutcome, RevokeSessions};
 pub use signing_keys::StoredSigningKey;

@@ -56,8 +56,32 @@ enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Verify the audit log's hash chain; exits 1 and names the first bad event if it is broken.
+    /// Verify the audit log's hash chain and signed checkpoints; exits 1 and names the first
+    /// bad event if it is broken.
     Verify,
+    /// Sign the chain head now (the server does this every `audit.checkpoint_interval_secs`).
+    Checkpoint,
+    /// Export events to stdout (or --output), oldest first, in constant memory; progress on stderr.
+    Export(AuditExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct AuditExportArgs {
+    /// jsonl or csv.
+    #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
+    format: String,
+    /// RFC 3339, inclusive.
+    #[arg(long)]
+    since: Option<String>,
+    /// RFC 3339, exclusive.
+    #[arg(long)]
+    until: Option<String>,
+    /// An action or dotted prefix (`auth`, `api_key.created`).
+    #[arg(long)]
+    action: Option<String>,
+    /// Write here instead of stdout (created 0600, refused if it exists).
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +158,12 @@ fn main() -> ExitCode {
             runtime(config.log.clone(), LogTarget::Stderr, rotate_signing(config))
         }
         Command::Audit(AuditCommand::Verify) => runtime(config.log.clone(), LogTarget::Stderr, audit_verify(config)),
+        Command::Audit(AuditCommand::Checkpoint) => {
+            runtime(config.log.clone(), LogTarget::Stderr, audit_checkpoint(config))
+        }
+        Command::Audit(AuditCommand::Export(args)) => {
+            runtime(config.log.clone(), LogTarget::Stderr, audit_export(config, args))
+        }
         Command::Keys(KeysCommand::Create(args)) => {
             runtime(config.log.clone(), LogTarget::Stderr, create_key(config, args))
         }
@@ -345,12 +375,92 @@ async fn audit_verify(config: Config) -> anyhow::Result<()> {
         services::audit::verify(&state, Actor::System, None).await.map_err(|e| explain("verify the audit log", e));
     state.store.close().await;
     let report = result?;
-    println!(
-        "{}",
-        serde_json::json!({ "ok": report.ok, "events_checked": report.events_checked, "first_bad_seq": report.first_bad_seq })
-    );
+    println!("{}", serde_json::to_string(&rampart_server::routes::audit::verification(&report))?);
     if !report.ok {
-        bail!("the audit log's hash chain is broken at seq {}", report.first_bad_seq.unwrap_or_default());
+        bail!(
+            "the audit log's hash chain is broken at seq {} ({})",
+            report.first_bad_seq.unwrap_or_default(),
+            report.fault.map_or("unknown", |f| f.as_str())
+        );
     }
     Ok(())
+}
+
+async fn audit_checkpoint(config: Config) -> anyhow::Result<()> {
+    let (key, origin) = resolve_master_key(&config)?;
+    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let result = services::audit::sign_checkpoint(&state).await;
+    state.store.close().await;
+    match result.map_err(|e| explain("sign a checkpoint", e.into()))? {
+        Some(cp) => println!("{}", serde_json::json!({ "signed": true, "seq": cp.seq, "hash": hex::encode(cp.hash) })),
+        None => println!(
+            "{}",
+            serde_json::json!({ "signed": false, "reason": "the head is signed already, or the log is empty" })
+        ),
+    }
+    Ok(())
+}
+
+async fn audit_export(config: Config, args: AuditExportArgs) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use std::io::Write;
+    let parse = |s: &Option<String>, what: &str| -> anyhow::Result<Option<time::OffsetDateTime>> {
+        s.as_ref()
+            .map(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
+            .transpose()
+            .map_err(|_| anyhow::anyhow!("--{what}: not an RFC 3339 time (2026-11-23T00:00:00Z)"))
+    };
+    let filter = rampart_domain::audit::AuditFilter {
+        since: parse(&args.since, "since")?,
+        until: parse(&args.until, "until")?,
+        action: args.action.clone(),
+        ..Default::default()
+    };
+    if let Err(errs) = filter.validate() {
+        let names: Vec<String> = errs.iter().map(|e| format!("--{} ({})", e.field, e.code)).collect();
+        bail!("invalid filter: {}", names.join(", "));
+    }
+    let format = if args.format == "csv" {
+        services::audit::ExportFormat::Csv
+    } else {
+        services::audit::ExportFormat::JsonLines
+    };
+    let mut out: Box<dyn Write> = match &args.output {
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        Some(path) => {
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+            Box::new(std::io::BufWriter::new(
+                o.open(path).with_context(|| format!("cannot create {}", path.display()))?,
+            ))
+        }
+    };
+    let (key, origin) = resolve_master_key(&config)?;
+    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let result = async {
+        let mut stream = Box::pin(
+            services::audit::export(&state, Actor::System, None, filter, format)
+                .await
+                .map_err(|e| explain("export the audit log", e))?,
+        );
+        let (mut bytes, mut lines, mut reported) = (0u64, 0u64, 0u64);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            out.write_all(&chunk)?;
+            bytes += chunk.len() as u64;
+            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+            if lines - reported >= 100_000 {
+                reported = lines;
+                eprintln!("exported {lines} lines ({:.1} MB)", bytes as f64 / 1e6);
+            }
+        }
+        out.flush()?;
+        eprintln!("done: {lines} lines, {:.1} MB", bytes as f64 / 1e6);
+        anyhow::Ok(())
+    }
+    .await;
+    state.store.close().await;
+    result
 }

@@ -2,7 +2,7 @@
 //! so none can run for a caller without it (session or API key alike).
 
 use crate::AppState;
-use crate::auth::{AuditRead, Caller, Guard, RolesRead, RolesWrite, UsersDelete, UsersRead, UsersWrite};
+use crate::auth::{Caller, Guard, RolesRead, RolesWrite, UsersDelete, UsersRead, UsersWrite};
 use crate::error::ApiError;
 use crate::events::RequestContext;
 use crate::limits::ApiJson;
@@ -79,7 +79,8 @@ pub struct UserListQuery {
     params(UserListQuery), responses((status = 200, description = "A page of users", body = AdminUserList)))]
 pub async fn list_users(
     State(state): State<AppState>,
-    _guard: Guard<UsersRead>,
+    ctx: RequestContext,
+    guard: Guard<UsersRead>,
     Query(q): Query<UserListQuery>,
 ) -> Result<axum::Json<AdminUserList>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
@@ -88,6 +89,12 @@ pub async fn list_users(
         None => None,
     };
     let page = state.store.list_users(q.q.as_deref().filter(|s| !s.is_empty()), after, limit).await?;
+    // Reading account data is data access on a sensitive endpoint: recorded.
+    let ev = ctx
+        .event(&state.events, Action::UserRead, Outcome::Success)
+        .actor(guard.caller.actor())
+        .details(serde_json::json!({ "view": "list", "query": q.q, "returned": page.users.len() }));
+    state.events.record(ev).await?;
     Ok(axum::Json(AdminUserList {
         items: page.users.iter().map(admin_view).collect(),
         next_cursor: page.next.map(|id| id.0.to_string()),
@@ -100,10 +107,16 @@ pub async fn list_users(
     responses((status = 200, description = "The user", body = AdminUserEnvelope), (status = 404, description = "No such user", body = Problem)))]
 pub async fn get_user(
     State(state): State<AppState>,
-    _guard: Guard<UsersRead>,
+    ctx: RequestContext,
+    guard: Guard<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<AdminUserEnvelope>, ApiError> {
     let user = target(&state, &id).await?;
+    let ev = ctx
+        .event(&state.events, Action::UserRead, Outcome::Success)
+        .actor(guard.caller.actor())
+        .resource(Resource::new("user", user.id));
+    state.events.record(ev).await?;
     Ok(axum::Json(AdminUserEnvelope { user: admin_view(&user) }))
 }
 
@@ -431,21 +444,4 @@ pub async fn authz_check(
         }
     };
     Ok(axum::Json(AuthzCheckResponse { allowed }))
-}
-
-/// Verifies the audit log's hash chain: any edited, deleted, inserted or re-ordered event is
-/// found, and the first bad `seq` named. Needs `audit:read`; the check is itself recorded.
-#[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "admin", security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "The verdict", body = rampart_wire::AuditVerification)))]
-pub async fn verify_audit(
-    State(state): State<AppState>,
-    ctx: RequestContext,
-    guard: Guard<AuditRead>,
-) -> Result<axum::Json<rampart_wire::AuditVerification>, ApiError> {
-    let r = crate::services::audit::verify(&state, guard.caller.actor(), Some(&ctx)).await?;
-    Ok(axum::Json(rampart_wire::AuditVerification {
-        ok: r.ok,
-        events_checked: r.events_checked,
-        first_bad_seq: r.first_bad_seq,
-    }))
 }

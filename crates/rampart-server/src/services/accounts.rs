@@ -95,7 +95,10 @@ pub async fn check_password(
                 .event(&state.events, Action::Login, Outcome::Denied)
                 .severity(Severity::Warning)
                 .details(serde_json::json!({ "reason": reason, "via": via }));
-            state.events.record(ev).await?;
+            // A locked client may hammer: one event when it is first refused in an interval,
+            // one summary with the count at the interval's end.
+            let key = format!("{}|{id_key}|{reason}", ip_key.as_deref().unwrap_or("-"));
+            state.events.record_aggregated(&key, ev).await?;
             let secs = u64::try_from(retry_after.whole_seconds()).unwrap_or(0) + 1;
             return Err(ApiError::TooManyAttempts { retry_after_secs: secs });
         }

@@ -1,25 +1,319 @@
-//! The audit log's tamper evidence: verifying the hash chain (HTTP and CLI share this).
+//! The audit log's use cases (HTTP and CLI share these): verifying the chain, signing
+//! checkpoints, retention, querying, statistics, streamed export, and the SIEM output.
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::events::RequestContext;
+use axum::body::Bytes;
+use futures::Stream;
+use rampart_config::SiemOutput;
+use rampart_domain::audit::{AuditFilter, CHECKPOINT_KEY_PURPOSE, CSV_HEADER, Checkpoint};
 use rampart_domain::{Action, Actor, Outcome, Severity};
-use rampart_store::ChainReport;
+use rampart_store::{ChainReport, PurgeReport, StoreError, StoredEvent};
+use std::io::Write;
 
-/// Verifies the whole chain and records the verdict as `audit.verified` (a broken chain is a
-/// critical event).
-pub async fn verify(
-    state: &AppState,
-    actor: Actor,
-    ctx: Option<&crate::events::RequestContext>,
-) -> Result<ChainReport, ApiError> {
-    let report = state.store.verify_audit_chain().await?;
+/// Verifies the whole chain and its checkpoints, and records the verdict as `audit.verified`
+/// (a broken chain is a critical event).
+pub async fn verify(state: &AppState, actor: Actor, ctx: Option<&RequestContext>) -> Result<ChainReport, ApiError> {
+    let key = state.master_key.derive(CHECKPOINT_KEY_PURPOSE);
+    let key_id = state.master_key.key_id();
+    let report = state.store.verify_audit_chain(|cp| cp.key_id == key_id && cp.verify(&key)).await?;
     let outcome = if report.ok { Outcome::Success } else { Outcome::Failure };
     let ev = state
         .events
         .event_for(ctx, Action::AuditVerified, outcome)
         .actor(actor)
         .severity(if report.ok { Severity::Info } else { Severity::Critical })
-        .details(serde_json::json!({ "events_checked": report.events_checked, "first_bad_seq": report.first_bad_seq }));
+        .details(serde_json::json!({
+            "events_checked": report.events_checked,
+            "checkpoints_checked": report.checkpoints_checked,
+            "first_bad_seq": report.first_bad_seq,
+            "fault": report.fault.map(|f| f.as_str()),
+        }));
     state.events.record(ev).await?;
     Ok(report)
+}
+
+/// Signs the chain head as a checkpoint unless it is signed already, and logs it on the
+/// `rampart::audit` target (so a copy of every checkpoint also leaves the database).
+pub async fn sign_checkpoint(state: &AppState) -> Result<Option<Checkpoint>, StoreError> {
+    let Some((seq, hash)) = state.store.newest_link().await? else { return Ok(None) };
+    if state.store.newest_checkpoint().await?.is_some_and(|c| c.seq >= seq) {
+        return Ok(None);
+    }
+    let key = state.master_key.derive(CHECKPOINT_KEY_PURPOSE);
+    let cp = Checkpoint::sign(&key, &state.master_key.key_id(), seq, hash, state.clock.now());
+    if !state.store.insert_checkpoint(&cp).await? {
+        return Ok(None); // another instance signed this link first
+    }
+    tracing::info!(
+        target: "rampart::audit",
+        seq = cp.seq,
+        hash = %hex::encode(cp.hash),
+        mac = %hex::encode(cp.mac),
+        key_id = %cp.key_id,
+        "audit checkpoint signed"
+    );
+    Ok(Some(cp))
+}
+
+/// Purges events past `audit.retention_days` up to the newest checkpoint older than that
+/// (recorded as `audit.purged` in the same transaction). `None`: nothing old enough, or
+/// retention is off.
+pub async fn purge_expired(state: &AppState) -> Result<Option<PurgeReport>, StoreError> {
+    let days = state.config.audit.retention_days;
+    if days == 0 {
+        return Ok(None);
+    }
+    let cutoff = state.clock.now() - time::Duration::days(i64::try_from(days).unwrap_or(36_500));
+    let ev = state
+        .events
+        .event(Action::AuditPurged, Outcome::Success)
+        .actor(Actor::System)
+        .details(serde_json::json!({ "retention_days": days, "cutoff": crate::views::rfc3339(cutoff) }));
+    let report = state.store.purge_audit_before(cutoff, ev).await?;
+    if let Some(r) = &report {
+        tracing::info!(target: "rampart::audit", through_seq = r.through_seq, deleted = r.deleted, "audit events purged");
+    }
+    Ok(report)
+}
+
+/// The audit read of `GET /v1/admin/audit`: one page, newest first, with the cursor of the
+/// next; the read is itself recorded (with the filter).
+pub async fn query(
+    state: &AppState,
+    actor: Actor,
+    ctx: &RequestContext,
+    filter: &AuditFilter,
+    before_seq: Option<i64>,
+    limit: u32,
+) -> Result<(Vec<StoredEvent>, Option<i64>), ApiError> {
+    // One more than asked tells whether there is a next page.
+    let mut events = state.store.query_events(filter, before_seq, limit + 1).await?;
+    let next = if events.len() > limit as usize {
+        events.truncate(limit as usize);
+        events.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    record_access(
+        state,
+        actor,
+        Some(ctx),
+        Action::AuditRead,
+        filter,
+        serde_json::json!({ "view": "events", "returned": events.len() }),
+    )
+    .await?;
+    Ok((events, next))
+}
+
+/// Counts by action and outcome for a filter (the stats view); recorded like a query.
+pub async fn stats(
+    state: &AppState,
+    actor: Actor,
+    ctx: &RequestContext,
+    filter: &AuditFilter,
+) -> Result<Vec<(String, String, i64)>, ApiError> {
+    let rows = state.store.event_stats(filter).await?;
+    record_access(state, actor, Some(ctx), Action::AuditRead, filter, serde_json::json!({ "view": "stats" })).await?;
+    Ok(rows)
+}
+
+async fn record_access(
+    state: &AppState,
+    actor: Actor,
+    ctx: Option<&RequestContext>,
+    action: Action,
+    filter: &AuditFilter,
+    extra: serde_json::Value,
+) -> Result<(), ApiError> {
+    let mut details = filter_json(filter);
+    if let (Some(d), Some(x)) = (details.as_object_mut(), extra.as_object()) {
+        d.extend(x.clone());
+    }
+    let ev = state.events.event_for(ctx, action, Outcome::Success).actor(actor).details(details);
+    state.events.record(ev).await?;
+    Ok(())
+}
+
+fn filter_json(f: &AuditFilter) -> serde_json::Value {
+    serde_json::json!({
+        "filter": {
+            "actor_id": f.actor_id,
+            "action": f.action,
+            "resource_type": f.resource_type,
+            "resource_id": f.resource_id,
+            "outcome": f.outcome.map(|o| o.as_str()),
+            "severity": f.severity.map(|s| s.as_str()),
+            "ip": f.ip.map(|i| i.to_string()),
+            "since": f.since.map(crate::views::rfc3339),
+            "until": f.until.map(crate::views::rfc3339),
+        }
+    })
+}
+
+/// The export encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    JsonLines,
+    Csv,
+}
+
+impl ExportFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::JsonLines => "application/x-ndjson",
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::JsonLines => "jsonl",
+            ExportFormat::Csv => "csv",
+        }
+    }
+}
+
+/// Rows read per page of an export.
+const EXPORT_PAGE: u32 = 1000;
+
+/// Records the export (committed before the first byte is sent), then streams the matching
+/// events oldest first, one page of [`EXPORT_PAGE`] rows in memory at a time, so an export of
+/// millions of events runs in constant memory.
+pub async fn export(
+    state: &AppState,
+    actor: Actor,
+    ctx: Option<&RequestContext>,
+    filter: AuditFilter,
+    format: ExportFormat,
+) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, ApiError> {
+    let fmt = match format {
+        ExportFormat::JsonLines => "jsonl",
+        ExportFormat::Csv => "csv",
+    };
+    record_access(state, actor, ctx, Action::AuditExported, &filter, serde_json::json!({ "format": fmt })).await?;
+    let store = state.store.clone();
+    let header = (format == ExportFormat::Csv).then(|| Bytes::from_static(CSV_HEADER.as_bytes()));
+    let pages = futures::stream::try_unfold(Some(i64::MIN), move |after| {
+        let store = store.clone();
+        let filter = filter.clone();
+        async move {
+            let Some(after) = after else { return Ok(None) };
+            let page = store.export_page(&filter, after, EXPORT_PAGE).await.map_err(std::io::Error::other)?;
+            if page.is_empty() {
+                return Ok(None);
+            }
+            let next = (page.len() == EXPORT_PAGE as usize).then(|| page.last().map_or(after, |e| e.seq));
+            let mut buf = Vec::with_capacity(page.len() * 512);
+            for e in &page {
+                match format {
+                    ExportFormat::JsonLines => {
+                        serde_json::to_writer(&mut buf, &e.chained().to_json()).map_err(std::io::Error::other)?;
+                        buf.push(b'\n');
+                    }
+                    ExportFormat::Csv => buf.extend_from_slice(e.chained().to_csv().as_bytes()),
+                }
+            }
+            Ok(Some((Bytes::from(buf), next)))
+        }
+    });
+    Ok(futures::StreamExt::chain(futures::stream::iter(header.map(Ok)), pages))
+}
+
+/// How often the SIEM output looks for new events.
+pub const SIEM_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What shutdown owes the audit log: the summaries of aggregated events, a checkpoint of the
+/// final head, and the last lines of the SIEM output.
+pub async fn at_shutdown(state: &AppState) {
+    state.events.flush_aggregated(state.config.audit.aggregate_interval_secs).await;
+    if let Err(e) = sign_checkpoint(state).await {
+        tracing::warn!(error = %e, "audit: signing the final checkpoint failed");
+    }
+    if let Some(t) = state.siem.lock().await.as_mut()
+        && let Err(e) = t.ship(state).await
+    {
+        tracing::warn!(error = %e, "SIEM output: final read failed");
+    }
+}
+
+/// The SIEM output: every event written to the log, as one Elastic Common Schema JSON line,
+/// to stdout or a file. It follows the table by `seq` (committed events appear in `seq` order:
+/// appenders hold the chain-head lock to commit), so it ships every event of every code path
+/// and of other instances alike, with its chain hashes; signed checkpoints go out too.
+pub struct SiemTail {
+    out: Box<dyn Write + Send>,
+    after: i64,
+    last_checkpoint: i64,
+}
+
+impl std::fmt::Debug for SiemTail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiemTail").field("after", &self.after).field("last_checkpoint", &self.last_checkpoint).finish()
+    }
+}
+
+impl SiemTail {
+    /// Opens the configured output, starting after the newest event (what happened before
+    /// start-up was shipped by the previous run). `None` when the output is off. `serve`
+    /// opens it at start-up; CLI commands never do.
+    pub async fn open(state: &AppState) -> std::io::Result<Option<SiemTail>> {
+        let out: Box<dyn Write + Send> = match state.config.audit.siem {
+            SiemOutput::None => return Ok(None),
+            SiemOutput::Stdout => Box::new(std::io::stdout()),
+            SiemOutput::File => {
+                let path = state.config.audit.siem_file.clone().unwrap_or_default();
+                let mut o = std::fs::OpenOptions::new();
+                o.create(true).append(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+                Box::new(std::io::LineWriter::new(o.open(&path)?))
+            }
+        };
+        let after = state.store.newest_link().await.map_err(std::io::Error::other)?.map_or(0, |(s, _)| s);
+        let last_checkpoint =
+            state.store.newest_checkpoint().await.map_err(std::io::Error::other)?.map_or(0, |c| c.seq);
+        Ok(Some(SiemTail { out, after, last_checkpoint }))
+    }
+
+    /// Writes what was appended since the last call.
+    pub async fn ship(&mut self, state: &AppState) -> Result<usize, StoreError> {
+        let mut shipped = 0;
+        loop {
+            let page = state.store.export_page(&AuditFilter::default(), self.after, EXPORT_PAGE).await?;
+            for e in &page {
+                self.line(&e.chained().to_ecs());
+                self.after = e.seq;
+            }
+            shipped += page.len();
+            if page.len() < EXPORT_PAGE as usize {
+                break;
+            }
+        }
+        if let Some(cp) = state.store.newest_checkpoint().await?
+            && cp.seq > self.last_checkpoint
+        {
+            self.last_checkpoint = cp.seq;
+            self.line(&serde_json::json!({
+                "@timestamp": crate::views::rfc3339(cp.signed_at),
+                "ecs": { "version": "8.11.0" },
+                "event": { "kind": "state", "action": "audit.checkpoint", "provider": "rampart", "dataset": "rampart.audit" },
+                "rampart": { "checkpoint": {
+                    "seq": cp.seq, "hash": hex::encode(cp.hash), "mac": hex::encode(cp.mac), "key_id": cp.key_id,
+                } },
+            }));
+        }
+        let _ = self.out.flush();
+        Ok(shipped)
+    }
+
+    fn line(&mut self, v: &serde_json::Value) {
+        let mut buf = serde_json::to_vec(v).unwrap_or_default();
+        buf.push(b'\n');
+        if let Err(e) = self.out.write_all(&buf) {
+            tracing::warn!(error = %e, "SIEM output: write failed");
+        }
+    }
 }

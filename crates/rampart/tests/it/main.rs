@@ -8,10 +8,13 @@
 //! - `accounts`: registration, login throttling, sessions, refresh rotation, cookie mode and
 //!   CSRF, password change/reset/expiry, e-mail verification (over a real SMTP sink).
 //! - `api_keys`: keys within the owner's permissions, verify, rotation grace, limits, usage.
+//! - `audit`: checkpoints, retention, the query/stats/export API, aggregation, SIEM output,
+//!   a million-event export in bounded memory, no acknowledged event lost to `kill -9`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
 mod api_keys;
+mod audit;
 mod cli;
 mod http_core;
 mod store_contract;

@@ -406,7 +406,7 @@ async fn attacker_owns(db: &TestDb) {
 async fn the_audit_chain_verifies_and_names_the_first_tampered_event() {
     for_each_backend!(|db| {
         let store = chained(&db, 8).await;
-        let report = store.verify_audit_chain().await.unwrap();
+        let report = store.verify_audit_chain(|_| false).await.unwrap();
         assert!(report.ok, "{:?}: {report:?}", db.backend());
         assert_eq!(report.events_checked, 8);
         assert_eq!(report.first_bad_seq, None);
@@ -437,7 +437,7 @@ async fn the_audit_chain_verifies_and_names_the_first_tampered_event() {
             let sql = sql.replace("NEW_ID", if pg { "gen_random_uuid()" } else { "randomblob(16)" });
             attacker_owns(&db).await;
             db.execute(&sql).await;
-            let report = store.verify_audit_chain().await.unwrap();
+            let report = store.verify_audit_chain(|_| false).await.unwrap();
             assert!(!report.ok, "{name} on {:?} went unnoticed", db.backend());
             assert_eq!(report.first_bad_seq, Some(first_bad), "{name} on {:?}", db.backend());
         });
@@ -455,7 +455,7 @@ async fn reordered_events_break_the_chain() {
         db.execute(&format!("UPDATE audit_events SET seq = {parking} WHERE seq = {}", s[1])).await;
         db.execute(&format!("UPDATE audit_events SET seq = {} WHERE seq = {}", s[1], s[2])).await;
         db.execute(&format!("UPDATE audit_events SET seq = {} WHERE seq = {parking}", s[2])).await;
-        let report = store.verify_audit_chain().await.unwrap();
+        let report = store.verify_audit_chain(|_| false).await.unwrap();
         assert!(!report.ok, "{:?}", db.backend());
         assert_eq!(report.first_bad_seq, Some(s[1]), "{:?}", db.backend());
     });
@@ -471,7 +471,7 @@ async fn concurrent_writers_keep_one_valid_chain() {
             async move { s.append_event(&event(Action::Login)).await.unwrap() }
         });
         futures::future::join_all(tasks).await;
-        let report = store.verify_audit_chain().await.unwrap();
+        let report = store.verify_audit_chain(|_| false).await.unwrap();
         assert!(report.ok, "{:?}: {report:?}", db.backend());
         assert!(report.events_checked >= 40);
     });
