@@ -207,8 +207,21 @@ enum Param {
     Int(i64),
 }
 
+/// How a filter's columns are read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// Let the planner use the column indexes (a page of the newest matches).
+    Indexed,
+    /// Walk the primary key in `seq` order and test each row (an export's keyset pages). The
+    /// columns are wrapped in `COALESCE(c, c)`, a no-op both dialects cannot answer from an
+    /// index: otherwise SQLite, without statistics, reads a common action's whole index and
+    /// sorts it for every page, which makes a large export quadratic.
+    BySeq,
+}
+
 /// `WHERE …` for a filter, with placeholders numbered from `$1`, and the values to bind.
-fn filter_sql(f: &AuditFilter) -> (String, Vec<Param>) {
+fn filter_sql(f: &AuditFilter, scan: Scan) -> (String, Vec<Param>) {
+    let col = |c: &str| if scan == Scan::BySeq { format!("COALESCE({c}, {c})") } else { c.to_string() };
     let mut clauses: Vec<String> = Vec::new();
     let mut params = Vec::new();
     // Adds a parameter and names its placeholder.
@@ -217,35 +230,36 @@ fn filter_sql(f: &AuditFilter) -> (String, Vec<Param>) {
         format!("${}", params.len())
     };
     if let Some(id) = f.actor_id {
-        clauses.push(format!("actor_id = {}", p(Param::Uuid(id))));
+        clauses.push(format!("{} = {}", col("actor_id"), p(Param::Uuid(id))));
     }
     if let Some(a) = &f.action {
         // `AuditFilter::validate` allows only [a-z0-9_.] here, so the pattern needs no escaping
         // but for `_`, which LIKE reads as "any one character"; it is escaped.
         let exact = p(Param::Text(a.clone()));
         let prefix = p(Param::Text(format!("{}.%", a.replace('_', "\\_"))));
-        clauses.push(format!("(action = {exact} OR action LIKE {prefix} ESCAPE '\\')"));
+        let action = col("action");
+        clauses.push(format!("({action} = {exact} OR {action} LIKE {prefix} ESCAPE '\\')"));
     }
     if let Some(t) = &f.resource_type {
-        clauses.push(format!("resource_type = {}", p(Param::Text(t.clone()))));
+        clauses.push(format!("{} = {}", col("resource_type"), p(Param::Text(t.clone()))));
     }
     if let Some(r) = &f.resource_id {
-        clauses.push(format!("resource_id = {}", p(Param::Text(r.clone()))));
+        clauses.push(format!("{} = {}", col("resource_id"), p(Param::Text(r.clone()))));
     }
     if let Some(o) = f.outcome {
-        clauses.push(format!("outcome = {}", p(Param::Text(o.as_str().into()))));
+        clauses.push(format!("{} = {}", col("outcome"), p(Param::Text(o.as_str().into()))));
     }
     if let Some(s) = f.severity {
-        clauses.push(format!("severity = {}", p(Param::Text(s.as_str().into()))));
+        clauses.push(format!("{} = {}", col("severity"), p(Param::Text(s.as_str().into()))));
     }
     if let Some(ip) = f.ip {
-        clauses.push(format!("ip = {}", p(Param::Text(ip.to_string()))));
+        clauses.push(format!("{} = {}", col("ip"), p(Param::Text(ip.to_string()))));
     }
     if let Some(t) = f.since {
-        clauses.push(format!("ts >= {}", p(Param::Ts(t))));
+        clauses.push(format!("{} >= {}", col("ts"), p(Param::Ts(t))));
     }
     if let Some(t) = f.until {
-        clauses.push(format!("ts < {}", p(Param::Ts(t))));
+        clauses.push(format!("{} < {}", col("ts"), p(Param::Ts(t))));
     }
     if clauses.is_empty() {
         clauses.push("1 = 1".into());
@@ -540,7 +554,7 @@ impl Store {
         before_seq: Option<i64>,
         limit: u32,
     ) -> Result<Vec<StoredEvent>> {
-        let (mut clause, mut params) = filter_sql(filter);
+        let (mut clause, mut params) = filter_sql(filter, Scan::Indexed);
         if let Some(b) = before_seq {
             params.push(Param::Int(b));
             clause.push_str(&format!(" AND seq < ${}", params.len()));
@@ -558,7 +572,7 @@ impl Store {
     /// Events matching `filter`, oldest first, after `after_seq`, at most `limit`: the pages
     /// of an export (keyset pagination, so each page costs the same however deep).
     pub async fn export_page(&self, filter: &AuditFilter, after_seq: i64, limit: u32) -> Result<Vec<StoredEvent>> {
-        let (mut clause, mut params) = filter_sql(filter);
+        let (mut clause, mut params) = filter_sql(filter, Scan::BySeq);
         params.push(Param::Int(after_seq));
         clause.push_str(&format!(" AND seq > ${}", params.len()));
         params.push(Param::Int(i64::from(limit)));
@@ -571,7 +585,7 @@ impl Store {
 
     /// Counts of events matching `filter` by action and outcome, sorted by action then outcome.
     pub async fn event_stats(&self, filter: &AuditFilter) -> Result<Vec<(String, String, i64)>> {
-        let (clause, params) = filter_sql(filter);
+        let (clause, params) = filter_sql(filter, Scan::Indexed);
         let sql = format!(
             "SELECT action, outcome, COUNT(*) FROM audit_events WHERE {clause} GROUP BY action, outcome ORDER BY action, outcome"
         );
