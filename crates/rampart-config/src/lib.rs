@@ -7,6 +7,7 @@
 //! `rampart config check` show `[redacted]`.
 
 mod mail;
+mod mfa;
 mod url;
 
 use figment::Figment;
@@ -17,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use mail::*;
+pub use mfa::MfaConfig;
 pub use url::SecretUrl;
 
 /// The prefix of every configuration environment variable.
@@ -25,8 +27,20 @@ pub const ENV_PREFIX: &str = "RAMPART_";
 /// `RAMPART_` variables that are not configuration keys but are read elsewhere.
 const OTHER_ENV: &[&str] = &["RAMPART_MASTER_KEY", "RAMPART_MASTER_KEY_FILE", "RAMPART_CONFIG", "RAMPART_BLESS"];
 /// Sections of the configuration, for suggestions.
-const SECTIONS: &[&str] =
-    &["server", "data", "database", "log", "passwords", "tokens", "accounts", "sessions", "login", "api_keys", "mail"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "data",
+    "database",
+    "log",
+    "passwords",
+    "tokens",
+    "accounts",
+    "sessions",
+    "login",
+    "api_keys",
+    "mail",
+    "mfa",
+];
 
 /// Names every `RAMPART_` variable that is neither a `RAMPART_<SECTION>__<KEY>` key nor one of
 /// the few read elsewhere: a mistyped `RAMPART_DATABASE_URL` must not quietly run on SQLite.
@@ -67,6 +81,7 @@ pub struct Config {
     pub login: LoginConfig,
     pub api_keys: ApiKeysConfig,
     pub mail: MailConfig,
+    pub mfa: MfaConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -443,6 +458,7 @@ impl Config {
             problems.push("log.level: must not be empty".into());
         }
         problems.extend(self.mail.problems());
+        problems.extend(self.mfa.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
     }
 

@@ -5,5 +5,6 @@ pub mod admin;
 pub mod api_keys;
 pub mod auth;
 pub mod me;
+pub mod mfa;
 pub mod service;
 pub mod tokens;

@@ -8,11 +8,14 @@
 //! - `accounts`: registration, login throttling, sessions, refresh rotation, cookie mode and
 //!   CSRF, password change/reset/expiry, e-mail verification (over a real SMTP sink).
 //! - `api_keys`: keys within the owner's permissions, verify, rotation grace, limits, usage.
+//! - `mfa`: TOTP (with pyotp as the independent implementation), backup codes, step-up login
+//!   and its lockout, the enrolment policy, single-use races on both backends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
 mod api_keys;
 mod cli;
 mod http_core;
+mod mfa;
 mod store_contract;
 mod tokens;
