@@ -8,6 +8,7 @@
 
 mod audit;
 mod mail;
+mod mfa;
 mod url;
 
 use figment::Figment;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use audit::*;
 pub use mail::*;
+pub use mfa::MfaConfig;
 pub use url::SecretUrl;
 
 /// The prefix of every configuration environment variable.
@@ -40,6 +42,7 @@ const SECTIONS: &[&str] = &[
     "api_keys",
     "mail",
     "audit",
+    "mfa",
 ];
 
 /// Names every `RAMPART_` variable that is neither a `RAMPART_<SECTION>__<KEY>` key nor one of
@@ -82,6 +85,7 @@ pub struct Config {
     pub api_keys: ApiKeysConfig,
     pub mail: MailConfig,
     pub audit: AuditConfig,
+    pub mfa: MfaConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -459,6 +463,7 @@ impl Config {
         }
         problems.extend(self.mail.problems());
         problems.extend(self.audit.problems());
+        problems.extend(self.mfa.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
     }
 

@@ -77,6 +77,24 @@ pub enum Action {
     AuditPurged,
     /// An administrator read a user's record (data access on a sensitive endpoint).
     UserRead,
+    /// A right password for an account with a second factor: an `mfa_token` was handed out.
+    MfaChallenged,
+    /// A TOTP secret was generated, waiting for its first code.
+    MfaTotpSetup,
+    /// TOTP was enabled (with a fresh set of backup codes).
+    MfaTotpEnabled,
+    /// TOTP was disabled (its backup codes with it).
+    MfaTotpDisabled,
+    /// A TOTP code was accepted as a second factor.
+    MfaTotpUsed,
+    /// A new set of backup codes replaced the old one.
+    MfaBackupCodesRegenerated,
+    /// A backup code was used (details: how many are left).
+    MfaBackupCodeUsed,
+    /// A second factor was refused (wrong or replayed code, unknown token).
+    MfaFailed,
+    /// A one-time login code was e-mailed (the fallback factor).
+    MfaEmailCodeSent,
 }
 
 impl Action {
@@ -112,6 +130,15 @@ impl Action {
         Action::AuditExported,
         Action::AuditPurged,
         Action::UserRead,
+        Action::MfaChallenged,
+        Action::MfaTotpSetup,
+        Action::MfaTotpEnabled,
+        Action::MfaTotpDisabled,
+        Action::MfaTotpUsed,
+        Action::MfaBackupCodesRegenerated,
+        Action::MfaBackupCodeUsed,
+        Action::MfaFailed,
+        Action::MfaEmailCodeSent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -147,6 +174,15 @@ impl Action {
             Action::AuditExported => "audit.exported",
             Action::AuditPurged => "audit.purged",
             Action::UserRead => "user.read",
+            Action::MfaChallenged => "auth.mfa.required",
+            Action::MfaTotpSetup => "mfa.totp.setup",
+            Action::MfaTotpEnabled => "mfa.totp.enabled",
+            Action::MfaTotpDisabled => "mfa.totp.disabled",
+            Action::MfaTotpUsed => "mfa.totp.used",
+            Action::MfaBackupCodesRegenerated => "mfa.backup_codes.regenerated",
+            Action::MfaBackupCodeUsed => "mfa.backup_code.used",
+            Action::MfaFailed => "mfa.failed",
+            Action::MfaEmailCodeSent => "mfa.email.sent",
         }
     }
 

@@ -21,6 +21,8 @@ pub enum TokenKind {
     SessionCookie,
     VerifyEmail,
     ResetPassword,
+    /// The `mfa_token` of a step-up login.
+    MfaLogin,
 }
 
 impl TokenKind {
@@ -30,6 +32,7 @@ impl TokenKind {
             TokenKind::SessionCookie => "rs_",
             TokenKind::VerifyEmail => "ev_",
             TokenKind::ResetPassword => "pr_",
+            TokenKind::MfaLogin => "mt_",
         }
     }
 }

@@ -322,6 +322,26 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// What a session of a user who must enrol a second factor (the `[mfa]` policy) may still
+/// reach: their account, the factor endpoints, logout and the CSRF token.
+fn enrollment_path(path: &str) -> bool {
+    matches!(path, "/v1/me" | "/v1/auth/logout" | "/v1/auth/csrf") || path.starts_with("/v1/me/mfa/")
+}
+
+/// Refuses with 403 `mfa_enrollment_required` a user whose roles require a second factor and
+/// who has none. Checked on every request (not fixed at login), so a role granted later
+/// applies at once and enrolling lifts the limit without a new login.
+async fn require_enrolled(state: &AppState, user: UserId) -> Result<(), ApiError> {
+    let Some(u) = state.store.get_user(user).await? else { return Err(ApiError::InvalidToken) };
+    if state.config.mfa.required_for(&u.roles) && !state.store.mfa_status(user).await?.any() {
+        return Err(ApiError::Forbidden {
+            code: "mfa_enrollment_required",
+            detail: "your role requires a second factor: set one up at /v1/me/mfa/ first".into(),
+        });
+    }
+    Ok(())
+}
+
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
@@ -364,6 +384,9 @@ impl FromRequestParts<AppState> for Authenticated {
         let policy = state.session_policy();
         if policy.should_touch(&session, now) {
             state.store.touch_session(session.id, now, policy.extend(&session, now)).await?;
+        }
+        if !state.config.mfa.required_for_roles.is_empty() && !enrollment_path(parts.uri.path()) {
+            require_enrolled(state, session.user_id).await?;
         }
         let auth = Authenticated { user_id: session.user_id, session, via, claims };
         parts.extensions.insert(auth.clone());

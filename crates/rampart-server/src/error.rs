@@ -47,6 +47,10 @@ pub enum ApiError {
     RefreshTokenReused,
     #[error("the token is invalid, expired or used")]
     InvalidAccountToken,
+    #[error("the second-factor code is wrong, expired or was used before")]
+    InvalidMfaCode,
+    #[error("the mfa_token is unknown, expired or used; log in again")]
+    InvalidMfaToken,
     #[error("the API key is unknown, expired or revoked")]
     InvalidApiKey,
     #[error("rate limit reached; retry in {retry_after_secs} s")]
@@ -92,6 +96,8 @@ impl ApiError {
             ApiError::RefreshTokenReused => (S::UNAUTHORIZED, "refresh_token_reused", "Refresh token reused"),
             ApiError::InvalidAccountToken => (S::BAD_REQUEST, "invalid_or_expired_token", "Invalid or expired token"),
             ApiError::TooManyAttempts { .. } => (S::TOO_MANY_REQUESTS, "too_many_attempts", "Too many attempts"),
+            ApiError::InvalidMfaCode => (S::UNAUTHORIZED, "invalid_mfa_code", "Invalid second-factor code"),
+            ApiError::InvalidMfaToken => (S::UNAUTHORIZED, "invalid_mfa_token", "Invalid mfa_token"),
             ApiError::InvalidApiKey => (S::UNAUTHORIZED, "invalid_api_key", "Invalid API key"),
             ApiError::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited", "Rate limited"),
             ApiError::Forbidden { code, .. } => (S::FORBIDDEN, code, "Forbidden"),

@@ -233,6 +233,12 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::me::change_password))
         .routes(routes!(routes::me::list_sessions, routes::me::revoke_all_sessions))
         .routes(routes!(routes::me::revoke_session))
+        .routes(routes!(routes::mfa::totp_setup))
+        .routes(routes!(routes::mfa::totp_enable))
+        .routes(routes!(routes::mfa::totp_disable))
+        .routes(routes!(routes::mfa::backup_codes))
+        .routes(routes!(routes::mfa::login_mfa))
+        .routes(routes!(routes::mfa::login_mfa_email))
         .routes(routes!(routes::api_keys::create, routes::api_keys::list, routes::api_keys::revoke_all))
         .routes(routes!(routes::api_keys::revoke))
         .routes(routes!(routes::api_keys::rotate))
@@ -412,8 +418,8 @@ async fn background_tasks(state: AppState) {
     }
 }
 
-/// Deletes ended sessions (with their refresh tokens) and expired account tokens a day after
-/// they stopped working, and throttle counters whose window and lock are over.
+/// Deletes ended sessions (with their refresh tokens), expired account tokens and mfa_tokens a
+/// day after they stopped working, and throttle counters whose window and lock are over.
 async fn purge(state: &AppState) {
     let now = state.clock.now();
     let l = &state.config.login;
@@ -432,6 +438,9 @@ async fn purge(state: &AppState) {
     }
     if let Err(e) = services::audit::purge_expired(state).await {
         tracing::warn!(error = %e, "purge of expired audit events failed");
+    }
+    if let Err(e) = state.store.purge_mfa_challenges(now - time::Duration::days(1)).await {
+        tracing::warn!(error = %e, "purge of mfa challenges failed");
     }
 }
 

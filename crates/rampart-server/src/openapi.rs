@@ -16,12 +16,13 @@ use utoipa::OpenApi;
         (name = "tokens", description = "Access tokens and the keys that sign them"),
         (name = "accounts", description = "Registration, login, sessions, password reset"),
         (name = "me", description = "The caller's own account and sessions"),
+        (name = "mfa", description = "Second factors: TOTP, backup codes"),
         (name = "api-keys", description = "API keys: the caller's own, and verification for backends"),
         (name = "admin", description = "Administration (permission-guarded)"),
         (name = "audit", description = "The audit log: query, statistics, export, verification"),
     ),
     modifiers(&SecuritySchemes),
-    components(schemas(rampart_wire::Problem, rampart_wire::FieldError)),
+    components(schemas(rampart_wire::Problem, rampart_wire::FieldError, rampart_wire::MfaRequired)),
 )]
 pub(crate) struct ApiDoc;
 

@@ -11,15 +11,20 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default()
 }
 
+/// A user with no second factor yet (just registered).
 pub fn user_view(u: &User) -> UserView {
+    user_view_with(u, &rampart_store::MfaStatus::default())
+}
+
+/// A user with their second factors.
+pub fn user_view_with(u: &User, mfa: &rampart_store::MfaStatus) -> UserView {
     UserView {
         id: u.id.0.to_string(),
         email: u.email.clone(),
         name: u.name.clone(),
         roles: u.roles.clone(),
         email_verified: u.email_verified,
-        // Second factors arrive with their own feature; until then none is set up.
-        mfa: MfaStatus { totp: false, webauthn: false, backup_codes_left: 0 },
+        mfa: MfaStatus { totp: mfa.totp, webauthn: false, backup_codes_left: mfa.backup_codes_left },
         created_at: rfc3339(u.created_at),
     }
 }

@@ -122,22 +122,26 @@ impl Store {
         Ok(decision)
     }
 
-    /// After a right password: forgets the counters of `clear` and takes the attempt back
-    /// from each of `uncount` (lifting a lock only where this very attempt set it).
+    /// After a right password: takes the attempt back from each of `uncount` (lifting a lock
+    /// only where this very attempt set it) and forgets the counters of `clear`. Callers pass
+    /// address keys in `uncount` and identifier keys in `clear`, or both in `uncount` in
+    /// `throttle_attempt`'s order.
     pub async fn throttle_succeeded(
         &self,
         clear: &[&str],
         uncount: &[(&str, ThrottlePolicy, bool)],
         now: OffsetDateTime,
     ) -> Result<()> {
+        // Rows are locked in the order `throttle_attempt` locks them (the client address before
+        // the identifier): the other order deadlocks on PostgreSQL against a concurrent attempt.
         with_tx!(self, |tx| {
-            for key in clear {
-                sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(*key).execute(&mut *tx).await?;
-            }
             for (key, policy, locked_by_this) in uncount {
                 let a = lock_row!(tx, *key, now);
                 let next = policy.uncount(a, *locked_by_this);
                 write_row!(tx, *key, next);
+            }
+            for key in clear {
+                sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(*key).execute(&mut *tx).await?;
             }
         });
         Ok(())

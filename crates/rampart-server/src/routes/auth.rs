@@ -52,10 +52,12 @@ pub struct LoginQuery {
 }
 
 /// Logs in with e-mail and password. Unknown addresses and wrong passwords get the same 401;
-/// repeated failures are delayed and then locked (429 with `Retry-After`).
+/// repeated failures are delayed and then locked (429 with `Retry-After`). For an account with a
+/// second factor a right password answers `{mfa_required: true, mfa_token, methods}` (schema
+/// `MfaRequired`) instead: redeem the token at `/v1/auth/login/mfa`.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "accounts", request_body = LoginRequest, params(LoginQuery),
     responses(
-        (status = 200, description = "Tokens, or the session cookie in cookie mode", body = TokenResponse),
+        (status = 200, description = "Tokens, or the session cookie in cookie mode, or `MfaRequired` for an account with a second factor", body = TokenResponse),
         (status = 401, description = "`invalid_credentials`", body = Problem),
         (status = 403, description = "`account_disabled`, `email_not_verified`, `password_expired` (with `change_token`)", body = Problem),
         (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
@@ -73,7 +75,21 @@ pub async fn login(
     };
     let user = accounts::check_password(&state, &ctx, &req.email, &req.password.0, "login").await?;
     accounts::admit(&state, &ctx, &user).await?;
-    match accounts::start_session(&state, &ctx, &user, vec!["pwd".into()], cookie_mode).await? {
+    if let Some(required) = crate::services::mfa::begin_step_up(&state, &ctx, &user, cookie_mode).await? {
+        return Ok(no_store(axum::Json(required).into_response()));
+    }
+    issue(&state, &ctx, &user, vec!["pwd".into()], cookie_mode).await
+}
+
+/// Opens a session and answers with its tokens, or its cookie in cookie mode.
+pub(crate) async fn issue(
+    state: &AppState,
+    ctx: &RequestContext,
+    user: &rampart_domain::User,
+    amr: Vec<String>,
+    cookie_mode: bool,
+) -> Result<Response, ApiError> {
+    match accounts::start_session(state, ctx, user, amr, cookie_mode).await? {
         Issued::Tokens(tokens) => Ok(no_store(axum::Json(tokens).into_response())),
         Issued::Cookie { value, max_age, body } => {
             let same_site = match state.config.sessions.cookie_same_site {
@@ -92,7 +108,7 @@ pub async fn login(
 }
 
 /// Responses carrying credentials must not be cached (RFC 6749 §5.1).
-fn no_store(mut res: Response) -> Response {
+pub(crate) fn no_store(mut res: Response) -> Response {
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

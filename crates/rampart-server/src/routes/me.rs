@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::events::RequestContext;
 use crate::limits::ApiJson;
 use crate::services::accounts;
-use crate::views::{session_view, user_view};
+use crate::views::{session_view, user_view_with};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use rampart_domain::{Actor, SessionId};
@@ -19,7 +19,8 @@ use serde::Deserialize;
     responses((status = 200, description = "The account", body = UserEnvelope), (status = 401, description = "Not logged in", body = Problem)))]
 pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<axum::Json<UserEnvelope>, ApiError> {
     let user = state.store.get_user(auth.user_id).await?.ok_or(ApiError::InvalidToken)?;
-    Ok(axum::Json(UserEnvelope { user: user_view(&user) }))
+    let mfa = state.store.mfa_status(user.id).await?;
+    Ok(axum::Json(UserEnvelope { user: user_view_with(&user, &mfa) }))
 }
 
 /// Changes the password. Needs the current one (failures count toward the login lockout);

@@ -6,5 +6,6 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod me;
+pub mod mfa;
 pub mod service;
 pub mod tokens;

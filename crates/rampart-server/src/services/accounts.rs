@@ -130,13 +130,18 @@ pub async fn check_password(
 
     match (user, stored, ok) {
         (Some(user_id), Some(old_hash), true) => {
+            // With a second factor a right password is only half a login: its attempt is taken
+            // back, but earlier failures (wrong codes included) stay counted until the second
+            // factor succeeds, so re-entering the password cannot reset the code lockout.
+            let half = state.store.mfa_status(user_id).await?.any();
             let uncount: Vec<(&str, rampart_domain::ThrottlePolicy, bool)> = keys
                 .iter()
                 .zip(&locks)
-                .filter(|((k, _), _)| *k != id_key.as_str())
+                .filter(|((k, _), _)| half || *k != id_key.as_str())
                 .map(|((k, p), locked)| (*k, *p, *locked))
                 .collect();
-            state.store.throttle_succeeded(&[id_key.as_str()], &uncount, now).await?;
+            let clear: &[&str] = if half { &[] } else { &[id_key.as_str()] };
+            state.store.throttle_succeeded(clear, &uncount, now).await?;
             if rehash {
                 upgrade_hash(state, user_id, password, old_hash);
             }

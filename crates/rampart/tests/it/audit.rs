@@ -440,7 +440,8 @@ async fn a_million_events_export_in_bounded_memory() {
     // export does not verify.
     let app = TestApp::spawn_with(TestDb::sqlite(), |_| {}).await;
     app.create_user("root@example.com", "correct horse battery", &["admin"]).await;
-    let token = app.login("root@example.com", "correct horse battery").await["access_token"].as_str().unwrap().to_string();
+    let token =
+        app.login("root@example.com", "correct horse battery").await["access_token"].as_str().unwrap().to_string();
     app.db
         .execute(&format!(
             "INSERT INTO audit_events (id, ts, action, outcome, severity, actor_type, ip, user_agent, details, prev_hash, hash) \
@@ -451,7 +452,11 @@ async fn a_million_events_export_in_bounded_memory() {
         ))
         .await;
     let baseline = rss_bytes();
-    let r = app.authed(Method::GET, "/v1/admin/audit/export?format=jsonl&action=auth.login&outcome=failure", &token).send().await.unwrap();
+    let r = app
+        .authed(Method::GET, "/v1/admin/audit/export?format=jsonl&action=auth.login&outcome=failure", &token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let mut stream = r.bytes_stream();
     let (mut lines, mut bytes, mut peak) = (0u64, 0u64, baseline);

@@ -10,6 +10,8 @@
 //! - `api_keys`: keys within the owner's permissions, verify, rotation grace, limits, usage.
 //! - `audit`: checkpoints, retention, the query/stats/export API, aggregation, SIEM output,
 //!   a million-event export in bounded memory, no acknowledged event lost to `kill -9`.
+//! - `mfa`: TOTP (with pyotp as the independent implementation), backup codes, step-up login
+//!   and its lockout, the enrolment policy, single-use races on both backends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
@@ -17,5 +19,6 @@ mod api_keys;
 mod audit;
 mod cli;
 mod http_core;
+mod mfa;
 mod store_contract;
 mod tokens;
