@@ -6,7 +6,11 @@
 //! passwords, later SMTP passwords and OAuth secrets) are typed so that `Debug` and
 //! `rampart config check` show `[redacted]`.
 
+mod cors;
+mod headers;
+mod ip_rules;
 mod mail;
+mod rate_limit;
 mod url;
 
 use figment::Figment;
@@ -16,7 +20,11 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use cors::*;
+pub use headers::*;
+pub use ip_rules::*;
 pub use mail::*;
+pub use rate_limit::*;
 pub use url::SecretUrl;
 
 /// The prefix of every configuration environment variable.
@@ -25,8 +33,23 @@ pub const ENV_PREFIX: &str = "RAMPART_";
 /// `RAMPART_` variables that are not configuration keys but are read elsewhere.
 const OTHER_ENV: &[&str] = &["RAMPART_MASTER_KEY", "RAMPART_MASTER_KEY_FILE", "RAMPART_CONFIG", "RAMPART_BLESS"];
 /// Sections of the configuration, for suggestions.
-const SECTIONS: &[&str] =
-    &["server", "data", "database", "log", "passwords", "tokens", "accounts", "sessions", "login", "api_keys", "mail"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "data",
+    "database",
+    "log",
+    "passwords",
+    "tokens",
+    "accounts",
+    "sessions",
+    "login",
+    "api_keys",
+    "mail",
+    "rate_limit",
+    "headers",
+    "cors",
+    "ip_rules",
+];
 
 /// Names every `RAMPART_` variable that is neither a `RAMPART_<SECTION>__<KEY>` key nor one of
 /// the few read elsewhere: a mistyped `RAMPART_DATABASE_URL` must not quietly run on SQLite.
@@ -67,6 +90,10 @@ pub struct Config {
     pub login: LoginConfig,
     pub api_keys: ApiKeysConfig,
     pub mail: MailConfig,
+    pub rate_limit: RateLimitConfig,
+    pub headers: HeadersConfig,
+    pub cors: CorsConfig,
+    pub ip_rules: IpRulesConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -222,6 +249,13 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
     pub shutdown_grace_secs: u64,
+    /// JSON bodies nested deeper than this are refused (400 `validation_failed`, `too_deep`).
+    pub json_max_depth: usize,
+    /// JSON strings (keys or values) longer than this many bytes are refused (`too_long`).
+    pub json_max_string_bytes: usize,
+    /// Proxies (CIDRs) whose `X-Forwarded-For`/`Forwarded` are believed, hop by hop from the
+    /// right. None by default: the client is the TCP peer.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -231,6 +265,9 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 30,
+            json_max_depth: 32,
+            json_max_string_bytes: 16 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -380,6 +417,13 @@ impl Config {
         if self.server.body_limit_bytes == 0 {
             problems.push("server.body_limit_bytes: must be at least 1".into());
         }
+        if !(1..=256).contains(&self.server.json_max_depth) {
+            problems
+                .push(format!("server.json_max_depth: must be between 1 and 256; got {}", self.server.json_max_depth));
+        }
+        if self.server.json_max_string_bytes == 0 {
+            problems.push("server.json_max_string_bytes: must be at least 1".into());
+        }
         if self.server.request_timeout_secs == 0 {
             problems.push("server.request_timeout_secs: must be at least 1".into());
         }
@@ -443,6 +487,10 @@ impl Config {
             problems.push("log.level: must not be empty".into());
         }
         problems.extend(self.mail.problems());
+        problems.extend(self.rate_limit.problems());
+        problems.extend(self.headers.problems());
+        problems.extend(self.cors.problems());
+        problems.extend(self.ip_rules.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
     }
 

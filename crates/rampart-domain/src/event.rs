@@ -68,6 +68,24 @@ pub enum Action {
     UserDeleted,
     /// The audit hash chain was verified (details: the verdict).
     AuditVerified,
+    /// A rate-limit rule refused (or, in shadow mode, would have refused) requests of one key;
+    /// one event per rule and key per interval, with the count (details).
+    RateLimited,
+    /// The shared rate-limit store (Redis) stopped answering: rules use their local fallback.
+    RateLimitDegraded,
+    /// The shared rate-limit store answers again.
+    RateLimitRecovered,
+    /// A browser reported a Content-Security-Policy violation.
+    CspViolation,
+    /// An IP allow or block rule was added (by an operator, or automatically: details say).
+    IpRuleCreated,
+    /// An IP rule was removed.
+    IpRuleDeleted,
+    /// Every IP rule was removed at once (`rampart ip-rules clear`, the break-glass).
+    IpRulesCleared,
+    /// Requests from an address were refused by an IP rule; one event per address and rule per
+    /// interval, with the count.
+    IpBlocked,
 }
 
 impl Action {
@@ -99,6 +117,14 @@ impl Action {
         Action::UserUpdated,
         Action::UserDeleted,
         Action::AuditVerified,
+        Action::RateLimited,
+        Action::RateLimitDegraded,
+        Action::RateLimitRecovered,
+        Action::CspViolation,
+        Action::IpRuleCreated,
+        Action::IpRuleDeleted,
+        Action::IpRulesCleared,
+        Action::IpBlocked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +156,14 @@ impl Action {
             Action::UserUpdated => "user.updated",
             Action::UserDeleted => "user.deleted",
             Action::AuditVerified => "audit.verified",
+            Action::RateLimited => "ratelimit.exceeded",
+            Action::RateLimitDegraded => "ratelimit.backend.degraded",
+            Action::RateLimitRecovered => "ratelimit.backend.recovered",
+            Action::CspViolation => "csp.violation",
+            Action::IpRuleCreated => "ip_rule.created",
+            Action::IpRuleDeleted => "ip_rule.deleted",
+            Action::IpRulesCleared => "ip_rules.cleared",
+            Action::IpBlocked => "ip.blocked",
         }
     }
 

@@ -203,6 +203,10 @@ permissions! {
     AuthzCheck = "authz:check";
     /// Read and verify the audit log.
     AuditRead = "audit:read";
+    /// List IP allow and block rules.
+    IpRulesRead = "ip_rules:read";
+    /// Add and remove IP allow and block rules.
+    IpRulesWrite = "ip_rules:write";
 }
 
 /// An extractor that admits only callers (session or API key) holding `P`; a handler that

@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod api_keys;
 pub mod auth;
+pub mod csp;
+pub mod ip_rules;
 pub mod me;
 pub mod service;
 pub mod tokens;

@@ -4,4 +4,5 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod ip_rules;
 pub mod users;

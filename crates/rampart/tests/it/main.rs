@@ -8,11 +8,16 @@
 //! - `accounts`: registration, login throttling, sessions, refresh rotation, cookie mode and
 //!   CSRF, password change/reset/expiry, e-mail verification (over a real SMTP sink).
 //! - `api_keys`: keys within the owner's permissions, verify, rotation grace, limits, usage.
+//! - `ip_rules`: IP allow/block rules, admin allowlist, break-glass, automatic blocks.
+//! - `shield`: rate limits (memory and Redis, shadow mode, outage), client IP, security
+//!   headers, CSP reports, CORS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
 mod api_keys;
 mod cli;
 mod http_core;
+mod ip_rules;
+mod shield;
 mod store_contract;
 mod tokens;
