@@ -107,7 +107,8 @@ impl RateLimitBackend for MemoryLimiter {
 /// by `timeout`.
 pub struct RedisLimiter {
     client: redis::Client,
-    conn: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
+    /// Set on the first successful connection; the manager reconnects by itself after that.
+    conn: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
     script: redis::Script,
     prefix: String,
     timeout: Duration,
@@ -124,7 +125,7 @@ impl RedisLimiter {
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, LimiterError> {
         Ok(Self {
             client: redis::Client::open(url)?,
-            conn: tokio::sync::Mutex::new(None),
+            conn: tokio::sync::OnceCell::new(),
             script: redis::Script::new(GCRA_LUA),
             prefix: prefix.to_string(),
             timeout,
@@ -132,22 +133,21 @@ impl RedisLimiter {
     }
 
     async fn connection(&self) -> Result<redis::aio::ConnectionManager, LimiterError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(self.timeout)
-            .set_response_timeout(self.timeout)
-            .set_number_of_retries(1);
-        let c = tokio::time::timeout(
-            self.timeout,
-            redis::aio::ConnectionManager::new_with_config(self.client.clone(), config),
-        )
-        .await
-        .map_err(|_| LimiterError::Timeout(self.timeout))??;
-        *slot = Some(c.clone());
-        Ok(c)
+        let c = self
+            .conn
+            .get_or_try_init(|| async {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(self.timeout)
+                    .set_response_timeout(self.timeout)
+                    .set_number_of_retries(1);
+                let connect = redis::aio::ConnectionManager::new_with_config(self.client.clone(), config);
+                tokio::time::timeout(self.timeout, connect)
+                    .await
+                    .map_err(|_| LimiterError::Timeout(self.timeout))?
+                    .map_err(LimiterError::from)
+            })
+            .await?;
+        Ok(c.clone())
     }
 
     /// The script's SHA-1 (what `EVALSHA` names), for benchmarks comparing a raw round trip.
