@@ -7,8 +7,12 @@
 //! `rampart config check` show `[redacted]`.
 
 mod audit;
+mod cors;
+mod headers;
+mod ip_rules;
 mod mail;
 mod mfa;
+mod rate_limit;
 mod url;
 
 use figment::Figment;
@@ -19,8 +23,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use audit::*;
+pub use cors::*;
+pub use headers::*;
+pub use ip_rules::*;
 pub use mail::*;
 pub use mfa::MfaConfig;
+pub use rate_limit::*;
 pub use url::SecretUrl;
 
 /// The prefix of every configuration environment variable.
@@ -43,6 +51,10 @@ const SECTIONS: &[&str] = &[
     "mail",
     "audit",
     "mfa",
+    "rate_limit",
+    "headers",
+    "cors",
+    "ip_rules",
 ];
 
 /// Names every `RAMPART_` variable that is neither a `RAMPART_<SECTION>__<KEY>` key nor one of
@@ -86,6 +98,10 @@ pub struct Config {
     pub mail: MailConfig,
     pub audit: AuditConfig,
     pub mfa: MfaConfig,
+    pub rate_limit: RateLimitConfig,
+    pub headers: HeadersConfig,
+    pub cors: CorsConfig,
+    pub ip_rules: IpRulesConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -241,6 +257,13 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
     pub shutdown_grace_secs: u64,
+    /// JSON bodies nested deeper than this are refused (400 `validation_failed`, `too_deep`).
+    pub json_max_depth: usize,
+    /// JSON strings (keys or values) longer than this many bytes are refused (`too_long`).
+    pub json_max_string_bytes: usize,
+    /// Proxies (CIDRs) whose `X-Forwarded-For`/`Forwarded` are believed, hop by hop from the
+    /// right. None by default: the client is the TCP peer.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -250,6 +273,9 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 30,
+            json_max_depth: 32,
+            json_max_string_bytes: 16 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -399,6 +425,13 @@ impl Config {
         if self.server.body_limit_bytes == 0 {
             problems.push("server.body_limit_bytes: must be at least 1".into());
         }
+        if !(1..=256).contains(&self.server.json_max_depth) {
+            problems
+                .push(format!("server.json_max_depth: must be between 1 and 256; got {}", self.server.json_max_depth));
+        }
+        if self.server.json_max_string_bytes == 0 {
+            problems.push("server.json_max_string_bytes: must be at least 1".into());
+        }
         if self.server.request_timeout_secs == 0 {
             problems.push("server.request_timeout_secs: must be at least 1".into());
         }
@@ -464,6 +497,10 @@ impl Config {
         problems.extend(self.mail.problems());
         problems.extend(self.audit.problems());
         problems.extend(self.mfa.problems());
+        problems.extend(self.rate_limit.problems());
+        problems.extend(self.headers.problems());
+        problems.extend(self.cors.problems());
+        problems.extend(self.ip_rules.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
     }
 

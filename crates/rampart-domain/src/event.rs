@@ -95,6 +95,24 @@ pub enum Action {
     MfaFailed,
     /// A one-time login code was e-mailed (the fallback factor).
     MfaEmailCodeSent,
+    /// A rate-limit rule refused (or, in shadow mode, would have refused) requests of one key;
+    /// one event per rule and key per interval, with the count (details).
+    RateLimited,
+    /// The shared rate-limit store (Redis) stopped answering: rules use their local fallback.
+    RateLimitDegraded,
+    /// The shared rate-limit store answers again.
+    RateLimitRecovered,
+    /// A browser reported a Content-Security-Policy violation.
+    CspViolation,
+    /// An IP allow or block rule was added (by an operator, or automatically: details say).
+    IpRuleCreated,
+    /// An IP rule was removed.
+    IpRuleDeleted,
+    /// Every IP rule was removed at once (`rampart ip-rules clear`, the break-glass).
+    IpRulesCleared,
+    /// Requests from an address were refused by an IP rule; one event per address and rule per
+    /// interval, with the count.
+    IpBlocked,
 }
 
 impl Action {
@@ -139,6 +157,14 @@ impl Action {
         Action::MfaBackupCodeUsed,
         Action::MfaFailed,
         Action::MfaEmailCodeSent,
+        Action::RateLimited,
+        Action::RateLimitDegraded,
+        Action::RateLimitRecovered,
+        Action::CspViolation,
+        Action::IpRuleCreated,
+        Action::IpRuleDeleted,
+        Action::IpRulesCleared,
+        Action::IpBlocked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -183,6 +209,14 @@ impl Action {
             Action::MfaBackupCodeUsed => "mfa.backup_code.used",
             Action::MfaFailed => "mfa.failed",
             Action::MfaEmailCodeSent => "mfa.email.sent",
+            Action::RateLimited => "ratelimit.exceeded",
+            Action::RateLimitDegraded => "ratelimit.backend.degraded",
+            Action::RateLimitRecovered => "ratelimit.backend.recovered",
+            Action::CspViolation => "csp.violation",
+            Action::IpRuleCreated => "ip_rule.created",
+            Action::IpRuleDeleted => "ip_rule.deleted",
+            Action::IpRulesCleared => "ip_rules.cleared",
+            Action::IpBlocked => "ip.blocked",
         }
     }
 

@@ -205,6 +205,10 @@ permissions! {
     AuditRead = "audit:read";
     /// Export the audit log in bulk.
     AuditExport = "audit:export";
+    /// List IP allow and block rules.
+    IpRulesRead = "ip_rules:read";
+    /// Add and remove IP allow and block rules.
+    IpRulesWrite = "ip_rules:write";
 }
 
 /// An extractor that admits only callers (session or API key) holding `P`; a handler that

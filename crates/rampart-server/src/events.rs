@@ -146,8 +146,8 @@ impl SecurityEvents {
     }
 }
 
-/// Who is asking, as far as the transport tells: request id, peer address, user agent.
-/// (Client-IP resolution through trusted proxies refines `ip` in the traffic-protection layer.)
+/// Who is asking, as far as the transport tells: request id, client address (resolved through
+/// trusted proxies by `shield::client_ip`; the TCP peer otherwise), user agent.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: Option<String>,
@@ -172,7 +172,11 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(RequestContext {
             request_id: crate::request_id::current(),
-            ip: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+            ip: parts
+                .extensions
+                .get::<crate::shield::client_ip::ClientIp>()
+                .map(|c| c.0)
+                .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
             user_agent: parts
                 .headers
                 .get(axum::http::header::USER_AGENT)

@@ -187,9 +187,9 @@ async fn json_rejections_are_problems_with_stable_codes() {
     let config = Config::default();
     let cases = [
         ("{not json", "invalid_json", StatusCode::BAD_REQUEST),
-        (r#"{"email":"a@b.c","password":"x","admin":true}"#, "invalid_request", StatusCode::BAD_REQUEST),
-        (r#"{"email":"a@b.c"}"#, "invalid_request", StatusCode::BAD_REQUEST),
-        (r#"{"email":5,"password":"x"}"#, "invalid_request", StatusCode::BAD_REQUEST),
+        (r#"{"email":"a@b.c","password":"x","admin":true}"#, "validation_failed", StatusCode::BAD_REQUEST),
+        (r#"{"email":"a@b.c"}"#, "validation_failed", StatusCode::BAD_REQUEST),
+        (r#"{"email":5,"password":"x"}"#, "validation_failed", StatusCode::BAD_REQUEST),
     ];
     for (body, code, status) in cases {
         let res = app(&config).oneshot(login_request(body)).await.unwrap();

@@ -5,8 +5,8 @@
 //! port 0); [`Application::run_until`] serves until a shutdown future resolves, then lets
 //! in-flight requests finish.
 //!
-//! Middleware, outermost first: request id → request log span → metrics → panic → timeout →
-//! body limit → the route.
+//! Middleware, outermost first: security headers → request id → request log span → metrics →
+//! panic → timeout → body limit → client IP → CORS → rate limit → the route (see [`shield`]).
 
 pub mod auth;
 pub mod error;
@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod services;
+pub mod shield;
 pub mod signing;
 pub mod telemetry;
 pub mod views;
@@ -73,6 +74,8 @@ pub struct Inner {
     pub api_keys: services::api_keys::ApiKeys,
     /// The SIEM output, opened by `serve`'s background work (never by CLI commands).
     pub siem: tokio::sync::Mutex<Option<services::audit::SiemTail>>,
+    pub shield: shield::Shield,
+    pub ip_rules: services::ip_rules::IpRules,
     /// A hash of a random password at the configured cost, verified for unknown e-mail
     /// addresses so that their login costs what a real one does. Made on first use.
     dummy_hash: tokio::sync::OnceCell<String>,
@@ -146,7 +149,10 @@ impl AppState {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let mailer = mail::Mailer::from_config(&config.mail, &config.data.dir)
             .map_err(|e| StartupError::Config(format!("mail: {e}")))?;
+        let shield = shield::Shield::from_config(&config).map_err(StartupError::Config)?;
         let state = AppState(Arc::new(Inner {
+            shield,
+            ip_rules: Default::default(),
             hashing: HashingPool::new(hasher, permits),
             auth: auth::AuthKeys::derive(&master_key),
             mailer,
@@ -163,6 +169,7 @@ impl AppState {
             events,
             signing,
         }));
+        state.ip_rules.reload(&state).await;
         Ok((state, report))
     }
 
@@ -255,6 +262,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::audit::verify))
         .routes(routes!(routes::admin::unlock_user))
         .routes(routes!(routes::admin::revoke_user_sessions))
+        .routes(routes!(routes::csp::csp_report))
+        .routes(routes!(routes::ip_rules::list_ip_rules, routes::ip_rules::create_ip_rule))
+        .routes(routes!(routes::ip_rules::delete_ip_rule))
 }
 
 /// The OpenAPI document of every route, generated from the code.
@@ -265,22 +275,41 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
 /// The full router with every layer, ready to serve.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api_router().split_for_parts();
-    with_core_layers(routes, &state.config, state.metrics.clone()).with_state(state)
+    let routes = shield::inner_layers(with_fallbacks(routes), &state);
+    let routes = with_outer_layers(routes, &state.config, state.metrics.clone());
+    shield::outer_layer(routes, &state).with_state(state)
+}
+
+fn with_fallbacks<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes.fallback(limits::not_found).method_not_allowed_fallback(limits::method_not_allowed)
 }
 
 /// The cross-cutting layers every route gets, in the order of the crate docs. Generic over the
 /// router state so unit tests can put test-only routes behind exactly the production stack.
+#[cfg(test)]
 pub(crate) fn with_core_layers<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    config: &Config,
+    metrics: Arc<Metrics>,
+) -> Router<S> {
+    with_outer_layers(with_fallbacks(routes), config, metrics)
+}
+
+/// The core stack around routes that already have their fallbacks (and inner layers).
+fn with_outer_layers<S: Clone + Send + Sync + 'static>(
     routes: Router<S>,
     config: &Config,
     metrics: Arc<Metrics>,
 ) -> Router<S> {
     let limit = config.server.body_limit_bytes;
     let timeout = Duration::from_secs(config.server.request_timeout_secs);
+    let json = limits::JsonLimits {
+        max_depth: config.server.json_max_depth,
+        max_string_bytes: config.server.json_max_string_bytes,
+    };
     routes
-        .fallback(limits::not_found)
-        .method_not_allowed_fallback(limits::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn(move |req, next| limits::json_limits(json, req, next)))
         .layer(from_fn(move |req, next| limits::body_limit(limit, req, next)))
         .layer(from_fn(move |req, next| limits::timeout(timeout, req, next)))
         .layer(CatchPanicLayer::custom(limits::panic_response))
@@ -382,9 +411,15 @@ async fn background_tasks(state: AppState) {
     let siem_on = state.siem.lock().await.is_some();
     let mut siem_tick = tokio::time::interval(services::audit::SIEM_POLL_INTERVAL);
     siem_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ip_rules_tick = tokio::time::interval(services::ip_rules::RELOAD_INTERVAL);
+    ip_rules_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = ip_rules_tick.tick() => {
+                state.ip_rules.reload(&state).await;
+                continue;
+            }
             _ = usage_tick.tick() => {
                 state.api_keys.flush(&state).await;
                 continue;
@@ -408,6 +443,8 @@ async fn background_tasks(state: AppState) {
                 continue;
             }
         }
+        let now_us = i64::try_from(state.clock.now().unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
+        state.shield.rate_limits.limiter.local().sweep(now_us);
         if let Err(e) = state.signing.tick().await {
             tracing::warn!(error = %e, "signing keys: refresh failed; keeping the keys in memory");
         }
@@ -432,6 +469,9 @@ async fn purge(state: &AppState) {
     let retention = time::Duration::days(i64::try_from(state.config.api_keys.usage_retention_days).unwrap_or(90));
     if let Err(e) = state.store.purge_api_key_usage(now - retention).await {
         tracing::warn!(error = %e, "purge of API key usage failed");
+    }
+    if let Err(e) = state.store.purge_ip_rules(now - time::Duration::days(1)).await {
+        tracing::warn!(error = %e, "purge of expired IP rules failed");
     }
     if let Err(e) = state.store.purge_throttle(now, longest).await {
         tracing::warn!(error = %e, "purge of login counters failed");

@@ -9,6 +9,7 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::Limited;
+use rampart_wire::FieldError;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
@@ -54,9 +55,127 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// `Json<T>` whose rejections are problem documents: 400 `invalid_json` for syntax,
-/// 400 `invalid_request` for a wrong shape or an unknown field, 413 past the body limit,
-/// 415 without a JSON content type.
+/// Limits on the shape of JSON bodies, checked before deserializing.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonLimits {
+    /// Deepest nesting of objects and arrays.
+    pub max_depth: usize,
+    /// Longest string (key or value), in bytes as sent (escapes included).
+    pub max_string_bytes: usize,
+}
+
+impl Default for JsonLimits {
+    fn default() -> Self {
+        Self { max_depth: 32, max_string_bytes: 16 * 1024 }
+    }
+}
+
+/// Puts the JSON limits into the request for [`ApiJson`].
+pub(crate) async fn json_limits(limits: JsonLimits, mut req: Request, next: Next) -> Response {
+    req.extensions_mut().insert(limits);
+    next.run(req).await
+}
+
+/// One pass over the bytes, before any parsing: nesting depth and string lengths, with the
+/// dotted path of the field at fault (`profile.name`; array positions are not counted). Syntax
+/// is left to the parser.
+pub fn check_shape(bytes: &[u8], limits: JsonLimits) -> Result<(), FieldError> {
+    let mut keys: Vec<String> = Vec::new(); // the key at each object depth
+    let mut depth = 0usize;
+    let mut i = 0;
+    let path = |keys: &[String], extra: Option<&str>| {
+        let mut parts: Vec<&str> = keys.iter().map(String::as_str).filter(|k| !k.is_empty()).collect();
+        parts.extend(extra);
+        if parts.is_empty() { "$".to_string() } else { parts.join(".") }
+    };
+    let mut last_string: Option<String> = None;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limits.max_depth {
+                    return Err(FieldError {
+                        field: path(&keys, None),
+                        code: "too_deep".into(),
+                        message: format!("nested deeper than {} levels", limits.max_depth),
+                    });
+                }
+                keys.push(String::new());
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                keys.pop();
+            }
+            b':' => {
+                if let (Some(k), Some(top)) = (last_string.take(), keys.last_mut()) {
+                    *top = k;
+                }
+            }
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < bytes.len() && bytes[j] != b'"' {
+                    j += if bytes[j] == b'\\' { 2 } else { 1 };
+                }
+                let len = j.min(bytes.len()) - start;
+                let text = String::from_utf8_lossy(&bytes[start..j.min(bytes.len())]).into_owned();
+                if len > limits.max_string_bytes {
+                    let field = if bytes[j.min(bytes.len())..].iter().find(|b| !b.is_ascii_whitespace() && **b != b'"')
+                        == Some(&b':')
+                    {
+                        path(&keys, Some("(key)"))
+                    } else {
+                        path(&keys, None)
+                    };
+                    return Err(FieldError {
+                        field,
+                        code: "too_long".into(),
+                        message: format!("longer than {} bytes", limits.max_string_bytes),
+                    });
+                }
+                last_string = Some(text);
+                i = j;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// A serde data error (`path: message`, from axum's rejection text) as a field error.
+fn data_error(text: &str) -> FieldError {
+    let text = text.strip_prefix("Failed to deserialize the JSON body into the target type: ").unwrap_or(text);
+    let (path, msg) = text.split_once(": ").unwrap_or((".", text));
+    let msg = msg.split(" at line ").next().unwrap_or(msg).to_string();
+    let quoted = msg.split('`').nth(1).map(str::to_string);
+    let parent = if path == "." { String::new() } else { path.to_string() };
+    let join = |name: &str| {
+        if parent.is_empty() || parent.ends_with(name) { name.to_string() } else { format!("{parent}.{name}") }
+    };
+    let (field, code) = if msg.starts_with("unknown field") {
+        (join(quoted.as_deref().unwrap_or("")), "unknown_field")
+    } else if msg.starts_with("missing field") {
+        (join(quoted.as_deref().unwrap_or("")), "required")
+    } else if msg.starts_with("invalid type") {
+        (path.trim_start_matches('.').to_string(), "invalid_type")
+    } else {
+        (path.trim_start_matches('.').to_string(), "invalid")
+    };
+    FieldError { field: if field.is_empty() { "$".into() } else { field }, code: code.into(), message: msg }
+}
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// `Json<T>` whose rejections are problem documents: 400 `invalid_json` for syntax; 400
+/// `validation_failed` naming each field and its code for a body too deep (`too_deep`), a string
+/// too long (`too_long`), an unknown field (`unknown_field`), a missing one (`required`) or a
+/// wrong type (`invalid_type`); 413 past the body limit; 415 without a JSON content type. A
+/// rejected body reaches no handler, so nothing of it is stored.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -69,17 +188,23 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
-        match axum::Json::<T>::from_request(req, state).await {
+        let shape = req.extensions().get::<JsonLimits>().copied().unwrap_or_default();
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::InvalidRequest(e.body_text())
+            }
+        })?;
+        check_shape(&bytes, shape).map_err(|e| ApiError::Validation(vec![e]))?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::JsonDataError(e) => ApiError::InvalidRequest(e.body_text()),
-                JsonRejection::JsonSyntaxError(e) => ApiError::InvalidJson(e.body_text()),
-                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-                JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::PayloadTooLarge { limit }
-                }
-                other => ApiError::InvalidRequest(other.body_text()),
-            }),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Validation(vec![data_error(&e.body_text())])),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::InvalidJson(e.body_text())),
+            Err(other) => Err(ApiError::InvalidRequest(other.body_text())),
         }
     }
 }
@@ -101,5 +226,41 @@ where
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
             Err(rejection) => Err(ApiError::InvalidRequest(rejection.body_text())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_and_string_length_name_the_field() {
+        let l = JsonLimits { max_depth: 3, max_string_bytes: 5 };
+        assert!(check_shape(br#"{"a":{"b":["xyz"]}}"#, l).is_ok());
+        let e = check_shape(br#"{"a":{"b":[[1]]}}"#, l).unwrap_err();
+        assert_eq!((e.field.as_str(), e.code.as_str()), ("a.b", "too_deep"));
+        let e = check_shape(br#"{"a":"ok","name":"toolong"}"#, l).unwrap_err();
+        assert_eq!((e.field.as_str(), e.code.as_str()), ("name", "too_long"));
+        let e = check_shape(br#"{"averylongkey":1}"#, l).unwrap_err();
+        assert_eq!((e.field.as_str(), e.code.as_str()), ("(key)", "too_long"));
+        // Escaped quotes do not end a string early.
+        let e = check_shape(br#"{"s":"a\"b\"c\"d"}"#, l).unwrap_err();
+        assert_eq!(e.field, "s");
+        assert!(check_shape(&b"[".repeat(3), l).is_ok());
+        assert!(check_shape(&b"[".repeat(4), l).is_err());
+    }
+
+    #[test]
+    fn serde_errors_become_field_errors() {
+        let p = "Failed to deserialize the JSON body into the target type: ";
+        let e =
+            data_error(&format!("{p}admin: unknown field `admin`, expected `email` or `password` at line 1 column 9"));
+        assert_eq!((e.field.as_str(), e.code.as_str()), ("admin", "unknown_field"));
+        let e = data_error(&format!("{p}.: missing field `password` at line 1 column 17"));
+        assert_eq!((e.field.as_str(), e.code.as_str()), ("password", "required"));
+        let e = data_error(&format!("{p}b[0]: missing field `y` at line 1 column 23"));
+        assert_eq!((e.field.as_str(), e.code.as_str()), ("b[0].y", "required"));
+        let e = data_error(&format!("{p}email: invalid type: integer `5`, expected a string at line 1 column 10"));
+        assert_eq!((e.field.as_str(), e.code.as_str()), ("email", "invalid_type"));
     }
 }

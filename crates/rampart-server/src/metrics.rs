@@ -35,6 +35,12 @@ struct BuildLabels {
     backend: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: String,
+    outcome: &'static str,
+}
+
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
 #[derive(Debug)]
@@ -43,6 +49,15 @@ pub struct Metrics {
     requests: Family<HttpLabels, Counter>,
     latency: HistogramFamily,
     events: Family<EventLabels, Counter>,
+    rate_limit: Family<RuleLabels, Counter>,
+    rate_limit_degraded: Gauge,
+    csp_reports: Counter,
+    ip_blocks: Family<ScopeLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabels {
+    scope: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -62,7 +77,23 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "Time to answer HTTP requests", latency.clone());
         registry.register("security_events", "Security events recorded", events.clone());
         registry.register("build_info", "Version and storage backend", build);
-        Self { registry, requests, latency, events }
+        let rate_limit = Family::<RuleLabels, Counter>::default();
+        let rate_limit_degraded = Gauge::default();
+        let csp_reports = Counter::default();
+        registry.register(
+            "rate_limit_decisions",
+            "Rate-limit decisions by rule and outcome (allowed, limited, shadow_limited, fallback)",
+            rate_limit.clone(),
+        );
+        registry.register(
+            "rate_limit_degraded",
+            "1 while the shared rate-limit store (Redis) fails and rules count locally",
+            rate_limit_degraded.clone(),
+        );
+        registry.register("csp_reports", "CSP violation reports received", csp_reports.clone());
+        let ip_blocks = Family::<ScopeLabels, Counter>::default();
+        registry.register("ip_blocks", "Requests refused by IP rules, by route scope", ip_blocks.clone());
+        Self { registry, requests, latency, events, rate_limit, rate_limit_degraded, csp_reports, ip_blocks }
     }
 
     pub fn observe_request(&self, method: &'static str, route: String, status: u16, seconds: f64) {
@@ -73,6 +104,28 @@ impl Metrics {
 
     pub fn observe_event(&self, action: &'static str, outcome: &'static str) {
         self.events.get_or_create(&EventLabels { action, outcome }).inc();
+    }
+
+    /// Labels are configured rule names: bounded.
+    pub fn observe_rate_limit(&self, rule: &str, outcome: &'static str) {
+        self.rate_limit.get_or_create(&RuleLabels { rule: rule.to_string(), outcome }).inc();
+    }
+
+    /// A decision made locally because Redis failed.
+    pub fn observe_rate_limit_fallback(&self, rule: &str) {
+        self.observe_rate_limit(rule, "fallback");
+    }
+
+    pub fn set_rate_limit_degraded(&self, degraded: bool) {
+        self.rate_limit_degraded.set(i64::from(degraded));
+    }
+
+    pub fn observe_ip_block(&self, scope: &'static str) {
+        self.ip_blocks.get_or_create(&ScopeLabels { scope }).inc();
+    }
+
+    pub fn observe_csp_report(&self) {
+        self.csp_reports.inc();
     }
 
     pub fn render(&self) -> String {

@@ -12,6 +12,7 @@ mod account_tokens;
 mod api_keys;
 mod audit;
 mod error;
+mod ip_rules;
 mod mfa;
 mod sessions;
 mod signing_keys;

@@ -11,6 +11,7 @@
 //! whose URL is missing fails instead of skipping.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod redis;
 pub mod smtp;
 
 use rampart_config::{Config, SecretUrl};
@@ -159,6 +160,9 @@ pub fn test_config(dir: &std::path::Path, db: &TestDb) -> Config {
     config.data.dir = dir.to_path_buf();
     config.database.url = Some(SecretUrl::new(db.url()));
     config.database.max_connections = 5;
+    // Tests fire bursts from one address (concurrency tests, many logins); the rate limiter is
+    // on only in the tests about it (`c.rate_limit.enabled = true`, see `it/shield.rs`).
+    config.rate_limit.enabled = false;
     config
 }
 

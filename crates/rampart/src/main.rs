@@ -2,6 +2,8 @@
 //!
 //! Exit codes: 0 success, 1 the command failed, 2 bad usage or configuration.
 
+mod ip_rules;
+
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use rampart_config::Config;
@@ -42,6 +44,9 @@ enum Command {
     /// Key management: API keys, and the access-token signing key.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// IP allow and block rules (`clear` is the break-glass when locked out).
+    #[command(subcommand)]
+    IpRules(ip_rules::IpRulesCommand),
     /// Print the OpenAPI 3.1 document of the HTTP API.
     Openapi,
     /// Print the version.
@@ -170,6 +175,7 @@ fn main() -> ExitCode {
         Command::Keys(KeysCommand::Revoke { id }) => {
             runtime(config.log.clone(), LogTarget::Stderr, revoke_key(config, id))
         }
+        Command::IpRules(cmd) => runtime(config.log.clone(), LogTarget::Stderr, ip_rules::run(config, cmd)),
         Command::Users(UsersCommand::Create(args)) => {
             runtime(config.log.clone(), LogTarget::Stderr, create_user(config, args))
         }
@@ -301,6 +307,13 @@ async fn create_user(config: Config, args: CreateUserArgs) -> anyhow::Result<()>
 
 /// What a service error means to an operator at a terminal (who, unlike an HTTP client, may
 /// see internal causes).
+/// Opens the state for an operator command (database, master key), on the wall clock.
+async fn open_state(config: Config) -> anyhow::Result<AppState> {
+    let (key, origin) = resolve_master_key(&config)?;
+    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    Ok(state)
+}
+
 fn explain(what: &str, e: rampart_server::ApiError) -> anyhow::Error {
     match e {
         rampart_server::ApiError::Validation(errors) => {

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod csp;
+pub mod ip_rules;
 pub mod me;
 pub mod mfa;
 pub mod service;

@@ -20,7 +20,8 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok".into() })
 }
 
-/// Readiness: 200 when storage answers, 503 otherwise.
+/// Readiness: 200 when storage answers, 503 otherwise. With Redis configured, `checks.redis`
+/// says `ok` or `degraded` (rate limits counting locally); it does not fail readiness.
 #[utoipa::path(get, path = "/readyz", tag = "service",
     responses(
         (status = 200, description = "Every dependency answered", body = Ready),
@@ -29,7 +30,13 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => {
-            let checks = BTreeMap::from([("database".to_string(), "ok".to_string())]);
+            let mut checks = BTreeMap::from([("database".to_string(), "ok".to_string())]);
+            // Redis holds only rate-limit counters, and rules fall back to local limits while it
+            // fails: reported, but not a reason to take the instance out of rotation.
+            if state.config.rate_limit.backend == rampart_config::RateLimitBackend::Redis {
+                let redis = if state.shield.rate_limits.limiter.is_degraded() { "degraded" } else { "ok" };
+                checks.insert("redis".to_string(), redis.to_string());
+            }
             Ok(Json(Ready { status: "ready".into(), checks }))
         }
         Ok(Err(e)) => {

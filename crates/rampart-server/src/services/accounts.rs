@@ -166,6 +166,7 @@ pub async fn check_password(
                     state.events.record(ev).await?;
                 }
             }
+            crate::services::ip_rules::failed_authentication(state, ctx.ip).await;
             let mut ev = ctx
                 .event(&state.events, Action::Login, Outcome::Failure)
                 .details(serde_json::json!({ "reason": "invalid_credentials", "via": via }));

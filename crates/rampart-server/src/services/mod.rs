@@ -4,5 +4,6 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod ip_rules;
 pub mod mfa;
 pub mod users;

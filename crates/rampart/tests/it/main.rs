@@ -12,6 +12,9 @@
 //!   a million-event export in bounded memory, no acknowledged event lost to `kill -9`.
 //! - `mfa`: TOTP (with pyotp as the independent implementation), backup codes, step-up login
 //!   and its lockout, the enrolment policy, single-use races on both backends.
+//! - `ip_rules`: IP allow/block rules, admin allowlist, break-glass, automatic blocks.
+//! - `shield`: rate limits (memory and Redis, shadow mode, outage), client IP, security
+//!   headers, CSP reports, CORS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
@@ -19,6 +22,8 @@ mod api_keys;
 mod audit;
 mod cli;
 mod http_core;
+mod ip_rules;
 mod mfa;
+mod shield;
 mod store_contract;
 mod tokens;

@@ -1,0 +1,94 @@
+//! `/v1/admin/ip-rules`: list, add and remove IP allow and block rules (`ip_rules:read`,
+//! `ip_rules:write`). Changes apply on this instance at once and on the others within a second.
+
+use crate::AppState;
+use crate::auth::{Guard, IpRulesRead, IpRulesWrite};
+use crate::error::{ApiError, PROBLEM_JSON};
+use crate::events::RequestContext;
+use crate::limits::ApiJson;
+use crate::services::ip_rules::{self, NewIpRule};
+use crate::views::rfc3339;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use rampart_domain::iprule::IpRule;
+use rampart_wire::{FieldError, IpRuleList, IpRuleRequest, IpRuleView, Problem};
+
+pub fn ip_rule_view(r: &IpRule) -> IpRuleView {
+    IpRuleView {
+        id: r.id.to_string(),
+        network: r.network.to_string(),
+        action: r.action.as_str().into(),
+        scope: r.scope.as_str().into(),
+        reason: r.reason.clone(),
+        automatic: r.automatic,
+        created_at: rfc3339(r.created_at),
+        expires_at: r.expires_at.map(rfc3339),
+    }
+}
+
+/// Every rule, expired ones that are not purged yet included.
+#[utoipa::path(get, path = "/v1/admin/ip-rules", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The rules", body = IpRuleList),
+        (status = 403, description = "Lacks ip_rules:read", body = Problem, content_type = PROBLEM_JSON),
+    ))]
+pub async fn list_ip_rules(
+    State(state): State<AppState>,
+    _guard: Guard<IpRulesRead>,
+) -> Result<axum::Json<IpRuleList>, ApiError> {
+    let rules = state.store.list_ip_rules().await?;
+    Ok(axum::Json(IpRuleList { items: rules.iter().map(ip_rule_view).collect() }))
+}
+
+/// Adds an allow or block rule for a network, for every route or admin routes only.
+#[utoipa::path(post, path = "/v1/admin/ip-rules", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+    request_body = IpRuleRequest,
+    responses(
+        (status = 201, description = "The rule", body = IpRuleView),
+        (status = 400, description = "validation_failed, naming each field", body = Problem, content_type = PROBLEM_JSON),
+        (status = 403, description = "Lacks ip_rules:write", body = Problem, content_type = PROBLEM_JSON),
+    ))]
+pub async fn create_ip_rule(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    guard: Guard<IpRulesWrite>,
+    ApiJson(req): ApiJson<IpRuleRequest>,
+) -> Result<(StatusCode, axum::Json<IpRuleView>), ApiError> {
+    let expires_at = match req.expires_at.as_deref() {
+        None => None,
+        Some(s) => {
+            Some(time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
+                ApiError::Validation(vec![FieldError {
+                    field: "expires_at".into(),
+                    code: "invalid_datetime".into(),
+                    message: "an RFC 3339 date and time (2026-12-31T23:59:59Z)".into(),
+                }])
+            })?)
+        }
+    };
+    let input =
+        NewIpRule { network: req.network, action: req.action, scope: req.scope, reason: req.reason, expires_at };
+    let rule = ip_rules::create(&state, Some(&ctx), guard.caller.actor(), input).await?;
+    Ok((StatusCode::CREATED, axum::Json(ip_rule_view(&rule))))
+}
+
+/// Removes a rule.
+#[utoipa::path(delete, path = "/v1/admin/ip-rules/{id}", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The rule's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such rule", body = Problem, content_type = PROBLEM_JSON),
+    ))]
+pub async fn delete_ip_rule(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    guard: Guard<IpRulesWrite>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = id.parse().map_err(|_| ApiError::NotFound)?;
+    if ip_rules::remove(&state, Some(&ctx), guard.caller.actor(), id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -1,0 +1,174 @@
+//! Security headers on every response, and CORS from an allowlist of origins.
+//!
+//! Headers (`[headers]` tunes each): HSTS when the request came over HTTPS (seen through a
+//! trusted proxy's `X-Forwarded-Proto`/`Forwarded: proto=`), `X-Content-Type-Options`,
+//! `X-Frame-Options`, `Referrer-Policy`, `Permissions-Policy`, `Cross-Origin-Opener-Policy`, the
+//! CSP (or its report-only form) reporting to `/v1/csp-report`, and `Cache-Control: no-store`
+//! on responses that carry or answer credentials. A header a handler set itself is kept.
+//!
+//! CORS (`[cors]`): only listed origins get `Access-Control-Allow-Origin` (their own origin,
+//! never `*`), with `Vary: Origin`; a preflight from a listed origin is answered here (204),
+//! from any other with 403 `cors_refused`.
+
+use super::client_ip;
+use crate::error::ApiError;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rampart_config::{CorsConfig, HeadersConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Where browsers send CSP violation reports.
+pub const CSP_REPORT_PATH: &str = "/v1/csp-report";
+
+/// The header values, rendered once at start-up.
+#[derive(Debug)]
+pub struct SecurityHeaders {
+    fixed: Vec<(HeaderName, HeaderValue)>,
+    hsts: Option<HeaderValue>,
+    trusted: Arc<[ipnet::IpNet]>,
+}
+
+impl SecurityHeaders {
+    pub fn new(c: &HeadersConfig, trusted: Arc<[ipnet::IpNet]>) -> Self {
+        let mut fixed = Vec::new();
+        let mut add = |name: &'static str, value: String| {
+            if !value.is_empty()
+                && let Ok(v) = HeaderValue::from_str(&value)
+            {
+                fixed.push((HeaderName::from_static(name), v));
+            }
+        };
+        if c.content_type_options {
+            add("x-content-type-options", "nosniff".into());
+        }
+        add("x-frame-options", c.frame_options.clone());
+        add("referrer-policy", c.referrer_policy.clone());
+        add("permissions-policy", c.permissions_policy.clone());
+        add("cross-origin-opener-policy", c.cross_origin_opener_policy.clone());
+        let csp = format!("{}; report-uri {CSP_REPORT_PATH}", c.csp.trim().trim_end_matches(';'));
+        let csp_name =
+            if c.csp_report_only { "content-security-policy-report-only" } else { "content-security-policy" };
+        add(csp_name, csp);
+        let hsts = (c.hsts_max_age_secs > 0).then(|| {
+            let sub = if c.hsts_include_subdomains { "; includeSubDomains" } else { "" };
+            HeaderValue::from_str(&format!("max-age={}{sub}", c.hsts_max_age_secs)).ok()
+        });
+        Self { fixed, hsts: hsts.flatten(), trusted }
+    }
+}
+
+/// Whether the response may carry a credential (a token, a cookie, a key) or answer a
+/// request that presented one: such responses must never be cached.
+fn carries_credentials(path: &str, req: &HeaderMap, res: &HeaderMap) -> bool {
+    res.contains_key(header::SET_COOKIE)
+        || req.contains_key(header::AUTHORIZATION)
+        || req.contains_key(header::COOKIE)
+        || req.contains_key("x-api-key")
+        || path.starts_with("/v1/auth/")
+        || path.starts_with("/v1/me")
+}
+
+pub(crate) async fn security_headers(h: Arc<SecurityHeaders>, req: Request, next: Next) -> Response {
+    let https = req.uri().scheme_str() == Some("https")
+        || req.extensions().get::<ConnectInfo<SocketAddr>>().is_some_and(|c| {
+            client_ip::resolve(c.0.ip(), req.headers(), &h.trusted).is_ok_and(|(_, https)| https == Some(true))
+        });
+    let path = req.uri().path().to_string();
+    let req_headers = req.headers().clone();
+    let mut res = next.run(req).await;
+    let no_store = carries_credentials(&path, &req_headers, res.headers());
+    let out = res.headers_mut();
+    for (name, value) in &h.fixed {
+        if !out.contains_key(name) {
+            out.insert(name.clone(), value.clone());
+        }
+    }
+    if https && let Some(v) = &h.hsts {
+        out.insert(header::STRICT_TRANSPORT_SECURITY, v.clone());
+    }
+    if no_store {
+        out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// The CORS policy, rendered once.
+#[derive(Debug)]
+pub struct Cors {
+    origins: Vec<String>,
+    credentials: bool,
+    max_age: HeaderValue,
+}
+
+const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE";
+const ALLOWED_HEADERS: &[&str] = &["authorization", "content-type", "x-api-key", "x-csrf-token", "x-request-id"];
+const EXPOSED_HEADERS: &str = "ratelimit, ratelimit-policy, retry-after, x-request-id";
+
+impl Cors {
+    pub fn new(c: &CorsConfig) -> Self {
+        Self {
+            origins: c.allowed_origins.clone(),
+            credentials: c.allow_credentials,
+            max_age: HeaderValue::from(c.max_age_secs),
+        }
+    }
+
+    fn allows(&self, origin: &str) -> bool {
+        self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    }
+}
+
+pub(crate) async fn cors(c: Arc<Cors>, req: Request, next: Next) -> Response {
+    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let preflight =
+        req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let Some(origin) = origin else { return next.run(req).await };
+    let allowed = c.allows(&origin);
+    if preflight {
+        if !allowed {
+            return ApiError::Forbidden { code: "cors_refused", detail: "this origin may not call the API".into() }
+                .into_response();
+        }
+        let requested = req
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| ALLOWED_HEADERS.contains(&h.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut res = StatusCode::NO_CONTENT.into_response();
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOWED_METHODS));
+        if let Ok(v) = HeaderValue::from_str(&requested) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
+        }
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, c.max_age.clone());
+        allow(h, &origin, c.credentials);
+        return res;
+    }
+    let mut res = next.run(req).await;
+    if allowed {
+        let h = res.headers_mut();
+        allow(h, &origin, c.credentials);
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+    } else {
+        res.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    res
+}
+
+fn allow(h: &mut HeaderMap, origin: &str, credentials: bool) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    if credentials {
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+    }
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+}

@@ -1,0 +1,94 @@
+//! The IP-rule layer: refuses requests from blocked addresses (403 `ip_blocked`) and, on admin
+//! routes, from addresses outside the admin allowlist when there is one (403
+//! `ip_not_allowed`). Rules come from memory (`services::ip_rules`, reloaded every second);
+//! the address is the resolved client address, so a forwarded header cannot dodge a block.
+
+use super::client_ip::ClientIp;
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rampart_domain::iprule::{IpVerdict, verdict};
+use rampart_domain::{Action, Actor, Outcome, Resource, Severity};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Refusals of one address by one rule are reported at most once per this interval.
+const EVENT_INTERVAL: Duration = Duration::from_secs(60);
+const MAX_REPORTED: usize = 10_000;
+
+/// Whether a route is an admin route (what `admin`-scope rules and the allowlist cover).
+pub fn is_admin_route(path: &str) -> bool {
+    path.starts_with("/v1/admin/") || path == "/v1/admin"
+}
+
+/// Last report per (address, verdict).
+#[derive(Debug, Default)]
+pub struct Reported(Mutex<HashMap<(IpAddr, String), Instant>>);
+
+impl Reported {
+    fn due(&self, ip: IpAddr, what: String) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_REPORTED {
+            map.retain(|_, at| at.elapsed() < EVENT_INTERVAL);
+        }
+        match map.get(&(ip, what.clone())) {
+            Some(at) if at.elapsed() < EVENT_INTERVAL => false,
+            _ if map.len() >= MAX_REPORTED => false,
+            _ => {
+                map.insert((ip, what), Instant::now());
+                true
+            }
+        }
+    }
+}
+
+pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(ip) = req.extensions().get::<ClientIp>().map(|c| c.0) else { return next.run(req).await };
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    let rules = state.ip_rules.current();
+    if rules.is_empty() {
+        return next.run(req).await;
+    }
+    let admin = is_admin_route(&route);
+    let v = verdict(&rules, ip, admin, state.clock.now());
+    let (error, what) = match &v {
+        IpVerdict::Allowed => return next.run(req).await,
+        IpVerdict::Blocked(id) => (
+            ApiError::Forbidden { code: "ip_blocked", detail: "requests from this address are blocked".into() },
+            format!("blocked:{id}"),
+        ),
+        IpVerdict::NotAllowlisted => (
+            ApiError::Forbidden {
+                code: "ip_not_allowed",
+                detail: "admin routes are open only to listed networks".into(),
+            },
+            "admin_allowlist".to_string(),
+        ),
+    };
+    state.metrics.observe_ip_block(if admin { "admin" } else { "all" });
+    if state.shield.ip_reported.due(ip, what.clone()) {
+        let mut ev = state
+            .events
+            .event(Action::IpBlocked, Outcome::Denied)
+            .actor(Actor::Anonymous)
+            .severity(Severity::Warning)
+            .ip(Some(ip))
+            .request_id(crate::request_id::current().as_deref())
+            .details(serde_json::json!({ "route": route, "verdict": what }));
+        if let IpVerdict::Blocked(id) = v {
+            ev = ev.resource(Resource::new("ip_rule", id));
+        }
+        let events = state.events.clone();
+        tokio::spawn(async move {
+            if let Err(e) = events.record(ev).await {
+                tracing::warn!(error = %e, "cannot record IP block event");
+            }
+        });
+    }
+    error.into_response()
+}

@@ -1,0 +1,286 @@
+//! The rate limiter: one interface ([`RateLimitBackend`]) over GCRA
+//! (`rampart_domain::ratelimit`), two backends — [`MemoryLimiter`] (sharded, bounded, idle
+//! keys evicted) and [`RedisLimiter`] (one `EVALSHA` per decision) — and [`Limiter`], which
+//! uses Redis when configured and falls back to this process when Redis fails.
+
+use rampart_domain::ratelimit::{Decision, GCRA_LUA, Quota, gcra};
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LimiterError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("redis answered something unexpected")]
+    Protocol,
+}
+
+/// One limiter decision for `key` under `quota` at `now_us` (µs since the epoch, the caller's
+/// clock, so tests drive time and every backend decides alike).
+pub trait RateLimitBackend: Send + Sync {
+    fn check(
+        &self,
+        key: &str,
+        quota: Quota,
+        now_us: i64,
+    ) -> impl Future<Output = Result<Decision, LimiterError>> + Send;
+}
+
+const SHARDS: usize = 64;
+
+/// One shard: key → theoretical arrival time (µs).
+type Shard = Mutex<HashMap<Box<str>, i64>>;
+
+/// In-process GCRA: one TAT per key in 64 independently locked shards (a lock is held for one
+/// hash-map operation, never across an await). Bounded: at `max_keys` a shard first drops its
+/// idle keys (TAT passed: the same as absent), then the key nearest to idle.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    shards: Box<[Shard]>,
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+impl MemoryLimiter {
+    pub fn new(max_keys: usize) -> Self {
+        let shards = (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
+        Self { shards, per_shard: max_keys.div_ceil(SHARDS).max(1), hasher: RandomState::new() }
+    }
+
+    fn shard(&self, key: &str) -> &Shard {
+        let i = usize::try_from(self.hasher.hash_one(key) % SHARDS as u64).unwrap_or(0);
+        &self.shards[i]
+    }
+
+    /// The decision, synchronously (the memory backend never waits).
+    pub fn decide(&self, key: &str, quota: Quota, now_us: i64) -> Decision {
+        let mut map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        let (decision, new_tat) = gcra(map.get(key).copied(), now_us, quota);
+        if let Some(tat) = new_tat {
+            if let Some(v) = map.get_mut(key) {
+                *v = tat;
+            } else {
+                if map.len() >= self.per_shard {
+                    map.retain(|_, t| *t > now_us);
+                }
+                if map.len() >= self.per_shard
+                    && let Some(oldest) = map.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
+                {
+                    map.remove(&oldest);
+                }
+                map.insert(key.into(), tat);
+            }
+        }
+        decision
+    }
+
+    /// Drops every idle key (run periodically).
+    pub fn sweep(&self, now_us: i64) {
+        for shard in self.shards.iter() {
+            shard.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, t| *t > now_us);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl RateLimitBackend for MemoryLimiter {
+    async fn check(&self, key: &str, quota: Quota, now_us: i64) -> Result<Decision, LimiterError> {
+        Ok(self.decide(key, quota, now_us))
+    }
+}
+
+/// GCRA in Redis: the script [`GCRA_LUA`] by `EVALSHA` (loaded on `NOSCRIPT`), one round trip
+/// and atomic per decision. The connection manager reconnects by itself; every call is bounded
+/// by `timeout`.
+pub struct RedisLimiter {
+    client: redis::Client,
+    /// Set on the first successful connection; the manager reconnects by itself after that.
+    conn: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
+    script: redis::Script,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimiter").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+impl RedisLimiter {
+    /// Does not connect yet (Rampart starts while Redis is down and uses the fallback).
+    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, LimiterError> {
+        Ok(Self {
+            client: redis::Client::open(url)?,
+            conn: tokio::sync::OnceCell::new(),
+            script: redis::Script::new(GCRA_LUA),
+            prefix: prefix.to_string(),
+            timeout,
+        })
+    }
+
+    async fn connection(&self) -> Result<redis::aio::ConnectionManager, LimiterError> {
+        let c = self
+            .conn
+            .get_or_try_init(|| async {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(self.timeout)
+                    .set_response_timeout(self.timeout)
+                    .set_number_of_retries(1);
+                let connect = redis::aio::ConnectionManager::new_with_config(self.client.clone(), config);
+                tokio::time::timeout(self.timeout, connect)
+                    .await
+                    .map_err(|_| LimiterError::Timeout(self.timeout))?
+                    .map_err(LimiterError::from)
+            })
+            .await?;
+        Ok(c.clone())
+    }
+
+    /// The script's SHA-1 (what `EVALSHA` names), for benchmarks comparing a raw round trip.
+    pub fn script_hash(&self) -> &str {
+        self.script.get_hash()
+    }
+}
+
+impl RateLimitBackend for RedisLimiter {
+    async fn check(&self, key: &str, quota: Quota, now_us: i64) -> Result<Decision, LimiterError> {
+        let mut conn = self.connection().await?;
+        let mut call = self.script.key(format!("{}{key}", self.prefix));
+        call.arg(now_us).arg(quota.period_us()).arg(quota.emission_us()).arg(quota.limit);
+        let reply: Vec<i64> = tokio::time::timeout(self.timeout, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| LimiterError::Timeout(self.timeout))??;
+        let [allowed, remaining, retry, reset] = reply[..] else { return Err(LimiterError::Protocol) };
+        let us = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
+        Ok(Decision {
+            allowed: allowed == 1,
+            limit: quota.limit,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            retry_after: us(retry),
+            reset_after: us(reset),
+        })
+    }
+}
+
+/// Where a decision was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Memory,
+    Redis,
+    /// Redis is configured but failed: this process decided, with the rule's fallback quota.
+    Fallback,
+}
+
+/// A change of the shared store's health, for the caller to log, count and record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Degraded,
+    Recovered,
+}
+
+/// The limiter Rampart uses: Redis when configured, else memory. After a Redis failure it
+/// decides locally (with the fallback quota the caller passes) for `retry` before trying Redis
+/// again, so an outage costs one timeout per `retry`, not one per request; the first success
+/// ends the degradation.
+#[derive(Debug)]
+pub struct Limiter {
+    local: MemoryLimiter,
+    redis: Option<RedisLimiter>,
+    degraded: AtomicBool,
+    /// Milliseconds since `epoch` before which Redis is not tried again.
+    retry_at_ms: AtomicU64,
+    epoch: Instant,
+    retry: Duration,
+}
+
+impl Limiter {
+    pub fn memory(max_keys: usize) -> Self {
+        Self::with(MemoryLimiter::new(max_keys), None, Duration::from_secs(1))
+    }
+
+    pub fn with(local: MemoryLimiter, redis: Option<RedisLimiter>, retry: Duration) -> Self {
+        Self {
+            local,
+            redis,
+            degraded: AtomicBool::new(false),
+            retry_at_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            retry,
+        }
+    }
+
+    pub fn local(&self) -> &MemoryLimiter {
+        &self.local
+    }
+
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::SeqCst)
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Decides for `key`; `fallback` is the quota used locally while Redis fails.
+    pub async fn check(
+        &self,
+        key: &str,
+        quota: Quota,
+        fallback: Quota,
+        now_us: i64,
+    ) -> (Decision, Source, Option<Transition>) {
+        let Some(redis) = &self.redis else { return (self.local.decide(key, quota, now_us), Source::Memory, None) };
+        if self.elapsed_ms() >= self.retry_at_ms.load(Ordering::SeqCst) {
+            match redis.check(key, quota, now_us).await {
+                Ok(d) => {
+                    let recovered = self.degraded.swap(false, Ordering::SeqCst);
+                    return (d, Source::Redis, recovered.then_some(Transition::Recovered));
+                }
+                Err(e) => {
+                    let retry_ms = u64::try_from(self.retry.as_millis()).unwrap_or(u64::MAX);
+                    self.retry_at_ms.store(self.elapsed_ms().saturating_add(retry_ms), Ordering::SeqCst);
+                    let first = !self.degraded.swap(true, Ordering::SeqCst);
+                    if first {
+                        tracing::warn!(error = %e, "rate limiter: Redis failed; deciding locally until it answers");
+                    } else {
+                        tracing::debug!(error = %e, "rate limiter: Redis still failing");
+                    }
+                    let d = self.local.decide(&format!("fallback:{key}"), fallback, now_us);
+                    return (d, Source::Fallback, first.then_some(Transition::Degraded));
+                }
+            }
+        }
+        (self.local.decide(&format!("fallback:{key}"), fallback, now_us), Source::Fallback, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_bounded_and_evicts_idle_keys_first() {
+        let m = MemoryLimiter::new(64); // one key per shard
+        let q = Quota::new(1, Duration::from_secs(10)).unwrap();
+        for i in 0..1000 {
+            m.decide(&format!("k{i}"), q, 0);
+        }
+        assert!(m.len() <= 64, "{}", m.len());
+        m.sweep(10_000_001);
+        assert!(m.is_empty(), "every key is idle after its period");
+    }
+}

@@ -1,0 +1,389 @@
+//! The rate-limit layer: every configured rule that matches the route and method counts the
+//! request under its key (address, user, API key, role, or user with the tier's limit); if
+//! one refuses (and is not in shadow mode) the answer is 429 `rate_limited` with
+//! `Retry-After`. Limited routes carry `RateLimit-Policy` and `RateLimit`
+//! (draft-ietf-httpapi-ratelimit-headers: `"login";q=10;w=60` and `"login";r=9;t=6`).
+
+use super::client_ip::ClientIp;
+use super::limiter::{Limiter, MemoryLimiter, RedisLimiter, Source, Transition};
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rampart_config::{OnRedisError, RateLimitBackend, RateLimitConfig, RateLimitKey, RateLimitRule};
+use rampart_domain::ratelimit::{Decision, Quota};
+use rampart_domain::{Action, Actor, Outcome, Severity};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A refused key is reported at most once per this interval (with the count since).
+pub const EVENT_INTERVAL: Duration = Duration::from_secs(60);
+const MAX_REPORTED_KEYS: usize = 10_000;
+
+#[derive(Debug)]
+struct Rule {
+    config: RateLimitRule,
+    quota: Quota,
+    fallback: Quota,
+    methods: Vec<Method>,
+    tiers: HashMap<String, Quota>,
+}
+
+impl Rule {
+    fn matches(&self, method: &Method, route: &str) -> bool {
+        let fits = |p: &str| match p.strip_suffix('*') {
+            Some(prefix) => route.starts_with(prefix),
+            None => p == route,
+        };
+        fits(&self.config.path)
+            && !self.config.except.iter().any(|e| fits(e))
+            && (self.methods.is_empty() || self.methods.contains(method))
+    }
+}
+
+/// The limiter and the compiled rules, built once from `[rate_limit]`.
+#[derive(Debug)]
+pub struct RateLimits {
+    enabled: bool,
+    rules: Vec<Rule>,
+    pub limiter: Limiter,
+    /// (rule, key) → (last reported, refusals since).
+    reported: Mutex<HashMap<(String, String), (Instant, u64)>>,
+}
+
+fn quota(limit: u32, window_secs: u64) -> Quota {
+    Quota::new(limit.max(1), Duration::from_secs(window_secs.max(1)))
+        .unwrap_or(Quota { limit: 1, period: Duration::from_secs(1) })
+}
+
+impl RateLimits {
+    pub fn from_config(c: &RateLimitConfig) -> Result<Self, String> {
+        let redis = match (c.backend, &c.redis_url) {
+            (RateLimitBackend::Redis, Some(url)) => Some(
+                RedisLimiter::new(url.expose(), &c.key_prefix, Duration::from_millis(c.redis_timeout_ms))
+                    .map_err(|e| format!("rate_limit.redis_url: {e}"))?,
+            ),
+            _ => None,
+        };
+        let limiter = Limiter::with(MemoryLimiter::new(c.max_keys), redis, Duration::from_millis(c.redis_retry_ms));
+        let rules = c
+            .rules
+            .iter()
+            .map(|r| {
+                let fallback = match r.on_redis_error() {
+                    OnRedisError::Local => r.limit,
+                    OnRedisError::Strict => r.fallback_limit().min(r.limit),
+                };
+                Rule {
+                    quota: quota(r.limit, r.window_secs),
+                    fallback: quota(fallback, r.window_secs),
+                    methods: r.methods.iter().filter_map(|m| Method::from_bytes(m.as_bytes()).ok()).collect(),
+                    tiers: r.tiers.iter().map(|(k, t)| (k.clone(), quota(t.limit, r.window_secs))).collect(),
+                    config: r.clone(),
+                }
+            })
+            .collect();
+        Ok(Self { enabled: c.enabled, rules, limiter, reported: Mutex::new(HashMap::new()) })
+    }
+
+    /// Whether to report this refusal now (and how many were suppressed since the last report).
+    fn report(&self, rule: &str, key: &str) -> Option<u64> {
+        let mut map = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_REPORTED_KEYS {
+            map.retain(|_, (at, _)| at.elapsed() < EVENT_INTERVAL);
+        }
+        let k = (rule.to_string(), key.to_string());
+        if let Some((at, n)) = map.get_mut(&k) {
+            if at.elapsed() < EVENT_INTERVAL {
+                *n += 1;
+                return None;
+            }
+            let since = *n;
+            *at = Instant::now();
+            *n = 0;
+            return Some(since);
+        }
+        if map.len() >= MAX_REPORTED_KEYS {
+            return None;
+        }
+        map.insert(k, (Instant::now(), 0));
+        Some(0)
+    }
+}
+
+/// Who the caller is, as far as the limiter needs: worked out once per request and only when a
+/// matching rule keys by something other than the address. Credentials that do not verify
+/// count as anonymous (keyed by address), so junk credentials cannot mint fresh buckets.
+#[derive(Debug, Default)]
+struct Identity {
+    user: Option<String>,
+    roles: Vec<String>,
+    api_key: Option<String>,
+}
+
+async fn identify(state: &AppState, headers: &axum::http::HeaderMap) -> Identity {
+    if let Some(key) = crate::auth::presented_api_key(headers) {
+        if let Ok(p) = state.api_keys.authenticate(state, key).await {
+            return Identity {
+                user: Some(p.key.user_id.to_string()),
+                roles: Vec::new(),
+                api_key: Some(p.key.id.to_string()),
+            };
+        }
+        return Identity::default();
+    }
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    if let Some(token) = bearer
+        && let Ok(claims) = state.signing.verify(token).await
+    {
+        return Identity { user: Some(claims.sub), roles: claims.roles, api_key: None };
+    }
+    Identity::default()
+}
+
+/// The bucket key of `rule` for this request, and the quota in force for it.
+fn key_for(rule: &Rule, ip: &str, id: &Identity) -> (String, Quota) {
+    let name = &rule.config.name;
+    let by_ip = || (format!("{name}:ip:{ip}"), rule.quota);
+    match rule.config.key {
+        RateLimitKey::Ip => by_ip(),
+        RateLimitKey::User => id.user.as_ref().map_or_else(by_ip, |u| (format!("{name}:user:{u}"), rule.quota)),
+        RateLimitKey::ApiKey => id.api_key.as_ref().map_or_else(by_ip, |k| (format!("{name}:key:{k}"), rule.quota)),
+        RateLimitKey::Role => match (&id.user, id.roles.first()) {
+            (Some(_), Some(role)) => (format!("{name}:role:{role}"), rule.quota),
+            (Some(u), None) => (format!("{name}:user:{u}"), rule.quota),
+            _ => by_ip(),
+        },
+        RateLimitKey::Tier => match &id.user {
+            Some(u) => {
+                let tier = id.roles.iter().find_map(|r| rule.tiers.get(r).map(|q| (r.as_str(), *q)));
+                let (tier, q) = tier.unwrap_or(("default", rule.quota));
+                (format!("{name}:tier:{tier}:{u}"), q)
+            }
+            None => by_ip(),
+        },
+    }
+}
+
+fn now_us(state: &AppState) -> i64 {
+    let t = state.clock.now();
+    i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX / 4)
+}
+
+/// The layer. See the module docs.
+pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limits = &state.shield.rate_limits;
+    if !limits.enabled {
+        return next.run(req).await;
+    }
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    let matching: Vec<&Rule> = limits.rules.iter().filter(|r| r.matches(req.method(), &route)).collect();
+    if matching.is_empty() {
+        return next.run(req).await;
+    }
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
+    let ip_key = ip.map_or_else(|| "unknown".to_string(), crate::auth::ip_key);
+    let identity = if matching.iter().any(|r| r.config.key != RateLimitKey::Ip) {
+        identify(&state, req.headers()).await
+    } else {
+        Identity::default()
+    };
+    let now = now_us(&state);
+    let mut in_force: Vec<(&Rule, Quota, Decision)> = Vec::new();
+    let mut refused: Option<Decision> = None;
+    for rule in matching {
+        let (key, quota) = key_for(rule, &ip_key, &identity);
+        let fallback = if rule.config.on_redis_error() == OnRedisError::Strict {
+            Quota { limit: rule.fallback.limit.min(quota.limit), ..quota }
+        } else {
+            quota
+        };
+        let (d, source, transition) = limits.limiter.check(&key, quota, fallback, now).await;
+        if let Some(t) = transition {
+            backend_transition(&state, t);
+        }
+        if source == Source::Fallback {
+            state.metrics.observe_rate_limit_fallback(&rule.config.name);
+        }
+        let shadow = rule.config.shadow;
+        let outcome = match (d.allowed, shadow) {
+            (true, _) => "allowed",
+            (false, false) => "limited",
+            (false, true) => "shadow_limited",
+        };
+        state.metrics.observe_rate_limit(&rule.config.name, outcome);
+        if !d.allowed {
+            tracing::info!(
+                target: "rampart::ratelimit",
+                rule = %rule.config.name,
+                shadow,
+                retry_after_ms = d.retry_after.as_millis() as u64,
+                "rate limit {}",
+                if shadow { "would refuse (shadow mode)" } else { "refused" }
+            );
+            if let Some(suppressed) = limits.report(&rule.config.name, &key) {
+                record_limited(&state, ip, &rule.config, &key, shadow, suppressed);
+            }
+            if !shadow {
+                refused = Some(match refused {
+                    Some(prev) if prev.retry_after >= d.retry_after => prev,
+                    _ => d,
+                });
+            }
+        }
+        if !shadow {
+            let shown = if source == Source::Fallback { fallback } else { quota };
+            in_force.push((rule, shown, d));
+        }
+    }
+    let mut res = match refused {
+        Some(d) => ApiError::RateLimited { retry_after_secs: d.retry_after_secs() }.into_response(),
+        None => next.run(req).await,
+    };
+    if !in_force.is_empty() {
+        let policy = in_force
+            .iter()
+            .map(|(r, q, _)| format!("\"{}\";q={};w={}", r.config.name, q.limit, q.period.as_secs()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let current = in_force
+            .iter()
+            .map(|(r, _, d)| format!("\"{}\";r={};t={}", r.config.name, d.remaining, d.reset_secs()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let h = res.headers_mut();
+        if let (Ok(p), Ok(c)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&current)) {
+            h.insert("ratelimit-policy", p);
+            h.insert("ratelimit", c);
+        }
+    }
+    res
+}
+
+fn record_limited(
+    state: &AppState,
+    ip: Option<IpAddr>,
+    rule: &RateLimitRule,
+    key: &str,
+    shadow: bool,
+    suppressed: u64,
+) {
+    let event = state
+        .events
+        .event(Action::RateLimited, if shadow { Outcome::Failure } else { Outcome::Denied })
+        .actor(Actor::Anonymous)
+        .severity(Severity::Warning)
+        .ip(ip)
+        .request_id(crate::request_id::current().as_deref())
+        .details(serde_json::json!({
+            "rule": rule.name,
+            "key": key,
+            "shadow": shadow,
+            "limit": rule.limit,
+            "window_secs": rule.window_secs,
+            "refused_since_last_event": suppressed,
+        }));
+    let events = state.events.clone();
+    tokio::spawn(async move {
+        if let Err(e) = events.record(event).await {
+            tracing::warn!(error = %e, "cannot record rate-limit event");
+        }
+    });
+}
+
+fn backend_transition(state: &AppState, t: Transition) {
+    let (action, severity, outcome) = match t {
+        Transition::Degraded => (Action::RateLimitDegraded, Severity::Critical, Outcome::Failure),
+        Transition::Recovered => (Action::RateLimitRecovered, Severity::Info, Outcome::Success),
+    };
+    state.metrics.set_rate_limit_degraded(t == Transition::Degraded);
+    if t == Transition::Recovered {
+        tracing::info!("rate limiter: Redis answers again; shared counting resumed");
+    }
+    let event = state
+        .events
+        .event(action, outcome)
+        .actor(Actor::System)
+        .severity(severity)
+        .resource(rampart_domain::Resource::new("rate_limit_backend", "redis"));
+    let events = state.events.clone();
+    tokio::spawn(async move {
+        if let Err(e) = events.record(event).await {
+            tracing::warn!(error = %e, "cannot record rate-limit backend event");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(toml_rules: serde_json::Value) -> RateLimits {
+        let c = RateLimitConfig { rules: serde_json::from_value(toml_rules).unwrap(), ..Default::default() };
+        RateLimits::from_config(&c).unwrap()
+    }
+
+    #[test]
+    fn rules_match_route_templates_prefixes_and_methods() {
+        let r = rules(serde_json::json!([
+            { "name": "a", "path": "/v1/auth/login", "methods": ["POST"], "key": "ip", "limit": 1, "window_secs": 1 },
+            { "name": "b", "path": "/v1/admin/*", "key": "user", "limit": 1, "window_secs": 1 },
+            { "name": "c", "path": "*", "except": ["/healthz", "/v1/keys/*"], "key": "ip", "limit": 1, "window_secs": 1 },
+        ]));
+        let names = |m: Method, p: &str| -> Vec<String> {
+            r.rules.iter().filter(|x| x.matches(&m, p)).map(|x| x.config.name.clone()).collect()
+        };
+        assert_eq!(names(Method::POST, "/v1/auth/login"), ["a", "c"]);
+        assert_eq!(names(Method::GET, "/v1/auth/login"), ["c"]);
+        assert_eq!(names(Method::DELETE, "/v1/admin/users/{id}"), ["b", "c"]);
+        assert_eq!(names(Method::GET, "/v1/me"), ["c"]);
+        assert!(names(Method::GET, "/healthz").is_empty());
+        assert!(names(Method::POST, "/v1/keys/verify").is_empty());
+    }
+
+    #[test]
+    fn keys_by_user_role_key_and_tier_fall_back_to_the_address() {
+        let r = rules(serde_json::json!([
+            { "name": "t", "path": "*", "key": "tier", "limit": 10, "window_secs": 60,
+              "tiers": { "premium": { "limit": 100 } } },
+            { "name": "r", "path": "*", "key": "role", "limit": 10, "window_secs": 60 },
+            { "name": "k", "path": "*", "key": "api_key", "limit": 10, "window_secs": 60 },
+        ]));
+        let (tier, role, key) = (&r.rules[0], &r.rules[1], &r.rules[2]);
+        let anon = Identity::default();
+        let free = Identity { user: Some("u1".into()), roles: vec!["user".into()], api_key: None };
+        let premium = Identity { user: Some("u2".into()), roles: vec!["user".into(), "premium".into()], api_key: None };
+        let keyed = Identity { user: Some("u3".into()), roles: vec![], api_key: Some("k1".into()) };
+        assert_eq!(key_for(tier, "ip:1.2.3.4", &anon), ("t:ip:ip:1.2.3.4".into(), tier.quota));
+        assert_eq!(key_for(tier, "ip", &free).0, "t:tier:default:u1");
+        assert_eq!(key_for(tier, "ip", &free).1.limit, 10);
+        assert_eq!(key_for(tier, "ip", &premium).0, "t:tier:premium:u2");
+        assert_eq!(key_for(tier, "ip", &premium).1.limit, 100);
+        assert_eq!(key_for(role, "ip", &free).0, "r:role:user");
+        assert_eq!(key_for(key, "ip", &keyed).0, "k:key:k1");
+        assert_eq!(key_for(key, "ip", &free).0, "k:ip:ip");
+    }
+
+    #[test]
+    fn one_report_per_key_per_interval() {
+        let r = rules(serde_json::json!([]));
+        assert_eq!(r.report("a", "k"), Some(0));
+        assert_eq!(r.report("a", "k"), None);
+        assert_eq!(r.report("a", "other"), Some(0));
+        assert_eq!(r.report("b", "k"), Some(0));
+    }
+}
