@@ -11,39 +11,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rampart_domain::iprule::{IpVerdict, verdict};
 use rampart_domain::{Action, Actor, Outcome, Resource, Severity};
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// Refusals of one address by one rule are reported at most once per this interval.
-const EVENT_INTERVAL: Duration = Duration::from_secs(60);
-const MAX_REPORTED: usize = 10_000;
 
 /// Whether a route is an admin route (what `admin`-scope rules and the allowlist cover).
 pub fn is_admin_route(path: &str) -> bool {
     path.starts_with("/v1/admin/") || path == "/v1/admin"
-}
-
-/// Last report per (address, verdict).
-#[derive(Debug, Default)]
-pub struct Reported(Mutex<HashMap<(IpAddr, String), Instant>>);
-
-impl Reported {
-    fn due(&self, ip: IpAddr, what: String) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_REPORTED {
-            map.retain(|_, at| at.elapsed() < EVENT_INTERVAL);
-        }
-        match map.get(&(ip, what.clone())) {
-            Some(at) if at.elapsed() < EVENT_INTERVAL => false,
-            _ if map.len() >= MAX_REPORTED => false,
-            _ => {
-                map.insert((ip, what), Instant::now());
-                true
-            }
-        }
-    }
 }
 
 pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -71,7 +44,7 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
         ),
     };
     state.metrics.observe_ip_block(if admin { "admin" } else { "all" });
-    if state.shield.ip_reported.due(ip, what.clone()) {
+    {
         let mut ev = state
             .events
             .event(Action::IpBlocked, Outcome::Denied)
@@ -83,9 +56,11 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
         if let IpVerdict::Blocked(id) = v {
             ev = ev.resource(Resource::new("ip_rule", id));
         }
+        // Aggregated per address and verdict (`SecurityEvents::record_aggregated`).
         let events = state.events.clone();
+        let key = format!("{ip}|{what}");
         tokio::spawn(async move {
-            if let Err(e) = events.record(ev).await {
+            if let Err(e) = events.record_aggregated(&key, ev).await {
                 tracing::warn!(error = %e, "cannot record IP block event");
             }
         });

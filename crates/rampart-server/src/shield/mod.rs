@@ -28,7 +28,6 @@ pub struct Shield {
     pub rate_limits: rate_limit::RateLimits,
     pub headers: Arc<headers::SecurityHeaders>,
     pub cors: Arc<headers::Cors>,
-    pub ip_reported: ip_filter::Reported,
 }
 
 impl Shield {
@@ -38,7 +37,6 @@ impl Shield {
             rate_limits: rate_limit::RateLimits::from_config(&config.rate_limit)?,
             headers: Arc::new(headers::SecurityHeaders::new(&config.headers, trusted.clone())),
             cors: Arc::new(headers::Cors::new(&config.cors)),
-            ip_reported: Default::default(),
             trusted_proxies: trusted,
         })
     }

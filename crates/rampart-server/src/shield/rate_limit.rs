@@ -17,12 +17,7 @@ use rampart_domain::ratelimit::{Decision, Quota};
 use rampart_domain::{Action, Actor, Outcome, Severity};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-/// A refused key is reported at most once per this interval (with the count since).
-pub const EVENT_INTERVAL: Duration = Duration::from_secs(60);
-const MAX_REPORTED_KEYS: usize = 10_000;
+use std::time::Duration;
 
 #[derive(Debug)]
 struct Rule {
@@ -51,8 +46,6 @@ pub struct RateLimits {
     enabled: bool,
     rules: Vec<Rule>,
     pub limiter: Limiter,
-    /// (rule, key) → (last reported, refusals since).
-    reported: Mutex<HashMap<(String, String), (Instant, u64)>>,
 }
 
 fn quota(limit: u32, window_secs: u64) -> Quota {
@@ -87,31 +80,7 @@ impl RateLimits {
                 }
             })
             .collect();
-        Ok(Self { enabled: c.enabled, rules, limiter, reported: Mutex::new(HashMap::new()) })
-    }
-
-    /// Whether to report this refusal now (and how many were suppressed since the last report).
-    fn report(&self, rule: &str, key: &str) -> Option<u64> {
-        let mut map = self.reported.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_REPORTED_KEYS {
-            map.retain(|_, (at, _)| at.elapsed() < EVENT_INTERVAL);
-        }
-        let k = (rule.to_string(), key.to_string());
-        if let Some((at, n)) = map.get_mut(&k) {
-            if at.elapsed() < EVENT_INTERVAL {
-                *n += 1;
-                return None;
-            }
-            let since = *n;
-            *at = Instant::now();
-            *n = 0;
-            return Some(since);
-        }
-        if map.len() >= MAX_REPORTED_KEYS {
-            return None;
-        }
-        map.insert(k, (Instant::now(), 0));
-        Some(0)
+        Ok(Self { enabled: c.enabled, rules, limiter })
     }
 }
 
@@ -235,9 +204,7 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
                 "rate limit {}",
                 if shadow { "would refuse (shadow mode)" } else { "refused" }
             );
-            if let Some(suppressed) = limits.report(&rule.config.name, &key) {
-                record_limited(&state, ip, &rule.config, &key, shadow, suppressed);
-            }
+            record_limited(&state, ip, &rule.config, &key, shadow);
             if !shadow {
                 refused = Some(match refused {
                     Some(prev) if prev.retry_after >= d.retry_after => prev,
@@ -274,14 +241,7 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
     res
 }
 
-fn record_limited(
-    state: &AppState,
-    ip: Option<IpAddr>,
-    rule: &RateLimitRule,
-    key: &str,
-    shadow: bool,
-    suppressed: u64,
-) {
+fn record_limited(state: &AppState, ip: Option<IpAddr>, rule: &RateLimitRule, key: &str, shadow: bool) {
     let event = state
         .events
         .event(Action::RateLimited, if shadow { Outcome::Failure } else { Outcome::Denied })
@@ -295,11 +255,13 @@ fn record_limited(
             "shadow": shadow,
             "limit": rule.limit,
             "window_secs": rule.window_secs,
-            "refused_since_last_event": suppressed,
         }));
+    // One event when a key is first refused in an aggregation interval, one summary with the
+    // count at its end (`SecurityEvents::record_aggregated`); off the response path.
     let events = state.events.clone();
+    let agg_key = format!("{}|{key}", rule.name);
     tokio::spawn(async move {
-        if let Err(e) = events.record(event).await {
+        if let Err(e) = events.record_aggregated(&agg_key, event).await {
             tracing::warn!(error = %e, "cannot record rate-limit event");
         }
     });
@@ -376,14 +338,5 @@ mod tests {
         assert_eq!(key_for(role, "ip", &free).0, "r:role:user");
         assert_eq!(key_for(key, "ip", &keyed).0, "k:key:k1");
         assert_eq!(key_for(key, "ip", &free).0, "k:ip:ip");
-    }
-
-    #[test]
-    fn one_report_per_key_per_interval() {
-        let r = rules(serde_json::json!([]));
-        assert_eq!(r.report("a", "k"), Some(0));
-        assert_eq!(r.report("a", "k"), None);
-        assert_eq!(r.report("a", "other"), Some(0));
-        assert_eq!(r.report("b", "k"), Some(0));
     }
 }
