@@ -10,6 +10,7 @@ mod audit;
 mod mail;
 mod mfa;
 mod url;
+mod webauthn;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -22,6 +23,7 @@ pub use audit::*;
 pub use mail::*;
 pub use mfa::MfaConfig;
 pub use url::SecretUrl;
+pub use webauthn::WebAuthnConfig;
 
 /// The prefix of every configuration environment variable.
 pub const ENV_PREFIX: &str = "RAMPART_";
@@ -43,6 +45,7 @@ const SECTIONS: &[&str] = &[
     "mail",
     "audit",
     "mfa",
+    "webauthn",
 ];
 
 /// Names every `RAMPART_` variable that is neither a `RAMPART_<SECTION>__<KEY>` key nor one of
@@ -86,6 +89,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub audit: AuditConfig,
     pub mfa: MfaConfig,
+    pub webauthn: WebAuthnConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -464,6 +468,7 @@ impl Config {
         problems.extend(self.mail.problems());
         problems.extend(self.audit.problems());
         problems.extend(self.mfa.problems());
+        problems.extend(self.webauthn.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
     }
 

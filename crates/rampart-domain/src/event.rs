@@ -95,6 +95,12 @@ pub enum Action {
     MfaFailed,
     /// A one-time login code was e-mailed (the fallback factor).
     MfaEmailCodeSent,
+    /// A WebAuthn authenticator (security key, passkey) was registered.
+    MfaWebauthnAdded,
+    /// A WebAuthn authenticator was removed.
+    MfaWebauthnRemoved,
+    /// A WebAuthn authenticator answered a step-up or a passwordless (passkey) login.
+    MfaWebauthnUsed,
 }
 
 impl Action {
@@ -139,6 +145,9 @@ impl Action {
         Action::MfaBackupCodeUsed,
         Action::MfaFailed,
         Action::MfaEmailCodeSent,
+        Action::MfaWebauthnAdded,
+        Action::MfaWebauthnRemoved,
+        Action::MfaWebauthnUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -183,6 +192,9 @@ impl Action {
             Action::MfaBackupCodeUsed => "mfa.backup_code.used",
             Action::MfaFailed => "mfa.failed",
             Action::MfaEmailCodeSent => "mfa.email.sent",
+            Action::MfaWebauthnAdded => "mfa.webauthn.added",
+            Action::MfaWebauthnRemoved => "mfa.webauthn.removed",
+            Action::MfaWebauthnUsed => "mfa.webauthn.used",
         }
     }
 

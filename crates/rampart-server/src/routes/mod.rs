@@ -9,3 +9,4 @@ pub mod me;
 pub mod mfa;
 pub mod service;
 pub mod tokens;
+pub mod webauthn;

@@ -6,3 +6,4 @@ pub mod api_keys;
 pub mod audit;
 pub mod mfa;
 pub mod users;
+pub mod webauthn;

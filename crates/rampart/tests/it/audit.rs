@@ -466,7 +466,7 @@ async fn a_million_events_export_in_bounded_memory() {
         lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
         bytes += chunk.len() as u64;
         chunks += 1;
-        if chunks % 64 == 0 {
+        if chunks.is_multiple_of(64) {
             peak = peak.max(rss_bytes());
         }
     }

@@ -22,3 +22,4 @@ mod http_core;
 mod mfa;
 mod store_contract;
 mod tokens;
+mod webauthn;

@@ -1,0 +1,374 @@
+//! WebAuthn end to end with a software authenticator (1Password's `passkey` crates: a CTAP2
+//! authenticator with ES256 keys and a signature counter, behind a WebAuthn client that builds
+//! the client data for an origin): registering several authenticators, the step-up login,
+//! passwordless passkey login, and the refusals (replayed assertion, reused or expired
+//! challenge, removed credential, wrong origin, cloned authenticator).
+
+use base64::Engine as _;
+use passkey_authenticator::{Authenticator, UiHint, UserCheck, UserValidationMethod};
+use passkey_client::{Client, DefaultClientData};
+use passkey_crypto::rust_crypto::RustCryptoBackend;
+use passkey_types::ctap2::{Aaguid, Ctap2Error};
+use passkey_types::{Passkey, webauthn as wa};
+use rampart_domain::clock::FixedClock;
+use rampart_testkit::smtp::SmtpSink;
+use rampart_testkit::{TestApp, TestDb, for_each_backend};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+const PW: &str = "correct horse battery staple";
+const ORIGIN: &str = "https://login.example.com";
+
+fn rp(c: &mut rampart_config::Config) {
+    c.login.delay_base_ms = 0;
+    c.webauthn.rp_id = "example.com".into();
+    c.webauthn.origin = ORIGIN.into();
+}
+
+/// The user of the software authenticator: present and verified, always.
+struct Verified;
+
+#[async_trait::async_trait]
+impl UserValidationMethod for Verified {
+    type PasskeyItem = Passkey;
+
+    async fn check_user<'a>(
+        &self,
+        _hint: UiHint<'a, Passkey>,
+        presence: bool,
+        verification: bool,
+    ) -> Result<UserCheck, Ctap2Error> {
+        Ok(UserCheck { presence, verification })
+    }
+
+    fn is_presence_enabled(&self) -> bool {
+        true
+    }
+
+    fn is_verification_enabled(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+type SoftClient = Client<Option<Passkey>, Verified, RustCryptoBackend, public_suffix::PublicSuffixList, ()>;
+
+/// A software security key that holds one discoverable credential and keeps a counter.
+struct SoftKey {
+    client: SoftClient,
+}
+
+impl SoftKey {
+    fn new() -> SoftKey {
+        Self::holding(None)
+    }
+
+    fn holding(passkey: Option<Passkey>) -> SoftKey {
+        let mut auth = Authenticator::new(Aaguid::new_empty(), passkey, Verified, RustCryptoBackend);
+        auth.set_make_credentials_with_signature_counter(true);
+        SoftKey { client: Client::new(auth) }
+    }
+
+    /// A copy of the key as it is now (a clone of the authenticator).
+    fn snapshot(&self) -> Option<Passkey> {
+        self.client.authenticator().store().clone()
+    }
+
+    async fn create(&mut self, origin: &str, options: &Value) -> Value {
+        let options: wa::CredentialCreationOptions = serde_json::from_value(options.clone()).unwrap();
+        let cred = self.client.register(&Url::parse(origin).unwrap(), options, DefaultClientData).await.unwrap();
+        serde_json::to_value(&cred).unwrap()
+    }
+
+    async fn get(&mut self, origin: &str, options: &Value) -> Value {
+        let mut options = options.clone();
+        // The server asks for conditional mediation (autofill UI); a direct call is the same
+        // ceremony.
+        options.as_object_mut().unwrap().remove("mediation");
+        let options: wa::CredentialRequestOptions = serde_json::from_value(options).unwrap();
+        let cred = self.client.authenticate(&Url::parse(origin).unwrap(), options, DefaultClientData).await.unwrap();
+        serde_json::to_value(&cred).unwrap()
+    }
+}
+
+async fn send(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = app.authed(method, path, token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let res = app.post_json(path, &body).await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn claims(access_token: &str) -> Value {
+    let payload = access_token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+async fn actions(app: &TestApp) -> Vec<String> {
+    app.state.store.recent_events(500).await.unwrap().into_iter().map(|e| e.event.action.as_str().to_string()).collect()
+}
+
+/// Registers `key` under `name` for the user of `token`; returns the stored id.
+async fn register(app: &TestApp, token: &str, key: &mut SoftKey, name: &str) -> String {
+    let (s, start) =
+        send(app, Method::POST, "/v1/me/mfa/webauthn/register/start", token, Some(json!({ "password": PW }))).await;
+    assert_eq!(s, 200, "{start}");
+    let credential = key.create(ORIGIN, &start["options"]).await;
+    let (s, body) = send(
+        app,
+        Method::POST,
+        "/v1/me/mfa/webauthn/register/finish",
+        token,
+        Some(json!({ "challenge_id": start["challenge_id"], "credential": credential, "name": name })),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(body["name"], name);
+    assert!(body["created_at"].is_string(), "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+async fn mfa_token(app: &TestApp, email: &str) -> (String, Value) {
+    let (s, body) = post(app, "/v1/auth/login", json!({ "email": email, "password": PW })).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["mfa_required"], true, "{body}");
+    (body["mfa_token"].as_str().unwrap().to_string(), body["methods"].clone())
+}
+
+/// A passkey login with `key` from `origin`: (status, body).
+async fn passkey_login(app: &TestApp, key: &mut SoftKey, origin: &str) -> (u16, Value) {
+    let (s, start) = post(app, "/v1/auth/passkey/start", json!({})).await;
+    assert_eq!(s, 200, "{start}");
+    assert!(start["options"]["publicKey"].get("allowCredentials").is_none_or(|a| a.as_array().unwrap().is_empty()));
+    let assertion = key.get(origin, &start["options"]).await;
+    post(app, "/v1/auth/passkey/finish", json!({ "challenge_id": start["challenge_id"], "credential": assertion }))
+        .await
+}
+
+#[tokio::test]
+async fn authenticators_register_list_remove_step_up_and_log_in_with_a_passkey() {
+    for_each_backend!(|db| {
+        let sink = SmtpSink::start().await;
+        let port = sink.addr().port();
+        let app = TestApp::spawn_with(db, move |c| {
+            rp(c);
+            c.mail.transport = rampart_config::MailTransport::Smtp;
+            c.mail.smtp.host = "127.0.0.1".into();
+            c.mail.smtp.port = port;
+            c.mail.smtp.tls = rampart_config::SmtpTls::None;
+        })
+        .await;
+        let user = app.create_user("wa@example.com", PW, &[]).await;
+        let token = app.login("wa@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+
+        // Re-authentication first: a wrong password starts nothing.
+        let (s, body) = send(
+            &app,
+            Method::POST,
+            "/v1/me/mfa/webauthn/register/start",
+            &token,
+            Some(json!({ "password": "wrong password here" })),
+        )
+        .await;
+        assert_eq!(s, 400, "{body}");
+        assert_eq!(body["errors"][0]["code"], "password_incorrect", "{body}");
+
+        let mut key1 = SoftKey::new();
+        let mut key2 = SoftKey::new();
+        let id1 = register(&app, &token, &mut key1, "Key one").await;
+        let added = sink.wait_for("wa@example.com", Duration::from_secs(10)).await;
+        assert!(added.text.contains("security key or passkey"), "{}", added.text);
+        let id2 = register(&app, &token, &mut key2, "Key two").await;
+        let (s, list) = send(&app, Method::GET, "/v1/me/mfa/webauthn", &token, None).await;
+        assert_eq!(s, 200, "{list}");
+        let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Key one", "Key two"]);
+        let (_, me) = send(&app, Method::GET, "/v1/me", &token, None).await;
+        assert_eq!(me["user"]["mfa"]["webauthn"], true, "{me}");
+
+        // Creation options exclude the registered authenticators (the store also refuses a
+        // credential id twice).
+        let (_, start) =
+            send(&app, Method::POST, "/v1/me/mfa/webauthn/register/start", &token, Some(json!({ "password": PW })))
+                .await;
+        let excluded = start["options"]["publicKey"]["excludeCredentials"].as_array().unwrap().len();
+        assert_eq!(excluded, 2, "{start}");
+
+        // Password, then the authenticator: a session with amr pwd + hwk + mfa.
+        let (mfa, methods) = mfa_token(&app, "wa@example.com").await;
+        assert_eq!(methods[0], "webauthn", "{methods}");
+        let (s, start) = post(&app, "/v1/auth/login/webauthn/start", json!({ "mfa_token": mfa })).await;
+        assert_eq!(s, 200, "{start}");
+        assert_eq!(start["options"]["publicKey"]["allowCredentials"].as_array().unwrap().len(), 2);
+        let assertion = key1.get(ORIGIN, &start["options"]).await;
+        let (s, tokens) = post(
+            &app,
+            "/v1/auth/login/webauthn/finish",
+            json!({ "mfa_token": mfa, "challenge_id": start["challenge_id"], "credential": assertion }),
+        )
+        .await;
+        assert_eq!(s, 200, "{tokens}");
+        assert_eq!(claims(tokens["access_token"].as_str().unwrap())["amr"], json!(["pwd", "hwk", "mfa"]));
+
+        // Passwordless: the discoverable credential names its account.
+        let (s, tokens) = passkey_login(&app, &mut key2, ORIGIN).await;
+        assert_eq!(s, 200, "{tokens}");
+        let c = claims(tokens["access_token"].as_str().unwrap());
+        assert_eq!(c["amr"], json!(["hwk", "user", "mfa"]));
+        assert_eq!(c["sub"], user.id.0.to_string());
+        let token = tokens["access_token"].as_str().unwrap().to_string();
+        let (_, list) = send(&app, Method::GET, "/v1/me/mfa/webauthn", &token, None).await;
+        assert!(list["items"][1]["last_used_at"].is_string(), "{list}");
+
+        // Removing needs the password; another id is 404.
+        let path = format!("/v1/me/mfa/webauthn/{id1}");
+        let (s, body) = send(&app, Method::DELETE, &path, &token, Some(json!({ "password": "nope nope nope" }))).await;
+        assert_eq!(s, 400, "{body}");
+        let (s, _) = send(
+            &app,
+            Method::DELETE,
+            &format!("/v1/me/mfa/webauthn/{}", uuid::Uuid::now_v7()),
+            &token,
+            Some(json!({ "password": PW })),
+        )
+        .await;
+        assert_eq!(s, 404);
+        let (s, body) = send(&app, Method::DELETE, &path, &token, Some(json!({ "password": PW }))).await;
+        assert_eq!(s, 204, "{body}");
+        let (_, list) = send(&app, Method::GET, "/v1/me/mfa/webauthn", &token, None).await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 1);
+        assert_eq!(list["items"][0]["id"], id2.as_str());
+
+        // The removed authenticator no longer logs in.
+        let (s, body) = passkey_login(&app, &mut key1, ORIGIN).await;
+        assert_eq!(s, 401, "{body}");
+        assert_eq!(body["code"], "invalid_credentials", "{body}");
+
+        let acts = actions(&app).await;
+        for a in ["mfa.webauthn.added", "mfa.webauthn.removed", "mfa.webauthn.used", "mfa.failed"] {
+            assert!(acts.iter().any(|x| x == a), "{a} missing from {acts:?}");
+        }
+        let notices = sink.messages().into_iter().filter(|m| m.text.contains("security key or passkey")).count();
+        assert!(notices >= 2, "added and removed are both e-mailed");
+    });
+}
+
+#[tokio::test]
+async fn replayed_reused_expired_cloned_and_foreign_origin_assertions_are_refused() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), rp).await;
+    app.create_user("neg@example.com", PW, &[]).await;
+    let token = app.login("neg@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let mut key = SoftKey::new();
+
+    // Registration from another origin: refused, nothing stored.
+    let (_, start) =
+        send(&app, Method::POST, "/v1/me/mfa/webauthn/register/start", &token, Some(json!({ "password": PW }))).await;
+    let credential = key.create("https://evil.example.com", &start["options"]).await;
+    let (s, body) = send(
+        &app,
+        Method::POST,
+        "/v1/me/mfa/webauthn/register/finish",
+        &token,
+        Some(json!({ "challenge_id": start["challenge_id"], "credential": credential, "name": "evil" })),
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    assert_eq!(body["errors"][0]["code"], "invalid_credential", "{body}");
+    let (_, list) = send(&app, Method::GET, "/v1/me/mfa/webauthn", &token, None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+
+    let mut key = SoftKey::new();
+    register(&app, &token, &mut key, "Only key").await;
+
+    // A good login, then the same challenge again: gone.
+    let (_, start) = post(&app, "/v1/auth/passkey/start", json!({})).await;
+    let assertion = key.get(ORIGIN, &start["options"]).await;
+    let finish = json!({ "challenge_id": start["challenge_id"], "credential": assertion });
+    let (s, body) = post(&app, "/v1/auth/passkey/finish", finish.clone()).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = post(&app, "/v1/auth/passkey/finish", finish).await;
+    assert_eq!(s, 401, "reused challenge: {body}");
+
+    // The same assertion against a fresh challenge: it signed another challenge.
+    let (_, start) = post(&app, "/v1/auth/passkey/start", json!({})).await;
+    let (s, body) = post(
+        &app,
+        "/v1/auth/passkey/finish",
+        json!({ "challenge_id": start["challenge_id"], "credential": assertion }),
+    )
+    .await;
+    assert_eq!(s, 401, "replayed assertion: {body}");
+
+    // An assertion from another origin.
+    let (s, body) = passkey_login(&app, &mut key, "https://evil.example.com").await;
+    assert_eq!(s, 401, "foreign origin: {body}");
+
+    // A challenge older than five minutes.
+    let (_, start) = post(&app, "/v1/auth/passkey/start", json!({})).await;
+    clock.advance(time::Duration::minutes(5) + time::Duration::seconds(1));
+    let assertion = key.get(ORIGIN, &start["options"]).await;
+    let (s, body) = post(
+        &app,
+        "/v1/auth/passkey/finish",
+        json!({ "challenge_id": start["challenge_id"], "credential": assertion }),
+    )
+    .await;
+    assert_eq!(s, 401, "expired challenge: {body}");
+
+    // A cloned authenticator: the copy's counter lags behind the original's.
+    let mut clone = SoftKey::holding(key.snapshot());
+    let (s, body) = passkey_login(&app, &mut key, ORIGIN).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = passkey_login(&app, &mut clone, ORIGIN).await;
+    assert_eq!(s, 401, "regressed counter: {body}");
+
+    // Step-up: a refused assertion is a wrong second factor (counted), and the ceremony is
+    // bound to its mfa_token.
+    let (mfa, _) = mfa_token(&app, "neg@example.com").await;
+    let (_, start) = post(&app, "/v1/auth/login/webauthn/start", json!({ "mfa_token": mfa })).await;
+    let bad = key.get("https://evil.example.com", &start["options"]).await;
+    let (s, body) = post(
+        &app,
+        "/v1/auth/login/webauthn/finish",
+        json!({ "mfa_token": mfa, "challenge_id": start["challenge_id"], "credential": bad }),
+    )
+    .await;
+    assert_eq!(s, 401, "{body}");
+    assert_eq!(body["code"], "invalid_mfa_code", "{body}");
+    let (_, start) = post(&app, "/v1/auth/login/webauthn/start", json!({ "mfa_token": mfa })).await;
+    let (other_mfa, _) = mfa_token(&app, "neg@example.com").await;
+    let good = key.get(ORIGIN, &start["options"]).await;
+    let (s, body) = post(
+        &app,
+        "/v1/auth/login/webauthn/finish",
+        json!({ "mfa_token": other_mfa, "challenge_id": start["challenge_id"], "credential": good }),
+    )
+    .await;
+    assert_eq!(s, 401, "a ceremony of another mfa_token: {body}");
+
+    let reasons: Vec<String> = app
+        .state
+        .store
+        .recent_events(500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.action.as_str() == "mfa.failed")
+        .filter_map(|e| e.event.details.get("reason").and_then(|r| r.as_str()).map(str::to_string))
+        .collect();
+    for r in ["invalid_challenge", "invalid_assertion"] {
+        assert!(reasons.iter().any(|x| x == r), "{r} missing from {reasons:?}");
+    }
+}
