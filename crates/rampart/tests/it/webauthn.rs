@@ -372,3 +372,100 @@ async fn replayed_reused_expired_cloned_and_foreign_origin_assertions_are_refuse
         assert!(reasons.iter().any(|x| x == r), "{r} missing from {reasons:?}");
     }
 }
+
+fn event(action: rampart_domain::Action, user: uuid::Uuid) -> rampart_domain::SecurityEvent {
+    rampart_domain::SecurityEvent::new(
+        uuid::Uuid::now_v7(),
+        time::OffsetDateTime::now_utc(),
+        action,
+        rampart_domain::Outcome::Success,
+    )
+    .actor(rampart_domain::Actor::User(user))
+}
+
+/// The store's single-use rules on both backends: 50 concurrent takes of one ceremony state and
+/// 50 concurrent uses of one counter value, exactly one success each; an expired state is not
+/// taken; a counter only moves forward.
+#[tokio::test]
+async fn store_takes_a_ceremony_once_and_moves_counters_only_forward_under_concurrency() {
+    use rampart_store::{NewWebauthn, RevokeSessions, WebauthnCeremony};
+    for_each_backend!(|db| {
+        let app = TestApp::spawn_with(db, |c| {
+            rp(c);
+            c.database.max_connections = 10;
+        })
+        .await;
+        let user = app.create_user("cas-wa@example.com", PW, &[]).await;
+        let store = app.db.store().await;
+        let now = time::OffsetDateTime::now_utc();
+        let ttl = time::Duration::minutes(5);
+
+        let id = uuid::Uuid::now_v7();
+        store.create_webauthn_challenge(id, WebauthnCeremony::Passkey, None, None, "{}", now, now + ttl).await.unwrap();
+        assert!(store.take_webauthn_challenge(id, WebauthnCeremony::Login, now).await.unwrap().is_none(), "kind");
+        let takes = futures::future::join_all((0..50).map(|_| {
+            let store = store.clone();
+            async move { store.take_webauthn_challenge(id, WebauthnCeremony::Passkey, now).await.unwrap() }
+        }))
+        .await;
+        assert_eq!(takes.iter().filter(|t| t.is_some()).count(), 1, "one state, one taker");
+
+        let old = uuid::Uuid::now_v7();
+        store
+            .create_webauthn_challenge(old, WebauthnCeremony::Passkey, None, None, "{}", now, now + ttl)
+            .await
+            .unwrap();
+        let later = now + ttl + time::Duration::seconds(1);
+        assert!(
+            store.take_webauthn_challenge(old, WebauthnCeremony::Passkey, later).await.unwrap().is_none(),
+            "expired"
+        );
+
+        let cred = uuid::Uuid::now_v7();
+        let new =
+            NewWebauthn { id: cred, user_id: user.id, name: "k", credential_id: b"cred-1", passkey: "{}", counter: 0 };
+        let added = event(rampart_domain::Action::MfaWebauthnAdded, user.id.0);
+        store.add_webauthn_credential(&new, now, RevokeSessions::None, &added).await.unwrap();
+        let dup = NewWebauthn { id: uuid::Uuid::now_v7(), ..new.clone() };
+        assert!(
+            matches!(
+                store.add_webauthn_credential(&dup, now, RevokeSessions::None, &added).await,
+                Err(rampart_store::StoreError::Conflict(_))
+            ),
+            "a credential id is registered once"
+        );
+        let used = || event(rampart_domain::Action::MfaWebauthnUsed, user.id.0);
+        let wins = futures::future::join_all((0..50).map(|_| {
+            let store = store.clone();
+            let ev = used();
+            async move { store.use_webauthn_credential(cred, "{}", 5, now, &ev).await.unwrap() }
+        }))
+        .await;
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1, "one counter value, one success");
+        assert!(!store.use_webauthn_credential(cred, "{}", 5, now, &used()).await.unwrap(), "same counter");
+        assert!(!store.use_webauthn_credential(cred, "{}", 3, now, &used()).await.unwrap(), "regressed counter");
+        assert!(store.use_webauthn_credential(cred, "{}", 6, now, &used()).await.unwrap(), "advanced counter");
+        assert_eq!(store.webauthn_credentials(user.id).await.unwrap()[0].counter, 6);
+    });
+}
+
+/// The `[mfa]` role policy: an authenticator is an enrolled factor, and the next login steps up
+/// with it.
+#[tokio::test]
+async fn an_authenticator_satisfies_the_role_policy() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        rp(c);
+        c.mfa.required_for_roles = vec!["admin".into()];
+    })
+    .await;
+    app.create_user("boss@example.com", PW, &["admin"]).await;
+    let token = app.login("boss@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let (s, body) = send(&app, Method::GET, "/v1/admin/users", &token, None).await;
+    assert_eq!((s, body["code"].as_str()), (403, Some("mfa_enrollment_required")), "{body}");
+    let mut key = SoftKey::new();
+    register(&app, &token, &mut key, "Admin key").await;
+    let (s, body) = send(&app, Method::GET, "/v1/admin/users", &token, None).await;
+    assert_eq!(s, 200, "enrolled: {body}");
+    let (_, methods) = mfa_token(&app, "boss@example.com").await;
+    assert_eq!(methods, json!(["webauthn"]));
+}
