@@ -469,3 +469,55 @@ async fn an_authenticator_satisfies_the_role_policy() {
     let (_, methods) = mfa_token(&app, "boss@example.com").await;
     assert_eq!(methods, json!(["webauthn"]));
 }
+
+/// Refused WebAuthn answers count toward the login lockout: the step-up's toward the account's
+/// (shared with wrong passwords and codes), the passkey login's toward the client address's.
+#[tokio::test]
+async fn refused_assertions_count_toward_the_lockout() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        rp(c);
+        c.login.max_failures = 3;
+        c.login.ip_max_failures = 4;
+    })
+    .await;
+    app.create_user("lock@example.com", PW, &[]).await;
+    let token = app.login("lock@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let mut key = SoftKey::new();
+    register(&app, &token, &mut key, "Key").await;
+
+    let (mfa, _) = mfa_token(&app, "lock@example.com").await;
+    let bogus = json!({ "id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {} });
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (_, start) = post(&app, "/v1/auth/login/webauthn/start", json!({ "mfa_token": mfa })).await;
+        let (s, _) = post(
+            &app,
+            "/v1/auth/login/webauthn/finish",
+            json!({ "mfa_token": mfa, "challenge_id": start["challenge_id"], "credential": bogus }),
+        )
+        .await;
+        statuses.push(s);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "the account locks after max_failures refusals");
+    // The lock holds for the password too.
+    let (s, _) = post(&app, "/v1/auth/login", json!({ "email": "lock@example.com", "password": PW })).await;
+    assert_eq!(s, 429);
+
+    // Passkey logins from this address: the three step-up refusals above counted toward it too,
+    // so one more refusal reaches ip_max_failures (4), and then the address is locked, even for
+    // a good assertion.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (_, start) = post(&app, "/v1/auth/passkey/start", json!({})).await;
+        let (s, _) = post(
+            &app,
+            "/v1/auth/passkey/finish",
+            json!({ "challenge_id": start["challenge_id"], "credential": bogus }),
+        )
+        .await;
+        statuses.push(s);
+    }
+    let (s, body) = passkey_login(&app, &mut key, ORIGIN).await;
+    statuses.push(s);
+    assert_eq!(statuses, [401, 429, 429, 429], "the address locks: {body}");
+}
