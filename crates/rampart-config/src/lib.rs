@@ -14,6 +14,7 @@ mod mail;
 mod mfa;
 mod rate_limit;
 mod url;
+mod webauthn;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -30,6 +31,7 @@ pub use mail::*;
 pub use mfa::MfaConfig;
 pub use rate_limit::*;
 pub use url::SecretUrl;
+pub use webauthn::WebAuthnConfig;
 
 /// The prefix of every configuration environment variable.
 pub const ENV_PREFIX: &str = "RAMPART_";
@@ -55,6 +57,7 @@ const SECTIONS: &[&str] = &[
     "headers",
     "cors",
     "ip_rules",
+    "webauthn",
 ];
 
 /// Names every `RAMPART_` variable that is neither a `RAMPART_<SECTION>__<KEY>` key nor one of
@@ -102,6 +105,7 @@ pub struct Config {
     pub headers: HeadersConfig,
     pub cors: CorsConfig,
     pub ip_rules: IpRulesConfig,
+    pub webauthn: WebAuthnConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -501,6 +505,7 @@ impl Config {
         problems.extend(self.headers.problems());
         problems.extend(self.cors.problems());
         problems.extend(self.ip_rules.problems());
+        problems.extend(self.webauthn.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
     }
 

@@ -113,6 +113,12 @@ pub enum Action {
     /// Requests from an address were refused by an IP rule; one event per address and rule per
     /// interval, with the count.
     IpBlocked,
+    /// A WebAuthn authenticator (security key, passkey) was registered.
+    MfaWebauthnAdded,
+    /// A WebAuthn authenticator was removed.
+    MfaWebauthnRemoved,
+    /// A WebAuthn authenticator answered a step-up or a passwordless (passkey) login.
+    MfaWebauthnUsed,
 }
 
 impl Action {
@@ -165,6 +171,9 @@ impl Action {
         Action::IpRuleDeleted,
         Action::IpRulesCleared,
         Action::IpBlocked,
+        Action::MfaWebauthnAdded,
+        Action::MfaWebauthnRemoved,
+        Action::MfaWebauthnUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -217,6 +226,9 @@ impl Action {
             Action::IpRuleDeleted => "ip_rule.deleted",
             Action::IpRulesCleared => "ip_rules.cleared",
             Action::IpBlocked => "ip.blocked",
+            Action::MfaWebauthnAdded => "mfa.webauthn.added",
+            Action::MfaWebauthnRemoved => "mfa.webauthn.removed",
+            Action::MfaWebauthnUsed => "mfa.webauthn.used",
         }
     }
 

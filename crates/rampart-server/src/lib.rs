@@ -72,6 +72,8 @@ pub struct Inner {
     pub mailer: mail::Mailer,
     pub mail_pacing: services::accounts::MailPacing,
     pub api_keys: services::api_keys::ApiKeys,
+    /// The WebAuthn relying party (`[webauthn]`).
+    pub webauthn: services::webauthn::RelyingParty,
     /// The SIEM output, opened by `serve`'s background work (never by CLI commands).
     pub siem: tokio::sync::Mutex<Option<services::audit::SiemTail>>,
     pub shield: shield::Shield,
@@ -150,9 +152,12 @@ impl AppState {
         let mailer = mail::Mailer::from_config(&config.mail, &config.data.dir)
             .map_err(|e| StartupError::Config(format!("mail: {e}")))?;
         let shield = shield::Shield::from_config(&config).map_err(StartupError::Config)?;
+        let webauthn = services::webauthn::RelyingParty::from_config(&config.webauthn)
+            .map_err(|e| StartupError::Config(format!("webauthn: {e}")))?;
         let state = AppState(Arc::new(Inner {
             shield,
             ip_rules: Default::default(),
+            webauthn,
             hashing: HashingPool::new(hasher, permits),
             auth: auth::AuthKeys::derive(&master_key),
             mailer,
@@ -246,6 +251,14 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::mfa::backup_codes))
         .routes(routes!(routes::mfa::login_mfa))
         .routes(routes!(routes::mfa::login_mfa_email))
+        .routes(routes!(routes::webauthn::register_start))
+        .routes(routes!(routes::webauthn::register_finish))
+        .routes(routes!(routes::webauthn::list))
+        .routes(routes!(routes::webauthn::remove))
+        .routes(routes!(routes::webauthn::login_start))
+        .routes(routes!(routes::webauthn::login_finish))
+        .routes(routes!(routes::webauthn::passkey_start))
+        .routes(routes!(routes::webauthn::passkey_finish))
         .routes(routes!(routes::api_keys::create, routes::api_keys::list, routes::api_keys::revoke_all))
         .routes(routes!(routes::api_keys::revoke))
         .routes(routes!(routes::api_keys::rotate))
@@ -481,6 +494,9 @@ async fn purge(state: &AppState) {
     }
     if let Err(e) = state.store.purge_mfa_challenges(now - time::Duration::days(1)).await {
         tracing::warn!(error = %e, "purge of mfa challenges failed");
+    }
+    if let Err(e) = state.store.purge_webauthn_challenges(now).await {
+        tracing::warn!(error = %e, "purge of webauthn challenges failed");
     }
 }
 

@@ -24,7 +24,7 @@ pub fn user_view_with(u: &User, mfa: &rampart_store::MfaStatus) -> UserView {
         name: u.name.clone(),
         roles: u.roles.clone(),
         email_verified: u.email_verified,
-        mfa: MfaStatus { totp: mfa.totp, webauthn: false, backup_codes_left: mfa.backup_codes_left },
+        mfa: MfaStatus { totp: mfa.totp, webauthn: mfa.webauthn > 0, backup_codes_left: mfa.backup_codes_left },
         created_at: rfc3339(u.created_at),
     }
 }

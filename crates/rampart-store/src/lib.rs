@@ -19,6 +19,7 @@ mod signing_keys;
 mod throttle;
 mod ts;
 mod users;
+mod webauthn;
 
 pub use account_tokens::{AccountToken, TokenPurpose};
 pub use api_keys::{StoredApiKey, UsageCount};
@@ -30,6 +31,7 @@ pub use signing_keys::StoredSigningKey;
 pub use sqlx::types::Json;
 pub use throttle::AttemptDecision;
 pub use users::Role;
+pub use webauthn::{NewWebauthn, StoredWebauthn, WebauthnCeremony, WebauthnChallenge};
 
 use rampart_domain::SecurityEvent;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

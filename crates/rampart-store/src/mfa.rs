@@ -27,12 +27,14 @@ pub struct StoredTotp {
 pub struct MfaStatus {
     pub totp: bool,
     pub backup_codes_left: u32,
+    /// Registered WebAuthn authenticators.
+    pub webauthn: u32,
 }
 
 impl MfaStatus {
     /// Whether the user has a real second factor (backup codes alone are a fallback of one).
     pub fn any(&self) -> bool {
-        self.totp
+        self.totp || self.webauthn > 0
     }
 }
 
@@ -68,16 +70,21 @@ macro_rules! replace_codes_in {
 impl Store {
     /// Which factors `user` has, in one round trip.
     pub async fn mfa_status(&self, user: UserId) -> Result<MfaStatus> {
-        let (totp, codes): (i64, i64) = with_pool!(self, |pool| {
+        let (totp, codes, webauthn): (i64, i64, i64) = with_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM mfa_totp WHERE user_id = $1 AND enabled_at IS NOT NULL), \
-                 (SELECT COUNT(*) FROM mfa_backup_codes WHERE user_id = $1 AND used_at IS NULL)",
+                 (SELECT COUNT(*) FROM mfa_backup_codes WHERE user_id = $1 AND used_at IS NULL), \
+                 (SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = $1)",
             )
             .bind(user.0)
             .fetch_one(pool)
             .await
         })?;
-        Ok(MfaStatus { totp: totp > 0, backup_codes_left: u32::try_from(codes).unwrap_or(0) })
+        Ok(MfaStatus {
+            totp: totp > 0,
+            backup_codes_left: u32::try_from(codes).unwrap_or(0),
+            webauthn: u32::try_from(webauthn).unwrap_or(0),
+        })
     }
 
     pub async fn totp(&self, user: UserId) -> Result<Option<StoredTotp>> {

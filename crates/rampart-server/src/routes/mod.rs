@@ -11,3 +11,4 @@ pub mod me;
 pub mod mfa;
 pub mod service;
 pub mod tokens;
+pub mod webauthn;

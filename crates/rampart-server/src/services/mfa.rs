@@ -76,11 +76,11 @@ pub async fn reauthenticate(
     }
 }
 
-fn factor_event(state: &AppState, ctx: &RequestContext, user: UserId, action: Action) -> SecurityEvent {
+pub(crate) fn factor_event(state: &AppState, ctx: &RequestContext, user: UserId, action: Action) -> SecurityEvent {
     ctx.event(&state.events, action, Outcome::Success).actor(Actor::User(user.0)).resource(Resource::new("user", user))
 }
 
-fn revoke_choice(state: &AppState, auth: &Authenticated) -> RevokeSessions {
+pub(crate) fn revoke_choice(state: &AppState, auth: &Authenticated) -> RevokeSessions {
     if state.config.mfa.revoke_other_sessions_on_change {
         RevokeSessions::AllExcept(auth.session.id)
     } else {
@@ -90,7 +90,7 @@ fn revoke_choice(state: &AppState, auth: &Authenticated) -> RevokeSessions {
 
 /// Tells the account's owner that a factor was added or removed (a stolen session adding its
 /// own authenticator is then noticed).
-fn notify(state: &AppState, user: &User, what: &str) {
+pub(crate) fn notify(state: &AppState, user: &User, what: &str) {
     state.mailer.enqueue(OutgoingMail {
         to: user.email.clone(),
         subject: format!("Security notice: {what}"),
@@ -277,7 +277,7 @@ pub async fn regenerate_backup_codes(
     Ok(codes)
 }
 
-async fn record_failure(
+pub(crate) async fn record_failure(
     state: &AppState,
     ctx: &RequestContext,
     user: Option<UserId>,
@@ -299,6 +299,9 @@ async fn record_failure(
 /// What a user can answer a step-up with, in the order clients should offer them.
 fn methods(state: &AppState, status: &MfaStatus) -> Vec<String> {
     let mut m = Vec::new();
+    if status.webauthn > 0 {
+        m.push(Factor::WebAuthn.as_str().to_string());
+    }
     if status.totp {
         m.push(Factor::Totp.as_str().to_string());
     }
@@ -353,6 +356,11 @@ pub enum Answer<'a> {
     BackupCode(&'a str),
     /// The code e-mailed by [`send_email_code`] (only with `mfa.email_fallback`).
     Email(&'a str),
+    /// A WebAuthn assertion for a ceremony begun at `/v1/auth/login/webauthn/start`.
+    WebAuthn {
+        challenge_id: &'a str,
+        credential: &'a serde_json::Value,
+    },
 }
 
 fn email_key(state: &AppState) -> zeroize::Zeroizing<[u8; 32]> {
@@ -424,6 +432,7 @@ pub async fn complete_step_up(
         Answer::Totp(_) => Factor::Totp,
         Answer::BackupCode(_) => Factor::BackupCode,
         Answer::Email(_) => Factor::Email,
+        Answer::WebAuthn { .. } => Factor::WebAuthn,
     };
     let hash = TokenHash::of(mfa_token);
     let challenge = if looks_like(TokenKind::MfaLogin, mfa_token) {
@@ -461,6 +470,9 @@ pub async fn complete_step_up(
         Answer::Totp(code) => check_totp(state, ctx, &user, code).await?,
         Answer::BackupCode(code) => check_backup_code(state, ctx, &user, code).await?,
         Answer::Email(code) => check_email_code(state, &hash, challenge.email_code_hash.as_deref(), code),
+        Answer::WebAuthn { challenge_id, credential } => {
+            crate::services::webauthn::check_step_up(state, ctx, &user, &hash, challenge_id, credential).await?
+        }
     };
     if let Err(reason) = accepted {
         state.store.fail_mfa_challenge(hash).await?;

@@ -7,3 +7,4 @@ pub mod audit;
 pub mod ip_rules;
 pub mod mfa;
 pub mod users;
+pub mod webauthn;

@@ -27,3 +27,4 @@ mod mfa;
 mod shield;
 mod store_contract;
 mod tokens;
+mod webauthn;

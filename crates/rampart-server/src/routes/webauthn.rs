@@ -1,0 +1,149 @@
+//! WebAuthn: `/v1/me/mfa/webauthn*` (register, list, remove authenticators), the step-up login
+//! `/v1/auth/login/webauthn/*` and the passwordless passkey login `/v1/auth/passkey/*`.
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::events::RequestContext;
+use crate::limits::ApiJson;
+use crate::routes::auth::{issue, no_store};
+use crate::services::mfa::{self, Answer};
+use crate::services::{accounts, webauthn};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rampart_wire::{
+    PasskeyFinish, PasswordConfirmation, Problem, TokenResponse, WebauthnChallenge, WebauthnCredentialList,
+    WebauthnCredentialView, WebauthnLoginFinish, WebauthnLoginStart, WebauthnRegisterFinish, WebauthnRemove,
+};
+
+/// Starts registering a WebAuthn authenticator (password required): creation options for
+/// `navigator.credentials.create()`, valid 5 minutes, once. A discoverable credential is
+/// preferred, so the authenticator can also log in without a password (passkey).
+#[utoipa::path(post, path = "/v1/me/mfa/webauthn/register/start", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
+    request_body = PasswordConfirmation,
+    responses(
+        (status = 200, description = "The ceremony id and creation options", body = WebauthnChallenge),
+        (status = 400, description = "`validation_failed`: `password_incorrect`", body = Problem),
+        (status = 429, description = "`too_many_attempts`", body = Problem),
+    ))]
+pub async fn register_start(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    ApiJson(req): ApiJson<PasswordConfirmation>,
+) -> Result<Response, ApiError> {
+    let challenge = webauthn::register_start(&state, &ctx, &auth, &req.password.0).await?;
+    Ok(no_store(axum::Json(challenge).into_response()))
+}
+
+/// Finishes registering: the authenticator's response to the creation options, and a name.
+/// Other sessions end (unless `mfa.revoke_other_sessions_on_change` is off); the user is
+/// e-mailed.
+#[utoipa::path(post, path = "/v1/me/mfa/webauthn/register/finish", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
+    request_body = WebauthnRegisterFinish,
+    responses(
+        (status = 201, description = "Registered", body = WebauthnCredentialView),
+        (status = 400, description = "`validation_failed`: `invalid_challenge`, `invalid_credential` or `invalid_name`", body = Problem),
+        (status = 409, description = "`credential_exists`", body = Problem),
+    ))]
+pub async fn register_finish(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    ApiJson(req): ApiJson<WebauthnRegisterFinish>,
+) -> Result<Response, ApiError> {
+    let view = webauthn::register_finish(&state, &ctx, &auth, &req.challenge_id, &req.credential, &req.name).await?;
+    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+}
+
+/// The caller's registered WebAuthn authenticators, oldest first.
+#[utoipa::path(get, path = "/v1/me/mfa/webauthn", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The authenticators", body = WebauthnCredentialList)))]
+pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
+    let items = webauthn::list(&state, &auth).await?;
+    Ok(axum::Json(WebauthnCredentialList { items }).into_response())
+}
+
+/// Removes one of the caller's authenticators. Re-authentication (ASVS 7.5.1): the body
+/// carries the password. Other sessions end as for registering; the user is e-mailed.
+#[utoipa::path(delete, path = "/v1/me/mfa/webauthn/{id}", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "Authenticator id")), request_body = WebauthnRemove,
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "`validation_failed`: `password_incorrect`", body = Problem),
+        (status = 404, description = "No such authenticator of the caller", body = Problem),
+    ))]
+pub async fn remove(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<WebauthnRemove>,
+) -> Result<StatusCode, ApiError> {
+    webauthn::remove(&state, &ctx, &auth, &id, &req.password.0).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Starts the WebAuthn answer to a step-up login: request options listing the account's
+/// authenticators, bound to the `mfa_token` (5 minutes, once).
+#[utoipa::path(post, path = "/v1/auth/login/webauthn/start", tag = "accounts", request_body = WebauthnLoginStart,
+    responses(
+        (status = 200, description = "The ceremony id and request options", body = WebauthnChallenge),
+        (status = 401, description = "`invalid_mfa_token`", body = Problem),
+        (status = 403, description = "`method_not_available`: no authenticator registered", body = Problem),
+    ))]
+pub async fn login_start(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<WebauthnLoginStart>,
+) -> Result<Response, ApiError> {
+    let challenge = webauthn::login_start(&state, &req.mfa_token.0).await?;
+    Ok(no_store(axum::Json(challenge).into_response()))
+}
+
+/// Completes a step-up login with a WebAuthn assertion. Answers like `/v1/auth/login/mfa`
+/// (`amr` `["pwd","hwk","mfa"]`); refusals count toward the login lockout like wrong codes.
+#[utoipa::path(post, path = "/v1/auth/login/webauthn/finish", tag = "accounts", request_body = WebauthnLoginFinish,
+    responses(
+        (status = 200, description = "Tokens (or the cookie session when the login was in cookie mode)", body = TokenResponse),
+        (status = 401, description = "`invalid_mfa_code` (assertion refused) or `invalid_mfa_token`", body = Problem),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
+    ))]
+pub async fn login_finish(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(req): ApiJson<WebauthnLoginFinish>,
+) -> Result<Response, ApiError> {
+    let answer = Answer::WebAuthn { challenge_id: &req.challenge_id, credential: &req.credential };
+    let done = mfa::complete_step_up(&state, &ctx, &req.mfa_token.0, answer).await?;
+    issue(&state, &ctx, &done.user, done.amr, done.cookie_mode).await
+}
+
+/// Starts a passwordless login with a passkey (a discoverable credential): request options
+/// without a credential list, 5 minutes, once.
+#[utoipa::path(post, path = "/v1/auth/passkey/start", tag = "accounts",
+    responses((status = 200, description = "The ceremony id and request options", body = WebauthnChallenge)))]
+pub async fn passkey_start(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let challenge = webauthn::passkey_start(&state).await?;
+    Ok(no_store(axum::Json(challenge).into_response()))
+}
+
+/// Completes a passwordless login: the account is the one whose credential signed. Tokens with
+/// `amr` `["hwk","user","mfa"]` (the authenticator verified its user). Refusals count toward
+/// the client address's login throttle.
+#[utoipa::path(post, path = "/v1/auth/passkey/finish", tag = "accounts", request_body = PasskeyFinish,
+    responses(
+        (status = 200, description = "Tokens", body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`: the assertion was refused", body = Problem),
+        (status = 403, description = "`account_disabled`, `email_not_verified`, `password_expired`", body = Problem),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
+    ))]
+pub async fn passkey_finish(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(req): ApiJson<PasskeyFinish>,
+) -> Result<Response, ApiError> {
+    let user = webauthn::passkey_finish(&state, &ctx, &req.challenge_id, &req.credential).await?;
+    accounts::admit(&state, &ctx, &user).await?;
+    issue(&state, &ctx, &user, webauthn::passkey_amr(), false).await
+}
