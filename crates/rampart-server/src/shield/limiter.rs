@@ -34,8 +34,14 @@ pub trait RateLimitBackend: Send + Sync {
 
 const SHARDS: usize = 64;
 
-/// One shard: key → theoretical arrival time (µs).
-type Shard = Mutex<HashMap<Box<str>, i64>>;
+/// One shard: key → theoretical arrival time (µs), and the latest time it decided at.
+type Shard = Mutex<ShardState>;
+
+#[derive(Debug, Default)]
+struct ShardState {
+    keys: HashMap<Box<str>, i64>,
+    latest_us: i64,
+}
 
 /// In-process GCRA: one TAT per key in 64 independently locked shards (a lock is held for one
 /// hash-map operation, never across an await). Bounded: at `max_keys` a shard first drops its
@@ -49,7 +55,7 @@ pub struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub fn new(max_keys: usize) -> Self {
-        let shards = (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
+        let shards = (0..SHARDS).map(|_| Mutex::new(ShardState::default())).collect();
         Self { shards, per_shard: max_keys.div_ceil(SHARDS).max(1), hasher: RandomState::new() }
     }
 
@@ -60,7 +66,13 @@ impl MemoryLimiter {
 
     /// The decision, synchronously (the memory backend never waits).
     pub fn decide(&self, key: &str, quota: Quota, now_us: i64) -> Decision {
-        let mut map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        // Time never runs backwards within a shard: a request whose time was read before
+        // another's but reaches the lock after it (it waited on Redis, or was preempted)
+        // decides at the later time, so reordering cannot refuse a request within the burst.
+        let now_us = now_us.max(state.latest_us);
+        state.latest_us = now_us;
+        let map = &mut state.keys;
         let (decision, new_tat) = gcra(map.get(key).copied(), now_us, quota);
         if let Some(tat) = new_tat {
             if let Some(v) = map.get_mut(key) {
@@ -83,12 +95,12 @@ impl MemoryLimiter {
     /// Drops every idle key (run periodically).
     pub fn sweep(&self, now_us: i64) {
         for shard in self.shards.iter() {
-            shard.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, t| *t > now_us);
+            shard.lock().unwrap_or_else(|e| e.into_inner()).keys.retain(|_, t| *t > now_us);
         }
     }
 
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len()).sum()
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).keys.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -282,5 +294,17 @@ mod tests {
         assert!(m.len() <= 64, "{}", m.len());
         m.sweep(10_000_001);
         assert!(m.is_empty(), "every key is idle after its period");
+    }
+
+    #[test]
+    fn a_time_read_earlier_but_decided_later_does_not_refuse_within_the_burst() {
+        // 2 per minute: two requests read the clock at t and t - 1 µs but reach the limiter in
+        // the other order (one waited on a failing Redis). Both are within the burst.
+        let m = MemoryLimiter::new(64);
+        let q = Quota::new(2, Duration::from_secs(60)).unwrap();
+        let t = 1_000_000_000;
+        assert!(m.decide("k", q, t).allowed);
+        assert!(m.decide("k", q, t - 1).allowed, "decided at the later time");
+        assert!(!m.decide("k", q, t - 2).allowed, "the third is over the limit");
     }
 }
