@@ -12,8 +12,6 @@ use axum::response::{IntoResponse, Response};
 use rampart_domain::iprule::{IpVerdict, verdict};
 use rampart_domain::{Action, Actor, Outcome, Resource, Severity};
 
-/// Refusals of one address by one rule are reported at most once per this interval.
-
 /// Whether a route is an admin route (what `admin`-scope rules and the allowlist cover).
 pub fn is_admin_route(path: &str) -> bool {
     path.starts_with("/v1/admin/") || path == "/v1/admin"
