@@ -183,9 +183,7 @@ async fn admin_app(configure: impl FnOnce(&mut rampart_config::Config)) -> (Test
 }
 
 async fn get_json(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
-    let r = app.authed(Method::GET, path, token).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    super::mfa::send(app, Method::GET, path, token, None).await
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ fn code_at(secret: &[u8], t: time::OffsetDateTime) -> String {
     Totp::default().code(secret, t.unix_timestamp())
 }
 
-async fn send(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn send(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
     let mut req = app.authed(method, path, token);
     if let Some(b) = body {
         req = req.json(&b);
@@ -38,18 +38,18 @@ async fn send(app: &TestApp, method: Method, path: &str, token: &str, body: Opti
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     let res = app.post_json(path, &body).await;
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-fn claims(access_token: &str) -> Value {
+pub(crate) fn claims(access_token: &str) -> Value {
     let payload = access_token.split('.').nth(1).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-async fn actions(app: &TestApp) -> Vec<String> {
+pub(crate) async fn actions(app: &TestApp) -> Vec<String> {
     app.state.store.recent_events(500).await.unwrap().into_iter().map(|e| e.event.action.as_str().to_string()).collect()
 }
 

@@ -4,7 +4,6 @@
 //! passwordless passkey login, and the refusals (replayed assertion, reused or expired
 //! challenge, removed credential, wrong origin, cloned authenticator).
 
-use base64::Engine as _;
 use passkey_authenticator::{Authenticator, UiHint, UserCheck, UserValidationMethod};
 use passkey_client::{Client, DefaultClientData};
 use passkey_crypto::rust_crypto::RustCryptoBackend;
@@ -93,31 +92,7 @@ impl SoftKey {
     }
 }
 
-async fn send(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = app.authed(method, path, token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let res = app.post_json(path, &body).await;
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-fn claims(access_token: &str) -> Value {
-    let payload = access_token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
-async fn actions(app: &TestApp) -> Vec<String> {
-    app.state.store.recent_events(500).await.unwrap().into_iter().map(|e| e.event.action.as_str().to_string()).collect()
-}
+use super::mfa::{actions, claims, post, send};
 
 /// Registers `key` under `name` for the user of `token`; returns the stored id.
 async fn register(app: &TestApp, token: &str, key: &mut SoftKey, name: &str) -> String {
