@@ -159,6 +159,10 @@ pub struct SessionsConfig {
     /// Origins (`https://app.example.com`) besides Rampart's own whose cookie-authenticated
     /// requests are accepted (with the CSRF token).
     pub trusted_origins: Vec<String>,
+    /// How long a session looked up by a bearer token is served from memory (0: never), so a
+    /// request needs no database read for it. Revocations through this instance take effect at
+    /// once; revocations through another instance sharing the database within this time.
+    pub cache_ttl_ms: u64,
 }
 
 impl Default for SessionsConfig {
@@ -168,6 +172,7 @@ impl Default for SessionsConfig {
             absolute_timeout_days: 90,
             cookie_same_site: SameSite::Lax,
             trusted_origins: Vec::new(),
+            cache_ttl_ms: 1000,
         }
     }
 }

@@ -334,15 +334,21 @@ pub fn verify(
             _ => TokenError::Malformed,
         }
     })?;
+    check_validity(&data.claims, expect, now)?;
+    Ok(data.claims)
+}
+
+/// The time checks of [`verify`] alone (`exp`, `nbf`, with the leeway): what a cache of tokens
+/// already verified must still ask at every use.
+pub fn check_validity(claims: &AccessClaims, expect: &Expectation, now: OffsetDateTime) -> Result<(), TokenError> {
     let now = now.unix_timestamp();
-    let claims = data.claims;
     if claims.exp <= now - expect.leeway_secs {
         return Err(TokenError::Expired);
     }
     if claims.nbf > now + expect.leeway_secs {
         return Err(TokenError::NotYetValid);
     }
-    Ok(claims)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -570,6 +570,7 @@ pub async fn connect_store(config: &Config) -> Result<Store, StartupError> {
         max_connections: config.database.max_connections,
         busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
         acquire_timeout: Duration::from_millis(config.database.acquire_timeout_ms),
+        session_cache_ttl: Duration::from_millis(config.sessions.cache_ttl_ms),
     };
     Ok(Store::connect(&config.database_url(), &opts).await?)
 }

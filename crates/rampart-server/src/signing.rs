@@ -14,6 +14,8 @@ use rampart_domain::tokens::{
 };
 use rampart_domain::{Action, Actor, Clock, MasterKey, Outcome, Resource, Severity};
 use rampart_store::{Store, StoreError, StoredSigningKey};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -32,6 +34,46 @@ pub struct KeyRing {
     pub verifying: VerifyingKeys,
     /// Public keys to publish: the current one first, then retired ones still in their window.
     pub jwks: Vec<PublicJwk>,
+    /// Tokens this ring has verified, so a token used again is not verified again.
+    verified: VerifiedTokens,
+}
+
+/// The most tokens a ring remembers as verified (each about 0.5 KiB); when full, expired ones
+/// are swept, and if none are, new ones are verified every time.
+pub const VERIFIED_TOKENS_MAX: usize = 20_000;
+
+/// Access tokens already verified against one key ring, by the SHA-256 of the whole token,
+/// with their claims. The signature and claims of a token cannot change, so only the time
+/// checks run again on a hit ([`tokens::check_validity`]). The cache belongs to the ring:
+/// every reload (at least every [`REFRESH_INTERVAL`]) and every rotation starts an empty one,
+/// so a key that leaves the ring takes its tokens with it. Revocation is not this cache's
+/// concern: the session behind every token is checked on each request.
+#[derive(Default)]
+struct VerifiedTokens(RwLock<HashMap<[u8; 32], AccessClaims>>);
+
+impl std::fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.read().map(|m| m.len()).unwrap_or_default();
+        write!(f, "VerifiedTokens({n})")
+    }
+}
+
+impl VerifiedTokens {
+    fn get(&self, digest: &[u8; 32]) -> Option<AccessClaims> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).get(digest).cloned()
+    }
+
+    fn put(&self, digest: [u8; 32], claims: &AccessClaims, now: OffsetDateTime) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= VERIFIED_TOKENS_MAX {
+            let now = now.unix_timestamp();
+            map.retain(|_, c| c.exp > now);
+            if map.len() >= VERIFIED_TOKENS_MAX {
+                return;
+            }
+        }
+        map.insert(digest, claims.clone());
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,17 +164,31 @@ impl SigningKeys {
 
     /// Verifies an access token against the ring; an unknown `kid` triggers one (rate-limited)
     /// reload first, in case another instance rotated.
+    ///
+    /// A token this ring verified before costs a hash and a lookup, not a signature check.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let now = self.clock.now();
-        match tokens::verify(token, &self.ring().verifying, &self.expectation, now) {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let ring = self.ring();
+        if let Some(claims) = ring.verified.get(&digest) {
+            tokens::check_validity(&claims, &self.expectation, now)?;
+            return Ok(claims);
+        }
+        let (ring, verdict) = match tokens::verify(token, &ring.verifying, &self.expectation, now) {
             Err(TokenError::UnknownKey) if self.may_reload_on_miss() => {
                 if let Err(e) = self.reload().await {
                     tracing::warn!(error = %e, "cannot reload signing keys");
                 }
-                tokens::verify(token, &self.ring().verifying, &self.expectation, now)
+                let ring = self.ring();
+                let verdict = tokens::verify(token, &ring.verifying, &self.expectation, now);
+                (ring, verdict)
             }
-            other => other,
+            other => (ring, other),
+        };
+        if let Ok(claims) = &verdict {
+            ring.verified.put(digest, claims, now);
         }
+        verdict
     }
 
     fn may_reload_on_miss(&self) -> bool {
@@ -245,5 +301,11 @@ async fn read_ring(
     let Some((current, current_created_at)) = current else { return Ok(None) };
     let mut jwks = vec![current.jwk().clone()];
     jwks.extend(keys.iter().filter(|k| k.kid() != current.kid()).map(|k| k.jwk().clone()));
-    Ok(Some(KeyRing { verifying: VerifyingKeys::from_signing_keys(&keys), current, current_created_at, jwks }))
+    Ok(Some(KeyRing {
+        verifying: VerifyingKeys::from_signing_keys(&keys),
+        current,
+        current_created_at,
+        jwks,
+        verified: VerifiedTokens::default(),
+    }))
 }

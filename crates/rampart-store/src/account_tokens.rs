@@ -178,6 +178,7 @@ impl Store {
             insert_event!(tx, event);
             revoked
         });
+        self.sessions.changed();
         Ok(revoked)
     }
 

@@ -11,6 +11,7 @@
 mod account_tokens;
 mod api_keys;
 mod audit;
+mod cache;
 mod error;
 mod ip_rules;
 mod mfa;
@@ -33,10 +34,12 @@ pub use throttle::AttemptDecision;
 pub use users::Role;
 pub use webauthn::{NewWebauthn, StoredWebauthn, WebauthnCeremony, WebauthnChallenge};
 
-use rampart_domain::SecurityEvent;
+use cache::EpochCache;
+use rampart_domain::{SecurityEvent, Session, SessionId, User, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -63,11 +66,19 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     pub busy_timeout: Duration,
     pub acquire_timeout: Duration,
+    /// How long a session or an account read by id on a hot path is served from memory (zero:
+    /// never). Writes through this store take effect at once; other processes' within this time.
+    pub session_cache_ttl: Duration,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 10, busy_timeout: Duration::from_secs(5), acquire_timeout: Duration::from_secs(5) }
+        Self {
+            max_connections: 10,
+            busy_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            session_cache_ttl: Duration::from_secs(1),
+        }
     }
 }
 
@@ -97,9 +108,11 @@ macro_rules! with_pool {
 /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock up front: a
 /// deferred `BEGIN` that reads and then writes fails at once with "database is locked" when
 /// another writer got in between, without waiting for the busy timeout.
+///
+/// Every committed transaction invalidates the account cache (see `cache`).
 macro_rules! with_tx {
-    ($store:expr, |$tx:ident| $body:expr) => {
-        match &$store.db {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let out = match &$store.db {
             $crate::Db::Sqlite(pool) => {
                 let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 $crate::finish_tx!($tx, $body)
@@ -108,8 +121,10 @@ macro_rules! with_tx {
                 let mut $tx = pool.begin().await?;
                 $crate::finish_tx!($tx, $body)
             }
-        }
-    };
+        };
+        $store.accounts.changed();
+        out
+    }};
 }
 
 /// Evaluates `$body` against the open transaction `$tx`, then commits or rolls back.
@@ -164,6 +179,10 @@ fn restrict_sqlite_files(db: &std::path::Path) {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// Sessions by id (see `cache`): changed by the writes that end sessions.
+    sessions: Arc<EpochCache<SessionId, Session>>,
+    /// Accounts with their second-factor summary, by id: changed by every write transaction.
+    accounts: Arc<EpochCache<UserId, (User, MfaStatus)>>,
 }
 
 /// What [`Store::migrate`] did.
@@ -212,7 +231,11 @@ impl Store {
             }
             other => return Err(StoreError::UnsupportedUrl(other.to_string())),
         };
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            sessions: Arc::new(EpochCache::new(opts.session_cache_ttl)),
+            accounts: Arc::new(EpochCache::new(opts.session_cache_ttl)),
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -166,6 +166,7 @@ impl Store {
             }
             n == 1
         });
+        self.sessions.changed();
         Ok(done)
     }
 
@@ -214,6 +215,7 @@ impl Store {
             }
             n == 1
         });
+        self.sessions.changed();
         Ok(done)
     }
 

@@ -160,11 +160,21 @@ impl Store {
         Ok(())
     }
 
+    /// The session with this id: from memory while the session cache can answer (see
+    /// `session_cache`), else from the database.
     pub async fn get_session(&self, id: SessionId) -> Result<Option<Session>> {
+        if let Some(s) = self.sessions.get(id) {
+            return Ok(Some(s));
+        }
+        let epoch = self.sessions.epoch();
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
         let row: Option<SessionRow> =
             with_pool!(self, |pool| sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await)?;
-        Ok(row.map(Session::from))
+        let session = row.map(Session::from);
+        if let Some(s) = &session {
+            self.sessions.put(s.id, s, epoch);
+        }
+        Ok(session)
     }
 
     /// The session a browser cookie (by its hash) belongs to.
@@ -193,6 +203,7 @@ impl Store {
             .await
             .map(|r| r.rows_affected())
         })?;
+        self.sessions.forget(id);
         Ok(())
     }
 
@@ -234,6 +245,7 @@ impl Store {
             }
             n == 1
         });
+        self.sessions.changed();
         Ok(done)
     }
 
@@ -251,6 +263,7 @@ impl Store {
             insert_event!(tx, event);
             n
         });
+        self.sessions.changed();
         Ok(n)
     }
 
@@ -334,6 +347,11 @@ impl Store {
             }
             (outcome, ev)
         });
+        match &out.0 {
+            RefreshOutcome::Reused(_) => self.sessions.changed(),
+            RefreshOutcome::Rotated(s) => self.sessions.forget(s.id), // its idle expiry moved
+            RefreshOutcome::Inactive(_) | RefreshOutcome::Unknown => {}
+        }
         Ok(out)
     }
 }

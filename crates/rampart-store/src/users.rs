@@ -101,6 +101,19 @@ impl Store {
         })
     }
 
+    /// The account and its second-factor summary, as `GET /v1/me` shows them: from memory while
+    /// the account cache can answer (see `cache`), else from the database.
+    pub async fn account(&self, id: UserId) -> Result<Option<(User, crate::MfaStatus)>> {
+        if let Some(found) = self.accounts.get(id) {
+            return Ok(Some(found));
+        }
+        let epoch = self.accounts.epoch();
+        let Some(user) = self.get_user(id).await? else { return Ok(None) };
+        let found = (user, self.mfa_status(id).await?);
+        self.accounts.put(id, &found, epoch);
+        Ok(Some(found))
+    }
+
     pub async fn get_user(&self, id: UserId) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let row: Option<UserRow> = with_pool!(self, |pool| sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await)?;
@@ -188,6 +201,7 @@ impl Store {
             insert_event!(tx, event);
             revoked
         });
+        self.sessions.changed();
         Ok(revoked)
     }
 
@@ -315,6 +329,7 @@ impl Store {
             insert_event!(tx, event);
             true
         });
+        self.sessions.changed();
         Ok(found)
     }
 
@@ -328,6 +343,7 @@ impl Store {
             }
             n == 1
         });
+        self.sessions.changed();
         Ok(done)
     }
 

@@ -203,6 +203,7 @@ impl Store {
             revoke_in!(tx, user, revoke, now, "mfa_changed");
             insert_event!(tx, event);
         });
+        self.sessions.changed();
         Ok(())
     }
 
@@ -229,6 +230,7 @@ impl Store {
             }
             n == 1
         });
+        self.sessions.changed();
         Ok(done)
     }
 

@@ -18,8 +18,7 @@ use serde::Deserialize;
 #[utoipa::path(get, path = "/v1/me", tag = "me", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "The account", body = UserEnvelope), (status = 401, description = "Not logged in", body = Problem)))]
 pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<axum::Json<UserEnvelope>, ApiError> {
-    let user = state.store.get_user(auth.user_id).await?.ok_or(ApiError::InvalidToken)?;
-    let mfa = state.store.mfa_status(user.id).await?;
+    let (user, mfa) = state.store.account(auth.user_id).await?.ok_or(ApiError::InvalidToken)?;
     Ok(axum::Json(UserEnvelope { user: user_view_with(&user, &mfa) }))
 }
 

@@ -2,6 +2,8 @@
 //!
 //! - `store_contract`: the storage contract, run against SQLite always and PostgreSQL when
 //!   `RAMPART_TEST_DATABASE_URL` is set (always in CI).
+//! - `caches`: the hot-path caches (verified tokens, sessions, the caller's account) never
+//!   change an answer: expiry, revocation at once (and from another instance within the TTL).
 //! - `http_core`: service endpoints, problem documents, request ids, metrics, OpenAPI.
 //! - `cli`: the `rampart` binary itself: serve, config check, migrate, users create.
 //! - `tokens`: access-token signing keys: JWKS, rotation, cross-instance pick-up.
@@ -20,6 +22,7 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod caches;
 mod cli;
 mod http_core;
 mod ip_rules;

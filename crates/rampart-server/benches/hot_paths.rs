@@ -1,0 +1,120 @@
+//! Criterion micro-benchmarks of the work on Rampart's hot paths, without I/O:
+//!
+//! - access tokens: sign and verify, per algorithm (EdDSA, ES256), through the same domain
+//!   functions the server calls (`SigningKey::sign`, `tokens::verify` with its header checks);
+//! - API keys: the format and checksum check, and the SHA-256 that names the key in storage
+//!   and in the verify cache;
+//! - one rate-limit decision of the in-memory backend (GCRA, sharded), on a warm key set;
+//! - argon2id at the configured cost (the shipped defaults unless `RAMPART_PASSWORDS__ARGON2__*`
+//!   says otherwise): the hash of a login, and the verification of one.
+//!
+//! `cargo bench -p rampart-server --bench hot_paths` (`-- <filter>` to run a group; `bench/run`
+//! runs all of it and copies the means into `bench/RESULTS.md`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use rampart_domain::TokenHash;
+use rampart_domain::apikey::{self, ApiKey};
+use rampart_domain::password::{Argon2Params, Password, PasswordHasher, PasswordPolicy};
+use rampart_domain::ratelimit::Quota;
+use rampart_domain::tokens::{self, AccessClaims, Expectation, SigningAlg, SigningKey, VerifyingKeys};
+use rampart_server::shield::limiter::MemoryLimiter;
+use std::hint::black_box;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+fn claims(now: OffsetDateTime) -> AccessClaims {
+    let t = now.unix_timestamp();
+    AccessClaims {
+        iss: "rampart".into(),
+        aud: "rampart".into(),
+        sub: "01937a9c-6b1e-7c3a-9f00-5d2f1e0a4b21".into(),
+        sid: "01937a9c-6b1e-7c3a-9f00-5d2f1e0a4b22".into(),
+        jti: "01937a9c-6b1e-7c3a-9f00-5d2f1e0a4b23".into(),
+        iat: t,
+        nbf: t,
+        exp: t + 600,
+        roles: vec!["user".into()],
+        amr: vec!["pwd".into()],
+    }
+}
+
+fn jwt(c: &mut Criterion) {
+    let now = OffsetDateTime::now_utc();
+    let expect = Expectation { issuer: "rampart".into(), audience: "rampart".into(), leeway_secs: 30 };
+    let mut g = c.benchmark_group("jwt");
+    for alg in [SigningAlg::EdDSA, SigningAlg::ES256] {
+        let key = SigningKey::generate(alg, &mut rand::rngs::OsRng);
+        let keys = VerifyingKeys::from_signing_keys([&key]);
+        let claims = claims(now);
+        let token = key.sign(&claims).unwrap();
+        assert_eq!(tokens::verify(&token, &keys, &expect, now).unwrap(), claims);
+        g.bench_function(format!("sign/{}", alg.as_str()), |b| b.iter(|| key.sign(black_box(&claims)).unwrap()));
+        g.bench_function(format!("verify/{}", alg.as_str()), |b| {
+            b.iter(|| tokens::verify(black_box(&token), &keys, &expect, now).unwrap())
+        });
+    }
+    g.finish();
+}
+
+fn api_key(c: &mut Criterion) {
+    let key = ApiKey::generate(&mut rand::rngs::OsRng);
+    let presented = key.expose().to_string();
+    assert_eq!(apikey::check_format(&presented).unwrap(), key.hash());
+    let mut g = c.benchmark_group("api_key");
+    g.bench_function("parse_and_hash", |b| b.iter(|| apikey::check_format(black_box(&presented)).unwrap()));
+    g.bench_function("hash_only", |b| b.iter(|| TokenHash::of(black_box(&presented))));
+    g.bench_function("generate", |b| b.iter(|| ApiKey::generate(&mut rand::rngs::OsRng)));
+    g.finish();
+}
+
+fn limiter(c: &mut Criterion) {
+    const KEYS: usize = 10_000;
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("bench:ip:198.51.{}.{}", i / 256, i % 256)).collect();
+    let quota = Quota::new(1_000_000, Duration::from_secs(60)).unwrap();
+    let mem = MemoryLimiter::new(100_000);
+    let t0 = 1_700_000_000_000_000i64;
+    for (i, k) in keys.iter().enumerate() {
+        mem.decide(k, quota, t0 + i as i64);
+    }
+    let mut g = c.benchmark_group("limiter");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    g.bench_function("memory_decision", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(mem.decide(&keys[i % KEYS], quota, t0 + KEYS as i64 + (i as i64 / 1000)))
+        })
+    });
+    g.finish();
+}
+
+/// The configured cost: the shipped defaults, or what the environment overrides.
+fn configured_argon2() -> Argon2Params {
+    let defaults = rampart_config::Config::default().passwords.argon2;
+    let var = |name: &str, d: u32| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    Argon2Params {
+        memory_kib: var("RAMPART_PASSWORDS__ARGON2__MEMORY_KIB", defaults.memory_kib),
+        iterations: var("RAMPART_PASSWORDS__ARGON2__ITERATIONS", defaults.iterations),
+        parallelism: var("RAMPART_PASSWORDS__ARGON2__PARALLELISM", defaults.parallelism),
+    }
+}
+
+fn argon2(c: &mut Criterion) {
+    let params = configured_argon2();
+    let hasher = PasswordHasher::new(params).unwrap();
+    let password = Password::parse("a long measuring passphrase".into(), &PasswordPolicy::default()).unwrap();
+    let phc = hasher.hash(&password, &mut rand::rngs::OsRng).unwrap();
+    assert!(hasher.verify(password.expose(), &phc));
+    let mut g = c.benchmark_group("argon2");
+    g.sample_size(10).measurement_time(Duration::from_secs(4));
+    let label = format!("m={},t={},p={}", params.memory_kib, params.iterations, params.parallelism);
+    g.bench_function(format!("hash/{label}"), |b| {
+        b.iter_batched(|| (), |()| hasher.hash(&password, &mut rand::rngs::OsRng).unwrap(), BatchSize::SmallInput)
+    });
+    g.bench_function(format!("verify/{label}"), |b| b.iter(|| assert!(hasher.verify(password.expose(), &phc))));
+    g.finish();
+}
+
+criterion_group!(benches, jwt, api_key, limiter, argon2);
+criterion_main!(benches);
