@@ -46,6 +46,8 @@ def new_key() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--password", required=True)
+    parser.add_argument("--login-users", type=int, default=0,
+                        help="also create login0@example.com … with the same password, for login storms")
     args = parser.parse_args()
 
     ensure_jwt_keys()
@@ -69,6 +71,18 @@ def main() -> None:
         db.add(user)
         db.flush()
         db.add(UserRole(user_id=user.id, role="user"))
+        for i in range(args.login_users):
+            email = f"login{i}@example.com"
+            old = db.query(User).filter_by(email=email).first()
+            if old is not None:
+                db.execute(delete(Session).where(Session.user_id == old.id))
+                db.delete(old)
+                db.flush()
+            other = User(email=email, name=f"Login {i}", password_hash=password_hasher.hash(args.password),
+                         email_verified=True)
+            db.add(other)
+            db.flush()
+            db.add(UserRole(user_id=other.id, role="user"))
         for key, name, scopes in (
             (service_key, "bench service", ["keys:verify"]),
             (client_key, "bench client", ["anime:read"]),

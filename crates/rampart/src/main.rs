@@ -14,7 +14,12 @@ use rampart_server::{AppState, Application, services};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
 use std::sync::Arc;
+
+/// mimalloc: small, short-lived allocations dominate the request path (see `bench/README.md`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(name = "rampart", version, about = "One self-hosted service for the whole web-backend security roadmap.")]
