@@ -354,6 +354,9 @@ pub struct PasswordsConfig {
     /// How many passwords are hashed at once, at most (each takes `argon2.memory_kib` of
     /// memory and a core). Default: the number of cores.
     pub max_concurrent_hashes: Option<usize>,
+    /// Niceness of the password-hashing threads (0–19; 0: as the rest of the process). Higher
+    /// lets other requests go first while logins storm.
+    pub hashing_nice: i32,
     /// Refuse passwords from the list of the most common ones shipped with Rampart.
     pub reject_common: bool,
     /// Refuse passwords that contain the local part of the account's e-mail address.
@@ -372,6 +375,7 @@ impl Default for PasswordsConfig {
             min_length: 8,
             argon2: Argon2Params::default(),
             max_concurrent_hashes: None,
+            hashing_nice: 10,
             reject_common: true,
             reject_email_local_part: true,
             history: 5,
@@ -415,6 +419,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         let p = &self.passwords;
+        if !(0..=19).contains(&p.hashing_nice) {
+            problems.push(format!("passwords.hashing_nice: 0 to 19; got {}", p.hashing_nice));
+        }
         if !p.argon2.is_at_least_owasp() {
             let min = Argon2Params::OWASP_MIN;
             problems.push(format!(

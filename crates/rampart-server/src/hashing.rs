@@ -1,20 +1,28 @@
-//! Password hashing off the async runtime, on a bounded pool.
+//! Password hashing off the async runtime, on a fixed set of threads.
 //!
 //! argon2id at OWASP cost takes tens of milliseconds of a core and ~19 MiB each. Run inline on
 //! the runtime, a burst of logins would stall every other request; run unbounded on the
-//! blocking pool, it would exhaust memory. So each hash waits for one of N permits
-//! (default: the number of cores) and then runs on tokio's blocking pool.
+//! blocking pool, it would exhaust memory. So hashes queue for N dedicated threads (default:
+//! the number of cores): at most N run at once, and their memory is reused by the same N
+//! threads rather than spread over whichever blocking threads tokio happened to start.
+//!
+//! The threads run at a lower scheduling priority (`passwords.hashing_nice`, default 10), so a
+//! login storm yields the cores to the other requests (token checks, key verifies) instead of
+//! sharing them evenly: bench/run's scenario (e) measures `GET /v1/me` during one.
 
 use rampart_domain::password::HashError;
 use rampart_domain::{Password, PasswordHasher};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+type Job = Box<dyn FnOnce(&PasswordHasher) + Send>;
 
 #[derive(Debug, Clone)]
 pub struct HashingPool {
     hasher: Arc<PasswordHasher>,
-    permits: Arc<Semaphore>,
-    runs: Arc<std::sync::atomic::AtomicU64>,
+    jobs: mpsc::Sender<Job>,
+    runs: Arc<AtomicU64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +34,31 @@ pub enum HashingError {
 }
 
 impl HashingPool {
-    pub fn new(hasher: PasswordHasher, max_concurrent: usize) -> Self {
-        Self {
-            hasher: Arc::new(hasher),
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            runs: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+    /// Starts `threads` hashing threads (at least one) at niceness `nice` (0: unchanged).
+    pub fn new(hasher: PasswordHasher, threads: usize, nice: i32) -> std::io::Result<Self> {
+        let hasher = Arc::new(hasher);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let (queue, hasher) = (queue.clone(), hasher.clone());
+            std::thread::Builder::new().name(format!("rampart-hash-{i}")).spawn(move || {
+                if nice != 0 {
+                    // Linux: `setpriority(PRIO_PROCESS, 0)` sets the calling thread's niceness.
+                    if let Err(e) = rustix::process::setpriority_process(None, nice) {
+                        tracing::warn!(error = %e, nice, "cannot lower the hashing threads' priority");
+                    }
+                }
+                loop {
+                    // The lock is held only to take one job, never while hashing.
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(job) = job else { break }; // the pool is gone
+                    // A panicking job drops its answer channel (its caller sees an error); the
+                    // thread lives on.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&hasher)));
+                }
+            })?;
         }
+        Ok(Self { hasher, jobs, runs: Arc::new(AtomicU64::new(0)) })
     }
 
     pub fn hasher(&self) -> &PasswordHasher {
@@ -41,26 +68,23 @@ impl HashingPool {
     /// How many jobs have run on the pool (each one hash or verification batch). Lets tests
     /// prove that paths which must cost the same (known and unknown login) do the same work.
     pub fn runs(&self) -> u64 {
-        self.runs.load(std::sync::atomic::Ordering::Relaxed)
+        self.runs.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` with the hasher on the blocking pool once a permit is free.
+    /// Runs `f` with the hasher on one of the hashing threads, once one is free.
     pub async fn run<T, F>(&self, f: F) -> Result<T, HashingError>
     where
         T: Send + 'static,
         F: FnOnce(&PasswordHasher) -> T + Send + 'static,
     {
-        let permit = self.permits.clone().acquire_owned().await.map_err(|e| HashingError::Task(e.to_string()))?;
-        let hasher = self.hasher.clone();
-        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let out = tokio::task::spawn_blocking(move || {
-            let out = f(&hasher);
-            drop(permit);
-            out
-        })
-        .await
-        .map_err(|e| HashingError::Task(e.to_string()))?;
-        Ok(out)
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        self.jobs
+            .send(Box::new(move |h| {
+                let _ = answer.send(f(h));
+            }))
+            .map_err(|_| HashingError::Task("the hashing threads have stopped".into()))?;
+        answered.await.map_err(|_| HashingError::Task("the hashing job panicked".into()))
     }
 
     pub async fn hash(&self, password: Password) -> Result<String, HashingError> {
@@ -81,7 +105,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn never_runs_more_than_the_permitted_number_at_once() {
-        let pool = HashingPool::new(PasswordHasher::new(Argon2Params::default()).unwrap(), 2);
+        let pool = HashingPool::new(PasswordHasher::new(Argon2Params::default()).unwrap(), 2, 0).unwrap();
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..8)
@@ -109,10 +133,25 @@ mod tests {
 
     #[tokio::test]
     async fn hash_then_verify() {
-        let pool = HashingPool::new(PasswordHasher::new(Argon2Params::default()).unwrap(), 1);
+        let pool = HashingPool::new(PasswordHasher::new(Argon2Params::default()).unwrap(), 1, 0).unwrap();
         let phc =
             pool.hash(Password::parse("correct horse".into(), &PasswordPolicy::default()).unwrap()).await.unwrap();
         assert!(pool.verify("correct horse".into(), phc.clone()).await.unwrap());
         assert!(!pool.verify("wrong horse".into(), phc).await.unwrap());
+    }
+
+    /// Niceness of the calling thread, from `/proc/thread-self/stat` (field 19).
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        stat.rsplit(')').next().unwrap().split_whitespace().nth(16).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_configured_niceness_and_survive_a_panicking_job() {
+        let pool = HashingPool::new(PasswordHasher::new(Argon2Params::default()).unwrap(), 1, 7).unwrap();
+        assert_eq!(pool.run(|_| own_nice()).await.unwrap(), 7, "the hashing thread is niced");
+        assert_eq!(own_nice(), 0, "the caller's thread is not");
+        assert!(pool.run(|_| -> u8 { panic!("boom") }).await.is_err());
+        assert_eq!(pool.run(|_| 5).await.unwrap(), 5, "the one thread still serves");
     }
 }

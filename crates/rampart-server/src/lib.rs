@@ -149,6 +149,8 @@ impl AppState {
             .passwords
             .max_concurrent_hashes
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let hashing = HashingPool::new(hasher, permits, config.passwords.hashing_nice)
+            .map_err(|e| StartupError::Config(format!("cannot start the password hashing threads: {e}")))?;
         let mailer = mail::Mailer::from_config(&config.mail, &config.data.dir)
             .map_err(|e| StartupError::Config(format!("mail: {e}")))?;
         let shield = shield::Shield::from_config(&config).map_err(StartupError::Config)?;
@@ -158,7 +160,7 @@ impl AppState {
             shield,
             ip_rules: Default::default(),
             webauthn,
-            hashing: HashingPool::new(hasher, permits),
+            hashing,
             auth: auth::AuthKeys::derive(&master_key),
             mailer,
             mail_pacing: Default::default(),
