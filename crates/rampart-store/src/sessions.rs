@@ -161,7 +161,7 @@ impl Store {
     }
 
     /// The session with this id: from memory while the session cache can answer (see
-    /// `session_cache`), else from the database.
+    /// `cache`), else from the database.
     pub async fn get_session(&self, id: SessionId) -> Result<Option<Session>> {
         if let Some(s) = self.sessions.get(id) {
             return Ok(Some(s));
