@@ -89,15 +89,10 @@ fn limiter(c: &mut Criterion) {
     g.finish();
 }
 
-/// The configured cost: the shipped defaults, or what the environment overrides.
+/// The configured cost: the shipped defaults, or what `RAMPART_PASSWORDS__ARGON2__*` says,
+/// read and validated as `rampart serve` reads them.
 fn configured_argon2() -> Argon2Params {
-    let defaults = rampart_config::Config::default().passwords.argon2;
-    let var = |name: &str, d: u32| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-    Argon2Params {
-        memory_kib: var("RAMPART_PASSWORDS__ARGON2__MEMORY_KIB", defaults.memory_kib),
-        iterations: var("RAMPART_PASSWORDS__ARGON2__ITERATIONS", defaults.iterations),
-        parallelism: var("RAMPART_PASSWORDS__ARGON2__PARALLELISM", defaults.parallelism),
-    }
+    rampart_config::Config::load(None).expect("the configuration from the environment").passwords.argon2
 }
 
 fn argon2(c: &mut Criterion) {
