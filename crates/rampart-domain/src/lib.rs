@@ -33,6 +33,6 @@ pub use event::{Action, Actor, Outcome, Resource, SecurityEvent, Severity};
 pub use opaque::{OpaqueToken, TokenHash, TokenKind};
 pub use password::{Argon2Params, CompositionRules, Password, PasswordHasher, PasswordPolicy};
 pub use secret::Secret;
-pub use session::{Session, SessionId, SessionPolicy};
-pub use throttle::{Attempts, ThrottlePolicy, Verdict};
+pub use session::{Session, SessionId, SessionMode, SessionPolicy};
+pub use throttle::{Attempts, ThrottleKey, ThrottlePolicy, Verdict};
 pub use user::{NewUser, RoleName, User, UserId};

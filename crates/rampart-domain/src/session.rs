@@ -49,6 +49,25 @@ impl SessionPolicy {
     }
 }
 
+/// How a session is held: bearer tokens (an access token and a rotating refresh token) or a
+/// browser cookie (with a CSRF token). Chosen at login (`?session=token|cookie`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionMode {
+    #[default]
+    Token,
+    Cookie,
+}
+
+impl SessionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionMode::Token => "token",
+            SessionMode::Cookie => "cookie",
+        }
+    }
+}
+
 /// A stored session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {

@@ -4,7 +4,60 @@
 //! was right), so a burst of concurrent guesses cannot all slip in while the counter still
 //! reads low. The rules here are pure; storage applies them atomically.
 
+use std::net::IpAddr;
 use time::{Duration, OffsetDateTime};
+
+/// What a throttle counter counts: a client address (IPv6 per /64, since a client usually
+/// holds a whole /64) or a login identifier (a keyed hash of the submitted e-mail, so the
+/// table holds no addresses). Stored as `ip:…` and `id:…`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ThrottleKey {
+    Address(String),
+    Identifier(String),
+}
+
+impl ThrottleKey {
+    /// The key of a client address.
+    pub fn address(ip: IpAddr) -> Self {
+        ThrottleKey::Address(match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+        })
+    }
+
+    /// The key of a login identifier, from its keyed hash (hex).
+    pub fn identifier(keyed_hash_hex: String) -> Self {
+        ThrottleKey::Identifier(keyed_hash_hex)
+    }
+
+    /// `ip` or `identifier`, as events name the kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ThrottleKey::Address(_) => "ip",
+            ThrottleKey::Identifier(_) => "identifier",
+        }
+    }
+
+    /// The stored form.
+    pub fn storage_key(&self) -> String {
+        match self {
+            ThrottleKey::Address(a) => format!("ip:{a}"),
+            ThrottleKey::Identifier(h) => format!("id:{h}"),
+        }
+    }
+}
+
+impl std::fmt::Display for ThrottleKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.storage_key())
+    }
+}
 
 /// The limits for one kind of key (an e-mail address, or a client address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,5 +238,14 @@ mod tests {
         let p = ThrottlePolicy { delay_base: Duration::ZERO, ..policy() };
         assert_eq!(p.delay_after(4), Duration::ZERO);
         assert_eq!(policy().delay_after(30), Duration::minutes(15), "delays are capped at the lockout");
+    }
+
+    #[test]
+    fn throttle_keys_name_addresses_per_64_and_identifiers() {
+        assert_eq!(ThrottleKey::address("192.0.2.7".parse().unwrap()).storage_key(), "ip:192.0.2.7");
+        assert_eq!(ThrottleKey::address("2001:db8:1:2:3:4:5:6".parse().unwrap()).storage_key(), "ip:2001:db8:1:2::/64");
+        assert_eq!(ThrottleKey::address("::ffff:192.0.2.7".parse().unwrap()).storage_key(), "ip:192.0.2.7");
+        assert_eq!(ThrottleKey::identifier("ab".into()).storage_key(), "id:ab");
+        assert_eq!(ThrottleKey::identifier("ab".into()).kind(), "identifier");
     }
 }

@@ -13,12 +13,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use rampart_core::limiter::MemoryLimiter;
 use rampart_domain::TokenHash;
 use rampart_domain::apikey::{self, ApiKey};
 use rampart_domain::password::{Argon2Params, Password, PasswordHasher, PasswordPolicy};
 use rampart_domain::ratelimit::Quota;
 use rampart_domain::tokens::{self, AccessClaims, Expectation, SigningAlg, SigningKey, VerifyingKeys};
-use rampart_server::shield::limiter::MemoryLimiter;
 use std::hint::black_box;
 use std::time::Duration;
 use time::OffsetDateTime;

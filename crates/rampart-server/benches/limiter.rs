@@ -8,8 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use governor::{Quota as GQuota, RateLimiter};
+use rampart_core::limiter::{MemoryLimiter, RateLimitBackend, RedisLimiter};
 use rampart_domain::ratelimit::Quota;
-use rampart_server::shield::limiter::{MemoryLimiter, RateLimitBackend, RedisLimiter};
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

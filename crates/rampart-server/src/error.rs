@@ -1,5 +1,6 @@
-//! `ApiError`: every error an HTTP handler can return, with an exhaustive table of status,
-//! stable `code` and title, rendered as RFC 9457 `application/problem+json`.
+//! `ApiError`: every error an HTTP handler can return — the transport's own refusals and every
+//! use-case outcome ([`ServiceError`]) — with one exhaustive table of status, stable `code` and
+//! title, rendered as RFC 9457 `application/problem+json`.
 //!
 //! Internal causes (database errors, I/O) are logged with the request id and never reach the
 //! client: a 500 says only that something went wrong and which request it was.
@@ -7,13 +8,16 @@
 use crate::request_id;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rampart_core::{FieldProblem, ServiceError, ServiceErrorKind};
 use rampart_store::StoreError;
 use rampart_wire::{FieldError, Problem};
 
 /// The media type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-#[derive(Debug, thiserror::Error)]
+/// The transport's refusals, and a use case's outcome. [`ApiErrorKind`] lists the variants.
+#[derive(Debug, thiserror::Error, strum::EnumDiscriminants)]
+#[strum_discriminants(name(ApiErrorKind), derive(strum::EnumIter))]
 pub enum ApiError {
     #[error("no route matches this path")]
     NotFound,
@@ -29,51 +33,29 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("expected a request with Content-Type: application/json")]
     UnsupportedMediaType,
-    #[error("validation failed")]
-    Validation(Vec<FieldError>),
-    #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
     #[error("not ready: {0}")]
     NotReady(String),
     #[error("this request needs credentials: a bearer access token or the session cookie")]
     Unauthenticated,
-    #[error("the access token or session is invalid, expired or revoked")]
-    InvalidToken,
-    #[error("wrong e-mail address or password")]
-    InvalidCredentials,
-    #[error("the refresh token is invalid, expired, or its session has ended")]
-    InvalidRefreshToken,
-    #[error("this refresh token was used before; its session has been revoked")]
-    RefreshTokenReused,
-    #[error("the token is invalid, expired or used")]
-    InvalidAccountToken,
-    #[error("the second-factor code is wrong, expired or was used before")]
-    InvalidMfaCode,
-    #[error("the mfa_token is unknown, expired or used; log in again")]
-    InvalidMfaToken,
-    #[error("the API key is unknown, expired or revoked")]
-    InvalidApiKey,
-    #[error("rate limit reached; retry in {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64 },
-    #[error("too many failed attempts; retry in {retry_after_secs} s")]
-    TooManyAttempts { retry_after_secs: u64 },
-    #[error("{detail}")]
-    Forbidden { code: &'static str, detail: String },
-    #[error("the password has expired; set a new one with the change_token at /v1/auth/password/reset")]
-    PasswordExpired { change_token: String },
-    #[error("service temporarily unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cookie-authenticated changes need X-CSRF-Token and a same-origin request")]
+    CsrfFailed,
+    #[error("this origin may not call the API")]
+    CorsRefused,
+    #[error("requests from this address are blocked")]
+    IpBlocked,
+    #[error("admin routes are open only to listed networks")]
+    IpNotAllowed,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 impl ApiError {
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
-        ApiError::Internal(Box::new(e))
+        ApiError::Service(ServiceError::internal(e))
     }
 
-    /// Status, stable code and title. Exhaustive: a new variant does not compile until it has
-    /// its row here.
+    /// Status, stable code and title. Exhaustive: a new variant (here or in [`ServiceError`])
+    /// does not compile until it has its row.
     pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
@@ -86,34 +68,28 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
             }
-            ApiError::Validation(_) => (S::BAD_REQUEST, "validation_failed", "Validation failed"),
-            ApiError::Conflict { code, .. } => (S::CONFLICT, code, "Conflict"),
             ApiError::NotReady(_) => (S::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
             ApiError::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "Authentication required"),
-            ApiError::InvalidToken => (S::UNAUTHORIZED, "invalid_token", "Invalid token"),
-            ApiError::InvalidCredentials => (S::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
-            ApiError::InvalidRefreshToken => (S::UNAUTHORIZED, "invalid_refresh_token", "Invalid refresh token"),
-            ApiError::RefreshTokenReused => (S::UNAUTHORIZED, "refresh_token_reused", "Refresh token reused"),
-            ApiError::InvalidAccountToken => (S::BAD_REQUEST, "invalid_or_expired_token", "Invalid or expired token"),
-            ApiError::TooManyAttempts { .. } => (S::TOO_MANY_REQUESTS, "too_many_attempts", "Too many attempts"),
-            ApiError::InvalidMfaCode => (S::UNAUTHORIZED, "invalid_mfa_code", "Invalid second-factor code"),
-            ApiError::InvalidMfaToken => (S::UNAUTHORIZED, "invalid_mfa_token", "Invalid mfa_token"),
-            ApiError::InvalidApiKey => (S::UNAUTHORIZED, "invalid_api_key", "Invalid API key"),
-            ApiError::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited", "Rate limited"),
-            ApiError::Forbidden { code, .. } => (S::FORBIDDEN, code, "Forbidden"),
-            ApiError::PasswordExpired { .. } => (S::FORBIDDEN, "password_expired", "Password expired"),
-            ApiError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
-            ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error"),
+            ApiError::CsrfFailed => (S::FORBIDDEN, "csrf_failed", "Forbidden"),
+            ApiError::CorsRefused => (S::FORBIDDEN, "cors_refused", "Forbidden"),
+            ApiError::IpBlocked => (S::FORBIDDEN, "ip_blocked", "Forbidden"),
+            ApiError::IpNotAllowed => (S::FORBIDDEN, "ip_not_allowed", "Forbidden"),
+            ApiError::Service(e) => {
+                let (status, title) = service_status(e.kind());
+                (status, e.code(), title)
+            }
         }
     }
 
     /// What the client is told. Server-side causes stay out of it.
     fn detail(&self) -> String {
         match self {
-            ApiError::Internal(_) => {
+            ApiError::Service(ServiceError::Internal(_)) => {
                 "The server could not complete the request. Quote the request id when reporting it.".into()
             }
-            ApiError::Unavailable(_) => "A dependency of the service did not answer; retry later.".into(),
+            ApiError::Service(ServiceError::Unavailable(_)) => {
+                "A dependency of the service did not answer; retry later.".into()
+            }
             other => other.to_string(),
         }
     }
@@ -128,36 +104,68 @@ impl ApiError {
             code: code.into(),
             request_id: request_id::current(),
             errors: match self {
-                ApiError::Validation(errors) => errors.clone(),
+                ApiError::Service(ServiceError::Validation(errors)) => errors.iter().map(field_error).collect(),
                 _ => Vec::new(),
             },
             change_token: match self {
-                ApiError::PasswordExpired { change_token } => Some(change_token.clone()),
+                ApiError::Service(ServiceError::PasswordExpired { change_token }) => Some(change_token.clone()),
                 _ => None,
             },
         }
     }
 }
 
-/// Every storage error has a row; none falls through to a catch-all.
+/// A field problem as the wire shows it.
+pub fn field_error(p: &FieldProblem) -> FieldError {
+    FieldError { field: p.field.clone(), code: p.code.clone(), message: p.message.clone() }
+}
+
+/// The HTTP status and title of every use-case outcome: the one table from [`ServiceError`]
+/// to HTTP. Exhaustive over [`ServiceErrorKind`].
+pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
+    use ServiceErrorKind as K;
+    use StatusCode as S;
+    match kind {
+        K::Validation => (S::BAD_REQUEST, "Validation failed"),
+        K::NotFound => (S::NOT_FOUND, "Not found"),
+        K::InvalidCredentials => (S::UNAUTHORIZED, "Invalid credentials"),
+        K::InvalidToken => (S::UNAUTHORIZED, "Invalid token"),
+        K::InvalidRefreshToken => (S::UNAUTHORIZED, "Invalid refresh token"),
+        K::RefreshTokenReused => (S::UNAUTHORIZED, "Refresh token reused"),
+        K::InvalidAccountToken => (S::BAD_REQUEST, "Invalid or expired token"),
+        K::InvalidMfaCode => (S::UNAUTHORIZED, "Invalid second-factor code"),
+        K::InvalidMfaToken => (S::UNAUTHORIZED, "Invalid mfa_token"),
+        K::InvalidApiKey => (S::UNAUTHORIZED, "Invalid API key"),
+        K::RateLimited => (S::TOO_MANY_REQUESTS, "Rate limited"),
+        K::TooManyAttempts => (S::TOO_MANY_REQUESTS, "Too many attempts"),
+        K::PasswordExpired => (S::FORBIDDEN, "Password expired"),
+        K::AccountDisabled
+        | K::EmailNotVerified
+        | K::RegistrationClosed
+        | K::MissingPermission
+        | K::InsufficientScope
+        | K::ExceedsOwnPermissions
+        | K::MfaEnrollmentRequired
+        | K::MethodNotAvailable => (S::FORBIDDEN, "Forbidden"),
+        K::EmailTaken
+        | K::TotpAlreadyEnabled
+        | K::TotpNotSetUp
+        | K::TotpNotEnabled
+        | K::MfaNotEnabled
+        | K::CredentialExists
+        | K::TooManyKeys
+        | K::RoleExists
+        | K::RoleBuiltin
+        | K::LastAdmin
+        | K::Conflict => (S::CONFLICT, "Conflict"),
+        K::Unavailable => (S::SERVICE_UNAVAILABLE, "Service unavailable"),
+        K::Internal => (S::INTERNAL_SERVER_ERROR, "Internal server error"),
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::EmailTaken => {
-                ApiError::Conflict { code: "email_taken", detail: "An account with this e-mail address exists.".into() }
-            }
-            StoreError::UnknownRole(role) => ApiError::Validation(vec![FieldError {
-                field: "roles".into(),
-                code: "unknown_role".into(),
-                message: format!("role {role:?} does not exist"),
-            }]),
-            StoreError::Conflict(detail) => ApiError::Conflict { code: "conflict", detail },
-            e @ (StoreError::Unavailable(_) | StoreError::Connect(_)) => ApiError::Unavailable(Box::new(e)),
-            e @ (StoreError::UnsupportedUrl(_)
-            | StoreError::Migrate(_)
-            | StoreError::Corrupt(_)
-            | StoreError::Database(_)) => ApiError::Internal(Box::new(e)),
-        }
+        ApiError::Service(e.into())
     }
 }
 
@@ -165,23 +173,27 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, _) = self.parts();
         match &self {
-            ApiError::Internal(cause) | ApiError::Unavailable(cause) => {
+            ApiError::Service(ServiceError::Internal(cause) | ServiceError::Unavailable(cause)) => {
                 tracing::error!(code, error = %cause, "request failed");
             }
             _ => tracing::debug!(code, "request rejected"),
         }
         let mut res = problem_response(status, &self.to_problem());
         match &self {
-            ApiError::PasswordExpired { .. } => {
+            ApiError::Service(ServiceError::PasswordExpired { .. }) => {
                 res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
-            ApiError::TooManyAttempts { retry_after_secs } | ApiError::RateLimited { retry_after_secs } => {
+            ApiError::Service(
+                ServiceError::TooManyAttempts { retry_after_secs } | ServiceError::RateLimited { retry_after_secs },
+            ) => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            ApiError::Unauthenticated | ApiError::InvalidToken => {
-                let challenge =
-                    if matches!(self, ApiError::InvalidToken) { "Bearer error=\"invalid_token\"" } else { "Bearer" };
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            ApiError::Unauthenticated => {
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Service(ServiceError::InvalidToken) => {
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
             }
             _ => {}
         }
@@ -202,6 +214,8 @@ pub(crate) fn problem_response(status: StatusCode, problem: &Problem) -> Respons
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+    use strum::IntoEnumIterator;
 
     #[test]
     fn internal_errors_say_nothing_internal() {
@@ -215,38 +229,49 @@ mod tests {
         assert!(!store.to_problem().detail.contains("users.email"));
     }
 
+    /// One example of every transport variant; `Service` is covered by the kinds below.
+    fn transport_example(kind: ApiErrorKind) -> Option<ApiError> {
+        Some(match kind {
+            ApiErrorKind::NotFound => ApiError::NotFound,
+            ApiErrorKind::MethodNotAllowed => ApiError::MethodNotAllowed,
+            ApiErrorKind::PayloadTooLarge => ApiError::PayloadTooLarge { limit: 1 },
+            ApiErrorKind::Timeout => ApiError::Timeout { secs: 1 },
+            ApiErrorKind::InvalidJson => ApiError::InvalidJson("x".into()),
+            ApiErrorKind::InvalidRequest => ApiError::InvalidRequest("x".into()),
+            ApiErrorKind::UnsupportedMediaType => ApiError::UnsupportedMediaType,
+            ApiErrorKind::NotReady => ApiError::NotReady("db".into()),
+            ApiErrorKind::Unauthenticated => ApiError::Unauthenticated,
+            ApiErrorKind::CsrfFailed => ApiError::CsrfFailed,
+            ApiErrorKind::CorsRefused => ApiError::CorsRefused,
+            ApiErrorKind::IpBlocked => ApiError::IpBlocked,
+            ApiErrorKind::IpNotAllowed => ApiError::IpNotAllowed,
+            ApiErrorKind::Service => return None,
+        })
+    }
+
+    /// Iterates every variant of both enums, so a new one cannot be left out: codes are stable
+    /// snake case, `type` is the code's URN, statuses are errors, and no two outcomes of
+    /// different statuses share a code.
     #[test]
     fn codes_are_stable_snake_case_and_types_match() {
-        let all = [
-            ApiError::NotFound,
-            ApiError::MethodNotAllowed,
-            ApiError::PayloadTooLarge { limit: 1 },
-            ApiError::Timeout { secs: 1 },
-            ApiError::InvalidJson("x".into()),
-            ApiError::InvalidRequest("x".into()),
-            ApiError::UnsupportedMediaType,
-            ApiError::Validation(vec![]),
-            ApiError::Conflict { code: "email_taken", detail: "x".into() },
-            ApiError::NotReady("db".into()),
-            ApiError::Unauthenticated,
-            ApiError::InvalidToken,
-            ApiError::InvalidCredentials,
-            ApiError::InvalidRefreshToken,
-            ApiError::RefreshTokenReused,
-            ApiError::InvalidAccountToken,
-            ApiError::TooManyAttempts { retry_after_secs: 3 },
-            ApiError::InvalidApiKey,
-            ApiError::RateLimited { retry_after_secs: 3 },
-            ApiError::Forbidden { code: "csrf_failed", detail: "x".into() },
-            ApiError::PasswordExpired { change_token: "pr_x".into() },
-            ApiError::Unavailable(Box::new(std::io::Error::other("x"))),
-            ApiError::Internal(Box::new(std::io::Error::other("x"))),
-        ];
-        for e in all {
-            let p = e.to_problem();
-            assert!(p.code.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{}", p.code);
-            assert_eq!(p.type_, format!("urn:rampart:problem:{}", p.code));
-            assert!(p.status >= 400);
+        let mut rows: Vec<(StatusCode, &'static str)> = Vec::new();
+        for kind in ApiErrorKind::iter() {
+            if let Some(e) = transport_example(kind) {
+                let p = e.to_problem();
+                assert_eq!(p.type_, format!("urn:rampart:problem:{}", p.code));
+                rows.push((e.parts().0, e.parts().1));
+            }
+        }
+        for kind in ServiceErrorKind::iter() {
+            rows.push((service_status(kind).0, kind.code()));
+        }
+        let mut by_code: HashMap<&str, StatusCode> = HashMap::new();
+        for (status, code) in rows {
+            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{code}");
+            assert!(status.is_client_error() || status.is_server_error(), "{code}: {status}");
+            if let Some(prev) = by_code.insert(code, status) {
+                assert_eq!(prev, status, "{code} answers two statuses");
+            }
         }
     }
 

@@ -3,8 +3,8 @@
 //! checked without adding such routes to the real API.
 
 use crate::limits::ApiJson;
-use crate::metrics::Metrics;
-use crate::{serve_gracefully, telemetry, with_core_layers};
+use crate::router::with_core_layers;
+use crate::{serve_gracefully, telemetry};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -12,6 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use rampart_config::Config;
+use rampart_core::metrics::Metrics;
 use rampart_domain::Secret;
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};

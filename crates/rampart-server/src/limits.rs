@@ -9,7 +9,9 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::Limited;
-use rampart_wire::FieldError;
+use rampart_core::FieldProblem;
+use rampart_core::ServiceError;
+
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
@@ -44,7 +46,7 @@ pub(crate) fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> 
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
-    ApiError::Internal(msg.to_string().into()).into_response()
+    ApiError::internal(std::io::Error::other(msg.to_string())).into_response()
 }
 
 pub(crate) async fn not_found() -> ApiError {
@@ -79,7 +81,7 @@ pub(crate) async fn json_limits(limits: JsonLimits, mut req: Request, next: Next
 /// One pass over the bytes, before any parsing: nesting depth and string lengths, with the
 /// dotted path of the field at fault (`profile.name`; array positions are not counted). Syntax
 /// is left to the parser.
-pub fn check_shape(bytes: &[u8], limits: JsonLimits) -> Result<(), FieldError> {
+pub fn check_shape(bytes: &[u8], limits: JsonLimits) -> Result<(), FieldProblem> {
     let mut keys: Vec<String> = Vec::new(); // the key at each object depth
     let mut depth = 0usize;
     let mut i = 0;
@@ -94,10 +96,10 @@ pub fn check_shape(bytes: &[u8], limits: JsonLimits) -> Result<(), FieldError> {
             b'{' | b'[' => {
                 depth += 1;
                 if depth > limits.max_depth {
-                    return Err(FieldError {
+                    return Err(FieldProblem {
                         field: path(&keys, None),
                         code: "too_deep".into(),
-                        message: format!("nested deeper than {} levels", limits.max_depth),
+                        message: format!("nested deeper than { } levels", limits.max_depth),
                     });
                 }
                 keys.push(String::new());
@@ -127,7 +129,7 @@ pub fn check_shape(bytes: &[u8], limits: JsonLimits) -> Result<(), FieldError> {
                     } else {
                         path(&keys, None)
                     };
-                    return Err(FieldError {
+                    return Err(FieldProblem {
                         field,
                         code: "too_long".into(),
                         message: format!("longer than {} bytes", limits.max_string_bytes),
@@ -144,7 +146,7 @@ pub fn check_shape(bytes: &[u8], limits: JsonLimits) -> Result<(), FieldError> {
 }
 
 /// A serde data error (`path: message`, from axum's rejection text) as a field error.
-fn data_error(text: &str) -> FieldError {
+fn data_error(text: &str) -> FieldProblem {
     let text = text.strip_prefix("Failed to deserialize the JSON body into the target type: ").unwrap_or(text);
     let (path, msg) = text.split_once(": ").unwrap_or((".", text));
     let msg = msg.split(" at line ").next().unwrap_or(msg).to_string();
@@ -162,7 +164,7 @@ fn data_error(text: &str) -> FieldError {
     } else {
         (path.trim_start_matches('.').to_string(), "invalid")
     };
-    FieldError { field: if field.is_empty() { "$".into() } else { field }, code: code.into(), message: msg }
+    FieldProblem { field: if field.is_empty() { "$".into() } else { field }, code: code.into(), message: msg }
 }
 
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
@@ -199,10 +201,12 @@ where
                 ApiError::InvalidRequest(e.body_text())
             }
         })?;
-        check_shape(&bytes, shape).map_err(|e| ApiError::Validation(vec![e]))?;
+        check_shape(&bytes, shape).map_err(|e| ApiError::from(ServiceError::Validation(vec![e])))?;
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Validation(vec![data_error(&e.body_text())])),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ServiceError::Validation(vec![data_error(&e.body_text())]).into())
+            }
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::InvalidJson(e.body_text())),
             Err(other) => Err(ApiError::InvalidRequest(other.body_text())),
         }

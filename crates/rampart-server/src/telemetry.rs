@@ -171,7 +171,7 @@ where
 /// and latency. Request and response headers are logged, redacted, at `debug`.
 pub(crate) async fn middleware(req: Request, next: Next) -> Response {
     let request_id = crate::request_id::current().unwrap_or_default();
-    let route = crate::metrics::route_label(&req);
+    let route = crate::http_metrics::route_label(&req);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,

@@ -3,13 +3,8 @@
 use rampart_domain::device::parse_user_agent;
 use rampart_domain::{Session, User};
 use rampart_wire::{DeviceView, MfaStatus, SessionView, UserView};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-/// RFC 3339 in UTC.
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default()
-}
+pub use rampart_core::rfc3339;
 
 /// A user with no second factor yet (just registered).
 pub fn user_view(u: &User) -> UserView {
@@ -41,5 +36,67 @@ pub fn session_view(s: &Session, current: bool) -> SessionView {
         user_agent: s.user_agent.clone(),
         device: DeviceView { browser: device.browser, os: device.os, kind },
         current,
+    }
+}
+
+/// A session's tokens as the API shows them.
+pub fn token_response(t: rampart_core::services::login::Tokens) -> rampart_wire::TokenResponse {
+    rampart_wire::TokenResponse {
+        access_token: t.access_token,
+        token_type: "Bearer".into(),
+        expires_in: t.expires_in,
+        refresh_token: t.refresh_token,
+        session_id: t.session_id.to_string(),
+    }
+}
+
+/// The `mfa_required` answer of a login.
+pub fn mfa_required(r: rampart_core::services::step_up::StepUpRequired) -> rampart_wire::MfaRequired {
+    rampart_wire::MfaRequired { mfa_required: true, mfa_token: r.mfa_token, methods: r.methods }
+}
+
+pub fn totp_setup(t: rampart_core::services::mfa::TotpEnrolment) -> rampart_wire::TotpSetup {
+    rampart_wire::TotpSetup {
+        secret: t.secret,
+        otpauth_uri: t.otpauth_uri,
+        qr_png_base64: t.qr_png_base64,
+        qr_svg: t.qr_svg,
+    }
+}
+
+pub fn webauthn_challenge(c: rampart_core::services::webauthn::Ceremony) -> rampart_wire::WebauthnChallenge {
+    rampart_wire::WebauthnChallenge { challenge_id: c.challenge_id, options: c.options }
+}
+
+pub fn authenticator_view(a: &rampart_core::services::webauthn::Authenticator) -> rampart_wire::WebauthnCredentialView {
+    rampart_wire::WebauthnCredentialView {
+        id: a.id.to_string(),
+        name: a.name.clone(),
+        created_at: rfc3339(a.created_at),
+        last_used_at: a.last_used_at.map(rfc3339),
+    }
+}
+
+pub fn ip_rule_view(r: &rampart_domain::iprule::IpRule) -> rampart_wire::IpRuleView {
+    rampart_wire::IpRuleView {
+        id: r.id.to_string(),
+        network: r.network.to_string(),
+        action: r.action.as_str().into(),
+        scope: r.scope.as_str().into(),
+        reason: r.reason.clone(),
+        automatic: r.automatic,
+        created_at: rfc3339(r.created_at),
+        expires_at: r.expires_at.map(rfc3339),
+    }
+}
+
+pub fn verification(r: &rampart_store::ChainReport) -> rampart_wire::AuditVerification {
+    rampart_wire::AuditVerification {
+        ok: r.ok,
+        events_checked: r.events_checked,
+        checkpoints_checked: r.checkpoints_checked,
+        first_bad_seq: r.first_bad_seq,
+        fault: r.fault.map(|f| f.as_str().to_string()),
+        anchored_at: r.anchored_at,
     }
 }

@@ -15,9 +15,9 @@ pub mod redis;
 pub mod smtp;
 
 use rampart_config::{Config, SecretUrl};
+use rampart_core::master_key::KeyOrigin;
+use rampart_core::services::users::{CreateUser, create_user};
 use rampart_domain::{Actor, MasterKey, Secret, SystemClock, User};
-use rampart_server::master_key::KeyOrigin;
-use rampart_server::services::users::{CreateUser, create_user};
 use rampart_server::{AppState, Application};
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -213,7 +213,7 @@ fn received(from: String, to: Vec<String>, raw: Vec<u8>) -> ReceivedMail {
 mod tests {
     use super::*;
     use rampart_config::{MailConfig, MailTransport, SecretString, SmtpTls};
-    use rampart_server::mail::{MailError, Mailer, OutgoingMail};
+    use rampart_core::mail::{MailError, Mailer, OutgoingMail};
     use tokio::io::AsyncReadExt;
 
     fn smtp_config(sink: &SmtpSink) -> MailConfig {

@@ -6,8 +6,8 @@
 use crate::{explain, open_state};
 use clap::{Args, Subcommand};
 use rampart_config::Config;
+use rampart_core::services::ip_rules::{self, NewIpRule};
 use rampart_domain::Actor;
-use rampart_server::services::ip_rules::{self, NewIpRule};
 
 #[derive(Debug, Subcommand)]
 pub enum IpRulesCommand {
@@ -52,7 +52,7 @@ pub async fn run(config: Config, cmd: IpRulesCommand) -> anyhow::Result<()> {
         match cmd {
             IpRulesCommand::List => {
                 for r in state.store.list_ip_rules().await? {
-                    let v = rampart_server::routes::ip_rules::ip_rule_view(&r);
+                    let v = rampart_server::views::ip_rule_view(&r);
                     println!("{}", serde_json::to_string(&v)?);
                 }
             }
@@ -65,7 +65,7 @@ pub async fn run(config: Config, cmd: IpRulesCommand) -> anyhow::Result<()> {
                 let rule = ip_rules::create(&state, None, Actor::System, input)
                     .await
                     .map_err(|e| explain("add the rule", e))?;
-                println!("{}", serde_json::to_string(&rampart_server::routes::ip_rules::ip_rule_view(&rule))?);
+                println!("{}", serde_json::to_string(&rampart_server::views::ip_rule_view(&rule))?);
             }
             IpRulesCommand::Remove { id } => {
                 let id: uuid::Uuid = id.parse().map_err(|_| anyhow::anyhow!("--id: not a rule id"))?;

@@ -7,10 +7,11 @@ mod ip_rules;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use rampart_config::Config;
+use rampart_core::master_key::{self, KeyOrigin, MasterKeySource};
+use rampart_core::{App, ServiceError, services};
 use rampart_domain::{Actor, Secret, SystemClock};
-use rampart_server::master_key::{self, KeyOrigin, MasterKeySource};
+use rampart_server::Application;
 use rampart_server::telemetry::{self, LogTarget};
-use rampart_server::{AppState, Application, services};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -240,8 +241,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    let store = rampart_server::connect_store(&config).await?;
-    let (report, _) = rampart_server::migrate(&store, &SystemClock, "cli").await?;
+    let store = rampart_core::startup::connect_store(&config).await?;
+    let (report, _) = rampart_core::startup::migrate(&store, &SystemClock, "cli").await?;
     println!(
         "{} backend: {} migration(s) applied, {} in total",
         store.backend().as_str(),
@@ -278,7 +279,7 @@ fn config_check(config: &Config) -> anyhow::Result<()> {
 
 async fn rotate_signing(config: Config) -> anyhow::Result<()> {
     let (key, origin) = resolve_master_key(&config)?;
-    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let (state, _) = App::open(config, key, origin, Arc::new(SystemClock)).await?;
     let old = state.signing.ring().current.kid().to_string();
     let result = state.signing.rotate("cli").await;
     state.store.close().await;
@@ -297,7 +298,7 @@ async fn create_user(config: Config, args: CreateUserArgs) -> anyhow::Result<()>
         password.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&password).to_string(),
     );
     let (key, origin) = resolve_master_key(&config)?;
-    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let (state, _) = App::open(config, key, origin, Arc::new(SystemClock)).await?;
     let input = services::users::CreateUser { email: args.email, password, name: args.name, roles: args.roles };
     let result = services::users::create_user(&state, input, Actor::System, "cli").await;
     state.store.close().await;
@@ -313,30 +314,30 @@ async fn create_user(config: Config, args: CreateUserArgs) -> anyhow::Result<()>
 /// What a service error means to an operator at a terminal (who, unlike an HTTP client, may
 /// see internal causes).
 /// Opens the state for an operator command (database, master key), on the wall clock.
-async fn open_state(config: Config) -> anyhow::Result<AppState> {
+async fn open_state(config: Config) -> anyhow::Result<App> {
     let (key, origin) = resolve_master_key(&config)?;
-    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let (state, _) = App::open(config, key, origin, Arc::new(SystemClock)).await?;
     Ok(state)
 }
 
-fn explain(what: &str, e: rampart_server::ApiError) -> anyhow::Error {
+fn explain(what: &str, e: ServiceError) -> anyhow::Error {
     match e {
-        rampart_server::ApiError::Validation(errors) => {
+        ServiceError::Validation(errors) => {
             let lines: Vec<String> =
                 errors.iter().map(|e| format!("  {}: {} ({})", e.field, e.message, e.code)).collect();
             anyhow::anyhow!("cannot {what}:\n{}", lines.join("\n"))
         }
-        e @ (rampart_server::ApiError::Internal(_) | rampart_server::ApiError::Unavailable(_)) => {
+        e @ (ServiceError::Internal(_) | ServiceError::Unavailable(_)) => {
             let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
             anyhow::anyhow!("cannot {what}: {cause}")
         }
-        e => anyhow::anyhow!("cannot {what}: {}", e.to_problem().detail),
+        e => anyhow::anyhow!("cannot {what}: {e} ({})", e.code()),
     }
 }
 
 async fn create_key(config: Config, args: CreateKeyArgs) -> anyhow::Result<()> {
     let (key, origin) = resolve_master_key(&config)?;
-    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let (state, _) = App::open(config, key, origin, Arc::new(SystemClock)).await?;
     let result = async {
         let email = rampart_domain::Email::parse(&args.email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
         let owner = state.store.find_user_by_email(&email).await?.ok_or_else(|| anyhow::anyhow!("no user {email}"))?;
@@ -369,7 +370,7 @@ async fn create_key(config: Config, args: CreateKeyArgs) -> anyhow::Result<()> {
 async fn revoke_key(config: Config, id: String) -> anyhow::Result<()> {
     let id: uuid::Uuid = id.parse().map_err(|_| anyhow::anyhow!("--id: not a key id"))?;
     let (key, origin) = resolve_master_key(&config)?;
-    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let (state, _) = App::open(config, key, origin, Arc::new(SystemClock)).await?;
     let result = async {
         let stored = state.store.api_key_by_id(id).await?.ok_or_else(|| anyhow::anyhow!("no API key {id}"))?;
         let owner = rampart_domain::UserId(stored.user_id);
@@ -388,12 +389,12 @@ async fn revoke_key(config: Config, id: String) -> anyhow::Result<()> {
 
 async fn audit_verify(config: Config) -> anyhow::Result<()> {
     let (key, origin) = resolve_master_key(&config)?;
-    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let (state, _) = App::open(config, key, origin, Arc::new(SystemClock)).await?;
     let result =
         services::audit::verify(&state, Actor::System, None).await.map_err(|e| explain("verify the audit log", e));
     state.store.close().await;
     let report = result?;
-    println!("{}", serde_json::to_string(&rampart_server::routes::audit::verification(&report))?);
+    println!("{}", serde_json::to_string(&rampart_server::views::verification(&report))?);
     if !report.ok {
         bail!(
             "the audit log's hash chain is broken at seq {} ({})",
@@ -406,7 +407,7 @@ async fn audit_verify(config: Config) -> anyhow::Result<()> {
 
 async fn audit_checkpoint(config: Config) -> anyhow::Result<()> {
     let (key, origin) = resolve_master_key(&config)?;
-    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let (state, _) = App::open(config, key, origin, Arc::new(SystemClock)).await?;
     let result = services::audit::sign_checkpoint(&state).await;
     state.store.close().await;
     match result.map_err(|e| explain("sign a checkpoint", e.into()))? {
@@ -456,7 +457,7 @@ async fn audit_export(config: Config, args: AuditExportArgs) -> anyhow::Result<(
         }
     };
     let (key, origin) = resolve_master_key(&config)?;
-    let (state, _) = AppState::open(config, key, origin, Arc::new(SystemClock)).await?;
+    let (state, _) = App::open(config, key, origin, Arc::new(SystemClock)).await?;
     let result = async {
         let mut stream = Box::pin(
             services::audit::export(&state, Actor::System, None, filter, format)

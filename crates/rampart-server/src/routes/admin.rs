@@ -4,64 +4,23 @@
 use crate::AppState;
 use crate::auth::{Caller, Guard, RolesRead, RolesWrite, UsersDelete, UsersRead, UsersWrite};
 use crate::error::ApiError;
-use crate::events::RequestContext;
 use crate::limits::ApiJson;
-use crate::services::accounts;
 use crate::views::user_view;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rampart_domain::{Action, Outcome, Resource, RoleName, User, UserId, apikey, permission};
-use rampart_store::{RevokeSessions, Role};
+use rampart_core::RequestContext;
+use rampart_core::services::admin;
+use rampart_domain::{User, UserId};
+use rampart_store::Role;
 use rampart_wire::{
-    AdminUserEnvelope, AdminUserList, AdminUserView, AuthzCheckRequest, AuthzCheckResponse, FieldError, Problem,
-    RoleList, RoleRequest, RoleView, UpdateUserRequest,
+    AdminUserEnvelope, AdminUserList, AdminUserView, AuthzCheckRequest, AuthzCheckResponse, Problem, RoleList,
+    RoleRequest, RoleView, UpdateUserRequest,
 };
 use serde::Deserialize;
 
-async fn target(state: &AppState, id: &str) -> Result<User, ApiError> {
-    let id = id.parse().map(UserId).map_err(|_| ApiError::NotFound)?;
-    state.store.get_user(id).await?.ok_or(ApiError::NotFound)
-}
-
-/// Refuses (403 `exceeds_own_permissions`) unless the caller could itself hold every one of
-/// `permissions`: nobody grants, or acts on a user holding, more than they have.
-async fn within_ceiling(state: &AppState, caller: &Caller, permissions: &[String], what: &str) -> Result<(), ApiError> {
-    for p in permissions {
-        if !caller.covers(state, p).await? {
-            return Err(ApiError::Forbidden {
-                code: "exceeds_own_permissions",
-                detail: format!("{what} needs {p:?}, which you do not hold"),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The permissions the given roles grant.
-async fn permissions_of(state: &AppState, roles: &[String]) -> Result<Vec<String>, ApiError> {
-    let all = state.store.list_roles().await?;
-    Ok(all.into_iter().filter(|r| roles.contains(&r.name)).flat_map(|r| r.permissions).collect())
-}
-
-/// Refuses (409 `last_admin`) a change that would leave no enabled administrator.
-async fn keep_an_admin(state: &AppState, user: &User, still_admin_after: bool) -> Result<(), ApiError> {
-    let is_admin = !user.disabled && permissions_of(state, &user.roles).await?.iter().any(|p| p == "*");
-    if is_admin && !still_admin_after && state.store.count_admins().await? <= 1 {
-        return Err(ApiError::Conflict {
-            code: "last_admin",
-            detail: "this is the last enabled administrator; make another one first".into(),
-        });
-    }
-    Ok(())
-}
-
 fn admin_view(u: &User) -> AdminUserView {
     AdminUserView { user: user_view(u), disabled: u.disabled }
-}
-
-fn field(name: &str, code: &str, message: impl Into<String>) -> FieldError {
-    FieldError { field: name.into(), code: code.into(), message: message.into() }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -83,18 +42,11 @@ pub async fn list_users(
     guard: Guard<UsersRead>,
     Query(q): Query<UserListQuery>,
 ) -> Result<axum::Json<AdminUserList>, ApiError> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let after = match &q.cursor {
         Some(c) => Some(c.parse().map(UserId).map_err(|_| ApiError::InvalidRequest("bad cursor".into()))?),
         None => None,
     };
-    let page = state.store.list_users(q.q.as_deref().filter(|s| !s.is_empty()), after, limit).await?;
-    // Reading account data is data access on a sensitive endpoint: recorded.
-    let ev = ctx
-        .event(&state.events, Action::UserRead, Outcome::Success)
-        .actor(guard.caller.actor())
-        .details(serde_json::json!({ "view": "list", "query": q.q, "returned": page.users.len() }));
-    state.events.record(ev).await?;
+    let page = admin::list_users(&state, &ctx, &guard.caller, q.q.as_deref(), after, q.limit.unwrap_or(50)).await?;
     Ok(axum::Json(AdminUserList {
         items: page.users.iter().map(admin_view).collect(),
         next_cursor: page.next.map(|id| id.0.to_string()),
@@ -111,12 +63,7 @@ pub async fn get_user(
     guard: Guard<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<AdminUserEnvelope>, ApiError> {
-    let user = target(&state, &id).await?;
-    let ev = ctx
-        .event(&state.events, Action::UserRead, Outcome::Success)
-        .actor(guard.caller.actor())
-        .resource(Resource::new("user", user.id));
-    state.events.record(ev).await?;
+    let user = admin::get_user(&state, &ctx, &guard.caller, &id).await?;
     Ok(axum::Json(AdminUserEnvelope { user: admin_view(&user) }))
 }
 
@@ -137,67 +84,8 @@ pub async fn update_user(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateUserRequest>,
 ) -> Result<axum::Json<AdminUserEnvelope>, ApiError> {
-    let user = target(&state, &id).await?;
-    let mut errors = Vec::new();
-    let name = req.name.as_ref().map(|n| n.trim().to_string());
-    if let Some(n) = &name
-        && (n.chars().count() > crate::services::users::MAX_NAME_CHARS || n.chars().any(char::is_control))
-    {
-        errors.push(field("name", "name_invalid", "at most 200 characters, no control characters"));
-    }
-    let roles = match &req.roles {
-        Some(roles) => {
-            let mut out = Vec::new();
-            for r in roles {
-                match RoleName::parse(r) {
-                    Ok(r) => out.push(r.as_str().to_string()),
-                    Err(e) => errors.push(field("roles", "role_invalid", e.to_string())),
-                }
-            }
-            out.sort();
-            out.dedup();
-            Some(out)
-        }
-        None => None,
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    // Nobody acts on a user more powerful than themselves, or grants what they lack.
-    within_ceiling(&state, &guard.caller, &permissions_of(&state, &user.roles).await?, "changing this user").await?;
-    let new_permissions = match &roles {
-        Some(r) => permissions_of(&state, r).await?,
-        None => permissions_of(&state, &user.roles).await?,
-    };
-    if roles.is_some() {
-        within_ceiling(&state, &guard.caller, &new_permissions, "granting these roles").await?;
-    }
-    let still_admin = req.disabled != Some(true) && new_permissions.iter().any(|p| p == "*");
-    keep_an_admin(&state, &user, still_admin).await?;
-    let roles_removed = roles.as_ref().is_some_and(|r| user.roles.iter().any(|old| !r.contains(old)));
-    let ev = ctx
-        .event(&state.events, Action::UserUpdated, Outcome::Success)
-        .actor(guard.caller.actor())
-        .resource(Resource::new("user", user.id))
-        .details(serde_json::json!({
-            "name_changed": name.is_some(),
-            "roles": roles,
-            "disabled": req.disabled,
-            "roles_before": user.roles,
-        }));
-    let name_arg = name.as_deref().map(|n| if n.is_empty() { None } else { Some(n) });
-    let now = state.clock.now();
-    if !state.store.update_user(user.id, name_arg, roles.as_deref(), req.disabled, now, &ev).await? {
-        return Err(ApiError::NotFound);
-    }
-    state.events.observed(&ev);
-    state.api_keys.evict_user(user.id);
-    if roles_removed && req.disabled != Some(true) {
-        // Access tokens carry roles: end the sessions so no token outlives a lost role.
-        accounts::revoke_sessions(&state, &ctx, guard.caller.actor(), user.id, RevokeSessions::All, "roles_changed")
-            .await?;
-    }
-    let user = state.store.get_user(user.id).await?.ok_or(ApiError::NotFound)?;
+    let changes = admin::UserChanges { name: req.name, roles: req.roles, disabled: req.disabled };
+    let user = admin::update_user(&state, &ctx, &guard.caller, &id, changes).await?;
     Ok(axum::Json(AdminUserEnvelope { user: admin_view(&user) }))
 }
 
@@ -212,18 +100,7 @@ pub async fn delete_user(
     guard: Guard<UsersDelete>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user = target(&state, &id).await?;
-    within_ceiling(&state, &guard.caller, &permissions_of(&state, &user.roles).await?, "erasing this user").await?;
-    keep_an_admin(&state, &user, false).await?;
-    let ev = ctx
-        .event(&state.events, Action::UserDeleted, Outcome::Success)
-        .actor(guard.caller.actor())
-        .resource(Resource::new("user", user.id));
-    if !state.store.delete_user(user.id, &ev).await? {
-        return Err(ApiError::NotFound);
-    }
-    state.events.observed(&ev);
-    state.api_keys.evict_user(user.id);
+    admin::delete_user(&state, &ctx, &guard.caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -241,8 +118,7 @@ pub async fn unlock_user(
     guard: Guard<UsersWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user = target(&state, &id).await?;
-    accounts::unlock(&state, &ctx, guard.caller.actor(), &user).await?;
+    admin::unlock_user(&state, &ctx, &guard.caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -260,8 +136,7 @@ pub async fn revoke_user_sessions(
     guard: Guard<UsersWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user = target(&state, &id).await?;
-    accounts::revoke_sessions(&state, &ctx, guard.caller.actor(), user.id, RevokeSessions::All, "admin").await?;
+    admin::revoke_user_sessions(&state, &ctx, &guard.caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -281,56 +156,8 @@ pub async fn list_roles(
     State(state): State<AppState>,
     _guard: Guard<RolesRead>,
 ) -> Result<axum::Json<RoleList>, ApiError> {
-    let roles = state.store.list_roles().await?;
+    let roles = admin::list_roles(&state).await?;
     Ok(axum::Json(RoleList { items: roles.iter().map(role_view).collect() }))
-}
-
-fn validate_role(name: &str, permissions: &[String]) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    if RoleName::parse(name).is_err() {
-        errors.push(field("name", "role_invalid", "lowercase letters, digits, - and _, starting with a letter"));
-    }
-    for p in permissions {
-        if !apikey::is_valid_scope(p) {
-            errors.push(field(
-                "permissions",
-                "permission_invalid",
-                format!("{p:?} is not resource:action, resource:* or *"),
-            ));
-        }
-    }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
-}
-
-async fn save_role(
-    state: &AppState,
-    ctx: &RequestContext,
-    caller: &Caller,
-    name: &str,
-    req: &RoleRequest,
-) -> Result<RoleView, ApiError> {
-    let mut permissions = req.permissions.clone();
-    permissions.sort();
-    permissions.dedup();
-    validate_role(name, &permissions)?;
-    within_ceiling(state, caller, &permissions, "this role").await?;
-    // Changing an existing role needs its current permissions too.
-    within_ceiling(state, caller, &permissions_of(state, &[name.to_string()]).await?, "changing this role").await?;
-    let description = req.description.clone().unwrap_or_default();
-    let ev = ctx
-        .event(&state.events, Action::RoleChanged, Outcome::Success)
-        .actor(caller.actor())
-        .resource(Resource::new("role", name))
-        .details(serde_json::json!({ "permissions": permissions }));
-    state.store.put_role(name, &description, &permissions, &ev).await.map_err(|e| match e {
-        rampart_store::StoreError::Conflict(detail) => ApiError::Conflict { code: "role_builtin", detail },
-        e => e.into(),
-    })?;
-    state.events.observed(&ev);
-    for user in state.store.users_with_role(name).await? {
-        state.api_keys.evict_user(user);
-    }
-    Ok(RoleView { name: name.to_string(), description, permissions, builtin: false })
 }
 
 /// Creates a custom role. Needs `roles:write`.
@@ -344,14 +171,8 @@ pub async fn create_role(
     ApiJson(req): ApiJson<RoleRequest>,
 ) -> Result<Response, ApiError> {
     let name = req.name.clone().unwrap_or_default();
-    if state.store.list_roles().await?.iter().any(|r| r.name == name) {
-        return Err(ApiError::Conflict {
-            code: "role_exists",
-            detail: format!("role {name:?} exists; PUT changes it"),
-        });
-    }
-    let role = save_role(&state, &ctx, &guard.caller, &name, &req).await?;
-    Ok((StatusCode::CREATED, axum::Json(role)).into_response())
+    let role = admin::save_role(&state, &ctx, &guard.caller, &name, req.description, &req.permissions, true).await?;
+    Ok((StatusCode::CREATED, axum::Json(role_view(&role))).into_response())
 }
 
 /// Creates or changes a custom role (built-in roles are fixed: 409 `role_builtin`). Needs
@@ -369,7 +190,8 @@ pub async fn put_role(
     if req.name.as_ref().is_some_and(|n| *n != name) {
         return Err(ApiError::InvalidRequest("the body's name differs from the path's".into()));
     }
-    Ok(axum::Json(save_role(&state, &ctx, &guard.caller, &name, &req).await?))
+    let role = admin::save_role(&state, &ctx, &guard.caller, &name, req.description, &req.permissions, false).await?;
+    Ok(axum::Json(role_view(&role)))
 }
 
 /// Deletes a custom role; its holders lose it at once. Needs `roles:write`.
@@ -386,29 +208,7 @@ pub async fn delete_role(
     guard: Guard<RolesWrite>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let holders = state.store.users_with_role(&name).await?;
-    within_ceiling(
-        &state,
-        &guard.caller,
-        &permissions_of(&state, std::slice::from_ref(&name)).await?,
-        "deleting this role",
-    )
-    .await?;
-    let ev = ctx
-        .event(&state.events, Action::RoleDeleted, Outcome::Success)
-        .actor(guard.caller.actor())
-        .resource(Resource::new("role", &name));
-    let deleted = state.store.delete_role(&name, &ev).await.map_err(|e| match e {
-        rampart_store::StoreError::Conflict(detail) => ApiError::Conflict { code: "role_builtin", detail },
-        e => e.into(),
-    })?;
-    if !deleted {
-        return Err(ApiError::NotFound);
-    }
-    state.events.observed(&ev);
-    for user in holders {
-        state.api_keys.evict_user(user);
-    }
+    admin::delete_role(&state, &ctx, &guard.caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -424,24 +224,6 @@ pub async fn authz_check(
     caller: Caller,
     ApiJson(req): ApiJson<AuthzCheckRequest>,
 ) -> Result<axum::Json<AuthzCheckResponse>, ApiError> {
-    if !apikey::is_valid_scope(&req.permission) || req.permission.ends_with('*') {
-        return Err(ApiError::Validation(vec![field(
-            "permission",
-            "permission_invalid",
-            "a concrete resource:action",
-        )]));
-    }
-    let allowed = match &req.subject_id {
-        None => match &caller {
-            Caller::Session(a) => permission::allows(&state.store.user_permissions(a.user_id).await?, &req.permission),
-            Caller::Key(k) => k.allows(&req.permission),
-        },
-        Some(subject) => {
-            caller.require_recorded(&state, &ctx, <crate::auth::AuthzCheck as crate::auth::Permission>::NAME).await?;
-            let id = subject.parse().map(UserId).map_err(|_| ApiError::NotFound)?;
-            state.store.get_user(id).await?.ok_or(ApiError::NotFound)?;
-            permission::allows(&state.store.user_permissions(id).await?, &req.permission)
-        }
-    };
+    let allowed = admin::check(&state, &ctx, &caller, req.subject_id.as_deref(), &req.permission).await?;
     Ok(axum::Json(AuthzCheckResponse { allowed }))
 }

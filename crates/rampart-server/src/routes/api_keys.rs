@@ -3,15 +3,15 @@
 use crate::AppState;
 use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
-use crate::events::RequestContext;
 use crate::limits::ApiJson;
-use crate::services::api_keys as keys;
 use crate::views::rfc3339;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use rampart_core::RequestContext;
+use rampart_core::services::api_keys as keys;
 use rampart_domain::apikey::ApiKey;
-use rampart_domain::{Action, Actor, Outcome, Resource, UserId};
+use rampart_domain::{Actor, UserId};
 use rampart_store::StoredApiKey;
 use rampart_wire::{
     ApiKeyList, ApiKeyUsage, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, Problem, RateLimitSpec, RateLimitState,
@@ -19,9 +19,6 @@ use rampart_wire::{
 };
 use serde::Deserialize;
 use uuid::Uuid;
-
-/// Longest grace a rotation may give the old key.
-const MAX_GRACE_SECS: u32 = 30 * 86_400;
 
 fn limit_of(k: &StoredApiKey) -> Option<RateLimitSpec> {
     match (k.rate_limit_requests, k.rate_limit_per_seconds) {
@@ -83,7 +80,7 @@ pub async fn create(
         name: req.name,
         scopes: req.scopes,
         expires_in_days: req.expires_in_days,
-        rate_limit: req.rate_limit,
+        rate_limit: req.rate_limit.map(|r| keys::KeyRateLimit { requests: r.requests, per_seconds: r.per_seconds }),
     };
     let (key, secret) = keys::create(&state, auth.user_id, Actor::User(auth.user_id.0), Some(&ctx), new).await?;
     Ok(created(&key, &secret))
@@ -122,16 +119,7 @@ pub async fn revoke_all(
     ctx: RequestContext,
     auth: Authenticated,
 ) -> Result<StatusCode, ApiError> {
-    let ev = ctx
-        .event(&state.events, Action::ApiKeyRevoked, Outcome::Success)
-        .actor(Actor::User(auth.user_id.0))
-        .resource(Resource::new("user", auth.user_id))
-        .details(serde_json::json!({ "scope": "all" }));
-    let ids = state.store.revoke_all_api_keys(auth.user_id, state.clock.now(), &ev).await?;
-    for id in ids {
-        state.api_keys.evict(id);
-    }
-    state.events.observed(&ev);
+    keys::revoke_all(&state, &ctx, auth.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -151,42 +139,7 @@ pub async fn rotate(
     ApiJson(req): ApiJson<RotateApiKeyRequest>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let now = state.clock.now();
-    let old = state.store.api_key(auth.user_id, id).await?.filter(|k| k.is_live(now) && k.rotated_to.is_none());
-    let old = old.ok_or(ApiError::NotFound)?;
-    let grace = req.grace_seconds.unwrap_or(0);
-    if grace > MAX_GRACE_SECS {
-        return Err(ApiError::Validation(vec![rampart_wire::FieldError {
-            field: "grace_seconds".into(),
-            code: "out_of_range".into(),
-            message: format!("at most {MAX_GRACE_SECS}"),
-        }]));
-    }
-    // The new key may not outlive the old one's ceiling: the owner's permissions now.
-    let owner = state.store.user_permissions(auth.user_id).await?;
-    let scopes: Vec<String> =
-        old.scopes.iter().filter(|s| rampart_domain::apikey::covers(&owner, s)).cloned().collect();
-    let secret = ApiKey::generate(&mut rand::rngs::OsRng);
-    let new = StoredApiKey {
-        id: Uuid::now_v7(),
-        prefix: secret.display_prefix(),
-        scopes,
-        created_at: now,
-        last_used_at: None,
-        rotated_to: None,
-        ..old.clone()
-    };
-    let ev = ctx
-        .event(&state.events, Action::ApiKeyRotated, Outcome::Success)
-        .actor(Actor::User(auth.user_id.0))
-        .resource(Resource::new("api_key", old.id))
-        .details(serde_json::json!({ "new_key_id": new.id, "grace_seconds": grace }));
-    let old_until = now + time::Duration::seconds(i64::from(grace));
-    if !state.store.rotate_api_key(auth.user_id, old.id, &new, secret.hash(), old_until, &ev).await? {
-        return Err(ApiError::NotFound);
-    }
-    state.api_keys.evict(old.id);
-    state.events.observed(&ev);
+    let (new, secret) = keys::rotate(&state, &ctx, auth.user_id, id, req.grace_seconds.unwrap_or(0)).await?;
     Ok(created(&new, &secret))
 }
 

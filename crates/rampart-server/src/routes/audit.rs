@@ -4,18 +4,20 @@
 use crate::AppState;
 use crate::auth::{AuditExport, AuditRead, Guard};
 use crate::error::ApiError;
-use crate::events::RequestContext;
 use crate::limits::ApiQuery;
-use crate::services::audit::{self as service, ExportFormat};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use rampart_core::FieldProblem;
+use rampart_core::RequestContext;
+use rampart_core::ServiceError;
+use rampart_core::services::audit::{self as service, ExportFormat};
 use rampart_domain::audit::AuditFilter;
 use rampart_domain::{Outcome, Severity};
 use rampart_store::StoredEvent;
 use rampart_wire::{
-    AuditActor, AuditCount, AuditEvent, AuditPage, AuditResource, AuditStats, AuditVerification, FieldError, Problem,
+    AuditActor, AuditCount, AuditEvent, AuditPage, AuditResource, AuditStats, AuditVerification, Problem,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -50,26 +52,22 @@ pub struct FilterQuery {
     pub format: Option<String>,
 }
 
-fn err(field: &str, code: &str, message: impl Into<String>) -> FieldError {
-    FieldError { field: field.into(), code: code.into(), message: message.into() }
-}
-
 impl FilterQuery {
     /// Parses every filter field, reporting all bad ones at once (400 `validation_failed`),
     /// and refuses the view-specific parameters not in `allowed`.
-    fn parse(&self, allowed: &[&str], errors: &mut Vec<FieldError>) -> AuditFilter {
+    fn parse(&self, allowed: &[&str], errors: &mut Vec<FieldProblem>) -> AuditFilter {
         for (name, present) in
             [("cursor", self.cursor.is_some()), ("limit", self.limit.is_some()), ("format", self.format.is_some())]
         {
             if present && !allowed.contains(&name) {
-                errors.push(err(name, "not_allowed", "not a parameter of this view"));
+                errors.push(FieldProblem::new(name, "not_allowed", "not a parameter of this view"));
             }
         }
-        let time = |field: &str, v: &Option<String>, errors: &mut Vec<FieldError>| {
+        let time = |field: &str, v: &Option<String>, errors: &mut Vec<FieldProblem>| {
             v.as_ref().and_then(|s| match OffsetDateTime::parse(s, &Rfc3339) {
                 Ok(t) => Some(t),
                 Err(_) => {
-                    errors.push(err(field, "invalid_time", "must be an RFC 3339 time"));
+                    errors.push(FieldProblem::new(field, "invalid_time", "must be an RFC 3339 time"));
                     None
                 }
             })
@@ -79,28 +77,28 @@ impl FilterQuery {
         let actor_id = self.actor_id.as_ref().and_then(|s| match s.parse() {
             Ok(id) => Some(id),
             Err(_) => {
-                errors.push(err("actor_id", "invalid_id", "must be a UUID"));
+                errors.push(FieldProblem::new("actor_id", "invalid_id", "must be a UUID"));
                 None
             }
         });
         let outcome = self.outcome.as_ref().and_then(|s| {
             let o = Outcome::parse(s);
             if o.is_none() {
-                errors.push(err("outcome", "invalid_outcome", "must be success, failure or denied"));
+                errors.push(FieldProblem::new("outcome", "invalid_outcome", "must be success, failure or denied"));
             }
             o
         });
         let severity = self.severity.as_ref().and_then(|s| {
             let v = Severity::parse(s);
             if v.is_none() {
-                errors.push(err("severity", "invalid_severity", "must be info, warning or critical"));
+                errors.push(FieldProblem::new("severity", "invalid_severity", "must be info, warning or critical"));
             }
             v
         });
         let ip = self.ip.as_ref().and_then(|s| match s.parse() {
             Ok(ip) => Some(ip),
             Err(_) => {
-                errors.push(err("ip", "invalid_ip", "must be an IPv4 or IPv6 address"));
+                errors.push(FieldProblem::new("ip", "invalid_ip", "must be an IPv4 or IPv6 address"));
                 None
             }
         });
@@ -122,7 +120,7 @@ impl FilterQuery {
                     "before_since" => "must not be before since",
                     _ => "between 1 and 200 characters",
                 };
-                err(e.field, e.code, message)
+                FieldProblem::new(e.field, e.code, message)
             }));
         }
         filter
@@ -168,16 +166,16 @@ pub async fn list(
     let cursor = q.cursor.as_ref().and_then(|c| match c.parse::<i64>() {
         Ok(n) if n > 0 => Some(n),
         _ => {
-            errors.push(err("cursor", "invalid_cursor", "use the next_cursor of the previous page"));
+            errors.push(FieldProblem::new("cursor", "invalid_cursor", "use the next_cursor of the previous page"));
             None
         }
     });
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        errors.push(err("limit", "out_of_range", "between 1 and 1000"));
+        errors.push(FieldProblem::new("limit", "out_of_range", "between 1 and 1000"));
     }
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(ServiceError::Validation(errors).into());
     }
     let (events, next) = service::query(&state, guard.caller.actor(), &ctx, &filter, cursor, limit).await?;
     Ok(axum::Json(AuditPage { items: events.iter().map(view).collect(), next_cursor: next.map(|n| n.to_string()) }))
@@ -200,7 +198,7 @@ pub async fn stats(
     let mut errors = Vec::new();
     let filter = q.parse(&[], &mut errors);
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(ServiceError::Validation(errors).into());
     }
     let rows = service::stats(&state, guard.caller.actor(), &ctx, &filter).await?;
     Ok(axum::Json(AuditStats {
@@ -233,12 +231,12 @@ pub async fn export(
         None | Some("jsonl") => Some(ExportFormat::JsonLines),
         Some("csv") => Some(ExportFormat::Csv),
         Some(_) => {
-            errors.push(err("format", "invalid_format", "jsonl or csv"));
+            errors.push(FieldProblem::new("format", "invalid_format", "jsonl or csv"));
             None
         }
     };
     let (Some(format), true) = (format, errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
+        return Err(ServiceError::Validation(errors).into());
     };
     let stream = service::export(&state, guard.caller.actor(), Some(&ctx), filter, format).await?;
     let name = format!("attachment; filename=\"rampart-audit.{}\"", format.extension());
@@ -265,16 +263,5 @@ pub async fn verify(
     guard: Guard<AuditRead>,
 ) -> Result<axum::Json<AuditVerification>, ApiError> {
     let r = service::verify(&state, guard.caller.actor(), Some(&ctx)).await?;
-    Ok(axum::Json(verification(&r)))
-}
-
-pub fn verification(r: &rampart_store::ChainReport) -> AuditVerification {
-    AuditVerification {
-        ok: r.ok,
-        events_checked: r.events_checked,
-        checkpoints_checked: r.checkpoints_checked,
-        first_bad_seq: r.first_bad_seq,
-        fault: r.fault.map(|f| f.as_str().to_string()),
-        anchored_at: r.anchored_at,
-    }
+    Ok(axum::Json(crate::views::verification(&r)))
 }

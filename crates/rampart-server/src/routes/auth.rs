@@ -4,17 +4,18 @@
 use crate::AppState;
 use crate::auth::{Authenticated, Caller, SESSION_COOKIE, Via};
 use crate::error::ApiError;
-use crate::events::RequestContext;
-use crate::limits::ApiJson;
-use crate::services::accounts::{self, Issued};
-use crate::views::user_view;
+use crate::limits::{ApiJson, ApiQuery};
+use crate::views::{mfa_required, token_response, user_view};
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rampart_config::SameSite;
-use rampart_domain::opaque::looks_like;
-use rampart_domain::{SessionId, TokenHash, TokenKind};
+use rampart_core::RequestContext;
+use rampart_core::services::login::{self, Issued, LoginOutcome};
+use rampart_core::services::tokens::Introspected;
+use rampart_core::services::{passwords, registration, sessions, tokens};
+use rampart_domain::SessionMode;
 use rampart_wire::{
     Accepted, CookieSession, ForgotPasswordRequest, Introspection, LoginRequest, Problem, RefreshRequest,
     RegisterRequest, ResetPasswordRequest, TokenResponse, UserEnvelope, VerifyEmailRequest,
@@ -35,7 +36,7 @@ pub async fn register(
     ctx: RequestContext,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    match accounts::register(&state, &ctx, req.email, req.password.0, req.name).await? {
+    match registration::register(&state, &ctx, req.email, req.password.0, req.name).await? {
         Some(user) if !state.config.accounts.verify_email => {
             Ok((StatusCode::CREATED, axum::Json(UserEnvelope { user: user_view(&user) })).into_response())
         }
@@ -48,7 +49,9 @@ pub async fn register(
 pub struct LoginQuery {
     /// `cookie`: set the `__Host-rampart_session` cookie and answer `{session_id, csrf_token}`
     /// instead of tokens.
-    pub session: Option<String>,
+    #[param(value_type = Option<String>)]
+    #[serde(default)]
+    pub session: SessionMode,
 }
 
 /// Logs in with e-mail and password. Unknown addresses and wrong passwords get the same 401;
@@ -65,33 +68,22 @@ pub struct LoginQuery {
 pub async fn login(
     State(state): State<AppState>,
     ctx: RequestContext,
-    Query(q): Query<LoginQuery>,
+    ApiQuery(q): ApiQuery<LoginQuery>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let cookie_mode = match q.session.as_deref() {
-        None | Some("token") => false,
-        Some("cookie") => true,
-        Some(other) => return Err(ApiError::InvalidRequest(format!("session must be token or cookie; got {other:?}"))),
-    };
-    let user = accounts::check_password(&state, &ctx, &req.email, &req.password.0, "login").await?;
-    accounts::admit(&state, &ctx, &user).await?;
-    if let Some(required) = crate::services::mfa::begin_step_up(&state, &ctx, &user, cookie_mode).await? {
-        return Ok(no_store(axum::Json(required).into_response()));
+    match login::login(&state, &ctx, &req.email, &req.password.0, q.session).await? {
+        LoginOutcome::StepUp(required) => Ok(no_store(axum::Json(mfa_required(required)).into_response())),
+        LoginOutcome::Session(issued) => issued_response(&state, issued),
     }
-    issue(&state, &ctx, &user, vec!["pwd".into()], cookie_mode).await
 }
 
 /// Opens a session and answers with its tokens, or its cookie in cookie mode.
-pub(crate) async fn issue(
-    state: &AppState,
-    ctx: &RequestContext,
-    user: &rampart_domain::User,
-    amr: Vec<String>,
-    cookie_mode: bool,
-) -> Result<Response, ApiError> {
-    match accounts::start_session(state, ctx, user, amr, cookie_mode).await? {
-        Issued::Tokens(tokens) => Ok(no_store(axum::Json(tokens).into_response())),
-        Issued::Cookie { value, max_age, body } => {
+/// A new session as the API answers it: the tokens, or the session cookie with its CSRF token.
+pub(crate) fn issued_response(state: &AppState, issued: Issued) -> Result<Response, ApiError> {
+    match issued {
+        Issued::Tokens(tokens) => Ok(no_store(axum::Json(token_response(tokens)).into_response())),
+        Issued::Cookie { value, max_age, session_id, csrf_token } => {
+            let body = CookieSession { session_id: session_id.to_string(), csrf_token };
             let same_site = match state.config.sessions.cookie_same_site {
                 SameSite::Lax => "Lax",
                 SameSite::Strict => "Strict",
@@ -125,8 +117,8 @@ pub async fn refresh(
     ctx: RequestContext,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let tokens = accounts::refresh(&state, &ctx, &req.refresh_token.0).await?;
-    Ok(no_store(axum::Json(tokens).into_response()))
+    let tokens = login::refresh(&state, &ctx, &req.refresh_token.0).await?;
+    Ok(no_store(axum::Json(token_response(tokens)).into_response()))
 }
 
 /// Ends the calling session (and clears the cookie in cookie mode).
@@ -137,7 +129,7 @@ pub async fn logout(
     ctx: RequestContext,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    accounts::logout(&state, &ctx, &auth).await?;
+    sessions::logout(&state, &ctx, &auth).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     if auth.via == Via::Cookie {
         let clear = format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
@@ -171,7 +163,7 @@ pub async fn forgot_password(
     ctx: RequestContext,
     ApiJson(req): ApiJson<ForgotPasswordRequest>,
 ) -> Result<Response, ApiError> {
-    accounts::forgot_password(&state, &ctx, &req.email);
+    passwords::forgot_password(&state, &ctx, &req.email);
     Ok((StatusCode::ACCEPTED, axum::Json(Accepted { status: "accepted".into() })).into_response())
 }
 
@@ -187,7 +179,7 @@ pub async fn reset_password(
     ctx: RequestContext,
     ApiJson(req): ApiJson<ResetPasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    accounts::reset_password(&state, &ctx, &req.token.0, &req.new_password.0).await?;
+    passwords::reset_password(&state, &ctx, &req.token.0, &req.new_password.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -202,7 +194,7 @@ pub async fn verify_email(
     ctx: RequestContext,
     ApiJson(req): ApiJson<VerifyEmailRequest>,
 ) -> Result<StatusCode, ApiError> {
-    accounts::verify_email(&state, &ctx, &req.token.0).await?;
+    registration::verify_email(&state, &ctx, &req.token.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -230,55 +222,31 @@ pub async fn introspect(
     caller: Caller,
     Form(req): Form<IntrospectionRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require_recorded(&state, &ctx, "tokens:introspect").await?;
-    let now = state.clock.now();
-    let inactive = Introspection::default();
-    let answer = if looks_like(TokenKind::Refresh, &req.token) {
-        match state.store.refresh_token_session(TokenHash::of(&req.token)).await? {
-            Some(session) if session.is_active(now) => Introspection {
-                active: true,
-                token_type: Some("refresh_token".into()),
-                sub: Some(session.user_id.0.to_string()),
-                sid: Some(session.id.to_string()),
-                exp: Some(session.expires_at().unix_timestamp()),
-                iat: Some(session.created_at.unix_timestamp()),
-                ..Default::default()
-            },
-            _ => inactive,
-        }
-    } else {
-        match state.signing.verify(&req.token).await {
-            Ok(claims) => {
-                let live = match claims.sid.parse().map(SessionId) {
-                    Ok(sid) => state.store.get_session(sid).await?.is_some_and(|s| s.is_active(now)),
-                    Err(_) => false,
-                };
-                // The roles in force now, not the ones the token was issued with.
-                let user = match claims.sub.parse().map(rampart_domain::UserId) {
-                    Ok(id) if live => state.store.get_user(id).await?.filter(|u| !u.disabled),
-                    _ => None,
-                };
-                if let Some(user) = user {
-                    Introspection {
-                        active: true,
-                        token_type: Some("access_token".into()),
-                        scope: None,
-                        sub: Some(claims.sub),
-                        sid: Some(claims.sid),
-                        roles: Some(user.roles),
-                        exp: Some(claims.exp),
-                        iat: Some(claims.iat),
-                        nbf: Some(claims.nbf),
-                        iss: Some(claims.iss),
-                        aud: Some(claims.aud),
-                        jti: Some(claims.jti),
-                    }
-                } else {
-                    inactive
-                }
-            }
-            Err(_) => inactive,
-        }
+    let answer = match tokens::introspect(&state, &ctx, &caller, &req.token).await? {
+        Introspected::Inactive => Introspection::default(),
+        Introspected::Refresh(session) => Introspection {
+            active: true,
+            token_type: Some("refresh_token".into()),
+            sub: Some(session.user_id.0.to_string()),
+            sid: Some(session.id.to_string()),
+            exp: Some(session.expires_at().unix_timestamp()),
+            iat: Some(session.created_at.unix_timestamp()),
+            ..Default::default()
+        },
+        Introspected::Access { claims, user } => Introspection {
+            active: true,
+            token_type: Some("access_token".into()),
+            scope: None,
+            sub: Some(claims.sub),
+            sid: Some(claims.sid),
+            roles: Some(user.roles),
+            exp: Some(claims.exp),
+            iat: Some(claims.iat),
+            nbf: Some(claims.nbf),
+            iss: Some(claims.iss),
+            aud: Some(claims.aud),
+            jti: Some(claims.jti),
+        },
     };
     Ok(no_store(axum::Json(answer).into_response()))
 }

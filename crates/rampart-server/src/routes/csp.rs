@@ -3,10 +3,10 @@
 
 use crate::AppState;
 use crate::error::{ApiError, PROBLEM_JSON};
-use crate::events::RequestContext;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use rampart_core::RequestContext;
 use rampart_domain::{Action, Actor, Outcome, Severity};
 use rampart_wire::Problem;
 

@@ -4,27 +4,15 @@
 use crate::AppState;
 use crate::auth::{Guard, IpRulesRead, IpRulesWrite};
 use crate::error::{ApiError, PROBLEM_JSON};
-use crate::events::RequestContext;
 use crate::limits::ApiJson;
-use crate::services::ip_rules::{self, NewIpRule};
-use crate::views::rfc3339;
+use crate::views;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use rampart_domain::iprule::IpRule;
-use rampart_wire::{FieldError, IpRuleList, IpRuleRequest, IpRuleView, Problem};
-
-pub fn ip_rule_view(r: &IpRule) -> IpRuleView {
-    IpRuleView {
-        id: r.id.to_string(),
-        network: r.network.to_string(),
-        action: r.action.as_str().into(),
-        scope: r.scope.as_str().into(),
-        reason: r.reason.clone(),
-        automatic: r.automatic,
-        created_at: rfc3339(r.created_at),
-        expires_at: r.expires_at.map(rfc3339),
-    }
-}
+use rampart_core::FieldProblem;
+use rampart_core::RequestContext;
+use rampart_core::ServiceError;
+use rampart_core::services::ip_rules::{self, NewIpRule};
+use rampart_wire::{IpRuleList, IpRuleRequest, IpRuleView, Problem};
 
 /// Every rule, expired ones that are not purged yet included.
 #[utoipa::path(get, path = "/v1/admin/ip-rules", tag = "admin", security(("bearer" = []), ("api_key" = [])),
@@ -37,7 +25,7 @@ pub async fn list_ip_rules(
     _guard: Guard<IpRulesRead>,
 ) -> Result<axum::Json<IpRuleList>, ApiError> {
     let rules = state.store.list_ip_rules().await?;
-    Ok(axum::Json(IpRuleList { items: rules.iter().map(ip_rule_view).collect() }))
+    Ok(axum::Json(IpRuleList { items: rules.iter().map(views::ip_rule_view).collect() }))
 }
 
 /// Adds an allow or block rule for a network, for every route or admin routes only.
@@ -58,18 +46,18 @@ pub async fn create_ip_rule(
         None => None,
         Some(s) => {
             Some(time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
-                ApiError::Validation(vec![FieldError {
-                    field: "expires_at".into(),
-                    code: "invalid_datetime".into(),
-                    message: "an RFC 3339 date and time (2026-12-31T23:59:59Z)".into(),
-                }])
+                ServiceError::Validation(vec![FieldProblem::new(
+                    "expires_at",
+                    "invalid_datetime",
+                    "an RFC 3339 date and time (2026-12-31T23:59:59Z)",
+                )])
             })?)
         }
     };
     let input =
         NewIpRule { network: req.network, action: req.action, scope: req.scope, reason: req.reason, expires_at };
     let rule = ip_rules::create(&state, Some(&ctx), guard.caller.actor(), input).await?;
-    Ok((StatusCode::CREATED, axum::Json(ip_rule_view(&rule))))
+    Ok((StatusCode::CREATED, axum::Json(views::ip_rule_view(&rule))))
 }
 
 /// Removes a rule.

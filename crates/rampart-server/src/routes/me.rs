@@ -3,14 +3,14 @@
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::events::RequestContext;
-use crate::limits::ApiJson;
-use crate::services::accounts;
+use crate::limits::{ApiJson, ApiQuery};
 use crate::views::{session_view, user_view_with};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use rampart_domain::{Actor, SessionId};
-use rampart_store::RevokeSessions;
+use rampart_core::RequestContext;
+use rampart_core::ServiceError;
+use rampart_core::services::{passwords, sessions};
+use rampart_domain::SessionId;
 use rampart_wire::{ChangePasswordRequest, Problem, SessionList, UserEnvelope};
 use serde::Deserialize;
 
@@ -18,7 +18,7 @@ use serde::Deserialize;
 #[utoipa::path(get, path = "/v1/me", tag = "me", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "The account", body = UserEnvelope), (status = 401, description = "Not logged in", body = Problem)))]
 pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<axum::Json<UserEnvelope>, ApiError> {
-    let (user, mfa) = state.store.account(auth.user_id).await?.ok_or(ApiError::InvalidToken)?;
+    let (user, mfa) = sessions::account(&state, &auth).await?;
     Ok(axum::Json(UserEnvelope { user: user_view_with(&user, &mfa) }))
 }
 
@@ -37,7 +37,7 @@ pub async fn change_password(
     auth: Authenticated,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    accounts::change_password(
+    passwords::change_password(
         &state,
         &ctx,
         &auth,
@@ -56,8 +56,7 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<axum::Json<SessionList>, ApiError> {
-    let sessions = state.store.list_sessions(auth.user_id, state.clock.now()).await?;
-    let items = sessions.iter().map(|s| session_view(s, s.id == auth.session.id)).collect();
+    let items = sessions::list(&state, &auth).await?.iter().map(|s| session_view(s, s.id == auth.session.id)).collect();
     Ok(axum::Json(SessionList { items, next_cursor: None }))
 }
 
@@ -71,18 +70,9 @@ pub async fn revoke_session(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = id.parse().map(SessionId).map_err(|_| ApiError::NotFound)?;
-    let ev = ctx
-        .event(&state.events, rampart_domain::Action::SessionRevoked, rampart_domain::Outcome::Success)
-        .actor(Actor::User(auth.user_id.0))
-        .resource(rampart_domain::Resource::new("session", id))
-        .details(serde_json::json!({ "reason": "user", "scope": "one" }));
-    if state.store.revoke_session(auth.user_id, id, state.clock.now(), "user", &ev).await? {
-        state.events.observed(&ev);
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound)
-    }
+    let id = id.parse().map(SessionId).map_err(|_| ServiceError::NotFound)?;
+    sessions::revoke_own(&state, &ctx, &auth, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -100,9 +90,8 @@ pub async fn revoke_all_sessions(
     State(state): State<AppState>,
     ctx: RequestContext,
     auth: Authenticated,
-    Query(q): Query<RevokeAllQuery>,
+    ApiQuery(q): ApiQuery<RevokeAllQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let which = if q.keep_current { RevokeSessions::AllExcept(auth.session.id) } else { RevokeSessions::All };
-    accounts::revoke_sessions(&state, &ctx, Actor::User(auth.user_id.0), auth.user_id, which, "user").await?;
+    sessions::revoke_all_own(&state, &ctx, &auth, q.keep_current).await?;
     Ok(StatusCode::NO_CONTENT)
 }

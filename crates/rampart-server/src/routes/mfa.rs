@@ -4,13 +4,16 @@
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::events::RequestContext;
 use crate::limits::ApiJson;
-use crate::routes::auth::{issue, no_store};
-use crate::services::mfa::{self, Answer};
+use crate::routes::auth::{issued_response, no_store};
+use crate::views::totp_setup as setup_view;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use rampart_core::RequestContext;
+use rampart_core::services::login;
+use rampart_core::services::mfa;
+use rampart_core::services::step_up::Answer;
 use rampart_wire::{
     Accepted, BackupCodes, MfaLoginRequest, MfaTokenRequest, PasswordConfirmation, Problem, TokenResponse, TotpCode,
     TotpDisableRequest, TotpSetup,
@@ -34,7 +37,7 @@ pub async fn totp_setup(
     ApiJson(req): ApiJson<PasswordConfirmation>,
 ) -> Result<Response, ApiError> {
     let setup = mfa::totp_setup(&state, &ctx, &auth, &req.password.0).await?;
-    Ok(no_store(axum::Json(setup).into_response()))
+    Ok(no_store(axum::Json(setup_view(setup)).into_response()))
 }
 
 /// Enables TOTP with a right code from the authenticator, and returns 10 single-use backup
@@ -135,6 +138,6 @@ pub async fn login_mfa(
         }
         _ => return Err(ApiError::InvalidRequest("send exactly one of code and backup_code".into())),
     };
-    let done = mfa::complete_step_up(&state, &ctx, &req.mfa_token.0, answer).await?;
-    issue(&state, &ctx, &done.user, done.amr, done.cookie_mode).await
+    let issued = login::complete_step_up(&state, &ctx, &req.mfa_token.0, answer).await?;
+    issued_response(&state, issued)
 }

@@ -4,14 +4,15 @@
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::events::RequestContext;
 use crate::limits::ApiJson;
-use crate::routes::auth::{issue, no_store};
-use crate::services::mfa::{self, Answer};
-use crate::services::{accounts, webauthn};
+use crate::routes::auth::{issued_response, no_store};
+use crate::views::{authenticator_view, webauthn_challenge};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use rampart_core::RequestContext;
+use rampart_core::services::step_up::Answer;
+use rampart_core::services::{login, webauthn};
 use rampart_wire::{
     PasskeyFinish, PasswordConfirmation, Problem, TokenResponse, WebauthnChallenge, WebauthnCredentialList,
     WebauthnCredentialView, WebauthnLoginFinish, WebauthnLoginStart, WebauthnRegisterFinish, WebauthnRemove,
@@ -34,7 +35,7 @@ pub async fn register_start(
     ApiJson(req): ApiJson<PasswordConfirmation>,
 ) -> Result<Response, ApiError> {
     let challenge = webauthn::register_start(&state, &ctx, &auth, &req.password.0).await?;
-    Ok(no_store(axum::Json(challenge).into_response()))
+    Ok(no_store(axum::Json(webauthn_challenge(challenge)).into_response()))
 }
 
 /// Finishes registering: the authenticator's response to the creation options, and a name.
@@ -54,14 +55,14 @@ pub async fn register_finish(
     ApiJson(req): ApiJson<WebauthnRegisterFinish>,
 ) -> Result<Response, ApiError> {
     let view = webauthn::register_finish(&state, &ctx, &auth, &req.challenge_id, &req.credential, &req.name).await?;
-    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+    Ok((StatusCode::CREATED, axum::Json(authenticator_view(&view))).into_response())
 }
 
 /// The caller's registered WebAuthn authenticators, oldest first.
 #[utoipa::path(get, path = "/v1/me/mfa/webauthn", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "The authenticators", body = WebauthnCredentialList)))]
 pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
-    let items = webauthn::list(&state, &auth).await?;
+    let items = webauthn::list(&state, &auth).await?.iter().map(authenticator_view).collect();
     Ok(axum::Json(WebauthnCredentialList { items }).into_response())
 }
 
@@ -98,7 +99,7 @@ pub async fn login_start(
     ApiJson(req): ApiJson<WebauthnLoginStart>,
 ) -> Result<Response, ApiError> {
     let challenge = webauthn::login_start(&state, &req.mfa_token.0).await?;
-    Ok(no_store(axum::Json(challenge).into_response()))
+    Ok(no_store(axum::Json(webauthn_challenge(challenge)).into_response()))
 }
 
 /// Completes a step-up login with a WebAuthn assertion. Answers like `/v1/auth/login/mfa`
@@ -115,8 +116,8 @@ pub async fn login_finish(
     ApiJson(req): ApiJson<WebauthnLoginFinish>,
 ) -> Result<Response, ApiError> {
     let answer = Answer::WebAuthn { challenge_id: &req.challenge_id, credential: &req.credential };
-    let done = mfa::complete_step_up(&state, &ctx, &req.mfa_token.0, answer).await?;
-    issue(&state, &ctx, &done.user, done.amr, done.cookie_mode).await
+    let issued = login::complete_step_up(&state, &ctx, &req.mfa_token.0, answer).await?;
+    issued_response(&state, issued)
 }
 
 /// Starts a passwordless login with a passkey (a discoverable credential): request options
@@ -125,7 +126,7 @@ pub async fn login_finish(
     responses((status = 200, description = "The ceremony id and request options", body = WebauthnChallenge)))]
 pub async fn passkey_start(State(state): State<AppState>) -> Result<Response, ApiError> {
     let challenge = webauthn::passkey_start(&state).await?;
-    Ok(no_store(axum::Json(challenge).into_response()))
+    Ok(no_store(axum::Json(webauthn_challenge(challenge)).into_response()))
 }
 
 /// Completes a passwordless login: the account is the one whose credential signed. Tokens with
@@ -143,7 +144,6 @@ pub async fn passkey_finish(
     ctx: RequestContext,
     ApiJson(req): ApiJson<PasskeyFinish>,
 ) -> Result<Response, ApiError> {
-    let user = webauthn::passkey_finish(&state, &ctx, &req.challenge_id, &req.credential).await?;
-    accounts::admit(&state, &ctx, &user).await?;
-    issue(&state, &ctx, &user, webauthn::passkey_amr(), false).await
+    let issued = login::passkey_login(&state, &ctx, &req.challenge_id, &req.credential).await?;
+    issued_response(&state, issued)
 }

@@ -129,8 +129,7 @@ pub(crate) async fn cors(c: Arc<Cors>, req: Request, next: Next) -> Response {
     let allowed = c.allows(&origin);
     if preflight {
         if !allowed {
-            return ApiError::Forbidden { code: "cors_refused", detail: "this origin may not call the API".into() }
-                .into_response();
+            return ApiError::CorsRefused.into_response();
         }
         let requested = req
             .headers()

@@ -29,17 +29,8 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
     let v = verdict(&rules, ip, admin, state.clock.now());
     let (error, what) = match &v {
         IpVerdict::Allowed => return next.run(req).await,
-        IpVerdict::Blocked(id) => (
-            ApiError::Forbidden { code: "ip_blocked", detail: "requests from this address are blocked".into() },
-            format!("blocked:{id}"),
-        ),
-        IpVerdict::NotAllowlisted => (
-            ApiError::Forbidden {
-                code: "ip_not_allowed",
-                detail: "admin routes are open only to listed networks".into(),
-            },
-            "admin_allowlist".to_string(),
-        ),
+        IpVerdict::Blocked(id) => (ApiError::IpBlocked, format!("blocked:{id}")),
+        IpVerdict::NotAllowlisted => (ApiError::IpNotAllowed, "admin_allowlist".to_string()),
     };
     state.metrics.observe_ip_block(if admin { "admin" } else { "all" });
     {

@@ -1,23 +1,17 @@
 //! Traffic protection as tower layers, configured from `[server] trusted_proxies`,
 //! `[rate_limit]`, `[headers]` and `[cors]`: client-IP resolution ([`client_ip`]), rate limits
-//! ([`rate_limit`] over [`limiter`]), IP allow/block rules ([`ip_filter`]), security headers
+//! ([`rate_limit`]), IP allow/block rules ([`ip_filter`]), security headers
 //! and CORS ([`headers`]).
 //!
-//! They protect Rampart's own API now and are written against `Router<AppState>` and plain
-//! `axum::middleware` functions, so gateway mode can put the same layers in front of an
-//! upstream later. Order (outermost first): security headers → (the core stack: request id,
-//! log span, metrics, panic, timeout, body limit) → client IP → IP rules → CORS → rate limit →
-//! route.
+//! They are plain `axum::middleware` functions, so gateway mode can put the same layers in
+//! front of an upstream. Where each sits in the stack: `crate::router`. The limiter itself
+//! (memory and Redis) is `rampart_core::limiter`.
 
 pub mod client_ip;
 pub mod headers;
 pub mod ip_filter;
-pub mod limiter;
 pub mod rate_limit;
 
-use crate::AppState;
-use axum::Router;
-use axum::middleware::{from_fn, from_fn_with_state};
 use rampart_config::Config;
 use std::sync::Arc;
 
@@ -40,22 +34,4 @@ impl Shield {
             trusted_proxies: trusted,
         })
     }
-}
-
-/// The layers that sit between the core stack and the routes: rate limit (innermost), CORS,
-/// IP rules, client IP.
-pub(crate) fn inner_layers(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let trusted = state.shield.trusted_proxies.clone();
-    let cors = state.shield.cors.clone();
-    routes
-        .layer(from_fn_with_state(state.clone(), rate_limit::middleware))
-        .layer(from_fn(move |req, next| headers::cors(cors.clone(), req, next)))
-        .layer(from_fn_with_state(state.clone(), ip_filter::middleware))
-        .layer(from_fn(move |req, next| client_ip::middleware(trusted.clone(), req, next)))
-}
-
-/// The outermost layer: security headers on every response, whatever answered it.
-pub(crate) fn outer_layer(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let h = state.shield.headers.clone();
-    routes.layer(from_fn(move |req, next| headers::security_headers(h.clone(), req, next)))
 }

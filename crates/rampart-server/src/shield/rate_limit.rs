@@ -5,7 +5,6 @@
 //! (draft-ietf-httpapi-ratelimit-headers: `"login";q=10;w=60` and `"login";r=9;t=6`).
 
 use super::client_ip::ClientIp;
-use super::limiter::{Limiter, MemoryLimiter, RedisLimiter, Source, Transition};
 use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -13,6 +12,8 @@ use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rampart_config::{OnRedisError, RateLimitBackend, RateLimitConfig, RateLimitKey, RateLimitRule};
+use rampart_core::ServiceError;
+use rampart_core::limiter::{Limiter, MemoryLimiter, RedisLimiter, Source, Transition};
 use rampart_domain::ratelimit::{Decision, Quota};
 use rampart_domain::{Action, Actor, Outcome, Severity};
 use std::collections::HashMap;
@@ -165,7 +166,7 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
         .get::<ClientIp>()
         .map(|c| c.0)
         .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
-    let ip_key = ip.map_or_else(|| "unknown".to_string(), crate::auth::ip_key);
+    let ip_key = ip.map_or_else(|| "unknown".to_string(), |ip| rampart_domain::ThrottleKey::address(ip).storage_key());
     let identity = if matching.iter().any(|r| r.config.key != RateLimitKey::Ip) {
         identify(&state, req.headers()).await
     } else {
@@ -218,7 +219,7 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
         }
     }
     let mut res = match refused {
-        Some(d) => ApiError::RateLimited { retry_after_secs: d.retry_after_secs() }.into_response(),
+        Some(d) => ApiError::from(ServiceError::RateLimited { retry_after_secs: d.retry_after_secs() }).into_response(),
         None => next.run(req).await,
     };
     if !in_force.is_empty() {

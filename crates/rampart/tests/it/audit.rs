@@ -317,11 +317,8 @@ async fn exporting_needs_its_own_permission_streams_both_formats_and_is_recorded
 #[tokio::test]
 async fn the_verify_endpoint_checks_checkpoints_signed_by_the_server() {
     let (app, token) = admin_app(|_| {}).await;
-    rampart_server::services::audit::sign_checkpoint(&app.state).await.unwrap().expect("a first checkpoint");
-    assert!(
-        rampart_server::services::audit::sign_checkpoint(&app.state).await.unwrap().is_none(),
-        "the head is signed"
-    );
+    rampart_core::services::audit::sign_checkpoint(&app.state).await.unwrap().expect("a first checkpoint");
+    assert!(rampart_core::services::audit::sign_checkpoint(&app.state).await.unwrap().is_none(), "the head is signed");
     let (st, v) = get_json(&app, &token, "/v1/admin/audit/verify").await;
     assert_eq!(st, 200);
     assert_eq!(v["ok"], true, "{v}");
@@ -384,7 +381,7 @@ async fn the_siem_output_ships_every_event_as_ecs_json_lines() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let cp = rampart_server::services::audit::sign_checkpoint(&app.state).await.unwrap().expect("the head moved");
+    let cp = rampart_core::services::audit::sign_checkpoint(&app.state).await.unwrap().expect("the head moved");
     // The output follows the table about once a second.
     let mut lines = Vec::new();
     for _ in 0..100 {

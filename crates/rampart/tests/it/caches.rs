@@ -2,10 +2,10 @@
 //! answer: a cached token still expires, a revoked session ends at once, a changed account shows
 //! at once, and another instance's revocation is seen within the cache's TTL.
 
+use rampart_core::master_key::KeyOrigin;
 use rampart_domain::clock::FixedClock;
 use rampart_domain::{MasterKey, SessionId, SystemClock};
 use rampart_server::AppState;
-use rampart_server::master_key::KeyOrigin;
 use rampart_store::RevokeSessions;
 use rampart_testkit::{TestApp, TestDb};
 use reqwest::Method;

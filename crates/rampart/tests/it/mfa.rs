@@ -462,7 +462,7 @@ async fn store_consumes_totp_steps_and_backup_codes_exactly_once_under_concurren
         assert_eq!(wins[0].0, 1, "one code left");
         assert_eq!(store.mfa_status(user.id).await.unwrap().backup_codes_left, 1);
         // Through the server's verify: the app signed a checkpoint at start-up.
-        let report = rampart_server::services::audit::verify(&app.state, Actor::System, None).await.unwrap();
+        let report = rampart_core::services::audit::verify(&app.state, Actor::System, None).await.unwrap();
         assert!(report.ok, "the chain holds every concurrent event: {report:?}");
     });
 }

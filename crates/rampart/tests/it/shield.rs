@@ -3,9 +3,9 @@
 //! recovery, client-IP resolution (spoofing), security headers, CSP reports, CORS.
 
 use rampart_config::{Config, RateLimitBackend, RateLimitKey, RateLimitRule, SecretUrl};
+use rampart_core::limiter::{MemoryLimiter, RateLimitBackend as Backend, RedisLimiter};
 use rampart_domain::Action;
 use rampart_domain::ratelimit::Quota;
-use rampart_server::shield::limiter::{MemoryLimiter, RateLimitBackend as Backend, RedisLimiter};
 use rampart_testkit::redis::{RedisServer, redis_url, unique_prefix};
 use rampart_testkit::{TestApp, TestDb};
 use serde_json::json;

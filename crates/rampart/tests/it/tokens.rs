@@ -1,10 +1,10 @@
 //! Access-token signing keys through the running server: JWKS, rotation, and verification
 //! that needs no database round trip.
 
+use rampart_core::master_key::KeyOrigin;
 use rampart_domain::tokens::{self, AccessClaims, TokenError, VerifyingKeys};
 use rampart_domain::{MasterKey, SystemClock};
 use rampart_server::AppState;
-use rampart_server::master_key::KeyOrigin;
 use rampart_testkit::TestApp;
 use rampart_wire::Jwks;
 use std::sync::Arc;

@@ -7,10 +7,10 @@
 //! and `last_used_at` are added up in memory and written every [`USAGE_FLUSH_INTERVAL`] (and at
 //! shutdown), never one write per request.
 
-use crate::AppState;
-use crate::error::ApiError;
+use crate::App;
+use crate::error::{FieldProblem, ServiceError};
 use rampart_domain::apikey::{self, KeyFormatError};
-use rampart_domain::{TokenHash, UserId};
+use rampart_domain::{Action, Actor, Outcome, Resource, TokenHash, UserId};
 use rampart_store::{StoredApiKey, UsageCount};
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
@@ -96,7 +96,7 @@ fn hour_of(t: OffsetDateTime) -> OffsetDateTime {
 impl ApiKeys {
     /// Authenticates a presented key: format and checksum first (no lookup for junk), then the
     /// cache, then storage. Does not count usage or apply the rate limit.
-    pub async fn authenticate(&self, state: &AppState, presented: &str) -> Result<KeyPrincipal, KeyRefusal> {
+    pub async fn authenticate(&self, state: &App, presented: &str) -> Result<KeyPrincipal, KeyRefusal> {
         let hash = apikey::check_format(presented).map_err(|_: KeyFormatError| KeyRefusal::Unknown)?;
         let cached = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&hash).cloned();
         let cached = match cached {
@@ -185,7 +185,7 @@ impl ApiKeys {
 
     /// Writes the counted usage. Counts that fail to write are put back for the next flush.
     /// Also forgets rate-limit windows that ended (the longest window is a day).
-    pub async fn flush(&self, state: &AppState) {
+    pub async fn flush(&self, state: &App) {
         self.windows
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -222,7 +222,7 @@ impl ApiKeys {
 /// Checks a key, a required scope and its rate limit, and counts the request: the
 /// `/v1/keys/verify` answer, and the gate of key-authenticated requests.
 pub async fn verify(
-    state: &AppState,
+    state: &App,
     presented: &str,
     scope: Option<&str>,
 ) -> Result<(KeyPrincipal, Option<LimitState>), (&'static str, Option<KeyPrincipal>, Option<LimitState>)> {
@@ -242,24 +242,31 @@ pub async fn verify(
     Ok((principal, limit))
 }
 
+/// A key's own rate limit: `requests` per `per_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRateLimit {
+    pub requests: u32,
+    pub per_seconds: u32,
+}
+
 /// What a new key is to be.
 #[derive(Debug, Clone)]
 pub struct NewKey {
     pub name: String,
     pub scopes: Vec<String>,
     pub expires_in_days: Option<u32>,
-    pub rate_limit: Option<rampart_wire::RateLimitSpec>,
+    pub rate_limit: Option<KeyRateLimit>,
 }
 
 /// Creates a key for `owner` within their current permissions (HTTP and CLI share this).
 /// Returns the stored key and the secret, to be shown once.
 pub async fn create(
-    state: &AppState,
+    state: &App,
     owner: UserId,
     actor: rampart_domain::Actor,
     ctx: Option<&crate::events::RequestContext>,
     new: NewKey,
-) -> Result<(StoredApiKey, apikey::ApiKey), ApiError> {
+) -> Result<(StoredApiKey, apikey::ApiKey), ServiceError> {
     let permissions = state.store.user_permissions(owner).await?;
     let mut scopes = new.scopes;
     scopes.sort();
@@ -288,7 +295,7 @@ pub async fn create(
         .resource(rampart_domain::Resource::new("api_key", key.id))
         .details(serde_json::json!({ "name": key.name, "scopes": key.scopes, "prefix": key.prefix }));
     state.store.create_api_key(&key, secret.hash(), MAX_LIVE_KEYS, &ev).await.map_err(|e| match e {
-        rampart_store::StoreError::Conflict(detail) => ApiError::Conflict { code: "too_many_keys", detail },
+        rampart_store::StoreError::Conflict(detail) => ServiceError::TooManyKeys(detail),
         e => e.into(),
     })?;
     state.events.observed(&ev);
@@ -298,12 +305,12 @@ pub async fn create(
 /// Revokes one of `owner`'s keys; it stops working on this instance at once. False when the
 /// owner has no such live key.
 pub async fn revoke(
-    state: &AppState,
+    state: &App,
     owner: UserId,
     id: Uuid,
     actor: rampart_domain::Actor,
     ctx: Option<&crate::events::RequestContext>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, ServiceError> {
     let ev = state
         .events
         .event_for(ctx, rampart_domain::Action::ApiKeyRevoked, rampart_domain::Outcome::Success)
@@ -323,12 +330,10 @@ pub fn validate_new_key(
     scopes: &[String],
     owner_permissions: &[String],
     expires_in_days: Option<u32>,
-    rate_limit: Option<rampart_wire::RateLimitSpec>,
-) -> Result<(), ApiError> {
+    rate_limit: Option<KeyRateLimit>,
+) -> Result<(), ServiceError> {
     let mut errors = Vec::new();
-    let mut err = |field: &str, code: &str, message: String| {
-        errors.push(rampart_wire::FieldError { field: field.into(), code: code.into(), message })
-    };
+    let mut err = |field: &str, code: &str, message: String| errors.push(FieldProblem::new(field, code, message));
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         err("name", "name_invalid", "1 to 100 characters, no control characters".into());
@@ -351,7 +356,68 @@ pub fn validate_new_key(
     {
         err("rate_limit", "out_of_range", "requests >= 1 and per_seconds between 1 and 86400".into());
     }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+    if errors.is_empty() { Ok(()) } else { Err(ServiceError::Validation(errors)) }
+}
+
+/// The longest grace a rotated key may keep working.
+pub const MAX_GRACE_SECS: u32 = 30 * 86_400;
+
+/// Replaces one of `owner`'s live keys with a new one (same name, scopes within the owner's
+/// permissions now, same limit). The old key keeps working for `grace_secs`, then stops.
+/// Returns the new key and its secret, to be shown once; `not_found` for no such live key.
+pub async fn rotate(
+    state: &App,
+    ctx: &crate::RequestContext,
+    owner: UserId,
+    id: Uuid,
+    grace_secs: u32,
+) -> Result<(StoredApiKey, apikey::ApiKey), ServiceError> {
+    let now = state.clock.now();
+    let old = state.store.api_key(owner, id).await?.filter(|k| k.is_live(now) && k.rotated_to.is_none());
+    let old = old.ok_or(ServiceError::NotFound)?;
+    if grace_secs > MAX_GRACE_SECS {
+        return Err(ServiceError::field("grace_seconds", "out_of_range", format!("at most {MAX_GRACE_SECS}")));
+    }
+    // The new key may not outlive the old one's ceiling: the owner's permissions now.
+    let permissions = state.store.user_permissions(owner).await?;
+    let scopes: Vec<String> = old.scopes.iter().filter(|s| apikey::covers(&permissions, s)).cloned().collect();
+    let secret = apikey::ApiKey::generate(&mut rand::rngs::OsRng);
+    let new = StoredApiKey {
+        id: Uuid::now_v7(),
+        prefix: secret.display_prefix(),
+        scopes,
+        created_at: now,
+        last_used_at: None,
+        rotated_to: None,
+        ..old.clone()
+    };
+    let ev = ctx
+        .event(&state.events, Action::ApiKeyRotated, Outcome::Success)
+        .actor(Actor::User(owner.0))
+        .resource(Resource::new("api_key", old.id))
+        .details(serde_json::json!({ "new_key_id": new.id, "grace_seconds": grace_secs }));
+    let old_until = now + time::Duration::seconds(i64::from(grace_secs));
+    if !state.store.rotate_api_key(owner, old.id, &new, secret.hash(), old_until, &ev).await? {
+        return Err(ServiceError::NotFound);
+    }
+    state.api_keys.evict(old.id);
+    state.events.observed(&ev);
+    Ok((new, secret))
+}
+
+/// Revokes every key of `owner` ("I leaked something").
+pub async fn revoke_all(state: &App, ctx: &crate::RequestContext, owner: UserId) -> Result<(), ServiceError> {
+    let ev = ctx
+        .event(&state.events, Action::ApiKeyRevoked, Outcome::Success)
+        .actor(Actor::User(owner.0))
+        .resource(Resource::new("user", owner))
+        .details(serde_json::json!({ "scope": "all" }));
+    let ids = state.store.revoke_all_api_keys(owner, state.clock.now(), &ev).await?;
+    for id in ids {
+        state.api_keys.evict(id);
+    }
+    state.events.observed(&ev);
+    Ok(())
 }
 
 #[cfg(test)]

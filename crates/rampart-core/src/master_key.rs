@@ -72,7 +72,7 @@ pub fn resolve(
             }
             let key = MasterKey::generate(&mut rand::rngs::OsRng);
             let io = |source| MasterKeyError::Io { path: path.clone(), source };
-            crate::create_private_dir(data_dir).map_err(io)?;
+            crate::startup::create_private_dir(data_dir).map_err(io)?;
             // Written whole under a temporary name, then linked into place: a reader never sees
             // a half-written key, and if another process won the race, its key is the one used.
             let tmp = data_dir.join(format!(".{KEY_FILE_NAME}.{}", uuid::Uuid::now_v7().simple()));

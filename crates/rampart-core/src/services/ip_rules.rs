@@ -2,15 +2,13 @@
 //! every request is checked against (reloaded every second, and at once after a change on this
 //! instance), and automatic temporary blocks after repeated failed authentications.
 
-use crate::AppState;
-use crate::error::ApiError;
+use crate::App;
+use crate::error::{FieldProblem, ServiceError};
 use crate::events::RequestContext;
-use crate::shield::limiter::MemoryLimiter;
+use crate::limiter::MemoryLimiter;
 use rampart_domain::iprule::{self, IpAction, IpRule, IpScope};
 use rampart_domain::ratelimit::Quota;
 use rampart_domain::{Action, Actor, Outcome, Resource, Severity};
-use rampart_wire::FieldError;
-use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -39,7 +37,7 @@ impl IpRules {
     }
 
     /// Reloads the rules from storage (keeps the old copy when storage fails).
-    pub async fn reload(&self, state: &AppState) {
+    pub async fn reload(&self, state: &App) {
         match state.store.list_ip_rules().await {
             Ok(rules) => *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules),
             Err(e) => tracing::warn!(error = %e, "cannot reload IP rules; keeping the ones in memory"),
@@ -58,13 +56,9 @@ pub struct NewIpRule {
 }
 
 /// Parses and checks a submitted rule; every problem named by field and code.
-pub fn validate(input: &NewIpRule, now: OffsetDateTime) -> Result<(ipnet::IpNet, IpAction, IpScope), ApiError> {
+pub fn validate(input: &NewIpRule, now: OffsetDateTime) -> Result<(ipnet::IpNet, IpAction, IpScope), ServiceError> {
     let mut errors = Vec::new();
-    let err = |field: &str, code: &str, message: &str| FieldError {
-        field: field.into(),
-        code: code.into(),
-        message: message.into(),
-    };
+    let err = |field: &str, code: &str, message: &str| FieldProblem::new(field, code, message);
     let network = iprule::parse_cidr(&input.network);
     if network.is_none() {
         errors.push(err("network", "invalid_cidr", "an IPv4 or IPv6 address or network (192.0.2.0/24, 2001:db8::/32)"));
@@ -85,17 +79,17 @@ pub fn validate(input: &NewIpRule, now: OffsetDateTime) -> Result<(ipnet::IpNet,
     }
     match (network, action, scope) {
         (Some(n), Some(a), Some(s)) if errors.is_empty() => Ok((n, a, s)),
-        _ => Err(ApiError::Validation(errors)),
+        _ => Err(ServiceError::Validation(errors)),
     }
 }
 
 /// Adds a rule (recorded as `ip_rule.created` in the same transaction) and applies it here at once.
 pub async fn create(
-    state: &AppState,
+    state: &App,
     ctx: Option<&RequestContext>,
     actor: Actor,
     input: NewIpRule,
-) -> Result<IpRule, ApiError> {
+) -> Result<IpRule, ServiceError> {
     let now = state.clock.now();
     let (network, action, scope) = validate(&input, now)?;
     let rule = IpRule {
@@ -133,7 +127,7 @@ fn details(rule: &IpRule) -> serde_json::Value {
 }
 
 /// Removes a rule; false when there is none with this id.
-pub async fn remove(state: &AppState, ctx: Option<&RequestContext>, actor: Actor, id: Uuid) -> Result<bool, ApiError> {
+pub async fn remove(state: &App, ctx: Option<&RequestContext>, actor: Actor, id: Uuid) -> Result<bool, ServiceError> {
     let event = state
         .events
         .event_for(ctx, Action::IpRuleDeleted, Outcome::Success)
@@ -149,7 +143,7 @@ pub async fn remove(state: &AppState, ctx: Option<&RequestContext>, actor: Actor
 }
 
 /// Removes every rule (break-glass); returns how many there were.
-pub async fn clear(state: &AppState, actor: Actor, via: &str) -> Result<u64, ApiError> {
+pub async fn clear(state: &App, actor: Actor, via: &str) -> Result<u64, ServiceError> {
     let event = state
         .events
         .event(Action::IpRulesCleared, Outcome::Success)
@@ -165,9 +159,9 @@ pub async fn clear(state: &AppState, actor: Actor, via: &str) -> Result<u64, Api
 /// Counts a failed authentication from `ip`; past the configured threshold the address is
 /// blocked for `auto_block_secs` (unless an allow rule for all routes holds it), recorded as
 /// `ip_rule.created` with `automatic: true`.
-pub async fn failed_authentication(state: &AppState, ip: Option<IpAddr>) {
+pub async fn failed_authentication(state: &App, ctx: &RequestContext) {
     let c = &state.config.ip_rules;
-    let Some(ip) = ip else { return };
+    let Some(ip) = ctx.ip else { return };
     if c.auto_block_failures == 0 {
         return;
     }
@@ -200,7 +194,7 @@ pub async fn failed_authentication(state: &AppState, ip: Option<IpAddr>) {
         .actor(Actor::System)
         .severity(Severity::Critical)
         .ip(Some(ip))
-        .request_id(crate::request_id::current().as_deref())
+        .request_id(ctx.request_id.as_deref())
         .resource(Resource::new("ip_rule", rule.id))
         .details(details(&rule));
     match state.store.create_ip_rule(&rule, &event).await {

@@ -1,9 +1,8 @@
 //! Creating users (the CLI bootstrap now; registration and the admin API later).
 
-use crate::AppState;
-use crate::error::ApiError;
+use crate::App;
+use crate::error::{FieldProblem, ServiceError};
 use rampart_domain::{Action, Actor, Email, NewUser, Outcome, Password, Resource, RoleName, User, UserId};
-use rampart_wire::FieldError;
 
 /// Longest display name accepted.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -19,25 +18,24 @@ pub struct CreateUser {
 /// Validates every field (reporting all problems at once), hashes the password off the
 /// runtime, and stores the user with a `user.created` event in one transaction.
 pub async fn create_user(
-    state: &AppState,
+    state: &App,
     input: CreateUser,
     actor: Actor,
     via: &'static str,
-) -> Result<User, ApiError> {
+) -> Result<User, ServiceError> {
     let mut errors = Vec::new();
-    let field =
-        |field: &str, code: &str, message: String| FieldError { field: field.into(), code: code.into(), message };
-    let email = Email::parse(&input.email).map_err(|e| errors.push(field("email", e.code(), e.to_string()))).ok();
+    let email =
+        Email::parse(&input.email).map_err(|e| errors.push(FieldProblem::new("email", e.code(), e.to_string()))).ok();
     let password = Password::parse_for(input.password.expose().clone(), &state.password_policy(), Some(&input.email))
         .map_err(|violations| {
-            errors.extend(violations.iter().map(|v| field("password", v.code(), v.to_string())));
+            errors.extend(violations.iter().map(|v| FieldProblem::new("password", v.code(), v.to_string())));
         })
         .ok();
     let name = input.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     if let Some(n) = &name
         && (n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control))
     {
-        errors.push(field(
+        errors.push(FieldProblem::new(
             "name",
             "name_invalid",
             format!("at most {MAX_NAME_CHARS} characters, no control characters"),
@@ -48,14 +46,14 @@ pub async fn create_user(
         match RoleName::parse(&r) {
             Ok(role) if !roles.contains(&role) => roles.push(role),
             Ok(_) => {}
-            Err(e) => errors.push(field("roles", "role_invalid", e.to_string())),
+            Err(e) => errors.push(FieldProblem::new("roles", "role_invalid", e.to_string())),
         }
     }
     let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
+        return Err(ServiceError::Validation(errors));
     };
 
-    let password_hash = state.hashing.hash(password).await.map_err(ApiError::internal)?;
+    let password_hash = state.hashing.hash(password).await.map_err(ServiceError::internal)?;
     let id = UserId(uuid::Uuid::now_v7());
     let new = NewUser { id, email, name, password_hash, roles, created_at: state.clock.now() };
     let event = state

@@ -1,10 +1,10 @@
 //! The audit log's use cases (HTTP and CLI share these): verifying the chain, signing
 //! checkpoints, retention, querying, statistics, streamed export, and the SIEM output.
 
-use crate::AppState;
-use crate::error::ApiError;
+use crate::App;
+use crate::error::ServiceError;
 use crate::events::RequestContext;
-use axum::body::Bytes;
+use bytes::Bytes;
 use futures::Stream;
 use rampart_config::SiemOutput;
 use rampart_domain::audit::{AuditFilter, CHECKPOINT_KEY_PURPOSE, CSV_HEADER, Checkpoint};
@@ -14,7 +14,7 @@ use std::io::Write;
 
 /// Verifies the whole chain and its checkpoints, and records the verdict as `audit.verified`
 /// (a broken chain is a critical event).
-pub async fn verify(state: &AppState, actor: Actor, ctx: Option<&RequestContext>) -> Result<ChainReport, ApiError> {
+pub async fn verify(state: &App, actor: Actor, ctx: Option<&RequestContext>) -> Result<ChainReport, ServiceError> {
     let key = state.master_key.derive(CHECKPOINT_KEY_PURPOSE);
     let key_id = state.master_key.key_id();
     let report = state.store.verify_audit_chain(|cp| cp.key_id == key_id && cp.verify(&key)).await?;
@@ -36,7 +36,7 @@ pub async fn verify(state: &AppState, actor: Actor, ctx: Option<&RequestContext>
 
 /// Signs the chain head as a checkpoint unless it is signed already, and logs it on the
 /// `rampart::audit` target (so a copy of every checkpoint also leaves the database).
-pub async fn sign_checkpoint(state: &AppState) -> Result<Option<Checkpoint>, StoreError> {
+pub async fn sign_checkpoint(state: &App) -> Result<Option<Checkpoint>, StoreError> {
     let Some((seq, hash)) = state.store.newest_link().await? else { return Ok(None) };
     if state.store.newest_checkpoint().await?.is_some_and(|c| c.seq >= seq) {
         return Ok(None);
@@ -60,7 +60,7 @@ pub async fn sign_checkpoint(state: &AppState) -> Result<Option<Checkpoint>, Sto
 /// Purges events past `audit.retention_days` up to the newest checkpoint older than that
 /// (recorded as `audit.purged` in the same transaction). `None`: nothing old enough, or
 /// retention is off.
-pub async fn purge_expired(state: &AppState) -> Result<Option<PurgeReport>, StoreError> {
+pub async fn purge_expired(state: &App) -> Result<Option<PurgeReport>, StoreError> {
     let days = state.config.audit.retention_days;
     if days == 0 {
         return Ok(None);
@@ -70,7 +70,7 @@ pub async fn purge_expired(state: &AppState) -> Result<Option<PurgeReport>, Stor
         .events
         .event(Action::AuditPurged, Outcome::Success)
         .actor(Actor::System)
-        .details(serde_json::json!({ "retention_days": days, "cutoff": crate::views::rfc3339(cutoff) }));
+        .details(serde_json::json!({ "retention_days": days, "cutoff": crate::rfc3339(cutoff) }));
     let report = state.store.purge_audit_before(cutoff, ev).await?;
     if let Some(r) = &report {
         tracing::info!(target: "rampart::audit", through_seq = r.through_seq, deleted = r.deleted, "audit events purged");
@@ -81,13 +81,13 @@ pub async fn purge_expired(state: &AppState) -> Result<Option<PurgeReport>, Stor
 /// The audit read of `GET /v1/admin/audit`: one page, newest first, with the cursor of the
 /// next; the read is itself recorded (with the filter).
 pub async fn query(
-    state: &AppState,
+    state: &App,
     actor: Actor,
     ctx: &RequestContext,
     filter: &AuditFilter,
     before_seq: Option<i64>,
     limit: u32,
-) -> Result<(Vec<StoredEvent>, Option<i64>), ApiError> {
+) -> Result<(Vec<StoredEvent>, Option<i64>), ServiceError> {
     // One more than asked tells whether there is a next page.
     let mut events = state.store.query_events(filter, before_seq, limit + 1).await?;
     let next = if events.len() > limit as usize {
@@ -110,24 +110,24 @@ pub async fn query(
 
 /// Counts by action and outcome for a filter (the stats view); recorded like a query.
 pub async fn stats(
-    state: &AppState,
+    state: &App,
     actor: Actor,
     ctx: &RequestContext,
     filter: &AuditFilter,
-) -> Result<Vec<(String, String, i64)>, ApiError> {
+) -> Result<Vec<(String, String, i64)>, ServiceError> {
     let rows = state.store.event_stats(filter).await?;
     record_access(state, actor, Some(ctx), Action::AuditRead, filter, serde_json::json!({ "view": "stats" })).await?;
     Ok(rows)
 }
 
 async fn record_access(
-    state: &AppState,
+    state: &App,
     actor: Actor,
     ctx: Option<&RequestContext>,
     action: Action,
     filter: &AuditFilter,
     extra: serde_json::Value,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let mut details = filter_json(filter);
     if let (Some(d), Some(x)) = (details.as_object_mut(), extra.as_object()) {
         d.extend(x.clone());
@@ -147,8 +147,8 @@ fn filter_json(f: &AuditFilter) -> serde_json::Value {
             "outcome": f.outcome.map(|o| o.as_str()),
             "severity": f.severity.map(|s| s.as_str()),
             "ip": f.ip.map(|i| i.to_string()),
-            "since": f.since.map(crate::views::rfc3339),
-            "until": f.until.map(crate::views::rfc3339),
+            "since": f.since.map(crate::rfc3339),
+            "until": f.until.map(crate::rfc3339),
         }
     })
 }
@@ -183,12 +183,12 @@ const EXPORT_PAGE: u32 = 1000;
 /// events oldest first, one page of [`EXPORT_PAGE`] rows in memory at a time, so an export of
 /// millions of events runs in constant memory.
 pub async fn export(
-    state: &AppState,
+    state: &App,
     actor: Actor,
     ctx: Option<&RequestContext>,
     filter: AuditFilter,
     format: ExportFormat,
-) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, ApiError> {
+) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, ServiceError> {
     let fmt = match format {
         ExportFormat::JsonLines => "jsonl",
         ExportFormat::Csv => "csv",
@@ -227,7 +227,7 @@ pub const SIEM_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_se
 
 /// What shutdown owes the audit log: the summaries of aggregated events, a checkpoint of the
 /// final head, and the last lines of the SIEM output.
-pub async fn at_shutdown(state: &AppState) {
+pub async fn at_shutdown(state: &App) {
     state.events.flush_aggregated(state.config.audit.aggregate_interval_secs).await;
     if let Err(e) = sign_checkpoint(state).await {
         tracing::warn!(error = %e, "audit: signing the final checkpoint failed");
@@ -259,7 +259,7 @@ impl SiemTail {
     /// Opens the configured output, starting after the newest event (what happened before
     /// start-up was shipped by the previous run). `None` when the output is off. `serve`
     /// opens it at start-up; CLI commands never do.
-    pub async fn open(state: &AppState) -> std::io::Result<Option<SiemTail>> {
+    pub async fn open(state: &App) -> std::io::Result<Option<SiemTail>> {
         let out: Box<dyn Write + Send> = match state.config.audit.siem {
             SiemOutput::None => return Ok(None),
             SiemOutput::Stdout => Box::new(std::io::stdout()),
@@ -279,7 +279,7 @@ impl SiemTail {
     }
 
     /// Writes what was appended since the last call.
-    pub async fn ship(&mut self, state: &AppState) -> Result<usize, StoreError> {
+    pub async fn ship(&mut self, state: &App) -> Result<usize, StoreError> {
         let mut shipped = 0;
         loop {
             let page = state.store.export_page(&AuditFilter::default(), self.after, EXPORT_PAGE).await?;
@@ -297,7 +297,7 @@ impl SiemTail {
         {
             self.last_checkpoint = cp.seq;
             self.line(&serde_json::json!({
-                "@timestamp": crate::views::rfc3339(cp.signed_at),
+                "@timestamp": crate::rfc3339(cp.signed_at),
                 "ecs": { "version": "8.11.0" },
                 "event": { "kind": "state", "action": "audit.checkpoint", "provider": "rampart", "dataset": "rampart.audit" },
                 "rampart": { "checkpoint": {

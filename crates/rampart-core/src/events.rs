@@ -7,14 +7,11 @@
 //! is also logged on the `rampart::security` target and counted in the metrics.
 
 use crate::metrics::Metrics;
-use crate::views::rfc3339;
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
+use crate::rfc3339;
 use rampart_domain::{Action, Clock, Outcome, SecurityEvent};
 use rampart_store::{Store, StoreError};
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
@@ -147,7 +144,8 @@ impl SecurityEvents {
 }
 
 /// Who is asking, as far as the transport tells: request id, client address (resolved through
-/// trusted proxies by `shield::client_ip`; the TCP peer otherwise), user agent.
+/// trusted proxies by the server's client-IP layer; the TCP peer otherwise), user agent.
+/// The server builds it from each request; the CLI and background work pass none.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: Option<String>,
@@ -163,25 +161,5 @@ impl RequestContext {
             .ip(self.ip)
             .user_agent(self.user_agent.as_deref())
             .request_id(self.request_id.as_deref())
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(RequestContext {
-            request_id: crate::request_id::current(),
-            ip: parts
-                .extensions
-                .get::<crate::shield::client_ip::ClientIp>()
-                .map(|c| c.0)
-                .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
-            user_agent: parts
-                .headers
-                .get(axum::http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-        })
     }
 }

@@ -4,7 +4,7 @@
 //! Message bodies carry single-use tokens: they are never logged, and neither are full
 //! recipient addresses (logs name the recipient's domain).
 
-use crate::create_private_dir;
+use crate::startup::create_private_dir;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;

@@ -1,20 +1,17 @@
 //! Prometheus metrics: request count and latency histogram by method, route and status, plus
-//! security events by action and outcome. Served at `GET /metrics` (OpenMetrics text).
+//! security events by action and outcome. The server serves them at `GET /metrics` (OpenMetrics
+//! text) and feeds the request series from its metrics layer.
 //!
 //! Routes are labelled by their template (`/v1/admin/users/{id}`), never the raw path, and
 //! unknown methods and unmatched paths collapse into one label each, so a scanner cannot
 //! blow up the number of series.
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::time::Instant;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -135,39 +132,6 @@ impl Metrics {
         }
         out
     }
-}
-
-fn method_label(m: &axum::http::Method) -> &'static str {
-    use axum::http::Method as M;
-    match *m {
-        M::GET => "GET",
-        M::POST => "POST",
-        M::PUT => "PUT",
-        M::PATCH => "PATCH",
-        M::DELETE => "DELETE",
-        M::HEAD => "HEAD",
-        M::OPTIONS => "OPTIONS",
-        _ => "OTHER",
-    }
-}
-
-/// The route template a request matched (`/v1/admin/users/{id}`), or `unmatched`: the label
-/// metrics and request logs both use, never the raw path.
-pub(crate) fn route_label(req: &Request) -> String {
-    req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string())
-}
-
-pub(crate) async fn middleware(
-    axum::extract::State(metrics): axum::extract::State<std::sync::Arc<Metrics>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let method = method_label(req.method());
-    let route = route_label(&req);
-    let started = Instant::now();
-    let res = next.run(req).await;
-    metrics.observe_request(method, route, res.status().as_u16(), started.elapsed().as_secs_f64());
-    res
 }
 
 #[cfg(test)]

@@ -9,20 +9,19 @@
 //! and an assertion whose counter did not advance is refused (the library compares, the store's
 //! `UPDATE … WHERE counter < $new` decides races). Failures count toward the login throttle.
 
-use crate::AppState;
-use crate::auth::{Authenticated, ip_key};
-use crate::error::ApiError;
+use crate::App;
+use crate::authz::Authenticated;
+use crate::error::ServiceError;
 use crate::events::RequestContext;
-use crate::services::mfa::{factor_event, notify, reauthenticate, record_failure, revoke_choice};
-use crate::views::rfc3339;
+use crate::services::factors::{factor_event, notify, reauthenticate, record_failure, revoke_choice};
 use rampart_config::WebAuthnConfig;
+use rampart_domain::ThrottleKey;
 use rampart_domain::mfa::Factor;
 use rampart_domain::{Action, Severity, ThrottlePolicy, TokenHash, User, UserId};
 use rampart_store::{AttemptDecision, NewWebauthn, StoreError, StoredWebauthn, WebauthnCeremony};
-use rampart_wire::{FieldError, WebauthnChallenge, WebauthnCredentialView};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication, PasskeyRegistration,
@@ -53,61 +52,72 @@ impl RelyingParty {
     }
 }
 
-fn field(name: &str, code: &str, message: &str) -> ApiError {
-    ApiError::Validation(vec![FieldError { field: name.into(), code: code.into(), message: message.into() }])
+fn invalid_challenge() -> ServiceError {
+    ServiceError::field(
+        "challenge_id",
+        "invalid_challenge",
+        "the challenge is unknown, expired or was used before; start again",
+    )
 }
 
-fn invalid_challenge() -> ApiError {
-    field("challenge_id", "invalid_challenge", "the challenge is unknown, expired or was used before; start again")
+fn to_json<T: Serialize>(v: &T) -> Result<String, ServiceError> {
+    serde_json::to_string(v).map_err(ServiceError::internal)
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<String, ApiError> {
-    serde_json::to_string(v).map_err(ApiError::internal)
-}
-
-fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, ApiError> {
-    serde_json::from_str(s).map_err(ApiError::internal)
+fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, ServiceError> {
+    serde_json::from_str(s).map_err(ServiceError::internal)
 }
 
 fn parse_id(id: &str) -> Option<Uuid> {
     Uuid::parse_str(id).ok()
 }
 
-fn view(c: &StoredWebauthn) -> WebauthnCredentialView {
-    WebauthnCredentialView {
-        id: c.id.to_string(),
-        name: c.name.clone(),
-        created_at: rfc3339(c.created_at),
-        last_used_at: c.last_used_at.map(rfc3339),
-    }
+/// A WebAuthn ceremony begun: its id and the options for `navigator.credentials`.
+#[derive(Debug, Clone)]
+pub struct Ceremony {
+    pub challenge_id: String,
+    pub options: serde_json::Value,
+}
+
+/// A registered authenticator, as its owner sees it.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+fn view(c: &StoredWebauthn) -> Authenticator {
+    Authenticator { id: c.id, name: c.name.clone(), created_at: c.created_at, last_used_at: c.last_used_at }
 }
 
 async fn new_challenge(
-    state: &AppState,
+    state: &App,
     kind: WebauthnCeremony,
     user: Option<UserId>,
     mfa_hash: Option<TokenHash>,
     ceremony_state: &impl Serialize,
     options: &impl Serialize,
-) -> Result<WebauthnChallenge, ApiError> {
+) -> Result<Ceremony, ServiceError> {
     let id = Uuid::now_v7();
     let now = state.clock.now();
     let json = to_json(ceremony_state)?;
     state.store.create_webauthn_challenge(id, kind, user, mfa_hash, &json, now, now + CHALLENGE_TTL).await?;
-    Ok(WebauthnChallenge {
+    Ok(Ceremony {
         challenge_id: id.to_string(),
-        options: serde_json::to_value(options).map_err(ApiError::internal)?,
+        options: serde_json::to_value(options).map_err(ServiceError::internal)?,
     })
 }
 
 /// `POST /v1/me/mfa/webauthn/register/start`: the password again, then creation options that
 /// exclude the user's registered authenticators and prefer a discoverable credential (a passkey).
 pub async fn register_start(
-    state: &AppState,
+    state: &App,
     ctx: &RequestContext,
     auth: &Authenticated,
     password: &str,
-) -> Result<WebauthnChallenge, ApiError> {
+) -> Result<Ceremony, ServiceError> {
     let user = reauthenticate(state, ctx, auth, password).await?;
     let existing = state.store.webauthn_credentials(user.id).await?;
     let exclude = existing
@@ -118,8 +128,8 @@ pub async fn register_start(
         .webauthn
         .0
         .start_passkey_registration(user.id.0, &user.email, &user.email, Some(exclude))
-        .map_err(ApiError::internal)?;
-    let mut options = serde_json::to_value(&ccr).map_err(ApiError::internal)?;
+        .map_err(ServiceError::internal)?;
+    let mut options = serde_json::to_value(&ccr).map_err(ServiceError::internal)?;
     if let Some(sel) = options.pointer_mut("/publicKey/authenticatorSelection").and_then(|v| v.as_object_mut()) {
         sel.insert("residentKey".into(), "preferred".into());
     }
@@ -129,19 +139,19 @@ pub async fn register_start(
 /// `POST /v1/me/mfa/webauthn/register/finish`: verifies the attestation against the ceremony
 /// (challenge, origin, rp id, user verification) and stores the authenticator.
 pub async fn register_finish(
-    state: &AppState,
+    state: &App,
     ctx: &RequestContext,
     auth: &Authenticated,
     challenge_id: &str,
     credential: &serde_json::Value,
     name: &str,
-) -> Result<WebauthnCredentialView, ApiError> {
+) -> Result<Authenticator, ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(field("name", "invalid_name", "1 to 64 printable characters"));
+        return Err(ServiceError::field("name", "invalid_name", "1 to 64 printable characters"));
     }
     let credential: RegisterPublicKeyCredential = serde_json::from_value(credential.clone())
-        .map_err(|_| field("credential", "invalid_credential", "not a WebAuthn registration response"))?;
+        .map_err(|_| ServiceError::field("credential", "invalid_credential", "not a WebAuthn registration response"))?;
     let now = state.clock.now();
     let Some(id) = parse_id(challenge_id) else { return Err(invalid_challenge()) };
     let Some(challenge) = state.store.take_webauthn_challenge(id, WebauthnCeremony::Register, now).await? else {
@@ -156,14 +166,14 @@ pub async fn register_finish(
         Err(e) => {
             tracing::info!(error = %e, "webauthn registration refused");
             record_failure(state, ctx, Some(auth.user_id), Factor::WebAuthn, "invalid_attestation", "register").await?;
-            return Err(field(
+            return Err(ServiceError::field(
                 "credential",
                 "invalid_credential",
                 "the authenticator's response does not verify (wrong origin, challenge or signature)",
             ));
         }
     };
-    let user = state.store.get_user(auth.user_id).await?.ok_or(ApiError::InvalidToken)?;
+    let user = state.store.get_user(auth.user_id).await?.ok_or(ServiceError::InvalidToken)?;
     let cred_id = passkey.cred_id().as_ref().to_vec();
     let stored = NewWebauthn {
         id: Uuid::now_v7(),
@@ -181,55 +191,47 @@ pub async fn register_finish(
     match state.store.add_webauthn_credential(&stored, now, revoke_choice(state, auth), &ev).await {
         Ok(()) => state.events.observed(&ev),
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::Conflict {
-                code: "credential_exists",
-                detail: "this authenticator is registered already".into(),
-            });
+            return Err(ServiceError::CredentialExists);
         }
         Err(e) => return Err(e.into()),
     }
     notify(state, &user, &format!("a security key or passkey ({name}) was added as a second factor"));
-    Ok(WebauthnCredentialView {
-        id: stored.id.to_string(),
-        name: name.to_string(),
-        created_at: rfc3339(now),
-        last_used_at: None,
-    })
+    Ok(Authenticator { id: stored.id, name: name.to_string(), created_at: now, last_used_at: None })
 }
 
 /// `GET /v1/me/mfa/webauthn`.
-pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<WebauthnCredentialView>, ApiError> {
+pub async fn list(state: &App, auth: &Authenticated) -> Result<Vec<Authenticator>, ServiceError> {
     Ok(state.store.webauthn_credentials(auth.user_id).await?.iter().map(view).collect())
 }
 
 /// `DELETE /v1/me/mfa/webauthn/{id}`: the password again; 404 for another user's id.
 pub async fn remove(
-    state: &AppState,
+    state: &App,
     ctx: &RequestContext,
     auth: &Authenticated,
     id: &str,
     password: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let user = reauthenticate(state, ctx, auth, password).await?;
-    let Some(id) = parse_id(id) else { return Err(ApiError::NotFound) };
+    let Some(id) = parse_id(id) else { return Err(ServiceError::NotFound) };
     let ev = factor_event(state, ctx, user.id, Action::MfaWebauthnRemoved).severity(Severity::Warning).details(
         serde_json::json!({ "credential": id.to_string(), "other_sessions_revoked": state.config.mfa.revoke_other_sessions_on_change }),
     );
     if !state.store.remove_webauthn_credential(user.id, id, state.clock.now(), revoke_choice(state, auth), &ev).await? {
-        return Err(ApiError::NotFound);
+        return Err(ServiceError::NotFound);
     }
     state.events.observed(&ev);
     notify(state, &user, "a security key or passkey was removed from your second factors");
     Ok(())
 }
 
-fn passkeys(creds: &[StoredWebauthn]) -> Result<Vec<Passkey>, ApiError> {
+fn passkeys(creds: &[StoredWebauthn]) -> Result<Vec<Passkey>, ServiceError> {
     creds.iter().map(|c| from_json::<Passkey>(&c.passkey)).collect()
 }
 
 /// `POST /v1/auth/login/webauthn/start`: request options listing the account's authenticators,
 /// bound to this `mfa_token`.
-pub async fn login_start(state: &AppState, mfa_token: &str) -> Result<WebauthnChallenge, ApiError> {
+pub async fn login_start(state: &App, mfa_token: &str) -> Result<Ceremony, ServiceError> {
     let hash = TokenHash::of(mfa_token);
     let now = state.clock.now();
     let challenge = if rampart_domain::opaque::looks_like(rampart_domain::TokenKind::MfaLogin, mfa_token) {
@@ -237,16 +239,13 @@ pub async fn login_start(state: &AppState, mfa_token: &str) -> Result<WebauthnCh
     } else {
         None
     };
-    let Some(challenge) = challenge else { return Err(ApiError::InvalidMfaToken) };
+    let Some(challenge) = challenge else { return Err(ServiceError::InvalidMfaToken) };
     let creds = state.store.webauthn_credentials(challenge.user_id).await?;
     if creds.is_empty() {
-        return Err(ApiError::Forbidden {
-            code: "method_not_available",
-            detail: "this account has no WebAuthn authenticator".into(),
-        });
+        return Err(ServiceError::MethodNotAvailable("this account has no WebAuthn authenticator"));
     }
     let (rcr, auth_state) =
-        state.webauthn.0.start_passkey_authentication(&passkeys(&creds)?).map_err(ApiError::internal)?;
+        state.webauthn.0.start_passkey_authentication(&passkeys(&creds)?).map_err(ServiceError::internal)?;
     new_challenge(state, WebauthnCeremony::Login, Some(challenge.user_id), Some(hash), &auth_state, &rcr).await
 }
 
@@ -254,13 +253,13 @@ pub async fn login_start(state: &AppState, mfa_token: &str) -> Result<WebauthnCh
 /// throttle): the ceremony must belong to this `mfa_token` and user, the assertion verify, and
 /// the counter advance. `Ok(Err(reason))` for a refused answer.
 pub(crate) async fn check_step_up(
-    state: &AppState,
+    state: &App,
     ctx: &RequestContext,
     user: &User,
     mfa_hash: &TokenHash,
     challenge_id: &str,
     credential: &serde_json::Value,
-) -> Result<Result<(), &'static str>, ApiError> {
+) -> Result<Result<(), &'static str>, ServiceError> {
     let Ok(credential) = serde_json::from_value::<PublicKeyCredential>(credential.clone()) else {
         return Ok(Err("malformed_assertion"));
     };
@@ -287,12 +286,12 @@ pub(crate) async fn check_step_up(
 
 /// Stores the credential's new counter (compare-and-swap) with `mfa.webauthn.used`.
 async fn record_use(
-    state: &AppState,
+    state: &App,
     ctx: &RequestContext,
     user: UserId,
     result: &webauthn_rs::prelude::AuthenticationResult,
     via: &str,
-) -> Result<Result<(), &'static str>, ApiError> {
+) -> Result<Result<(), &'static str>, ServiceError> {
     let Some(stored) = state.store.webauthn_credential_by_credential_id(result.cred_id().as_ref()).await? else {
         return Ok(Err("unknown_credential"));
     };
@@ -314,8 +313,8 @@ async fn record_use(
 
 /// `POST /v1/auth/passkey/start`: request options with no credential list (the authenticator
 /// offers its discoverable credentials for this relying party).
-pub async fn passkey_start(state: &AppState) -> Result<WebauthnChallenge, ApiError> {
-    let (rcr, auth_state) = state.webauthn.0.start_discoverable_authentication().map_err(ApiError::internal)?;
+pub async fn passkey_start(state: &App) -> Result<Ceremony, ServiceError> {
+    let (rcr, auth_state) = state.webauthn.0.start_discoverable_authentication().map_err(ServiceError::internal)?;
     new_challenge(state, WebauthnCeremony::Passkey, None, None, &auth_state, &rcr).await
 }
 
@@ -324,20 +323,20 @@ pub async fn passkey_start(state: &AppState) -> Result<WebauthnChallenge, ApiErr
 /// password login would (disabled accounts, unverified addresses, expired passwords refused).
 /// Failures count toward the client address's login throttle.
 pub async fn passkey_finish(
-    state: &AppState,
+    state: &App,
     ctx: &RequestContext,
     challenge_id: &str,
     credential: &serde_json::Value,
-) -> Result<User, ApiError> {
+) -> Result<User, ServiceError> {
     let now = state.clock.now();
     let (_, ip_policy) = state.throttle_policies();
-    let ip = ctx.ip.filter(|_| state.config.login.ip_max_failures > 0).map(ip_key);
+    let ip = ctx.ip.filter(|_| state.config.login.ip_max_failures > 0).map(|ip| ThrottleKey::address(ip).storage_key());
     let keys: Vec<(&str, ThrottlePolicy)> = ip.iter().map(|k| (k.as_str(), ip_policy)).collect();
     let locks = match state.store.throttle_attempt(&keys, now).await? {
         AttemptDecision::Counted(locks) => locks,
         AttemptDecision::Refused { retry_after, .. } => {
             let secs = u64::try_from(retry_after.whole_seconds()).unwrap_or(0) + 1;
-            return Err(ApiError::TooManyAttempts { retry_after_secs: secs });
+            return Err(ServiceError::TooManyAttempts { retry_after_secs: secs });
         }
     };
     match verify_passkey(state, ctx, now, challenge_id, credential).await? {
@@ -349,7 +348,7 @@ pub async fn passkey_finish(
         }
         Err((user, reason)) => {
             record_failure(state, ctx, user, Factor::WebAuthn, reason, "passkey").await?;
-            Err(ApiError::InvalidCredentials)
+            Err(ServiceError::InvalidCredentials)
         }
     }
 }
@@ -357,12 +356,12 @@ pub async fn passkey_finish(
 type Refusal = (Option<UserId>, &'static str);
 
 async fn verify_passkey(
-    state: &AppState,
+    state: &App,
     ctx: &RequestContext,
     now: time::OffsetDateTime,
     challenge_id: &str,
     credential: &serde_json::Value,
-) -> Result<Result<User, Refusal>, ApiError> {
+) -> Result<Result<User, Refusal>, ServiceError> {
     let Ok(credential) = serde_json::from_value::<PublicKeyCredential>(credential.clone()) else {
         return Ok(Err((None, "malformed_assertion")));
     };

@@ -1,0 +1,33 @@
+//! Rampart's use cases and the application state they run in, with no HTTP: the JSON API,
+//! the web pages, the gateway and the CLI are doors onto the same functions.
+//!
+//! - [`App`] ([`state`]): everything a use case needs, built once from the configuration.
+//! - [`services`]: the use cases, by area; each takes typed input and returns a domain result
+//!   or a [`ServiceError`].
+//! - [`authz`]: who is calling ([`authz::Principal`], [`authz::Caller`]) and the permission
+//!   checks, in one module.
+//! - [`events`]: the security-event pipeline; [`mail`], [`signing`], [`hashing`],
+//!   [`limiter`], [`metrics`], [`master_key`]: the machinery the use cases drive.
+
+pub mod authz;
+pub mod error;
+pub mod events;
+pub mod hashing;
+pub mod limiter;
+pub mod mail;
+pub mod master_key;
+pub mod metrics;
+pub mod services;
+pub mod signing;
+pub mod startup;
+pub mod state;
+
+pub use error::{FieldProblem, ServiceError, ServiceErrorKind};
+pub use events::{RequestContext, SecurityEvents};
+pub use state::App;
+
+/// RFC 3339 in UTC: how Rampart writes instants in events, exports and API bodies.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default()
+}

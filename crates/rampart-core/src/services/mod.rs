@@ -1,0 +1,22 @@
+//! Use cases: the orchestration of domain rules, storage and events that every door (the JSON
+//! API, the CLI, background work) calls, so the doors cannot drift apart. Each takes typed
+//! input and returns a domain result or a [`crate::ServiceError`].
+//!
+//! Dependencies run one way: `login` → `step_up` → (`mfa`, `webauthn`) → `factors` →
+//! `login::check_password`'s throttle; `registration` → `users`.
+
+pub mod admin;
+pub mod api_keys;
+pub mod audit;
+pub mod factors;
+pub mod ip_rules;
+pub mod login;
+pub mod maintenance;
+pub mod mfa;
+pub mod passwords;
+pub mod registration;
+pub mod sessions;
+pub mod step_up;
+pub mod tokens;
+pub mod users;
+pub mod webauthn;

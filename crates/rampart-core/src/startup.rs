@@ -1,0 +1,63 @@
+//! Opening what the application runs on: the data directory, the database and its
+//! migrations. One path for `serve`, the CLI commands and the test kit.
+
+use rampart_config::Config;
+use rampart_domain::{Action, Actor, Clock, Outcome, SecurityEvent};
+use rampart_store::{ConnectOptions, MigrationReport, Store, StoreError};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("access-token signing keys: {0}")]
+    Signing(String),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir { path: std::path::PathBuf, source: std::io::Error },
+}
+
+/// Applies pending migrations and, when any ran, records `system.migrations.applied` (details:
+/// which, how many in all, `via`). The one path for `serve`, the CLI commands and
+/// `rampart migrate`; returns the event so a caller with metrics can log and count it.
+pub async fn migrate(
+    store: &Store,
+    clock: &dyn Clock,
+    via: &'static str,
+) -> Result<(MigrationReport, Option<SecurityEvent>), StoreError> {
+    let report = store.migrate().await?;
+    if report.applied.is_empty() {
+        return Ok((report, None));
+    }
+    let event = SecurityEvent::new(uuid::Uuid::now_v7(), clock.now(), Action::MigrationsApplied, Outcome::Success)
+        .actor(Actor::System)
+        .details(serde_json::json!({ "applied": report.applied, "total": report.total, "via": via }));
+    store.append_event(&event).await?;
+    Ok((report, Some(event)))
+}
+
+/// Connects to the configured database (creating the data directory for the default SQLite).
+pub async fn connect_store(config: &Config) -> Result<Store, StartupError> {
+    if config.database.url.is_none() {
+        create_private_dir(&config.data.dir)
+            .map_err(|source| StartupError::DataDir { path: config.data.dir.clone(), source })?;
+    }
+    let opts = ConnectOptions {
+        max_connections: config.database.max_connections,
+        busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
+        acquire_timeout: Duration::from_millis(config.database.acquire_timeout_ms),
+        session_cache_ttl: Duration::from_millis(config.sessions.cache_ttl_ms),
+    };
+    Ok(Store::connect(&config.database_url(), &opts).await?)
+}
+
+/// Creates `dir` (and parents) readable by the owner only: it holds the database with password
+/// hashes and possibly the master key. An existing directory is left as it is.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}

@@ -1,0 +1,174 @@
+//! [`App`]: everything a use case needs, built once at start-up from the configuration and
+//! the master key, shared by every door (HTTP, CLI, background work). Cheap to clone.
+
+use crate::authz::AuthKeys;
+use crate::error::ServiceError;
+use crate::events::SecurityEvents;
+use crate::hashing::HashingPool;
+use crate::master_key::KeyOrigin;
+use crate::metrics::Metrics;
+use crate::services;
+use crate::startup::{StartupError, connect_store, migrate};
+use crate::{mail, signing};
+use rampart_config::Config;
+use rampart_domain::{
+    Action, Actor, Clock, MasterKey, Outcome, PasswordHasher, PasswordPolicy, Resource, SessionPolicy, Severity,
+    ThrottlePolicy,
+};
+use rampart_store::{MigrationReport, Store};
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// The application state. Derefs to [`Inner`], whose fields are the parts.
+#[derive(Debug, Clone)]
+pub struct App(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub master_key: Arc<MasterKey>,
+    pub metrics: Arc<Metrics>,
+    pub events: SecurityEvents,
+    pub hashing: HashingPool,
+    pub signing: signing::SigningKeys,
+    pub auth: AuthKeys,
+    pub mailer: mail::Mailer,
+    pub mail_pacing: services::registration::MailPacing,
+    pub api_keys: services::api_keys::ApiKeys,
+    /// The WebAuthn relying party (`[webauthn]`).
+    pub webauthn: services::webauthn::RelyingParty,
+    /// The SIEM output, opened by `serve`'s background work (never by CLI commands).
+    pub siem: tokio::sync::Mutex<Option<services::audit::SiemTail>>,
+    pub ip_rules: services::ip_rules::IpRules,
+    /// A hash of a random password at the configured cost, verified for unknown e-mail
+    /// addresses so that their login costs what a real one does. Made on first use.
+    dummy_hash: tokio::sync::OnceCell<String>,
+}
+
+impl Deref for App {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl App {
+    /// Connects and migrates the database, wires the state, loads (or creates) the token
+    /// signing keys, and records the start-up events (migrations applied, master key
+    /// generated). Used by `serve` and by CLI commands.
+    pub async fn open(
+        config: Config,
+        master_key: MasterKey,
+        key_origin: KeyOrigin,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(App, MigrationReport), StartupError> {
+        let store = connect_store(&config).await?;
+        let (report, migrated) = migrate(&store, clock.as_ref(), "startup").await?;
+        let metrics = Arc::new(Metrics::new(store.backend().as_str()));
+        let events = SecurityEvents::new(store.clone(), metrics.clone(), clock.clone());
+        let master_key = Arc::new(master_key);
+        if let Some(event) = &migrated {
+            events.observed(event);
+        }
+        if let KeyOrigin::Generated(path) = &key_origin {
+            events
+                .record(
+                    events
+                        .event(Action::MasterKeyGenerated, Outcome::Success)
+                        .actor(Actor::System)
+                        .severity(Severity::Warning)
+                        .resource(Resource::new("master_key", master_key.key_id()))
+                        .details(serde_json::json!({ "path": path.display().to_string() })),
+                )
+                .await?;
+        }
+        let signing = signing::SigningKeys::load(
+            store.clone(),
+            master_key.clone(),
+            config.tokens.clone(),
+            clock.clone(),
+            events.clone(),
+        )
+        .await
+        .map_err(|e| StartupError::Signing(e.to_string()))?;
+        let hasher = PasswordHasher::new(config.passwords.argon2).map_err(|e| StartupError::Config(e.to_string()))?;
+        let permits = config
+            .passwords
+            .max_concurrent_hashes
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let hashing = HashingPool::new(hasher, permits, config.passwords.hashing_nice)
+            .map_err(|e| StartupError::Config(format!("cannot start the password hashing threads: {e}")))?;
+        let mailer = mail::Mailer::from_config(&config.mail, &config.data.dir)
+            .map_err(|e| StartupError::Config(format!("mail: {e}")))?;
+        let webauthn = services::webauthn::RelyingParty::from_config(&config.webauthn)
+            .map_err(|e| StartupError::Config(format!("webauthn: {e}")))?;
+        let app = App(Arc::new(Inner {
+            ip_rules: Default::default(),
+            webauthn,
+            hashing,
+            auth: AuthKeys::derive(&master_key),
+            mailer,
+            mail_pacing: Default::default(),
+            api_keys: Default::default(),
+            siem: Default::default(),
+            dummy_hash: tokio::sync::OnceCell::new(),
+            config,
+            store,
+            clock,
+            master_key,
+            metrics,
+            events,
+            signing,
+        }));
+        app.ip_rules.reload(&app).await;
+        Ok((app, report))
+    }
+
+    pub fn password_policy(&self) -> PasswordPolicy {
+        let p = &self.config.passwords;
+        PasswordPolicy {
+            min_length: p.min_length,
+            reject_common: p.reject_common,
+            reject_email_local_part: p.reject_email_local_part,
+            composition: p.composition,
+        }
+    }
+
+    pub fn session_policy(&self) -> SessionPolicy {
+        let s = &self.config.sessions;
+        let days = |d: u64| time::Duration::days(i64::try_from(d).unwrap_or(i64::MAX / 86_400));
+        SessionPolicy { idle: days(s.idle_timeout_days), absolute: days(s.absolute_timeout_days) }
+    }
+
+    /// The throttle rules for login identifiers and for client addresses.
+    pub fn throttle_policies(&self) -> (ThrottlePolicy, ThrottlePolicy) {
+        let l = &self.config.login;
+        let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
+        let millis = |s: u64| time::Duration::milliseconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
+        let identifier = ThrottlePolicy {
+            max_failures: l.max_failures,
+            window: secs(l.window_secs),
+            lockout: secs(l.lockout_secs),
+            delay_base: millis(l.delay_base_ms),
+        };
+        // Many people may share an address: no delays, a higher threshold.
+        let ip = ThrottlePolicy { max_failures: l.ip_max_failures, delay_base: time::Duration::ZERO, ..identifier };
+        (identifier, ip)
+    }
+
+    /// See `Inner::dummy_hash`.
+    pub async fn dummy_hash(&self) -> Result<String, ServiceError> {
+        self.dummy_hash
+            .get_or_try_init(|| async {
+                let mut bytes = [0u8; 24];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+                let password = rampart_domain::Password::parse(hex::encode(bytes), &PasswordPolicy::ACCEPT_ANY)
+                    .map_err(|_| ServiceError::internal(std::io::Error::other("dummy password refused")))?;
+                self.hashing.hash(password).await.map_err(ServiceError::internal)
+            })
+            .await
+            .cloned()
+    }
+}

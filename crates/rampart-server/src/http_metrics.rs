@@ -1,0 +1,41 @@
+//! The metrics layer: counts every answered request in [`Metrics`] by method, route template
+//! and status, and names the route label request logs share.
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use rampart_core::metrics::Metrics;
+use std::time::Instant;
+
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    match *m {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::PATCH => "PATCH",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// The route template a request matched (`/v1/admin/users/{id}`), or `unmatched`: the label
+/// metrics and request logs both use, never the raw path.
+pub(crate) fn route_label(req: &Request) -> String {
+    req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string())
+}
+
+pub(crate) async fn middleware(
+    axum::extract::State(metrics): axum::extract::State<std::sync::Arc<Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = method_label(req.method());
+    let route = route_label(&req);
+    let started = Instant::now();
+    let res = next.run(req).await;
+    metrics.observe_request(method, route, res.status().as_u16(), started.elapsed().as_secs_f64());
+    res
+}

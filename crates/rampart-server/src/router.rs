@@ -1,0 +1,152 @@
+//! The router: every route (mounted through `utoipa_axum::routes!`, so a route cannot exist
+//! without its OpenAPI entry) and the whole layer stack, in this one place.
+//!
+//! Layers, outermost first (a request passes them in this order; a response in reverse):
+//!
+//! 1. security headers — on every response, whatever answered it (`shield::headers`);
+//! 2. request id — reads or makes `X-Request-Id`, sets it on the response (`request_id`);
+//! 3. request log span — every log line inside the request carries the id (`telemetry`);
+//! 4. metrics — counts every answer by method, route template, status (`http_metrics`);
+//! 5. panic — a panicking handler answers 500 `internal_error` (`limits::panic_response`);
+//! 6. timeout — 503 `request_timeout` after `server.request_timeout_secs`;
+//! 7. body limit — 413 `payload_too_large`, then JSON depth and string limits (`limits`);
+//! 8. client IP — resolved once through `server.trusted_proxies` (`shield::client_ip`);
+//! 9. IP rules — allow and block lists (`shield::ip_filter`);
+//! 10. CORS — preflights and allowed origins (`shield::headers::cors`);
+//! 11. rate limit — per rule, memory or Redis (`shield::rate_limit`);
+//! 12. the route, or the 404/405 fallbacks.
+//!
+//! axum applies `.layer` calls inside-out, so [`router`] lists them innermost first.
+
+use crate::shield::{client_ip, headers, ip_filter, rate_limit};
+use crate::state::AppState;
+use crate::{http_metrics, limits, openapi, request_id, routes, telemetry};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use rampart_config::Config;
+use rampart_core::metrics::Metrics;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(crate) fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(routes::service::healthz))
+        .routes(routes!(routes::service::readyz))
+        .routes(routes!(routes::service::metrics))
+        .routes(routes!(routes::service::openapi_json))
+        .routes(routes!(routes::tokens::jwks))
+        .routes(routes!(routes::auth::register))
+        .routes(routes!(routes::auth::login))
+        .routes(routes!(routes::auth::refresh))
+        .routes(routes!(routes::auth::logout))
+        .routes(routes!(routes::auth::csrf))
+        .routes(routes!(routes::auth::forgot_password))
+        .routes(routes!(routes::auth::reset_password))
+        .routes(routes!(routes::auth::verify_email))
+        .routes(routes!(routes::auth::introspect))
+        .routes(routes!(routes::me::me))
+        .routes(routes!(routes::me::change_password))
+        .routes(routes!(routes::me::list_sessions, routes::me::revoke_all_sessions))
+        .routes(routes!(routes::me::revoke_session))
+        .routes(routes!(routes::mfa::totp_setup))
+        .routes(routes!(routes::mfa::totp_enable))
+        .routes(routes!(routes::mfa::totp_disable))
+        .routes(routes!(routes::mfa::backup_codes))
+        .routes(routes!(routes::mfa::login_mfa))
+        .routes(routes!(routes::mfa::login_mfa_email))
+        .routes(routes!(routes::webauthn::register_start))
+        .routes(routes!(routes::webauthn::register_finish))
+        .routes(routes!(routes::webauthn::list))
+        .routes(routes!(routes::webauthn::remove))
+        .routes(routes!(routes::webauthn::login_start))
+        .routes(routes!(routes::webauthn::login_finish))
+        .routes(routes!(routes::webauthn::passkey_start))
+        .routes(routes!(routes::webauthn::passkey_finish))
+        .routes(routes!(routes::api_keys::create, routes::api_keys::list, routes::api_keys::revoke_all))
+        .routes(routes!(routes::api_keys::revoke))
+        .routes(routes!(routes::api_keys::rotate))
+        .routes(routes!(routes::api_keys::usage))
+        .routes(routes!(routes::api_keys::verify))
+        .routes(routes!(routes::admin::list_users))
+        .routes(routes!(routes::admin::get_user, routes::admin::update_user, routes::admin::delete_user))
+        .routes(routes!(routes::admin::list_roles, routes::admin::create_role))
+        .routes(routes!(routes::admin::put_role, routes::admin::delete_role))
+        .routes(routes!(routes::admin::authz_check))
+        .routes(routes!(routes::audit::list))
+        .routes(routes!(routes::audit::stats))
+        .routes(routes!(routes::audit::export))
+        .routes(routes!(routes::audit::verify))
+        .routes(routes!(routes::admin::unlock_user))
+        .routes(routes!(routes::admin::revoke_user_sessions))
+        .routes(routes!(routes::csp::csp_report))
+        .routes(routes!(routes::ip_rules::list_ip_rules, routes::ip_rules::create_ip_rule))
+        .routes(routes!(routes::ip_rules::delete_ip_rule))
+}
+
+/// The OpenAPI document of every route, generated from the code.
+pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The full router with every layer, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = api_router().split_for_parts();
+    let trusted = state.shield.trusted_proxies.clone();
+    let cors = state.shield.cors.clone();
+    let security_headers = state.shield.headers.clone();
+    // 12 → 8, innermost first.
+    let routes = with_fallbacks(routes)
+        .layer(from_fn_with_state(state.clone(), rate_limit::middleware))
+        .layer(from_fn(move |req, next| headers::cors(cors.clone(), req, next)))
+        .layer(from_fn_with_state(state.clone(), ip_filter::middleware))
+        .layer(from_fn(move |req, next| client_ip::middleware(trusted.clone(), req, next)));
+    // 7 → 2.
+    let routes = with_core_stack(routes, &state.config, state.metrics.clone());
+    // 1.
+    routes
+        .layer(from_fn(move |req, next| headers::security_headers(security_headers.clone(), req, next)))
+        .with_state(state)
+}
+
+fn with_fallbacks<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes.fallback(limits::not_found).method_not_allowed_fallback(limits::method_not_allowed)
+}
+
+/// Layers 2–7 and the fallbacks around test-only routes: exactly the production stack, generic
+/// over the router state so unit tests can use it.
+#[cfg(test)]
+pub(crate) fn with_core_layers<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    config: &Config,
+    metrics: Arc<Metrics>,
+) -> Router<S> {
+    with_core_stack(with_fallbacks(routes), config, metrics)
+}
+
+/// Layers 7 → 2 (body limit, timeout, panic, metrics, log span, request id).
+fn with_core_stack<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    config: &Config,
+    metrics: Arc<Metrics>,
+) -> Router<S> {
+    let limit = config.server.body_limit_bytes;
+    let timeout = Duration::from_secs(config.server.request_timeout_secs);
+    let json = limits::JsonLimits {
+        max_depth: config.server.json_max_depth,
+        max_string_bytes: config.server.json_max_string_bytes,
+    };
+    routes
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn(move |req, next| limits::json_limits(json, req, next)))
+        .layer(from_fn(move |req, next| limits::body_limit(limit, req, next)))
+        .layer(from_fn(move |req, next| limits::timeout(timeout, req, next)))
+        .layer(CatchPanicLayer::custom(limits::panic_response))
+        .layer(from_fn_with_state(metrics, http_metrics::middleware))
+        .layer(from_fn(telemetry::middleware))
+        .layer(from_fn(request_id::middleware))
+}

@@ -1,0 +1,149 @@
+//! Start-up and shutdown: [`Application::build`] turns a validated [`Config`] and master key
+//! into a bound, migrated, ready-to-serve application (the same path for `rampart serve` and
+//! the test kit, which binds port 0); [`Application::run_until`] serves until a shutdown future
+//! resolves, stops the background jobs, lets in-flight requests finish, and closes the database.
+
+use crate::state::AppState;
+use rampart_config::Config;
+use rampart_core::master_key::KeyOrigin;
+use rampart_core::services;
+use rampart_core::startup::StartupError;
+use rampart_domain::{Action, Actor, Clock, MasterKey, Outcome};
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// A bound, migrated application, ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    local_addr: SocketAddr,
+}
+
+impl Application {
+    /// Opens the state (see [`AppState::open`]), records the configuration it runs with, and
+    /// binds the listener.
+    pub async fn build(
+        config: Config,
+        master_key: MasterKey,
+        key_origin: KeyOrigin,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Application, StartupError> {
+        let started = Instant::now();
+        let config_digest = hex::encode(Sha256::digest(config.to_redacted_toml().as_bytes()));
+        let listen = config.server.listen;
+        let (state, report) = AppState::open(config, master_key, key_origin, clock).await?;
+        // The SIEM output starts here, so it ships this run's events from the first.
+        *state.siem.lock().await = services::audit::SiemTail::open(&state)
+            .await
+            .map_err(|e| StartupError::Config(format!("audit.siem_file: cannot open: {e}")))?;
+        let ev = &state.events;
+        ev.record(
+            ev.event(Action::ConfigLoaded, Outcome::Success)
+                .actor(Actor::System)
+                .details(serde_json::json!({ "sha256": config_digest, "version": env!("CARGO_PKG_VERSION") })),
+        )
+        .await?;
+        let listener = TcpListener::bind(listen).await.map_err(|source| StartupError::Bind { addr: listen, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: listen, source })?;
+        tracing::info!(
+            backend = state.store.backend().as_str(),
+            migrations_applied = report.applied.len(),
+            master_key_id = %state.master_key.key_id(),
+            startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "ready on http://{local_addr}"
+        );
+        Ok(Application { listener, state, local_addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets in-flight requests finish
+    /// (for at most `server.shutdown_grace_secs`), and closes the database.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
+        let store = self.state.store.clone();
+        let mut background = crate::background::start(&self.state).await;
+        let app = crate::router::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let state = self.state.clone();
+        let result = serve_gracefully(self.listener, app, shutdown, grace).await;
+        background.abort_all();
+        while background.join_next().await.is_some() {}
+        state.api_keys.flush(&state).await;
+        services::audit::at_shutdown(&state).await;
+        // Handlers cut off by the grace period may still hold connections: do not wait for them.
+        if tokio::time::timeout(Duration::from_secs(5), store.close()).await.is_err() {
+            tracing::warn!("database connections still busy at exit; closing anyway");
+        }
+        result
+    }
+}
+
+/// `axum::serve` with graceful shutdown bounded by `grace`.
+pub async fn serve_gracefully<M, S>(
+    listener: TcpListener,
+    make_service: M,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()>
+where
+    M: for<'a> tower::Service<
+            axum::serve::IncomingStream<'a, TcpListener>,
+            Error = std::convert::Infallible,
+            Response = S,
+        > + Send
+        + 'static,
+    for<'a> <M as tower::Service<axum::serve::IncomingStream<'a, TcpListener>>>::Future: Send,
+    S: tower::Service<axum::extract::Request, Response = axum::response::Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, make_service).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = signalled_tx.send(());
+    });
+    let server = server.into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        _ = signalled_rx => match tokio::time::timeout(grace, &mut server).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time; stopping anyway");
+                Ok(())
+            }
+        },
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

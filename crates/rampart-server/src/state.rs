@@ -1,0 +1,55 @@
+//! [`AppState`]: what the HTTP doors need — the use cases' [`App`] plus the server's own parts
+//! (the shield's compiled rules, the rendered OpenAPI document). Derefs to [`App`], so a
+//! handler passes `&state` wherever a use case takes `&App`. Cheap to clone.
+
+use crate::shield::Shield;
+use rampart_config::Config;
+use rampart_core::App;
+use rampart_core::master_key::KeyOrigin;
+use rampart_core::startup::StartupError;
+use rampart_domain::{Clock, MasterKey};
+use rampart_store::MigrationReport;
+use std::ops::Deref;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub core: App,
+    pub shield: Shield,
+    pub(crate) openapi_json: String,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Deref for Inner {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.core
+    }
+}
+
+impl AppState {
+    /// Opens the use cases' [`App`] (database, migrations, keys) and compiles the shield.
+    pub async fn open(
+        config: Config,
+        master_key: MasterKey,
+        key_origin: KeyOrigin,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(AppState, MigrationReport), StartupError> {
+        let shield = Shield::from_config(&config).map_err(StartupError::Config)?;
+        let (core, report) = App::open(config, master_key, key_origin, clock).await?;
+        Ok((AppState::new(core, shield), report))
+    }
+
+    pub fn new(core: App, shield: Shield) -> AppState {
+        AppState(Arc::new(Inner { core, shield, openapi_json: crate::openapi::render(&crate::router::openapi_doc()) }))
+    }
+}
