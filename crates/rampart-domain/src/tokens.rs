@@ -90,6 +90,9 @@ impl fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// A new key from the caller's CSPRNG.
+    // `from_private` refuses bytes of the wrong length or not a valid scalar: a stored key gone bad.
+    // Fresh material is neither: a 32-byte seed, or a scalar `p256` itself drew.
+    #[allow(clippy::unreachable)]
     pub fn generate(alg: SigningAlg, rng: &mut (impl RngCore + CryptoRng)) -> SigningKey {
         let private: Zeroizing<Vec<u8>> = match alg {
             SigningAlg::EdDSA => {
