@@ -92,7 +92,6 @@ fn decode(r: EventRow) -> Result<(i64, SecurityEvent)> {
     }
 }
 
-
 /// What [`Store::verify_audit_chain`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainReport {

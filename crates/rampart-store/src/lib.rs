@@ -26,7 +26,7 @@ mod webauthn;
 pub use account_tokens::{AccountToken, TokenPurpose};
 pub use api_keys::{StoredApiKey, UsageCount};
 pub use audit::{ChainReport, PurgeReport, StoredEvent};
-pub use error::StoreError;
+pub use error::{DbError, StoreError};
 pub use mfa::{MfaChallenge, MfaStatus, StoredTotp};
 pub use sessions::{RefreshOutcome, RevokeSessions};
 pub use signing_keys::StoredSigningKey;
@@ -186,7 +186,7 @@ impl Store {
         let db = match scheme {
             "sqlite" => {
                 let options = SqliteConnectOptions::from_str(url)
-                    .map_err(StoreError::Connect)?
+                    .map_err(StoreError::connect)?
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
@@ -198,18 +198,18 @@ impl Store {
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(options)
                     .await
-                    .map_err(StoreError::Connect)?;
+                    .map_err(StoreError::connect)?;
                 restrict_sqlite_files(&file);
                 Db::Sqlite(pool)
             }
             "postgres" | "postgresql" => {
-                let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
+                let options = PgConnectOptions::from_str(url).map_err(StoreError::connect)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(opts.max_connections)
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(options)
                     .await
-                    .map_err(StoreError::Connect)?;
+                    .map_err(StoreError::connect)?;
                 Db::Postgres(pool)
             }
             other => return Err(StoreError::UnsupportedUrl(other.to_string())),

@@ -277,12 +277,14 @@ impl Store {
                             )
                             .await?;
                         if live {
-                            sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)")
-                                .bind(next.0.to_vec())
-                                .bind(session_id)
-                                .bind(Ts(now))
-                                .execute(&mut *tx)
-                                .await?;
+                            sqlx::query(
+                                "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)",
+                            )
+                            .bind(next.0.to_vec())
+                            .bind(session_id)
+                            .bind(Ts(now))
+                            .execute(&mut *tx)
+                            .await?;
                             session.idle_expires_at = idle;
                             session.last_active_at = now;
                             tx.invalidates(Cache::Session(session.id)); // its idle expiry moved

@@ -180,7 +180,11 @@ where
     }
 
     /// [`Tx::swapped`], recording `event` (as the last write) when the swap happened.
-    pub(crate) async fn swap_and_record<'q, A>(&mut self, guarded: Query<'q, DB, A>, event: &SecurityEvent) -> Result<bool>
+    pub(crate) async fn swap_and_record<'q, A>(
+        &mut self,
+        guarded: Query<'q, DB, A>,
+        event: &SecurityEvent,
+    ) -> Result<bool>
     where
         A: IntoArguments<'q, DB> + 'q,
     {

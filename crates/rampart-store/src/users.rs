@@ -277,8 +277,9 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let found = with_tx!(self, |tx| {
-            let found =
-                tx.swapped(sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2").bind(Ts(now)).bind(id.0)).await?;
+            let found = tx
+                .swapped(sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2").bind(Ts(now)).bind(id.0))
+                .await?;
             if !found {
                 return Ok(Finish::Rollback(false));
             }

@@ -218,7 +218,11 @@ impl Store {
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
             let done = tx
-                .swapped(sqlx::query("DELETE FROM webauthn_credentials WHERE id = $1 AND user_id = $2").bind(id).bind(user.0))
+                .swapped(
+                    sqlx::query("DELETE FROM webauthn_credentials WHERE id = $1 AND user_id = $2")
+                        .bind(id)
+                        .bind(user.0),
+                )
                 .await?;
             if !done {
                 return Ok(Finish::Rollback(false));

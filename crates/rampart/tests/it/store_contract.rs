@@ -161,7 +161,7 @@ fn signing_key(kid: &str, created_at: OffsetDateTime) -> rampart_store::StoredSi
         kid: kid.into(),
         alg: "EdDSA".into(),
         private_sealed: format!("v1.test.{kid}"),
-        public_jwk: rampart_store::Json(serde_json::json!({"kid": kid})),
+        public_jwk: serde_json::json!({"kid": kid}),
         created_at,
         retired_at: None,
     }
