@@ -251,7 +251,7 @@ async fn create(
         kid: kid.clone(),
         alg: key.alg().as_str().to_string(),
         private_sealed: master_key.seal(key.private_bytes(), &aad(&kid), &mut rand::rngs::OsRng),
-        public_jwk: sqlx_json(key.jwk()),
+        public_jwk: serde_json::to_value(key.jwk()).unwrap_or_default(),
         created_at: now,
         retired_at: None,
     };
@@ -265,10 +265,6 @@ async fn create(
     store.rotate_signing_key(&stored, replacing, &event).await?;
     events.observed(&event);
     Ok(kid)
-}
-
-fn sqlx_json(jwk: &PublicJwk) -> rampart_store::Json<serde_json::Value> {
-    rampart_store::Json(serde_json::to_value(jwk).unwrap_or_default())
 }
 
 /// Reads and opens every key still in its window. `None` when there is no current key yet.

@@ -280,10 +280,6 @@ mod tests {
         assert_eq!(ApiError::from(StoreError::EmailTaken).parts().0, StatusCode::CONFLICT);
         assert_eq!(ApiError::from(StoreError::EmailTaken).parts().1, "email_taken");
         assert_eq!(ApiError::from(StoreError::UnknownRole("x".into())).parts().1, "validation_failed");
-        assert_eq!(ApiError::from(StoreError::Unavailable(sqlx_timeout())).parts().0, StatusCode::SERVICE_UNAVAILABLE);
-    }
-
-    fn sqlx_timeout() -> sqlx::Error {
-        sqlx::Error::PoolTimedOut
+        assert_eq!(ApiError::from(StoreError::timed_out()).parts().0, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -2,29 +2,12 @@
 //! an expired password. Stored as SHA-256; consumed by a compare-and-swap on `used_at`, in the
 //! same transaction as the change they authorize.
 
-use crate::audit::insert_event;
-use crate::sessions::{revoke_in, set_password_in};
 use crate::ts::Ts;
+use crate::tx::{Cache, Finish};
 use crate::{Result, RevokeSessions, Store, StoreError, with_pool, with_tx};
 use rampart_domain::{SecurityEvent, TokenHash, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// Voids a user's unused password tokens inside an open transaction (a password set any other
-/// way must not leave an older reset link working).
-macro_rules! void_password_tokens_in {
-    ($tx:expr, $user:expr, $now:expr) => {
-        sqlx::query(
-            "UPDATE account_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL \
-             AND purpose IN ('reset_password', 'expired_password')",
-        )
-        .bind(Ts($now))
-        .bind($user.0)
-        .execute(&mut *$tx)
-        .await?
-    };
-}
-pub(crate) use void_password_tokens_in;
 
 /// What a token authorizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +69,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if let Some(event) = event {
-                insert_event!(tx, event);
+                tx.insert_event(event).await?;
             }
         });
         Ok(())
@@ -148,21 +131,22 @@ impl Store {
                 .bind(user.0)
                 .execute(&mut *tx)
                 .await?;
-            let used = sqlx::query(
-                "UPDATE account_tokens SET used_at = $1 WHERE hash = $2 AND user_id = $3 AND used_at IS NULL \
-                 AND expires_at > $1 AND purpose IN ('reset_password', 'expired_password')",
-            )
-            .bind(Ts(now))
-            .bind(hash.0.to_vec())
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if used != 1 {
+            let used = tx
+                .swapped(
+                    sqlx::query(
+                        "UPDATE account_tokens SET used_at = $1 WHERE hash = $2 AND user_id = $3 AND used_at IS NULL \
+                         AND expires_at > $1 AND purpose IN ('reset_password', 'expired_password')",
+                    )
+                    .bind(Ts(now))
+                    .bind(hash.0.to_vec())
+                    .bind(user.0),
+                )
+                .await?;
+            if !used {
                 return Err(StoreError::Conflict("the token was used already".into()));
             }
-            void_password_tokens_in!(tx, user, now);
-            set_password_in!(tx, user, new_hash, now);
+            tx.void_password_tokens(user, now).await?;
+            tx.set_password(user, new_hash, now).await?;
             // The e-mailed link proved the mailbox: the address counts as verified.
             sqlx::query(
                 "UPDATE users SET email_verified = $1 WHERE id = $2 AND email IN \
@@ -173,12 +157,11 @@ impl Store {
             .bind(hash.0.to_vec())
             .execute(&mut *tx)
             .await?;
-            let revoked = revoke_in!(tx, user, RevokeSessions::All, now, "password_reset");
+            let revoked = tx.revoke_sessions(user, RevokeSessions::All, now, "password_reset").await?;
             sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(throttle_key).execute(&mut *tx).await?;
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
             revoked
         });
-        self.sessions.changed();
         Ok(revoked)
     }
 
@@ -200,28 +183,24 @@ impl Store {
             .bind(hash.0.to_vec())
             .fetch_optional(&mut *tx)
             .await?;
-            match row {
-                None => None,
-                Some((user, email)) => {
-                    let n = sqlx::query(
-                        "UPDATE users SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4",
-                    )
-                    .bind(true)
-                    .bind(Ts(now))
-                    .bind(user)
-                    .bind(&email)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if n == 1 {
-                        let ev = event(UserId(user));
-                        insert_event!(tx, &ev);
-                        Some((UserId(user), ev))
-                    } else {
-                        None
-                    }
-                }
+            let Some((user, email)) = row else { return Ok(Finish::Rollback(None)) };
+            let verified = tx
+                .swapped(
+                    sqlx::query("UPDATE users SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4")
+                        .bind(true)
+                        .bind(Ts(now))
+                        .bind(user)
+                        .bind(&email),
+                )
+                .await?;
+            if !verified {
+                // The address changed since the token was sent: the token is spent, nothing else.
+                return Ok(Finish::Commit(None));
             }
+            tx.invalidates(Cache::Accounts);
+            let ev = event(UserId(user));
+            tx.insert_event(&ev).await?;
+            Some((UserId(user), ev))
         });
         Ok(out)
     }

@@ -1,7 +1,7 @@
 //! API keys (hashed) and their hourly usage.
 
-use crate::audit::insert_event;
 use crate::ts::Ts;
+use crate::tx::Finish;
 use crate::{Result, Store, with_pool, with_tx};
 use rampart_domain::{SecurityEvent, TokenHash, UserId};
 use sqlx::types::Json;
@@ -94,7 +94,7 @@ impl Store {
                 return Err(crate::StoreError::Conflict(format!("at most {max_live} live API keys per user")));
             }
             insert_key!(tx, key, hash);
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
         });
         Ok(())
     }
@@ -132,19 +132,16 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            let n = sqlx::query(
-                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+            tx.swap_and_record(
+                sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(Ts(now))
+                .bind(id)
+                .bind(user.0),
+                event,
             )
-            .bind(Ts(now))
-            .bind(id)
-            .bind(user.0)
-            .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if n == 1 {
-                insert_event!(tx, event);
-            }
-            n == 1
         });
         Ok(done)
     }
@@ -162,23 +159,25 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            let n = sqlx::query(
-                "UPDATE api_keys SET rotated_to = $1, \
-                 expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 THEN $2 ELSE expires_at END \
-                 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND rotated_to IS NULL",
-            )
-            .bind(new.id)
-            .bind(Ts(old_until))
-            .bind(old)
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                insert_key!(tx, new, hash);
-                insert_event!(tx, event);
+            let done = tx
+                .swapped(
+                    sqlx::query(
+                        "UPDATE api_keys SET rotated_to = $1, \
+                         expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 THEN $2 ELSE expires_at END \
+                         WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND rotated_to IS NULL",
+                    )
+                    .bind(new.id)
+                    .bind(Ts(old_until))
+                    .bind(old)
+                    .bind(user.0),
+                )
+                .await?;
+            if !done {
+                return Ok(Finish::Rollback(false));
             }
-            n == 1
+            insert_key!(tx, new, hash);
+            tx.insert_event(event).await?;
+            true
         });
         Ok(done)
     }
@@ -284,7 +283,7 @@ impl Store {
             .bind(user.0)
             .fetch_all(&mut *tx)
             .await?;
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
             rows.into_iter().map(|(id,)| id).collect::<Vec<_>>()
         });
         Ok(ids)

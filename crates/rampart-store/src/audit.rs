@@ -92,47 +92,6 @@ fn decode(r: EventRow) -> Result<(i64, SecurityEvent)> {
     }
 }
 
-/// Appends one event to the hash chain inside an open write transaction `$tx`: locks the
-/// chain head (the row lock serializes appenders across instances on PostgreSQL; SQLite write
-/// transactions are serial already), links the event to it, inserts it and moves the head.
-/// Every store method calls this last in its transaction, so the head lock is always the last
-/// lock taken and appenders cannot deadlock.
-macro_rules! insert_event {
-    ($tx:expr, $e:expr) => {{
-        let e: &rampart_domain::SecurityEvent = $e;
-        let (prev,): (Vec<u8>,) = sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash")
-            .fetch_one(&mut *$tx)
-            .await?;
-        let prev: [u8; 32] =
-            prev.try_into().map_err(|_| $crate::StoreError::Corrupt("audit chain head is not 32 bytes".into()))?;
-        let hash = e.chain_hash(&prev);
-        sqlx::query(
-            "INSERT INTO audit_events (id, ts, action, outcome, severity, actor_type, actor_id, \
-             resource_type, resource_id, ip, user_agent, request_id, details, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(e.id)
-        .bind($crate::ts::Ts(e.ts))
-        .bind(e.action.as_str())
-        .bind(e.outcome.as_str())
-        .bind(e.severity.as_str())
-        .bind(e.actor.kind())
-        .bind(e.actor.id())
-        .bind(e.resource.as_ref().map(|r| r.kind.clone()))
-        .bind(e.resource.as_ref().and_then(|r| r.id.clone()))
-        .bind(e.ip.map(|ip| ip.to_string()))
-        .bind(e.user_agent.clone())
-        .bind(e.request_id.clone())
-        .bind(sqlx::types::Json(&e.details))
-        .bind(prev.to_vec())
-        .bind(hash.to_vec())
-        .execute(&mut *$tx)
-        .await?;
-        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash.to_vec()).execute(&mut *$tx).await?;
-    }};
-}
-pub(crate) use insert_event;
-
 /// What [`Store::verify_audit_chain`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainReport {
@@ -503,7 +462,7 @@ impl Store {
                         d.insert("anchor_hash".into(), hex::encode(&hash).into());
                         d.insert("deleted".into(), deleted.into());
                     }
-                    insert_event!(tx, &event);
+                    tx.insert_event(&event).await?;
                     Some(PurgeReport { through_seq: through, deleted })
                 }
             }

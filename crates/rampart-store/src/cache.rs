@@ -4,10 +4,12 @@
 //!
 //! Correctness rests on one counter per cache, the epoch:
 //! - a reader notes the epoch *before* it queries, and stores what it read under that epoch;
-//! - every write of this store that can change what the cache holds bumps the epoch *after*
-//!   its transaction commits (for sessions: revocations of every kind, password and
-//!   second-factor changes, disabling or erasing a user, refresh-token reuse; for accounts:
-//!   every write transaction of this store, whatever it touched);
+//! - every write of this store that can change what the cache holds declares so inside its
+//!   transaction (`tx.invalidates(Cache::…)`, see `tx`), and the epoch moves right *after* that
+//!   transaction commits, never after a rollback (for sessions: revocations of every kind, also
+//!   those of password and second-factor changes and of disabling a user, erasing a user,
+//!   refresh-token reuse; for accounts: writes to a user row, their roles or their second
+//!   factors);
 //! - an entry answers only while its epoch is the current one and it is younger than the TTL.
 //!
 //! So a read that overlapped a change is never served after that change returns, and a change

@@ -12,16 +12,66 @@ pub enum StoreError {
     #[error("unsupported database URL scheme {0:?} (use sqlite:// or postgres://)")]
     UnsupportedUrl(String),
     #[error("cannot connect to the database: {0}")]
-    Connect(#[source] sqlx::Error),
+    Connect(#[source] DbError),
     /// The database did not answer in time or the pool is exhausted: retryable.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] DbError),
     #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[source] DbError),
     #[error("stored data is not what Rampart wrote: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
-    Database(#[source] sqlx::Error),
+    Database(#[source] DbError),
+}
+
+impl StoreError {
+    /// [`StoreError::Unavailable`] as a pool timeout makes it: for tests of how callers map
+    /// store errors.
+    pub fn timed_out() -> Self {
+        StoreError::Unavailable(DbError(Inner::Sqlx(sqlx::Error::PoolTimedOut)))
+    }
+}
+
+/// What the database driver reported, opaque: callers see its message and its source chain,
+/// never the driver's types.
+#[derive(Debug)]
+pub struct DbError(Inner);
+
+#[derive(Debug)]
+enum Inner {
+    Sqlx(sqlx::Error),
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Inner::Sqlx(e) => e.fmt(f),
+            Inner::Migrate(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            Inner::Sqlx(e) => e.source(),
+            Inner::Migrate(e) => e.source(),
+        }
+    }
+}
+
+impl StoreError {
+    /// A connection failure.
+    pub(crate) fn connect(e: sqlx::Error) -> Self {
+        StoreError::Connect(DbError(Inner::Sqlx(e)))
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(DbError(Inner::Migrate(e)))
+    }
 }
 
 /// Database error codes that mean "try again" rather than "bug": SQLite busy/locked (after the
@@ -35,10 +85,12 @@ fn is_retryable(e: &sqlx::Error) -> bool {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e),
-            e if is_retryable(&e) => StoreError::Unavailable(e),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(DbError(Inner::Sqlx(e)))
+            }
+            e if is_retryable(&e) => StoreError::Unavailable(DbError(Inner::Sqlx(e))),
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
-            e => StoreError::Database(e),
+            e => StoreError::Database(DbError(Inner::Sqlx(e))),
         }
     }
 }
@@ -98,5 +150,6 @@ mod tests {
             assert!(matches!(StoreError::from(db(code)), StoreError::Database(_)), "{code}");
         }
         assert!(matches!(StoreError::from(sqlx::Error::PoolTimedOut), StoreError::Unavailable(_)));
+        assert!(matches!(StoreError::timed_out(), StoreError::Unavailable(_)));
     }
 }

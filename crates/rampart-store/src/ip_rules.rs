@@ -1,6 +1,5 @@
 //! IP allow and block rules.
 
-use crate::audit::insert_event;
 use crate::ts::Ts;
 use crate::{Result, Store, StoreError, with_pool, with_tx};
 use rampart_domain::SecurityEvent;
@@ -64,7 +63,7 @@ impl Store {
             .bind(rule.expires_at.map(Ts))
             .execute(&mut *tx)
             .await?;
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
         });
         Ok(())
     }
@@ -72,11 +71,7 @@ impl Store {
     /// Deletes one rule with its event; false when there is no such rule.
     pub async fn delete_ip_rule(&self, id: Uuid, event: &SecurityEvent) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            let n = sqlx::query("DELETE FROM ip_rules WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_event!(tx, event);
-            }
-            n == 1
+            tx.swap_and_record(sqlx::query("DELETE FROM ip_rules WHERE id = $1").bind(id), event).await?
         });
         Ok(done)
     }
@@ -86,7 +81,7 @@ impl Store {
     pub async fn clear_ip_rules(&self, event: &SecurityEvent) -> Result<u64> {
         let n = with_tx!(self, |tx| {
             let n = sqlx::query("DELETE FROM ip_rules").execute(&mut *tx).await?.rows_affected();
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
             n
         });
         Ok(n)

@@ -19,17 +19,17 @@ mod sessions;
 mod signing_keys;
 mod throttle;
 mod ts;
+mod tx;
 mod users;
 mod webauthn;
 
 pub use account_tokens::{AccountToken, TokenPurpose};
 pub use api_keys::{StoredApiKey, UsageCount};
 pub use audit::{ChainReport, PurgeReport, StoredEvent};
-pub use error::StoreError;
+pub use error::{DbError, StoreError};
 pub use mfa::{MfaChallenge, MfaStatus, StoredTotp};
 pub use sessions::{RefreshOutcome, RevokeSessions};
 pub use signing_keys::StoredSigningKey;
-pub use sqlx::types::Json;
 pub use throttle::AttemptDecision;
 pub use users::Role;
 pub use webauthn::{NewWebauthn, StoredWebauthn, WebauthnCeremony, WebauthnChallenge};
@@ -99,55 +99,37 @@ macro_rules! with_pool {
     };
 }
 
-/// Runs `$body` inside a write transaction (`$tx`), committing when it returns normally.
+/// Runs `$body` inside a write transaction (`$tx`, a [`tx::Tx`]) and evaluates to its value
+/// (an error leaves the enclosing function, as `?` does). The body is compiled once per
+/// backend, like [`with_pool!`]'s.
 ///
-/// `$body` may leave early with `?` or `return Err(…)`; the transaction is then rolled back
-/// at once. (Dropping it would only queue the rollback until the connection is next used,
-/// leaving its locks held meanwhile.)
-///
-/// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock up front: a
-/// deferred `BEGIN` that reads and then writes fails at once with "database is locked" when
-/// another writer got in between, without waiting for the busy timeout.
-///
-/// Every committed transaction invalidates the account cache (see `cache`).
+/// The body's value commits. `?` and `return Err(…)` roll back; any other early exit must
+/// say which it does, `return Ok(Finish::Rollback(v))` or `return Ok(Finish::Commit(v))` (a
+/// bare `return Ok(v)` does not compile). The caches the body declared stale
+/// (`tx.invalidates(…)`) are marked so right after the commit, never after a rollback. On
+/// SQLite the transaction starts with `BEGIN IMMEDIATE` (see [`tx::Tx::begin`]).
 macro_rules! with_tx {
     ($store:expr, |$tx:ident| $body:expr) => {{
-        let out = match &$store.db {
+        let store: &$crate::Store = &$store;
+        match &store.db {
             $crate::Db::Sqlite(pool) => {
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                $crate::finish_tx!($tx, $body)
+                #[allow(unused_mut)]
+                let mut $tx = $crate::tx::Tx::begin(pool, Some("BEGIN IMMEDIATE")).await?;
+                let result: $crate::Result<$crate::tx::Finish<_>> =
+                    async { Ok($crate::tx::Finish::Commit($body)) }.await;
+                $tx.finish(store, result).await?
             }
             $crate::Db::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                $crate::finish_tx!($tx, $body)
-            }
-        };
-        $store.accounts.changed();
-        out
-    }};
-}
-
-/// Evaluates `$body` against the open transaction `$tx`, then commits or rolls back.
-macro_rules! finish_tx {
-    ($tx:ident, $body:expr) => {{
-        #[allow(clippy::redundant_closure_call, unused_mut)]
-        let result: $crate::Result<_> = async { Ok($body) }.await;
-        match result {
-            Ok(out) => {
-                $tx.commit().await?;
-                out
-            }
-            Err(e) => {
-                if let Err(rollback) = $tx.rollback().await {
-                    tracing::warn!(error = %rollback, "rollback failed; the connection will be discarded");
-                }
-                return Err(e);
+                #[allow(unused_mut)]
+                let mut $tx = $crate::tx::Tx::begin(pool, None).await?;
+                let result: $crate::Result<$crate::tx::Finish<_>> =
+                    async { Ok($crate::tx::Finish::Commit($body)) }.await;
+                $tx.finish(store, result).await?
             }
         }
     }};
 }
-use audit::insert_event;
-pub(crate) use {finish_tx, with_pool, with_tx};
+pub(crate) use {with_pool, with_tx};
 
 /// Makes the database and its WAL/SHM files readable by the owner only (they hold password
 /// hashes and the audit log), and warns when their directory is open to others.
@@ -179,9 +161,10 @@ fn restrict_sqlite_files(db: &std::path::Path) {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
-    /// Sessions by id (see `cache`): changed by the writes that end sessions.
+    /// Sessions by id (see `cache`): made stale by the writes that end sessions.
     sessions: Arc<EpochCache<SessionId, Session>>,
-    /// Accounts with their second-factor summary, by id: changed by every write transaction.
+    /// Accounts with their second-factor summary, by id: made stale by the writes to users,
+    /// their roles and their second factors.
     accounts: Arc<EpochCache<UserId, (User, MfaStatus)>>,
 }
 
@@ -203,7 +186,7 @@ impl Store {
         let db = match scheme {
             "sqlite" => {
                 let options = SqliteConnectOptions::from_str(url)
-                    .map_err(StoreError::Connect)?
+                    .map_err(StoreError::connect)?
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
@@ -215,18 +198,18 @@ impl Store {
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(options)
                     .await
-                    .map_err(StoreError::Connect)?;
+                    .map_err(StoreError::connect)?;
                 restrict_sqlite_files(&file);
                 Db::Sqlite(pool)
             }
             "postgres" | "postgresql" => {
-                let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
+                let options = PgConnectOptions::from_str(url).map_err(StoreError::connect)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(opts.max_connections)
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(options)
                     .await
-                    .map_err(StoreError::Connect)?;
+                    .map_err(StoreError::connect)?;
                 Db::Postgres(pool)
             }
             other => return Err(StoreError::UnsupportedUrl(other.to_string())),
@@ -282,7 +265,7 @@ impl Store {
     /// Records a security event that belongs to no state change of its own.
     pub async fn append_event(&self, event: &SecurityEvent) -> Result<()> {
         with_tx!(self, |tx| {
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
         });
         Ok(())
     }

@@ -5,9 +5,8 @@
 //! read-then-write: a TOTP step with `WHERE last_step < $step`, a backup code and an
 //! `mfa_token` with `WHERE used_at IS NULL`. Of concurrent uses exactly one changes a row.
 
-use crate::audit::insert_event;
-use crate::sessions::revoke_in;
 use crate::ts::Ts;
+use crate::tx::{Cache, Finish};
 use crate::{Result, RevokeSessions, Store, StoreError, with_pool, with_tx};
 use rampart_domain::{SecurityEvent, TokenHash, UserId};
 use time::OffsetDateTime;
@@ -116,21 +115,22 @@ impl Store {
                 .bind(user.0)
                 .execute(&mut *tx)
                 .await?;
-            let inserted = sqlx::query(
-                "INSERT INTO mfa_totp (user_id, secret, key_id, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (user_id) DO NOTHING",
-            )
-            .bind(user.0)
-            .bind(sealed_secret)
-            .bind(key_id)
-            .bind(Ts(now))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
+            let inserted = tx
+                .swapped(
+                    sqlx::query(
+                        "INSERT INTO mfa_totp (user_id, secret, key_id, created_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (user_id) DO NOTHING",
+                    )
+                    .bind(user.0)
+                    .bind(sealed_secret)
+                    .bind(key_id)
+                    .bind(Ts(now)),
+                )
+                .await?;
+            if !inserted {
                 return Err(StoreError::Conflict("totp already enabled".into()));
             }
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
         });
         Ok(())
     }
@@ -149,24 +149,26 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            let n = sqlx::query(
-                "UPDATE mfa_totp SET enabled_at = $1, last_step = $2 \
-                 WHERE user_id = $3 AND enabled_at IS NULL AND last_step < $2",
-            )
-            .bind(Ts(now))
-            .bind(step)
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                replace_codes_in!(tx, user, codes, now);
-                revoke_in!(tx, user, revoke, now, "mfa_changed");
-                insert_event!(tx, event);
+            let done = tx
+                .swapped(
+                    sqlx::query(
+                        "UPDATE mfa_totp SET enabled_at = $1, last_step = $2 \
+                         WHERE user_id = $3 AND enabled_at IS NULL AND last_step < $2",
+                    )
+                    .bind(Ts(now))
+                    .bind(step)
+                    .bind(user.0),
+                )
+                .await?;
+            if !done {
+                return Ok(Finish::Rollback(false));
             }
-            n == 1
+            replace_codes_in!(tx, user, codes, now);
+            tx.revoke_sessions(user, revoke, now, "mfa_changed").await?;
+            tx.invalidates(Cache::Accounts);
+            tx.insert_event(event).await?;
+            true
         });
-        self.sessions.changed();
         Ok(done)
     }
 
@@ -174,18 +176,15 @@ impl Store {
     /// (the replay guard), recording `event` when it did.
     pub async fn use_totp_step(&self, user: UserId, step: i64, event: &SecurityEvent) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            let n = sqlx::query(
-                "UPDATE mfa_totp SET last_step = $1 WHERE user_id = $2 AND enabled_at IS NOT NULL AND last_step < $1",
+            tx.swap_and_record(
+                sqlx::query(
+                    "UPDATE mfa_totp SET last_step = $1 WHERE user_id = $2 AND enabled_at IS NOT NULL AND last_step < $1",
+                )
+                .bind(step)
+                .bind(user.0),
+                event,
             )
-            .bind(step)
-            .bind(user.0)
-            .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if n == 1 {
-                insert_event!(tx, event);
-            }
-            n == 1
         });
         Ok(done)
     }
@@ -201,21 +200,24 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            let n =
-                sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1 AND enabled_at IS NOT NULL AND last_step < $2")
+            let done = tx
+                .swapped(
+                    sqlx::query(
+                        "DELETE FROM mfa_totp WHERE user_id = $1 AND enabled_at IS NOT NULL AND last_step < $2",
+                    )
                     .bind(user.0)
-                    .bind(step)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            if n == 1 {
-                sqlx::query("DELETE FROM mfa_backup_codes WHERE user_id = $1").bind(user.0).execute(&mut *tx).await?;
-                revoke_in!(tx, user, revoke, now, "mfa_changed");
-                insert_event!(tx, event);
+                    .bind(step),
+                )
+                .await?;
+            if !done {
+                return Ok(Finish::Rollback(false));
             }
-            n == 1
+            sqlx::query("DELETE FROM mfa_backup_codes WHERE user_id = $1").bind(user.0).execute(&mut *tx).await?;
+            tx.revoke_sessions(user, revoke, now, "mfa_changed").await?;
+            tx.invalidates(Cache::Accounts);
+            tx.insert_event(event).await?;
+            true
         });
-        self.sessions.changed();
         Ok(done)
     }
 
@@ -229,7 +231,8 @@ impl Store {
     ) -> Result<()> {
         with_tx!(self, |tx| {
             replace_codes_in!(tx, user, codes, now);
-            insert_event!(tx, event);
+            tx.invalidates(Cache::Accounts);
+            tx.insert_event(event).await?;
         });
         Ok(())
     }
@@ -245,28 +248,29 @@ impl Store {
         make_event: impl FnOnce(u32) -> SecurityEvent,
     ) -> Result<Option<(u32, SecurityEvent)>> {
         let used = with_tx!(self, |tx| {
-            let n = sqlx::query(
-                "UPDATE mfa_backup_codes SET used_at = $1 WHERE user_id = $2 AND hash = $3 AND used_at IS NULL",
-            )
-            .bind(Ts(now))
-            .bind(user.0)
-            .bind(hash.to_vec())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                let (left,): (i64,) =
-                    sqlx::query_as("SELECT COUNT(*) FROM mfa_backup_codes WHERE user_id = $1 AND used_at IS NULL")
-                        .bind(user.0)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let left = u32::try_from(left).unwrap_or(0);
-                let event = make_event(left);
-                insert_event!(tx, &event);
-                Some((left, event))
-            } else {
-                None
+            let used = tx
+                .swapped(
+                    sqlx::query(
+                        "UPDATE mfa_backup_codes SET used_at = $1 WHERE user_id = $2 AND hash = $3 AND used_at IS NULL",
+                    )
+                    .bind(Ts(now))
+                    .bind(user.0)
+                    .bind(hash.to_vec()),
+                )
+                .await?;
+            if !used {
+                return Ok(Finish::Rollback(None));
             }
+            let (left,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM mfa_backup_codes WHERE user_id = $1 AND used_at IS NULL")
+                    .bind(user.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let left = u32::try_from(left).unwrap_or(0);
+            let event = make_event(left);
+            tx.invalidates(Cache::Accounts);
+            tx.insert_event(&event).await?;
+            Some((left, event))
         });
         Ok(used)
     }
@@ -296,7 +300,7 @@ impl Store {
             .bind(Ts(expires_at))
             .execute(&mut *tx)
             .await?;
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
         });
         Ok(())
     }
@@ -340,22 +344,19 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            let n = sqlx::query(
-                "UPDATE mfa_challenges SET email_code_hash = $1, email_code_sent_at = $2 \
-                 WHERE hash = $3 AND used_at IS NULL AND expires_at > $2 \
-                 AND (email_code_sent_at IS NULL OR email_code_sent_at <= $4)",
+            tx.swap_and_record(
+                sqlx::query(
+                    "UPDATE mfa_challenges SET email_code_hash = $1, email_code_sent_at = $2 \
+                     WHERE hash = $3 AND used_at IS NULL AND expires_at > $2 \
+                     AND (email_code_sent_at IS NULL OR email_code_sent_at <= $4)",
+                )
+                .bind(code_hash.to_vec())
+                .bind(Ts(now))
+                .bind(hash.0.to_vec())
+                .bind(Ts(resend_after)),
+                event,
             )
-            .bind(code_hash.to_vec())
-            .bind(Ts(now))
-            .bind(hash.0.to_vec())
-            .bind(Ts(resend_after))
-            .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if n == 1 {
-                insert_event!(tx, event);
-            }
-            n == 1
         });
         Ok(done)
     }
@@ -374,17 +375,17 @@ impl Store {
 
     /// Uses an `mfa_token` once: `true` for exactly one caller, while it is unexpired.
     pub async fn consume_mfa_challenge(&self, hash: TokenHash, now: OffsetDateTime) -> Result<bool> {
-        let n = with_tx!(self, |tx| {
-            sqlx::query(
-                "UPDATE mfa_challenges SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1",
+        let used = with_tx!(self, |tx| {
+            tx.swapped(
+                sqlx::query(
+                    "UPDATE mfa_challenges SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1",
+                )
+                .bind(Ts(now))
+                .bind(hash.0.to_vec()),
             )
-            .bind(Ts(now))
-            .bind(hash.0.to_vec())
-            .execute(&mut *tx)
             .await?
-            .rows_affected()
         });
-        Ok(n == 1)
+        Ok(used)
     }
 
     /// Deletes challenges that ended before `before` (run periodically).

@@ -5,8 +5,8 @@
 //! used token is reuse (RFC 9700 §4.14.2): the whole session is revoked, in the same
 //! transaction as the critical event that says so.
 
-use crate::audit::insert_event;
 use crate::ts::Ts;
+use crate::tx::Cache;
 use crate::{Result, Store, with_pool, with_tx};
 use rampart_domain::{SecurityEvent, Session, SessionId, SessionPolicy, TokenHash, UserId};
 use sqlx::types::Json;
@@ -68,57 +68,6 @@ impl From<SessionRow> for Session {
 const SESSION_COLUMNS: &str = "id, user_id, created_at, last_active_at, idle_expires_at, absolute_expires_at, \
      ip, user_agent, amr, revoked_at";
 
-/// Revokes a user's sessions inside an open transaction; evaluates to how many.
-macro_rules! revoke_in {
-    ($tx:expr, $user:expr, $which:expr, $now:expr, $reason:expr) => {{
-        let base = "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL";
-        match $which {
-            $crate::RevokeSessions::None => 0u64,
-            $crate::RevokeSessions::All => {
-                sqlx::query(base).bind(Ts($now)).bind($reason).bind($user.0).execute(&mut *$tx).await?.rows_affected()
-            }
-            $crate::RevokeSessions::AllExcept(keep) => sqlx::query(&format!("{base} AND id <> $4"))
-                .bind(Ts($now))
-                .bind($reason)
-                .bind($user.0)
-                .bind(keep.0)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected(),
-        }
-    }};
-}
-
-/// Sets a user's password inside an open transaction, moving the old hash to the history
-/// (which keeps at most 24); evaluates to the number of users updated (0 or 1).
-macro_rules! set_password_in {
-    ($tx:expr, $user:expr, $hash:expr, $now:expr) => {{
-        sqlx::query(
-            "INSERT INTO password_history (user_id, password_hash, created_at) \
-             SELECT id, password_hash, $2 FROM users WHERE id = $1 AND password_hash IS NOT NULL",
-        )
-        .bind($user.0)
-        .bind(Ts($now))
-        .execute(&mut *$tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM password_history WHERE user_id = $1 AND created_at NOT IN \
-             (SELECT created_at FROM password_history WHERE user_id = $1 ORDER BY created_at DESC LIMIT 24)",
-        )
-        .bind($user.0)
-        .execute(&mut *$tx)
-        .await?;
-        sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3")
-            .bind($hash)
-            .bind(Ts($now))
-            .bind($user.0)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected()
-    }};
-}
-pub(crate) use {revoke_in, set_password_in};
-
 impl Store {
     /// Stores a new session with its first refresh token and/or cookie hash, clears the login
     /// throttle of `clear_throttle` (the identifier that just proved its password), and records
@@ -155,7 +104,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
         });
         Ok(())
     }
@@ -229,23 +178,24 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            let n = sqlx::query(
-                "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
-                 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL",
-            )
-            .bind(Ts(now))
-            .bind(reason)
-            .bind(id.0)
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                insert_event!(tx, event);
+            let done = tx
+                .swap_and_record(
+                    sqlx::query(
+                        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
+                         WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL",
+                    )
+                    .bind(Ts(now))
+                    .bind(reason)
+                    .bind(id.0)
+                    .bind(user.0),
+                    event,
+                )
+                .await?;
+            if done {
+                tx.invalidates(Cache::Sessions);
             }
-            n == 1
+            done
         });
-        self.sessions.changed();
         Ok(done)
     }
 
@@ -259,11 +209,10 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<u64> {
         let n = with_tx!(self, |tx| {
-            let n = revoke_in!(tx, user, which, now, reason);
-            insert_event!(tx, event);
+            let n = tx.revoke_sessions(user, which, now, reason).await?;
+            tx.insert_event(event).await?;
             n
         });
-        self.sessions.changed();
         Ok(n)
     }
 
@@ -288,13 +237,13 @@ impl Store {
                 None => RefreshOutcome::Unknown,
                 Some((session_id,)) => {
                     // The compare-and-swap: only one exchange finds the token unused.
-                    let won = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
-                        .bind(Ts(now))
-                        .bind(presented.0.to_vec())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        == 1;
+                    let won = tx
+                        .swapped(
+                            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
+                                .bind(Ts(now))
+                                .bind(presented.0.to_vec()),
+                        )
+                        .await?;
                     let row: SessionRow = sqlx::query_as(&sql).bind(session_id).fetch_one(&mut *tx).await?;
                     let mut session = Session::from(row);
                     if !won {
@@ -308,50 +257,51 @@ impl Store {
                             .execute(&mut *tx)
                             .await?;
                             session.revoked_at = Some(now);
+                            tx.invalidates(Cache::Sessions);
                         }
                         RefreshOutcome::Reused(session)
                     } else {
                         // Liveness is checked by the write itself, which also locks the session
                         // row: a revocation committed meanwhile (or a disabled owner) wins.
                         let idle = policy.extend(&session, now);
-                        let live = sqlx::query(
-                            "UPDATE sessions SET last_active_at = $1, idle_expires_at = $2 WHERE id = $3 \
-                             AND revoked_at IS NULL AND idle_expires_at > $1 AND absolute_expires_at > $1 \
-                             AND user_id IN (SELECT id FROM users WHERE NOT disabled)",
-                        )
-                        .bind(Ts(now))
-                        .bind(Ts(idle))
-                        .bind(session_id)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                            == 1;
-                        if !live {
-                            return Ok((RefreshOutcome::Inactive(session), None));
-                        }
-                        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)")
+                        let live = tx
+                            .swapped(
+                                sqlx::query(
+                                    "UPDATE sessions SET last_active_at = $1, idle_expires_at = $2 WHERE id = $3 \
+                                     AND revoked_at IS NULL AND idle_expires_at > $1 AND absolute_expires_at > $1 \
+                                     AND user_id IN (SELECT id FROM users WHERE NOT disabled)",
+                                )
+                                .bind(Ts(now))
+                                .bind(Ts(idle))
+                                .bind(session_id),
+                            )
+                            .await?;
+                        if live {
+                            sqlx::query(
+                                "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)",
+                            )
                             .bind(next.0.to_vec())
                             .bind(session_id)
                             .bind(Ts(now))
                             .execute(&mut *tx)
                             .await?;
-                        session.idle_expires_at = idle;
-                        session.last_active_at = now;
-                        RefreshOutcome::Rotated(session)
+                            session.idle_expires_at = idle;
+                            session.last_active_at = now;
+                            tx.invalidates(Cache::Session(session.id)); // its idle expiry moved
+                            RefreshOutcome::Rotated(session)
+                        } else {
+                            // The token is spent all the same, and the refusal is recorded.
+                            RefreshOutcome::Inactive(session)
+                        }
                     }
                 }
             };
             let ev = event(&outcome);
             if let Some(ev) = &ev {
-                insert_event!(tx, ev);
+                tx.insert_event(ev).await?;
             }
             (outcome, ev)
         });
-        match &out.0 {
-            RefreshOutcome::Reused(_) => self.sessions.changed(),
-            RefreshOutcome::Rotated(s) => self.sessions.forget(s.id), // its idle expiry moved
-            RefreshOutcome::Inactive(_) | RefreshOutcome::Unknown => {}
-        }
         Ok(out)
     }
 }

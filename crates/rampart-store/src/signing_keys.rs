@@ -1,11 +1,9 @@
 //! The `signing_keys` table: access-token signing keys, private halves sealed.
 
-use crate::audit::insert_event;
 use crate::error::is_unique_violation;
 use crate::ts::Ts;
 use crate::{Result, Store, StoreError, with_pool, with_tx};
 use rampart_domain::SecurityEvent;
-use sqlx::types::Json;
 use time::OffsetDateTime;
 
 /// A signing key as stored. `private_sealed` is opaque here: only the server holds the
@@ -15,7 +13,8 @@ pub struct StoredSigningKey {
     pub kid: String,
     pub alg: String,
     pub private_sealed: String,
-    pub public_jwk: Json<serde_json::Value>,
+    #[sqlx(json)]
+    pub public_jwk: serde_json::Value,
     pub created_at: OffsetDateTime,
     pub retired_at: Option<OffsetDateTime>,
 }
@@ -48,19 +47,19 @@ impl Store {
         with_tx!(self, |tx| {
             let retired = match replacing {
                 Some(kid) => {
-                    sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL")
-                        .bind(Ts(new.created_at))
-                        .bind(kid)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
+                    tx.swapped(
+                        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL")
+                            .bind(Ts(new.created_at))
+                            .bind(kid),
+                    )
+                    .await?
                 }
-                None => 0,
+                None => false,
             };
             let (current,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL")
                 .fetch_one(&mut *tx)
                 .await?;
-            if current != 0 || (replacing.is_some() && retired != 1) {
+            if current != 0 || (replacing.is_some() && !retired) {
                 return Err(StoreError::Conflict("another signing key became current first".into()));
             }
             let inserted = sqlx::query(
@@ -69,7 +68,7 @@ impl Store {
             .bind(&new.kid)
             .bind(&new.alg)
             .bind(&new.private_sealed)
-            .bind(&new.public_jwk)
+            .bind(sqlx::types::Json(&new.public_jwk))
             .bind(Ts(new.created_at))
             .execute(&mut *tx)
             .await;
@@ -80,7 +79,7 @@ impl Store {
                 }
                 other => other?,
             };
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
         });
         Ok(())
     }

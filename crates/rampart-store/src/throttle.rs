@@ -1,6 +1,7 @@
 //! Login throttle counters (see `rampart_domain::throttle` for the rules).
 
 use crate::ts::Ts;
+use crate::tx::Finish;
 use crate::{Result, Store, with_pool, with_tx};
 use rampart_domain::{Attempts, ThrottlePolicy, Verdict};
 use time::{Duration, OffsetDateTime};
@@ -107,7 +108,8 @@ impl Store {
             for (key, policy) in keys {
                 let a = lock_row!(tx, *key, now);
                 if let Some(refused) = refusal(policy.check(Some(&a), now)) {
-                    return Ok(refused);
+                    // Refused after all: the empty rows `lock_row!` created go too.
+                    return Ok(Finish::Rollback(refused));
                 }
                 current.push(a);
             }

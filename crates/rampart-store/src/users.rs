@@ -1,9 +1,8 @@
 //! Users and roles.
 
-use crate::audit::insert_event;
 use crate::error::is_unique_violation;
-use crate::sessions::{revoke_in, set_password_in};
 use crate::ts::Ts;
+use crate::tx::{Cache, Finish};
 use crate::{Result, Store, StoreError, with_pool, with_tx};
 use rampart_domain::{Email, NewUser, SecurityEvent, User, UserId};
 use time::OffsetDateTime;
@@ -84,7 +83,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
         });
         let mut roles = roles;
         roles.sort();
@@ -169,16 +168,16 @@ impl Store {
     /// Replaces a hash made with old parameters by one made with the current ones, if the
     /// password has not changed meanwhile (the old hash is the expected value).
     pub async fn rehash_password(&self, id: UserId, old: &str, new: &str) -> Result<bool> {
-        let done = with_pool!(self, |pool| {
-            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
-                .bind(new)
-                .bind(id.0)
-                .bind(old)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        Ok(done == 1)
+        let done = with_tx!(self, |tx| {
+            tx.swapped(
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                    .bind(new)
+                    .bind(id.0)
+                    .bind(old),
+            )
+            .await?
+        });
+        Ok(done)
     }
 
     /// Sets a new password (the old hash goes to the history), revokes sessions as asked, and
@@ -192,16 +191,14 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<u64> {
         let revoked = with_tx!(self, |tx| {
-            let n = set_password_in!(tx, id, new_hash, now);
-            if n == 0 {
+            if !tx.set_password(id, new_hash, now).await? {
                 return Err(StoreError::Conflict("user does not exist".into()));
             }
-            crate::account_tokens::void_password_tokens_in!(tx, id, now);
-            let revoked = revoke_in!(tx, id, revoke, now, "password_changed");
-            insert_event!(tx, event);
+            tx.void_password_tokens(id, now).await?;
+            let revoked = tx.revoke_sessions(id, revoke, now, "password_changed").await?;
+            tx.insert_event(event).await?;
             revoked
         });
-        self.sessions.changed();
         Ok(revoked)
     }
 
@@ -280,15 +277,13 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let found = with_tx!(self, |tx| {
-            let n = sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2")
-                .bind(Ts(now))
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Ok(false);
+            let found = tx
+                .swapped(sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2").bind(Ts(now)).bind(id.0))
+                .await?;
+            if !found {
+                return Ok(Finish::Rollback(false));
             }
+            tx.invalidates(Cache::Accounts);
             if let Some(name) = name {
                 sqlx::query("UPDATE users SET name = $1 WHERE id = $2").bind(name).bind(id.0).execute(&mut *tx).await?;
             }
@@ -318,7 +313,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 if disabled {
-                    revoke_in!(tx, id, crate::RevokeSessions::All, now, "user_disabled");
+                    tx.revoke_sessions(id, crate::RevokeSessions::All, now, "user_disabled").await?;
                     sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
                         .bind(Ts(now))
                         .bind(id.0)
@@ -326,10 +321,9 @@ impl Store {
                         .await?;
                 }
             }
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
             true
         });
-        self.sessions.changed();
         Ok(found)
     }
 
@@ -337,13 +331,14 @@ impl Store {
     /// `event` stays in the audit log.
     pub async fn delete_user(&self, id: UserId, event: &SecurityEvent) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            let n = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.0).execute(&mut *tx).await?.rows_affected();
-            if n == 1 {
-                insert_event!(tx, event);
+            let done = tx.swap_and_record(sqlx::query("DELETE FROM users WHERE id = $1").bind(id.0), event).await?;
+            if done {
+                // Their sessions went with them.
+                tx.invalidates(Cache::Sessions);
+                tx.invalidates(Cache::Accounts);
             }
-            n == 1
+            done
         });
-        self.sessions.changed();
         Ok(done)
     }
 
@@ -371,7 +366,7 @@ impl Store {
             .bind(false)
             .execute(&mut *tx)
             .await?;
-            insert_event!(tx, event);
+            tx.insert_event(event).await?;
         });
         Ok(())
     }
@@ -386,7 +381,8 @@ impl Store {
                 Some((true,)) => return Err(StoreError::Conflict(format!("{name} is a built-in role"))),
                 Some((false,)) => {
                     sqlx::query("DELETE FROM roles WHERE name = $1").bind(name).execute(&mut *tx).await?;
-                    insert_event!(tx, event);
+                    tx.invalidates(Cache::Accounts); // its grants went with it
+                    tx.insert_event(event).await?;
                     true
                 }
             }

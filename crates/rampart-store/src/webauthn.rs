@@ -6,10 +6,9 @@
 //! (`UPDATE … WHERE counter < $new`, or both zero for authenticators without one), so a
 //! replayed or cloned authenticator's assertion changes nothing.
 
-use crate::audit::insert_event;
 use crate::error::is_unique_violation;
-use crate::sessions::revoke_in;
 use crate::ts::Ts;
+use crate::tx::{Cache, Finish};
 use crate::{Result, RevokeSessions, Store, StoreError, with_pool, with_tx};
 use rampart_domain::{SecurityEvent, TokenHash, UserId};
 use time::OffsetDateTime;
@@ -200,10 +199,10 @@ impl Store {
                 }
                 other => other?,
             };
-            revoke_in!(tx, user, revoke, now, "mfa_changed");
-            insert_event!(tx, event);
+            tx.revoke_sessions(user, revoke, now, "mfa_changed").await?;
+            tx.invalidates(Cache::Accounts);
+            tx.insert_event(event).await?;
         });
-        self.sessions.changed();
         Ok(())
     }
 
@@ -218,19 +217,21 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            let n = sqlx::query("DELETE FROM webauthn_credentials WHERE id = $1 AND user_id = $2")
-                .bind(id)
-                .bind(user.0)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                revoke_in!(tx, user, revoke, now, "mfa_changed");
-                insert_event!(tx, event);
+            let done = tx
+                .swapped(
+                    sqlx::query("DELETE FROM webauthn_credentials WHERE id = $1 AND user_id = $2")
+                        .bind(id)
+                        .bind(user.0),
+                )
+                .await?;
+            if !done {
+                return Ok(Finish::Rollback(false));
             }
-            n == 1
+            tx.revoke_sessions(user, revoke, now, "mfa_changed").await?;
+            tx.invalidates(Cache::Accounts);
+            tx.insert_event(event).await?;
+            true
         });
-        self.sessions.changed();
         Ok(done)
     }
 
@@ -246,21 +247,18 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            let n = sqlx::query(
-                "UPDATE webauthn_credentials SET passkey = $1, counter = $2, last_used_at = $3 \
-                 WHERE id = $4 AND (counter < $2 OR (counter = 0 AND $2 = 0))",
+            tx.swap_and_record(
+                sqlx::query(
+                    "UPDATE webauthn_credentials SET passkey = $1, counter = $2, last_used_at = $3 \
+                     WHERE id = $4 AND (counter < $2 OR (counter = 0 AND $2 = 0))",
+                )
+                .bind(passkey)
+                .bind(counter)
+                .bind(Ts(now))
+                .bind(id),
+                event,
             )
-            .bind(passkey)
-            .bind(counter)
-            .bind(Ts(now))
-            .bind(id)
-            .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if n == 1 {
-                insert_event!(tx, event);
-            }
-            n == 1
         });
         Ok(done)
     }

@@ -161,7 +161,7 @@ fn signing_key(kid: &str, created_at: OffsetDateTime) -> rampart_store::StoredSi
         kid: kid.into(),
         alg: "EdDSA".into(),
         private_sealed: format!("v1.test.{kid}"),
-        public_jwk: rampart_store::Json(serde_json::json!({"kid": kid})),
+        public_jwk: serde_json::json!({"kid": kid}),
         created_at,
         retired_at: None,
     }
@@ -291,6 +291,41 @@ async fn concurrent_refreshes_rotate_once_and_reuse_revokes_the_session() {
         let unknown = OpaqueToken::generate(TokenKind::Refresh, &mut rand::rngs::OsRng);
         let (o, ev) = store.refresh_session(unknown.hash(), first.hash(), now(), policy, |_| None).await.unwrap();
         assert_eq!((o, ev), (RefreshOutcome::Unknown, None));
+    });
+}
+
+#[tokio::test]
+async fn refreshing_an_ended_session_records_its_event() {
+    use rampart_domain::{OpaqueToken, SessionPolicy, TokenKind};
+    use rampart_store::{RefreshOutcome, RevokeSessions};
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let user = new_user("ended@example.com", &["user"]);
+        store.create_user(&user, &created_event(&user)).await.unwrap();
+        let policy = SessionPolicy { idle: time::Duration::days(30), absolute: time::Duration::days(90) };
+        let session = session_for(user.id, now(), policy);
+        let token = OpaqueToken::generate(TokenKind::Refresh, &mut rand::rngs::OsRng);
+        store.create_session(&session, Some(token.hash()), None, &event(Action::Login)).await.unwrap();
+        store
+            .revoke_sessions(user.id, RevokeSessions::All, now(), "test", &event(Action::SessionRevoked))
+            .await
+            .unwrap();
+
+        let failed = SecurityEvent::new(Uuid::now_v7(), now(), Action::TokenRefreshed, Outcome::Failure)
+            .details(serde_json::json!({ "reason": "session_ended" }));
+        let next = OpaqueToken::generate(TokenKind::Refresh, &mut rand::rngs::OsRng);
+        let (outcome, ev) = store
+            .refresh_session(token.hash(), next.hash(), now(), policy, |o| {
+                matches!(o, RefreshOutcome::Inactive(_)).then(|| failed.clone())
+            })
+            .await
+            .unwrap();
+        assert!(matches!(outcome, RefreshOutcome::Inactive(_)), "{outcome:?} {:?}", db.backend());
+        assert_eq!(ev.as_ref(), Some(&failed));
+        let newest = store.recent_events(1).await.unwrap();
+        assert_eq!(newest[0].event, failed, "the refusal is recorded, in the exchange's transaction");
+        assert!(store.refresh_token_session(next.hash()).await.unwrap().is_none(), "no new token");
+        assert!(store.verify_audit_chain(|_| true).await.unwrap().ok);
     });
 }
 

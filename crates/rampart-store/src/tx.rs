@@ -1,0 +1,311 @@
+//! Write transactions: [`Tx`], what a [`with_tx!`](crate::with_tx) body works in, and how the
+//! body's result ends it.
+//!
+//! - The body evaluates to a value, which commits; the only other ways out are an error (`?`,
+//!   `return Err(…)`), which rolls back, and `return Ok(Finish::Rollback(v))` or
+//!   `return Ok(Finish::Commit(v))`, which say what they do. A bare `return Ok(v)` does not
+//!   compile (the body's block returns `Result<Finish<T>>`), so no early return can commit by
+//!   accident, skipping the event the rest of the body would have written.
+//! - The body declares what its writes make stale in the store's caches
+//!   ([`Tx::invalidates`]); the declarations apply right after the commit, never on rollback.
+//! - The helpers shared by several modules' transactions are plain generic methods here: the
+//!   event append ([`Tx::insert_event`], always the last write), the compare-and-swap
+//!   ([`Tx::swapped`], [`Tx::swap_and_record`]), session revocation, password change.
+
+use crate::ts::Ts;
+use crate::{Result, RevokeSessions, Store, StoreError};
+use rampart_domain::{SecurityEvent, SessionId, UserId};
+use sqlx::query::Query;
+use sqlx::types::Json;
+use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
+use std::ops::{Deref, DerefMut};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A cache (or one entry of it) a write makes stale; see `cache`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cache {
+    /// Session rows changed (revoked or deleted): every cached session is dropped.
+    Sessions,
+    /// One session's activity times moved: only its entry is dropped.
+    Session(SessionId),
+    /// A user row, their roles or their second factors changed: every cached account is dropped.
+    Accounts,
+}
+
+/// What the writes of one transaction made stale, applied when it commits.
+#[derive(Debug, Default)]
+struct Stale {
+    sessions: bool,
+    accounts: bool,
+    session_entries: Vec<SessionId>,
+}
+
+impl Stale {
+    fn apply(self, store: &Store) {
+        if self.sessions {
+            store.sessions.changed();
+        }
+        for id in self.session_entries {
+            store.sessions.forget(id);
+        }
+        if self.accounts {
+            store.accounts.changed();
+        }
+    }
+}
+
+/// How a transaction body ends: with a value, committing or rolling back.
+#[derive(Debug)]
+pub(crate) enum Finish<T> {
+    Commit(T),
+    /// Nothing the body wrote stays (it found nothing to do, or refused).
+    Rollback(T),
+}
+
+/// The open write transaction of a `with_tx!` body. `&mut *tx` is its connection, for queries.
+pub(crate) struct Tx<'c, DB: Database> {
+    inner: sqlx::Transaction<'c, DB>,
+    stale: Stale,
+}
+
+impl<'c, DB: Database> Deref for Tx<'c, DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        &self.inner
+    }
+}
+
+impl<'c, DB: Database> DerefMut for Tx<'c, DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.inner
+    }
+}
+
+impl<DB: Database> Tx<'static, DB> {
+    /// Begins a transaction with `statement` (SQLite: `BEGIN IMMEDIATE`, which takes the write
+    /// lock up front; a deferred `BEGIN` that reads and then writes fails at once with
+    /// "database is locked" when another writer got in between, without waiting for the busy
+    /// timeout) or the backend's plain `BEGIN`.
+    pub(crate) async fn begin(pool: &Pool<DB>, statement: Option<&'static str>) -> Result<Self> {
+        let inner = match statement {
+            Some(s) => pool.begin_with(s).await?,
+            None => pool.begin().await?,
+        };
+        Ok(Tx { inner, stale: Stale::default() })
+    }
+}
+
+impl<'c, DB: Database> Tx<'c, DB> {
+    /// Declares that this transaction's writes make `cache` stale (applied if it commits).
+    pub(crate) fn invalidates(&mut self, cache: Cache) {
+        match cache {
+            Cache::Sessions => self.stale.sessions = true,
+            Cache::Session(id) => self.stale.session_entries.push(id),
+            Cache::Accounts => self.stale.accounts = true,
+        }
+    }
+
+    /// Ends the transaction as the body's `result` says: commits, then marks the declared
+    /// caches stale; or rolls back at once (dropping it would only queue the rollback until the
+    /// connection is next used, leaving its locks held meanwhile).
+    pub(crate) async fn finish<T>(self, store: &Store, result: Result<Finish<T>>) -> Result<T> {
+        let (rollback, out) = match result {
+            Ok(Finish::Commit(v)) => {
+                self.inner.commit().await?;
+                self.stale.apply(store);
+                return Ok(v);
+            }
+            Ok(Finish::Rollback(v)) => (self.inner.rollback().await, Ok(v)),
+            Err(e) => (self.inner.rollback().await, Err(e)),
+        };
+        if let Err(e) = rollback {
+            tracing::warn!(error = %e, "rollback failed; the connection will be discarded");
+        }
+        out
+    }
+}
+
+/// `rows_affected` of either backend's query result.
+pub(crate) trait RowsAffected {
+    fn rows_affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+/// The shared helpers, for every backend whose types encode as these queries need (both do).
+impl<'c, DB> Tx<'c, DB>
+where
+    DB: Database,
+    DB::QueryResult: RowsAffected,
+    for<'e> &'e mut DB::Connection: Executor<'e, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> Ts: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+    for<'q> Json<serde_json::Value>: Encode<'q, DB> + Type<DB>,
+    for<'r> (Vec<u8>,): sqlx::FromRow<'r, DB::Row>,
+{
+    /// Runs a statement, returning how many rows it changed.
+    pub(crate) async fn execute<'q, A>(&mut self, q: Query<'q, DB, A>) -> Result<u64>
+    where
+        A: IntoArguments<'q, DB> + 'q,
+    {
+        Ok(q.execute(&mut **self).await?.rows_affected())
+    }
+
+    /// The compare-and-swap: runs `guarded`, an `UPDATE` or `DELETE` whose `WHERE` states what
+    /// the row must still be, and says whether it changed exactly that one row. When it did not,
+    /// the expected state was gone (a concurrent change won, or there was no such row) and
+    /// nothing was written.
+    pub(crate) async fn swapped<'q, A>(&mut self, guarded: Query<'q, DB, A>) -> Result<bool>
+    where
+        A: IntoArguments<'q, DB> + 'q,
+    {
+        Ok(self.execute(guarded).await? == 1)
+    }
+
+    /// [`Tx::swapped`], recording `event` (as the last write) when the swap happened.
+    pub(crate) async fn swap_and_record<'q, A>(
+        &mut self,
+        guarded: Query<'q, DB, A>,
+        event: &SecurityEvent,
+    ) -> Result<bool>
+    where
+        A: IntoArguments<'q, DB> + 'q,
+    {
+        let swapped = self.swapped(guarded).await?;
+        if swapped {
+            self.insert_event(event).await?;
+        }
+        Ok(swapped)
+    }
+
+    /// Appends one event to the hash chain: locks the chain head (the row lock serializes
+    /// appenders across instances on PostgreSQL; SQLite write transactions are serial
+    /// already), links the event to it, inserts it and moves the head. Every store method
+    /// calls this last in its transaction, so the head lock is always the last lock taken and
+    /// appenders cannot deadlock.
+    pub(crate) async fn insert_event(&mut self, e: &SecurityEvent) -> Result<()> {
+        let (prev,): (Vec<u8>,) = sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash")
+            .fetch_one(&mut **self)
+            .await?;
+        let prev: [u8; 32] =
+            prev.try_into().map_err(|_| StoreError::Corrupt("audit chain head is not 32 bytes".into()))?;
+        let hash = e.chain_hash(&prev);
+        sqlx::query(
+            "INSERT INTO audit_events (id, ts, action, outcome, severity, actor_type, actor_id, \
+             resource_type, resource_id, ip, user_agent, request_id, details, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(e.id)
+        .bind(Ts(e.ts))
+        .bind(e.action.as_str().to_string())
+        .bind(e.outcome.as_str().to_string())
+        .bind(e.severity.as_str().to_string())
+        .bind(e.actor.kind().to_string())
+        .bind(e.actor.id())
+        .bind(e.resource.as_ref().map(|r| r.kind.clone()))
+        .bind(e.resource.as_ref().and_then(|r| r.id.clone()))
+        .bind(e.ip.map(|ip| ip.to_string()))
+        .bind(e.user_agent.clone())
+        .bind(e.request_id.clone())
+        .bind(Json(e.details.clone()))
+        .bind(prev.to_vec())
+        .bind(hash.to_vec())
+        .execute(&mut **self)
+        .await?;
+        self.execute(sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash.to_vec())).await?;
+        Ok(())
+    }
+
+    /// Revokes a user's sessions as `which` says; returns how many (and, if any, declares the
+    /// session cache stale).
+    pub(crate) async fn revoke_sessions(
+        &mut self,
+        user: UserId,
+        which: RevokeSessions,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<u64> {
+        let base = "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL";
+        let sql = match which {
+            RevokeSessions::None => return Ok(0),
+            RevokeSessions::All => base.to_string(),
+            RevokeSessions::AllExcept(_) => format!("{base} AND id <> $4"),
+        };
+        let mut q = sqlx::query(&sql).bind(Ts(now)).bind(reason.to_string()).bind(user.0);
+        if let RevokeSessions::AllExcept(keep) = which {
+            q = q.bind(keep.0);
+        }
+        let n = self.execute(q).await?;
+        if n > 0 {
+            self.invalidates(Cache::Sessions);
+        }
+        Ok(n)
+    }
+
+    /// Sets a user's password, moving the old hash to the history (which keeps at most 24).
+    /// `false` when there is no such user.
+    pub(crate) async fn set_password(&mut self, user: UserId, hash: &str, now: OffsetDateTime) -> Result<bool> {
+        self.execute(
+            sqlx::query(
+                "INSERT INTO password_history (user_id, password_hash, created_at) \
+                 SELECT id, password_hash, $2 FROM users WHERE id = $1 AND password_hash IS NOT NULL",
+            )
+            .bind(user.0)
+            .bind(Ts(now)),
+        )
+        .await?;
+        self.execute(
+            sqlx::query(
+                "DELETE FROM password_history WHERE user_id = $1 AND created_at NOT IN \
+                 (SELECT created_at FROM password_history WHERE user_id = $1 ORDER BY created_at DESC LIMIT 24)",
+            )
+            .bind(user.0),
+        )
+        .await?;
+        let found = self
+            .swapped(
+                sqlx::query(
+                    "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3",
+                )
+                .bind(hash.to_string())
+                .bind(Ts(now))
+                .bind(user.0),
+            )
+            .await?;
+        if found {
+            self.invalidates(Cache::Accounts);
+        }
+        Ok(found)
+    }
+
+    /// Voids a user's unused password tokens (reset and expired-password): a password set any
+    /// other way must not leave an older reset link working.
+    pub(crate) async fn void_password_tokens(&mut self, user: UserId, now: OffsetDateTime) -> Result<u64> {
+        self.execute(
+            sqlx::query(
+                "UPDATE account_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL \
+                 AND purpose IN ('reset_password', 'expired_password')",
+            )
+            .bind(Ts(now))
+            .bind(user.0),
+        )
+        .await
+    }
+}
