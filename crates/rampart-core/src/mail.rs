@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 /// How many messages [`Mailer::enqueue`] holds before it drops new ones.
 pub const QUEUE_CAPACITY: usize = 1000;
@@ -78,6 +78,8 @@ impl MailError {
 pub struct Mailer {
     delivery: Arc<Delivery>,
     queue: mpsc::Sender<OutgoingMail>,
+    /// Messages handed to [`Mailer::enqueue`] and not yet delivered or given up on.
+    pending: Arc<watch::Sender<usize>>,
 }
 
 #[derive(Debug)]
@@ -110,9 +112,10 @@ impl Mailer {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| MailError::NoRuntime)?;
         let delivery = Arc::new(Delivery { from, transport });
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let pending = Arc::new(watch::Sender::new(0));
         // Ends when the last `Mailer` clone (so the last sender) is dropped.
-        runtime.spawn(worker(delivery.clone(), rx));
-        Ok(Mailer { delivery, queue })
+        runtime.spawn(worker(delivery.clone(), rx, pending.clone()));
+        Ok(Mailer { delivery, queue, pending })
     }
 
     /// Builds and delivers `mail` now, once: the caller waits for the SMTP server (up to the
@@ -127,8 +130,10 @@ impl Mailer {
     /// [`QUEUE_CAPACITY`] messages are already waiting, `mail` is dropped with a warning.
     /// Messages still queued when the process exits are lost.
     pub fn enqueue(&self, mail: OutgoingMail) {
+        // Counted before the worker can see it, so `idle` never misses a message in flight.
+        self.pending.send_modify(|n| *n += 1);
         match self.queue.try_send(mail) {
-            Ok(()) => {}
+            Ok(()) => return,
             Err(mpsc::error::TrySendError::Full(mail)) => tracing::warn!(
                 to_domain = %recipient_domain(&mail.to),
                 capacity = QUEUE_CAPACITY,
@@ -138,6 +143,17 @@ impl Mailer {
                 tracing::error!(to_domain = %recipient_domain(&mail.to), "mail worker stopped; message dropped")
             }
         }
+        self.pending.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    /// Resolves once every message handed to [`Mailer::enqueue`] so far has been delivered or
+    /// given up on (after its last attempt, or dropped from a full queue): at once when none is
+    /// waiting. Tests use it to check that nothing more was sent; nothing in the request path
+    /// waits on it.
+    pub async fn idle(&self) {
+        let mut pending = self.pending.subscribe();
+        // `wait_for` looks at the current count first; the sender lives as long as `self`.
+        let _ = pending.wait_for(|n| *n == 0).await;
     }
 }
 
@@ -225,15 +241,17 @@ fn write_eml_blocking(dir: &Path, bytes: &[u8]) -> Result<PathBuf, MailError> {
     Ok(path)
 }
 
-/// Delivers queued messages, a few at a time, until every sender is gone.
-async fn worker(delivery: Arc<Delivery>, mut rx: mpsc::Receiver<OutgoingMail>) {
+/// Delivers queued messages, a few at a time, until every sender is gone. `pending` goes down
+/// by one as each message is delivered or given up on.
+async fn worker(delivery: Arc<Delivery>, mut rx: mpsc::Receiver<OutgoingMail>, pending: Arc<watch::Sender<usize>>) {
     let permits = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
     while let Some(mail) = rx.recv().await {
         let Ok(permit) = permits.clone().acquire_owned().await else { break };
-        let delivery = delivery.clone();
+        let (delivery, pending) = (delivery.clone(), pending.clone());
         tokio::spawn(async move {
             deliver_with_retries(&delivery, &mail).await;
             drop(permit);
+            pending.send_modify(|n| *n = n.saturating_sub(1));
         });
     }
 }
@@ -386,6 +404,21 @@ mod tests {
             .collect();
         subjects.sort();
         assert_eq!(subjects, ["Message 0", "Message 1", "Message 2"]);
+    }
+
+    #[tokio::test]
+    async fn idle_resolves_once_every_queued_message_is_delivered_or_given_up() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("mail");
+        let mailer = Mailer::from_config(&file_config(&dir), tmp.path()).unwrap();
+        tokio::time::timeout(Duration::from_secs(1), mailer.idle()).await.expect("nothing queued: idle at once");
+        for i in 0..3 {
+            mailer.enqueue(OutgoingMail { subject: format!("Message {i}"), ..reset_mail() });
+        }
+        // A permanent failure is given up at once, and counts as done.
+        mailer.enqueue(OutgoingMail { to: "not an address".into(), ..reset_mail() });
+        tokio::time::timeout(Duration::from_secs(10), mailer.clone().idle()).await.expect("the queue drains");
+        assert_eq!(eml_files(&dir).len(), 3, "every delivered message is written when idle resolves");
     }
 
     #[tokio::test]

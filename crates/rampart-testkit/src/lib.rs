@@ -3,7 +3,15 @@
 //! ```ignore
 //! let app = TestApp::spawn().await;          // SQLite, or PostgreSQL when configured
 //! let res = app.get("/healthz").await;
+//! let alice = app.create_and_login("alice@example.com", "correct horse battery", &[]).await;
+//! let (status, me) = app.me(&alice.access_token).await;
+//! let (status, body) = app.post_bearer("/v1/me/password", &alice.access_token, &json!({ … })).await;
 //! ```
+//!
+//! The request helpers answer `(status, body)`, the body parsed as JSON (`Value::Null` when it
+//! is not JSON). They build the request at once, so their arguments may be temporaries and the
+//! futures may be kept (`join_all`, closures). `get`, `post`, `authed` and `client` give the raw
+//! response, or a request to finish by hand, when a test needs headers.
 //!
 //! Databases: every [`TestDb`] is new and private to one test. SQLite lives in a temporary
 //! directory; PostgreSQL gets its own schema (through `search_path`) in the database named by
@@ -15,12 +23,14 @@ pub mod redis;
 pub mod smtp;
 
 use rampart_config::{Config, SecretUrl};
+use rampart_domain::{Action, Actor, MasterKey, Outcome, Secret, SecurityEvent, SystemClock, User};
 use rampart_core::master_key::KeyOrigin;
 use rampart_core::services::users::{CreateUser, create_user};
-use rampart_domain::{Actor, MasterKey, Secret, SystemClock, User};
 use rampart_server::{AppState, Application};
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -166,6 +176,50 @@ pub fn test_config(dir: &std::path::Path, db: &TestDb) -> Config {
     config
 }
 
+/// The status and the JSON body of a response (`Value::Null` when the body is not JSON).
+pub async fn read_json(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("response body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Sends `req` when awaited: (status, JSON body). It owns everything it needs, so the helpers
+/// built on it may be called with temporaries and awaited later (`join_all`, closures).
+async fn exchange(req: reqwest::RequestBuilder) -> (u16, Value) {
+    read_json(req.send().await.expect("request sent")).await
+}
+
+/// The claims of an access token (its payload, decoded without verifying anything).
+pub fn claims(access_token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = access_token.split('.').nth(1).expect("a JWT has a payload");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url payload");
+    serde_json::from_slice(&json).expect("JSON claims")
+}
+
+/// A successful one-step login (bearer mode): its tokens, and the whole answer.
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub session_id: String,
+    /// The token response as sent.
+    pub body: Value,
+}
+
+/// A login that asks for a second factor.
+#[derive(Debug, Clone)]
+pub struct MfaRequired {
+    pub mfa_token: String,
+    /// The factors offered, as sent (`["totp", "backup_code"]`…).
+    pub methods: Value,
+    /// The answer as sent.
+    pub body: Value,
+}
+
+/// How long the waits of the test kit wait before they fail the test.
+const WAIT: Duration = Duration::from_secs(10);
+
 /// The real server, serving on a loopback port for one test.
 #[derive(Debug)]
 pub struct TestApp {
@@ -220,8 +274,9 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("request sent")
     }
 
-    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("request sent")
+    /// An unauthenticated POST with a JSON body: (status, JSON body).
+    pub fn post_json(&self, path: &str, body: &Value) -> impl Future<Output = (u16, Value)> + use<> {
+        exchange(self.post(path, body))
     }
 
     /// A POST with a JSON body, ready to send (the body is serialized at once, so the value
@@ -235,13 +290,112 @@ impl TestApp {
         self.client.request(method, self.url(path)).bearer_auth(token)
     }
 
-    /// Logs in and returns the token response (panics unless 200).
-    pub async fn login(&self, email: &str, password: &str) -> serde_json::Value {
-        let res = self.post_json("/v1/auth/login", &serde_json::json!({ "email": email, "password": password })).await;
-        let status = res.status();
-        let body: serde_json::Value = res.json().await.expect("json body");
+    /// `method path` with `Authorization: Bearer <token>` and, when given, a JSON body:
+    /// (status, JSON body).
+    pub fn send_bearer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> impl Future<Output = (u16, Value)> + use<> {
+        let mut req = self.authed(method, path, token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        exchange(req)
+    }
+
+    /// `GET path` with a bearer token: (status, JSON body).
+    pub fn get_bearer(&self, path: &str, token: &str) -> impl Future<Output = (u16, Value)> + use<> {
+        self.send_bearer(reqwest::Method::GET, path, token, None)
+    }
+
+    /// `POST path` with a bearer token and a JSON body: (status, JSON body).
+    pub fn post_bearer(&self, path: &str, token: &str, body: &Value) -> impl Future<Output = (u16, Value)> + use<> {
+        self.send_bearer(reqwest::Method::POST, path, token, Some(body))
+    }
+
+    /// `GET /v1/me` with a bearer token: (status, JSON body).
+    pub fn me(&self, token: &str) -> impl Future<Output = (u16, Value)> + use<> {
+        self.get_bearer("/v1/me", token)
+    }
+
+    /// Logs in (bearer mode) with one step; panics unless that answers 200 with tokens.
+    pub async fn login(&self, email: &str, password: &str) -> LoggedIn {
+        let (status, body) =
+            self.post_json("/v1/auth/login", &serde_json::json!({ "email": email, "password": password })).await;
         assert_eq!(status, 200, "login failed: {body}");
-        body
+        let field = |name: &str| {
+            body[name].as_str().unwrap_or_else(|| panic!("login answered without {name}: {body}")).to_string()
+        };
+        LoggedIn {
+            access_token: field("access_token"),
+            refresh_token: field("refresh_token"),
+            session_id: field("session_id"),
+            body: body.clone(),
+        }
+    }
+
+    /// Creates a user (as [`TestApp::create_user`]) and logs in as them.
+    pub async fn create_and_login(&self, email: &str, password: &str, roles: &[&str]) -> LoggedIn {
+        self.create_user(email, password, roles).await;
+        self.login(email, password).await
+    }
+
+    /// Logs in with the password of an account that has a second factor; panics unless the
+    /// answer is 200 asking for the second factor, with no session yet.
+    pub async fn mfa_token(&self, email: &str, password: &str) -> MfaRequired {
+        let (status, body) =
+            self.post_json("/v1/auth/login", &serde_json::json!({ "email": email, "password": password })).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["mfa_required"], true, "{body}");
+        assert!(body.get("access_token").is_none(), "no session before the second factor: {body}");
+        let mfa_token = body["mfa_token"].as_str().unwrap_or_else(|| panic!("no mfa_token: {body}")).to_string();
+        MfaRequired { mfa_token, methods: body["methods"].clone(), body }
+    }
+
+    /// The actions of the newest 500 security events, newest first.
+    pub async fn actions(&self) -> Vec<String> {
+        self.events().await.into_iter().map(|e| e.action.as_str().to_string()).collect()
+    }
+
+    /// Whether one of the newest 500 security events is `action` with `outcome`.
+    pub async fn has_event(&self, action: Action, outcome: Outcome) -> bool {
+        self.events().await.iter().any(|e| e.action == action && e.outcome == outcome)
+    }
+
+    /// The newest 500 security events, newest first.
+    pub async fn events(&self) -> Vec<SecurityEvent> {
+        self.state.store.recent_events(500).await.expect("recent events").into_iter().map(|e| e.event).collect()
+    }
+
+    /// Waits until at least `n` of the newest 500 security events match `matches` (for events
+    /// recorded off the request path); returns them, newest first. Panics after 10 seconds.
+    pub async fn wait_for_events(&self, n: usize, matches: impl Fn(&SecurityEvent) -> bool) -> Vec<SecurityEvent> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let found: Vec<SecurityEvent> = self.events().await.into_iter().filter(|e| matches(e)).collect();
+            if found.len() >= n {
+                return found;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{} matching events within {WAIT:?}, not {n}", found.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The newest `action` event, waiting for it as [`TestApp::wait_for_events`] does.
+    pub async fn wait_for_event(&self, action: Action) -> SecurityEvent {
+        self.wait_for_events(1, |e| e.action == action).await.remove(0)
+    }
+
+    /// Waits until the server's mail queue is empty: every message enqueued so far has reached
+    /// its transport (the SMTP sink has it) or was given up on. After a request that sends mail
+    /// in its handler, the sink then holds everything that request sent. Panics after 30 s.
+    pub async fn mail_idle(&self) {
+        tokio::time::timeout(Duration::from_secs(30), self.state.mailer.idle())
+            .await
+            .expect("the mail queue drains within 30 s");
     }
 
     /// Creates a user through the same service as the CLI.

@@ -8,6 +8,10 @@
 //! let link = find_link(&mail.text, "token=").unwrap();
 //! ```
 //!
+//! The waits wake when a message arrives (no polling). To check that *nothing more* was sent,
+//! wait for the server's mail queue instead (`TestApp::mail_idle`): once it resolves, every
+//! message enqueued before has reached the sink or failed.
+//!
 //! It speaks enough of RFC 5321 for a client: EHLO/HELO, MAIL, RCPT, DATA (with dot-unstuffing),
 //! RSET, NOOP, QUIT; anything else (AUTH, STARTTLS, VRFY…) gets `502`. It offers no STARTTLS
 //! and no AUTH, so a client must be configured for plain text without credentials.
@@ -17,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// The largest message the sink accepts (it answers `552` beyond).
@@ -41,8 +46,22 @@ pub struct ReceivedMail {
 #[derive(Debug)]
 pub struct SmtpSink {
     addr: SocketAddr,
-    received: Arc<Mutex<Vec<ReceivedMail>>>,
+    inbox: Arc<Inbox>,
     server: JoinHandle<()>,
+}
+
+/// What the sink received, and a wake-up for those waiting on it.
+#[derive(Debug, Default)]
+struct Inbox {
+    mails: Mutex<Vec<ReceivedMail>>,
+    arrived: Notify,
+}
+
+impl Inbox {
+    fn push(&self, mail: ReceivedMail) {
+        self.mails.lock().expect("sink lock").push(mail);
+        self.arrived.notify_waiters();
+    }
 }
 
 impl SmtpSink {
@@ -50,8 +69,8 @@ impl SmtpSink {
     pub async fn start() -> SmtpSink {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind SMTP sink");
         let addr = listener.local_addr().expect("SMTP sink address");
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let store = received.clone();
+        let inbox = Arc::new(Inbox::default());
+        let store = inbox.clone();
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let store = store.clone();
@@ -61,33 +80,87 @@ impl SmtpSink {
                 });
             }
         });
-        SmtpSink { addr, received, server }
+        SmtpSink { addr, inbox, server }
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// Points a server configuration's mail at this sink: SMTP to its port, plain text.
+    pub fn configure(&self, c: &mut rampart_config::Config) {
+        c.mail.transport = rampart_config::MailTransport::Smtp;
+        c.mail.smtp.host = "127.0.0.1".into();
+        c.mail.smtp.port = self.addr.port();
+        c.mail.smtp.tls = rampart_config::SmtpTls::None;
+    }
+
     /// Everything received so far, in order of arrival.
     pub fn messages(&self) -> Vec<ReceivedMail> {
-        self.received.lock().expect("sink lock").clone()
+        self.inbox.mails.lock().expect("sink lock").clone()
+    }
+
+    /// What `find` makes of the messages received, as soon as it makes something of them,
+    /// waiting up to `timeout`; `None` when it never does.
+    pub async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut find: impl FnMut(&[ReceivedMail]) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before looking, so a message arriving in between still wakes us.
+            let arrived = self.inbox.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if let Some(found) = find(&self.messages()) {
+                return Some(found);
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return find(&self.messages());
+            }
+        }
     }
 
     /// The first message with `to` (any case) among its envelope recipients, waiting up to
     /// `timeout` for it; panics naming what did arrive when none does.
     pub async fn wait_for(&self, to: &str, timeout: Duration) -> ReceivedMail {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(mail) = self.messages().into_iter().find(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(to))) {
-                return mail;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let seen: Vec<Vec<String>> = self.messages().into_iter().map(|m| m.to).collect();
-                panic!("SMTP sink: no mail to {to} within {timeout:?}; received mail for {seen:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        self.wait_for_mail(&format!("mail to {to}"), timeout, |m| is_to(m, to)).await
+    }
+
+    /// The first message to `to` (any case) with exactly `subject`, waiting up to `timeout`.
+    pub async fn wait_for_subject(&self, to: &str, subject: &str, timeout: Duration) -> ReceivedMail {
+        self.wait_for_mail(&format!("mail {subject:?} to {to}"), timeout, |m| is_to(m, to) && m.subject == subject)
+            .await
+    }
+
+    /// The first message that `matches`, waiting up to `timeout`; panics naming `what` and
+    /// what did arrive when none does.
+    pub async fn wait_for_mail(
+        &self,
+        what: &str,
+        timeout: Duration,
+        matches: impl Fn(&ReceivedMail) -> bool,
+    ) -> ReceivedMail {
+        let found = self.wait_until(timeout, |mails| mails.iter().find(|m| matches(m)).cloned()).await;
+        found.unwrap_or_else(|| panic!("SMTP sink: no {what} within {timeout:?}; received {:?}", self.summary()))
+    }
+
+    /// Waits up to `timeout` until at least `n` messages have arrived; panics when they do not.
+    pub async fn wait_for_count(&self, n: usize, timeout: Duration) {
+        if self.wait_until(timeout, |mails| (mails.len() >= n).then_some(())).await.is_none() {
+            panic!("SMTP sink: expected {n} mails within {timeout:?}; received {:?}", self.summary());
         }
     }
+
+    /// (recipients, subject) of every message so far, for failure messages.
+    fn summary(&self) -> Vec<(Vec<String>, String)> {
+        self.messages().into_iter().map(|m| (m.to, m.subject)).collect()
+    }
+}
+
+fn is_to(mail: &ReceivedMail, to: &str) -> bool {
+    mail.to.iter().any(|t| t.eq_ignore_ascii_case(to))
 }
 
 impl Drop for SmtpSink {
@@ -115,7 +188,7 @@ fn path_of(arg: &str) -> Option<String> {
     Some(path.to_string())
 }
 
-async fn session(stream: TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) -> std::io::Result<()> {
+async fn session(stream: TcpStream, store: Arc<Inbox>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     write.write_all(b"220 rampart-testkit SMTP sink ready\r\n").await?;
@@ -160,7 +233,7 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) -> std
                     continue;
                 };
                 let mail = received(from.take().unwrap_or_default(), std::mem::take(&mut to), raw);
-                store.lock().expect("sink lock").push(mail);
+                store.push(mail);
                 b"250 OK: queued\r\n"
             }
             "RSET" => {

@@ -2,10 +2,10 @@
 //! refresh rotation and reuse, cookie mode with CSRF, password change, reset and expiry,
 //! e-mail verification, introspection.
 
-use rampart_domain::Action;
 use rampart_domain::clock::FixedClock;
+use rampart_domain::{Action, Outcome};
 use rampart_testkit::smtp::{SmtpSink, find_link};
-use rampart_testkit::{TestApp, TestDb};
+use rampart_testkit::{LoggedIn, TestApp, TestDb, read_json};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -13,43 +13,16 @@ use std::time::Duration;
 
 const PW: &str = "correct horse battery staple";
 
-async fn body(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 /// Fast, lock-free defaults for tests that are not about throttling.
 fn no_delays(c: &mut rampart_config::Config) {
     c.login.delay_base_ms = 0;
 }
 
-async fn actions(app: &TestApp) -> Vec<(String, String)> {
-    app.state
-        .store
-        .recent_events(500)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.event.action.as_str().to_string(), e.event.outcome.as_str().to_string()))
-        .collect()
-}
-
-async fn has_event(app: &TestApp, action: Action, outcome: &str) -> bool {
-    actions(app).await.iter().any(|(a, o)| a == action.as_str() && o == outcome)
-}
-
-async fn me(app: &TestApp, token: &str) -> u16 {
-    app.authed(Method::GET, "/v1/me", token).send().await.unwrap().status().as_u16()
-}
-
 #[tokio::test]
 async fn register_login_me_sessions_logout() {
     let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
-    let (status, created) = body(
-        app.post_json("/v1/auth/register", &json!({"email": "Ann@Example.com", "password": PW, "name": "Ann"})).await,
-    )
-    .await;
+    let (status, created) =
+        app.post_json("/v1/auth/register", &json!({"email": "Ann@Example.com", "password": PW, "name": "Ann"})).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["user"]["email"], "ann@example.com");
     assert_eq!(created["user"]["roles"], json!(["user"]));
@@ -65,18 +38,18 @@ async fn register_login_me_sessions_logout() {
         .await
         .unwrap();
     assert_eq!(res.headers()["cache-control"], "no-store");
-    let (status, tokens) = body(res).await;
+    let (status, tokens) = read_json(res).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 600);
     let access = tokens["access_token"].as_str().unwrap();
     assert!(tokens["refresh_token"].as_str().unwrap().starts_with("rt_"));
 
-    let (status, who) = body(app.authed(Method::GET, "/v1/me", access).send().await.unwrap()).await;
+    let (status, who) = app.get_bearer("/v1/me", access).await;
     assert_eq!(status, 200);
     assert_eq!(who["user"]["id"], created["user"]["id"]);
 
-    let (status, list) = body(app.authed(Method::GET, "/v1/me/sessions", access).send().await.unwrap()).await;
+    let (status, list) = app.get_bearer("/v1/me/sessions", access).await;
     assert_eq!(status, 200);
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
@@ -86,48 +59,38 @@ async fn register_login_me_sessions_logout() {
     assert_eq!(items[0]["device"]["kind"], "desktop");
     assert!(items[0]["device"]["browser"].as_str().unwrap().starts_with("Chrome"), "{}", items[0]);
 
-    let res = app.authed(Method::POST, "/v1/auth/logout", access).send().await.unwrap();
-    assert_eq!(res.status(), 204);
-    assert_eq!(me(&app, access).await, 401, "a logged-out session's access token stops working here at once");
-    let (status, p) = body(app.get("/v1/me").await).await;
+    assert_eq!(app.send_bearer(Method::POST, "/v1/auth/logout", access, None).await.0, 204);
+    assert_eq!(app.me(access).await.0, 401, "a logged-out session's access token stops working here at once");
+    let (status, p) = read_json(app.get("/v1/me").await).await;
     assert_eq!((status, p["code"].as_str()), (401, Some("unauthenticated")));
     for action in [Action::UserCreated, Action::Login, Action::Logout] {
-        assert!(has_event(&app, action, "success").await, "{action:?}");
+        assert!(app.has_event(action, Outcome::Success).await, "{action:?}");
     }
 }
 
 #[tokio::test]
 async fn registration_reports_every_policy_violation_and_stores_nothing() {
     let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
-    let (status, p) =
-        body(app.post_json("/v1/auth/register", &json!({"email": "not-an-email", "password": "short"})).await).await;
+    let (status, p) = app.post_json("/v1/auth/register", &json!({"email": "not-an-email", "password": "short"})).await;
     assert_eq!(status, 400);
     assert_eq!(p["code"], "validation_failed");
     let codes: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
     assert!(codes.contains(&"email_invalid") && codes.contains(&"password_too_short"), "{codes:?}");
 
     for (password, code) in [("password123", "password_common"), ("margaret-the-great", "password_contains_email")] {
-        let (status, p) = body(
-            app.post_json("/v1/auth/register", &json!({"email": "margaret@example.com", "password": password})).await,
-        )
-        .await;
+        let (status, p) =
+            app.post_json("/v1/auth/register", &json!({"email": "margaret@example.com", "password": password})).await;
         assert_eq!(status, 400, "{password}");
         assert_eq!(p["errors"][0]["field"], "password");
         assert_eq!(p["errors"][0]["code"], code, "{p}");
     }
-    let (status, _) = body(
-        app.post_json("/v1/auth/register", &json!({"email": "x@example.com", "password": PW, "role": "admin"})).await,
-    )
-    .await;
+    let (status, _) =
+        app.post_json("/v1/auth/register", &json!({"email": "x@example.com", "password": PW, "role": "admin"})).await;
     assert_eq!(status, 400, "unknown fields are refused");
     assert_eq!(app.state.store.count_users().await.unwrap(), 0);
 
-    assert_eq!(
-        app.post_json("/v1/auth/register", &json!({"email": "x@example.com", "password": PW})).await.status(),
-        201
-    );
-    let (status, p) =
-        body(app.post_json("/v1/auth/register", &json!({"email": "X@example.com", "password": PW})).await).await;
+    assert_eq!(app.post_json("/v1/auth/register", &json!({"email": "x@example.com", "password": PW})).await.0, 201);
+    let (status, p) = app.post_json("/v1/auth/register", &json!({"email": "X@example.com", "password": PW})).await;
     assert_eq!((status, p["code"].as_str()), (409, Some("email_taken")));
     assert_eq!(app.state.store.count_users().await.unwrap(), 1);
 }
@@ -135,8 +98,7 @@ async fn registration_reports_every_policy_violation_and_stores_nothing() {
 #[tokio::test]
 async fn registration_can_be_closed() {
     let app = TestApp::spawn_with(TestDb::fresh().await, |c| c.accounts.registration = false).await;
-    let (status, p) =
-        body(app.post_json("/v1/auth/register", &json!({"email": "a@example.com", "password": PW})).await).await;
+    let (status, p) = app.post_json("/v1/auth/register", &json!({"email": "a@example.com", "password": PW})).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("registration_closed")));
 }
 
@@ -193,7 +155,7 @@ async fn failures_lock_the_identifier_then_an_admin_unlocks_it() {
     .await;
     app.create_user("victim@example.com", PW, &[]).await;
     app.create_user("admin@example.com", PW, &["admin"]).await;
-    let admin = app.login("admin@example.com", PW).await;
+    let admin = app.login("admin@example.com", PW).await.access_token;
     let login = |email: &'static str, pw: &'static str| {
         let req = app.post("/v1/auth/login", &json!({"email": email, "password": pw}));
         async move { req.send().await.unwrap() }
@@ -208,10 +170,10 @@ async fn failures_lock_the_identifier_then_an_admin_unlocks_it() {
         assert_eq!(res.status(), 429, "{email}");
         let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((850..=901).contains(&retry), "Retry-After {retry}");
-        let (_, p) = body(res).await;
+        let (_, p) = read_json(res).await;
         assert_eq!(p["code"], "too_many_attempts");
     }
-    assert!(has_event(&app, Action::LoginLocked, "denied").await);
+    assert!(app.has_event(Action::LoginLocked, Outcome::Denied).await);
     // Other accounts are not affected.
     assert_eq!(login("admin@example.com", PW).await.status(), 200);
 
@@ -225,13 +187,11 @@ async fn failures_lock_the_identifier_then_an_admin_unlocks_it() {
         .unwrap()
         .id;
     let path = format!("/v1/admin/users/{}/unlock", victim_id.0);
-    let res = app.authed(Method::POST, &path, admin["access_token"].as_str().unwrap()).send().await.unwrap();
-    assert_eq!(res.status(), 204);
+    assert_eq!(app.send_bearer(Method::POST, &path, &admin, None).await.0, 204);
     assert_eq!(login("victim@example.com", PW).await.status(), 200);
-    assert!(has_event(&app, Action::LoginUnlocked, "success").await);
-    let victim = app.login("victim@example.com", PW).await;
-    let res = app.authed(Method::POST, &path, victim["access_token"].as_str().unwrap()).send().await.unwrap();
-    let (status, p) = body(res).await;
+    assert!(app.has_event(Action::LoginUnlocked, Outcome::Success).await);
+    let victim = app.login("victim@example.com", PW).await.access_token;
+    let (status, p) = app.send_bearer(Method::POST, &path, &victim, None).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("forbidden")));
 }
 
@@ -259,10 +219,7 @@ async fn concurrent_guesses_cannot_outrun_the_lockout() {
     .await;
     app.create_user("target@example.com", PW, &[]).await;
     let attempts = (0..20).map(|_| async {
-        app.post_json("/v1/auth/login", &json!({"email": "target@example.com", "password": "wrong password!"}))
-            .await
-            .status()
-            .as_u16()
+        app.post_json("/v1/auth/login", &json!({"email": "target@example.com", "password": "wrong password!"})).await.0
     });
     let statuses = futures::future::join_all(attempts).await;
     let checked = statuses.iter().filter(|s| **s == 401).count();
@@ -275,22 +232,19 @@ async fn reusing_a_rotated_refresh_token_revokes_the_session() {
     let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
     app.create_user("r@example.com", PW, &[]).await;
     let first = app.login("r@example.com", PW).await;
-    let refresh = |t: &Value| {
-        let req = app.post("/v1/auth/refresh", &json!({"refresh_token": t["refresh_token"]}));
-        async move { req.send().await.unwrap() }
-    };
-    let (status, second) = body(refresh(&first).await).await;
+    let refresh = |rt: &str| app.post_json("/v1/auth/refresh", &json!({"refresh_token": rt}));
+    let (status, second) = refresh(&first.refresh_token).await;
     assert_eq!(status, 200, "{second}");
-    assert_ne!(second["refresh_token"], first["refresh_token"]);
-    assert_eq!(second["session_id"], first["session_id"]);
-    assert_eq!(me(&app, second["access_token"].as_str().unwrap()).await, 200);
+    assert_ne!(second["refresh_token"], first.refresh_token.as_str());
+    assert_eq!(second["session_id"], first.session_id.as_str());
+    assert_eq!(app.me(second["access_token"].as_str().unwrap()).await.0, 200);
 
     // The first token again: reuse. The session dies with every token it ever had.
-    let (status, p) = body(refresh(&first).await).await;
+    let (status, p) = refresh(&first.refresh_token).await;
     assert_eq!((status, p["code"].as_str()), (401, Some("refresh_token_reused")));
-    let (status, p) = body(refresh(&second).await).await;
+    let (status, p) = refresh(second["refresh_token"].as_str().unwrap()).await;
     assert_eq!((status, p["code"].as_str()), (401, Some("invalid_refresh_token")));
-    assert_eq!(me(&app, second["access_token"].as_str().unwrap()).await, 401);
+    assert_eq!(app.me(second["access_token"].as_str().unwrap()).await.0, 401);
     let critical = app
         .state
         .store
@@ -303,7 +257,7 @@ async fn reusing_a_rotated_refresh_token_revokes_the_session() {
 
     // Junk and unknown tokens are refused without revealing anything.
     for junk in ["", "rt_short", "rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
-        let (status, p) = body(app.post_json("/v1/auth/refresh", &json!({"refresh_token": junk})).await).await;
+        let (status, p) = app.post_json("/v1/auth/refresh", &json!({"refresh_token": junk})).await;
         assert_eq!((status, p["code"].as_str()), (401, Some("invalid_refresh_token")), "{junk:?}");
     }
 }
@@ -313,8 +267,8 @@ async fn fifty_concurrent_refreshes_of_one_token_give_exactly_one_success() {
     let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
     app.create_user("c@example.com", PW, &[]).await;
     let tokens = app.login("c@example.com", PW).await;
-    let refresh = json!({"refresh_token": tokens["refresh_token"]});
-    let all = (0..50).map(|_| async { body(app.post_json("/v1/auth/refresh", &refresh).await).await });
+    let refresh = json!({"refresh_token": tokens.refresh_token});
+    let all = (0..50).map(|_| async { app.post_json("/v1/auth/refresh", &refresh).await });
     let results = futures::future::join_all(all).await;
     let statuses: Vec<u16> = results.iter().map(|(s, _)| *s).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
@@ -323,10 +277,9 @@ async fn fifty_concurrent_refreshes_of_one_token_give_exactly_one_success() {
     // Strict by design (no grace window): reuse ends the session, so the winner's new tokens
     // are dead too and the client must log in again.
     let winner = &results.iter().find(|(s, _)| *s == 200).unwrap().1;
-    let (status, p) =
-        body(app.post_json("/v1/auth/refresh", &json!({"refresh_token": winner["refresh_token"]})).await).await;
+    let (status, p) = app.post_json("/v1/auth/refresh", &json!({"refresh_token": winner["refresh_token"]})).await;
     assert_eq!((status, p["code"].as_str()), (401, Some("invalid_refresh_token")));
-    assert_eq!(me(&app, winner["access_token"].as_str().unwrap()).await, 401);
+    assert_eq!(app.me(winner["access_token"].as_str().unwrap()).await.0, 401);
 }
 
 #[tokio::test]
@@ -338,40 +291,34 @@ async fn sessions_are_listed_and_revoked_one_or_all() {
     let b = app.login("s@example.com", PW).await;
     let c = app.login("s@example.com", PW).await;
     let other = app.login("other@example.com", PW).await;
-    assert_ne!(a["session_id"], b["session_id"], "every login is a new session");
-    let token = |t: &Value| t["access_token"].as_str().unwrap().to_string();
-    let (_, list) = body(app.authed(Method::GET, "/v1/me/sessions", &token(&a)).send().await.unwrap()).await;
+    assert_ne!(a.session_id, b.session_id, "every login is a new session");
+    let (_, list) = app.get_bearer("/v1/me/sessions", &a.access_token).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 3);
 
     // Another user's session id is not found; revoking b ends it at once.
-    let path = |t: &Value| format!("/v1/me/sessions/{}", t["session_id"].as_str().unwrap());
-    assert_eq!(app.authed(Method::DELETE, &path(&other), &token(&a)).send().await.unwrap().status(), 404);
-    assert_eq!(me(&app, &token(&other)).await, 200);
-    assert_eq!(app.authed(Method::DELETE, &path(&b), &token(&a)).send().await.unwrap().status(), 204);
-    assert_eq!(me(&app, &token(&b)).await, 401);
-    let (status, p) =
-        body(app.post_json("/v1/auth/refresh", &json!({"refresh_token": b["refresh_token"]})).await).await;
+    let revoke =
+        |session: &str| app.send_bearer(Method::DELETE, &format!("/v1/me/sessions/{session}"), &a.access_token, None);
+    assert_eq!(revoke(&other.session_id).await.0, 404);
+    assert_eq!(app.me(&other.access_token).await.0, 200);
+    assert_eq!(revoke(&b.session_id).await.0, 204);
+    assert_eq!(app.me(&b.access_token).await.0, 401);
+    let (status, p) = app.post_json("/v1/auth/refresh", &json!({"refresh_token": b.refresh_token})).await;
     assert_eq!((status, p["code"].as_str()), (401, Some("invalid_refresh_token")));
 
     // Log out everywhere else.
-    let res = app.authed(Method::DELETE, "/v1/me/sessions?keep_current=true", &token(&a)).send().await.unwrap();
-    assert_eq!(res.status(), 204);
-    assert_eq!(me(&app, &token(&c)).await, 401);
-    assert_eq!(me(&app, &token(&a)).await, 200);
-    assert_eq!(me(&app, &token(&other)).await, 200, "other users keep their sessions");
+    let (status, _) = app.send_bearer(Method::DELETE, "/v1/me/sessions?keep_current=true", &a.access_token, None).await;
+    assert_eq!(status, 204);
+    assert_eq!(app.me(&c.access_token).await.0, 401);
+    assert_eq!(app.me(&a.access_token).await.0, 200);
+    assert_eq!(app.me(&other.access_token).await.0, 200, "other users keep their sessions");
 
     // An administrator revokes all of a user's sessions.
-    app.create_user("root@example.com", PW, &["admin"]).await;
-    let root = app.login("root@example.com", PW).await;
-    let uid = body(app.authed(Method::GET, "/v1/me", &token(&a)).send().await.unwrap()).await.1["user"]["id"].clone();
-    let res = app
-        .authed(Method::DELETE, &format!("/v1/admin/users/{}/sessions", uid.as_str().unwrap()), &token(&root))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
-    assert_eq!(me(&app, &token(&a)).await, 401);
-    assert!(has_event(&app, Action::SessionRevoked, "success").await);
+    let root = app.create_and_login("root@example.com", PW, &["admin"]).await;
+    let uid = app.me(&a.access_token).await.1["user"]["id"].clone();
+    let path = format!("/v1/admin/users/{}/sessions", uid.as_str().unwrap());
+    assert_eq!(app.send_bearer(Method::DELETE, &path, &root.access_token, None).await.0, 204);
+    assert_eq!(app.me(&a.access_token).await.0, 401);
+    assert!(app.has_event(Action::SessionRevoked, Outcome::Success).await);
 }
 
 #[tokio::test]
@@ -385,25 +332,22 @@ async fn idle_and_absolute_session_limits_apply() {
     .await;
     app.create_user("t@example.com", PW, &[]).await;
     let t = app.login("t@example.com", PW).await;
-    let refresh = |rt: Value| {
-        let req = app.post("/v1/auth/refresh", &json!({"refresh_token": rt}));
-        async move { req.send().await.unwrap() }
-    };
+    let refresh = |rt: Value| app.post_json("/v1/auth/refresh", &json!({"refresh_token": rt}));
     // Active every 36 hours: alive past the idle limit...
     clock.advance(time::Duration::hours(36));
-    let (status, t2) = body(refresh(t["refresh_token"].clone()).await).await;
+    let (status, t2) = refresh(json!(t.refresh_token)).await;
     assert_eq!(status, 200);
     clock.advance(time::Duration::hours(30));
-    let (status, t3) = body(refresh(t2["refresh_token"].clone()).await).await;
+    let (status, t3) = refresh(t2["refresh_token"].clone()).await;
     assert_eq!(status, 200, "66 h after login, 30 h after the last use: still alive");
     // ...but not past the absolute limit.
     clock.advance(time::Duration::hours(7));
-    let (status, p) = body(refresh(t3["refresh_token"].clone()).await).await;
+    let (status, p) = refresh(t3["refresh_token"].clone()).await;
     assert_eq!((status, p["code"].as_str()), (401, Some("invalid_refresh_token")));
 
     let u = app.login("t@example.com", PW).await;
     clock.advance(time::Duration::hours(49));
-    let (status, _) = body(refresh(u["refresh_token"].clone()).await).await;
+    let (status, _) = refresh(json!(u.refresh_token)).await;
     assert_eq!(status, 401, "idle for longer than 2 days: ended");
 }
 
@@ -417,15 +361,18 @@ fn cookie_of(res: &reqwest::Response) -> (String, String) {
 async fn cookie_sessions_need_the_csrf_token_and_same_origin_for_changes() {
     let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
     app.create_user("web@example.com", PW, &[]).await;
-    let res =
-        app.post_json("/v1/auth/login?session=cookie", &json!({"email": "web@example.com", "password": PW})).await;
+    let res = app
+        .post("/v1/auth/login?session=cookie", &json!({"email": "web@example.com", "password": PW}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let (set_cookie, cookie) = cookie_of(&res);
     for attr in ["__Host-rampart_session=rs_", "Path=/", "Secure", "HttpOnly", "SameSite=Lax", "Max-Age=7776000"] {
         assert!(set_cookie.contains(attr), "{attr} missing from {set_cookie}");
     }
     assert!(!set_cookie.contains("Domain"), "__Host- cookies carry no Domain");
-    let (_, login) = body(res).await;
+    let (_, login) = read_json(res).await;
     assert!(login.get("access_token").is_none() && login.get("refresh_token").is_none());
     let csrf = login["csrf_token"].as_str().unwrap().to_string();
     let host = app.addr.to_string();
@@ -447,13 +394,14 @@ async fn cookie_sessions_need_the_csrf_token_and_same_origin_for_changes() {
         ("no origin at all", change().header("x-csrf-token", &csrf)),
     ];
     for (name, req) in cases {
-        let (status, p) = body(req.send().await.unwrap()).await;
+        let (status, p) = read_json(req.send().await.unwrap()).await;
         assert_eq!((status, p["code"].as_str()), (403, Some("csrf_failed")), "{name}");
     }
     // With both, the request reaches the handler (which then checks the current password).
-    let (status, p) =
-        body(change().header("x-csrf-token", &csrf).header("origin", format!("http://{host}")).send().await.unwrap())
-            .await;
+    let (status, p) = read_json(
+        change().header("x-csrf-token", &csrf).header("origin", format!("http://{host}")).send().await.unwrap(),
+    )
+    .await;
     assert_eq!((status, p["errors"][0]["code"].as_str()), (400, Some("password_incorrect")), "{p}");
 
     let res = app
@@ -477,55 +425,36 @@ async fn password_change_checks_the_current_password_history_and_ends_other_sess
     app.create_user("p@example.com", PW, &[]).await;
     let here = app.login("p@example.com", PW).await;
     let elsewhere = app.login("p@example.com", PW).await;
-    let token = here["access_token"].as_str().unwrap();
+    let token = here.access_token.as_str();
     let change = |current: &str, new: &str| {
-        app.authed(Method::POST, "/v1/me/password", token)
-            .json(&json!({"current_password": current, "new_password": new}))
-            .send()
+        app.post_bearer("/v1/me/password", token, &json!({"current_password": current, "new_password": new}))
     };
-    let (status, p) = body(change("wrong one!", "a brand new passphrase").await.unwrap()).await;
+    let (status, p) = change("wrong one!", "a brand new passphrase").await;
     assert_eq!((status, p["errors"][0]["code"].as_str()), (400, Some("password_incorrect")));
-    let (status, p) = body(change(PW, PW).await.unwrap()).await;
+    let (status, p) = change(PW, PW).await;
     assert_eq!((status, p["errors"][0]["code"].as_str()), (400, Some("password_reused")), "{p}");
-    assert_eq!(change(PW, "a brand new passphrase").await.unwrap().status(), 204);
-    assert_eq!(me(&app, token).await, 200, "the session that changed it lives on");
-    assert_eq!(me(&app, elsewhere["access_token"].as_str().unwrap()).await, 401, "other sessions end");
-    assert!(has_event(&app, Action::PasswordChanged, "success").await);
+    assert_eq!(change(PW, "a brand new passphrase").await.0, 204);
+    assert_eq!(app.me(token).await.0, 200, "the session that changed it lives on");
+    assert_eq!(app.me(&elsewhere.access_token).await.0, 401, "other sessions end");
+    assert!(app.has_event(Action::PasswordChanged, Outcome::Success).await);
 
     // The old password is history: it cannot come back, and no longer logs in.
-    let (status, p) = body(change("a brand new passphrase", PW).await.unwrap()).await;
+    let (status, p) = change("a brand new passphrase", PW).await;
     assert_eq!((status, p["errors"][0]["code"].as_str()), (400, Some("password_reused")));
-    let res = app.post_json("/v1/auth/login", &json!({"email": "p@example.com", "password": PW})).await;
-    assert_eq!(res.status(), 401);
+    let (status, _) = app.post_json("/v1/auth/login", &json!({"email": "p@example.com", "password": PW})).await;
+    assert_eq!(status, 401);
     app.login("p@example.com", "a brand new passphrase").await;
 }
 
 async fn mail_app(sink: &SmtpSink, configure: impl FnOnce(&mut rampart_config::Config)) -> TestApp {
-    let port = sink.addr().port();
-    TestApp::spawn_with(TestDb::fresh().await, move |c| {
+    TestApp::spawn_with(TestDb::fresh().await, |c| {
         no_delays(c);
-        c.mail.transport = rampart_config::MailTransport::Smtp;
-        c.mail.smtp.host = "127.0.0.1".into();
-        c.mail.smtp.port = port;
-        c.mail.smtp.tls = rampart_config::SmtpTls::None;
+        sink.configure(c);
         c.accounts.reset_password_url = "https://app.example.com/reset?token={token}".into();
         c.accounts.verify_email_url = "https://app.example.com/verify?token={token}".into();
         configure(c);
     })
     .await
-}
-
-async fn wait_for_subject(sink: &SmtpSink, to: &str, subject: &str) -> rampart_testkit::smtp::ReceivedMail {
-    for _ in 0..200 {
-        if let Some(m) = sink.messages().into_iter().find(|m| m.to.iter().any(|t| t == to) && m.subject == subject) {
-            return m;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "no mail {subject:?} to {to}; got {:?}",
-        sink.messages().iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>()
-    );
 }
 
 fn token_in(link: &str) -> String {
@@ -540,7 +469,7 @@ async fn a_reset_email_arrives_over_smtp_and_its_link_works_once() {
     let old = app.login("forgetful@example.com", PW).await;
 
     for email in ["nobody@example.com", "forgetful@example.com", "not an address"] {
-        let (status, b) = body(app.post_json("/v1/auth/password/forgot", &json!({"email": email})).await).await;
+        let (status, b) = app.post_json("/v1/auth/password/forgot", &json!({"email": email})).await;
         assert_eq!((status, b), (202, json!({"status": "accepted"})), "{email}");
     }
     let mail = sink.wait_for("forgetful@example.com", Duration::from_secs(10)).await;
@@ -549,22 +478,22 @@ async fn a_reset_email_arrives_over_smtp_and_its_link_works_once() {
     let token = token_in(&link);
     assert!(token.starts_with("pr_"));
 
-    let reset = |pw: &str| {
-        let req = app.post("/v1/auth/password/reset", &json!({"token": token, "new_password": pw}));
-        async move { req.send().await.unwrap() }
-    };
-    let (status, p) = body(reset("password").await).await;
+    let reset = |pw: &str| app.post_json("/v1/auth/password/reset", &json!({"token": token, "new_password": pw}));
+    let (status, p) = reset("password").await;
     assert_eq!((status, p["code"].as_str()), (400, Some("validation_failed")), "policy applies to resets");
-    let (status, p) = body(reset(PW).await).await;
+    let (status, p) = reset(PW).await;
     assert_eq!(p["errors"][0]["code"], "password_reused", "{status} {p}");
-    assert_eq!(reset("a completely new secret").await.status(), 204);
-    let (status, p) = body(reset("yet another new secret").await).await;
+    assert_eq!(reset("a completely new secret").await.0, 204);
+    let (status, p) = reset("yet another new secret").await;
     assert_eq!((status, p["code"].as_str()), (400, Some("invalid_or_expired_token")), "the link works once");
 
-    assert_eq!(me(&app, old["access_token"].as_str().unwrap()).await, 401, "a reset ends every session");
+    assert_eq!(app.me(&old.access_token).await.0, 401, "a reset ends every session");
     app.login("forgetful@example.com", "a completely new secret").await;
-    assert!(has_event(&app, Action::PasswordReset, "success").await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.has_event(Action::PasswordReset, Outcome::Success).await);
+    // Nothing else was sent: each forgot request ends with its event (after enqueueing its mail,
+    // if any), and then the mail queue is drained.
+    app.wait_for_events(3, |e| e.action == Action::PasswordResetRequested).await;
+    app.mail_idle().await;
     assert_eq!(
         sink.messages().len(),
         1,
@@ -578,37 +507,34 @@ async fn with_verification_on_registration_reveals_nothing_and_login_waits_for_t
     let sink = SmtpSink::start().await;
     let app = mail_app(&sink, |c| c.accounts.verify_email = true).await;
     let register = |email: &str, password: &str| {
-        let req = app.post("/v1/auth/register", &json!({"email": email, "password": password}));
-        async move { req.send().await.unwrap() }
+        app.post_json("/v1/auth/register", &json!({"email": email, "password": password}))
     };
-    let (s1, b1) = body(register("new@example.com", PW).await).await;
-    let (s2, b2) = body(register("new@example.com", "an attacker's password").await).await;
+    let (s1, b1) = register("new@example.com", PW).await;
+    let (s2, b2) = register("new@example.com", "an attacker's password").await;
     assert_eq!((s1, &b1), (202, &json!({"status": "accepted"})));
     assert_eq!((s2, &b2), (s1, &b1), "a taken address answers exactly like a new one");
 
-    let (status, p) =
-        body(app.post_json("/v1/auth/login", &json!({"email": "new@example.com", "password": PW})).await).await;
+    let (status, p) = app.post_json("/v1/auth/login", &json!({"email": "new@example.com", "password": PW})).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("email_not_verified")));
 
-    let mail = wait_for_subject(&sink, "new@example.com", "Confirm your e-mail address").await;
-    let notice = wait_for_subject(&sink, "new@example.com", "Someone tried to register with your address").await;
+    let mail = sink.wait_for_subject("new@example.com", "Confirm your e-mail address", Duration::from_secs(10)).await;
+    let notice = sink
+        .wait_for_subject("new@example.com", "Someone tried to register with your address", Duration::from_secs(10))
+        .await;
     assert!(find_link(&notice.text, "token=").is_none(), "the notice carries no token");
-    let (status, _) = body(
-        app.post_json("/v1/auth/login", &json!({"email": "new@example.com", "password": "an attacker's password"}))
-            .await,
-    )
-    .await;
+    let (status, _) = app
+        .post_json("/v1/auth/login", &json!({"email": "new@example.com", "password": "an attacker's password"}))
+        .await;
     assert_eq!(status, 401, "the second registration changed nothing");
     let link = find_link(&mail.text, "https://app.example.com/verify?token=").unwrap();
     let token = token_in(&link);
-    assert_eq!(app.post_json("/v1/auth/verify-email", &json!({"token": token})).await.status(), 204);
-    let (status, p) = body(app.post_json("/v1/auth/verify-email", &json!({"token": token})).await).await;
+    assert_eq!(app.post_json("/v1/auth/verify-email", &json!({"token": token})).await.0, 204);
+    let (status, p) = app.post_json("/v1/auth/verify-email", &json!({"token": token})).await;
     assert_eq!((status, p["code"].as_str()), (400, Some("invalid_or_expired_token")));
     let t = app.login("new@example.com", PW).await;
-    let (_, who) =
-        body(app.authed(Method::GET, "/v1/me", t["access_token"].as_str().unwrap()).send().await.unwrap()).await;
+    let (_, who) = app.me(&t.access_token).await;
     assert_eq!(who["user"]["email_verified"], true);
-    assert!(has_event(&app, Action::EmailVerified, "success").await);
+    assert!(app.has_event(Action::EmailVerified, Outcome::Success).await);
 }
 
 #[tokio::test]
@@ -622,14 +548,13 @@ async fn an_expired_password_must_be_changed_before_login() {
     app.create_user("old@example.com", PW, &[]).await;
     app.login("old@example.com", PW).await;
     clock.advance(time::Duration::days(91));
-    let (status, p) =
-        body(app.post_json("/v1/auth/login", &json!({"email": "old@example.com", "password": PW})).await).await;
+    let (status, p) = app.post_json("/v1/auth/login", &json!({"email": "old@example.com", "password": PW})).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("password_expired")));
     let change_token = p["change_token"].as_str().unwrap();
-    let res = app
+    let (status, _) = app
         .post_json("/v1/auth/password/reset", &json!({"token": change_token, "new_password": "fresh and new secret"}))
         .await;
-    assert_eq!(res.status(), 204);
+    assert_eq!(status, 204);
     app.login("old@example.com", "fresh and new secret").await;
 }
 
@@ -640,26 +565,25 @@ async fn introspection_reports_live_tokens_to_permitted_callers() {
     app.create_user("u@example.com", PW, &[]).await;
     let svc = app.login("svc@example.com", PW).await;
     let user = app.login("u@example.com", PW).await;
-    let introspect = |caller: &Value, token: &Value| {
-        app.authed(Method::POST, "/v1/auth/introspect", caller["access_token"].as_str().unwrap())
-            .form(&[("token", token.as_str().unwrap())])
-            .send()
+    let introspect = |caller: &LoggedIn, token: &str| {
+        let req = app.authed(Method::POST, "/v1/auth/introspect", &caller.access_token).form(&[("token", token)]);
+        async move { read_json(req.send().await.unwrap()).await }
     };
-    let (status, a) = body(introspect(&svc, &user["access_token"]).await.unwrap()).await;
+    let (status, a) = introspect(&svc, &user.access_token).await;
     assert_eq!(status, 200);
     assert_eq!(a["active"], true);
     assert_eq!(a["token_type"], "access_token");
-    assert_eq!(a["sid"], user["session_id"]);
-    let (_, r) = body(introspect(&svc, &user["refresh_token"]).await.unwrap()).await;
+    assert_eq!(a["sid"], user.session_id.as_str());
+    let (_, r) = introspect(&svc, &user.refresh_token).await;
     assert_eq!((r["active"].as_bool(), r["token_type"].as_str()), (Some(true), Some("refresh_token")));
 
-    let (status, p) = body(introspect(&user, &svc["access_token"]).await.unwrap()).await;
+    let (status, p) = introspect(&user, &svc.access_token).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("forbidden")), "needs tokens:introspect");
 
-    app.authed(Method::POST, "/v1/auth/logout", user["access_token"].as_str().unwrap()).send().await.unwrap();
-    let (_, a) = body(introspect(&svc, &user["access_token"]).await.unwrap()).await;
+    app.send_bearer(Method::POST, "/v1/auth/logout", &user.access_token, None).await;
+    let (_, a) = introspect(&svc, &user.access_token).await;
     assert_eq!(a, json!({"active": false}), "a valid signature is not enough once the session ended");
-    let (_, r) = body(introspect(&svc, &json!("garbage")).await.unwrap()).await;
+    let (_, r) = introspect(&svc, "garbage").await;
     assert_eq!(r, json!({"active": false}));
 }
 
@@ -711,12 +635,11 @@ async fn the_client_address_is_throttled_across_identifiers_unless_turned_off() 
         for i in 0..3 {
             let email = format!("spray{i}@example.com");
             assert_eq!(
-                app.post_json("/v1/auth/login", &json!({"email": email, "password": "Winter2024!"})).await.status(),
+                app.post_json("/v1/auth/login", &json!({"email": email, "password": "Winter2024!"})).await.0,
                 401
             );
         }
-        let status =
-            app.post_json("/v1/auth/login", &json!({"email": "real@example.com", "password": PW})).await.status();
+        let (status, _) = app.post_json("/v1/auth/login", &json!({"email": "real@example.com", "password": PW})).await;
         assert_eq!(status == 429, expect_lock, "ip_max_failures = {ip_max}: {status}");
     }
 }
@@ -728,24 +651,19 @@ async fn password_change_failures_count_toward_the_login_lockout_and_a_reset_lif
     app.create_user("shared@example.com", PW, &[]).await;
     let t = app.login("shared@example.com", PW).await;
     for _ in 0..2 {
-        let res = app
-            .authed(Method::POST, "/v1/me/password", t["access_token"].as_str().unwrap())
-            .json(&json!({"current_password": "a wrong guess", "new_password": "some other passphrase"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 400);
+        let change = json!({"current_password": "a wrong guess", "new_password": "some other passphrase"});
+        assert_eq!(app.post_bearer("/v1/me/password", &t.access_token, &change).await.0, 400);
     }
-    let res = app.post_json("/v1/auth/login", &json!({"email": "shared@example.com", "password": PW})).await;
-    assert_eq!(res.status(), 429, "re-authentication failures locked the login too");
+    let (status, _) = app.post_json("/v1/auth/login", &json!({"email": "shared@example.com", "password": PW})).await;
+    assert_eq!(status, 429, "re-authentication failures locked the login too");
 
     app.post_json("/v1/auth/password/forgot", &json!({"email": "shared@example.com"})).await;
-    let mail = wait_for_subject(&sink, "shared@example.com", "Reset your password").await;
+    let mail = sink.wait_for_subject("shared@example.com", "Reset your password", Duration::from_secs(10)).await;
     let token = token_in(&find_link(&mail.text, "token=").unwrap());
-    let res = app
+    let (status, _) = app
         .post_json("/v1/auth/password/reset", &json!({"token": token, "new_password": "the reset passphrase"}))
         .await;
-    assert_eq!(res.status(), 204);
+    assert_eq!(status, 204);
     app.login("shared@example.com", "the reset passphrase").await;
 }
 
@@ -753,46 +671,30 @@ async fn password_change_failures_count_toward_the_login_lockout_and_a_reset_lif
 async fn reset_links_expire_are_paced_and_void_each_other() {
     let sink = SmtpSink::start().await;
     let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
-    let port = sink.addr().port();
-    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), move |c| {
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |c| {
         no_delays(c);
-        c.mail.transport = rampart_config::MailTransport::Smtp;
-        c.mail.smtp.host = "127.0.0.1".into();
-        c.mail.smtp.port = port;
-        c.mail.smtp.tls = rampart_config::SmtpTls::None;
+        sink.configure(c);
     })
     .await;
     app.create_user("pace@example.com", PW, &[]).await;
-    let forgot = || {
-        let req = app.post("/v1/auth/password/forgot", &json!({"email": "pace@example.com"}));
-        async move { req.send().await.unwrap() }
-    };
-    let reset = |token: &str, pw: &str| {
-        let req = app.post("/v1/auth/password/reset", &json!({"token": token, "new_password": pw}));
-        async move { req.send().await.unwrap() }
-    };
+    let forgot = || app.post_json("/v1/auth/password/forgot", &json!({"email": "pace@example.com"}));
+    let reset =
+        |token: &str, pw: &str| app.post_json("/v1/auth/password/reset", &json!({"token": token, "new_password": pw}));
     let links =
         || sink.messages().into_iter().map(|m| token_in(&find_link(&m.text, "token=").unwrap())).collect::<Vec<_>>();
-    let sink = &sink;
-    let wait_count = |n: usize| async move {
-        for _ in 0..200 {
-            if sink.messages().len() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("expected {n} mails, got {}", sink.messages().len());
-    };
+    let wait_count = |n: usize| sink.wait_for_count(n, Duration::from_secs(10));
 
     forgot().await;
     wait_count(1).await;
     forgot().await; // within a minute: no second mail
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The refusal is recorded where a mail would have been enqueued; then the queue drains.
+    app.wait_for_events(1, |e| e.action == Action::PasswordResetRequested && e.outcome == Outcome::Denied).await;
+    app.mail_idle().await;
     assert_eq!(sink.messages().len(), 1, "one reset mail per minute");
 
     clock.advance(time::Duration::minutes(31));
     let first = links()[0].clone();
-    let (status, p) = body(reset(&first, "too late for this one").await).await;
+    let (status, p) = reset(&first, "too late for this one").await;
     assert_eq!((status, p["code"].as_str()), (400, Some("invalid_or_expired_token")), "30 minutes and no more");
 
     forgot().await;
@@ -801,8 +703,8 @@ async fn reset_links_expire_are_paced_and_void_each_other() {
     forgot().await;
     wait_count(3).await;
     let all = links();
-    assert_eq!(reset(&all[2], "the newest link wins").await.status(), 204);
-    let (status, _) = body(reset(&all[1], "an older link").await).await;
+    assert_eq!(reset(&all[2], "the newest link wins").await.0, 204);
+    let (status, _) = reset(&all[1], "an older link").await;
     assert_eq!(status, 400, "a completed reset voids the user's other reset links");
     app.login("pace@example.com", "the newest link wins").await;
 }

@@ -3,26 +3,12 @@
 //! usage, and object-level checks.
 
 use rampart_domain::clock::FixedClock;
-use rampart_testkit::{TestApp, TestDb};
+use rampart_testkit::{TestApp, TestDb, read_json};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 const PW: &str = "correct horse battery staple";
-
-async fn body(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn token(app: &TestApp, email: &str, roles: &[&str]) -> String {
-    app.create_user(email, PW, roles).await;
-    app.login(email, PW).await["access_token"].as_str().unwrap().to_string()
-}
-
-async fn create_key(app: &TestApp, token: &str, body_: Value) -> (u16, Value) {
-    body(app.authed(Method::POST, "/v1/me/api-keys", token).json(&body_).send().await.unwrap()).await
-}
 
 async fn verify(app: &TestApp, service_key: &str, key: &str, scope: Option<&str>) -> Value {
     let res = app
@@ -33,7 +19,7 @@ async fn verify(app: &TestApp, service_key: &str, key: &str, scope: Option<&str>
         .send()
         .await
         .unwrap();
-    let (status, v) = body(res).await;
+    let (status, v) = read_json(res).await;
     assert_eq!(status, 200, "{v}");
     v
 }
@@ -41,27 +27,35 @@ async fn verify(app: &TestApp, service_key: &str, key: &str, scope: Option<&str>
 #[tokio::test]
 async fn keys_are_shown_once_scoped_within_the_owner_and_verified_by_backends() {
     let app = TestApp::spawn().await;
-    let admin = token(&app, "admin@example.com", &["admin"]).await;
-    let user = token(&app, "user@example.com", &[]).await;
+    let admin = app.create_and_login("admin@example.com", PW, &["admin"]).await.access_token;
+    let user = app.create_and_login("user@example.com", PW, &[]).await.access_token;
 
     // A key can never hold more than its owner.
-    let (status, p) = create_key(&app, &user, json!({"name": "mine", "scopes": ["anime:read"]})).await;
+    let (status, p) =
+        app.post_bearer("/v1/me/api-keys", &user, &json!({"name": "mine", "scopes": ["anime:read"]})).await;
     assert_eq!((status, p["errors"][0]["code"].as_str()), (400, Some("scope_not_held")), "{p}");
-    let (status, p) = create_key(&app, &admin, json!({"name": "x", "scopes": ["Not A Scope"]})).await;
+    let (status, p) =
+        app.post_bearer("/v1/me/api-keys", &admin, &json!({"name": "x", "scopes": ["Not A Scope"]})).await;
     assert_eq!((status, p["errors"][0]["code"].as_str()), (400, Some("scope_invalid")));
 
-    let (status, service) = create_key(&app, &admin, json!({"name": "backend", "scopes": ["keys:verify"]})).await;
+    let (status, service) =
+        app.post_bearer("/v1/me/api-keys", &admin, &json!({"name": "backend", "scopes": ["keys:verify"]})).await;
     assert_eq!(status, 201, "{service}");
     let service_key = service["key"].as_str().unwrap().to_string();
     assert!(service_key.starts_with("rk_") && service_key.len() == 49);
     assert!(service_key.starts_with(service["prefix"].as_str().unwrap()));
-    let (status, client) =
-        create_key(&app, &admin, json!({"name": "client", "scopes": ["anime:read"], "expires_in_days": 30})).await;
+    let (status, client) = app
+        .post_bearer(
+            "/v1/me/api-keys",
+            &admin,
+            &json!({"name": "client", "scopes": ["anime:read"], "expires_in_days": 30}),
+        )
+        .await;
     assert_eq!(status, 201);
     let client_key = client["key"].as_str().unwrap().to_string();
 
     // Listed without secrets.
-    let (_, list) = body(app.authed(Method::GET, "/v1/me/api-keys", &admin).send().await.unwrap()).await;
+    let (_, list) = app.get_bearer("/v1/me/api-keys", &admin).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert!(!list.to_string().contains(&client_key[11..]), "the list never shows a secret");
     let stored = app.state.store.api_key_by_hash(rampart_domain::TokenHash::of(&client_key)).await.unwrap().unwrap();
@@ -81,12 +75,13 @@ async fn keys_are_shown_once_scoped_within_the_owner_and_verified_by_backends() 
         assert_eq!(verify(&app, &service_key, junk, None).await["code"], "unknown", "{junk:?}");
     }
     let path = format!("/v1/me/api-keys/{}", client["id"].as_str().unwrap());
-    assert_eq!(app.authed(Method::DELETE, &path, &user).send().await.unwrap().status(), 404, "not the owner");
-    assert_eq!(app.authed(Method::DELETE, &path, &admin).send().await.unwrap().status(), 204);
+    assert_eq!(app.send_bearer(Method::DELETE, &path, &user, None).await.0, 404, "not the owner");
+    assert_eq!(app.send_bearer(Method::DELETE, &path, &admin, None).await.0, 204);
     assert_eq!(verify(&app, &service_key, &client_key, None).await["code"], "revoked");
 
     // The verify endpoint itself needs keys:verify.
-    let (_, weak) = create_key(&app, &admin, json!({"name": "weak", "scopes": ["anime:read"]})).await;
+    let (_, weak) =
+        app.post_bearer("/v1/me/api-keys", &admin, &json!({"name": "weak", "scopes": ["anime:read"]})).await;
     let res = app
         .client
         .post(app.url("/v1/keys/verify"))
@@ -95,7 +90,7 @@ async fn keys_are_shown_once_scoped_within_the_owner_and_verified_by_backends() 
         .send()
         .await
         .unwrap();
-    let (status, p) = body(res).await;
+    let (status, p) = read_json(res).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("insufficient_scope")));
     let res = app.client.post(app.url("/v1/keys/verify")).json(&json!({"key": service_key})).send().await.unwrap();
     assert_eq!(res.status(), 401);
@@ -107,13 +102,12 @@ async fn keys_are_shown_once_scoped_within_the_owner_and_verified_by_backends() 
         .send()
         .await
         .unwrap();
-    let (status, p) = body(res).await;
+    let (status, p) = read_json(res).await;
     assert_eq!((status, p["code"].as_str()), (401, Some("invalid_api_key")), "a revoked key authenticates nothing");
     // Revoke all: every remaining key stops at once.
-    let res = app.authed(Method::DELETE, "/v1/me/api-keys", &admin).send().await.unwrap();
-    assert_eq!(res.status(), 204);
+    assert_eq!(app.send_bearer(Method::DELETE, "/v1/me/api-keys", &admin, None).await.0, 204);
     assert_eq!(verify_status(&app, &service_key).await, 401, "the service key itself is revoked");
-    let (_, list) = body(app.authed(Method::GET, "/v1/me/api-keys", &admin).send().await.unwrap()).await;
+    let (_, list) = app.get_bearer("/v1/me/api-keys", &admin).await;
     assert_eq!(list["items"], json!([]));
     let events: Vec<String> =
         app.state.store.recent_events(100).await.unwrap().iter().map(|e| e.event.action.as_str().to_string()).collect();
@@ -136,16 +130,17 @@ async fn verify_status(app: &TestApp, service_key: &str) -> u16 {
 async fn a_rotated_key_works_until_the_grace_ends_and_not_after() {
     let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
     let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |_| {}).await;
-    let admin = token(&app, "admin@example.com", &["admin"]).await;
-    let (_, service) = create_key(&app, &admin, json!({"name": "backend", "scopes": ["keys:verify"]})).await;
+    let admin = app.create_and_login("admin@example.com", PW, &["admin"]).await.access_token;
+    let (_, service) =
+        app.post_bearer("/v1/me/api-keys", &admin, &json!({"name": "backend", "scopes": ["keys:verify"]})).await;
     let service_key = service["key"].as_str().unwrap().to_string();
-    let (_, old) = create_key(&app, &admin, json!({"name": "client", "scopes": ["anime:read"]})).await;
+    let (_, old) =
+        app.post_bearer("/v1/me/api-keys", &admin, &json!({"name": "client", "scopes": ["anime:read"]})).await;
     let old_key = old["key"].as_str().unwrap().to_string();
     assert_eq!(verify(&app, &service_key, &old_key, None).await["valid"], true, "cached now");
 
     let path = format!("/v1/me/api-keys/{}/rotate", old["id"].as_str().unwrap());
-    let (status, new) =
-        body(app.authed(Method::POST, &path, &admin).json(&json!({"grace_seconds": 60})).send().await.unwrap()).await;
+    let (status, new) = app.post_bearer(&path, &admin, &json!({"grace_seconds": 60})).await;
     assert_eq!(status, 201, "{new}");
     let new_key = new["key"].as_str().unwrap().to_string();
     assert_eq!((new["name"].clone(), new["scopes"].clone()), (json!("client"), json!(["anime:read"])));
@@ -156,22 +151,23 @@ async fn a_rotated_key_works_until_the_grace_ends_and_not_after() {
     assert_eq!(verify(&app, &service_key, &old_key, None).await["code"], "expired", "the grace is over");
     assert_eq!(verify(&app, &service_key, &new_key, None).await["valid"], true);
     // A rotated key cannot be rotated again.
-    let res = app.authed(Method::POST, &path, &admin).json(&json!({})).send().await.unwrap();
-    assert_eq!(res.status(), 404);
+    assert_eq!(app.post_bearer(&path, &admin, &json!({})).await.0, 404);
 }
 
 #[tokio::test]
 async fn per_key_limits_are_enforced_reported_and_counted_in_usage() {
     let app = TestApp::spawn().await;
-    let admin = token(&app, "admin@example.com", &["admin"]).await;
-    let (_, service) = create_key(&app, &admin, json!({"name": "backend", "scopes": ["keys:verify"]})).await;
+    let admin = app.create_and_login("admin@example.com", PW, &["admin"]).await.access_token;
+    let (_, service) =
+        app.post_bearer("/v1/me/api-keys", &admin, &json!({"name": "backend", "scopes": ["keys:verify"]})).await;
     let service_key = service["key"].as_str().unwrap().to_string();
-    let (_, limited) = create_key(
-        &app,
-        &admin,
-        json!({"name": "limited", "scopes": ["anime:read"], "rate_limit": {"requests": 3, "per_seconds": 3600}}),
-    )
-    .await;
+    let (_, limited) = app
+        .post_bearer(
+            "/v1/me/api-keys",
+            &admin,
+            &json!({"name": "limited", "scopes": ["anime:read"], "rate_limit": {"requests": 3, "per_seconds": 3600}}),
+        )
+        .await;
     let key = limited["key"].as_str().unwrap().to_string();
     let mut remaining = Vec::new();
     for _ in 0..3 {
@@ -186,12 +182,13 @@ async fn per_key_limits_are_enforced_reported_and_counted_in_usage() {
     assert!(v["ratelimit"]["reset_seconds"].as_u64().unwrap() > 3500);
 
     // The same limit applies when the key itself calls Rampart.
-    let (_, svc_limited) = create_key(
-        &app,
-        &admin,
-        json!({"name": "svc", "scopes": ["keys:verify"], "rate_limit": {"requests": 1, "per_seconds": 3600}}),
-    )
-    .await;
+    let (_, svc_limited) = app
+        .post_bearer(
+            "/v1/me/api-keys",
+            &admin,
+            &json!({"name": "svc", "scopes": ["keys:verify"], "rate_limit": {"requests": 1, "per_seconds": 3600}}),
+        )
+        .await;
     let svc = svc_limited["key"].as_str().unwrap();
     verify(&app, svc, &service_key, None).await;
     let res = app
@@ -206,25 +203,27 @@ async fn per_key_limits_are_enforced_reported_and_counted_in_usage() {
     assert!(res.headers().contains_key("retry-after"));
 
     let path = format!("/v1/me/api-keys/{}/usage", limited["id"].as_str().unwrap());
-    let (status, usage) = body(app.authed(Method::GET, &path, &admin).send().await.unwrap()).await;
+    let (status, usage) = app.get_bearer(&path, &admin).await;
     assert_eq!(status, 200, "{usage}");
     let hours = usage["items"].as_array().unwrap();
     assert_eq!(hours.len(), 1);
     assert_eq!((hours[0]["requests"].as_i64(), hours[0]["rejected"].as_i64()), (Some(3), Some(1)));
-    let (_, list) = body(app.authed(Method::GET, "/v1/me/api-keys", &admin).send().await.unwrap()).await;
+    let (_, list) = app.get_bearer("/v1/me/api-keys", &admin).await;
     let listed = list["items"].as_array().unwrap().iter().find(|k| k["id"] == limited["id"]).unwrap().clone();
     assert!(listed["last_used_at"].is_string(), "last_used_at comes from the batched usage: {listed}");
 
-    let user = token(&app, "other@example.com", &[]).await;
-    assert_eq!(app.authed(Method::GET, &path, &user).send().await.unwrap().status(), 404, "not the owner");
+    let user = app.create_and_login("other@example.com", PW, &[]).await.access_token;
+    assert_eq!(app.get_bearer(&path, &user).await.0, 404, "not the owner");
 }
 
 #[tokio::test]
 async fn introspection_accepts_an_api_key_with_the_scope() {
     let app = TestApp::spawn().await;
-    let admin = token(&app, "admin@example.com", &["admin"]).await;
-    let (_, k) = create_key(&app, &admin, json!({"name": "introspector", "scopes": ["tokens:introspect"]})).await;
-    let user = token(&app, "u@example.com", &[]).await;
+    let admin = app.create_and_login("admin@example.com", PW, &["admin"]).await.access_token;
+    let (_, k) = app
+        .post_bearer("/v1/me/api-keys", &admin, &json!({"name": "introspector", "scopes": ["tokens:introspect"]}))
+        .await;
+    let user = app.create_and_login("u@example.com", PW, &[]).await.access_token;
     let res = app
         .client
         .post(app.url("/v1/auth/introspect"))
@@ -233,89 +232,76 @@ async fn introspection_accepts_an_api_key_with_the_scope() {
         .send()
         .await
         .unwrap();
-    let (status, v) = body(res).await;
+    let (status, v) = read_json(res).await;
     assert_eq!((status, v["active"].as_bool()), (200, Some(true)), "{v}");
-}
-
-async fn admin_call(app: &TestApp, method: Method, path: &str, token: &str, body_: Option<Value>) -> (u16, Value) {
-    let mut req = app.authed(method, path, token);
-    if let Some(b) = body_ {
-        req = req.json(&b);
-    }
-    body(req.send().await.unwrap()).await
 }
 
 #[tokio::test]
 async fn removing_the_owners_role_removes_the_keys_access_at_once_and_disabling_ends_everything() {
     let app = TestApp::spawn().await;
-    let admin = token(&app, "admin@example.com", &["admin"]).await;
-    let (_, service) = create_key(&app, &admin, json!({"name": "backend", "scopes": ["keys:verify"]})).await;
+    let admin = app.create_and_login("admin@example.com", PW, &["admin"]).await.access_token;
+    let (_, service) =
+        app.post_bearer("/v1/me/api-keys", &admin, &json!({"name": "backend", "scopes": ["keys:verify"]})).await;
     let service_key = service["key"].as_str().unwrap().to_string();
 
-    let (status, role) = admin_call(
-        &app,
-        Method::POST,
-        "/v1/admin/roles",
-        &admin,
-        Some(json!({"name": "reader", "permissions": ["anime:read"]})),
-    )
-    .await;
+    let (status, role) =
+        app.post_bearer("/v1/admin/roles", &admin, &json!({"name": "reader", "permissions": ["anime:read"]})).await;
     assert_eq!(status, 201, "{role}");
-    let user_token = token(&app, "fan@example.com", &[]).await;
-    let (_, me) = body(app.authed(Method::GET, "/v1/me", &user_token).send().await.unwrap()).await;
+    let user_token = app.create_and_login("fan@example.com", PW, &[]).await.access_token;
+    let (_, me) = app.me(&user_token).await;
     let uid = me["user"]["id"].as_str().unwrap().to_string();
-    let (status, u) = admin_call(
-        &app,
-        Method::PATCH,
-        &format!("/v1/admin/users/{uid}"),
-        &admin,
-        Some(json!({"roles": ["user", "reader"]})),
-    )
-    .await;
+    let (status, u) = app
+        .send_bearer(
+            Method::PATCH,
+            &format!("/v1/admin/users/{uid}"),
+            &admin,
+            Some(&json!({"roles": ["user", "reader"]})),
+        )
+        .await;
     assert_eq!((status, u["user"]["roles"].clone()), (200, json!(["reader", "user"])), "{u}");
 
-    let (status, k) = create_key(&app, &user_token, json!({"name": "mine", "scopes": ["anime:read"]})).await;
+    let (status, k) =
+        app.post_bearer("/v1/me/api-keys", &user_token, &json!({"name": "mine", "scopes": ["anime:read"]})).await;
     assert_eq!(status, 201, "{k}");
     let key = k["key"].as_str().unwrap().to_string();
     assert_eq!(verify(&app, &service_key, &key, Some("anime:read")).await["valid"], true);
 
     // The role goes; the key's access goes with it, on the very next request.
-    admin_call(&app, Method::PATCH, &format!("/v1/admin/users/{uid}"), &admin, Some(json!({"roles": ["user"]}))).await;
+    app.send_bearer(Method::PATCH, &format!("/v1/admin/users/{uid}"), &admin, Some(&json!({"roles": ["user"]}))).await;
     let v = verify(&app, &service_key, &key, Some("anime:read")).await;
     assert_eq!(v["code"], "insufficient_scope", "{v}");
     let v = verify(&app, &service_key, &key, None).await;
     assert_eq!(v["scopes"], json!([]), "effective scopes are within the owner's permissions");
 
     // Back via the role, then the role itself loses the permission.
-    admin_call(
-        &app,
+    app.send_bearer(
         Method::PATCH,
         &format!("/v1/admin/users/{uid}"),
         &admin,
-        Some(json!({"roles": ["user", "reader"]})),
+        Some(&json!({"roles": ["user", "reader"]})),
     )
     .await;
     assert_eq!(verify(&app, &service_key, &key, Some("anime:read")).await["valid"], true);
     let (status, _) =
-        admin_call(&app, Method::PUT, "/v1/admin/roles/reader", &admin, Some(json!({"permissions": []}))).await;
+        app.send_bearer(Method::PUT, "/v1/admin/roles/reader", &admin, Some(&json!({"permissions": []}))).await;
     assert_eq!(status, 200);
     assert_eq!(verify(&app, &service_key, &key, Some("anime:read")).await["code"], "insufficient_scope");
 
     // Disabling the user ends their sessions and keys at once.
-    admin_call(&app, Method::PUT, "/v1/admin/roles/reader", &admin, Some(json!({"permissions": ["anime:read"]}))).await;
-    let (status, u) =
-        admin_call(&app, Method::PATCH, &format!("/v1/admin/users/{uid}"), &admin, Some(json!({"disabled": true})))
-            .await;
+    app.send_bearer(Method::PUT, "/v1/admin/roles/reader", &admin, Some(&json!({"permissions": ["anime:read"]}))).await;
+    let (status, u) = app
+        .send_bearer(Method::PATCH, &format!("/v1/admin/users/{uid}"), &admin, Some(&json!({"disabled": true})))
+        .await;
     assert_eq!((status, u["user"]["disabled"].as_bool()), (200, Some(true)));
-    assert_eq!(app.authed(Method::GET, "/v1/me", &user_token).send().await.unwrap().status(), 401);
+    assert_eq!(app.me(&user_token).await.0, 401);
     assert_eq!(verify(&app, &service_key, &key, None).await["code"], "revoked");
-    let res = app.post_json("/v1/auth/login", &json!({"email": "fan@example.com", "password": PW})).await;
-    assert_eq!(res.status(), 403);
+    let (status, _) = app.post_json("/v1/auth/login", &json!({"email": "fan@example.com", "password": PW})).await;
+    assert_eq!(status, 403);
 
     // Erasure.
-    let (status, _) = admin_call(&app, Method::DELETE, &format!("/v1/admin/users/{uid}"), &admin, None).await;
+    let (status, _) = app.send_bearer(Method::DELETE, &format!("/v1/admin/users/{uid}"), &admin, None).await;
     assert_eq!(status, 204);
-    let (status, _) = admin_call(&app, Method::GET, &format!("/v1/admin/users/{uid}"), &admin, None).await;
+    let (status, _) = app.get_bearer(&format!("/v1/admin/users/{uid}"), &admin).await;
     assert_eq!(status, 404);
     assert_eq!(verify(&app, &service_key, &key, None).await["code"], "unknown");
 }
@@ -323,20 +309,20 @@ async fn removing_the_owners_role_removes_the_keys_access_at_once_and_disabling_
 #[tokio::test]
 async fn admin_endpoints_are_guarded_by_named_permissions_for_sessions_and_keys() {
     let app = TestApp::spawn().await;
-    let admin = token(&app, "admin@example.com", &["admin"]).await;
-    let moderator = token(&app, "mod@example.com", &["moderator"]).await;
-    let user = token(&app, "plain@example.com", &[]).await;
+    let admin = app.create_and_login("admin@example.com", PW, &["admin"]).await.access_token;
+    let moderator = app.create_and_login("mod@example.com", PW, &["moderator"]).await.access_token;
+    let user = app.create_and_login("plain@example.com", PW, &[]).await.access_token;
 
-    let (status, list) = admin_call(&app, Method::GET, "/v1/admin/users?q=PLAIN", &moderator, None).await;
+    let (status, list) = app.get_bearer("/v1/admin/users?q=PLAIN", &moderator).await;
     assert_eq!(status, 200, "moderators hold users:read");
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(list["items"][0]["email"], "plain@example.com");
     let uid = list["items"][0]["id"].as_str().unwrap().to_string();
-    let (status, p) =
-        admin_call(&app, Method::PATCH, &format!("/v1/admin/users/{uid}"), &moderator, Some(json!({"disabled": true})))
-            .await;
+    let (status, p) = app
+        .send_bearer(Method::PATCH, &format!("/v1/admin/users/{uid}"), &moderator, Some(&json!({"disabled": true})))
+        .await;
     assert_eq!((status, p["code"].as_str()), (403, Some("forbidden")), "but not users:write");
-    let (status, _) = admin_call(&app, Method::GET, "/v1/admin/users", &user, None).await;
+    let (status, _) = app.get_bearer("/v1/admin/users", &user).await;
     assert_eq!(status, 403);
     assert_eq!(app.get("/v1/admin/users").await.status(), 401);
     let denied = app
@@ -351,16 +337,15 @@ async fn admin_endpoints_are_guarded_by_named_permissions_for_sessions_and_keys(
     assert_eq!(denied, 2, "each refusal is an event");
 
     // Paging.
-    let (_, page) = admin_call(&app, Method::GET, "/v1/admin/users?limit=2", &admin, None).await;
+    let (_, page) = app.get_bearer("/v1/admin/users?limit=2", &admin).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     let cursor = page["next_cursor"].as_str().unwrap();
-    let (_, rest) =
-        admin_call(&app, Method::GET, &format!("/v1/admin/users?limit=2&cursor={cursor}"), &admin, None).await;
+    let (_, rest) = app.get_bearer(&format!("/v1/admin/users?limit=2&cursor={cursor}"), &admin).await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert!(rest["next_cursor"].is_null());
 
     // An API key with users:read can read users, not write them.
-    let (_, k) = create_key(&app, &admin, json!({"name": "ro", "scopes": ["users:read"]})).await;
+    let (_, k) = app.post_bearer("/v1/me/api-keys", &admin, &json!({"name": "ro", "scopes": ["users:read"]})).await;
     let key = k["key"].as_str().unwrap();
     let res = app.client.get(app.url("/v1/admin/users")).header("x-api-key", key).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -372,119 +357,77 @@ async fn admin_endpoints_are_guarded_by_named_permissions_for_sessions_and_keys(
         .send()
         .await
         .unwrap();
-    let (status, p) = body(res).await;
+    let (status, p) = read_json(res).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("insufficient_scope")));
 
     // Built-in roles are fixed; custom ones are not duplicated.
     let (status, p) =
-        admin_call(&app, Method::PUT, "/v1/admin/roles/admin", &admin, Some(json!({"permissions": []}))).await;
+        app.send_bearer(Method::PUT, "/v1/admin/roles/admin", &admin, Some(&json!({"permissions": []}))).await;
     assert_eq!((status, p["code"].as_str()), (409, Some("role_builtin")));
-    let (status, _) = admin_call(&app, Method::DELETE, "/v1/admin/roles/user", &admin, None).await;
+    let (status, _) = app.send_bearer(Method::DELETE, "/v1/admin/roles/user", &admin, None).await;
     assert_eq!(status, 409);
-    admin_call(
-        &app,
-        Method::POST,
-        "/v1/admin/roles",
-        &admin,
-        Some(json!({"name": "editor", "permissions": ["posts:*"]})),
-    )
-    .await;
-    let (status, p) =
-        admin_call(&app, Method::POST, "/v1/admin/roles", &admin, Some(json!({"name": "editor", "permissions": []})))
-            .await;
+    app.post_bearer("/v1/admin/roles", &admin, &json!({"name": "editor", "permissions": ["posts:*"]})).await;
+    let (status, p) = app.post_bearer("/v1/admin/roles", &admin, &json!({"name": "editor", "permissions": []})).await;
     assert_eq!((status, p["code"].as_str()), (409, Some("role_exists")));
-    let (status, p) = admin_call(
-        &app,
-        Method::POST,
-        "/v1/admin/roles",
-        &admin,
-        Some(json!({"name": "Bad Name", "permissions": ["x"]})),
-    )
-    .await;
+    let (status, p) =
+        app.post_bearer("/v1/admin/roles", &admin, &json!({"name": "Bad Name", "permissions": ["x"]})).await;
     assert_eq!((status, p["errors"].as_array().unwrap().len()), (400, 2));
-    let (status, _) = admin_call(&app, Method::DELETE, "/v1/admin/roles/editor", &admin, None).await;
+    let (status, _) = app.send_bearer(Method::DELETE, "/v1/admin/roles/editor", &admin, None).await;
     assert_eq!(status, 204);
-    let (status, _) = admin_call(&app, Method::DELETE, "/v1/admin/roles/editor", &admin, None).await;
+    let (status, _) = app.send_bearer(Method::DELETE, "/v1/admin/roles/editor", &admin, None).await;
     assert_eq!(status, 404);
 
     // authz/check: about oneself freely, about others with authz:check.
-    let (_, a) =
-        admin_call(&app, Method::POST, "/v1/authz/check", &moderator, Some(json!({"permission": "audit:read"}))).await;
+    let (_, a) = app.post_bearer("/v1/authz/check", &moderator, &json!({"permission": "audit:read"})).await;
     assert_eq!(a, json!({"allowed": true}));
-    let (_, a) =
-        admin_call(&app, Method::POST, "/v1/authz/check", &moderator, Some(json!({"permission": "users:write"}))).await;
+    let (_, a) = app.post_bearer("/v1/authz/check", &moderator, &json!({"permission": "users:write"})).await;
     assert_eq!(a, json!({"allowed": false}));
-    let (status, _) = admin_call(
-        &app,
-        Method::POST,
-        "/v1/authz/check",
-        &moderator,
-        Some(json!({"subject_id": uid, "permission": "users:read"})),
-    )
-    .await;
+    let (status, _) =
+        app.post_bearer("/v1/authz/check", &moderator, &json!({"subject_id": uid, "permission": "users:read"})).await;
     assert_eq!(status, 403);
-    let (_, a) = admin_call(
-        &app,
-        Method::POST,
-        "/v1/authz/check",
-        &admin,
-        Some(json!({"subject_id": uid, "permission": "users:read"})),
-    )
-    .await;
+    let (_, a) =
+        app.post_bearer("/v1/authz/check", &admin, &json!({"subject_id": uid, "permission": "users:read"})).await;
     assert_eq!(a, json!({"allowed": false}));
 }
 
 #[tokio::test]
 async fn nobody_grants_more_than_they_hold_and_the_last_admin_stays() {
     let app = TestApp::spawn().await;
-    let admin = token(&app, "root@example.com", &["admin"]).await;
-    admin_call(
-        &app,
-        Method::POST,
+    let admin = app.create_and_login("root@example.com", PW, &["admin"]).await.access_token;
+    app.post_bearer(
         "/v1/admin/roles",
         &admin,
-        Some(json!({"name": "manager", "permissions": ["users:read", "users:write", "roles:write"]})),
+        &json!({"name": "manager", "permissions": ["users:read", "users:write", "roles:write"]}),
     )
     .await;
-    let manager = token(&app, "manager@example.com", &["manager"]).await;
-    let (_, me) = body(app.authed(Method::GET, "/v1/me", &manager).send().await.unwrap()).await;
+    let manager = app.create_and_login("manager@example.com", PW, &["manager"]).await.access_token;
+    let (_, me) = app.me(&manager).await;
     let manager_id = me["user"]["id"].as_str().unwrap().to_string();
-    let (_, me) = body(app.authed(Method::GET, "/v1/me", &admin).send().await.unwrap()).await;
+    let (_, me) = app.me(&admin).await;
     let admin_id = me["user"]["id"].as_str().unwrap().to_string();
 
     // users:write is not a way to become admin, nor to touch an admin.
-    let (status, p) = admin_call(
-        &app,
-        Method::PATCH,
-        &format!("/v1/admin/users/{manager_id}"),
-        &manager,
-        Some(json!({"roles": ["manager", "admin"]})),
-    )
-    .await;
+    let (status, p) = app
+        .send_bearer(
+            Method::PATCH,
+            &format!("/v1/admin/users/{manager_id}"),
+            &manager,
+            Some(&json!({"roles": ["manager", "admin"]})),
+        )
+        .await;
     assert_eq!((status, p["code"].as_str()), (403, Some("exceeds_own_permissions")), "{p}");
-    let (status, p) = admin_call(
-        &app,
-        Method::PATCH,
-        &format!("/v1/admin/users/{admin_id}"),
-        &manager,
-        Some(json!({"disabled": true})),
-    )
-    .await;
+    let (status, p) = app
+        .send_bearer(Method::PATCH, &format!("/v1/admin/users/{admin_id}"), &manager, Some(&json!({"disabled": true})))
+        .await;
     assert_eq!((status, p["code"].as_str()), (403, Some("exceeds_own_permissions")));
     // roles:write is not either: a role cannot be widened past its editor.
     let (status, p) =
-        admin_call(&app, Method::PUT, "/v1/admin/roles/manager", &manager, Some(json!({"permissions": ["*"]}))).await;
+        app.send_bearer(Method::PUT, "/v1/admin/roles/manager", &manager, Some(&json!({"permissions": ["*"]}))).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("exceeds_own_permissions")));
-    let (status, _) = admin_call(
-        &app,
-        Method::POST,
-        "/v1/admin/roles",
-        &manager,
-        Some(json!({"name": "helper", "permissions": ["users:read"]})),
-    )
-    .await;
+    let (status, _) =
+        app.post_bearer("/v1/admin/roles", &manager, &json!({"name": "helper", "permissions": ["users:read"]})).await;
     assert_eq!(status, 201, "within the ceiling is fine");
-    let (_, me) = body(app.authed(Method::GET, "/v1/me", &manager).send().await.unwrap()).await;
+    let (_, me) = app.me(&manager).await;
     assert_eq!(me["user"]["roles"], json!(["manager"]), "nothing changed");
 
     // The last enabled administrator cannot be disabled, demoted or erased.
@@ -493,44 +436,36 @@ async fn nobody_grants_more_than_they_hold_and_the_last_admin_stays() {
         (Method::PATCH, Some(json!({"roles": ["user"]}))),
         (Method::DELETE, None),
     ] {
-        let (status, p) = admin_call(&app, method, &format!("/v1/admin/users/{admin_id}"), &admin, body_).await;
+        let (status, p) = app.send_bearer(method, &format!("/v1/admin/users/{admin_id}"), &admin, body_.as_ref()).await;
         assert_eq!((status, p["code"].as_str()), (409, Some("last_admin")));
     }
     // With a second administrator, the first may step down.
-    let (status, _) = admin_call(
-        &app,
-        Method::PATCH,
-        &format!("/v1/admin/users/{manager_id}"),
-        &admin,
-        Some(json!({"roles": ["admin"]})),
-    )
-    .await;
+    let (status, _) = app
+        .send_bearer(
+            Method::PATCH,
+            &format!("/v1/admin/users/{manager_id}"),
+            &admin,
+            Some(&json!({"roles": ["admin"]})),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = admin_call(
-        &app,
-        Method::PATCH,
-        &format!("/v1/admin/users/{admin_id}"),
-        &admin,
-        Some(json!({"roles": ["user"]})),
-    )
-    .await;
+    let (status, _) = app
+        .send_bearer(Method::PATCH, &format!("/v1/admin/users/{admin_id}"), &admin, Some(&json!({"roles": ["user"]})))
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(
-        app.authed(Method::GET, "/v1/me", &admin).send().await.unwrap().status(),
-        401,
-        "losing a role ends the sessions"
-    );
+    assert_eq!(app.me(&admin).await.0, 401, "losing a role ends the sessions");
 }
 
 #[tokio::test]
 async fn usage_of_an_erased_users_key_does_not_block_later_flushes() {
     let app = TestApp::spawn().await;
-    let admin = token(&app, "root@example.com", &["admin"]).await;
-    let (_, service) = create_key(&app, &admin, json!({"name": "svc", "scopes": ["keys:verify"]})).await;
+    let admin = app.create_and_login("root@example.com", PW, &["admin"]).await.access_token;
+    let (_, service) =
+        app.post_bearer("/v1/me/api-keys", &admin, &json!({"name": "svc", "scopes": ["keys:verify"]})).await;
     let service_key = service["key"].as_str().unwrap().to_string();
-    let doomed = token(&app, "doomed@example.com", &[]).await;
-    let (_, me) = body(app.authed(Method::GET, "/v1/me", &doomed).send().await.unwrap()).await;
-    let (_, k) = create_key(&app, &doomed, json!({"name": "k", "scopes": []})).await;
+    let doomed = app.create_and_login("doomed@example.com", PW, &[]).await.access_token;
+    let (_, me) = app.me(&doomed).await;
+    let (_, k) = app.post_bearer("/v1/me/api-keys", &doomed, &json!({"name": "k", "scopes": []})).await;
     let doomed_key = k["key"].as_str().unwrap();
     // The doomed key authenticates a call, so its usage is counted in memory…
     let res = app
@@ -543,18 +478,13 @@ async fn usage_of_an_erased_users_key_does_not_block_later_flushes() {
         .unwrap();
     assert_eq!(res.status(), 200);
     // …and its owner is erased before the flush.
-    let (status, _) = admin_call(
-        &app,
-        Method::DELETE,
-        &format!("/v1/admin/users/{}", me["user"]["id"].as_str().unwrap()),
-        &admin,
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .send_bearer(Method::DELETE, &format!("/v1/admin/users/{}", me["user"]["id"].as_str().unwrap()), &admin, None)
+        .await;
     assert_eq!(status, 204);
     verify(&app, &service_key, &service_key, None).await;
     let path = format!("/v1/me/api-keys/{}/usage", service["id"].as_str().unwrap());
-    let (status, usage) = body(app.authed(Method::GET, &path, &admin).send().await.unwrap()).await;
+    let (status, usage) = app.get_bearer(&path, &admin).await;
     assert_eq!(status, 200);
     assert!(usage["items"][0]["requests"].as_i64().unwrap() >= 2, "later usage is written: {usage}");
 }
@@ -562,18 +492,18 @@ async fn usage_of_an_erased_users_key_does_not_block_later_flushes() {
 #[tokio::test]
 async fn the_audit_verify_endpoint_reports_tampering_and_is_itself_audited() {
     let app = TestApp::spawn().await;
-    let moderator = token(&app, "mod@example.com", &["moderator"]).await;
-    let user = token(&app, "u@example.com", &[]).await;
-    let (status, v) = admin_call(&app, Method::GET, "/v1/admin/audit/verify", &moderator, None).await;
+    let moderator = app.create_and_login("mod@example.com", PW, &["moderator"]).await.access_token;
+    let user = app.create_and_login("u@example.com", PW, &[]).await.access_token;
+    let (status, v) = app.get_bearer("/v1/admin/audit/verify", &moderator).await;
     assert_eq!(status, 200, "moderators hold audit:read");
     assert_eq!(v["ok"], true, "{v}");
     assert!(v["events_checked"].as_u64().unwrap() > 5);
-    assert_eq!(admin_call(&app, Method::GET, "/v1/admin/audit/verify", &user, None).await.0, 403);
+    assert_eq!(app.get_bearer("/v1/admin/audit/verify", &user).await.0, 403);
 
     let seqs: Vec<i64> = app.state.store.recent_events(1000).await.unwrap().iter().map(|e| e.seq).collect();
     let victim = seqs[seqs.len() / 2];
     app.db.execute(&format!("UPDATE audit_events SET outcome = 'denied' WHERE seq = {victim}")).await;
-    let (_, v) = admin_call(&app, Method::GET, "/v1/admin/audit/verify", &moderator, None).await;
+    let (_, v) = app.get_bearer("/v1/admin/audit/verify", &moderator).await;
     assert_eq!((v["ok"].as_bool(), v["first_bad_seq"].as_i64()), (Some(false), Some(victim)), "{v}");
     let newest = app.state.store.recent_events(1).await.unwrap().remove(0).event;
     assert_eq!((newest.action.as_str(), newest.severity), ("audit.verified", rampart_domain::Severity::Critical));

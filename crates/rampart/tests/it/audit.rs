@@ -176,14 +176,8 @@ async fn cutting_the_log_at_a_checkpoint_without_a_purge_is_caught() {
 
 async fn admin_app(configure: impl FnOnce(&mut rampart_config::Config)) -> (TestApp, String) {
     let app = TestApp::spawn_with(TestDb::fresh().await, configure).await;
-    app.create_user("root@example.com", "correct horse battery", &["admin"]).await;
-    let token =
-        app.login("root@example.com", "correct horse battery").await["access_token"].as_str().unwrap().to_string();
+    let token = app.create_and_login("root@example.com", "correct horse battery", &["admin"]).await.access_token;
     (app, token)
-}
-
-async fn get_json(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
-    super::mfa::send(app, Method::GET, path, token, None).await
 }
 
 #[tokio::test]
@@ -191,15 +185,16 @@ async fn the_audit_api_filters_pages_counts_and_records_its_own_use() {
     let (app, token) = admin_app(|_| {}).await;
     let since = rampart_server::views::rfc3339(now());
     for i in 0..3 {
-        let r = app
-            .post("/v1/auth/login", &json!({"email": format!("nobody{i}@example.com"), "password": "wrong password"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401);
+        let (status, _) = app
+            .post_json(
+                "/v1/auth/login",
+                &json!({"email": format!("nobody{i}@example.com"), "password": "wrong password"}),
+            )
+            .await;
+        assert_eq!(status, 401);
     }
     // Failed logins, newest first, by action prefix and outcome.
-    let (st, page) = get_json(&app, &token, "/v1/admin/audit?action=auth&outcome=failure&limit=2").await;
+    let (st, page) = app.get_bearer("/v1/admin/audit?action=auth&outcome=failure&limit=2", &token).await;
     assert_eq!(st, 200, "{page}");
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
@@ -209,44 +204,41 @@ async fn the_audit_api_filters_pages_counts_and_records_its_own_use() {
     assert_eq!(items[0]["actor"]["type"], "anonymous");
     let cursor = page["next_cursor"].as_str().unwrap();
     let (_, rest) =
-        get_json(&app, &token, &format!("/v1/admin/audit?action=auth&outcome=failure&limit=2&cursor={cursor}")).await;
+        app.get_bearer(&format!("/v1/admin/audit?action=auth&outcome=failure&limit=2&cursor={cursor}"), &token).await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 1, "{rest}");
     assert!(rest.get("next_cursor").is_none(), "last page");
     // A segment prefix, not a string prefix; since/until.
-    let (_, none) = get_json(&app, &token, "/v1/admin/audit?action=auth.log").await;
+    let (_, none) = app.get_bearer("/v1/admin/audit?action=auth.log", &token).await;
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
-    let (_, later) = get_json(&app, &token, &format!("/v1/admin/audit?action=user.created&since={since}")).await;
+    let (_, later) = app.get_bearer(&format!("/v1/admin/audit?action=user.created&since={since}"), &token).await;
     assert_eq!(later["items"].as_array().unwrap().len(), 0, "the admin was created before `since`");
 
     // Stats by action and outcome.
-    let (st, stats) = get_json(&app, &token, &format!("/v1/admin/audit/stats?since={since}&action=auth.login")).await;
+    let (st, stats) = app.get_bearer(&format!("/v1/admin/audit/stats?since={since}&action=auth.login"), &token).await;
     assert_eq!(st, 200, "{stats}");
     let failures = stats["items"].as_array().unwrap().iter().find(|r| r["outcome"] == "failure").unwrap();
     assert_eq!(failures["count"], 3);
     assert_eq!(stats["total"], 3);
 
     // Every read above was itself recorded, with its filter.
-    let (_, reads) = get_json(&app, &token, "/v1/admin/audit?action=audit.read&limit=100").await;
+    let (_, reads) = app.get_bearer("/v1/admin/audit?action=audit.read&limit=100", &token).await;
     let reads = reads["items"].as_array().unwrap();
     assert!(reads.len() >= 5, "{reads:?}");
     assert!(reads.iter().any(|e| e["details"]["filter"]["action"] == "auth.login" && e["details"]["view"] == "stats"));
 
     // Reading a user's record is data access, recorded against that user (resource filter).
     let ada = app.create_user("ada@example.com", "correct horse battery", &["user"]).await;
-    assert_eq!(get_json(&app, &token, &format!("/v1/admin/users/{}", ada.id.0)).await.0, 200);
-    let (_, read) = get_json(
-        &app,
-        &token,
-        &format!("/v1/admin/audit?action=user.read&resource_type=user&resource_id={}", ada.id.0),
-    )
-    .await;
+    assert_eq!(app.get_bearer(&format!("/v1/admin/users/{}", ada.id.0), &token).await.0, 200);
+    let (_, read) = app
+        .get_bearer(&format!("/v1/admin/audit?action=user.read&resource_type=user&resource_id={}", ada.id.0), &token)
+        .await;
     let read = read["items"].as_array().unwrap();
     assert_eq!(read.len(), 1, "{read:?}");
     assert_eq!(read[0]["actor"]["type"], "user");
 
     // Bad filters: all reported at once, with stable codes.
     let (st, p) =
-        get_json(&app, &token, "/v1/admin/audit?action=auth%25&since=yesterday&outcome=maybe&limit=0&format=csv").await;
+        app.get_bearer("/v1/admin/audit?action=auth%25&since=yesterday&outcome=maybe&limit=0&format=csv", &token).await;
     assert_eq!(st, 400);
     assert_eq!(p["code"], "validation_failed");
     let codes: Vec<(&str, &str)> = p["errors"]
@@ -264,19 +256,17 @@ async fn the_audit_api_filters_pages_counts_and_records_its_own_use() {
     ] {
         assert!(codes.contains(&want), "{want:?} in {codes:?}");
     }
-    let (st, p) = get_json(&app, &token, "/v1/admin/audit?colour=blue").await;
+    let (st, p) = app.get_bearer("/v1/admin/audit?colour=blue", &token).await;
     assert_eq!((st, p["code"].as_str()), (400, Some("invalid_request")), "unknown parameters are refused");
 }
 
 #[tokio::test]
 async fn exporting_needs_its_own_permission_streams_both_formats_and_is_recorded() {
     let (app, token) = admin_app(|_| {}).await;
-    app.create_user("mod@example.com", "correct horse battery", &["moderator"]).await;
-    let mod_token =
-        app.login("mod@example.com", "correct horse battery").await["access_token"].as_str().unwrap().to_string();
+    let mod_token = app.create_and_login("mod@example.com", "correct horse battery", &["moderator"]).await.access_token;
     // A moderator reads the log (audit:read) but may not export it.
-    assert_eq!(get_json(&app, &mod_token, "/v1/admin/audit").await.0, 200);
-    let (st, p) = get_json(&app, &mod_token, "/v1/admin/audit/export").await;
+    assert_eq!(app.get_bearer("/v1/admin/audit", &mod_token).await.0, 200);
+    let (st, p) = app.get_bearer("/v1/admin/audit/export", &mod_token).await;
     assert_eq!((st, p["code"].as_str()), (403, Some("forbidden")), "{p}");
 
     let r = app.authed(Method::GET, "/v1/admin/audit/export?format=jsonl", &token).send().await.unwrap();
@@ -306,9 +296,9 @@ async fn exporting_needs_its_own_permission_streams_both_formats_and_is_recorded
     assert_eq!(rows.len(), 2, "two users were created: {csv}");
     assert!(rows.iter().all(|r| r.split(',').nth(3) == Some("user.created")));
 
-    let (st, p) = get_json(&app, &token, "/v1/admin/audit/export?format=xml").await;
+    let (st, p) = app.get_bearer("/v1/admin/audit/export?format=xml", &token).await;
     assert_eq!((st, p["errors"][0]["code"].as_str()), (400, Some("invalid_format")));
-    let (_, exports) = get_json(&app, &token, "/v1/admin/audit?action=audit.exported").await;
+    let (_, exports) = app.get_bearer("/v1/admin/audit?action=audit.exported", &token).await;
     let formats: Vec<&str> =
         exports["items"].as_array().unwrap().iter().map(|e| e["details"]["format"].as_str().unwrap()).collect();
     assert_eq!(formats, ["csv", "jsonl"]);
@@ -318,29 +308,30 @@ async fn exporting_needs_its_own_permission_streams_both_formats_and_is_recorded
 async fn the_verify_endpoint_checks_checkpoints_signed_by_the_server() {
     let (app, token) = admin_app(|_| {}).await;
     rampart_core::services::audit::sign_checkpoint(&app.state).await.unwrap().expect("a first checkpoint");
-    assert!(rampart_core::services::audit::sign_checkpoint(&app.state).await.unwrap().is_none(), "the head is signed");
-    let (st, v) = get_json(&app, &token, "/v1/admin/audit/verify").await;
+    assert!(
+        rampart_core::services::audit::sign_checkpoint(&app.state).await.unwrap().is_none(),
+        "the head is signed"
+    );
+    let (st, v) = app.get_bearer("/v1/admin/audit/verify", &token).await;
     assert_eq!(st, 200);
     assert_eq!(v["ok"], true, "{v}");
     assert!(v["checkpoints_checked"].as_u64() >= Some(1), "{v}");
     // Rewrite the chain whole from the first event: only the checkpoint notices.
     let first = app.state.store.export_page(&AuditFilter::default(), i64::MIN, 1).await.unwrap().remove(0).seq;
     rewrite_from(&app.db, &app.state.store, first).await;
-    let (_, v) = get_json(&app, &token, "/v1/admin/audit/verify").await;
+    let (_, v) = app.get_bearer("/v1/admin/audit/verify", &token).await;
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["fault"], "checkpoint_mismatch");
-    let (_, alarms) = get_json(&app, &token, "/v1/admin/audit?action=audit.verified&severity=critical").await;
+    let (_, alarms) = app.get_bearer("/v1/admin/audit?action=audit.verified&severity=critical", &token).await;
     assert_eq!(alarms["items"].as_array().unwrap().len(), 1, "a broken chain is a critical event");
 }
 
 #[tokio::test]
 async fn high_volume_refusals_are_written_once_then_summarised() {
     let (app, token) = admin_app(|c| c.audit.aggregate_interval_secs = 3600).await;
-    app.create_user("plain@example.com", "correct horse battery", &["user"]).await;
-    let plain =
-        app.login("plain@example.com", "correct horse battery").await["access_token"].as_str().unwrap().to_string();
+    let plain = app.create_and_login("plain@example.com", "correct horse battery", &["user"]).await.access_token;
     for _ in 0..20 {
-        assert_eq!(get_json(&app, &plain, "/v1/admin/users").await.0, 403);
+        assert_eq!(app.get_bearer("/v1/admin/users", &plain).await.0, 403);
     }
     let denied = |app: &TestApp| {
         let store = app.state.store.clone();
@@ -360,7 +351,7 @@ async fn high_volume_refusals_are_written_once_then_summarised() {
     let line = metrics.lines().find(|l| l.contains("authz.denied")).unwrap_or_default().to_string();
     assert!(line.trim_end().ends_with(" 20"), "{line}");
     // A new interval writes the next first occurrence at once again.
-    assert_eq!(get_json(&app, &plain, "/v1/admin/users").await.0, 403);
+    assert_eq!(app.get_bearer("/v1/admin/users", &plain).await.0, 403);
     assert_eq!(denied(&app).await.len(), 3);
     drop(token);
 }
@@ -375,12 +366,9 @@ async fn the_siem_output_ships_every_event_as_ecs_json_lines() {
         c.audit.siem_file = Some(p);
     })
     .await;
-    let r = app
-        .post("/v1/auth/login", &json!({"email": "ghost@example.com", "password": "wrong password"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
+    let (status, _) =
+        app.post_json("/v1/auth/login", &json!({"email": "ghost@example.com", "password": "wrong password"})).await;
+    assert_eq!(status, 401);
     let cp = rampart_core::services::audit::sign_checkpoint(&app.state).await.unwrap().expect("the head moved");
     // The output follows the table about once a second.
     let mut lines = Vec::new();

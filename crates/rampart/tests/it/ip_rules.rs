@@ -2,49 +2,40 @@
 //! blocks that a forwarded header cannot dodge, the admin allowlist and the break-glass clear,
 //! expiry, pick-up of changes made elsewhere, and automatic blocks after failed logins.
 
-use rampart_core::services::ip_rules;
 use rampart_domain::clock::FixedClock;
 use rampart_domain::{Action, Actor, Clock};
-use rampart_testkit::{TestApp, TestDb};
+use rampart_core::services::ip_rules;
+use rampart_testkit::{TestApp, TestDb, read_json};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
 const PW: &str = "correct horse battery staple";
 
-async fn admin_token(app: &TestApp) -> String {
-    app.create_user("root@example.com", PW, &["admin"]).await;
-    app.login("root@example.com", PW).await["access_token"].as_str().unwrap().to_string()
-}
-
-async fn add(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
-    let res = app.authed(Method::POST, "/v1/admin/ip-rules", token).json(&body).send().await.unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
-}
-
+/// The status and the problem code of a response.
 async fn code(res: reqwest::Response) -> (u16, String) {
-    let status = res.status().as_u16();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let (status, body) = read_json(res).await;
     (status, body["code"].as_str().unwrap_or_default().to_string())
 }
 
 #[tokio::test]
 async fn admin_api_adds_lists_and_removes_rules_and_validates_each_field() {
     let app = TestApp::spawn().await;
-    let token = admin_token(&app).await;
-    let (status, body) =
-        add(&app, &token, json!({ "network": "2001:db8::1/32", "action": "block", "reason": "abuse" })).await;
+    let token = app.create_and_login("root@example.com", PW, &["admin"]).await.access_token;
+    let (status, body) = app
+        .post_bearer(
+            "/v1/admin/ip-rules",
+            &token,
+            &json!({ "network": "2001:db8::1/32", "action": "block", "reason": "abuse" }),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["network"], "2001:db8::/32");
     assert_eq!(body["scope"], "all");
     let id = body["id"].as_str().unwrap().to_string();
 
-    let (status, body) = add(
-        &app,
-        &token,
-        json!({ "network": "10.0.0.0/33", "action": "deny", "scope": "api", "expires_at": "2001-01-01T00:00:00Z" }),
-    )
+    let (status, body) = app.post_bearer("/v1/admin/ip-rules", &token, &json!({ "network": "10.0.0.0/33", "action": "deny", "scope": "api", "expires_at": "2001-01-01T00:00:00Z" }))
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], "validation_failed");
@@ -62,33 +53,40 @@ async fn admin_api_adds_lists_and_removes_rules_and_validates_each_field() {
     ] {
         assert!(errors.contains(&(expected.0.into(), expected.1.into())), "{errors:?}");
     }
-    let (status, body) =
-        add(&app, &token, json!({ "network": "10.0.0.0/8", "action": "block", "colour": "red" })).await;
+    let (status, body) = app
+        .post_bearer(
+            "/v1/admin/ip-rules",
+            &token,
+            &json!({ "network": "10.0.0.0/8", "action": "block", "colour": "red" }),
+        )
+        .await;
     assert_eq!(status, 400, "unknown fields are refused: {body}");
 
-    let list: Value = app.authed(Method::GET, "/v1/admin/ip-rules", &token).send().await.unwrap().json().await.unwrap();
+    let (_, list) = app.get_bearer("/v1/admin/ip-rules", &token).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "nothing stored from the rejected requests");
 
-    let res = app.authed(Method::DELETE, &format!("/v1/admin/ip-rules/{id}"), &token).send().await.unwrap();
-    assert_eq!(res.status(), 204);
-    let res = app.authed(Method::DELETE, &format!("/v1/admin/ip-rules/{id}"), &token).send().await.unwrap();
-    assert_eq!(res.status(), 404);
+    let path = format!("/v1/admin/ip-rules/{id}");
+    assert_eq!(app.send_bearer(Method::DELETE, &path, &token, None).await.0, 204);
+    assert_eq!(app.send_bearer(Method::DELETE, &path, &token, None).await.0, 404);
     let actions: Vec<Action> =
         app.state.store.recent_events(100).await.unwrap().iter().map(|e| e.event.action).collect();
     assert!(actions.contains(&Action::IpRuleCreated) && actions.contains(&Action::IpRuleDeleted));
 
     // Without the permission: refused.
-    app.create_user("ann@example.com", PW, &[]).await;
-    let ann = app.login("ann@example.com", PW).await["access_token"].as_str().unwrap().to_string();
-    assert_eq!(code(app.authed(Method::GET, "/v1/admin/ip-rules", &ann).send().await.unwrap()).await.0, 403);
-    assert_eq!(add(&app, &ann, json!({ "network": "10.0.0.0/8", "action": "block" })).await.0, 403);
+    let ann = app.create_and_login("ann@example.com", PW, &[]).await.access_token;
+    assert_eq!(app.get_bearer("/v1/admin/ip-rules", &ann).await.0, 403);
+    assert_eq!(
+        app.post_bearer("/v1/admin/ip-rules", &ann, &json!({ "network": "10.0.0.0/8", "action": "block" })).await.0,
+        403
+    );
 }
 
 #[tokio::test]
 async fn a_block_cannot_be_dodged_with_a_forwarded_header_and_clear_is_the_break_glass() {
     let app = TestApp::spawn_with(TestDb::sqlite(), |_| {}).await;
-    let token = admin_token(&app).await;
-    let (status, _) = add(&app, &token, json!({ "network": "127.0.0.1", "action": "block" })).await;
+    let token = app.create_and_login("root@example.com", PW, &["admin"]).await.access_token;
+    let (status, _) =
+        app.post_bearer("/v1/admin/ip-rules", &token, &json!({ "network": "127.0.0.1", "action": "block" })).await;
     assert_eq!(status, 201);
     let (status, c) = code(app.get("/healthz").await).await;
     assert_eq!((status, c.as_str()), (403, "ip_blocked"));
@@ -97,7 +95,7 @@ async fn a_block_cannot_be_dodged_with_a_forwarded_header_and_clear_is_the_break
         assert_eq!(res.status(), 403, "{h} from an untrusted peer is not read");
     }
     // Locked out of the admin API too; the operator's break-glass is `rampart ip-rules clear`.
-    assert_eq!(app.authed(Method::GET, "/v1/admin/ip-rules", &token).send().await.unwrap().status(), 403);
+    assert_eq!(app.get_bearer("/v1/admin/ip-rules", &token).await.0, 403);
     assert_eq!(ip_rules::clear(&app.state, Actor::System, "cli").await.unwrap(), 1);
     assert_eq!(app.get("/healthz").await.status(), 200);
     let e =
@@ -112,10 +110,21 @@ async fn an_admin_allowlist_restricts_admin_routes_only_and_v6_blocks_work_throu
     let app =
         TestApp::spawn_with(TestDb::sqlite(), |c| c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()])
             .await;
-    let token = admin_token(&app).await;
-    assert_eq!(add(&app, &token, json!({ "network": "2001:db8:bad::/48", "action": "block" })).await.0, 201);
+    let token = app.create_and_login("root@example.com", PW, &["admin"]).await.access_token;
     assert_eq!(
-        add(&app, &token, json!({ "network": "192.0.2.0/24", "action": "allow", "scope": "admin" })).await.0,
+        app.post_bearer("/v1/admin/ip-rules", &token, &json!({ "network": "2001:db8:bad::/48", "action": "block" }))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        app.post_bearer(
+            "/v1/admin/ip-rules",
+            &token,
+            &json!({ "network": "192.0.2.0/24", "action": "allow", "scope": "admin" })
+        )
+        .await
+        .0,
         201
     );
     let via = |ip: &'static str, path: &str| app.authed(Method::GET, path, &token).header("x-forwarded-for", ip).send();
@@ -165,12 +174,10 @@ async fn repeated_failed_logins_block_the_address_automatically_and_are_audited(
     })
     .await;
     for i in 0..4 {
-        let res = app
-            .post("/v1/auth/login", &json!({ "email": format!("u{i}@example.com"), "password": "wrong password" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 401);
+        let (status, _) = app
+            .post_json("/v1/auth/login", &json!({ "email": format!("u{i}@example.com"), "password": "wrong password" }))
+            .await;
+        assert_eq!(status, 401);
     }
     let (status, c) = code(app.get("/healthz").await).await;
     assert_eq!((status, c.as_str()), (403, "ip_blocked"));
@@ -208,10 +215,8 @@ async fn allowlisted_networks_are_not_blocked_automatically() {
     };
     ip_rules::create(&app.state, None, Actor::System, input).await.unwrap();
     for i in 0..5 {
-        app.post("/v1/auth/login", &json!({ "email": format!("u{i}@example.com"), "password": "wrong password" }))
-            .send()
-            .await
-            .unwrap();
+        app.post_json("/v1/auth/login", &json!({ "email": format!("u{i}@example.com"), "password": "wrong password" }))
+            .await;
     }
     assert_eq!(app.get("/healthz").await.status(), 200);
     assert_eq!(app.state.store.list_ip_rules().await.unwrap().len(), 1);

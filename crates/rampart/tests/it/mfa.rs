@@ -7,8 +7,7 @@ use rampart_domain::otp::Totp;
 use rampart_domain::{Action, Actor, Clock as _, Outcome, SecurityEvent};
 use rampart_store::RevokeSessions;
 use rampart_testkit::smtp::SmtpSink;
-use rampart_testkit::{TestApp, TestDb, for_each_backend};
-use reqwest::Method;
+use rampart_testkit::{TestApp, TestDb, claims, for_each_backend};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,51 +26,16 @@ fn code_at(secret: &[u8], t: time::OffsetDateTime) -> String {
     Totp::default().code(secret, t.unix_timestamp())
 }
 
-pub(crate) async fn send(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = app.authed(method, path, token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-pub(crate) async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let res = app.post_json(path, &body).await;
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-pub(crate) fn claims(access_token: &str) -> Value {
-    let payload = access_token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
-pub(crate) async fn actions(app: &TestApp) -> Vec<String> {
-    app.state.store.recent_events(500).await.unwrap().into_iter().map(|e| e.event.action.as_str().to_string()).collect()
-}
-
 /// Sets up and enables TOTP for a logged-in user at the clock's time; returns the secret and
 /// the backup codes.
 async fn enable_totp(app: &TestApp, token: &str, now: time::OffsetDateTime) -> (Vec<u8>, Vec<String>) {
-    let (s, setup) = send(app, Method::POST, "/v1/me/mfa/totp/setup", token, Some(json!({ "password": PW }))).await;
+    let (s, setup) = app.post_bearer("/v1/me/mfa/totp/setup", token, &json!({ "password": PW })).await;
     assert_eq!(s, 200, "{setup}");
     let secret = secret_bytes(&setup);
-    let (s, body) =
-        send(app, Method::POST, "/v1/me/mfa/totp/enable", token, Some(json!({ "code": code_at(&secret, now) }))).await;
+    let (s, body) = app.post_bearer("/v1/me/mfa/totp/enable", token, &json!({ "code": code_at(&secret, now) })).await;
     assert_eq!(s, 200, "{body}");
     let codes = body["backup_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
     (secret, codes)
-}
-
-async fn mfa_token(app: &TestApp, email: &str) -> String {
-    let (s, body) = post(app, "/v1/auth/login", json!({ "email": email, "password": PW })).await;
-    assert_eq!(s, 200, "{body}");
-    assert_eq!(body["mfa_required"], true, "{body}");
-    assert!(body.get("access_token").is_none(), "no session before the second factor: {body}");
-    body["mfa_token"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -83,16 +47,15 @@ async fn totp_setup_enable_step_up_login_and_replay_refusal() {
     })
     .await;
     let ann = app.create_user("ann@example.com", PW, &[]).await;
-    let token = app.login("ann@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let token = app.login("ann@example.com", PW).await.access_token;
 
     // Re-authentication first: a wrong password stores nothing.
-    let (s, body) =
-        send(&app, Method::POST, "/v1/me/mfa/totp/setup", &token, Some(json!({ "password": "wrong one!" }))).await;
+    let (s, body) = app.post_bearer("/v1/me/mfa/totp/setup", &token, &json!({ "password": "wrong one!" })).await;
     assert_eq!((s, body["errors"][0]["code"].as_str()), (400, Some("password_incorrect")), "{body}");
-    let (s, body) = send(&app, Method::POST, "/v1/me/mfa/totp/enable", &token, Some(json!({ "code": "123456" }))).await;
+    let (s, body) = app.post_bearer("/v1/me/mfa/totp/enable", &token, &json!({ "code": "123456" })).await;
     assert_eq!((s, body["code"].as_str()), (409, Some("totp_not_set_up")), "{body}");
 
-    let (s, setup) = send(&app, Method::POST, "/v1/me/mfa/totp/setup", &token, Some(json!({ "password": PW }))).await;
+    let (s, setup) = app.post_bearer("/v1/me/mfa/totp/setup", &token, &json!({ "password": PW })).await;
     assert_eq!(s, 200, "{setup}");
     let secret = secret_bytes(&setup);
     assert_eq!(secret.len(), 20, "160-bit secret");
@@ -108,43 +71,46 @@ async fn totp_setup_enable_step_up_login_and_replay_refusal() {
     assert!(!stored.sealed_secret.contains(setup["secret"].as_str().unwrap()));
 
     // Still no factor: login is as before.
-    assert!(app.login("ann@example.com", PW).await["access_token"].is_string());
+    assert!(!app.login("ann@example.com", PW).await.access_token.is_empty(), "one step: tokens at once");
 
     let t0 = clock.now();
-    let (s, body) = send(&app, Method::POST, "/v1/me/mfa/totp/enable", &token, Some(json!({ "code": "000000" }))).await;
+    let (s, body) = app.post_bearer("/v1/me/mfa/totp/enable", &token, &json!({ "code": "000000" })).await;
     let wrong_is_right = code_at(&secret, t0) == "000000";
     if !wrong_is_right {
         assert_eq!((s, body["errors"][0]["code"].as_str()), (400, Some("invalid_code")), "{body}");
     }
-    let (s, body) =
-        send(&app, Method::POST, "/v1/me/mfa/totp/enable", &token, Some(json!({ "code": code_at(&secret, t0) }))).await;
+    let (s, body) = app.post_bearer("/v1/me/mfa/totp/enable", &token, &json!({ "code": code_at(&secret, t0) })).await;
     assert_eq!(s, 200, "{body}");
     let codes = body["backup_codes"].as_array().unwrap();
     assert_eq!(codes.len(), 10);
-    let (_, me) = send(&app, Method::GET, "/v1/me", &token, None).await;
+    let (_, me) = app.me(&token).await;
     assert_eq!(me["user"]["mfa"], json!({ "totp": true, "webauthn": false, "backup_codes_left": 10 }));
 
     // Step-up: the code that enabled TOTP is spent; a later step works once.
-    let mt = mfa_token(&app, "ann@example.com").await;
-    let (s, body) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": code_at(&secret, t0) })).await;
+    let mt = app.mfa_token("ann@example.com", PW).await.mfa_token;
+    let (s, body) =
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": code_at(&secret, t0) })).await;
     assert_eq!((s, body["code"].as_str()), (401, Some("invalid_mfa_code")), "replayed enable code: {body}");
     clock.advance(time::Duration::seconds(30));
     let t1 = clock.now();
-    let (s, body) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": code_at(&secret, t1) })).await;
+    let (s, body) =
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": code_at(&secret, t1) })).await;
     assert_eq!(s, 200, "{body}");
     let amr = claims(body["access_token"].as_str().unwrap())["amr"].clone();
     assert_eq!(amr, json!(["pwd", "otp", "mfa"]));
     // The mfa_token is spent, and the code is spent even with a fresh token.
-    let (s, body) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": code_at(&secret, t1) })).await;
+    let (s, body) =
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": code_at(&secret, t1) })).await;
     assert_eq!((s, body["code"].as_str()), (401, Some("invalid_mfa_token")), "{body}");
-    let mt2 = mfa_token(&app, "ann@example.com").await;
-    let (s, body) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt2, "code": code_at(&secret, t1) })).await;
+    let mt2 = app.mfa_token("ann@example.com", PW).await.mfa_token;
+    let (s, body) =
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt2, "code": code_at(&secret, t1) })).await;
     assert_eq!((s, body["code"].as_str()), (401, Some("invalid_mfa_code")), "{body}");
     // An earlier step than the last accepted one is refused too (it is within the window).
-    let (s, _) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt2, "code": code_at(&secret, t0) })).await;
+    let (s, _) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt2, "code": code_at(&secret, t0) })).await;
     assert_eq!(s, 401);
 
-    let seen = actions(&app).await;
+    let seen = app.actions().await;
     for a in ["mfa.totp.setup", "mfa.totp.enabled", "auth.mfa.required", "mfa.totp.used", "mfa.failed"] {
         assert!(seen.iter().any(|s| s == a), "{a} missing from {seen:?}");
     }
@@ -155,17 +121,18 @@ async fn mfa_token_expires_and_is_bound_to_its_login_mode() {
     let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
     let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), no_delays).await;
     app.create_user("exp@example.com", PW, &[]).await;
-    let token = app.login("exp@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let token = app.login("exp@example.com", PW).await.access_token;
     let (secret, _) = enable_totp(&app, &token, clock.now()).await;
 
-    let mt = mfa_token(&app, "exp@example.com").await;
+    let mt = app.mfa_token("exp@example.com", PW).await.mfa_token;
     clock.advance(time::Duration::seconds(301));
     let (s, body) =
-        post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": code_at(&secret, clock.now()) })).await;
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": code_at(&secret, clock.now()) })).await;
     assert_eq!((s, body["code"].as_str()), (401, Some("invalid_mfa_token")), "5 minutes: {body}");
-    let (s, _) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": "mt_junk", "code": "123456" })).await;
+    let (s, _) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": "mt_junk", "code": "123456" })).await;
     assert_eq!(s, 401);
-    let (s, _) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": "1", "backup_code": "2" })).await;
+    let (s, _) =
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": "1", "backup_code": "2" })).await;
     assert_eq!(s, 400, "exactly one answer");
 
     // A cookie-mode login gets its cookie after the second factor.
@@ -197,36 +164,36 @@ async fn second_factor_failures_share_the_password_lockout() {
     })
     .await;
     app.create_user("lock@example.com", PW, &[]).await;
-    let token = app.login("lock@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let token = app.login("lock@example.com", PW).await.access_token;
     let (secret, _) = enable_totp(&app, &token, clock.now()).await;
     clock.advance(time::Duration::seconds(60));
     let good = code_at(&secret, clock.now());
     let bad = if good == "111111" { "222222" } else { "111111" };
 
-    let mt = mfa_token(&app, "lock@example.com").await;
+    let mt = app.mfa_token("lock@example.com", PW).await.mfa_token;
     for _ in 0..2 {
-        let (s, _) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": bad })).await;
+        let (s, _) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": bad })).await;
         assert_eq!(s, 401);
     }
     // Entering the password again does not reset the count of wrong codes.
-    let mt = mfa_token(&app, "lock@example.com").await;
-    let (s, _) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": bad })).await;
+    let mt = app.mfa_token("lock@example.com", PW).await.mfa_token;
+    let (s, _) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": bad })).await;
     assert_eq!(s, 401, "the third failure locks");
-    let (s, body) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": good })).await;
+    let (s, body) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": good })).await;
     assert_eq!(
         (s, body["code"].as_str()),
         (429, Some("too_many_attempts")),
         "locked, even with the right code: {body}"
     );
-    let (s, _) = post(&app, "/v1/auth/login", json!({ "email": "lock@example.com", "password": PW })).await;
+    let (s, _) = app.post_json("/v1/auth/login", &json!({ "email": "lock@example.com", "password": PW })).await;
     assert_eq!(s, 429, "the password login shares the lock");
-    assert!(actions(&app).await.iter().any(|a| a == "auth.lockout"));
+    assert!(app.actions().await.iter().any(|a| a == "auth.lockout"));
 
     // After the lockout, a right second factor clears the count.
     clock.advance(time::Duration::seconds(901));
-    let mt = mfa_token(&app, "lock@example.com").await;
+    let mt = app.mfa_token("lock@example.com", PW).await.mfa_token;
     let (s, body) =
-        post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": code_at(&secret, clock.now()) })).await;
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": code_at(&secret, clock.now()) })).await;
     assert_eq!(s, 200, "{body}");
 }
 
@@ -240,16 +207,16 @@ async fn an_mfa_token_takes_a_bounded_number_of_wrong_codes() {
     })
     .await;
     app.create_user("cap@example.com", PW, &[]).await;
-    let token = app.login("cap@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let token = app.login("cap@example.com", PW).await.access_token;
     let (secret, _) = enable_totp(&app, &token, clock.now()).await;
     clock.advance(time::Duration::seconds(30));
     let good = code_at(&secret, clock.now());
     let bad = if good == "111111" { "222222" } else { "111111" };
-    let mt = mfa_token(&app, "cap@example.com").await;
+    let mt = app.mfa_token("cap@example.com", PW).await.mfa_token;
     for _ in 0..2 {
-        assert_eq!(post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": bad })).await.0, 401);
+        assert_eq!(app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": bad })).await.0, 401);
     }
-    let (s, body) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": good })).await;
+    let (s, body) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": good })).await;
     assert_eq!((s, body["code"].as_str()), (401, Some("invalid_mfa_token")), "{body}");
 }
 
@@ -257,17 +224,13 @@ async fn an_mfa_token_takes_a_bounded_number_of_wrong_codes() {
 async fn backup_codes_work_once_regenerate_and_disable_with_totp() {
     let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
     let sink = SmtpSink::start().await;
-    let port = sink.addr().port();
-    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), move |c| {
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |c| {
         no_delays(c);
-        c.mail.transport = rampart_config::MailTransport::Smtp;
-        c.mail.smtp.host = "127.0.0.1".into();
-        c.mail.smtp.port = port;
-        c.mail.smtp.tls = rampart_config::SmtpTls::None;
+        sink.configure(c);
     })
     .await;
     app.create_user("bob@example.com", PW, &[]).await;
-    let token = app.login("bob@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let token = app.login("bob@example.com", PW).await.access_token;
     let (secret, codes) = enable_totp(&app, &token, clock.now()).await;
     let added = sink.wait_for("bob@example.com", Duration::from_secs(10)).await;
     assert!(added.subject.contains("TOTP") || added.text.contains("TOTP"), "{}", added.subject);
@@ -277,68 +240,55 @@ async fn backup_codes_work_once_regenerate_and_disable_with_totp() {
     distinct.dedup();
     assert_eq!(distinct.len(), 10);
 
-    let mt = mfa_token(&app, "bob@example.com").await;
+    let mt = app.mfa_token("bob@example.com", PW).await.mfa_token;
     let (s, body) =
-        post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "backup_code": codes[0].to_uppercase() })).await;
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "backup_code": codes[0].to_uppercase() })).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(claims(body["access_token"].as_str().unwrap())["amr"], json!(["pwd", "otp", "mfa"]));
     let session2 = body["access_token"].as_str().unwrap().to_string();
-    let (_, me) = send(&app, Method::GET, "/v1/me", &session2, None).await;
+    let (_, me) = app.me(&session2).await;
     assert_eq!(me["user"]["mfa"]["backup_codes_left"], 9);
-    let mt = mfa_token(&app, "bob@example.com").await;
-    let (s, _) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "backup_code": codes[0] })).await;
+    let mt = app.mfa_token("bob@example.com", PW).await.mfa_token;
+    let (s, _) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "backup_code": codes[0] })).await;
     assert_eq!(s, 401, "a backup code works once");
-    assert!(actions(&app).await.iter().any(|a| a == "mfa.backup_code.used"));
+    assert!(app.actions().await.iter().any(|a| a == "mfa.backup_code.used"));
 
     // Regeneration needs the password and kills the old set.
-    let (s, _) =
-        send(&app, Method::POST, "/v1/me/mfa/backup-codes", &session2, Some(json!({ "password": "not it at all" })))
-            .await;
+    let (s, _) = app.post_bearer("/v1/me/mfa/backup-codes", &session2, &json!({ "password": "not it at all" })).await;
     assert_eq!(s, 400);
-    let (s, body) =
-        send(&app, Method::POST, "/v1/me/mfa/backup-codes", &session2, Some(json!({ "password": PW }))).await;
+    let (s, body) = app.post_bearer("/v1/me/mfa/backup-codes", &session2, &json!({ "password": PW })).await;
     assert_eq!(s, 200, "{body}");
     let fresh: Vec<String> =
         body["backup_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().into()).collect();
-    let mt = mfa_token(&app, "bob@example.com").await;
-    let (s, _) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "backup_code": codes[1] })).await;
+    let mt = app.mfa_token("bob@example.com", PW).await.mfa_token;
+    let (s, _) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "backup_code": codes[1] })).await;
     assert_eq!(s, 401, "old set is dead");
-    let (s, _) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "backup_code": fresh[0] })).await;
+    let (s, _) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "backup_code": fresh[0] })).await;
     assert_eq!(s, 200);
 
     // Disabling needs the password and a current code; afterwards login is one step again.
     clock.advance(time::Duration::seconds(30));
     let code = code_at(&secret, clock.now());
-    let (s, _) = send(
-        &app,
-        Method::POST,
-        "/v1/me/mfa/totp/disable",
-        &session2,
-        Some(json!({ "password": "not it at all", "code": code })),
-    )
-    .await;
+    let (s, _) = app
+        .post_bearer("/v1/me/mfa/totp/disable", &session2, &json!({ "password": "not it at all", "code": code }))
+        .await;
     assert_eq!(s, 400);
     let (s, body) =
-        send(&app, Method::POST, "/v1/me/mfa/totp/disable", &session2, Some(json!({ "password": PW, "code": code })))
-            .await;
+        app.post_bearer("/v1/me/mfa/totp/disable", &session2, &json!({ "password": PW, "code": code })).await;
     assert_eq!(s, 204, "{body}");
-    assert!(app.login("bob@example.com", PW).await["access_token"].is_string());
-    let seen = actions(&app).await;
+    assert!(!app.login("bob@example.com", PW).await.access_token.is_empty(), "one step: tokens at once");
+    let seen = app.actions().await;
     for a in ["mfa.backup_codes.regenerated", "mfa.totp.disabled"] {
         assert!(seen.iter().any(|s| s == a), "{a} missing");
     }
+    // The notice is enqueued by the disable request itself: once the queue is empty, it is in.
+    app.mail_idle().await;
     let removed = sink
         .messages()
         .into_iter()
         .filter(|m| m.to.iter().any(|t| t == "bob@example.com"))
         .map(|m| m.subject)
         .collect::<Vec<_>>();
-    for _ in 0..100 {
-        if sink.messages().iter().any(|m| m.subject.contains("removed")) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert!(sink.messages().iter().any(|m| m.subject.contains("removed")), "{removed:?}");
 }
 
@@ -347,11 +297,11 @@ async fn enabling_a_factor_ends_the_other_sessions() {
     let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
     let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), no_delays).await;
     app.create_user("two@example.com", PW, &[]).await;
-    let a = app.login("two@example.com", PW).await["access_token"].as_str().unwrap().to_string();
-    let b = app.login("two@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let a = app.login("two@example.com", PW).await.access_token;
+    let b = app.login("two@example.com", PW).await.access_token;
     enable_totp(&app, &a, clock.now()).await;
-    assert_eq!(send(&app, Method::GET, "/v1/me", &a, None).await.0, 200);
-    assert_eq!(send(&app, Method::GET, "/v1/me", &b, None).await.0, 401, "the other session ended");
+    assert_eq!(app.me(&a).await.0, 200);
+    assert_eq!(app.me(&b).await.0, 401, "the other session ended");
 }
 
 #[tokio::test]
@@ -364,18 +314,18 @@ async fn a_role_that_requires_a_factor_limits_the_session_to_enrolment() {
     .await;
     app.create_user("root@example.com", PW, &["admin"]).await;
     app.create_user("plain@example.com", PW, &[]).await;
-    let token = app.login("root@example.com", PW).await["access_token"].as_str().unwrap().to_string();
-    let (s, body) = send(&app, Method::GET, "/v1/admin/users", &token, None).await;
+    let token = app.login("root@example.com", PW).await.access_token;
+    let (s, body) = app.get_bearer("/v1/admin/users", &token).await;
     assert_eq!((s, body["code"].as_str()), (403, Some("mfa_enrollment_required")), "{body}");
-    let (s, body) = send(&app, Method::GET, "/v1/me/sessions", &token, None).await;
+    let (s, body) = app.get_bearer("/v1/me/sessions", &token).await;
     assert_eq!((s, body["code"].as_str()), (403, Some("mfa_enrollment_required")), "{body}");
-    assert_eq!(send(&app, Method::GET, "/v1/me", &token, None).await.0, 200, "the account itself is visible");
+    assert_eq!(app.me(&token).await.0, 200, "the account itself is visible");
     // Users without the role are not limited.
-    let plain = app.login("plain@example.com", PW).await["access_token"].as_str().unwrap().to_string();
-    assert_eq!(send(&app, Method::GET, "/v1/me/sessions", &plain, None).await.0, 200);
+    let plain = app.login("plain@example.com", PW).await.access_token;
+    assert_eq!(app.get_bearer("/v1/me/sessions", &plain).await.0, 200);
 
     enable_totp(&app, &token, clock.now()).await;
-    let (s, body) = send(&app, Method::GET, "/v1/admin/users", &token, None).await;
+    let (s, body) = app.get_bearer("/v1/admin/users", &token).await;
     assert_eq!(s, 200, "enrolled: the limit is lifted: {body}");
 }
 
@@ -393,13 +343,13 @@ async fn parallel_submissions_of_one_totp_code_give_exactly_one_session() {
     })
     .await;
     app.create_user("race@example.com", PW, &[]).await;
-    let token = app.login("race@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let token = app.login("race@example.com", PW).await.access_token;
     let (secret, _) = enable_totp(&app, &token, clock.now()).await;
     clock.advance(time::Duration::seconds(30));
     let code = code_at(&secret, clock.now());
     let mut tokens = Vec::new();
     for _ in 0..8 {
-        tokens.push(mfa_token(&app, "race@example.com").await);
+        tokens.push(app.mfa_token("race@example.com", PW).await.mfa_token);
     }
     let barrier = Arc::new(tokio::sync::Barrier::new(tokens.len()));
     let results = futures::future::join_all(tokens.into_iter().map(|mt| {
@@ -488,8 +438,8 @@ async fn pyotp_codes_from_the_otpauth_uri_are_accepted_once() {
     }
     let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
     app.create_user("py@example.com", PW, &[]).await;
-    let token = app.login("py@example.com", PW).await["access_token"].as_str().unwrap().to_string();
-    let (s, setup) = send(&app, Method::POST, "/v1/me/mfa/totp/setup", &token, Some(json!({ "password": PW }))).await;
+    let token = app.login("py@example.com", PW).await.access_token;
+    let (s, setup) = app.post_bearer("/v1/me/mfa/totp/setup", &token, &json!({ "password": PW })).await;
     assert_eq!(s, 200);
     let uri = setup["otpauth_uri"].as_str().unwrap();
     // `offset` steps ahead of now (the service accepts one step either side).
@@ -508,14 +458,14 @@ async fn pyotp_codes_from_the_otpauth_uri_are_accepted_once() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
-    let (s, body) = send(&app, Method::POST, "/v1/me/mfa/totp/enable", &token, Some(json!({ "code": pyotp(0) }))).await;
+    let (s, body) = app.post_bearer("/v1/me/mfa/totp/enable", &token, &json!({ "code": pyotp(0) })).await;
     assert_eq!(s, 200, "pyotp's current code enables TOTP: {body}");
     let next = pyotp(1);
-    let mt = mfa_token(&app, "py@example.com").await;
-    let (s, body) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": next })).await;
+    let mt = app.mfa_token("py@example.com", PW).await.mfa_token;
+    let (s, body) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": next })).await;
     assert_eq!(s, 200, "pyotp's next code logs in: {body}");
-    let mt = mfa_token(&app, "py@example.com").await;
-    let (s, body) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "code": next })).await;
+    let mt = app.mfa_token("py@example.com", PW).await.mfa_token;
+    let (s, body) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "code": next })).await;
     assert_eq!((s, body["code"].as_str()), (401, Some("invalid_mfa_code")), "replay refused: {body}");
 }
 
@@ -525,46 +475,39 @@ async fn pyotp_codes_from_the_otpauth_uri_are_accepted_once() {
 async fn an_emailed_code_completes_a_step_up_where_configured() {
     let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
     let sink = SmtpSink::start().await;
-    let port = sink.addr().port();
-    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), move |c| {
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |c| {
         no_delays(c);
         c.mfa.email_fallback = true;
-        c.mail.transport = rampart_config::MailTransport::Smtp;
-        c.mail.smtp.host = "127.0.0.1".into();
-        c.mail.smtp.port = port;
-        c.mail.smtp.tls = rampart_config::SmtpTls::None;
+        sink.configure(c);
     })
     .await;
     app.create_user("mail@example.com", PW, &[]).await;
-    let token = app.login("mail@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let token = app.login("mail@example.com", PW).await.access_token;
     enable_totp(&app, &token, clock.now()).await;
 
-    let (_, body) = post(&app, "/v1/auth/login", json!({ "email": "mail@example.com", "password": PW })).await;
+    let (_, body) = app.post_json("/v1/auth/login", &json!({ "email": "mail@example.com", "password": PW })).await;
     assert_eq!(body["methods"], json!(["totp", "backup_code", "email"]));
     let mt = body["mfa_token"].as_str().unwrap().to_string();
     let (s, body) =
-        post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "method": "email", "code": "123456" })).await;
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "method": "email", "code": "123456" })).await;
     assert_eq!((s, body["code"].as_str()), (401, Some("invalid_mfa_code")), "no code sent yet: {body}");
-    assert_eq!(post(&app, "/v1/auth/login/mfa/email", json!({ "mfa_token": mt })).await.0, 202);
-    assert_eq!(post(&app, "/v1/auth/login/mfa/email", json!({ "mfa_token": mt })).await.0, 429, "once a minute");
-    let mut code = None;
-    for _ in 0..200 {
-        code = sink
-            .messages()
-            .into_iter()
-            .find(|m| m.subject == "Your sign-in code")
-            .and_then(|m| m.text.split("Your sign-in code is ").nth(1).map(|r| r[..6].to_string()));
-        if code.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_eq!(app.post_json("/v1/auth/login/mfa/email", &json!({ "mfa_token": mt })).await.0, 202);
+    assert_eq!(app.post_json("/v1/auth/login/mfa/email", &json!({ "mfa_token": mt })).await.0, 429, "once a minute");
+    // The 202 enqueued the code: once the queue is empty, the sink has it.
+    app.mail_idle().await;
+    let code = sink
+        .messages()
+        .into_iter()
+        .find(|m| m.subject == "Your sign-in code")
+        .and_then(|m| m.text.split("Your sign-in code is ").nth(1).map(|r| r[..6].to_string()));
     let code = code.expect("the code arrives by mail");
-    let other = mfa_token(&app, "mail@example.com").await;
-    let (s, _) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": other, "method": "email", "code": code })).await;
+    let other = app.mfa_token("mail@example.com", PW).await.mfa_token;
+    let (s, _) =
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": other, "method": "email", "code": code })).await;
     assert_eq!(s, 401, "a code belongs to its own login");
-    let (s, body) = post(&app, "/v1/auth/login/mfa", json!({ "mfa_token": mt, "method": "email", "code": code })).await;
+    let (s, body) =
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "method": "email", "code": code })).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(claims(body["access_token"].as_str().unwrap())["amr"], json!(["pwd", "otp", "mfa"]));
-    assert!(actions(&app).await.iter().any(|a| a == "mfa.email.sent"));
+    assert!(app.actions().await.iter().any(|a| a == "mfa.email.sent"));
 }

@@ -130,19 +130,7 @@ async fn a_rule_refuses_with_429_retry_after_and_the_ratelimit_fields() {
     // Refusals are counted and reported.
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains(r#"rampart_rate_limit_decisions_total{rule="login",outcome="limited"} 1"#), "{metrics}");
-    wait_for_event(&app, Action::RateLimited).await;
-}
-
-async fn wait_for_event(app: &TestApp, action: Action) -> rampart_domain::SecurityEvent {
-    // Rate-limit events are recorded off the request path: poll (bounded) until it is there.
-    for _ in 0..200 {
-        let events = app.state.store.recent_events(500).await.unwrap();
-        if let Some(e) = events.into_iter().find(|e| e.event.action == action) {
-            return e.event;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("no {} event", action.as_str());
+    app.wait_for_event(Action::RateLimited).await;
 }
 
 #[tokio::test]
@@ -173,7 +161,7 @@ async fn high_volume_refusals_make_one_event_per_key_and_interval() {
     for _ in 0..20 {
         login(&app, &[]).await;
     }
-    wait_for_event(&app, Action::RateLimited).await;
+    app.wait_for_event(Action::RateLimited).await;
     let n = app
         .state
         .store
@@ -201,7 +189,7 @@ async fn shadow_mode_counts_and_reports_but_refuses_nothing() {
         metrics.contains(r#"rampart_rate_limit_decisions_total{rule="login",outcome="shadow_limited"} 3"#),
         "{metrics}"
     );
-    let e = wait_for_event(&app, Action::RateLimited).await;
+    let e = app.wait_for_event(Action::RateLimited).await;
     assert_eq!(e.details["shadow"], true);
 }
 
@@ -211,23 +199,16 @@ async fn user_keyed_rules_give_each_user_a_bucket_and_junk_tokens_count_by_addre
         TestApp::spawn_with(TestDb::sqlite(), only(vec![rule("me", "/v1/me", &["GET"], RateLimitKey::User, 2)])).await;
     app.create_user("ann@example.com", "correct horse battery staple", &[]).await;
     app.create_user("bob@example.com", "correct horse battery staple", &[]).await;
-    let ann = app.login("ann@example.com", "correct horse battery staple").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bob = app.login("bob@example.com", "correct horse battery staple").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let me = |t: &str| app.authed(reqwest::Method::GET, "/v1/me", t).send();
-    assert_eq!(me(&ann).await.unwrap().status(), 200);
-    assert_eq!(me(&ann).await.unwrap().status(), 200);
-    assert_eq!(me(&ann).await.unwrap().status(), 429);
-    assert_eq!(me(&bob).await.unwrap().status(), 200, "bob has his own bucket");
+    let ann = app.login("ann@example.com", "correct horse battery staple").await.access_token;
+    let bob = app.login("bob@example.com", "correct horse battery staple").await.access_token;
+    assert_eq!(app.me(&ann).await.0, 200);
+    assert_eq!(app.me(&ann).await.0, 200);
+    assert_eq!(app.me(&ann).await.0, 429);
+    assert_eq!(app.me(&bob).await.0, 200, "bob has his own bucket");
     // Junk tokens do not mint buckets: they share the address's.
-    assert_eq!(me("junk-1").await.unwrap().status(), 401);
-    assert_eq!(me("junk-2").await.unwrap().status(), 401);
-    assert_eq!(me("junk-3").await.unwrap().status(), 429);
+    assert_eq!(app.me("junk-1").await.0, 401);
+    assert_eq!(app.me("junk-2").await.0, 401);
+    assert_eq!(app.me("junk-3").await.0, 429);
 }
 
 #[tokio::test]
@@ -330,7 +311,7 @@ async fn a_redis_outage_keeps_login_limited_and_other_routes_serving_then_recove
     for _ in 0..5 {
         assert_eq!(app.get("/healthz").await.status(), 200);
     }
-    let e = wait_for_event(&app, Action::RateLimitDegraded).await;
+    let e = app.wait_for_event(Action::RateLimitDegraded).await;
     assert_eq!(e.severity, rampart_domain::Severity::Critical);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("rampart_rate_limit_degraded 1"), "{metrics}");
@@ -418,7 +399,7 @@ async fn csp_reports_become_security_events() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    let e = wait_for_event(&app, Action::CspViolation).await;
+    let e = app.wait_for_event(Action::CspViolation).await;
     assert_eq!(e.details["blocked_uri"], "https://evil.example/x.js");
     assert_eq!(e.details["violated_directive"], "script-src");
     let res = app.client.post(app.url("/v1/csp-report")).body("not json").send().await.unwrap();

@@ -11,7 +11,7 @@ use passkey_types::ctap2::{Aaguid, Ctap2Error};
 use passkey_types::{Passkey, webauthn as wa};
 use rampart_domain::clock::FixedClock;
 use rampart_testkit::smtp::SmtpSink;
-use rampart_testkit::{TestApp, TestDb, for_each_backend};
+use rampart_testkit::{MfaRequired, TestApp, TestDb, claims, for_each_backend};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -92,42 +92,31 @@ impl SoftKey {
     }
 }
 
-use super::mfa::{actions, claims, post, send};
-
 /// Registers `key` under `name` for the user of `token`; returns the stored id.
 async fn register(app: &TestApp, token: &str, key: &mut SoftKey, name: &str) -> String {
-    let (s, start) =
-        send(app, Method::POST, "/v1/me/mfa/webauthn/register/start", token, Some(json!({ "password": PW }))).await;
+    let (s, start) = app.post_bearer("/v1/me/mfa/webauthn/register/start", token, &json!({ "password": PW })).await;
     assert_eq!(s, 200, "{start}");
     let credential = key.create(ORIGIN, &start["options"]).await;
-    let (s, body) = send(
-        app,
-        Method::POST,
-        "/v1/me/mfa/webauthn/register/finish",
-        token,
-        Some(json!({ "challenge_id": start["challenge_id"], "credential": credential, "name": name })),
-    )
-    .await;
+    let (s, body) = app
+        .post_bearer(
+            "/v1/me/mfa/webauthn/register/finish",
+            token,
+            &json!({ "challenge_id": start["challenge_id"], "credential": credential, "name": name }),
+        )
+        .await;
     assert_eq!(s, 201, "{body}");
     assert_eq!(body["name"], name);
     assert!(body["created_at"].is_string(), "{body}");
     body["id"].as_str().unwrap().to_string()
 }
 
-async fn mfa_token(app: &TestApp, email: &str) -> (String, Value) {
-    let (s, body) = post(app, "/v1/auth/login", json!({ "email": email, "password": PW })).await;
-    assert_eq!(s, 200, "{body}");
-    assert_eq!(body["mfa_required"], true, "{body}");
-    (body["mfa_token"].as_str().unwrap().to_string(), body["methods"].clone())
-}
-
 /// A passkey login with `key` from `origin`: (status, body).
 async fn passkey_login(app: &TestApp, key: &mut SoftKey, origin: &str) -> (u16, Value) {
-    let (s, start) = post(app, "/v1/auth/passkey/start", json!({})).await;
+    let (s, start) = app.post_json("/v1/auth/passkey/start", &json!({})).await;
     assert_eq!(s, 200, "{start}");
     assert!(start["options"]["publicKey"].get("allowCredentials").is_none_or(|a| a.as_array().unwrap().is_empty()));
     let assertion = key.get(origin, &start["options"]).await;
-    post(app, "/v1/auth/passkey/finish", json!({ "challenge_id": start["challenge_id"], "credential": assertion }))
+    app.post_json("/v1/auth/passkey/finish", &json!({ "challenge_id": start["challenge_id"], "credential": assertion }))
         .await
 }
 
@@ -135,27 +124,18 @@ async fn passkey_login(app: &TestApp, key: &mut SoftKey, origin: &str) -> (u16, 
 async fn authenticators_register_list_remove_step_up_and_log_in_with_a_passkey() {
     for_each_backend!(|db| {
         let sink = SmtpSink::start().await;
-        let port = sink.addr().port();
-        let app = TestApp::spawn_with(db, move |c| {
+        let app = TestApp::spawn_with(db, |c| {
             rp(c);
-            c.mail.transport = rampart_config::MailTransport::Smtp;
-            c.mail.smtp.host = "127.0.0.1".into();
-            c.mail.smtp.port = port;
-            c.mail.smtp.tls = rampart_config::SmtpTls::None;
+            sink.configure(c);
         })
         .await;
         let user = app.create_user("wa@example.com", PW, &[]).await;
-        let token = app.login("wa@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+        let token = app.login("wa@example.com", PW).await.access_token;
 
         // Re-authentication first: a wrong password starts nothing.
-        let (s, body) = send(
-            &app,
-            Method::POST,
-            "/v1/me/mfa/webauthn/register/start",
-            &token,
-            Some(json!({ "password": "wrong password here" })),
-        )
-        .await;
+        let (s, body) = app
+            .post_bearer("/v1/me/mfa/webauthn/register/start", &token, &json!({ "password": "wrong password here" }))
+            .await;
         assert_eq!(s, 400, "{body}");
         assert_eq!(body["errors"][0]["code"], "password_incorrect", "{body}");
 
@@ -165,34 +145,33 @@ async fn authenticators_register_list_remove_step_up_and_log_in_with_a_passkey()
         let added = sink.wait_for("wa@example.com", Duration::from_secs(10)).await;
         assert!(added.text.contains("security key or passkey"), "{}", added.text);
         let id2 = register(&app, &token, &mut key2, "Key two").await;
-        let (s, list) = send(&app, Method::GET, "/v1/me/mfa/webauthn", &token, None).await;
+        let (s, list) = app.get_bearer("/v1/me/mfa/webauthn", &token).await;
         assert_eq!(s, 200, "{list}");
         let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["Key one", "Key two"]);
-        let (_, me) = send(&app, Method::GET, "/v1/me", &token, None).await;
+        let (_, me) = app.me(&token).await;
         assert_eq!(me["user"]["mfa"]["webauthn"], true, "{me}");
 
         // Creation options exclude the registered authenticators (the store also refuses a
         // credential id twice).
         let (_, start) =
-            send(&app, Method::POST, "/v1/me/mfa/webauthn/register/start", &token, Some(json!({ "password": PW })))
-                .await;
+            app.post_bearer("/v1/me/mfa/webauthn/register/start", &token, &json!({ "password": PW })).await;
         let excluded = start["options"]["publicKey"]["excludeCredentials"].as_array().unwrap().len();
         assert_eq!(excluded, 2, "{start}");
 
         // Password, then the authenticator: a session with amr pwd + hwk + mfa.
-        let (mfa, methods) = mfa_token(&app, "wa@example.com").await;
+        let MfaRequired { mfa_token: mfa, methods, .. } = app.mfa_token("wa@example.com", PW).await;
         assert_eq!(methods[0], "webauthn", "{methods}");
-        let (s, start) = post(&app, "/v1/auth/login/webauthn/start", json!({ "mfa_token": mfa })).await;
+        let (s, start) = app.post_json("/v1/auth/login/webauthn/start", &json!({ "mfa_token": mfa })).await;
         assert_eq!(s, 200, "{start}");
         assert_eq!(start["options"]["publicKey"]["allowCredentials"].as_array().unwrap().len(), 2);
         let assertion = key1.get(ORIGIN, &start["options"]).await;
-        let (s, tokens) = post(
-            &app,
-            "/v1/auth/login/webauthn/finish",
-            json!({ "mfa_token": mfa, "challenge_id": start["challenge_id"], "credential": assertion }),
-        )
-        .await;
+        let (s, tokens) = app
+            .post_json(
+                "/v1/auth/login/webauthn/finish",
+                &json!({ "mfa_token": mfa, "challenge_id": start["challenge_id"], "credential": assertion }),
+            )
+            .await;
         assert_eq!(s, 200, "{tokens}");
         assert_eq!(claims(tokens["access_token"].as_str().unwrap())["amr"], json!(["pwd", "hwk", "mfa"]));
 
@@ -203,25 +182,26 @@ async fn authenticators_register_list_remove_step_up_and_log_in_with_a_passkey()
         assert_eq!(c["amr"], json!(["hwk", "user", "mfa"]));
         assert_eq!(c["sub"], user.id.0.to_string());
         let token = tokens["access_token"].as_str().unwrap().to_string();
-        let (_, list) = send(&app, Method::GET, "/v1/me/mfa/webauthn", &token, None).await;
+        let (_, list) = app.get_bearer("/v1/me/mfa/webauthn", &token).await;
         assert!(list["items"][1]["last_used_at"].is_string(), "{list}");
 
         // Removing needs the password; another id is 404.
         let path = format!("/v1/me/mfa/webauthn/{id1}");
-        let (s, body) = send(&app, Method::DELETE, &path, &token, Some(json!({ "password": "nope nope nope" }))).await;
+        let (s, body) =
+            app.send_bearer(Method::DELETE, &path, &token, Some(&json!({ "password": "nope nope nope" }))).await;
         assert_eq!(s, 400, "{body}");
-        let (s, _) = send(
-            &app,
-            Method::DELETE,
-            &format!("/v1/me/mfa/webauthn/{}", uuid::Uuid::now_v7()),
-            &token,
-            Some(json!({ "password": PW })),
-        )
-        .await;
+        let (s, _) = app
+            .send_bearer(
+                Method::DELETE,
+                &format!("/v1/me/mfa/webauthn/{}", uuid::Uuid::now_v7()),
+                &token,
+                Some(&json!({ "password": PW })),
+            )
+            .await;
         assert_eq!(s, 404);
-        let (s, body) = send(&app, Method::DELETE, &path, &token, Some(json!({ "password": PW }))).await;
+        let (s, body) = app.send_bearer(Method::DELETE, &path, &token, Some(&json!({ "password": PW }))).await;
         assert_eq!(s, 204, "{body}");
-        let (_, list) = send(&app, Method::GET, "/v1/me/mfa/webauthn", &token, None).await;
+        let (_, list) = app.get_bearer("/v1/me/mfa/webauthn", &token).await;
         assert_eq!(list["items"].as_array().unwrap().len(), 1);
         assert_eq!(list["items"][0]["id"], id2.as_str());
 
@@ -230,10 +210,12 @@ async fn authenticators_register_list_remove_step_up_and_log_in_with_a_passkey()
         assert_eq!(s, 401, "{body}");
         assert_eq!(body["code"], "invalid_credentials", "{body}");
 
-        let acts = actions(&app).await;
+        let acts = app.actions().await;
         for a in ["mfa.webauthn.added", "mfa.webauthn.removed", "mfa.webauthn.used", "mfa.failed"] {
             assert!(acts.iter().any(|x| x == a), "{a} missing from {acts:?}");
         }
+        // Both notices are enqueued by their requests: once the queue is empty, they are in.
+        app.mail_idle().await;
         let notices = sink.messages().into_iter().filter(|m| m.text.contains("security key or passkey")).count();
         assert!(notices >= 2, "added and removed are both e-mailed");
     });
@@ -244,46 +226,44 @@ async fn replayed_reused_expired_cloned_and_foreign_origin_assertions_are_refuse
     let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
     let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), rp).await;
     app.create_user("neg@example.com", PW, &[]).await;
-    let token = app.login("neg@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let token = app.login("neg@example.com", PW).await.access_token;
     let mut key = SoftKey::new();
 
     // Registration from another origin: refused, nothing stored.
-    let (_, start) =
-        send(&app, Method::POST, "/v1/me/mfa/webauthn/register/start", &token, Some(json!({ "password": PW }))).await;
+    let (_, start) = app.post_bearer("/v1/me/mfa/webauthn/register/start", &token, &json!({ "password": PW })).await;
     let credential = key.create("https://evil.example.com", &start["options"]).await;
-    let (s, body) = send(
-        &app,
-        Method::POST,
-        "/v1/me/mfa/webauthn/register/finish",
-        &token,
-        Some(json!({ "challenge_id": start["challenge_id"], "credential": credential, "name": "evil" })),
-    )
-    .await;
+    let (s, body) = app
+        .post_bearer(
+            "/v1/me/mfa/webauthn/register/finish",
+            &token,
+            &json!({ "challenge_id": start["challenge_id"], "credential": credential, "name": "evil" }),
+        )
+        .await;
     assert_eq!(s, 400, "{body}");
     assert_eq!(body["errors"][0]["code"], "invalid_credential", "{body}");
-    let (_, list) = send(&app, Method::GET, "/v1/me/mfa/webauthn", &token, None).await;
+    let (_, list) = app.get_bearer("/v1/me/mfa/webauthn", &token).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
 
     let mut key = SoftKey::new();
     register(&app, &token, &mut key, "Only key").await;
 
     // A good login, then the same challenge again: gone.
-    let (_, start) = post(&app, "/v1/auth/passkey/start", json!({})).await;
+    let (_, start) = app.post_json("/v1/auth/passkey/start", &json!({})).await;
     let assertion = key.get(ORIGIN, &start["options"]).await;
     let finish = json!({ "challenge_id": start["challenge_id"], "credential": assertion });
-    let (s, body) = post(&app, "/v1/auth/passkey/finish", finish.clone()).await;
+    let (s, body) = app.post_json("/v1/auth/passkey/finish", &finish).await;
     assert_eq!(s, 200, "{body}");
-    let (s, body) = post(&app, "/v1/auth/passkey/finish", finish).await;
+    let (s, body) = app.post_json("/v1/auth/passkey/finish", &finish).await;
     assert_eq!(s, 401, "reused challenge: {body}");
 
     // The same assertion against a fresh challenge: it signed another challenge.
-    let (_, start) = post(&app, "/v1/auth/passkey/start", json!({})).await;
-    let (s, body) = post(
-        &app,
-        "/v1/auth/passkey/finish",
-        json!({ "challenge_id": start["challenge_id"], "credential": assertion }),
-    )
-    .await;
+    let (_, start) = app.post_json("/v1/auth/passkey/start", &json!({})).await;
+    let (s, body) = app
+        .post_json(
+            "/v1/auth/passkey/finish",
+            &json!({ "challenge_id": start["challenge_id"], "credential": assertion }),
+        )
+        .await;
     assert_eq!(s, 401, "replayed assertion: {body}");
 
     // An assertion from another origin.
@@ -291,15 +271,15 @@ async fn replayed_reused_expired_cloned_and_foreign_origin_assertions_are_refuse
     assert_eq!(s, 401, "foreign origin: {body}");
 
     // A challenge older than five minutes.
-    let (_, start) = post(&app, "/v1/auth/passkey/start", json!({})).await;
+    let (_, start) = app.post_json("/v1/auth/passkey/start", &json!({})).await;
     clock.advance(time::Duration::minutes(5) + time::Duration::seconds(1));
     let assertion = key.get(ORIGIN, &start["options"]).await;
-    let (s, body) = post(
-        &app,
-        "/v1/auth/passkey/finish",
-        json!({ "challenge_id": start["challenge_id"], "credential": assertion }),
-    )
-    .await;
+    let (s, body) = app
+        .post_json(
+            "/v1/auth/passkey/finish",
+            &json!({ "challenge_id": start["challenge_id"], "credential": assertion }),
+        )
+        .await;
     assert_eq!(s, 401, "expired challenge: {body}");
 
     // A cloned authenticator: the copy's counter lags behind the original's.
@@ -311,26 +291,26 @@ async fn replayed_reused_expired_cloned_and_foreign_origin_assertions_are_refuse
 
     // Step-up: a refused assertion is a wrong second factor (counted), and the ceremony is
     // bound to its mfa_token.
-    let (mfa, _) = mfa_token(&app, "neg@example.com").await;
-    let (_, start) = post(&app, "/v1/auth/login/webauthn/start", json!({ "mfa_token": mfa })).await;
+    let mfa = app.mfa_token("neg@example.com", PW).await.mfa_token;
+    let (_, start) = app.post_json("/v1/auth/login/webauthn/start", &json!({ "mfa_token": mfa })).await;
     let bad = key.get("https://evil.example.com", &start["options"]).await;
-    let (s, body) = post(
-        &app,
-        "/v1/auth/login/webauthn/finish",
-        json!({ "mfa_token": mfa, "challenge_id": start["challenge_id"], "credential": bad }),
-    )
-    .await;
+    let (s, body) = app
+        .post_json(
+            "/v1/auth/login/webauthn/finish",
+            &json!({ "mfa_token": mfa, "challenge_id": start["challenge_id"], "credential": bad }),
+        )
+        .await;
     assert_eq!(s, 401, "{body}");
     assert_eq!(body["code"], "invalid_mfa_code", "{body}");
-    let (_, start) = post(&app, "/v1/auth/login/webauthn/start", json!({ "mfa_token": mfa })).await;
-    let (other_mfa, _) = mfa_token(&app, "neg@example.com").await;
+    let (_, start) = app.post_json("/v1/auth/login/webauthn/start", &json!({ "mfa_token": mfa })).await;
+    let other_mfa = app.mfa_token("neg@example.com", PW).await.mfa_token;
     let good = key.get(ORIGIN, &start["options"]).await;
-    let (s, body) = post(
-        &app,
-        "/v1/auth/login/webauthn/finish",
-        json!({ "mfa_token": other_mfa, "challenge_id": start["challenge_id"], "credential": good }),
-    )
-    .await;
+    let (s, body) = app
+        .post_json(
+            "/v1/auth/login/webauthn/finish",
+            &json!({ "mfa_token": other_mfa, "challenge_id": start["challenge_id"], "credential": good }),
+        )
+        .await;
     assert_eq!(s, 401, "a ceremony of another mfa_token: {body}");
 
     let reasons: Vec<String> = app
@@ -434,14 +414,14 @@ async fn an_authenticator_satisfies_the_role_policy() {
     })
     .await;
     app.create_user("boss@example.com", PW, &["admin"]).await;
-    let token = app.login("boss@example.com", PW).await["access_token"].as_str().unwrap().to_string();
-    let (s, body) = send(&app, Method::GET, "/v1/admin/users", &token, None).await;
+    let token = app.login("boss@example.com", PW).await.access_token;
+    let (s, body) = app.get_bearer("/v1/admin/users", &token).await;
     assert_eq!((s, body["code"].as_str()), (403, Some("mfa_enrollment_required")), "{body}");
     let mut key = SoftKey::new();
     register(&app, &token, &mut key, "Admin key").await;
-    let (s, body) = send(&app, Method::GET, "/v1/admin/users", &token, None).await;
+    let (s, body) = app.get_bearer("/v1/admin/users", &token).await;
     assert_eq!(s, 200, "enrolled: {body}");
-    let (_, methods) = mfa_token(&app, "boss@example.com").await;
+    let methods = app.mfa_token("boss@example.com", PW).await.methods;
     assert_eq!(methods, json!(["webauthn"]));
 }
 
@@ -456,26 +436,26 @@ async fn refused_assertions_count_toward_the_lockout() {
     })
     .await;
     app.create_user("lock@example.com", PW, &[]).await;
-    let token = app.login("lock@example.com", PW).await["access_token"].as_str().unwrap().to_string();
+    let token = app.login("lock@example.com", PW).await.access_token;
     let mut key = SoftKey::new();
     register(&app, &token, &mut key, "Key").await;
 
-    let (mfa, _) = mfa_token(&app, "lock@example.com").await;
+    let mfa = app.mfa_token("lock@example.com", PW).await.mfa_token;
     let bogus = json!({ "id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {} });
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let (_, start) = post(&app, "/v1/auth/login/webauthn/start", json!({ "mfa_token": mfa })).await;
-        let (s, _) = post(
-            &app,
-            "/v1/auth/login/webauthn/finish",
-            json!({ "mfa_token": mfa, "challenge_id": start["challenge_id"], "credential": bogus }),
-        )
-        .await;
+        let (_, start) = app.post_json("/v1/auth/login/webauthn/start", &json!({ "mfa_token": mfa })).await;
+        let (s, _) = app
+            .post_json(
+                "/v1/auth/login/webauthn/finish",
+                &json!({ "mfa_token": mfa, "challenge_id": start["challenge_id"], "credential": bogus }),
+            )
+            .await;
         statuses.push(s);
     }
     assert_eq!(statuses, [401, 401, 401, 429], "the account locks after max_failures refusals");
     // The lock holds for the password too.
-    let (s, _) = post(&app, "/v1/auth/login", json!({ "email": "lock@example.com", "password": PW })).await;
+    let (s, _) = app.post_json("/v1/auth/login", &json!({ "email": "lock@example.com", "password": PW })).await;
     assert_eq!(s, 429);
 
     // Passkey logins from this address: the three step-up refusals above counted toward it too,
@@ -483,13 +463,13 @@ async fn refused_assertions_count_toward_the_lockout() {
     // a good assertion.
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        let (_, start) = post(&app, "/v1/auth/passkey/start", json!({})).await;
-        let (s, _) = post(
-            &app,
-            "/v1/auth/passkey/finish",
-            json!({ "challenge_id": start["challenge_id"], "credential": bogus }),
-        )
-        .await;
+        let (_, start) = app.post_json("/v1/auth/passkey/start", &json!({})).await;
+        let (s, _) = app
+            .post_json(
+                "/v1/auth/passkey/finish",
+                &json!({ "challenge_id": start["challenge_id"], "credential": bogus }),
+            )
+            .await;
         statuses.push(s);
     }
     let (s, body) = passkey_login(&app, &mut key, ORIGIN).await;
