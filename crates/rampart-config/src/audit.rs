@@ -1,8 +1,10 @@
 //! The `[audit]` section: how long the audit log is kept, how often its chain head is signed,
 //! how high-volume events are summarised, and the optional SIEM output.
 
+use crate::settings::{checked, days, secs, span};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -43,7 +45,30 @@ impl Default for AuditConfig {
     }
 }
 
+/// Where the SIEM output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiemSink {
+    Stdout,
+    /// Appended to (created 0600).
+    File(PathBuf),
+}
+
+/// `[audit]`, ready to use.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// Events older than this are purged (up to the newest checkpoint older than that);
+    /// `None`: kept forever.
+    pub retention: Option<time::Duration>,
+    /// How often the chain head is signed (1 s to 1 day).
+    pub checkpoint_interval: Duration,
+    /// The interval high-volume events are summarised over (1 s to 1 hour).
+    pub aggregate_interval: Duration,
+    /// Where every event is also written as an ECS JSON line; `None`: nowhere.
+    pub siem: Option<SiemSink>,
+}
+
 impl AuditConfig {
+    /// Broken rules, each naming its key.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if !(1..=86_400).contains(&self.checkpoint_interval_secs) {
@@ -75,5 +100,19 @@ impl AuditConfig {
             _ => {}
         }
         problems
+    }
+
+    /// Checks the section and converts it.
+    pub fn settings(&self) -> Result<AuditSettings, Vec<String>> {
+        checked(self.problems(), || AuditSettings {
+            retention: (self.retention_days > 0).then(|| span(days(self.retention_days))),
+            checkpoint_interval: secs(self.checkpoint_interval_secs),
+            aggregate_interval: secs(self.aggregate_interval_secs),
+            siem: match (self.siem, &self.siem_file) {
+                (SiemOutput::Stdout, _) => Some(SiemSink::Stdout),
+                (SiemOutput::File, Some(path)) => Some(SiemSink::File(path.clone())),
+                (SiemOutput::File, None) | (SiemOutput::None, _) => None,
+            },
+        })
     }
 }

@@ -1,6 +1,8 @@
 //! The `[cors]` section: which browser origins may call the API from script.
 
+use crate::settings::{checked, secs};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -20,8 +22,19 @@ impl Default for CorsConfig {
     }
 }
 
+/// `[cors]`, ready to use.
+#[derive(Debug, Clone)]
+pub struct CorsSettings {
+    /// Exact origins (`scheme://host[:port]`) allowed to call the API; empty: none.
+    pub allowed_origins: Vec<String>,
+    pub allow_credentials: bool,
+    /// How long a browser may cache a preflight answer (`Access-Control-Max-Age`, whole seconds).
+    pub max_age: Duration,
+}
+
 impl CorsConfig {
-    pub(crate) fn problems(&self) -> Vec<String> {
+    /// Broken rules, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         for o in &self.allowed_origins {
             if o.contains('*') {
@@ -36,6 +49,15 @@ impl CorsConfig {
             }
         }
         p
+    }
+
+    /// Checks the section and converts it.
+    pub fn settings(&self) -> Result<CorsSettings, Vec<String>> {
+        checked(self.problems(), || CorsSettings {
+            allowed_origins: self.allowed_origins.clone(),
+            allow_credentials: self.allow_credentials,
+            max_age: secs(self.max_age_secs),
+        })
     }
 }
 

@@ -1,6 +1,10 @@
 //! The `[headers]` section: the security headers put on every response, and the CSP.
 
+use crate::settings::checked;
 use serde::{Deserialize, Serialize};
+
+/// Where browsers send CSP violation reports; appended to the CSP as `report-uri`.
+pub const CSP_REPORT_PATH: &str = "/v1/csp-report";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -41,8 +45,21 @@ impl Default for HeadersConfig {
     }
 }
 
+/// `[headers]`, ready to use: the header values, rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadersSettings {
+    /// Put on every response, in order: `(lowercase name, value)`; headers configured empty
+    /// are left out. The CSP (with `report-uri` [`CSP_REPORT_PATH`]) is among them, under
+    /// `content-security-policy` or `content-security-policy-report-only`.
+    pub fixed: Vec<(&'static str, String)>,
+    /// The `Strict-Transport-Security` value (`max-age=…[; includeSubDomains]`), for responses
+    /// to HTTPS requests; `None` when `hsts_max_age_secs = 0`.
+    pub hsts: Option<String>,
+}
+
 impl HeadersConfig {
-    pub(crate) fn problems(&self) -> Vec<String> {
+    /// Broken rules, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         let csp = self.csp.to_ascii_lowercase();
         for needed in ["object-src 'none'", "base-uri 'none'"] {
@@ -64,6 +81,31 @@ impl HeadersConfig {
             }
         }
         p
+    }
+
+    /// Checks the section and renders the headers.
+    pub fn settings(&self) -> Result<HeadersSettings, Vec<String>> {
+        checked(self.problems(), || {
+            let csp_name =
+                if self.csp_report_only { "content-security-policy-report-only" } else { "content-security-policy" };
+            let csp = format!("{}; report-uri {CSP_REPORT_PATH}", self.csp.trim().trim_end_matches(';'));
+            let fixed = [
+                ("x-content-type-options", if self.content_type_options { "nosniff".into() } else { String::new() }),
+                ("x-frame-options", self.frame_options.clone()),
+                ("referrer-policy", self.referrer_policy.clone()),
+                ("permissions-policy", self.permissions_policy.clone()),
+                ("cross-origin-opener-policy", self.cross_origin_opener_policy.clone()),
+                (csp_name, csp),
+            ]
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+            let hsts = (self.hsts_max_age_secs > 0).then(|| {
+                let sub = if self.hsts_include_subdomains { "; includeSubDomains" } else { "" };
+                format!("max-age={}{sub}", self.hsts_max_age_secs)
+            });
+            HeadersSettings { fixed, hsts }
+        })
     }
 }
 

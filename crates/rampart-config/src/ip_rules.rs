@@ -1,6 +1,8 @@
 //! The `[ip_rules]` section: automatic (fail2ban-style) temporary blocks. The allow and block
 //! rules themselves live in the database (admin API, `rampart ip-rules`).
 
+use crate::settings::{checked, secs, span};
+use rampart_domain::ratelimit::Quota;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,12 +22,44 @@ impl Default for IpRulesConfig {
     }
 }
 
+/// `[ip_rules]`, ready to use.
+#[derive(Debug, Clone)]
+pub struct IpRulesSettings {
+    /// Automatic blocks; `None` when `auto_block_failures = 0` (never).
+    pub auto_block: Option<AutoBlock>,
+}
+
+/// When an address is blocked automatically, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoBlock {
+    /// `auto_block_failures` failed authentications per `auto_block_window_secs`.
+    pub failures: Quota,
+    /// How long the block lasts.
+    pub duration: time::Duration,
+}
+
 impl IpRulesConfig {
-    pub(crate) fn problems(&self) -> Vec<String> {
+    /// Broken rules, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        if self.auto_block_failures > 0 && (self.auto_block_window_secs == 0 || self.auto_block_secs == 0) {
-            p.push("ip_rules: auto_block_window_secs and auto_block_secs must be at least 1".into());
+        if self.auto_block_failures > 0 {
+            for (key, value) in [
+                ("ip_rules.auto_block_window_secs", self.auto_block_window_secs),
+                ("ip_rules.auto_block_secs", self.auto_block_secs),
+            ] {
+                if value == 0 {
+                    p.push(format!("{key}: must be at least 1 (or ip_rules.auto_block_failures = 0)"));
+                }
+            }
         }
         p
+    }
+
+    /// Checks the section and converts it.
+    pub fn settings(&self) -> Result<IpRulesSettings, Vec<String>> {
+        checked(self.problems(), || IpRulesSettings {
+            auto_block: Quota::new(self.auto_block_failures, secs(self.auto_block_window_secs))
+                .map(|failures| AutoBlock { failures, duration: span(secs(self.auto_block_secs)) }),
+        })
     }
 }

@@ -1,11 +1,14 @@
 //! The `[mail]` section: how Rampart sends password-reset and verification e-mails, and
 //! `SecretString`, a configured secret (such as the SMTP password) that never prints.
 
+use crate::settings::{checked, secs};
+use lettre::message::Mailbox;
 use rampart_domain::secret::{REDACTED, Secret};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A secret configuration string (a password, an API secret). `Debug`, `Display` and
 /// `Serialize` (so `rampart config check`) show `[redacted]`; read it with [`SecretString::expose`].
@@ -166,6 +169,42 @@ impl Default for SmtpConfig {
     }
 }
 
+/// `[mail]`, ready to use.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// The `From` of every message, parsed.
+    pub from: Mailbox,
+    pub delivery: MailDelivery,
+}
+
+/// Where messages go.
+#[derive(Debug, Clone)]
+pub enum MailDelivery {
+    /// Written as `.eml` files into this directory (`mail.dir`, or `<data.dir>/mail`).
+    File(PathBuf),
+    /// Submitted to an SMTP server.
+    Smtp(SmtpSettings),
+}
+
+/// `[mail.smtp]`, ready to use.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// `None`: no authentication. Never with `tls = "none"` (refused by validation).
+    pub credentials: Option<SmtpCredentials>,
+    /// Network timeout of each SMTP command (1 s to 5 minutes).
+    pub timeout: Duration,
+}
+
+/// The SMTP user and password (empty when only the user is configured).
+#[derive(Debug, Clone)]
+pub struct SmtpCredentials {
+    pub username: String,
+    pub password: SecretString,
+}
+
 impl MailConfig {
     /// What is wrong with this section, one line per problem, each naming its key.
     pub fn problems(&self) -> Vec<String> {
@@ -202,6 +241,31 @@ impl MailConfig {
             problems.push(format!("mail.smtp.timeout_secs: must be between 1 and 300; got {}", s.timeout_secs));
         }
         problems
+    }
+
+    /// Checks the section and converts it; `data_dir` is `data.dir` (the default mail directory
+    /// is `<data.dir>/mail`).
+    pub fn settings(&self, data_dir: &Path) -> Result<MailSettings, Vec<String>> {
+        let problems = self.problems();
+        // A `from` that does not parse is among the problems.
+        let Ok(from) = self.from.parse::<Mailbox>() else { return Err(problems) };
+        checked(problems, || {
+            let s = &self.smtp;
+            let delivery = match self.transport {
+                MailTransport::File => MailDelivery::File(self.dir.clone().unwrap_or_else(|| data_dir.join("mail"))),
+                MailTransport::Smtp => MailDelivery::Smtp(SmtpSettings {
+                    host: s.host.clone(),
+                    port: s.port,
+                    tls: s.tls,
+                    credentials: s.username.as_ref().map(|username| SmtpCredentials {
+                        username: username.clone(),
+                        password: s.password.clone().unwrap_or_else(|| SecretString::new("")),
+                    }),
+                    timeout: secs(s.timeout_secs),
+                }),
+            };
+            MailSettings { from, delivery }
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `[mfa]` section: second factors (TOTP, backup codes, e-mailed codes) and the policy that
 //! requires one for some roles.
 
+use crate::settings::{checked, secs, span};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,25 @@ impl Default for MfaConfig {
     }
 }
 
+/// `[mfa]`, ready to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaSettings {
+    pub issuer: String,
+    pub required_for_roles: Vec<String>,
+    /// How long the `mfa_token` of a step-up login works (30 s to 15 minutes).
+    pub challenge_ttl: time::Duration,
+    pub challenge_max_failures: u32,
+    pub revoke_other_sessions_on_change: bool,
+    pub email_fallback: bool,
+}
+
+impl MfaSettings {
+    /// Whether a user with `roles` must have a second factor.
+    pub fn required_for(&self, roles: &[String]) -> bool {
+        roles.iter().any(|r| self.required_for_roles.contains(r))
+    }
+}
+
 impl MfaConfig {
     /// Broken rules, each naming its key.
     pub fn problems(&self) -> Vec<String> {
@@ -57,6 +77,18 @@ impl MfaConfig {
             problems.push("mfa.required_for_roles: role names must not be empty".into());
         }
         problems
+    }
+
+    /// Checks the section and converts it.
+    pub fn settings(&self) -> Result<MfaSettings, Vec<String>> {
+        checked(self.problems(), || MfaSettings {
+            issuer: self.issuer.clone(),
+            required_for_roles: self.required_for_roles.clone(),
+            challenge_ttl: span(secs(self.challenge_ttl_secs)),
+            challenge_max_failures: self.challenge_max_failures,
+            revoke_other_sessions_on_change: self.revoke_other_sessions_on_change,
+            email_fallback: self.email_fallback,
+        })
     }
 
     /// Whether a user with `roles` must have a second factor.

@@ -2,8 +2,11 @@
 //! the counters live (in memory, or in Redis shared by every instance).
 
 use crate::SecretUrl;
+use crate::settings::{checked, millis, secs};
+use rampart_domain::ratelimit::Quota;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -165,8 +168,116 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// `[rate_limit]`, ready to use: the rules compiled to quotas.
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    /// Off: no rule applies.
+    pub enabled: bool,
+    /// The shared counters; `None`: in this process only (`backend = "memory"`).
+    pub redis: Option<RedisSettings>,
+    /// Most keys the in-memory limiter holds.
+    pub max_keys: usize,
+    pub rules: Vec<CompiledRule>,
+}
+
+/// `backend = "redis"`, ready to use.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: SecretUrl,
+    pub key_prefix: String,
+    /// How long one decision may take before the rule's `on_redis_error` applies.
+    pub timeout: Duration,
+    /// After a failure, how long the local fallback is used before Redis is tried again.
+    pub retry: Duration,
+}
+
+/// A rule with its quotas computed and its defaults resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompiledRule {
+    pub name: String,
+    pub path: String,
+    pub except: Vec<String>,
+    /// Upper-case method names; empty: all.
+    pub methods: Vec<String>,
+    pub key: RateLimitKey,
+    pub shadow: bool,
+    pub credential: bool,
+    /// Resolved: `strict` for credential rules unless configured.
+    pub on_redis_error: OnRedisError,
+    /// `limit` per `window_secs`.
+    pub quota: Quota,
+    /// The per-process quota when Redis does not answer: `quota` under `local`; under `strict`
+    /// `fallback_limit` (default `max(1, limit / 4)`, never above `limit`) per window.
+    pub fallback: Quota,
+    /// For `key = "tier"`: tier (role) name → its quota over the same window.
+    pub tiers: BTreeMap<String, Quota>,
+}
+
+impl CompiledRule {
+    /// The window the rule counts in.
+    pub fn window(&self) -> Duration {
+        self.quota.period
+    }
+
+    /// Whether the rule applies to `method` (upper case) on the route template `route`.
+    pub fn matches(&self, method: &str, route: &str) -> bool {
+        let fits = |p: &str| match p.strip_suffix('*') {
+            Some(prefix) => route.starts_with(prefix),
+            None => p == route,
+        };
+        fits(&self.path)
+            && !self.except.iter().any(|e| fits(e))
+            && (self.methods.is_empty() || self.methods.iter().any(|m| m == method))
+    }
+}
+
+impl RateLimitRule {
+    /// The rule with its quotas computed (after validation: limits and window at least 1).
+    pub fn compile(&self) -> CompiledRule {
+        let window = secs(self.window_secs).max(Duration::from_secs(1));
+        let quota = |limit: u32| Quota { limit: limit.max(1), period: window };
+        let on_redis_error = self.on_redis_error();
+        let fallback = match on_redis_error {
+            OnRedisError::Local => self.limit,
+            OnRedisError::Strict => self.fallback_limit().min(self.limit),
+        };
+        CompiledRule {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            except: self.except.clone(),
+            methods: self.methods.clone(),
+            key: self.key,
+            shadow: self.shadow,
+            credential: self.credential,
+            on_redis_error,
+            quota: quota(self.limit),
+            fallback: quota(fallback),
+            tiers: self.tiers.iter().map(|(k, t)| (k.clone(), quota(t.limit))).collect(),
+        }
+    }
+}
+
 impl RateLimitConfig {
-    pub(crate) fn problems(&self) -> Vec<String> {
+    /// Checks the section and compiles the rules.
+    pub fn settings(&self) -> Result<RateLimitSettings, Vec<String>> {
+        checked(self.problems(), || RateLimitSettings {
+            enabled: self.enabled,
+            redis: match (self.backend, &self.redis_url) {
+                (RateLimitBackend::Redis, Some(url)) => Some(RedisSettings {
+                    url: url.clone(),
+                    key_prefix: self.key_prefix.clone(),
+                    timeout: millis(self.redis_timeout_ms),
+                    retry: millis(self.redis_retry_ms),
+                }),
+                _ => None,
+            },
+            max_keys: self.max_keys,
+            rules: self.rules.iter().map(RateLimitRule::compile).collect(),
+        })
+    }
+
+    /// Broken rules, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         if self.backend == RateLimitBackend::Redis {
             match &self.redis_url {
@@ -197,8 +308,11 @@ impl RateLimitConfig {
                     p.push(format!("{at}.path: must start with '/' or be '*'; got {path:?}"));
                 }
             }
-            if r.limit == 0 || r.window_secs == 0 {
-                p.push(format!("{at}: limit and window_secs must be at least 1"));
+            if r.limit == 0 {
+                p.push(format!("{at}.limit: must be at least 1"));
+            }
+            if r.window_secs == 0 {
+                p.push(format!("{at}.window_secs: must be at least 1"));
             }
             if r.fallback_limit == Some(0) {
                 p.push(format!("{at}.fallback_limit: must be at least 1 (a credential limit is never unlimited)"));
@@ -242,7 +356,7 @@ mod tests {
                 "rate_limit.redis_url",
                 "rate_limit.rules[0].name",
                 "rate_limit.rules[0].path",
-                "rate_limit.rules[0]: limit",
+                "rate_limit.rules[0].limit",
                 "rate_limit.rules[0].methods",
                 "rate_limit.rules[0].fallback_limit",
             ] {

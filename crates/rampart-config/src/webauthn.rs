@@ -1,6 +1,7 @@
 //! The `[webauthn]` section: the relying party that WebAuthn authenticators and passkeys are
 //! bound to.
 
+use crate::settings::checked;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +55,11 @@ impl WebAuthnConfig {
             )),
         }
         problems
+    }
+
+    /// Checks the section; it is used as it is.
+    pub fn settings(&self) -> Result<WebAuthnConfig, Vec<String>> {
+        checked(self.problems(), || self.clone())
     }
 }
 

@@ -1,0 +1,140 @@
+//! The `[accounts]` and `[api_keys]` sections: registration, e-mail verification and password
+//! reset links; how long API key usage is kept.
+
+use crate::settings::{checked, days, hours, minutes, span};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// Whether `POST /v1/auth/register` is open. Off: accounts come from the CLI or the admin API.
+    pub registration: bool,
+    /// Send a verification e-mail at registration and refuse login until the address is
+    /// verified. Registration then answers 202 for new and taken addresses alike.
+    pub verify_email: bool,
+    /// How long an e-mail verification link works, in hours.
+    pub verification_ttl_hours: u64,
+    /// How long a password-reset link works, in minutes.
+    pub reset_ttl_minutes: u64,
+    /// The link in the verification e-mail; `{token}` is replaced by the token. Point it at the
+    /// page of your application that posts the token to `/v1/auth/verify-email`.
+    pub verify_email_url: String,
+    /// The link in the password-reset e-mail; `{token}` is replaced by the token.
+    pub reset_password_url: String,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            registration: true,
+            verify_email: false,
+            verification_ttl_hours: 24,
+            reset_ttl_minutes: 30,
+            verify_email_url: "http://127.0.0.1:8080/verify-email?token={token}".into(),
+            reset_password_url: "http://127.0.0.1:8080/reset-password?token={token}".into(),
+        }
+    }
+}
+
+/// `[accounts]`, ready to use.
+#[derive(Debug, Clone)]
+pub struct AccountsSettings {
+    pub registration: bool,
+    pub verify_email: bool,
+    /// How long a verification link works (1 hour to 30 days, whole hours).
+    pub verification_ttl: time::Duration,
+    /// How long a password-reset link works (5 minutes to 1 day, whole minutes).
+    pub reset_ttl: time::Duration,
+    /// Contains `{token}`; see [`AccountsSettings::verify_email_link`].
+    pub verify_email_url: String,
+    /// Contains `{token}`; see [`AccountsSettings::reset_password_link`].
+    pub reset_password_url: String,
+}
+
+impl AccountsSettings {
+    /// The link of the verification e-mail for `token`.
+    pub fn verify_email_link(&self, token: &str) -> String {
+        self.verify_email_url.replace("{token}", token)
+    }
+
+    /// The link of the password-reset e-mail for `token`.
+    pub fn reset_password_link(&self, token: &str) -> String {
+        self.reset_password_url.replace("{token}", token)
+    }
+}
+
+impl AccountsConfig {
+    /// Broken rules, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        for (key, url) in [
+            ("accounts.verify_email_url", &self.verify_email_url),
+            ("accounts.reset_password_url", &self.reset_password_url),
+        ] {
+            if !url.contains("{token}") {
+                p.push(format!("{key}: must contain {{token}}; got {url:?}"));
+            }
+        }
+        if !(1..=24 * 30).contains(&self.verification_ttl_hours) {
+            p.push(format!(
+                "accounts.verification_ttl_hours: must be between 1 and 720; got {}",
+                self.verification_ttl_hours
+            ));
+        }
+        if !(5..=24 * 60).contains(&self.reset_ttl_minutes) {
+            p.push(format!("accounts.reset_ttl_minutes: must be between 5 and 1440; got {}", self.reset_ttl_minutes));
+        }
+        p
+    }
+
+    /// Checks the section and converts it.
+    pub fn settings(&self) -> Result<AccountsSettings, Vec<String>> {
+        checked(self.problems(), || AccountsSettings {
+            registration: self.registration,
+            verify_email: self.verify_email,
+            verification_ttl: span(hours(self.verification_ttl_hours)),
+            reset_ttl: span(minutes(self.reset_ttl_minutes)),
+            verify_email_url: self.verify_email_url.clone(),
+            reset_password_url: self.reset_password_url.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeysConfig {
+    /// How long hourly usage counts are kept, in days.
+    pub usage_retention_days: u64,
+}
+
+impl Default for ApiKeysConfig {
+    fn default() -> Self {
+        Self { usage_retention_days: 90 }
+    }
+}
+
+/// `[api_keys]`, ready to use.
+#[derive(Debug, Clone)]
+pub struct ApiKeysSettings {
+    /// How long hourly usage counts are kept (1 to 3650 days).
+    pub usage_retention: time::Duration,
+}
+
+impl ApiKeysConfig {
+    /// Broken rules, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !(1..=3650).contains(&self.usage_retention_days) {
+            p.push(format!(
+                "api_keys.usage_retention_days: must be between 1 and 3650; got {}",
+                self.usage_retention_days
+            ));
+        }
+        p
+    }
+
+    /// Checks the section and converts it.
+    pub fn settings(&self) -> Result<ApiKeysSettings, Vec<String>> {
+        checked(self.problems(), || ApiKeysSettings { usage_retention: span(days(self.usage_retention_days)) })
+    }
+}
