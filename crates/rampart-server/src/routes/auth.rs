@@ -46,6 +46,7 @@ pub async fn register(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
     /// `cookie`: set the `__Host-rampart_session` cookie and answer `{session_id, csrf_token}`
     /// instead of tokens.

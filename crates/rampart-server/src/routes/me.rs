@@ -77,6 +77,7 @@ pub async fn revoke_session(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RevokeAllQuery {
     /// Keep the session making this request.
     #[serde(default)]
