@@ -146,7 +146,7 @@ pub async fn record_denied(
 /// once and enrolling lifts the limit without a new login.
 pub async fn require_enrolled(state: &App, user: UserId) -> Result<(), ServiceError> {
     let Some(u) = state.store.get_user(user).await? else { return Err(ServiceError::InvalidToken) };
-    if state.config.mfa.required_for(&u.roles) && !state.store.mfa_status(user).await?.any() {
+    if state.settings.mfa.required_for(&u.roles) && !state.store.mfa_status(user).await?.any() {
         return Err(ServiceError::MfaEnrollmentRequired);
     }
     Ok(())

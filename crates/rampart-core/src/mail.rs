@@ -10,7 +10,7 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use rampart_config::{MailConfig, MailTransport, SmtpTls};
+use rampart_config::{MailConfig, MailDelivery, MailSettings, SmtpSettings, SmtpTls};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -100,14 +100,16 @@ impl Mailer {
     /// [`Mailer::enqueue`]; must run inside a tokio runtime. `data_dir` is `data.dir`, under
     /// which the file transport writes when `mail.dir` is unset. Nothing is connected yet.
     pub fn from_config(config: &MailConfig, data_dir: &Path) -> Result<Mailer, MailError> {
-        let problems = config.problems();
-        if !problems.is_empty() {
-            return Err(MailError::Config(problems.join("; ")));
-        }
-        let from = config.from.parse::<Mailbox>().map_err(|source| MailError::Address { field: "sender", source })?;
-        let transport = match config.transport {
-            MailTransport::File => Transport::File(config.dir.clone().unwrap_or_else(|| data_dir.join("mail"))),
-            MailTransport::Smtp => Transport::Smtp(Box::new(smtp_transport(config)?)),
+        let settings = config.settings(data_dir).map_err(|problems| MailError::Config(problems.join("; ")))?;
+        Mailer::new(&settings)
+    }
+
+    /// [`Mailer::from_config`] from the runtime settings.
+    pub fn new(settings: &MailSettings) -> Result<Mailer, MailError> {
+        let from = settings.from.clone();
+        let transport = match &settings.delivery {
+            MailDelivery::File(dir) => Transport::File(dir.clone()),
+            MailDelivery::Smtp(smtp) => Transport::Smtp(Box::new(smtp_transport(smtp)?)),
         };
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| MailError::NoRuntime)?;
         let delivery = Arc::new(Delivery { from, transport });
@@ -157,8 +159,7 @@ impl Mailer {
     }
 }
 
-fn smtp_transport(config: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
-    let s = &config.smtp;
+fn smtp_transport(s: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
     let tls_parameters = || TlsParameters::new(s.host.clone());
     let tls = match s.tls {
         SmtpTls::None => Tls::None,
@@ -168,10 +169,9 @@ fn smtp_transport(config: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Execut
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.as_str())
         .port(s.port)
         .tls(tls)
-        .timeout(Some(Duration::from_secs(s.timeout_secs)));
-    if let Some(username) = &s.username {
-        let password = s.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
-        builder = builder.credentials(Credentials::new(username.clone(), password));
+        .timeout(Some(s.timeout));
+    if let Some(c) = &s.credentials {
+        builder = builder.credentials(Credentials::new(c.username.clone(), c.password.expose().to_string()));
     }
     Ok(builder.build())
 }
@@ -458,7 +458,7 @@ mod tests {
     #[tokio::test]
     async fn debug_of_an_smtp_mailer_hides_the_password() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut config = MailConfig { transport: MailTransport::Smtp, ..MailConfig::default() };
+        let mut config = MailConfig { transport: rampart_config::MailTransport::Smtp, ..MailConfig::default() };
         config.smtp.host = "smtp.example.com".into();
         config.smtp.username = Some("rampart".into());
         config.smtp.password = Some(rampart_config::SecretString::new("sm7p-s3cret"));

@@ -5,10 +5,10 @@
 //! database. It is refreshed from storage every [`REFRESH_INTERVAL`] (so a rotation made by
 //! `rampart keys rotate-signing` or another instance reaches this one), at once when a token
 //! names a `kid` the ring does not know (at most once per [`MISS_RELOAD_INTERVAL`]), and the
-//! current key is rotated when it is `tokens.rotate_after_days` old.
+//! current key is rotated when it is `tokens.rotate_after_days` old (`TokensSettings::rotate_after`).
 
 use crate::events::SecurityEvents;
-use rampart_config::{TokenAlgorithm, TokensConfig};
+use rampart_config::TokensSettings;
 use rampart_domain::tokens::{
     self, AccessClaims, Expectation, PublicJwk, SigningAlg, SigningKey, TokenError, VerifyingKeys,
 };
@@ -92,7 +92,7 @@ pub struct SigningKeys {
     expectation: Expectation,
     store: Store,
     master_key: Arc<MasterKey>,
-    config: TokensConfig,
+    config: TokensSettings,
     clock: Arc<dyn Clock>,
     events: SecurityEvents,
 }
@@ -101,19 +101,12 @@ fn aad(kid: &str) -> Vec<u8> {
     format!("signing_key:{kid}").into_bytes()
 }
 
-fn alg_of(config: &TokensConfig) -> SigningAlg {
-    match config.algorithm {
-        TokenAlgorithm::EdDSA => SigningAlg::EdDSA,
-        TokenAlgorithm::ES256 => SigningAlg::ES256,
-    }
-}
-
 impl SigningKeys {
     /// Loads the ring, generating the first key if there is none.
     pub async fn load(
         store: Store,
         master_key: Arc<MasterKey>,
-        config: TokensConfig,
+        config: TokensSettings,
         clock: Arc<dyn Clock>,
         events: SecurityEvents,
     ) -> Result<SigningKeys, SigningError> {
@@ -131,11 +124,7 @@ impl SigningKeys {
                 reason: "no current signing key after creating one".into(),
             });
         };
-        let expectation = Expectation {
-            issuer: config.issuer.clone(),
-            audience: config.audience.clone(),
-            leeway_secs: i64::try_from(config.leeway_secs).unwrap_or(300),
-        };
+        let expectation = config.expectation.clone();
         Ok(SigningKeys {
             ring: RwLock::new(Arc::new(ring)),
             last_miss_reload: Mutex::new(None),
@@ -220,9 +209,8 @@ impl SigningKeys {
 
     /// One tick of the background task: rotate when the current key is due, else reload.
     pub async fn tick(&self) -> Result<(), SigningError> {
-        let days = self.config.rotate_after_days;
         let age = self.clock.now() - self.ring().current_created_at;
-        if days > 0 && age >= time::Duration::days(i64::try_from(days).unwrap_or(i64::MAX / 86_400)) {
+        if self.config.rotate_after.is_some_and(|after| age >= after) {
             match self.rotate("schedule").await {
                 Ok(kid) => tracing::info!(kid, "rotated the access-token signing key on schedule"),
                 Err(SigningError::Store(StoreError::Conflict(_))) => self.reload().await?,
@@ -239,13 +227,13 @@ impl SigningKeys {
 async fn create(
     store: &Store,
     master_key: &MasterKey,
-    config: &TokensConfig,
+    config: &TokensSettings,
     now: OffsetDateTime,
     replacing: Option<&str>,
     events: &SecurityEvents,
     via: &'static str,
 ) -> Result<String, SigningError> {
-    let key = SigningKey::generate(alg_of(config), &mut rand::rngs::OsRng);
+    let key = SigningKey::generate(config.algorithm, &mut rand::rngs::OsRng);
     let kid = key.kid().to_string();
     let stored = StoredSigningKey {
         kid: kid.clone(),
@@ -271,11 +259,10 @@ async fn create(
 async fn read_ring(
     store: &Store,
     master_key: &MasterKey,
-    config: &TokensConfig,
+    config: &TokensSettings,
     now: OffsetDateTime,
 ) -> Result<Option<KeyRing>, SigningError> {
-    let window =
-        time::Duration::seconds(i64::try_from(config.access_ttl_secs + config.leeway_secs).unwrap_or(i64::MAX));
+    let window = config.key_window;
     let rows = store.signing_keys(now - window).await?;
     let mut current = None;
     let mut keys = Vec::with_capacity(rows.len());

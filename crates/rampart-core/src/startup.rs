@@ -1,11 +1,10 @@
 //! Opening what the application runs on: the data directory, the database and its
 //! migrations. One path for `serve`, the CLI commands and the test kit.
 
-use rampart_config::Config;
+use rampart_config::Settings;
 use rampart_domain::{Action, Actor, Clock, Outcome, SecurityEvent};
 use rampart_store::{ConnectOptions, MigrationReport, Store, StoreError};
 use std::net::SocketAddr;
-use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -41,18 +40,18 @@ pub async fn migrate(
 }
 
 /// Connects to the configured database (creating the data directory for the default SQLite).
-pub async fn connect_store(config: &Config) -> Result<Store, StartupError> {
-    if config.database.url.is_none() {
-        create_private_dir(&config.data.dir)
-            .map_err(|source| StartupError::DataDir { path: config.data.dir.clone(), source })?;
+pub async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {
+    let db = &settings.database;
+    if let Some(dir) = &db.create_dir {
+        create_private_dir(dir).map_err(|source| StartupError::DataDir { path: dir.clone(), source })?;
     }
     let opts = ConnectOptions {
-        max_connections: config.database.max_connections,
-        busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
-        acquire_timeout: Duration::from_millis(config.database.acquire_timeout_ms),
-        session_cache_ttl: Duration::from_millis(config.sessions.cache_ttl_ms),
+        max_connections: db.max_connections,
+        busy_timeout: db.busy_timeout,
+        acquire_timeout: db.acquire_timeout,
+        session_cache_ttl: settings.sessions.cache_ttl,
     };
-    Ok(Store::connect(&config.database_url(), &opts).await?)
+    Ok(Store::connect(db.url.expose(), &opts).await?)
 }
 
 /// Creates `dir` (and parents) readable by the owner only: it holds the database with password

@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::services;
 use crate::startup::{StartupError, connect_store, migrate};
 use crate::{mail, signing};
-use rampart_config::Config;
+use rampart_config::{Config, Settings};
 use rampart_domain::{
     Action, Actor, Clock, MasterKey, Outcome, PasswordHasher, PasswordPolicy, Resource, SessionPolicy, Severity,
     ThrottlePolicy,
@@ -25,7 +25,8 @@ pub struct App(Arc<Inner>);
 
 #[derive(Debug)]
 pub struct Inner {
-    pub config: Config,
+    /// The configuration in force, as runtime values (durations, policies, compiled rules).
+    pub settings: Settings,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub master_key: Arc<MasterKey>,
@@ -64,7 +65,8 @@ impl App {
         key_origin: KeyOrigin,
         clock: Arc<dyn Clock>,
     ) -> Result<(App, MigrationReport), StartupError> {
-        let store = connect_store(&config).await?;
+        let settings = Settings::from_config(&config).map_err(|e| StartupError::Config(e.to_string()))?;
+        let store = connect_store(&settings).await?;
         let (report, migrated) = migrate(&store, clock.as_ref(), "startup").await?;
         let metrics = Arc::new(Metrics::new(store.backend().as_str()));
         let events = SecurityEvents::new(store.clone(), metrics.clone(), clock.clone());
@@ -87,22 +89,18 @@ impl App {
         let signing = signing::SigningKeys::load(
             store.clone(),
             master_key.clone(),
-            config.tokens.clone(),
+            settings.tokens.clone(),
             clock.clone(),
             events.clone(),
         )
         .await
         .map_err(|e| StartupError::Signing(e.to_string()))?;
-        let hasher = PasswordHasher::new(config.passwords.argon2).map_err(|e| StartupError::Config(e.to_string()))?;
-        let permits = config
-            .passwords
-            .max_concurrent_hashes
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let hashing = HashingPool::new(hasher, permits, config.passwords.hashing_nice)
+        let p = &settings.passwords;
+        let hasher = PasswordHasher::new(p.argon2).map_err(|e| StartupError::Config(e.to_string()))?;
+        let hashing = HashingPool::new(hasher, p.hashing_threads, p.hashing_nice)
             .map_err(|e| StartupError::Config(format!("cannot start the password hashing threads: {e}")))?;
-        let mailer = mail::Mailer::from_config(&config.mail, &config.data.dir)
-            .map_err(|e| StartupError::Config(format!("mail: {e}")))?;
-        let webauthn = services::webauthn::RelyingParty::from_config(&config.webauthn)
+        let mailer = mail::Mailer::new(&settings.mail).map_err(|e| StartupError::Config(format!("mail: {e}")))?;
+        let webauthn = services::webauthn::RelyingParty::from_config(&settings.webauthn)
             .map_err(|e| StartupError::Config(format!("webauthn: {e}")))?;
         let app = App(Arc::new(Inner {
             ip_rules: Default::default(),
@@ -114,7 +112,7 @@ impl App {
             api_keys: Default::default(),
             siem: Default::default(),
             dummy_hash: tokio::sync::OnceCell::new(),
-            config,
+            settings,
             store,
             clock,
             master_key,
@@ -127,35 +125,17 @@ impl App {
     }
 
     pub fn password_policy(&self) -> PasswordPolicy {
-        let p = &self.config.passwords;
-        PasswordPolicy {
-            min_length: p.min_length,
-            reject_common: p.reject_common,
-            reject_email_local_part: p.reject_email_local_part,
-            composition: p.composition,
-        }
+        self.settings.passwords.policy.clone()
     }
 
     pub fn session_policy(&self) -> SessionPolicy {
-        let s = &self.config.sessions;
-        let days = |d: u64| time::Duration::days(i64::try_from(d).unwrap_or(i64::MAX / 86_400));
-        SessionPolicy { idle: days(s.idle_timeout_days), absolute: days(s.absolute_timeout_days) }
+        self.settings.sessions.policy
     }
 
-    /// The throttle rules for login identifiers and for client addresses.
-    pub fn throttle_policies(&self) -> (ThrottlePolicy, ThrottlePolicy) {
-        let l = &self.config.login;
-        let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
-        let millis = |s: u64| time::Duration::milliseconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
-        let identifier = ThrottlePolicy {
-            max_failures: l.max_failures,
-            window: secs(l.window_secs),
-            lockout: secs(l.lockout_secs),
-            delay_base: millis(l.delay_base_ms),
-        };
-        // Many people may share an address: no delays, a higher threshold.
-        let ip = ThrottlePolicy { max_failures: l.ip_max_failures, delay_base: time::Duration::ZERO, ..identifier };
-        (identifier, ip)
+    /// The throttle rules for login identifiers and, unless `login.ip_max_failures = 0`, for
+    /// client addresses.
+    pub fn throttle_policies(&self) -> (ThrottlePolicy, Option<ThrottlePolicy>) {
+        (self.settings.login.identifier, self.settings.login.address)
     }
 
     /// See `Inner::dummy_hash`.

@@ -187,7 +187,7 @@ impl FromRequestParts<AppState> for Authenticated {
             if !is_safe(&parts.method) {
                 let token = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
                 if !state.auth.csrf_matches(session.id, token)
-                    || !same_origin(&parts.headers, &state.config.sessions.trusted_origins)
+                    || !same_origin(&parts.headers, &state.settings.sessions.trusted_origins)
                 {
                     return Err(ApiError::CsrfFailed);
                 }
@@ -203,7 +203,7 @@ impl FromRequestParts<AppState> for Authenticated {
         if policy.should_touch(&session, now) {
             state.store.touch_session(session.id, now, policy.extend(&session, now)).await?;
         }
-        if !state.config.mfa.required_for_roles.is_empty() && !enrollment_path(parts.uri.path()) {
+        if !state.settings.mfa.required_for_roles.is_empty() && !enrollment_path(parts.uri.path()) {
             rampart_core::authz::require_enrolled(state, session.user_id).await?;
         }
         let auth = Authenticated { user_id: session.user_id, session, via, claims };

@@ -47,14 +47,14 @@ pub async fn start(state: &AppState) -> JoinSet<()> {
     every(&mut jobs, state, services::api_keys::USAGE_FLUSH_INTERVAL, |state| async move {
         state.api_keys.flush(&state).await;
     });
-    let audit = &state.config.audit;
-    every(&mut jobs, state, Duration::from_secs(audit.checkpoint_interval_secs), |state| async move {
+    let audit = &state.settings.audit;
+    every(&mut jobs, state, audit.checkpoint_interval, |state| async move {
         if let Err(e) = services::audit::sign_checkpoint(&state).await {
             tracing::warn!(error = %e, "audit: signing a checkpoint failed");
         }
     });
-    every(&mut jobs, state, Duration::from_secs(audit.aggregate_interval_secs), |state| async move {
-        state.events.flush_aggregated(state.config.audit.aggregate_interval_secs).await;
+    every(&mut jobs, state, audit.aggregate_interval, |state| async move {
+        state.events.flush_aggregated(state.settings.audit.aggregate_interval.as_secs()).await;
     });
     if state.siem.lock().await.is_some() {
         every(&mut jobs, state, services::audit::SIEM_POLL_INTERVAL, |state| async move {

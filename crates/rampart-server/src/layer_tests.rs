@@ -60,7 +60,7 @@ fn app(config: &Config) -> Router {
         .route("/slow", get(slow))
         .route("/very-slow", get(very_slow))
         .route("/boom", get(boom));
-    with_core_layers(routes, config, Arc::new(Metrics::new("sqlite")))
+    with_core_layers(routes, &config.settings().unwrap().server, Arc::new(Metrics::new("sqlite")))
 }
 
 async fn body_json(res: axum::response::Response) -> serde_json::Value {

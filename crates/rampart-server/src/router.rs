@@ -24,10 +24,9 @@ use crate::{http_metrics, limits, openapi, request_id, routes, telemetry};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use rampart_config::Config;
+use rampart_config::ServerSettings;
 use rampart_core::metrics::Metrics;
 use std::sync::Arc;
-use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -106,7 +105,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), ip_filter::middleware))
         .layer(from_fn(move |req, next| client_ip::middleware(trusted.clone(), req, next)));
     // 7 → 2.
-    let routes = with_core_stack(routes, &state.config, state.metrics.clone());
+    let routes = with_core_stack(routes, &state.settings.server, state.metrics.clone());
     // 1.
     routes
         .layer(from_fn(move |req, next| headers::security_headers(security_headers.clone(), req, next)))
@@ -122,24 +121,21 @@ fn with_fallbacks<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router
 #[cfg(test)]
 pub(crate) fn with_core_layers<S: Clone + Send + Sync + 'static>(
     routes: Router<S>,
-    config: &Config,
+    server: &ServerSettings,
     metrics: Arc<Metrics>,
 ) -> Router<S> {
-    with_core_stack(with_fallbacks(routes), config, metrics)
+    with_core_stack(with_fallbacks(routes), server, metrics)
 }
 
 /// Layers 7 → 2 (body limit, timeout, panic, metrics, log span, request id).
 fn with_core_stack<S: Clone + Send + Sync + 'static>(
     routes: Router<S>,
-    config: &Config,
+    server: &ServerSettings,
     metrics: Arc<Metrics>,
 ) -> Router<S> {
-    let limit = config.server.body_limit_bytes;
-    let timeout = Duration::from_secs(config.server.request_timeout_secs);
-    let json = limits::JsonLimits {
-        max_depth: config.server.json_max_depth,
-        max_string_bytes: config.server.json_max_string_bytes,
-    };
+    let limit = server.body_limit_bytes;
+    let timeout = server.request_timeout;
+    let json = limits::JsonLimits { max_depth: server.json_max_depth, max_string_bytes: server.json_max_string_bytes };
     routes
         .layer(DefaultBodyLimit::max(limit))
         .layer(from_fn(move |req, next| limits::json_limits(json, req, next)))

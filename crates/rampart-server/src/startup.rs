@@ -71,7 +71,7 @@ impl Application {
     /// Serves until `shutdown` resolves; then stops accepting, lets in-flight requests finish
     /// (for at most `server.shutdown_grace_secs`), and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
+        let grace = self.state.settings.server.shutdown_grace;
         let store = self.state.store.clone();
         let mut background = crate::background::start(&self.state).await;
         let app = crate::router::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();

@@ -44,8 +44,8 @@ impl AppState {
         key_origin: KeyOrigin,
         clock: Arc<dyn Clock>,
     ) -> Result<(AppState, MigrationReport), StartupError> {
-        let shield = Shield::from_config(&config).map_err(StartupError::Config)?;
         let (core, report) = App::open(config, master_key, key_origin, clock).await?;
+        let shield = Shield::from_settings(&core.settings).map_err(StartupError::Config)?;
         Ok((AppState::new(core, shield), report))
     }
 

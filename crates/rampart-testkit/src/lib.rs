@@ -23,9 +23,9 @@ pub mod redis;
 pub mod smtp;
 
 use rampart_config::{Config, SecretUrl};
-use rampart_domain::{Action, Actor, MasterKey, Outcome, Secret, SecurityEvent, SystemClock, User};
 use rampart_core::master_key::KeyOrigin;
 use rampart_core::services::users::{CreateUser, create_user};
+use rampart_domain::{Action, Actor, MasterKey, Outcome, Secret, SecurityEvent, SystemClock, User};
 use rampart_server::{AppState, Application};
 use serde_json::Value;
 use std::net::SocketAddr;

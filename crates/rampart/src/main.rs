@@ -241,7 +241,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    let store = rampart_core::startup::connect_store(&config).await?;
+    let store = rampart_core::startup::connect_store(&config.settings()?).await?;
     let (report, _) = rampart_core::startup::migrate(&store, &SystemClock, "cli").await?;
     println!(
         "{} backend: {} migration(s) applied, {} in total",

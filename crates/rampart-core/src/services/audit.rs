@@ -6,7 +6,7 @@ use crate::error::ServiceError;
 use crate::events::RequestContext;
 use bytes::Bytes;
 use futures::Stream;
-use rampart_config::SiemOutput;
+use rampart_config::SiemSink;
 use rampart_domain::audit::{AuditFilter, CHECKPOINT_KEY_PURPOSE, CSV_HEADER, Checkpoint};
 use rampart_domain::{Action, Actor, Outcome, Severity};
 use rampart_store::{ChainReport, PurgeReport, StoreError, StoredEvent};
@@ -61,11 +61,9 @@ pub async fn sign_checkpoint(state: &App) -> Result<Option<Checkpoint>, StoreErr
 /// (recorded as `audit.purged` in the same transaction). `None`: nothing old enough, or
 /// retention is off.
 pub async fn purge_expired(state: &App) -> Result<Option<PurgeReport>, StoreError> {
-    let days = state.config.audit.retention_days;
-    if days == 0 {
-        return Ok(None);
-    }
-    let cutoff = state.clock.now() - time::Duration::days(i64::try_from(days).unwrap_or(36_500));
+    let Some(retention) = state.settings.audit.retention else { return Ok(None) };
+    let days = retention.whole_days();
+    let cutoff = state.clock.now() - retention;
     let ev = state
         .events
         .event(Action::AuditPurged, Outcome::Success)
@@ -228,7 +226,7 @@ pub const SIEM_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_se
 /// What shutdown owes the audit log: the summaries of aggregated events, a checkpoint of the
 /// final head, and the last lines of the SIEM output.
 pub async fn at_shutdown(state: &App) {
-    state.events.flush_aggregated(state.config.audit.aggregate_interval_secs).await;
+    state.events.flush_aggregated(state.settings.audit.aggregate_interval.as_secs()).await;
     if let Err(e) = sign_checkpoint(state).await {
         tracing::warn!(error = %e, "audit: signing the final checkpoint failed");
     }
@@ -260,16 +258,15 @@ impl SiemTail {
     /// start-up was shipped by the previous run). `None` when the output is off. `serve`
     /// opens it at start-up; CLI commands never do.
     pub async fn open(state: &App) -> std::io::Result<Option<SiemTail>> {
-        let out: Box<dyn Write + Send> = match state.config.audit.siem {
-            SiemOutput::None => return Ok(None),
-            SiemOutput::Stdout => Box::new(std::io::stdout()),
-            SiemOutput::File => {
-                let path = state.config.audit.siem_file.clone().unwrap_or_default();
+        let out: Box<dyn Write + Send> = match &state.settings.audit.siem {
+            None => return Ok(None),
+            Some(SiemSink::Stdout) => Box::new(std::io::stdout()),
+            Some(SiemSink::File(path)) => {
                 let mut o = std::fs::OpenOptions::new();
                 o.create(true).append(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-                Box::new(std::io::LineWriter::new(o.open(&path)?))
+                Box::new(std::io::LineWriter::new(o.open(path)?))
             }
         };
         let after = state.store.newest_link().await.map_err(std::io::Error::other)?.map_or(0, |(s, _)| s);

@@ -35,7 +35,7 @@ pub(crate) fn factor_event(state: &App, ctx: &RequestContext, user: UserId, acti
 }
 
 pub(crate) fn revoke_choice(state: &App, auth: &Authenticated) -> RevokeSessions {
-    if state.config.mfa.revoke_other_sessions_on_change {
+    if state.settings.mfa.revoke_other_sessions_on_change {
         RevokeSessions::AllExcept(auth.session.id)
     } else {
         RevokeSessions::None
@@ -79,8 +79,9 @@ pub(crate) async fn record_failure(
 /// client address, then the identifier), so both kinds of failure count toward one lockout.
 pub(crate) fn throttle_keys(state: &App, ctx: &RequestContext, email: &str) -> Vec<(ThrottleKey, ThrottlePolicy)> {
     let (id_policy, ip_policy) = state.throttle_policies();
+    let ip_policy = ip_policy.unwrap_or(id_policy);
     let mut keys = Vec::with_capacity(2);
-    if let Some(ip) = ctx.ip.filter(|_| state.config.login.ip_max_failures > 0) {
+    if let Some(ip) = ctx.ip.filter(|_| state.settings.login.address.is_some()) {
         keys.push((ThrottleKey::address(ip), ip_policy));
     }
     keys.push((state.auth.identifier_key(email), id_policy));

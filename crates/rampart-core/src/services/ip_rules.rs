@@ -7,7 +7,6 @@ use crate::error::{FieldProblem, ServiceError};
 use crate::events::RequestContext;
 use crate::limiter::MemoryLimiter;
 use rampart_domain::iprule::{self, IpAction, IpRule, IpScope};
-use rampart_domain::ratelimit::Quota;
 use rampart_domain::{Action, Actor, Outcome, Resource, Severity};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -160,12 +159,9 @@ pub async fn clear(state: &App, actor: Actor, via: &str) -> Result<u64, ServiceE
 /// blocked for `auto_block_secs` (unless an allow rule for all routes holds it), recorded as
 /// `ip_rule.created` with `automatic: true`.
 pub async fn failed_authentication(state: &App, ctx: &RequestContext) {
-    let c = &state.config.ip_rules;
+    let Some(auto) = &state.settings.ip_rules.auto_block else { return };
     let Some(ip) = ctx.ip else { return };
-    if c.auto_block_failures == 0 {
-        return;
-    }
-    let Some(quota) = Quota::new(c.auto_block_failures, Duration::from_secs(c.auto_block_window_secs)) else { return };
+    let quota = auto.failures;
     let now = state.clock.now();
     let now_us = i64::try_from(now.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX / 4);
     if state.ip_rules.failures.decide(&ip.to_string(), quota, now_us).allowed {
@@ -177,15 +173,14 @@ pub async fn failed_authentication(state: &App, ctx: &RequestContext) {
     {
         return; // allowlisted, or already blocked
     }
-    let secs = i64::try_from(c.auto_block_secs).unwrap_or(i64::MAX / 2);
     let rule = IpRule {
         id: Uuid::now_v7(),
         network: ipnet::IpNet::from(ip),
         action: IpAction::Block,
         scope: IpScope::All,
-        reason: format!("{} failed authentications within {} s", c.auto_block_failures, c.auto_block_window_secs),
+        reason: format!("{} failed authentications within {} s", quota.limit, quota.period.as_secs()),
         created_at: now,
-        expires_at: Some(now + time::Duration::seconds(secs)),
+        expires_at: Some(now + auto.duration),
         automatic: true,
     };
     let event = state
@@ -200,7 +195,7 @@ pub async fn failed_authentication(state: &App, ctx: &RequestContext) {
     match state.store.create_ip_rule(&rule, &event).await {
         Ok(()) => {
             state.events.observed(&event);
-            tracing::warn!(%ip, secs, "address blocked automatically after repeated failed authentications");
+            tracing::warn!(%ip, secs = auto.duration.whole_seconds(), "address blocked automatically after repeated failed authentications");
             state.ip_rules.reload(state).await;
         }
         Err(e) => tracing::warn!(error = %e, "cannot store an automatic IP block"),

@@ -36,10 +36,11 @@ pub async fn check_password(
     let now = state.clock.now();
     let id_key = state.auth.identifier_key(submitted_email).storage_key();
     let (id_policy, ip_policy) = state.throttle_policies();
+    let ip_policy = ip_policy.unwrap_or(id_policy);
     // `login.ip_max_failures = 0` turns the per-address throttle off (behind a proxy that
     // Rampart cannot see through, every client would share one address).
     let ip_key =
-        ctx.ip.filter(|_| state.config.login.ip_max_failures > 0).map(|ip| ThrottleKey::address(ip).storage_key());
+        ctx.ip.filter(|_| state.settings.login.address.is_some()).map(|ip| ThrottleKey::address(ip).storage_key());
     // The address first: a locked client is refused before anything about the identifier.
     let mut keys = Vec::with_capacity(2);
     if let Some(k) = &ip_key {
@@ -115,7 +116,7 @@ pub async fn check_password(
                         .severity(Severity::Warning)
                         .details(serde_json::json!({
                             "key": kind,
-                            "lockout_secs": state.config.login.lockout_secs,
+                            "lockout_secs": state.settings.login.identifier.lockout.whole_seconds(),
                             "via": via,
                         }));
                     let ev = match &user {
@@ -208,7 +209,7 @@ pub async fn admit(state: &App, ctx: &RequestContext, user: &User) -> Result<(),
         state.events.record(refuse("account_disabled")).await?;
         return Err(ServiceError::AccountDisabled);
     }
-    if state.config.accounts.verify_email && !user.email_verified {
+    if state.settings.accounts.verify_email && !user.email_verified {
         state.events.record(refuse("email_not_verified")).await?;
         // The right password proves the account is theirs: send a fresh link (at most once a
         // minute), so a lost or expired one is never a dead end.
@@ -218,10 +219,9 @@ pub async fn admit(state: &App, ctx: &RequestContext, user: &User) -> Result<(),
         }
         return Err(ServiceError::EmailNotVerified);
     }
-    let max_age = state.config.passwords.max_age_days;
     let now = state.clock.now();
-    if max_age > 0
-        && now - user.password_changed_at >= Duration::days(i64::try_from(max_age).unwrap_or(i64::MAX / 86_400))
+    if let Some(max_age) = state.settings.passwords.max_age
+        && now - user.password_changed_at >= max_age
     {
         let token = OpaqueToken::generate(TokenKind::ResetPassword, &mut rand::rngs::OsRng);
         let ev = refuse("password_expired");
@@ -331,21 +331,26 @@ fn truncate(s: &str, max: usize) -> String {
 
 fn token_response(state: &App, user: &User, session: &Session, refresh: &OpaqueToken) -> Result<Tokens, ServiceError> {
     let now = state.clock.now().unix_timestamp();
-    let ttl = state.config.tokens.access_ttl_secs;
+    let ttl = state.settings.tokens.access_ttl.whole_seconds();
     let claims = AccessClaims {
-        iss: state.config.tokens.issuer.clone(),
-        aud: state.config.tokens.audience.clone(),
+        iss: state.settings.tokens.issuer.clone(),
+        aud: state.settings.tokens.audience.clone(),
         sub: user.id.0.to_string(),
         sid: session.id.0.to_string(),
         jti: uuid::Uuid::now_v7().to_string(),
         iat: now,
         nbf: now,
-        exp: now + i64::try_from(ttl).unwrap_or(600),
+        exp: now + ttl,
         roles: user.roles.clone(),
         amr: session.amr.clone(),
     };
     let access_token = state.signing.sign(&claims).map_err(ServiceError::internal)?;
-    Ok(Tokens { access_token, expires_in: ttl, refresh_token: refresh.expose().to_string(), session_id: session.id })
+    Ok(Tokens {
+        access_token,
+        expires_in: u64::try_from(ttl).unwrap_or(0),
+        refresh_token: refresh.expose().to_string(),
+        session_id: session.id,
+    })
 }
 
 /// Exchanges a refresh token: one success per token; a second presentation revokes the

@@ -8,14 +8,13 @@ use crate::services;
 /// day after they stopped working, and throttle counters whose window and lock are over.
 pub async fn purge(state: &App) {
     let now = state.clock.now();
-    let l = &state.config.login;
-    let longest = time::Duration::seconds(i64::try_from(l.window_secs.max(l.lockout_secs)).unwrap_or(i64::MAX / 2));
+    let longest = state.settings.login.counter_lifetime;
     match state.store.purge_ended(now, time::Duration::days(1)).await {
         Ok(n) if n > 0 => tracing::info!(rows = n, "purged ended sessions and expired tokens"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "purge of ended sessions failed"),
     }
-    let retention = time::Duration::days(i64::try_from(state.config.api_keys.usage_retention_days).unwrap_or(90));
+    let retention = state.settings.api_keys.usage_retention;
     if let Err(e) = state.store.purge_api_key_usage(now - retention).await {
         tracing::warn!(error = %e, "purge of API key usage failed");
     }

@@ -96,7 +96,7 @@ pub async fn totp_setup(
         }
         Err(e) => return Err(e.into()),
     }
-    let uri = totp().otpauth_uri(&secret, &state.config.mfa.issuer, &user.email);
+    let uri = totp().otpauth_uri(&secret, &state.settings.mfa.issuer, &user.email);
     let (png, svg) = qr(&uri)?;
     Ok(TotpEnrolment {
         secret: secret.base32(),
@@ -165,7 +165,7 @@ pub async fn totp_enable(
     };
     let (codes, hashes) = new_backup_codes(state, user.id);
     let ev = factor_event(state, ctx, user.id, Action::MfaTotpEnabled)
-        .details(serde_json::json!({ "backup_codes": codes.len(), "other_sessions_revoked": state.config.mfa.revoke_other_sessions_on_change }));
+        .details(serde_json::json!({ "backup_codes": codes.len(), "other_sessions_revoked": state.settings.mfa.revoke_other_sessions_on_change }));
     let now = state.clock.now();
     if !state.store.enable_totp(user.id, step_i64(step), &hashes, now, revoke_choice(state, auth), &ev).await? {
         return Err(invalid_code("code"));
@@ -191,7 +191,7 @@ pub async fn totp_disable(
     let step = totp().verify(secret.expose(), code, unix(state));
     let ev = factor_event(state, ctx, user.id, Action::MfaTotpDisabled)
         .severity(Severity::Warning)
-        .details(serde_json::json!({ "other_sessions_revoked": state.config.mfa.revoke_other_sessions_on_change }));
+        .details(serde_json::json!({ "other_sessions_revoked": state.settings.mfa.revoke_other_sessions_on_change }));
     let done = match step {
         Some(step) => {
             state
@@ -241,13 +241,13 @@ const EMAIL_CODE_INTERVAL: Duration = Duration::seconds(60);
 /// factor, with `mfa.email_fallback`). A new code replaces the previous one, at most once a
 /// minute; the code dies with its `mfa_token`.
 pub async fn send_email_code(state: &App, ctx: &RequestContext, mfa_token: &str) -> Result<(), ServiceError> {
-    if !state.config.mfa.email_fallback {
+    if !state.settings.mfa.email_fallback {
         return Err(ServiceError::MethodNotAvailable("e-mailed codes are not enabled"));
     }
     let now = state.clock.now();
     let hash = TokenHash::of(mfa_token);
     let challenge = if looks_like(TokenKind::MfaLogin, mfa_token) {
-        state.store.mfa_challenge(hash, now, state.config.mfa.challenge_max_failures).await?
+        state.store.mfa_challenge(hash, now, state.settings.mfa.challenge_max_failures).await?
     } else {
         None
     };
@@ -260,7 +260,7 @@ pub async fn send_email_code(state: &App, ctx: &RequestContext, mfa_token: &str)
         return Err(ServiceError::TooManyAttempts { retry_after_secs: 60 });
     }
     state.events.observed(&ev);
-    let minutes = state.config.mfa.challenge_ttl_secs / 60;
+    let minutes = state.settings.mfa.challenge_ttl.whole_minutes();
     state.mailer.enqueue(OutgoingMail {
         to: user.email.clone(),
         subject: "Your sign-in code".into(),
@@ -279,7 +279,7 @@ pub(crate) fn check_email_code(
     stored: Option<&[u8]>,
     code: &str,
 ) -> Result<(), &'static str> {
-    if !state.config.mfa.email_fallback {
+    if !state.settings.mfa.email_fallback {
         return Err("method_not_enabled");
     }
     let Some(stored) = stored else { return Err("no_code_sent") };

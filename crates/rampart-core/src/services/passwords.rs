@@ -38,7 +38,7 @@ pub async fn check_history(
     password: &Password,
     field_name: &str,
 ) -> Result<(), ServiceError> {
-    let n = state.config.passwords.history;
+    let n = state.settings.passwords.history;
     if n == 0 {
         return Ok(());
     }
@@ -91,18 +91,19 @@ async fn send_reset(state: &App, ctx: &RequestContext, submitted: &str) -> Resul
         state.events.record(ev).await?;
         return Ok(());
     }
-    let minutes = state.config.accounts.reset_ttl_minutes;
+    let ttl = state.settings.accounts.reset_ttl;
+    let minutes = ttl.whole_minutes();
     let token = OpaqueToken::generate(TokenKind::ResetPassword, &mut rand::rngs::OsRng);
     let ev = ctx
         .event(&state.events, Action::PasswordResetRequested, Outcome::Success)
         .resource(Resource::new("user", user.id));
-    let expires = now + Duration::minutes(i64::try_from(minutes).unwrap_or(30));
+    let expires = now + ttl;
     state
         .store
         .create_account_token(token.hash(), TokenPurpose::ResetPassword, user.id, &user.email, now, expires, Some(&ev))
         .await?;
     state.events.observed(&ev);
-    let link = state.config.accounts.reset_password_url.replace("{token}", token.expose());
+    let link = state.settings.accounts.reset_password_link(token.expose());
     state.mailer.enqueue(OutgoingMail {
         to: user.email.clone(),
         subject: "Reset your password".into(),

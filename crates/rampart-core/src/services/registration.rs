@@ -8,7 +8,6 @@ use crate::mail::OutgoingMail;
 use rampart_domain::opaque::looks_like;
 use rampart_domain::{Action, Actor, OpaqueToken, Outcome, Resource, TokenHash, TokenKind, User};
 use rampart_store::TokenPurpose;
-use time::Duration;
 
 /// Registers an account. With verification on, a taken address is not revealed: the caller
 /// gets the same answer and the owner of the address gets a notice instead.
@@ -19,7 +18,7 @@ pub async fn register(
     password: String,
     name: Option<String>,
 ) -> Result<Option<User>, ServiceError> {
-    if !state.config.accounts.registration {
+    if !state.settings.accounts.registration {
         return Err(ServiceError::RegistrationClosed);
     }
     let input = crate::services::users::CreateUser {
@@ -28,7 +27,7 @@ pub async fn register(
         name,
         roles: Vec::new(),
     };
-    let verify = state.config.accounts.verify_email;
+    let verify = state.settings.accounts.verify_email;
     match crate::services::users::create_user(state, input, Actor::Anonymous, "register").await {
         Ok(user) => {
             if verify {
@@ -60,19 +59,20 @@ pub async fn register(
 /// Sends a verification e-mail with a single-use link.
 pub async fn send_verification(state: &App, ctx: &RequestContext, user: &User) -> Result<(), ServiceError> {
     let now = state.clock.now();
-    let ttl_hours = state.config.accounts.verification_ttl_hours;
+    let ttl = state.settings.accounts.verification_ttl;
+    let ttl_hours = ttl.whole_hours();
     let token = OpaqueToken::generate(TokenKind::VerifyEmail, &mut rand::rngs::OsRng);
     let ev = ctx
         .event(&state.events, Action::EmailVerificationSent, Outcome::Success)
         .actor(Actor::User(user.id.0))
         .resource(Resource::new("user", user.id));
-    let expires = now + Duration::hours(i64::try_from(ttl_hours).unwrap_or(24));
+    let expires = now + ttl;
     state
         .store
         .create_account_token(token.hash(), TokenPurpose::VerifyEmail, user.id, &user.email, now, expires, Some(&ev))
         .await?;
     state.events.observed(&ev);
-    let link = state.config.accounts.verify_email_url.replace("{token}", token.expose());
+    let link = state.settings.accounts.verify_email_url.replace("{token}", token.expose());
     state.mailer.enqueue(OutgoingMail {
         to: user.email.clone(),
         subject: "Confirm your e-mail address".into(),

@@ -15,7 +15,6 @@ use rampart_domain::{
     Action, Actor, OpaqueToken, Outcome, Resource, Severity, ThrottlePolicy, TokenHash, TokenKind, User,
 };
 use rampart_store::{AttemptDecision, MfaStatus};
-use time::Duration;
 
 /// What a user can answer a step-up with, in the order clients should offer them.
 fn methods(state: &App, status: &MfaStatus) -> Vec<String> {
@@ -29,7 +28,7 @@ fn methods(state: &App, status: &MfaStatus) -> Vec<String> {
     if status.backup_codes_left > 0 {
         m.push(Factor::BackupCode.as_str().to_string());
     }
-    if state.config.mfa.email_fallback {
+    if state.settings.mfa.email_fallback {
         m.push(Factor::Email.as_str().to_string());
     }
     m
@@ -48,7 +47,7 @@ pub async fn begin_step_up(
         return Ok(None);
     }
     let now = state.clock.now();
-    let ttl = Duration::seconds(i64::try_from(state.config.mfa.challenge_ttl_secs).unwrap_or(300));
+    let ttl = state.settings.mfa.challenge_ttl;
     let token = OpaqueToken::generate(TokenKind::MfaLogin, &mut rand::rngs::OsRng);
     let methods = methods(state, &status);
     let ev = ctx
@@ -111,7 +110,7 @@ pub async fn complete_step_up(
     };
     let hash = TokenHash::of(mfa_token);
     let challenge = if looks_like(TokenKind::MfaLogin, mfa_token) {
-        state.store.mfa_challenge(hash, now, state.config.mfa.challenge_max_failures).await?
+        state.store.mfa_challenge(hash, now, state.settings.mfa.challenge_max_failures).await?
     } else {
         None
     };
@@ -159,7 +158,7 @@ pub async fn complete_step_up(
                     .event(&state.events, Action::LoginLocked, Outcome::Denied)
                     .severity(Severity::Warning)
                     .resource(Resource::new("user", user.id))
-                    .details(serde_json::json!({ "key": kind, "lockout_secs": state.config.login.lockout_secs, "via": "login_mfa" }));
+                    .details(serde_json::json!({ "key": kind, "lockout_secs": state.settings.login.identifier.lockout.whole_seconds(), "via": "login_mfa" }));
                 state.events.record(ev).await?;
             }
         }

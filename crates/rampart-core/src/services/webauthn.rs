@@ -186,7 +186,7 @@ pub async fn register_finish(
     let ev = factor_event(state, ctx, user.id, Action::MfaWebauthnAdded).details(serde_json::json!({
         "credential": stored.id.to_string(),
         "name": name,
-        "other_sessions_revoked": state.config.mfa.revoke_other_sessions_on_change,
+        "other_sessions_revoked": state.settings.mfa.revoke_other_sessions_on_change,
     }));
     match state.store.add_webauthn_credential(&stored, now, revoke_choice(state, auth), &ev).await {
         Ok(()) => state.events.observed(&ev),
@@ -215,7 +215,7 @@ pub async fn remove(
     let user = reauthenticate(state, ctx, auth, password).await?;
     let Some(id) = parse_id(id) else { return Err(ServiceError::NotFound) };
     let ev = factor_event(state, ctx, user.id, Action::MfaWebauthnRemoved).severity(Severity::Warning).details(
-        serde_json::json!({ "credential": id.to_string(), "other_sessions_revoked": state.config.mfa.revoke_other_sessions_on_change }),
+        serde_json::json!({ "credential": id.to_string(), "other_sessions_revoked": state.settings.mfa.revoke_other_sessions_on_change }),
     );
     if !state.store.remove_webauthn_credential(user.id, id, state.clock.now(), revoke_choice(state, auth), &ev).await? {
         return Err(ServiceError::NotFound);
@@ -235,7 +235,7 @@ pub async fn login_start(state: &App, mfa_token: &str) -> Result<Ceremony, Servi
     let hash = TokenHash::of(mfa_token);
     let now = state.clock.now();
     let challenge = if rampart_domain::opaque::looks_like(rampart_domain::TokenKind::MfaLogin, mfa_token) {
-        state.store.mfa_challenge(hash, now, state.config.mfa.challenge_max_failures).await?
+        state.store.mfa_challenge(hash, now, state.settings.mfa.challenge_max_failures).await?
     } else {
         None
     };
@@ -329,8 +329,9 @@ pub async fn passkey_finish(
     credential: &serde_json::Value,
 ) -> Result<User, ServiceError> {
     let now = state.clock.now();
-    let (_, ip_policy) = state.throttle_policies();
-    let ip = ctx.ip.filter(|_| state.config.login.ip_max_failures > 0).map(|ip| ThrottleKey::address(ip).storage_key());
+    let (id_policy, ip_policy) = state.throttle_policies();
+    let ip_policy = ip_policy.unwrap_or(id_policy);
+    let ip = ctx.ip.filter(|_| state.settings.login.address.is_some()).map(|ip| ThrottleKey::address(ip).storage_key());
     let keys: Vec<(&str, ThrottlePolicy)> = ip.iter().map(|k| (k.as_str(), ip_policy)).collect();
     let locks = match state.store.throttle_attempt(&keys, now).await? {
         AttemptDecision::Counted(locks) => locks,

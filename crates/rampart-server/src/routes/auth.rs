@@ -37,7 +37,7 @@ pub async fn register(
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     match registration::register(&state, &ctx, req.email, req.password.0, req.name).await? {
-        Some(user) if !state.config.accounts.verify_email => {
+        Some(user) if !state.settings.accounts.verify_email => {
             Ok((StatusCode::CREATED, axum::Json(UserEnvelope { user: user_view(&user) })).into_response())
         }
         _ => Ok((StatusCode::ACCEPTED, axum::Json(Accepted { status: "accepted".into() })).into_response()),
@@ -85,7 +85,7 @@ pub(crate) fn issued_response(state: &AppState, issued: Issued) -> Result<Respon
         Issued::Tokens(tokens) => Ok(no_store(axum::Json(token_response(tokens)).into_response())),
         Issued::Cookie { value, max_age, session_id, csrf_token } => {
             let body = CookieSession { session_id: session_id.to_string(), csrf_token };
-            let same_site = match state.config.sessions.cookie_same_site {
+            let same_site = match state.settings.sessions.cookie_same_site {
                 SameSite::Lax => "Lax",
                 SameSite::Strict => "Strict",
             };

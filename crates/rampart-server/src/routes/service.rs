@@ -33,7 +33,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, ApiErr
             let mut checks = BTreeMap::from([("database".to_string(), "ok".to_string())]);
             // Redis holds only rate-limit counters, and rules fall back to local limits while it
             // fails: reported, but not a reason to take the instance out of rotation.
-            if state.config.rate_limit.backend == rampart_config::RateLimitBackend::Redis {
+            if state.settings.rate_limit.redis.is_some() {
                 let redis = if state.shield.rate_limits.limiter.is_degraded() { "degraded" } else { "ok" };
                 checks.insert("redis".to_string(), redis.to_string());
             }

@@ -16,7 +16,7 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rampart_config::{CorsConfig, HeadersConfig};
+use rampart_config::{CorsSettings, HeadersSettings};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -32,31 +32,16 @@ pub struct SecurityHeaders {
 }
 
 impl SecurityHeaders {
-    pub fn new(c: &HeadersConfig, trusted: Arc<[ipnet::IpNet]>) -> Self {
-        let mut fixed = Vec::new();
-        let mut add = |name: &'static str, value: String| {
-            if !value.is_empty()
-                && let Ok(v) = HeaderValue::from_str(&value)
-            {
-                fixed.push((HeaderName::from_static(name), v));
-            }
-        };
-        if c.content_type_options {
-            add("x-content-type-options", "nosniff".into());
-        }
-        add("x-frame-options", c.frame_options.clone());
-        add("referrer-policy", c.referrer_policy.clone());
-        add("permissions-policy", c.permissions_policy.clone());
-        add("cross-origin-opener-policy", c.cross_origin_opener_policy.clone());
-        let csp = format!("{}; report-uri {CSP_REPORT_PATH}", c.csp.trim().trim_end_matches(';'));
-        let csp_name =
-            if c.csp_report_only { "content-security-policy-report-only" } else { "content-security-policy" };
-        add(csp_name, csp);
-        let hsts = (c.hsts_max_age_secs > 0).then(|| {
-            let sub = if c.hsts_include_subdomains { "; includeSubDomains" } else { "" };
-            HeaderValue::from_str(&format!("max-age={}{sub}", c.hsts_max_age_secs)).ok()
-        });
-        Self { fixed, hsts: hsts.flatten(), trusted }
+    /// The headers of `[headers]` as `HeaderValue`s; a value that is not a valid header value
+    /// is left out (validation refuses those at load).
+    pub fn new(c: &HeadersSettings, trusted: Arc<[ipnet::IpNet]>) -> Self {
+        let fixed = c
+            .fixed
+            .iter()
+            .filter_map(|(name, value)| Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?)))
+            .collect();
+        let hsts = c.hsts.as_deref().and_then(|v| HeaderValue::from_str(v).ok());
+        Self { fixed, hsts, trusted }
     }
 }
 
@@ -108,11 +93,11 @@ const ALLOWED_HEADERS: &[&str] = &["authorization", "content-type", "x-api-key",
 const EXPOSED_HEADERS: &str = "ratelimit, ratelimit-policy, retry-after, x-request-id";
 
 impl Cors {
-    pub fn new(c: &CorsConfig) -> Self {
+    pub fn new(c: &CorsSettings) -> Self {
         Self {
             origins: c.allowed_origins.clone(),
             credentials: c.allow_credentials,
-            max_age: HeaderValue::from(c.max_age_secs),
+            max_age: HeaderValue::from(c.max_age.as_secs()),
         }
     }
 

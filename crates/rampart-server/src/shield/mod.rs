@@ -12,7 +12,7 @@ pub mod headers;
 pub mod ip_filter;
 pub mod rate_limit;
 
-use rampart_config::Config;
+use rampart_config::Settings;
 use std::sync::Arc;
 
 /// The shield's state, built once from the configuration.
@@ -25,12 +25,12 @@ pub struct Shield {
 }
 
 impl Shield {
-    pub fn from_config(config: &Config) -> Result<Self, String> {
-        let trusted: Arc<[ipnet::IpNet]> = config.server.trusted_proxies.clone().into();
+    pub fn from_settings(settings: &Settings) -> Result<Self, String> {
+        let trusted = settings.server.trusted_proxies.clone();
         Ok(Self {
-            rate_limits: rate_limit::RateLimits::from_config(&config.rate_limit)?,
-            headers: Arc::new(headers::SecurityHeaders::new(&config.headers, trusted.clone())),
-            cors: Arc::new(headers::Cors::new(&config.cors)),
+            rate_limits: rate_limit::RateLimits::from_settings(&settings.rate_limit)?,
+            headers: Arc::new(headers::SecurityHeaders::new(&settings.headers, trusted.clone())),
+            cors: Arc::new(headers::Cors::new(&settings.cors)),
             trusted_proxies: trusted,
         })
     }

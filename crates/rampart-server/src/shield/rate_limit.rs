@@ -8,80 +8,38 @@ use super::client_ip::ClientIp;
 use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rampart_config::{OnRedisError, RateLimitBackend, RateLimitConfig, RateLimitKey, RateLimitRule};
+use rampart_config::{CompiledRule, OnRedisError, RateLimitKey, RateLimitSettings};
 use rampart_core::ServiceError;
 use rampart_core::limiter::{Limiter, MemoryLimiter, RedisLimiter, Source, Transition};
 use rampart_domain::ratelimit::{Decision, Quota};
 use rampart_domain::{Action, Actor, Outcome, Severity};
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-
-#[derive(Debug)]
-struct Rule {
-    config: RateLimitRule,
-    quota: Quota,
-    fallback: Quota,
-    methods: Vec<Method>,
-    tiers: HashMap<String, Quota>,
-}
-
-impl Rule {
-    fn matches(&self, method: &Method, route: &str) -> bool {
-        let fits = |p: &str| match p.strip_suffix('*') {
-            Some(prefix) => route.starts_with(prefix),
-            None => p == route,
-        };
-        fits(&self.config.path)
-            && !self.config.except.iter().any(|e| fits(e))
-            && (self.methods.is_empty() || self.methods.contains(method))
-    }
-}
 
 /// The limiter and the compiled rules, built once from `[rate_limit]`.
 #[derive(Debug)]
 pub struct RateLimits {
     enabled: bool,
-    rules: Vec<Rule>,
+    rules: Vec<CompiledRule>,
     pub limiter: Limiter,
 }
 
-fn quota(limit: u32, window_secs: u64) -> Quota {
-    Quota::new(limit.max(1), Duration::from_secs(window_secs.max(1)))
-        .unwrap_or(Quota { limit: 1, period: Duration::from_secs(1) })
-}
-
 impl RateLimits {
-    pub fn from_config(c: &RateLimitConfig) -> Result<Self, String> {
-        let redis = match (c.backend, &c.redis_url) {
-            (RateLimitBackend::Redis, Some(url)) => Some(
-                RedisLimiter::new(url.expose(), &c.key_prefix, Duration::from_millis(c.redis_timeout_ms))
+    /// The limiter (memory, and Redis when configured) over the rules compiled by the settings.
+    pub fn from_settings(c: &RateLimitSettings) -> Result<Self, String> {
+        let redis = match &c.redis {
+            Some(r) => Some(
+                RedisLimiter::new(r.url.expose(), &r.key_prefix, r.timeout)
                     .map_err(|e| format!("rate_limit.redis_url: {e}"))?,
             ),
-            _ => None,
+            None => None,
         };
-        let limiter = Limiter::with(MemoryLimiter::new(c.max_keys), redis, Duration::from_millis(c.redis_retry_ms));
-        let rules = c
-            .rules
-            .iter()
-            .map(|r| {
-                let fallback = match r.on_redis_error() {
-                    OnRedisError::Local => r.limit,
-                    OnRedisError::Strict => r.fallback_limit().min(r.limit),
-                };
-                Rule {
-                    quota: quota(r.limit, r.window_secs),
-                    fallback: quota(fallback, r.window_secs),
-                    methods: r.methods.iter().filter_map(|m| Method::from_bytes(m.as_bytes()).ok()).collect(),
-                    tiers: r.tiers.iter().map(|(k, t)| (k.clone(), quota(t.limit, r.window_secs))).collect(),
-                    config: r.clone(),
-                }
-            })
-            .collect();
-        Ok(Self { enabled: c.enabled, rules, limiter })
+        let retry = c.redis.as_ref().map_or(Duration::from_secs(1), |r| r.retry);
+        let limiter = Limiter::with(MemoryLimiter::new(c.max_keys), redis, retry);
+        Ok(Self { enabled: c.enabled, rules: c.rules.clone(), limiter })
     }
 }
 
@@ -121,10 +79,10 @@ async fn identify(state: &AppState, headers: &axum::http::HeaderMap) -> Identity
 }
 
 /// The bucket key of `rule` for this request, and the quota in force for it.
-fn key_for(rule: &Rule, ip: &str, id: &Identity) -> (String, Quota) {
-    let name = &rule.config.name;
+fn key_for(rule: &CompiledRule, ip: &str, id: &Identity) -> (String, Quota) {
+    let name = &rule.name;
     let by_ip = || (format!("{name}:ip:{ip}"), rule.quota);
-    match rule.config.key {
+    match rule.key {
         RateLimitKey::Ip => by_ip(),
         RateLimitKey::User => id.user.as_ref().map_or_else(by_ip, |u| (format!("{name}:user:{u}"), rule.quota)),
         RateLimitKey::ApiKey => id.api_key.as_ref().map_or_else(by_ip, |k| (format!("{name}:key:{k}"), rule.quota)),
@@ -157,7 +115,8 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
     }
     let route =
         req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
-    let matching: Vec<&Rule> = limits.rules.iter().filter(|r| r.matches(req.method(), &route)).collect();
+    let matching: Vec<&CompiledRule> =
+        limits.rules.iter().filter(|r| r.matches(req.method().as_str(), &route)).collect();
     if matching.is_empty() {
         return next.run(req).await;
     }
@@ -167,17 +126,17 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
         .map(|c| c.0)
         .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
     let ip_key = ip.map_or_else(|| "unknown".to_string(), |ip| rampart_domain::ThrottleKey::address(ip).storage_key());
-    let identity = if matching.iter().any(|r| r.config.key != RateLimitKey::Ip) {
+    let identity = if matching.iter().any(|r| r.key != RateLimitKey::Ip) {
         identify(&state, req.headers()).await
     } else {
         Identity::default()
     };
     let now = now_us(&state);
-    let mut in_force: Vec<(&Rule, Quota, Decision)> = Vec::new();
+    let mut in_force: Vec<(&CompiledRule, Quota, Decision)> = Vec::new();
     let mut refused: Option<Decision> = None;
     for rule in matching {
         let (key, quota) = key_for(rule, &ip_key, &identity);
-        let fallback = if rule.config.on_redis_error() == OnRedisError::Strict {
+        let fallback = if rule.on_redis_error == OnRedisError::Strict {
             Quota { limit: rule.fallback.limit.min(quota.limit), ..quota }
         } else {
             quota
@@ -187,25 +146,25 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
             backend_transition(&state, t);
         }
         if source == Source::Fallback {
-            state.metrics.observe_rate_limit_fallback(&rule.config.name);
+            state.metrics.observe_rate_limit_fallback(&rule.name);
         }
-        let shadow = rule.config.shadow;
+        let shadow = rule.shadow;
         let outcome = match (d.allowed, shadow) {
             (true, _) => "allowed",
             (false, false) => "limited",
             (false, true) => "shadow_limited",
         };
-        state.metrics.observe_rate_limit(&rule.config.name, outcome);
+        state.metrics.observe_rate_limit(&rule.name, outcome);
         if !d.allowed {
             tracing::info!(
                 target: "rampart::ratelimit",
-                rule = %rule.config.name,
+                rule = %rule.name,
                 shadow,
                 retry_after_ms = d.retry_after.as_millis() as u64,
                 "rate limit {}",
                 if shadow { "would refuse (shadow mode)" } else { "refused" }
             );
-            record_limited(&state, ip, &rule.config, &key, shadow);
+            record_limited(&state, ip, rule, &key, shadow);
             if !shadow {
                 refused = Some(match refused {
                     Some(prev) if prev.retry_after >= d.retry_after => prev,
@@ -225,12 +184,12 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
     if !in_force.is_empty() {
         let policy = in_force
             .iter()
-            .map(|(r, q, _)| format!("\"{}\";q={};w={}", r.config.name, q.limit, q.period.as_secs()))
+            .map(|(r, q, _)| format!("\"{}\";q={};w={}", r.name, q.limit, q.period.as_secs()))
             .collect::<Vec<_>>()
             .join(", ");
         let current = in_force
             .iter()
-            .map(|(r, _, d)| format!("\"{}\";r={};t={}", r.config.name, d.remaining, d.reset_secs()))
+            .map(|(r, _, d)| format!("\"{}\";r={};t={}", r.name, d.remaining, d.reset_secs()))
             .collect::<Vec<_>>()
             .join(", ");
         let h = res.headers_mut();
@@ -242,7 +201,7 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
     res
 }
 
-fn record_limited(state: &AppState, ip: Option<IpAddr>, rule: &RateLimitRule, key: &str, shadow: bool) {
+fn record_limited(state: &AppState, ip: Option<IpAddr>, rule: &CompiledRule, key: &str, shadow: bool) {
     let event = state
         .events
         .event(Action::RateLimited, if shadow { Outcome::Failure } else { Outcome::Denied })
@@ -254,8 +213,8 @@ fn record_limited(state: &AppState, ip: Option<IpAddr>, rule: &RateLimitRule, ke
             "rule": rule.name,
             "key": key,
             "shadow": shadow,
-            "limit": rule.limit,
-            "window_secs": rule.window_secs,
+            "limit": rule.quota.limit,
+            "window_secs": rule.window().as_secs(),
         }));
     // One event when a key is first refused in an aggregation interval, one summary with the
     // count at its end (`SecurityEvents::record_aggregated`); off the response path.
@@ -294,10 +253,15 @@ fn backend_transition(state: &AppState, t: Transition) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::Method;
 
     fn rules(toml_rules: serde_json::Value) -> RateLimits {
-        let c = RateLimitConfig { rules: serde_json::from_value(toml_rules).unwrap(), ..Default::default() };
-        RateLimits::from_config(&c).unwrap()
+        let c = rampart_config::RateLimitConfig {
+            rules: serde_json::from_value(toml_rules).unwrap(),
+            ..Default::default()
+        };
+        let rules = c.rules.iter().map(|r| r.compile()).collect();
+        RateLimits::from_settings(&RateLimitSettings { enabled: true, redis: None, max_keys: 1000, rules }).unwrap()
     }
 
     #[test]
@@ -308,7 +272,7 @@ mod tests {
             { "name": "c", "path": "*", "except": ["/healthz", "/v1/keys/*"], "key": "ip", "limit": 1, "window_secs": 1 },
         ]));
         let names = |m: Method, p: &str| -> Vec<String> {
-            r.rules.iter().filter(|x| x.matches(&m, p)).map(|x| x.config.name.clone()).collect()
+            r.rules.iter().filter(|x| x.matches(m.as_str(), p)).map(|x| x.name.clone()).collect()
         };
         assert_eq!(names(Method::POST, "/v1/auth/login"), ["a", "c"]);
         assert_eq!(names(Method::GET, "/v1/auth/login"), ["c"]);

@@ -308,10 +308,7 @@ async fn exporting_needs_its_own_permission_streams_both_formats_and_is_recorded
 async fn the_verify_endpoint_checks_checkpoints_signed_by_the_server() {
     let (app, token) = admin_app(|_| {}).await;
     rampart_core::services::audit::sign_checkpoint(&app.state).await.unwrap().expect("a first checkpoint");
-    assert!(
-        rampart_core::services::audit::sign_checkpoint(&app.state).await.unwrap().is_none(),
-        "the head is signed"
-    );
+    assert!(rampart_core::services::audit::sign_checkpoint(&app.state).await.unwrap().is_none(), "the head is signed");
     let (st, v) = app.get_bearer("/v1/admin/audit/verify", &token).await;
     assert_eq!(st, 200);
     assert_eq!(v["ok"], true, "{v}");

@@ -33,8 +33,8 @@ async fn a_cached_token_still_expires_and_a_revoked_session_ends_at_once() {
     assert_eq!(app.me(tb).await.0, 200, "the other session lives");
 
     // A token verified (and cached) a moment ago expires all the same.
-    let ttl = app.state.config.tokens.access_ttl_secs + app.state.config.tokens.leeway_secs;
-    clock.advance(time::Duration::seconds(i64::try_from(ttl).unwrap() - 5));
+    let ttl = app.state.settings.tokens.access_ttl + app.state.settings.tokens.leeway;
+    clock.advance(ttl - time::Duration::seconds(5));
     assert_eq!(app.me(tb).await.0, 200, "just before expiry");
     clock.advance(time::Duration::seconds(6));
     let (status, body) = app.me(tb).await;

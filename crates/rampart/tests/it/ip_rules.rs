@@ -2,9 +2,9 @@
 //! blocks that a forwarded header cannot dodge, the admin allowlist and the break-glass clear,
 //! expiry, pick-up of changes made elsewhere, and automatic blocks after failed logins.
 
+use rampart_core::services::ip_rules;
 use rampart_domain::clock::FixedClock;
 use rampart_domain::{Action, Actor, Clock};
-use rampart_core::services::ip_rules;
 use rampart_testkit::{TestApp, TestDb, read_json};
 use reqwest::Method;
 use serde_json::json;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 fn claims(app: &TestApp) -> AccessClaims {
     let t = time::OffsetDateTime::now_utc().unix_timestamp();
-    let c = &app.state.config.tokens;
+    let c = &app.state.settings.tokens;
     AccessClaims {
         iss: c.issuer.clone(),
         aud: c.audience.clone(),
