@@ -31,3 +31,22 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
     use time::format_description::well_known::Rfc3339;
     t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The use cases stay free of HTTP: the crate may not even depend on an HTTP crate.
+    #[test]
+    fn no_http_dependency() {
+        let manifest = include_str!("../Cargo.toml");
+        let deps = manifest.split("[dependencies]").nth(1).unwrap_or_default();
+        let deps = deps.split("\n[").next().unwrap_or_default();
+        for line in deps.lines() {
+            let name = line.split(['=', '.', ' ']).next().unwrap_or_default().trim();
+            assert!(
+                !["axum", "http", "http-body-util", "hyper", "tower", "tower-http", "rampart-wire", "rampart-server"]
+                    .contains(&name),
+                "rampart-core depends on {name}"
+            );
+        }
+    }
+}

@@ -50,7 +50,7 @@ pub async fn register(
 pub struct LoginQuery {
     /// `cookie`: set the `__Host-rampart_session` cookie and answer `{session_id, csrf_token}`
     /// instead of tokens.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, nullable)]
     #[serde(default)]
     pub session: SessionMode,
 }
