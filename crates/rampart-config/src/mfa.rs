@@ -51,8 +51,8 @@ pub struct MfaSettings {
 
 impl MfaSettings {
     /// Whether a user with `roles` must have a second factor.
-    pub fn required_for(&self, roles: &[String]) -> bool {
-        roles.iter().any(|r| self.required_for_roles.contains(r))
+    pub fn required_for<R: AsRef<str>>(&self, roles: &[R]) -> bool {
+        roles.iter().any(|r| self.required_for_roles.iter().any(|x| x == r.as_ref()))
     }
 }
 
@@ -92,8 +92,8 @@ impl MfaConfig {
     }
 
     /// Whether a user with `roles` must have a second factor.
-    pub fn required_for(&self, roles: &[String]) -> bool {
-        roles.iter().any(|r| self.required_for_roles.contains(r))
+    pub fn required_for<R: AsRef<str>>(&self, roles: &[R]) -> bool {
+        roles.iter().any(|r| self.required_for_roles.iter().any(|x| x == r.as_ref()))
     }
 }
 
@@ -112,8 +112,8 @@ mod tests {
             assert_eq!(Config::load(None).unwrap().mfa, MfaConfig::default());
             jail.create_file("rampart.toml", "[mfa]\nrequired_for_roles = [\"admin\"]\nissuer = \"Acme\"\n")?;
             let c = Config::load(Some(Path::new("rampart.toml"))).unwrap();
-            assert!(c.mfa.required_for(&["user".into(), "admin".into()]));
-            assert!(!c.mfa.required_for(&["user".into()]));
+            assert!(c.mfa.required_for(&["user", "admin"]));
+            assert!(!c.mfa.required_for(&["user"]));
             assert_eq!(c.mfa.issuer, "Acme");
             Ok(())
         });

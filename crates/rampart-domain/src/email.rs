@@ -56,9 +56,33 @@ impl Email {
         &self.0
     }
 
+    /// An address that [`Email::parse`] produced earlier and storage kept: not checked again
+    /// (the rules may have grown since; a stored account stays reachable).
+    pub fn from_stored(stored: String) -> Self {
+        Email(stored)
+    }
+
     /// The part before the `@` (used by password rules: a password must not contain it).
     pub fn local_part(&self) -> &str {
         self.0.rsplit_once('@').map_or(self.0.as_str(), |(l, _)| l)
+    }
+}
+
+impl AsRef<str> for Email {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Email {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Email {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 

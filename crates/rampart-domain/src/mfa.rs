@@ -40,17 +40,52 @@ impl Factor {
 
     /// Authentication method references (RFC 8176) a session gets for this factor, besides
     /// `pwd` and `mfa`.
-    pub fn amr(self) -> &'static str {
+    pub fn amr(self) -> Amr {
         match self {
-            Factor::Totp | Factor::BackupCode | Factor::Email => "otp",
-            Factor::WebAuthn => "hwk",
+            Factor::Totp | Factor::BackupCode | Factor::Email => Amr::Otp,
+            Factor::WebAuthn => Amr::Hwk,
         }
     }
 }
 
+/// An authentication method reference (RFC 8176): how a session's user authenticated, as the
+/// session stores it and the access token's `amr` claim shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Amr {
+    /// A password.
+    Pwd,
+    /// A one-time code (TOTP, backup code, e-mailed code).
+    Otp,
+    /// A hardware-bound key (WebAuthn).
+    Hwk,
+    /// The authenticator verified its user (PIN, biometrics).
+    User,
+    /// More than one factor.
+    Mfa,
+}
+
+impl Amr {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Amr::Pwd => "pwd",
+            Amr::Otp => "otp",
+            Amr::Hwk => "hwk",
+            Amr::User => "user",
+            Amr::Mfa => "mfa",
+        }
+    }
+}
+
+impl PartialEq<&str> for Amr {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// The `amr` of a session opened with a password and then `factor`.
-pub fn amr_with(factor: Factor) -> Vec<String> {
-    vec!["pwd".into(), factor.amr().into(), "mfa".into()]
+pub fn amr_with(factor: Factor) -> Vec<Amr> {
+    vec![Amr::Pwd, factor.amr(), Amr::Mfa]
 }
 
 /// A fresh backup code, `xxxx-xxxx-xxxx-xxxx`.

@@ -80,7 +80,7 @@ pub struct Session {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     /// How the user authenticated (`pwd`, later `otp`, `hwk`…), as in the `amr` claim.
-    pub amr: Vec<String>,
+    pub amr: Vec<crate::mfa::Amr>,
     pub revoked_at: Option<OffsetDateTime>,
 }
 
@@ -116,7 +116,7 @@ mod tests {
             absolute_expires_at: absolute,
             ip: None,
             user_agent: None,
-            amr: vec!["pwd".into()],
+            amr: vec![crate::mfa::Amr::Pwd],
             revoked_at: None,
         }
     }

@@ -15,7 +15,8 @@ impl fmt::Display for UserId {
 }
 
 /// A role's name: 1–64 characters of `a-z`, `0-9`, `_`, `-`, starting with a letter.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
 pub struct RoleName(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,8 +35,25 @@ impl RoleName {
         if ok { Ok(Self(s.to_string())) } else { Err(RoleNameError) }
     }
 
+    /// A name that [`RoleName::parse`] accepted earlier and storage kept.
+    pub fn from_stored(stored: String) -> Self {
+        RoleName(stored)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl AsRef<str> for RoleName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for RoleName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 
@@ -60,9 +78,9 @@ pub struct NewUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: UserId,
-    pub email: String,
+    pub email: Email,
     pub name: Option<String>,
-    pub roles: Vec<String>,
+    pub roles: Vec<RoleName>,
     pub email_verified: bool,
     pub disabled: bool,
     pub created_at: OffsetDateTime,

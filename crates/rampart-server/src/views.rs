@@ -15,9 +15,9 @@ pub fn user_view(u: &User) -> UserView {
 pub fn user_view_with(u: &User, mfa: &rampart_store::MfaStatus) -> UserView {
     UserView {
         id: u.id.0.to_string(),
-        email: u.email.clone(),
+        email: u.email.to_string(),
         name: u.name.clone(),
-        roles: u.roles.clone(),
+        roles: u.roles.iter().map(ToString::to_string).collect(),
         email_verified: u.email_verified,
         mfa: MfaStatus { totp: mfa.totp, webauthn: mfa.webauthn > 0, backup_codes_left: mfa.backup_codes_left },
         created_at: rfc3339(u.created_at),

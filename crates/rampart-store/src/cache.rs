@@ -116,7 +116,7 @@ mod tests {
             absolute_expires_at: now,
             ip: None,
             user_agent: None,
-            amr: vec!["pwd".into()],
+            amr: vec![rampart_domain::mfa::Amr::Pwd],
             revoked_at: None,
         }
     }

@@ -44,7 +44,7 @@ struct SessionRow {
     absolute_expires_at: OffsetDateTime,
     ip: Option<String>,
     user_agent: Option<String>,
-    amr: Json<Vec<String>>,
+    amr: Json<Vec<rampart_domain::mfa::Amr>>,
     revoked_at: Option<OffsetDateTime>,
 }
 

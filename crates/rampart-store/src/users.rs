@@ -4,7 +4,7 @@ use crate::error::is_unique_violation;
 use crate::ts::Ts;
 use crate::tx::{Cache, Finish};
 use crate::{Result, Store, StoreError, with_pool, with_tx};
-use rampart_domain::{Email, NewUser, SecurityEvent, User, UserId};
+use rampart_domain::{Email, NewUser, RoleName, SecurityEvent, User, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -33,9 +33,9 @@ impl UserRow {
     fn with_roles(self, roles: Vec<String>) -> User {
         User {
             id: UserId(self.id),
-            email: self.email,
+            email: Email::from_stored(self.email),
             name: self.name,
-            roles,
+            roles: roles.into_iter().map(RoleName::from_stored).collect(),
             email_verified: self.email_verified,
             disabled: self.disabled,
             created_at: self.created_at,
@@ -85,12 +85,12 @@ impl Store {
             }
             tx.insert_event(event).await?;
         });
-        let mut roles = roles;
+        let mut roles: Vec<RoleName> = roles.into_iter().map(RoleName::from_stored).collect();
         roles.sort();
         roles.dedup();
         Ok(User {
             id: user.id,
-            email: user.email.as_str().to_string(),
+            email: user.email.clone(),
             name: user.name.clone(),
             roles,
             email_verified: false,

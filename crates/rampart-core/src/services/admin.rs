@@ -19,9 +19,9 @@ pub async fn target(state: &App, id: &str) -> Result<User, ServiceError> {
 }
 
 /// The permissions the given roles grant.
-async fn permissions_of(state: &App, roles: &[String]) -> Result<Vec<String>, ServiceError> {
+async fn permissions_of<R: AsRef<str>>(state: &App, roles: &[R]) -> Result<Vec<String>, ServiceError> {
     let all = state.store.list_roles().await?;
-    Ok(all.into_iter().filter(|r| roles.contains(&r.name)).flat_map(|r| r.permissions).collect())
+    Ok(all.into_iter().filter(|r| roles.iter().any(|x| x.as_ref() == r.name)).flat_map(|r| r.permissions).collect())
 }
 
 /// Refuses (409 `last_admin`) a change that would leave no enabled administrator.
@@ -100,7 +100,7 @@ pub async fn update_user(
             let mut out = Vec::new();
             for r in roles {
                 match RoleName::parse(r) {
-                    Ok(r) => out.push(r.as_str().to_string()),
+                    Ok(r) => out.push(r),
                     Err(e) => errors.push(FieldProblem::new("roles", "role_invalid", e.to_string())),
                 }
             }
@@ -137,7 +137,8 @@ pub async fn update_user(
         }));
     let name_arg = name.as_deref().map(|n| if n.is_empty() { None } else { Some(n) });
     let now = state.clock.now();
-    if !state.store.update_user(user.id, name_arg, roles.as_deref(), changes.disabled, now, &ev).await? {
+    let role_names: Option<Vec<String>> = roles.as_ref().map(|r| r.iter().map(ToString::to_string).collect());
+    if !state.store.update_user(user.id, name_arg, role_names.as_deref(), changes.disabled, now, &ev).await? {
         return Err(ServiceError::NotFound);
     }
     state.events.observed(&ev);
@@ -228,7 +229,7 @@ pub async fn save_role(
     validate_role(name, &permissions)?;
     caller.require_covers(state, &permissions, "this role").await?;
     // Changing an existing role needs its current permissions too.
-    caller.require_covers(state, &permissions_of(state, &[name.to_string()]).await?, "changing this role").await?;
+    caller.require_covers(state, &permissions_of(state, &[name]).await?, "changing this role").await?;
     let description = description.unwrap_or_default();
     let ev = ctx
         .event(&state.events, Action::RoleChanged, Outcome::Success)
@@ -248,7 +249,7 @@ pub async fn save_role(
 
 pub async fn delete_role(state: &App, ctx: &RequestContext, caller: &Caller, name: &str) -> Result<(), ServiceError> {
     let holders = state.store.users_with_role(name).await?;
-    caller.require_covers(state, &permissions_of(state, &[name.to_string()]).await?, "deleting this role").await?;
+    caller.require_covers(state, &permissions_of(state, &[name]).await?, "deleting this role").await?;
     let ev = ctx
         .event(&state.events, Action::RoleDeleted, Outcome::Success)
         .actor(caller.actor())

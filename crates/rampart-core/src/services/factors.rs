@@ -19,7 +19,7 @@ pub async fn reauthenticate(
     password: &str,
 ) -> Result<User, ServiceError> {
     let user = state.store.get_user(auth.user_id).await?.ok_or(ServiceError::InvalidToken)?;
-    match crate::services::login::check_password(state, ctx, &user.email, password, "mfa_reauth").await {
+    match crate::services::login::check_password(state, ctx, user.email.as_str(), password, "mfa_reauth").await {
         Ok(user) => Ok(user),
         Err(ServiceError::InvalidCredentials) => Err(ServiceError::Validation(vec![FieldProblem::new(
             "password",
@@ -46,7 +46,7 @@ pub(crate) fn revoke_choice(state: &App, auth: &Authenticated) -> RevokeSessions
 /// own authenticator is then noticed).
 pub(crate) fn notify(state: &App, user: &User, what: &str) {
     state.mailer.enqueue(OutgoingMail {
-        to: user.email.clone(),
+        to: user.email.to_string(),
         subject: format!("Security notice: {what}"),
         text: format!(
             "{what} on your account ({}).\n\nIf this was you, nothing else is needed. If not, reset your password \

@@ -162,7 +162,7 @@ pub async fn login(
     if let Some(required) = step_up::begin_step_up(state, ctx, &user, mode).await? {
         return Ok(LoginOutcome::StepUp(required));
     }
-    Ok(LoginOutcome::Session(start_session(state, ctx, &user, vec!["pwd".into()], mode).await?))
+    Ok(LoginOutcome::Session(start_session(state, ctx, &user, vec![rampart_domain::mfa::Amr::Pwd], mode).await?))
 }
 
 /// A step-up answered: the session it opens (`amr` naming both factors).
@@ -231,7 +231,7 @@ pub async fn admit(state: &App, ctx: &RequestContext, user: &User) -> Result<(),
                 token.hash(),
                 TokenPurpose::ExpiredPassword,
                 user.id,
-                &user.email,
+                user.email.as_str(),
                 now,
                 now + EXPIRED_PASSWORD_TOKEN_TTL,
                 Some(&ev),
@@ -271,7 +271,7 @@ pub async fn start_session(
     state: &App,
     ctx: &RequestContext,
     user: &User,
-    amr: Vec<String>,
+    amr: Vec<rampart_domain::mfa::Amr>,
     mode: SessionMode,
 ) -> Result<Issued, ServiceError> {
     let now = state.clock.now();
@@ -341,8 +341,8 @@ fn token_response(state: &App, user: &User, session: &Session, refresh: &OpaqueT
         iat: now,
         nbf: now,
         exp: now + ttl,
-        roles: user.roles.clone(),
-        amr: session.amr.clone(),
+        roles: user.roles.iter().map(|r| r.as_str().to_string()).collect(),
+        amr: session.amr.iter().map(|a| a.as_str().to_string()).collect(),
     };
     let access_token = state.signing.sign(&claims).map_err(ServiceError::internal)?;
     Ok(Tokens {

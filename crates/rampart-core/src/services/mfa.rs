@@ -96,7 +96,7 @@ pub async fn totp_setup(
         }
         Err(e) => return Err(e.into()),
     }
-    let uri = totp().otpauth_uri(&secret, &state.settings.mfa.issuer, &user.email);
+    let uri = totp().otpauth_uri(&secret, &state.settings.mfa.issuer, user.email.as_str());
     let (png, svg) = qr(&uri)?;
     Ok(TotpEnrolment {
         secret: secret.base32(),
@@ -262,7 +262,7 @@ pub async fn send_email_code(state: &App, ctx: &RequestContext, mfa_token: &str)
     state.events.observed(&ev);
     let minutes = state.settings.mfa.challenge_ttl.whole_minutes();
     state.mailer.enqueue(OutgoingMail {
-        to: user.email.clone(),
+        to: user.email.to_string(),
         subject: "Your sign-in code".into(),
         text: format!(
             "Your sign-in code is {code}\n\nIt works once, for this sign-in only, for at most {minutes} minutes. \

@@ -100,12 +100,20 @@ async fn send_reset(state: &App, ctx: &RequestContext, submitted: &str) -> Resul
     let expires = now + ttl;
     state
         .store
-        .create_account_token(token.hash(), TokenPurpose::ResetPassword, user.id, &user.email, now, expires, Some(&ev))
+        .create_account_token(
+            token.hash(),
+            TokenPurpose::ResetPassword,
+            user.id,
+            user.email.as_str(),
+            now,
+            expires,
+            Some(&ev),
+        )
         .await?;
     state.events.observed(&ev);
     let link = state.settings.accounts.reset_password_link(token.expose());
     state.mailer.enqueue(OutgoingMail {
-        to: user.email.clone(),
+        to: user.email.to_string(),
         subject: "Reset your password".into(),
         text: format!(
             "Someone asked to reset the password of this account. To choose a new password, open the link \
@@ -136,7 +144,7 @@ pub async fn reset_password(
         return Err(ServiceError::InvalidAccountToken);
     };
     let user = state.store.get_user(found.user_id).await?.ok_or(ServiceError::InvalidAccountToken)?;
-    let password = validate_new_password(state, new_password, Some(&user.email), "new_password")
+    let password = validate_new_password(state, new_password, Some(user.email.as_str()), "new_password")
         .map_err(ServiceError::Validation)?;
     check_history(state, user.id, &password, "new_password").await?;
     let phc = state.hashing.hash(password).await.map_err(ServiceError::internal)?;
@@ -149,7 +157,7 @@ pub async fn reset_password(
         .actor(Actor::User(user.id.0))
         .resource(Resource::new("user", user.id))
         .details(serde_json::json!({ "via": via, "sessions_revoked": "all" }));
-    let id_key = state.auth.identifier_key(&user.email).storage_key();
+    let id_key = state.auth.identifier_key(user.email.as_str()).storage_key();
     match state.store.complete_password_reset(hash, user.id, &phc, now, &id_key, &ev).await {
         Ok(_) => {
             state.events.observed(&ev);
@@ -171,9 +179,9 @@ pub async fn change_password(
     keep_other_sessions: bool,
 ) -> Result<(), ServiceError> {
     let user = state.store.get_user(auth.user_id).await?.ok_or(ServiceError::InvalidToken)?;
-    let password = validate_new_password(state, new_password, Some(&user.email), "new_password")
+    let password = validate_new_password(state, new_password, Some(user.email.as_str()), "new_password")
         .map_err(ServiceError::Validation)?;
-    match check_password(state, ctx, &user.email, current, "password_change").await {
+    match check_password(state, ctx, user.email.as_str(), current, "password_change").await {
         Ok(_) => {}
         Err(ServiceError::InvalidCredentials) => {
             return Err(ServiceError::Validation(vec![FieldProblem::new(
@@ -199,7 +207,7 @@ pub async fn change_password(
 
 /// Lifts the lockout of a user's identifier (the administrator's unlock).
 pub async fn unlock(state: &App, ctx: &RequestContext, actor: Actor, user: &User) -> Result<(), ServiceError> {
-    let cleared = state.store.throttle_clear(&state.auth.identifier_key(&user.email).storage_key()).await?;
+    let cleared = state.store.throttle_clear(&state.auth.identifier_key(user.email.as_str()).storage_key()).await?;
     let ev: SecurityEvent = ctx
         .event(&state.events, Action::LoginUnlocked, Outcome::Success)
         .actor(actor)

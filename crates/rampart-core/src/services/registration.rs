@@ -69,12 +69,20 @@ pub async fn send_verification(state: &App, ctx: &RequestContext, user: &User) -
     let expires = now + ttl;
     state
         .store
-        .create_account_token(token.hash(), TokenPurpose::VerifyEmail, user.id, &user.email, now, expires, Some(&ev))
+        .create_account_token(
+            token.hash(),
+            TokenPurpose::VerifyEmail,
+            user.id,
+            user.email.as_str(),
+            now,
+            expires,
+            Some(&ev),
+        )
         .await?;
     state.events.observed(&ev);
     let link = state.settings.accounts.verify_email_url.replace("{token}", token.expose());
     state.mailer.enqueue(OutgoingMail {
-        to: user.email.clone(),
+        to: user.email.to_string(),
         subject: "Confirm your e-mail address".into(),
         text: format!(
             "Confirm this e-mail address by opening the link below (it works once, for {ttl_hours} hours):\n\n{link}\n\n\

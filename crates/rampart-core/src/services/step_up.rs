@@ -76,7 +76,7 @@ pub struct StepUpRequired {
 #[derive(Debug)]
 pub struct SteppedUp {
     pub user: User,
-    pub amr: Vec<String>,
+    pub amr: Vec<rampart_domain::mfa::Amr>,
     pub mode: SessionMode,
 }
 
@@ -124,7 +124,7 @@ pub async fn complete_step_up(
     }
 
     // Counted before the check, like a password attempt; taken back when right.
-    let keys = throttle_keys(state, ctx, &user.email);
+    let keys = throttle_keys(state, ctx, user.email.as_str());
     let stored: Vec<String> = keys.iter().map(|(k, _)| k.storage_key()).collect();
     let key_refs: Vec<(&str, ThrottlePolicy)> = stored.iter().zip(&keys).map(|(s, (_, p))| (s.as_str(), *p)).collect();
     let locks = match state.store.throttle_attempt(&key_refs, now).await? {
@@ -165,7 +165,7 @@ pub async fn complete_step_up(
         record_failure(state, ctx, Some(user.id), factor, reason, "login").await?;
         return Err(ServiceError::InvalidMfaCode);
     }
-    let id_key = state.auth.identifier_key(&user.email).storage_key();
+    let id_key = state.auth.identifier_key(user.email.as_str()).storage_key();
     let uncount: Vec<(&str, ThrottlePolicy, bool)> = key_refs
         .iter()
         .zip(&locks)

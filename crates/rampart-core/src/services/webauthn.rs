@@ -127,7 +127,7 @@ pub async fn register_start(
     let (ccr, reg) = state
         .webauthn
         .0
-        .start_passkey_registration(user.id.0, &user.email, &user.email, Some(exclude))
+        .start_passkey_registration(user.id.0, user.email.as_str(), user.email.as_str(), Some(exclude))
         .map_err(ServiceError::internal)?;
     let mut options = serde_json::to_value(&ccr).map_err(ServiceError::internal)?;
     if let Some(sel) = options.pointer_mut("/publicKey/authenticatorSelection").and_then(|v| v.as_object_mut()) {
@@ -400,6 +400,7 @@ async fn verify_passkey(
 /// The `amr` of a passwordless login: a hardware-bound key (`hwk`) that verified its user
 /// (`user`: webauthn-rs requires user verification, a PIN or biometric on the device), which
 /// together are two factors (`mfa`), RFC 8176.
-pub fn passkey_amr() -> Vec<String> {
-    vec![Factor::WebAuthn.amr().into(), "user".into(), "mfa".into()]
+pub fn passkey_amr() -> Vec<rampart_domain::mfa::Amr> {
+    use rampart_domain::mfa::Amr;
+    vec![Factor::WebAuthn.amr(), Amr::User, Amr::Mfa]
 }

@@ -240,7 +240,7 @@ pub async fn introspect(
             scope: None,
             sub: Some(claims.sub),
             sid: Some(claims.sid),
-            roles: Some(user.roles),
+            roles: Some(user.roles.iter().map(ToString::to_string).collect()),
             exp: Some(claims.exp),
             iat: Some(claims.iat),
             nbf: Some(claims.nbf),

@@ -246,7 +246,7 @@ fn session_for(user: UserId, at: OffsetDateTime, policy: rampart_domain::Session
         absolute_expires_at: absolute,
         ip: Some("192.0.2.1".into()),
         user_agent: Some("test".into()),
-        amr: vec!["pwd".into()],
+        amr: vec![rampart_domain::mfa::Amr::Pwd],
         revoked_at: None,
     }
 }
