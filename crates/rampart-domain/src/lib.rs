@@ -32,6 +32,7 @@ pub use email::Email;
 pub use event::{Action, Actor, Outcome, Resource, SecurityEvent, Severity};
 pub use opaque::{OpaqueToken, TokenHash, TokenKind};
 pub use password::{Argon2Params, CompositionRules, Password, PasswordHasher, PasswordPolicy};
+pub use permission::{Permission, Scope};
 pub use secret::Secret;
 pub use session::{Session, SessionId, SessionMode, SessionPolicy};
 pub use throttle::{Attempts, ThrottleKey, ThrottlePolicy, Verdict};

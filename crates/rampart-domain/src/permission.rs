@@ -1,6 +1,64 @@
 //! Permissions: `resource:action` strings granted by roles, with `*` wildcards
 //! (`*` grants everything, `users:*` every action on users).
 
+use std::fmt;
+
+/// A permission as roles grant it and API keys carry it (a key's *scope*): `resource:action`,
+/// `resource:*` or `*`, each part 1–64 of `a-z 0-9 _ - .`. Built by [`Permission::parse`];
+/// past it, code trusts the shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Permission(String);
+
+/// An API key's scope: a permission the key may use within its owner's.
+pub type Scope = Permission;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not resource:action, resource:* or *")]
+pub struct PermissionError(pub String);
+
+impl Permission {
+    pub fn parse(s: &str) -> Result<Self, PermissionError> {
+        if crate::apikey::is_valid_scope(s) {
+            Ok(Permission(s.to_string()))
+        } else {
+            Err(PermissionError(s.to_string()))
+        }
+    }
+
+    /// A permission that [`Permission::parse`] accepted earlier and storage kept.
+    pub fn from_stored(stored: String) -> Self {
+        Permission(stored)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A concrete `resource:action` (no wildcard): what a check asks for.
+    pub fn is_concrete(&self) -> bool {
+        !self.0.ends_with('*')
+    }
+}
+
+impl AsRef<str> for Permission {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for Permission {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Whether any of `granted` allows `needed` (a concrete `resource:action`).
 pub fn allows<S: AsRef<str>>(granted: &[S], needed: &str) -> bool {
     let (resource, _) = needed.split_once(':').unwrap_or((needed, ""));
@@ -12,7 +70,19 @@ pub fn allows<S: AsRef<str>>(granted: &[S], needed: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::allows;
+    use super::{Permission, allows};
+
+    #[test]
+    fn permissions_parse_their_documented_shapes_only() {
+        for ok in ["*", "users:read", "users:*", "audit.log:export"] {
+            assert_eq!(Permission::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "users", ":read", "users:", "Users:read", "users:read:x", "a b:c", "*:read"] {
+            assert!(Permission::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Permission::parse("users:read").unwrap().is_concrete());
+        assert!(!Permission::parse("users:*").unwrap().is_concrete());
+    }
 
     #[test]
     fn wildcards_and_exact_matches() {

@@ -9,7 +9,7 @@ use crate::authz::Caller;
 use crate::error::{FieldProblem, ServiceError};
 use crate::events::RequestContext;
 use crate::services::{passwords, sessions};
-use rampart_domain::{Action, Outcome, Resource, RoleName, User, UserId, apikey, permission};
+use rampart_domain::{Action, Outcome, Permission, Resource, RoleName, User, UserId, permission};
 use rampart_store::{RevokeSessions, Role, StoreError};
 
 /// The user an administrator names by id; `not_found` for a malformed or unknown id.
@@ -198,12 +198,8 @@ fn validate_role(name: &str, permissions: &[String]) -> Result<(), ServiceError>
         ));
     }
     for p in permissions {
-        if !apikey::is_valid_scope(p) {
-            errors.push(FieldProblem::new(
-                "permissions",
-                "permission_invalid",
-                format!("{p:?} is not resource:action, resource:* or *"),
-            ));
+        if let Err(e) = Permission::parse(p) {
+            errors.push(FieldProblem::new("permissions", "permission_invalid", e.to_string()));
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(ServiceError::Validation(errors)) }
@@ -277,7 +273,7 @@ pub async fn check(
     subject: Option<&str>,
     permission_name: &str,
 ) -> Result<bool, ServiceError> {
-    if !apikey::is_valid_scope(permission_name) || permission_name.ends_with('*') {
+    if !Permission::parse(permission_name).is_ok_and(|p| p.is_concrete()) {
         return Err(ServiceError::field("permission", "permission_invalid", "a concrete resource:action"));
     }
     Ok(match subject {

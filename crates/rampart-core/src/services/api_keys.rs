@@ -9,6 +9,7 @@
 
 use crate::App;
 use crate::error::{FieldProblem, ServiceError};
+use rampart_domain::Permission;
 use rampart_domain::apikey::{self, KeyFormatError};
 use rampart_domain::{Action, Actor, Outcome, Resource, TokenHash, UserId};
 use rampart_store::{StoredApiKey, UsageCount};
@@ -342,8 +343,8 @@ pub fn validate_new_key(
         err("scopes", "too_many_scopes", "at most 50 scopes".into());
     }
     for s in scopes {
-        if !apikey::is_valid_scope(s) {
-            err("scopes", "scope_invalid", format!("{s:?} is not resource:action, resource:* or *"));
+        if let Err(e) = Permission::parse(s) {
+            err("scopes", "scope_invalid", e.to_string());
         } else if !apikey::covers(owner_permissions, s) {
             err("scopes", "scope_not_held", format!("you do not hold {s:?}; a key can never hold more than its owner"));
         }

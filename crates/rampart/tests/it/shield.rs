@@ -9,6 +9,7 @@ use rampart_domain::ratelimit::Quota;
 use rampart_testkit::redis::{RedisServer, redis_url, unique_prefix};
 use rampart_testkit::{TestApp, TestDb};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 const S: i64 = 1_000_000;
@@ -106,8 +107,11 @@ async fn login(app: &TestApp, extra: &[(&str, &str)]) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_rule_refuses_with_429_retry_after_and_the_ratelimit_fields() {
-    let app = TestApp::spawn_with(
+    // A fixed clock: the numbers below are exact however long the password checks take.
+    let clock = Arc::new(rampart_domain::clock::FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(
         TestDb::sqlite(),
+        clock,
         only(vec![rule("login", "/v1/auth/login", &["POST"], RateLimitKey::Ip, 2)]),
     )
     .await;
