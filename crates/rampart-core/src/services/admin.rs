@@ -170,6 +170,8 @@ pub async fn delete_user(state: &App, ctx: &RequestContext, caller: &Caller, id:
 /// Lifts a user's login lockout.
 pub async fn unlock_user(state: &App, ctx: &RequestContext, caller: &Caller, id: &str) -> Result<(), ServiceError> {
     let user = target(state, id).await?;
+    // Lifting a more powerful user's lockout helps whoever is guessing their password.
+    caller.require_covers(state, &permissions_of(state, &user.roles).await?, "unlocking this user").await?;
     passwords::unlock(state, ctx, caller.actor(), &user).await
 }
 
@@ -181,6 +183,7 @@ pub async fn revoke_user_sessions(
     id: &str,
 ) -> Result<u64, ServiceError> {
     let user = target(state, id).await?;
+    caller.require_covers(state, &permissions_of(state, &user.roles).await?, "ending this user's sessions").await?;
     sessions::revoke_sessions(state, ctx, caller.actor(), user.id, RevokeSessions::All, "admin").await
 }
 

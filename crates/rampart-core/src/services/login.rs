@@ -13,8 +13,8 @@ use rampart_domain::ThrottleKey;
 use rampart_domain::opaque::looks_like;
 use rampart_domain::tokens::AccessClaims;
 use rampart_domain::{
-    Action, Actor, Email, OpaqueToken, Outcome, Password, Resource, Session, SessionId, Severity, TokenHash, TokenKind,
-    User, UserId,
+    Action, Actor, Email, OpaqueToken, Outcome, Password, Resource, SecurityEvent, Session, SessionId, Severity,
+    TokenHash, TokenKind, User, UserId,
 };
 use rampart_store::{AttemptDecision, RefreshOutcome, TokenPurpose};
 use time::{Duration, OffsetDateTime};
@@ -162,6 +162,7 @@ pub async fn login(
     if let Some(required) = step_up::begin_step_up(state, ctx, &user, mode).await? {
         return Ok(LoginOutcome::StepUp(required));
     }
+    require_fresh_password(state, ctx, &user).await?;
     Ok(LoginOutcome::Session(start_session(state, ctx, &user, vec![rampart_domain::mfa::Amr::Pwd], mode).await?))
 }
 
@@ -173,6 +174,7 @@ pub async fn complete_step_up(
     answer: step_up::Answer<'_>,
 ) -> Result<Issued, ServiceError> {
     let done = step_up::complete_step_up(state, ctx, mfa_token, answer).await?;
+    require_fresh_password(state, ctx, &done.user).await?;
     start_session(state, ctx, &done.user, done.amr, done.mode).await
 }
 
@@ -196,15 +198,18 @@ fn upgrade_hash(state: &App, user: UserId, password: &str, old: String) {
     });
 }
 
+fn refusal(state: &App, ctx: &RequestContext, user: &User, reason: &'static str) -> SecurityEvent {
+    ctx.event(&state.events, Action::Login, Outcome::Denied)
+        .actor(Actor::User(user.id.0))
+        .resource(Resource::new("user", user.id))
+        .details(serde_json::json!({ "reason": reason }))
+}
+
 /// After a right password: the checks that may still refuse a login (disabled account,
-/// unverified address, expired password).
+/// unverified address). The password's age is checked only once every factor is in
+/// ([`require_fresh_password`]): its `change_token` resets the password.
 pub async fn admit(state: &App, ctx: &RequestContext, user: &User) -> Result<(), ServiceError> {
-    let refuse = |reason: &'static str| {
-        ctx.event(&state.events, Action::Login, Outcome::Denied)
-            .actor(Actor::User(user.id.0))
-            .resource(Resource::new("user", user.id))
-            .details(serde_json::json!({ "reason": reason }))
-    };
+    let refuse = |reason: &'static str| refusal(state, ctx, user, reason);
     if user.disabled {
         state.events.record(refuse("account_disabled")).await?;
         return Err(ServiceError::AccountDisabled);
@@ -219,6 +224,14 @@ pub async fn admit(state: &App, ctx: &RequestContext, user: &User) -> Result<(),
         }
         return Err(ServiceError::EmailNotVerified);
     }
+    Ok(())
+}
+
+/// Refuses with `password_expired` (and a short-lived `change_token`) a login whose password is
+/// older than `passwords.max_age_days`. Runs after the second factor, never before: the token
+/// sets a new password and ends the owner's sessions, so the password alone must not get it.
+pub async fn require_fresh_password(state: &App, ctx: &RequestContext, user: &User) -> Result<(), ServiceError> {
+    let refuse = |reason: &'static str| refusal(state, ctx, user, reason);
     let now = state.clock.now();
     if let Some(max_age) = state.settings.passwords.max_age
         && now - user.password_changed_at >= max_age
@@ -417,5 +430,6 @@ pub async fn passkey_login(
 ) -> Result<Issued, ServiceError> {
     let user = crate::services::webauthn::passkey_finish(state, ctx, challenge_id, credential).await?;
     admit(state, ctx, &user).await?;
+    require_fresh_password(state, ctx, &user).await?;
     start_session(state, ctx, &user, crate::services::webauthn::passkey_amr(), SessionMode::Token).await
 }

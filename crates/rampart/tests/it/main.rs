@@ -24,6 +24,7 @@ mod api_keys;
 mod audit;
 mod caches;
 mod cli;
+mod hardening;
 mod http_core;
 mod ip_rules;
 mod mfa;

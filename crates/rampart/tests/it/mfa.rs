@@ -12,23 +12,23 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
-const PW: &str = "correct horse battery staple";
+pub(crate) const PW: &str = "correct horse battery staple";
 
-fn no_delays(c: &mut rampart_config::Config) {
+pub(crate) fn no_delays(c: &mut rampart_config::Config) {
     c.login.delay_base_ms = 0;
 }
 
-fn secret_bytes(setup: &Value) -> Vec<u8> {
+pub(crate) fn secret_bytes(setup: &Value) -> Vec<u8> {
     data_encoding::BASE32_NOPAD.decode(setup["secret"].as_str().unwrap().as_bytes()).unwrap()
 }
 
-fn code_at(secret: &[u8], t: time::OffsetDateTime) -> String {
+pub(crate) fn code_at(secret: &[u8], t: time::OffsetDateTime) -> String {
     Totp::default().code(secret, t.unix_timestamp())
 }
 
 /// Sets up and enables TOTP for a logged-in user at the clock's time; returns the secret and
 /// the backup codes.
-async fn enable_totp(app: &TestApp, token: &str, now: time::OffsetDateTime) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn enable_totp(app: &TestApp, token: &str, now: time::OffsetDateTime) -> (Vec<u8>, Vec<String>) {
     let (s, setup) = app.post_bearer("/v1/me/mfa/totp/setup", token, &json!({ "password": PW })).await;
     assert_eq!(s, 200, "{setup}");
     let secret = secret_bytes(&setup);
