@@ -362,15 +362,34 @@ impl Store {
     }
 
     /// Counts a wrong code against a challenge.
-    pub async fn fail_mfa_challenge(&self, hash: TokenHash) -> Result<()> {
-        with_pool!(self, |pool| {
-            sqlx::query("UPDATE mfa_challenges SET failures = failures + 1 WHERE hash = $1")
-                .bind(hash.0.to_vec())
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
+    /// Takes one attempt at a live challenge that has attempts left, in one statement: the
+    /// count moves before the answer is checked, so of any number of concurrent attempts at
+    /// most `max_attempts` in all get to check a code. `None`: unknown, used, expired or spent.
+    pub async fn claim_mfa_attempt(
+        &self,
+        hash: TokenHash,
+        now: OffsetDateTime,
+        max_attempts: u32,
+    ) -> Result<Option<MfaChallenge>> {
+        let row: Option<ChallengeRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "UPDATE mfa_challenges SET failures = failures + 1 \
+                 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
+                 RETURNING user_id, cookie_mode, ip, failures, email_code_hash",
+            )
+            .bind(hash.0.to_vec())
+            .bind(Ts(now))
+            .bind(i64::from(max_attempts))
+            .fetch_optional(pool)
+            .await
         })?;
-        Ok(())
+        Ok(row.map(|(user, cookie_mode, ip, failures, email_code_hash)| MfaChallenge {
+            user_id: UserId(user),
+            cookie_mode,
+            ip,
+            failures: u32::try_from(failures).unwrap_or(u32::MAX),
+            email_code_hash,
+        }))
     }
 
     /// Uses an `mfa_token` once: `true` for exactly one caller, while it is unexpired.

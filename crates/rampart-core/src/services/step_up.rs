@@ -110,7 +110,7 @@ pub async fn complete_step_up(
     };
     let hash = TokenHash::of(mfa_token);
     let challenge = if looks_like(TokenKind::MfaLogin, mfa_token) {
-        state.store.mfa_challenge(hash, now, state.settings.mfa.challenge_max_failures).await?
+        state.store.claim_mfa_attempt(hash, now, state.settings.mfa.challenge_max_failures).await?
     } else {
         None
     };
@@ -150,7 +150,6 @@ pub async fn complete_step_up(
         }
     };
     if let Err(reason) = accepted {
-        state.store.fail_mfa_challenge(hash).await?;
         for ((key, _), locked) in keys.iter().zip(&locks) {
             if *locked {
                 let kind = key.kind();

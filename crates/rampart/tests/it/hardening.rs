@@ -101,3 +101,42 @@ async fn a_refresh_on_an_ended_session_is_recorded() {
         .count();
     assert_eq!(ended, 1, "one token.refreshed failure naming the ended session");
 }
+
+/// Item 10: the per-`mfa_token` cap on wrong codes was read and incremented separately, so
+/// concurrent wrong codes all got checked. Fifty at once now get at most the cap's worth of
+/// checks; the rest find the token spent.
+#[tokio::test]
+async fn fifty_concurrent_wrong_codes_get_at_most_the_cap_of_checks() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |c| {
+        c.login.delay_base_ms = 0;
+        c.login.max_failures = 1000;
+        c.login.ip_max_failures = 1000;
+        c.ip_rules.auto_block_failures = 0;
+        c.mfa.challenge_max_failures = 3;
+    })
+    .await;
+    app.create_user("race@example.com", PW, &[]).await;
+    let token = app.login("race@example.com", PW).await.access_token;
+    let (secret, _) = enable_totp(&app, &token, clock.now()).await;
+    clock.advance(time::Duration::seconds(30));
+    let good = code_at(&secret, clock.now());
+    let bad = if good == "111111" { "222222" } else { "111111" };
+    let mt = app.mfa_token("race@example.com", PW).await.mfa_token;
+    let barrier = Arc::new(tokio::sync::Barrier::new(50));
+    let answers = futures::future::join_all((0..50).map(|_| {
+        let (barrier, send) =
+            (barrier.clone(), app.post_json("/v1/auth/login/mfa", &json!({"mfa_token": mt, "code": bad})));
+        async move {
+            barrier.wait().await;
+            send.await
+        }
+    }))
+    .await;
+    let checked = answers.iter().filter(|(s, b)| *s == 401 && b["code"] == "invalid_mfa_code").count();
+    let spent = answers.iter().filter(|(s, b)| *s == 401 && b["code"] == "invalid_mfa_token").count();
+    assert_eq!(checked, 3, "exactly the cap's worth of codes were checked");
+    assert_eq!(spent, 47, "{answers:?}");
+    let (s, body) = app.post_json("/v1/auth/login/mfa", &json!({"mfa_token": mt, "code": good})).await;
+    assert_eq!((s, body["code"].as_str()), (401, Some("invalid_mfa_token")), "{body}");
+}
