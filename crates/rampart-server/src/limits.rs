@@ -99,7 +99,7 @@ pub fn check_shape(bytes: &[u8], limits: JsonLimits) -> Result<(), FieldProblem>
                     return Err(FieldProblem {
                         field: path(&keys, None),
                         code: "too_deep".into(),
-                        message: format!("nested deeper than { } levels", limits.max_depth),
+                        message: format!("nested deeper than {} levels", limits.max_depth),
                     });
                 }
                 keys.push(String::new());
@@ -120,20 +120,26 @@ pub fn check_shape(bytes: &[u8], limits: JsonLimits) -> Result<(), FieldProblem>
                     j += if bytes[j] == b'\\' { 2 } else { 1 };
                 }
                 let len = j.min(bytes.len()) - start;
-                let text = String::from_utf8_lossy(&bytes[start..j.min(bytes.len())]).into_owned();
-                if len > limits.max_string_bytes {
-                    let field = if bytes[j.min(bytes.len())..].iter().find(|b| !b.is_ascii_whitespace() && **b != b'"')
+                let raw = &bytes[start..j.min(bytes.len())];
+                let text = String::from_utf8_lossy(raw).into_owned();
+                let field = || {
+                    if bytes[j.min(bytes.len())..].iter().find(|b| !b.is_ascii_whitespace() && **b != b'"')
                         == Some(&b':')
                     {
                         path(&keys, Some("(key)"))
                     } else {
                         path(&keys, None)
-                    };
+                    }
+                };
+                if len > limits.max_string_bytes {
                     return Err(FieldProblem {
-                        field,
+                        field: field(),
                         code: "too_long".into(),
                         message: format!("longer than {} bytes", limits.max_string_bytes),
                     });
+                }
+                if has_control_character(raw) {
+                    return Err(FieldProblem::new(&field(), "control_character", CONTROL_MESSAGE));
                 }
                 last_string = Some(text);
                 i = j;
@@ -143,6 +149,43 @@ pub fn check_shape(bytes: &[u8], limits: JsonLimits) -> Result<(), FieldProblem>
         i += 1;
     }
     Ok(())
+}
+
+/// What a text input with a control character is told.
+pub const CONTROL_MESSAGE: &str = "control characters (U+0000 to U+001F, U+007F) are not accepted";
+
+/// Whether the raw bytes of a JSON string (between its quotes, escapes not yet decoded) hold a
+/// control character, raw (DEL is valid JSON) or escaped (`\n`, `\u0000`, …).
+fn has_control_character(raw: &[u8]) -> bool {
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'\\' => {
+                match raw.get(i + 1) {
+                    Some(b'n' | b't' | b'r' | b'b' | b'f') => return true,
+                    Some(b'u') => {
+                        let hex = raw.get(i + 2..i + 6).and_then(|h| std::str::from_utf8(h).ok());
+                        if hex.and_then(|h| u32::from_str_radix(h, 16).ok()).is_some_and(is_control) {
+                            return true;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 2;
+            }
+            b => {
+                if is_control(u32::from(b)) {
+                    return true;
+                }
+                i += 1;
+            }
+        }
+    }
+    false
+}
+
+fn is_control(c: u32) -> bool {
+    c < 0x20 || c == 0x7f
 }
 
 /// A serde data error (`path: message`, from axum's rejection text) as a field error.
@@ -226,6 +269,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(query) = parts.uri.query() {
+            for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+                if key.chars().chain(value.chars()).any(|c| is_control(u32::from(c))) {
+                    return Err(ServiceError::field(&key, "control_character", CONTROL_MESSAGE).into());
+                }
+            }
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
             Err(rejection) => Err(ApiError::InvalidRequest(rejection.body_text())),
@@ -236,6 +286,20 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_found_raw_and_escaped() {
+        let l = JsonLimits { max_depth: 8, max_string_bytes: 100 };
+        for body in
+            [r#"{"q":"a\u0000b"}"#, r#"{"q":"a\nb"}"#, r#"{"q":"\u001F"}"#, "{\"q\":\"a\u{7f}b\"}", r#"{"q":"\u007f"}"#]
+        {
+            let e = check_shape(body.as_bytes(), l).unwrap_err();
+            assert_eq!((e.field.as_str(), e.code.as_str()), ("q", "control_character"), "{body}");
+        }
+        for body in [r#"{"q":"a\"b\\c\u00e9\/"}"#, r#"{"q":"ünïcödé"}"#, r#"{"a\u0020b":1}"#] {
+            assert!(check_shape(body.as_bytes(), l).is_ok(), "{body}");
+        }
+    }
 
     #[test]
     fn depth_and_string_length_name_the_field() {

@@ -4,9 +4,9 @@
 use crate::AppState;
 use crate::auth::{Caller, Guard, RolesRead, RolesWrite, UsersDelete, UsersRead, UsersWrite};
 use crate::error::ApiError;
-use crate::limits::ApiJson;
+use crate::limits::{ApiJson, ApiQuery};
 use crate::views::user_view;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rampart_core::RequestContext;
@@ -25,6 +25,7 @@ fn admin_view(u: &User) -> AdminUserView {
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// Part of the e-mail address or name.
     pub q: Option<String>,
@@ -40,7 +41,7 @@ pub async fn list_users(
     State(state): State<AppState>,
     ctx: RequestContext,
     guard: Guard<UsersRead>,
-    Query(q): Query<UserListQuery>,
+    ApiQuery(q): ApiQuery<UserListQuery>,
 ) -> Result<axum::Json<AdminUserList>, ApiError> {
     let after = match &q.cursor {
         Some(c) => Some(c.parse().map(UserId).map_err(|_| ApiError::InvalidRequest("bad cursor".into()))?),

@@ -3,9 +3,9 @@
 use crate::AppState;
 use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
-use crate::limits::ApiJson;
+use crate::limits::{ApiJson, ApiQuery};
 use crate::views::rfc3339;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rampart_core::RequestContext;
@@ -145,6 +145,7 @@ pub async fn rotate(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// RFC 3339; default 7 days ago.
     pub since: Option<String>,
@@ -160,7 +161,7 @@ pub async fn usage(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<String>,
-    Query(q): Query<UsageQuery>,
+    ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> Result<axum::Json<ApiKeyUsage>, ApiError> {
     let id = parse_id(&id)?;
     state.store.api_key(auth.user_id, id).await?.ok_or(ApiError::NotFound)?;

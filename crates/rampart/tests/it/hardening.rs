@@ -140,3 +140,38 @@ async fn fifty_concurrent_wrong_codes_get_at_most_the_cap_of_checks() {
     let (s, body) = app.post_json("/v1/auth/login/mfa", &json!({"mfa_token": mt, "code": good})).await;
     assert_eq!((s, body["code"].as_str()), (401, Some("invalid_mfa_token")), "{body}");
 }
+
+/// Item 17: `?q=%00` in the admin user search matched every user, and a NUL was accepted in an
+/// IP rule's `reason`. Control characters are refused in every text input at the boundary
+/// (JSON bodies and query strings), with `validation_failed` naming the field, storing nothing.
+#[tokio::test]
+async fn control_characters_are_refused_in_bodies_and_queries_and_nothing_is_stored() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| c.login.delay_base_ms = 0).await;
+    let admin = app.create_and_login("root@example.com", PW, &["admin"]).await.access_token;
+    let (s, b) = app.get_bearer("/v1/admin/users?q=%00", &admin).await;
+    assert_eq!((s, b["code"].as_str()), (400, Some("validation_failed")), "{b}");
+    assert_eq!(
+        (b["errors"][0]["field"].as_str(), b["errors"][0]["code"].as_str()),
+        (Some("q"), Some("control_character"))
+    );
+    let (s, b) = app
+        .post_bearer(
+            "/v1/admin/ip-rules",
+            &admin,
+            &json!({"network": "192.0.2.0/24", "action": "block", "reason": "spam\u{0}ignore"}),
+        )
+        .await;
+    assert_eq!((s, b["errors"][0]["field"].as_str()), (400, Some("reason")), "{b}");
+    let (_, rules) = app.get_bearer("/v1/admin/ip-rules", &admin).await;
+    assert_eq!(rules["items"], json!([]), "nothing stored");
+    for name in ["line\nbreak", "tab\there", "del\u{7f}ete"] {
+        let (s, b) = app
+            .post_json("/v1/auth/register", &json!({"email": "new@example.com", "password": PW, "name": name}))
+            .await;
+        assert_eq!((s, b["errors"][0]["code"].as_str()), (400, Some("control_character")), "{name:?}: {b}");
+    }
+    let (s, _) = app.get_bearer("/v1/admin/users?q=new", &admin).await;
+    assert_eq!(s, 200);
+    let (_, users) = app.get_bearer("/v1/admin/users?q=new%40example.com", &admin).await;
+    assert_eq!(users["items"], json!([]), "no account was created");
+}
