@@ -28,9 +28,12 @@ fn admin_view(u: &User) -> AdminUserView {
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// Part of the e-mail address or name.
+    #[param(nullable)]
     pub q: Option<String>,
     /// Default 50, at most 500.
+    #[param(nullable)]
     pub limit: Option<u32>,
+    #[param(nullable)]
     pub cursor: Option<String>,
 }
 

@@ -148,8 +148,10 @@ pub async fn rotate(
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// RFC 3339; default 7 days ago.
+    #[param(nullable)]
     pub since: Option<String>,
     /// RFC 3339; default now.
+    #[param(nullable)]
     pub until: Option<String>,
 }
 
