@@ -19,11 +19,14 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A `tracing` filter: `info`, or `info,rampart_server=debug`.
     pub level: String,
+    /// More name patterns whose header and query values are redacted in logs, besides the
+    /// built-in list (case-insensitive substrings of the name, e.g. `"ssn"`).
+    pub redact: Vec<String>,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Auto, level: "info".into() }
+        Self { format: LogFormat::Auto, level: "info".into(), redact: Vec::new() }
     }
 }
 
@@ -33,6 +36,9 @@ impl LogConfig {
         let mut p = Vec::new();
         if self.level.trim().is_empty() {
             p.push("log.level: must not be empty".into());
+        }
+        if self.redact.iter().any(|r| r.trim().is_empty()) {
+            p.push("log.redact: patterns must not be empty".into());
         }
         p
     }

@@ -108,9 +108,14 @@ async fn logs_at_trace_level_never_contain_credentials_but_always_the_request_id
         "fragment-access-token",
         "location-code-value",
     ];
-    let req = Request::post(
-        "/login?token=query-secret-token&password=query-secret-password&limit=5&%70assword=encoded-name-password",
-    )
+    // The query names the security review found logged in clear (issue 15, item 18).
+    let named =
+        ["pwd", "pass", "otp", "totp", "jwt", "csrf", "sid", "sig", "signature", "credential", "X-Amz-Signature"];
+    let named_values: Vec<String> = named.iter().map(|n| format!("leaked-{}-value", n.to_lowercase())).collect();
+    let extra_query: String = named.iter().zip(&named_values).map(|(n, v)| format!("&{n}={v}")).collect();
+    let req = Request::post(format!(
+        "/login?token=query-secret-token&password=query-secret-password&limit=5&%70assword=encoded-name-password{extra_query}"
+    ))
     .header(header::CONTENT_TYPE, "application/json")
     .header(header::AUTHORIZATION, format!("Bearer {}", secrets[0]))
     .header(header::COOKIE, format!("__Host-rampart_session={}", secrets[1]))
@@ -133,7 +138,7 @@ async fn logs_at_trace_level_never_contain_credentials_but_always_the_request_id
     let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(out.contains("handler saw the body"), "the handler's log line is there: {out}");
     assert!(out.contains("request received") && out.contains("response headers"), "headers were logged: {out}");
-    for secret in secrets {
+    for secret in secrets.iter().copied().chain(named_values.iter().map(String::as_str)) {
         assert!(!out.contains(secret), "log output leaks {secret:?}:\n{out}");
     }
     assert!(out.contains("[redacted]"));

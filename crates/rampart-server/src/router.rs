@@ -105,7 +105,8 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), ip_filter::middleware))
         .layer(from_fn(move |req, next| client_ip::middleware(trusted.clone(), req, next)));
     // 7 → 2.
-    let routes = with_core_stack(routes, &state.settings.server, state.metrics.clone());
+    let redaction = Arc::new(telemetry::Redaction::new(&state.settings.log.redact));
+    let routes = with_core_stack(routes, &state.settings.server, state.metrics.clone(), redaction);
     // 1.
     routes
         .layer(from_fn(move |req, next| headers::security_headers(security_headers.clone(), req, next)))
@@ -124,7 +125,7 @@ pub(crate) fn with_core_layers<S: Clone + Send + Sync + 'static>(
     server: &ServerSettings,
     metrics: Arc<Metrics>,
 ) -> Router<S> {
-    with_core_stack(with_fallbacks(routes), server, metrics)
+    with_core_stack(with_fallbacks(routes), server, metrics, Arc::default())
 }
 
 /// Layers 7 → 2 (body limit, timeout, panic, metrics, log span, request id).
@@ -132,6 +133,7 @@ fn with_core_stack<S: Clone + Send + Sync + 'static>(
     routes: Router<S>,
     server: &ServerSettings,
     metrics: Arc<Metrics>,
+    redaction: Arc<telemetry::Redaction>,
 ) -> Router<S> {
     let limit = server.body_limit_bytes;
     let timeout = server.request_timeout;
@@ -143,6 +145,6 @@ fn with_core_stack<S: Clone + Send + Sync + 'static>(
         .layer(from_fn(move |req, next| limits::timeout(timeout, req, next)))
         .layer(CatchPanicLayer::custom(limits::panic_response))
         .layer(from_fn_with_state(metrics, http_metrics::middleware))
-        .layer(from_fn(telemetry::middleware))
+        .layer(from_fn_with_state(redaction, telemetry::middleware))
         .layer(from_fn(request_id::middleware))
 }

@@ -2,9 +2,10 @@
 //! and log lines, with every credential redacted.
 //!
 //! Redaction is by name, applied before anything is formatted: header values of
-//! `Authorization`, `Cookie`, `Set-Cookie`, `X-API-Key`, `X-CSRF-Token` and any header whose
-//! name mentions a token, key, secret, password or auth; query values whose names do. Bodies
-//! are never logged.
+//! `Authorization`, `Cookie`, `Set-Cookie`, `X-API-Key`, `X-CSRF-Token`, and the value of any
+//! header or query parameter whose (percent-decoded, lower-cased) name contains one of
+//! [`SECRET_WORDS`] or a pattern of `log.redact`. URLs inside headers (`Referer`, `Location`)
+//! have their query redacted the same way and their fragment whole. Bodies are never logged.
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, Uri};
@@ -22,18 +23,58 @@ use tracing_subscriber::fmt::MakeWriter;
 const SECRET_HEADERS: &[&str] =
     &["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-csrf-token"];
 
-/// Words that mark a header or query parameter as secret wherever they appear in its name.
-const SECRET_WORDS: &[&str] = &["token", "key", "secret", "password", "passwd", "auth", "session", "code", "cookie"];
+/// Words that mark a header or query parameter as secret wherever they appear in its name
+/// (`X-Amz-Signature` has `sig`, `totp` has `otp`, `pwd` and `pass` cover their variants).
+pub const SECRET_WORDS: &[&str] = &[
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "pass",
+    "pwd",
+    "auth",
+    "session",
+    "sid",
+    "code",
+    "cookie",
+    "otp",
+    "jwt",
+    "csrf",
+    "sig",
+    "credential",
+    "bearer",
+    "assertion",
+];
+
+/// The names whose values are redacted: the built-in words plus `log.redact`.
+#[derive(Debug, Clone, Default)]
+pub struct Redaction {
+    extra: Vec<String>,
+}
+
+impl Redaction {
+    pub fn new(extra: &[String]) -> Self {
+        Self { extra: extra.iter().map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect() }
+    }
+
+    /// Whether a header or query parameter named `name` carries a secret. Names are
+    /// percent-decoded first, so `%70assword` is `password`.
+    pub fn is_secret_name(&self, name: &str) -> bool {
+        let lower = percent_decode(name).to_ascii_lowercase();
+        SECRET_HEADERS.contains(&lower.as_str())
+            || SECRET_WORDS.iter().any(|w| lower.contains(w))
+            || self.extra.iter().any(|w| lower.contains(w.as_str()))
+    }
+}
 
 /// Headers whose values are URLs: their query strings and fragments are redacted like the
 /// request's own (a password-reset link in a `Referer`, an OAuth `code` in a `Location`).
 const URL_HEADERS: &[&str] = &["referer", "location", "content-location", "origin", "refresh"];
 
-/// Whether a header or query parameter named `name` carries a secret. Names are
-/// percent-decoded first, so `%70assword` is `password`.
+/// [`Redaction::is_secret_name`] with the built-in list only.
 pub fn is_secret_name(name: &str) -> bool {
-    let lower = percent_decode(name).to_ascii_lowercase();
-    SECRET_HEADERS.contains(&lower.as_str()) || SECRET_WORDS.iter().any(|w| lower.contains(w))
+    Redaction::default().is_secret_name(name)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -60,59 +101,61 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A query string with secret values replaced by `[redacted]`.
-fn redact_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if is_secret_name(k) => format!("{k}={REDACTED}"),
-            _ => pair.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// A URL with its secret query values and its whole fragment redacted.
-fn redact_url(url: &str) -> String {
-    let (url, fragment) = match url.split_once('#') {
-        Some((u, _)) => (u, Some(REDACTED)),
-        None => (url, None),
-    };
-    let mut out = match url.split_once('?') {
-        Some((base, query)) => format!("{base}?{}", redact_query(query)),
-        None => url.to_string(),
-    };
-    if let Some(f) = fragment {
-        out.push('#');
-        out.push_str(f);
+impl Redaction {
+    /// A query string with secret values replaced by `[redacted]`.
+    fn redact_query(&self, query: &str) -> String {
+        query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if self.is_secret_name(k) => format!("{k}={REDACTED}"),
+                _ => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
     }
-    out
-}
 
-/// `name: value` pairs with secret values replaced by `[redacted]`.
-pub fn redact_headers(headers: &HeaderMap) -> String {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            let raw = value.to_str().unwrap_or("[non-ascii]");
-            let shown = if is_secret_name(name.as_str()) {
-                REDACTED.to_string()
-            } else if URL_HEADERS.contains(&name.as_str()) {
-                redact_url(raw)
-            } else {
-                raw.to_string()
-            };
-            format!("{name}: {shown}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+    /// A URL with its secret query values and its whole fragment redacted.
+    fn redact_url(&self, url: &str) -> String {
+        let (url, fragment) = match url.split_once('#') {
+            Some((u, _)) => (u, Some(REDACTED)),
+            None => (url, None),
+        };
+        let mut out = match url.split_once('?') {
+            Some((base, query)) => format!("{base}?{}", self.redact_query(query)),
+            None => url.to_string(),
+        };
+        if let Some(f) = fragment {
+            out.push('#');
+            out.push_str(f);
+        }
+        out
+    }
 
-/// The path and query with secret query values replaced by `[redacted]`.
-pub fn redact_uri(uri: &Uri) -> String {
-    match uri.query() {
-        Some(query) => format!("{}?{}", uri.path(), redact_query(query)),
-        None => uri.path().to_string(),
+    /// `name: value` pairs with secret values replaced by `[redacted]`.
+    pub fn redact_headers(&self, headers: &HeaderMap) -> String {
+        headers
+            .iter()
+            .map(|(name, value)| {
+                let raw = value.to_str().unwrap_or("[non-ascii]");
+                let shown = if self.is_secret_name(name.as_str()) {
+                    REDACTED.to_string()
+                } else if URL_HEADERS.contains(&name.as_str()) {
+                    self.redact_url(raw)
+                } else {
+                    raw.to_string()
+                };
+                format!("{name}: {shown}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The path and query with secret query values replaced by `[redacted]`.
+    pub fn redact_uri(&self, uri: &Uri) -> String {
+        match uri.query() {
+            Some(query) => format!("{}?{}", uri.path(), self.redact_query(query)),
+            None => uri.path().to_string(),
+        }
     }
 }
 
@@ -169,23 +212,27 @@ where
 
 /// Opens the request's span (method, redacted path, request id) and logs its end with status
 /// and latency. Request and response headers are logged, redacted, at `debug`.
-pub(crate) async fn middleware(req: Request, next: Next) -> Response {
+pub(crate) async fn middleware(
+    axum::extract::State(redaction): axum::extract::State<std::sync::Arc<Redaction>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let request_id = crate::request_id::current().unwrap_or_default();
     let route = crate::http_metrics::route_label(&req);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         method = %req.method(),
-        path = %redact_uri(req.uri()),
+        path = %redaction.redact_uri(req.uri()),
         route = %route,
     );
     async move {
-        tracing::debug!(headers = %redact_headers(req.headers()), "request received");
+        tracing::debug!(headers = %redaction.redact_headers(req.headers()), "request received");
         let started = Instant::now();
         let res = next.run(req).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let status = res.status().as_u16();
-        tracing::debug!(headers = %redact_headers(res.headers()), "response headers");
+        tracing::debug!(headers = %redaction.redact_headers(res.headers()), "response headers");
         if res.status().is_server_error() {
             tracing::warn!(status, latency_ms, "request completed");
         } else {
@@ -217,12 +264,26 @@ mod tests {
             "client_secret",
             "code",
             "api_key",
+            // Named by the security review (issue 15, item 18).
+            "pwd",
+            "pass",
+            "otp",
+            "totp",
+            "jwt",
+            "csrf",
+            "sid",
+            "sig",
+            "signature",
+            "credential",
+            "X-Amz-Signature",
         ] {
             assert!(is_secret_name(n), "{n}");
         }
-        for n in ["content-type", "user-agent", "x-request-id", "accept", "limit", "cursor", "q"] {
+        for n in ["content-type", "user-agent", "x-request-id", "accept", "limit", "cursor", "q", "since", "format"] {
             assert!(!is_secret_name(n), "{n}");
         }
+        let custom = Redaction::new(&["SSN".into()]);
+        assert!(custom.is_secret_name("customer_ssn") && !is_secret_name("customer_ssn"));
     }
 
     #[test]
@@ -230,18 +291,19 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("authorization", HeaderValue::from_static("Bearer abc.def.ghi"));
         h.insert("content-type", HeaderValue::from_static("application/json"));
-        let s = redact_headers(&h);
+        let r = Redaction::default();
+        let s = r.redact_headers(&h);
         assert!(!s.contains("abc.def.ghi"));
         assert!(s.contains("authorization: [redacted]") && s.contains("content-type: application/json"));
         let uri: Uri = "/v1/auth/verify?token=s3cret&limit=5&api_key=rk_x".parse().unwrap();
-        assert_eq!(redact_uri(&uri), "/v1/auth/verify?token=[redacted]&limit=5&api_key=[redacted]");
-        assert_eq!(redact_uri(&"/healthz".parse().unwrap()), "/healthz");
+        assert_eq!(r.redact_uri(&uri), "/v1/auth/verify?token=[redacted]&limit=5&api_key=[redacted]");
+        assert_eq!(r.redact_uri(&"/healthz".parse().unwrap()), "/healthz");
         assert_eq!(
-            redact_uri(&"/x?%70assword=a&%6Bey=b&q=c".parse().unwrap()),
+            r.redact_uri(&"/x?%70assword=a&%6Bey=b&q=c".parse().unwrap()),
             "/x?%70assword=[redacted]&%6Bey=[redacted]&q=c"
         );
         let mut h = HeaderMap::new();
         h.insert("referer", HeaderValue::from_static("https://a.example/reset?token=t0k&x=1#id_token=abc"));
-        assert_eq!(redact_headers(&h), "referer: https://a.example/reset?token=[redacted]&x=1#[redacted]");
+        assert_eq!(r.redact_headers(&h), "referer: https://a.example/reset?token=[redacted]&x=1#[redacted]");
     }
 }
