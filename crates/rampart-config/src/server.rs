@@ -24,6 +24,22 @@ pub struct ServerConfig {
     /// Proxies (CIDRs) whose `X-Forwarded-For`/`Forwarded` are believed, hop by hop from the
     /// right. None by default: the client is the TCP peer.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header the trusted proxy writes the client's address into; the others are
+    /// ignored, since proxies pass a client's own copies of them through untouched.
+    pub client_ip_header: ClientIpHeader,
+}
+
+/// Which forwarding header names the client behind `server.trusted_proxies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For`, read from the right through trusted hops (nginx, Caddy, Traefik, ALB).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239) `for=` values, read the same way.
+    Forwarded,
+    /// `X-Real-IP`: one address, set by the proxy.
+    XRealIp,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +52,7 @@ impl Default for ServerConfig {
             json_max_depth: 32,
             json_max_string_bytes: 16 * 1024,
             trusted_proxies: Vec::new(),
+            client_ip_header: ClientIpHeader::default(),
         }
     }
 }
@@ -52,6 +69,7 @@ pub struct ServerSettings {
     pub json_max_depth: usize,
     pub json_max_string_bytes: usize,
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    pub client_ip_header: ClientIpHeader,
 }
 
 impl ServerConfig {
@@ -83,6 +101,7 @@ impl ServerConfig {
             json_max_depth: self.json_max_depth,
             json_max_string_bytes: self.json_max_string_bytes,
             trusted_proxies: self.trusted_proxies.clone().into(),
+            client_ip_header: self.client_ip_header,
         })
     }
 }

@@ -96,6 +96,7 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api_router().split_for_parts();
     let trusted = state.shield.trusted_proxies.clone();
+    let client_ip_header = state.shield.client_ip_header;
     let cors = state.shield.cors.clone();
     let security_headers = state.shield.headers.clone();
     // 12 → 8, innermost first.
@@ -103,7 +104,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), rate_limit::middleware))
         .layer(from_fn(move |req, next| headers::cors(cors.clone(), req, next)))
         .layer(from_fn_with_state(state.clone(), ip_filter::middleware))
-        .layer(from_fn(move |req, next| client_ip::middleware(trusted.clone(), req, next)));
+        .layer(from_fn(move |req, next| client_ip::middleware(trusted.clone(), client_ip_header, req, next)));
     // 7 → 2.
     let redaction = Arc::new(telemetry::Redaction::new(&state.settings.log.redact));
     let routes = with_core_stack(routes, &state.settings.server, state.metrics.clone(), redaction);

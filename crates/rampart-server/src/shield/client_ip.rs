@@ -1,8 +1,11 @@
 //! The client's address: the TCP peer, unless the peer is a trusted proxy
-//! (`server.trusted_proxies`), in which case `Forwarded` (RFC 7239) or else `X-Forwarded-For`
-//! is read from the right, hop by hop, while the hops are trusted; the first untrusted hop is
-//! the client. From an untrusted peer both headers are ignored (anyone can write them); a
-//! malformed one from a trusted peer is a 400. The result, [`ClientIp`], is THE address of the
+//! (`server.trusted_proxies`), in which case the one header that proxy writes
+//! (`server.client_ip_header`: `X-Forwarded-For` by default, `Forwarded` (RFC 7239) or
+//! `X-Real-IP`) is read from the right, hop by hop, while the hops are trusted; the first
+//! untrusted hop is the client. The other headers are ignored even from a trusted proxy:
+//! proxies append to their own header and pass a client's copies of the others through
+//! untouched, so reading them would let the client choose its address. From an untrusted peer
+//! every forwarding header is ignored; a malformed one from a trusted peer is a 400. The result, [`ClientIp`], is THE address of the
 //! request everywhere: events, the login throttle, rate limits, IP rules.
 
 use crate::error::ApiError;
@@ -11,6 +14,7 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
+use rampart_config::ClientIpHeader;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -31,30 +35,35 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 /// Resolves the client of a request from `peer` and the forwarding headers.
 /// `Err` names the malformed header.
-pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Result<(IpAddr, Option<bool>), &'static str> {
+pub fn resolve(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+    header: ClientIpHeader,
+) -> Result<(IpAddr, Option<bool>), &'static str> {
     let peer = canonical(peer);
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return Ok((peer, None));
     }
-    let (hops, name): (Vec<&str>, _) = if headers.contains_key("forwarded") {
-        (forwarded_for(headers), "Forwarded")
-    } else {
-        (
-            headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .flat_map(|v| v.to_str().unwrap_or("\u{0}").split(','))
-                .map(str::trim)
-                .collect(),
-            "X-Forwarded-For",
-        )
+    let listed = |name: &str| -> Vec<&str> {
+        headers.get_all(name).iter().flat_map(|v| v.to_str().unwrap_or("\u{0}").split(',')).map(str::trim).collect()
     };
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .map(|p| p.trim().eq_ignore_ascii_case("https"))
-        .or_else(|| forwarded_proto(headers));
+    let (hops, name): (Vec<&str>, _) = match header {
+        ClientIpHeader::XForwardedFor => (listed("x-forwarded-for"), "X-Forwarded-For"),
+        ClientIpHeader::Forwarded => (forwarded_for(headers), "Forwarded"),
+        ClientIpHeader::XRealIp => (listed("x-real-ip"), "X-Real-IP"),
+    };
+    if header == ClientIpHeader::XRealIp && hops.len() > 1 {
+        return Err(name);
+    }
+    let proto = match header {
+        ClientIpHeader::Forwarded => forwarded_proto(headers),
+        ClientIpHeader::XForwardedFor | ClientIpHeader::XRealIp => headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .map(|p| p.trim().eq_ignore_ascii_case("https")),
+    };
     let mut client = peer;
     for hop in hops.iter().rev() {
         let ip = parse_node(hop).ok_or(name)?;
@@ -110,11 +119,16 @@ fn parse_node(node: &str) -> Option<IpAddr> {
 
 /// Puts [`ClientIp`] (and [`Https`] when known) into the request; 400 for a malformed
 /// forwarding header from a trusted proxy.
-pub(crate) async fn middleware(trusted: Arc<[IpNet]>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn middleware(
+    trusted: Arc<[IpNet]>,
+    header: ClientIpHeader,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) else {
         return next.run(req).await;
     };
-    match resolve(peer, req.headers(), &trusted) {
+    match resolve(peer, req.headers(), &trusted, header) {
         Ok((ip, https)) => {
             req.extensions_mut().insert(ClientIp(ip));
             if let Some(https) = https {
@@ -149,10 +163,19 @@ mod tests {
     #[test]
     fn headers_from_an_untrusted_peer_are_ignored() {
         let spoof = h(&[("x-forwarded-for", "1.2.3.4"), ("forwarded", "for=5.6.7.8")]);
-        assert_eq!(resolve(ip("203.0.113.9"), &spoof, &[]).unwrap().0, ip("203.0.113.9"));
-        assert_eq!(resolve(ip("203.0.113.9"), &spoof, &nets(&["10.0.0.0/8"])).unwrap().0, ip("203.0.113.9"));
+        assert_eq!(
+            resolve(ip("203.0.113.9"), &spoof, &[], ClientIpHeader::XForwardedFor).unwrap().0,
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            resolve(ip("203.0.113.9"), &spoof, &nets(&["10.0.0.0/8"]), ClientIpHeader::XForwardedFor).unwrap().0,
+            ip("203.0.113.9")
+        );
         // Even garbage is no error from an untrusted peer: it is simply not read.
-        assert!(resolve(ip("203.0.113.9"), &h(&[("x-forwarded-for", "garbage")]), &[]).is_ok());
+        assert!(
+            resolve(ip("203.0.113.9"), &h(&[("x-forwarded-for", "garbage")]), &[], ClientIpHeader::XForwardedFor)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -160,41 +183,79 @@ mod tests {
         let trusted = nets(&["10.0.0.0/8", "2001:db8:ffff::/48"]);
         // The client wrote "1.1.1.1" itself; the proxies appended the real hops.
         let xff = h(&[("x-forwarded-for", "1.1.1.1, 198.51.100.7, 10.0.0.2")]);
-        assert_eq!(resolve(ip("10.0.0.1"), &xff, &trusted).unwrap().0, ip("198.51.100.7"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &xff, &trusted, ClientIpHeader::XForwardedFor).unwrap().0,
+            ip("198.51.100.7")
+        );
         // Several header lines are one list.
         let split = h(&[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-for", "198.51.100.7")]);
-        assert_eq!(resolve(ip("10.0.0.1"), &split, &trusted).unwrap().0, ip("198.51.100.7"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &split, &trusted, ClientIpHeader::XForwardedFor).unwrap().0,
+            ip("198.51.100.7")
+        );
         let fwd = h(&[("forwarded", "for=1.1.1.1, for=\"[2001:db8::17]:4711\";proto=https, for=10.0.0.3")]);
-        let (client, https) = resolve(ip("10.0.0.1"), &fwd, &trusted).unwrap();
+        let (client, https) = resolve(ip("10.0.0.1"), &fwd, &trusted, ClientIpHeader::Forwarded).unwrap();
         assert_eq!(client, ip("2001:db8::17"));
         assert_eq!(https, None, "proto is read from the last element (the nearest proxy's), absent here");
         let fwd = h(&[("forwarded", "for=198.51.100.7;proto=https")]);
-        assert_eq!(resolve(ip("10.0.0.1"), &fwd, &trusted).unwrap(), (ip("198.51.100.7"), Some(true)));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &fwd, &trusted, ClientIpHeader::Forwarded).unwrap(),
+            (ip("198.51.100.7"), Some(true))
+        );
         // Every hop trusted: the leftmost is the client.
         assert_eq!(
-            resolve(ip("10.0.0.1"), &h(&[("x-forwarded-for", "10.9.9.9")]), &trusted).unwrap().0,
+            resolve(ip("10.0.0.1"), &h(&[("x-forwarded-for", "10.9.9.9")]), &trusted, ClientIpHeader::XForwardedFor)
+                .unwrap()
+                .0,
             ip("10.9.9.9")
         );
         // No header from a trusted peer: the peer.
-        assert_eq!(resolve(ip("10.0.0.1"), &HeaderMap::new(), &trusted).unwrap().0, ip("10.0.0.1"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &HeaderMap::new(), &trusted, ClientIpHeader::XForwardedFor).unwrap().0,
+            ip("10.0.0.1")
+        );
         // IPv4-mapped peers count as IPv4.
-        assert_eq!(resolve(ip("::ffff:10.0.0.1"), &xff, &trusted).unwrap().0, ip("198.51.100.7"));
+        assert_eq!(
+            resolve(ip("::ffff:10.0.0.1"), &xff, &trusted, ClientIpHeader::XForwardedFor).unwrap().0,
+            ip("198.51.100.7")
+        );
+    }
+
+    /// Issue 15, item 1: behind a proxy that appends to `X-Forwarded-For`, a client's own
+    /// `Forwarded` (or `X-Real-IP`) passed through untouched chose its address. Only the
+    /// configured header is read.
+    #[test]
+    fn only_the_configured_header_is_read_from_a_trusted_proxy() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let spoofed =
+            h(&[("forwarded", "for=10.9.9.9"), ("x-real-ip", "10.9.9.8"), ("x-forwarded-for", "198.51.100.7")]);
+        let client = |which| resolve(ip("10.0.0.1"), &spoofed, &trusted, which).unwrap().0;
+        assert_eq!(client(ClientIpHeader::XForwardedFor), ip("198.51.100.7"));
+        assert_eq!(client(ClientIpHeader::Forwarded), ip("10.9.9.9"));
+        assert_eq!(client(ClientIpHeader::XRealIp), ip("10.9.9.8"));
+        let real = h(&[("x-real-ip", "203.0.113.5"), ("x-forwarded-for", "10.9.9.9")]);
+        assert_eq!(resolve(ip("10.0.0.1"), &real, &trusted, ClientIpHeader::XRealIp).unwrap().0, ip("203.0.113.5"));
     }
 
     #[test]
     fn malformed_from_a_trusted_peer_is_an_error() {
         let trusted = nets(&["10.0.0.0/8"]);
-        for (k, v) in [
-            ("x-forwarded-for", "198.51.100.7, not-an-ip"),
-            ("x-forwarded-for", ""),
-            ("forwarded", "by=10.0.0.1"),
-            ("forwarded", "for=unknown"),
-            ("forwarded", "for=\"[2001:db8::1\""),
+        for (k, v, which) in [
+            ("x-forwarded-for", "198.51.100.7, not-an-ip", ClientIpHeader::XForwardedFor),
+            ("x-forwarded-for", "", ClientIpHeader::XForwardedFor),
+            ("forwarded", "by=10.0.0.1", ClientIpHeader::Forwarded),
+            ("forwarded", "for=unknown", ClientIpHeader::Forwarded),
+            ("forwarded", "for=\"[2001:db8::1\"", ClientIpHeader::Forwarded),
+            ("x-real-ip", "198.51.100.7, 198.51.100.8", ClientIpHeader::XRealIp),
+            ("x-real-ip", "nope", ClientIpHeader::XRealIp),
         ] {
-            assert!(resolve(ip("10.0.0.1"), &h(&[(k, v)]), &trusted).is_err(), "{k}: {v}");
+            assert!(resolve(ip("10.0.0.1"), &h(&[(k, v)]), &trusted, which).is_err(), "{k}: {v}");
         }
         // Junk left of the client (written by the client itself) is never read.
         let xff = h(&[("x-forwarded-for", "junk, 198.51.100.7")]);
-        assert_eq!(resolve(ip("10.0.0.1"), &xff, &trusted).unwrap().0, ip("198.51.100.7"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &xff, &trusted, ClientIpHeader::XForwardedFor).unwrap().0,
+            ip("198.51.100.7")
+        );
     }
 }

@@ -29,19 +29,24 @@ pub struct SecurityHeaders {
     fixed: Vec<(HeaderName, HeaderValue)>,
     hsts: Option<HeaderValue>,
     trusted: Arc<[ipnet::IpNet]>,
+    client_ip_header: rampart_config::ClientIpHeader,
 }
 
 impl SecurityHeaders {
     /// The headers of `[headers]` as `HeaderValue`s; a value that is not a valid header value
     /// is left out (validation refuses those at load).
-    pub fn new(c: &HeadersSettings, trusted: Arc<[ipnet::IpNet]>) -> Self {
+    pub fn new(
+        c: &HeadersSettings,
+        trusted: Arc<[ipnet::IpNet]>,
+        client_ip_header: rampart_config::ClientIpHeader,
+    ) -> Self {
         let fixed = c
             .fixed
             .iter()
             .filter_map(|(name, value)| Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?)))
             .collect();
         let hsts = c.hsts.as_deref().and_then(|v| HeaderValue::from_str(v).ok());
-        Self { fixed, hsts, trusted }
+        Self { fixed, hsts, trusted, client_ip_header }
     }
 }
 
@@ -59,7 +64,8 @@ fn carries_credentials(path: &str, req: &HeaderMap, res: &HeaderMap) -> bool {
 pub(crate) async fn security_headers(h: Arc<SecurityHeaders>, req: Request, next: Next) -> Response {
     let https = req.uri().scheme_str() == Some("https")
         || req.extensions().get::<ConnectInfo<SocketAddr>>().is_some_and(|c| {
-            client_ip::resolve(c.0.ip(), req.headers(), &h.trusted).is_ok_and(|(_, https)| https == Some(true))
+            client_ip::resolve(c.0.ip(), req.headers(), &h.trusted, h.client_ip_header)
+                .is_ok_and(|(_, https)| https == Some(true))
         });
     let path = req.uri().path().to_string();
     let req_headers = req.headers().clone();

@@ -19,6 +19,8 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Shield {
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// The header the trusted proxies write the client's address into.
+    pub client_ip_header: rampart_config::ClientIpHeader,
     pub rate_limits: rate_limit::RateLimits,
     pub headers: Arc<headers::SecurityHeaders>,
     pub cors: Arc<headers::Cors>,
@@ -29,7 +31,12 @@ impl Shield {
         let trusted = settings.server.trusted_proxies.clone();
         Ok(Self {
             rate_limits: rate_limit::RateLimits::from_settings(&settings.rate_limit)?,
-            headers: Arc::new(headers::SecurityHeaders::new(&settings.headers, trusted.clone())),
+            headers: Arc::new(headers::SecurityHeaders::new(
+                &settings.headers,
+                trusted.clone(),
+                settings.server.client_ip_header,
+            )),
+            client_ip_header: settings.server.client_ip_header,
             cors: Arc::new(headers::Cors::new(&settings.cors)),
             trusted_proxies: trusted,
         })

@@ -175,3 +175,63 @@ async fn control_characters_are_refused_in_bodies_and_queries_and_nothing_is_sto
     let (_, users) = app.get_bearer("/v1/admin/users?q=new%40example.com", &admin).await;
     assert_eq!(users["items"], json!([]), "no account was created");
 }
+
+/// Item 1: behind a trusted proxy (which appends to `X-Forwarded-For`), a client's own
+/// `Forwarded` header was preferred, so the client chose its address: an admin allowlist
+/// turned from 403 to 200, and rotating the header reset rate limits and forged audit
+/// addresses. Now only `server.client_ip_header` is read; every consumer sees the proxy's hop.
+#[tokio::test]
+async fn behind_a_proxy_a_clients_own_forwarded_header_chooses_nothing() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.login.delay_base_ms = 0;
+        c.login.max_failures = 1000;
+        c.login.ip_max_failures = 3;
+        c.ip_rules.auto_block_failures = 0;
+    })
+    .await;
+    let admin = app.create_and_login("root@example.com", PW, &["admin"]).await.access_token;
+    let (s, b) = app
+        .post_bearer(
+            "/v1/admin/ip-rules",
+            &admin,
+            &json!({"network": "10.9.9.0/24", "action": "allow", "scope": "admin"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    // The proxy says the client is 198.51.100.7; the client adds `Forwarded: for=10.9.9.9`.
+    let admin_call = |forwarded: &str| {
+        app.client
+            .get(app.url("/v1/admin/ip-rules"))
+            .bearer_auth(&admin)
+            .header("x-forwarded-for", "198.51.100.7")
+            .header("forwarded", format!("for={forwarded}"))
+            .header("x-real-ip", forwarded.to_string())
+            .send()
+    };
+    let res = admin_call("10.9.9.9").await.unwrap();
+    assert_eq!(res.status(), 403, "the allowlist is not opened by the client's own header");
+    // The per-address login throttle and the audit address follow the proxy's hop.
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let res = app
+            .client
+            .post(app.url("/v1/auth/login"))
+            .header("x-forwarded-for", "198.51.100.7")
+            .header("forwarded", format!("for=203.0.113.{i}"))
+            .json(&json!({"email": "ghost@example.com", "password": "wrong password"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429], "rotating Forwarded does not reset the address throttle");
+    let ips: Vec<String> = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.action == Action::Login && e.outcome != Outcome::Success)
+        .filter_map(|e| e.ip.map(|i| i.to_string()))
+        .collect();
+    assert!(!ips.is_empty() && ips.iter().all(|i| i == "198.51.100.7"), "{ips:?}");
+}
