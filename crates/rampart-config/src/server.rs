@@ -27,6 +27,9 @@ pub struct ServerConfig {
     /// The one header the trusted proxy writes the client's address into; the others are
     /// ignored, since proxies pass a client's own copies of them through untouched.
     pub client_ip_header: ClientIpHeader,
+    /// Networks (CIDRs) that may read `GET /metrics`; everyone else gets 404. Loopback by
+    /// default: metrics disclose internals (routes, error rates, limiter state).
+    pub metrics_allow: Vec<ipnet::IpNet>,
 }
 
 /// Which forwarding header names the client behind `server.trusted_proxies`.
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
             json_max_string_bytes: 16 * 1024,
             trusted_proxies: Vec::new(),
             client_ip_header: ClientIpHeader::default(),
+            metrics_allow: ["127.0.0.0/8", "::1/128"].iter().filter_map(|n| n.parse().ok()).collect(),
         }
     }
 }
@@ -70,6 +74,7 @@ pub struct ServerSettings {
     pub json_max_string_bytes: usize,
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     pub client_ip_header: ClientIpHeader,
+    pub metrics_allow: Arc<[ipnet::IpNet]>,
 }
 
 impl ServerConfig {
@@ -102,6 +107,7 @@ impl ServerConfig {
             json_max_string_bytes: self.json_max_string_bytes,
             trusted_proxies: self.trusted_proxies.clone().into(),
             client_ip_header: self.client_ip_header,
+            metrics_allow: self.metrics_allow.clone().into(),
         })
     }
 }

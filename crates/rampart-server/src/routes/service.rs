@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use rampart_core::RequestContext;
 use rampart_wire::{Health, Problem, Ready};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -47,12 +48,18 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, ApiErr
     }
 }
 
-/// Prometheus metrics (OpenMetrics text format).
+/// Prometheus metrics (OpenMetrics text format), for clients in `server.metrics_allow`
+/// (loopback by default); anyone else gets 404.
 #[utoipa::path(get, path = "/metrics", tag = "service",
     responses((status = 200, description = "Metrics in OpenMetrics text format", body = String,
-        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 404, description = "The client is not in `server.metrics_allow`", body = Problem, content_type = PROBLEM_JSON)))]
+pub async fn metrics(State(state): State<AppState>, ctx: RequestContext) -> Result<impl IntoResponse, ApiError> {
+    let allowed = ctx.ip.is_some_and(|ip| state.settings.server.metrics_allow.iter().any(|n| n.contains(&ip)));
+    if !allowed {
+        return Err(ApiError::NotFound);
+    }
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()))
 }
 
 /// This API's OpenAPI 3.1 document.

@@ -235,3 +235,24 @@ async fn behind_a_proxy_a_clients_own_forwarded_header_chooses_nothing() {
         .collect();
     assert!(!ips.is_empty() && ips.iter().all(|i| i == "198.51.100.7"), "{ips:?}");
 }
+
+/// Item 11: `/metrics` was public. It answers only clients in `server.metrics_allow`
+/// (loopback by default), as resolved through the trusted proxies; everyone else gets 404.
+#[tokio::test]
+async fn metrics_answer_only_the_allowed_networks() {
+    let app = TestApp::spawn_with(TestDb::sqlite(), |_| {}).await;
+    assert_eq!(app.get("/metrics").await.status(), 200, "loopback is allowed by default");
+    let app = TestApp::spawn_with(TestDb::sqlite(), |c| {
+        c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.server.metrics_allow = vec!["10.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let scrape =
+        |client: &str| app.client.get(app.url("/metrics")).header("x-forwarded-for", client.to_string()).send();
+    let res = scrape("198.51.100.7").await.unwrap();
+    assert_eq!(res.status(), 404);
+    let body = res.text().await.unwrap();
+    assert!(!body.contains("rampart_http_requests_total"), "{body}");
+    assert_eq!(scrape("10.1.2.3").await.unwrap().status(), 200, "the monitoring network scrapes");
+    assert_eq!(app.get("/metrics").await.status(), 404, "loopback is no longer listed");
+}
