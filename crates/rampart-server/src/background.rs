@@ -2,10 +2,15 @@
 //! shutdown: the signing-key refresh (and due rotation), IP-rule reloads, API-key usage
 //! flushes, audit checkpoints, aggregated-event summaries, the SIEM output, the limiter's
 //! sweep and the hourly purge.
+//!
+//! Jobs that touch the audit log (checkpoints, summaries, the SIEM output, the purge, which
+//! cuts only at a checkpoint) take one lock in turn, as they did when one loop ran them all.
+//! A checkpoint is signed at start, so the start-up events are anchored at once.
 
 use crate::state::AppState;
 use rampart_core::services;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
@@ -13,8 +18,17 @@ use tokio::time::MissedTickBehavior;
 /// How often ended sessions, spent tokens and stale throttle counters are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// Runs `job` every `period`, the first time after one period (the state was just loaded).
-fn every<F, Fut>(jobs: &mut JoinSet<()>, state: &AppState, period: Duration, job: F)
+/// When a job runs first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum First {
+    /// At start, then every period.
+    Now,
+    /// After one period (what it does was just done while the state was opened).
+    AfterAPeriod,
+}
+
+/// Runs `job` every `period`.
+fn every<F, Fut>(jobs: &mut JoinSet<()>, state: &AppState, period: Duration, first: First, job: F)
 where
     F: Fn(AppState) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -23,7 +37,9 @@ where
     jobs.spawn(async move {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        tick.tick().await;
+        if first == First::AfterAPeriod {
+            tick.tick().await;
+        }
         loop {
             tick.tick().await;
             job(state.clone()).await;
@@ -34,34 +50,50 @@ where
 /// Starts every job; dropping (or `abort_all` on) the returned set stops them together.
 pub async fn start(state: &AppState) -> JoinSet<()> {
     let mut jobs = JoinSet::new();
-    every(&mut jobs, state, rampart_core::signing::REFRESH_INTERVAL, |state| async move {
+    let audit_lock = Arc::new(tokio::sync::Mutex::new(()));
+    every(&mut jobs, state, rampart_core::signing::REFRESH_INTERVAL, First::AfterAPeriod, |state| async move {
         if let Err(e) = state.signing.tick().await {
             tracing::warn!(error = %e, "signing keys: refresh failed; keeping the keys in memory");
         }
         let now_us = i64::try_from(state.clock.now().unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
         state.shield.rate_limits.limiter.local().sweep(now_us);
     });
-    every(&mut jobs, state, services::ip_rules::RELOAD_INTERVAL, |state| async move {
+    every(&mut jobs, state, services::ip_rules::RELOAD_INTERVAL, First::Now, |state| async move {
         state.ip_rules.reload(&state).await;
     });
-    every(&mut jobs, state, services::api_keys::USAGE_FLUSH_INTERVAL, |state| async move {
+    every(&mut jobs, state, services::api_keys::USAGE_FLUSH_INTERVAL, First::Now, |state| async move {
         state.api_keys.flush(&state).await;
     });
     let audit = &state.settings.audit;
-    every(&mut jobs, state, audit.checkpoint_interval, |state| async move {
-        if let Err(e) = services::audit::sign_checkpoint(&state).await {
-            tracing::warn!(error = %e, "audit: signing a checkpoint failed");
+    let lock = audit_lock.clone();
+    every(&mut jobs, state, audit.checkpoint_interval, First::Now, move |state| {
+        let lock = lock.clone();
+        async move {
+            let _turn = lock.lock().await;
+            if let Err(e) = services::audit::sign_checkpoint(&state).await {
+                tracing::warn!(error = %e, "audit: signing a checkpoint failed");
+            }
         }
     });
-    every(&mut jobs, state, audit.aggregate_interval, |state| async move {
-        state.events.flush_aggregated(state.settings.audit.aggregate_interval.as_secs()).await;
+    let lock = audit_lock.clone();
+    every(&mut jobs, state, audit.aggregate_interval, First::AfterAPeriod, move |state| {
+        let lock = lock.clone();
+        async move {
+            let _turn = lock.lock().await;
+            state.events.flush_aggregated(state.settings.audit.aggregate_interval.as_secs()).await;
+        }
     });
     if state.siem.lock().await.is_some() {
-        every(&mut jobs, state, services::audit::SIEM_POLL_INTERVAL, |state| async move {
-            if let Some(s) = state.siem.lock().await.as_mut()
-                && let Err(e) = s.ship(&state).await
-            {
-                tracing::warn!(error = %e, "SIEM output: reading new events failed");
+        let lock = audit_lock.clone();
+        every(&mut jobs, state, services::audit::SIEM_POLL_INTERVAL, First::Now, move |state| {
+            let lock = lock.clone();
+            async move {
+                let _turn = lock.lock().await;
+                if let Some(s) = state.siem.lock().await.as_mut()
+                    && let Err(e) = s.ship(&state).await
+                {
+                    tracing::warn!(error = %e, "SIEM output: reading new events failed");
+                }
             }
         });
     }
@@ -73,6 +105,7 @@ pub async fn start(state: &AppState) -> JoinSet<()> {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let _turn = audit_lock.lock().await;
             services::maintenance::purge(&first).await;
         }
     });
