@@ -17,6 +17,9 @@ pub struct PasswordsConfig {
     /// Niceness of the password-hashing threads (0–19; 0: as the rest of the process). Higher
     /// lets other requests go first while logins storm.
     pub hashing_nice: i32,
+    /// How many password checks may wait for a hashing thread; past that, requests that need
+    /// one answer 503 `overloaded` (with `Retry-After`) instead of queueing minutes of work.
+    pub hashing_queue: usize,
     /// Refuse passwords from the list of the most common ones shipped with Rampart.
     pub reject_common: bool,
     /// Refuse passwords that contain the local part of the account's e-mail address.
@@ -36,6 +39,7 @@ impl Default for PasswordsConfig {
             argon2: Argon2Params::default(),
             max_concurrent_hashes: None,
             hashing_nice: 10,
+            hashing_queue: 64,
             reject_common: true,
             reject_email_local_part: true,
             history: 5,
@@ -56,6 +60,8 @@ pub struct PasswordsSettings {
     pub hashing_threads: usize,
     /// Niceness of the hashing threads, 0 to 19.
     pub hashing_nice: i32,
+    /// How many jobs may wait for a hashing thread before new ones are refused.
+    pub hashing_queue: usize,
     /// How many previous passwords are refused (0: off).
     pub history: usize,
     /// How old a password may get before it must be changed; `None`: no limit.
@@ -85,6 +91,9 @@ impl PasswordsConfig {
         if self.min_length > 64 {
             p.push(format!("passwords.min_length: must be at most 64; got {}", self.min_length));
         }
+        if self.hashing_queue == 0 {
+            p.push("passwords.hashing_queue: must be at least 1".into());
+        }
         if self.max_concurrent_hashes == Some(0) {
             p.push("passwords.max_concurrent_hashes: must be at least 1".into());
         }
@@ -108,6 +117,7 @@ impl PasswordsConfig {
                 .max_concurrent_hashes
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             hashing_nice: self.hashing_nice,
+            hashing_queue: self.hashing_queue,
             history: self.history,
             max_age: (self.max_age_days > 0).then(|| span(days(self.max_age_days))),
         })

@@ -89,6 +89,8 @@ pub enum ServiceError {
     LastAdmin,
     #[error("{0}")]
     Conflict(String),
+    #[error("too busy to check passwords right now; retry in {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
     #[error("service temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
@@ -153,8 +155,19 @@ impl ServiceErrorKind {
             K::RoleBuiltin => "role_builtin",
             K::LastAdmin => "last_admin",
             K::Conflict => "conflict",
+            K::Overloaded => "overloaded",
             K::Unavailable => "unavailable",
             K::Internal => "internal_error",
+        }
+    }
+}
+
+/// A full hashing queue is `overloaded`; anything else about hashing is internal.
+impl From<crate::hashing::HashingError> for ServiceError {
+    fn from(e: crate::hashing::HashingError) -> Self {
+        match e {
+            crate::hashing::HashingError::Overloaded => ServiceError::Overloaded { retry_after_secs: 1 },
+            e => ServiceError::internal(e),
         }
     }
 }

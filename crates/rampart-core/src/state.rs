@@ -97,7 +97,7 @@ impl App {
         .map_err(|e| StartupError::Signing(e.to_string()))?;
         let p = &settings.passwords;
         let hasher = PasswordHasher::new(p.argon2).map_err(|e| StartupError::Config(e.to_string()))?;
-        let hashing = HashingPool::new(hasher, p.hashing_threads, p.hashing_nice)
+        let hashing = HashingPool::new(hasher, p.hashing_threads, p.hashing_nice, p.hashing_queue)
             .map_err(|e| StartupError::Config(format!("cannot start the password hashing threads: {e}")))?;
         let mailer = mail::Mailer::new(&settings.mail).map_err(|e| StartupError::Config(format!("mail: {e}")))?;
         let webauthn = services::webauthn::RelyingParty::from_config(&settings.webauthn)
@@ -146,7 +146,7 @@ impl App {
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
                 let password = rampart_domain::Password::parse(hex::encode(bytes), &PasswordPolicy::ACCEPT_ANY)
                     .map_err(|_| ServiceError::internal(std::io::Error::other("dummy password refused")))?;
-                self.hashing.hash(password).await.map_err(ServiceError::internal)
+                self.hashing.hash(password).await.map_err(ServiceError::from)
             })
             .await
             .cloned()

@@ -124,7 +124,13 @@ impl ThrottlePolicy {
         if self.window_over(a, now) {
             return Verdict::Allow;
         }
-        let ready_at = a.last_failure_at + self.delay_after(a.failures);
+        // No delay owed: allowed, even when a concurrent attempt recorded a failure a moment
+        // after this one read its clock (`last_failure_at > now` is no reason to wait).
+        let delay = self.delay_after(a.failures);
+        if delay.is_zero() {
+            return Verdict::Allow;
+        }
+        let ready_at = a.last_failure_at + delay;
         if ready_at > now { Verdict::Wait(ready_at - now) } else { Verdict::Allow }
     }
 
@@ -247,5 +253,18 @@ mod tests {
         assert_eq!(ThrottleKey::address("::ffff:192.0.2.7".parse().unwrap()).storage_key(), "ip:192.0.2.7");
         assert_eq!(ThrottleKey::identifier("ab".into()).storage_key(), "id:ab");
         assert_eq!(ThrottleKey::identifier("ab".into()).kind(), "identifier");
+    }
+
+    #[test]
+    fn a_concurrent_failure_recorded_after_this_clock_reading_owes_no_wait() {
+        let p = ThrottlePolicy { delay_base: Duration::ZERO, ..policy() };
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::days(1);
+        let later = Attempts {
+            failures: 3,
+            window_started_at: now,
+            last_failure_at: now + Duration::milliseconds(3),
+            locked_until: None,
+        };
+        assert_eq!(p.check(Some(&later), now), Verdict::Allow);
     }
 }

@@ -158,6 +158,7 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         | K::RoleBuiltin
         | K::LastAdmin
         | K::Conflict => (S::CONFLICT, "Conflict"),
+        K::Overloaded => (S::SERVICE_UNAVAILABLE, "Overloaded"),
         K::Unavailable => (S::SERVICE_UNAVAILABLE, "Service unavailable"),
         K::Internal => (S::INTERNAL_SERVER_ERROR, "Internal server error"),
     }
@@ -184,7 +185,9 @@ impl IntoResponse for ApiError {
                 res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
             ApiError::Service(
-                ServiceError::TooManyAttempts { retry_after_secs } | ServiceError::RateLimited { retry_after_secs },
+                ServiceError::TooManyAttempts { retry_after_secs }
+                | ServiceError::RateLimited { retry_after_secs }
+                | ServiceError::Overloaded { retry_after_secs },
             ) => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }

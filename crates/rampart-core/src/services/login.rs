@@ -79,14 +79,23 @@ pub async fn check_password(
         None => state.dummy_hash().await?,
     };
     let secret = rampart_domain::Secret::new(password.to_string());
-    let (ok, rehash) = state
+    let checked = state
         .hashing
         .run(move |h| {
             let ok = h.verify(secret.expose(), &phc);
             (ok, ok && h.needs_rehash(&phc))
         })
-        .await
-        .map_err(ServiceError::internal)?;
+        .await;
+    let (ok, rehash) = match checked {
+        Ok(answer) => answer,
+        Err(e) => {
+            // Not checked (overloaded, or the hashing failed): the attempt does not count.
+            let uncount: Vec<(&str, rampart_domain::ThrottlePolicy, bool)> =
+                keys.iter().zip(&locks).map(|((k, p), locked)| (*k, *p, *locked)).collect();
+            state.store.throttle_succeeded(&[], &uncount, now).await?;
+            return Err(e.into());
+        }
+    };
 
     match (user, stored, ok) {
         (Some(user_id), Some(old_hash), true) => {

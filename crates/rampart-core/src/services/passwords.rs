@@ -48,7 +48,7 @@ pub async fn check_history(
         .hashing
         .run(move |h| hashes.iter().any(|phc| h.verify(candidate.expose(), phc)))
         .await
-        .map_err(ServiceError::internal)?;
+        .map_err(ServiceError::from)?;
     if reused {
         let v = rampart_domain::password::PasswordViolation::Reused(n);
         return Err(ServiceError::Validation(vec![FieldProblem::new(field_name, v.code(), v.to_string())]));
@@ -147,7 +147,7 @@ pub async fn reset_password(
     let password = validate_new_password(state, new_password, Some(user.email.as_str()), "new_password")
         .map_err(ServiceError::Validation)?;
     check_history(state, user.id, &password, "new_password").await?;
-    let phc = state.hashing.hash(password).await.map_err(ServiceError::internal)?;
+    let phc = state.hashing.hash(password).await?;
     let via = match found.purpose {
         TokenPurpose::ExpiredPassword => "expired_password",
         _ => "email",
@@ -193,7 +193,7 @@ pub async fn change_password(
         Err(e) => return Err(e),
     }
     check_history(state, user.id, &password, "new_password").await?;
-    let phc = state.hashing.hash(password).await.map_err(ServiceError::internal)?;
+    let phc = state.hashing.hash(password).await?;
     let which = if keep_other_sessions { RevokeSessions::None } else { RevokeSessions::AllExcept(auth.session.id) };
     let ev = ctx
         .event(&state.events, Action::PasswordChanged, Outcome::Success)

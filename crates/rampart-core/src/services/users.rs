@@ -53,7 +53,7 @@ pub async fn create_user(
         return Err(ServiceError::Validation(errors));
     };
 
-    let password_hash = state.hashing.hash(password).await.map_err(ServiceError::internal)?;
+    let password_hash = state.hashing.hash(password).await?;
     let id = UserId(uuid::Uuid::now_v7());
     let new = NewUser { id, email, name, password_hash, roles, created_at: state.clock.now() };
     let event = state

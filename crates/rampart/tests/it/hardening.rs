@@ -256,3 +256,49 @@ async fn metrics_answer_only_the_allowed_networks() {
     assert_eq!(scrape("10.1.2.3").await.unwrap().status(), 200, "the monitoring network scrapes");
     assert_eq!(app.get("/metrics").await.status(), 404, "loopback is no longer listed");
 }
+
+/// Item 9: the password-hashing queue was unbounded, so a login flood left minutes of hashing
+/// behind it. With the queue full, a login answers 503 `overloaded` with `Retry-After` at once
+/// (and its attempt is not counted); the service recovers as soon as the flood ends.
+#[tokio::test]
+async fn a_login_flood_past_the_hashing_queue_is_refused_with_503_overloaded() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        c.passwords.max_concurrent_hashes = Some(1);
+        c.passwords.hashing_queue = 1;
+        c.rate_limit.enabled = false;
+        c.login.delay_base_ms = 0;
+        c.login.ip_max_failures = 1000;
+        c.ip_rules.auto_block_failures = 0;
+    })
+    .await;
+    app.create_user("ann@example.com", PW, &[]).await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(30));
+    let answers = futures::future::join_all((0..30).map(|i| {
+        let barrier = barrier.clone();
+        let send = app
+            .client
+            .post(app.url("/v1/auth/login"))
+            .json(&json!({"email": format!("nobody{i}@example.com"), "password": "wrong password"}))
+            .send();
+        async move {
+            barrier.wait().await;
+            send.await.unwrap()
+        }
+    }))
+    .await;
+    let mut overloaded = 0;
+    for res in answers {
+        match res.status().as_u16() {
+            401 => {}
+            503 => {
+                assert!(res.headers().get("retry-after").is_some());
+                let body: serde_json::Value = res.json().await.unwrap();
+                assert_eq!(body["code"], "overloaded", "{body}");
+                overloaded += 1;
+            }
+            other => panic!("unexpected status {other}: {}", res.text().await.unwrap()),
+        }
+    }
+    assert!(overloaded > 0, "30 concurrent logins on one thread with a queue of one: some were refused");
+    assert!(!app.login("ann@example.com", PW).await.access_token.is_empty(), "service recovers");
+}
