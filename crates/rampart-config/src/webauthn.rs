@@ -14,11 +14,20 @@ pub struct WebAuthnConfig {
     pub rp_name: String,
     /// The web origin the browser reports (`https://host[:port]`), checked in every ceremony.
     pub origin: String,
+    /// Passwordless (passkey) sign-ins begun and not finished, at most, across all clients:
+    /// `POST /v1/auth/passkey/start` needs no account, so each stores a row until it expires
+    /// (5 minutes). Past this, new ones answer 503 `overloaded`.
+    pub max_pending_passkeys: u64,
 }
 
 impl Default for WebAuthnConfig {
     fn default() -> Self {
-        WebAuthnConfig { rp_id: "localhost".into(), rp_name: "Rampart".into(), origin: "http://localhost:8080".into() }
+        WebAuthnConfig {
+            rp_id: "localhost".into(),
+            rp_name: "Rampart".into(),
+            origin: "http://localhost:8080".into(),
+            max_pending_passkeys: 10_000,
+        }
     }
 }
 
@@ -30,6 +39,9 @@ impl WebAuthnConfig {
         if rp_id.is_empty() || rp_id != self.rp_id || rp_id.contains(['/', ':', ' ']) {
             problems
                 .push(format!("webauthn.rp_id: must be a bare domain such as \"example.com\"; got {:?}", self.rp_id));
+        }
+        if self.max_pending_passkeys == 0 {
+            problems.push("webauthn.max_pending_passkeys: must be at least 1".into());
         }
         if self.rp_name.trim().is_empty() {
             problems.push("webauthn.rp_name: must not be empty".into());

@@ -111,6 +111,18 @@ impl Store {
         Ok(())
     }
 
+    /// How many unexpired ceremonies of `kind` are stored.
+    pub async fn pending_webauthn_challenges(&self, kind: WebauthnCeremony, now: OffsetDateTime) -> Result<u64> {
+        let (n,): (i64,) = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT COUNT(*) FROM webauthn_challenges WHERE kind = $1 AND expires_at > $2")
+                .bind(kind.as_str())
+                .bind(Ts(now))
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Takes (deletes and returns) an unexpired ceremony state of `kind`: once, for exactly
     /// one caller.
     pub async fn take_webauthn_challenge(

@@ -314,6 +314,12 @@ async fn record_use(
 /// `POST /v1/auth/passkey/start`: request options with no credential list (the authenticator
 /// offers its discoverable credentials for this relying party).
 pub async fn passkey_start(state: &App) -> Result<Ceremony, ServiceError> {
+    // Anonymous callers store a row each: the shipped `passkey` rate rule limits each address,
+    // and this caps them all together.
+    let pending = state.store.pending_webauthn_challenges(WebauthnCeremony::Passkey, state.clock.now()).await?;
+    if pending >= state.settings.webauthn.max_pending_passkeys {
+        return Err(ServiceError::Overloaded { retry_after_secs: 60 });
+    }
     let (rcr, auth_state) = state.webauthn.0.start_discoverable_authentication().map_err(ServiceError::internal)?;
     new_challenge(state, WebauthnCeremony::Passkey, None, None, &auth_state, &rcr).await
 }

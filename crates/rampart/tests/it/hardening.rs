@@ -302,3 +302,33 @@ async fn a_login_flood_past_the_hashing_queue_is_refused_with_503_overloaded() {
     assert!(overloaded > 0, "30 concurrent logins on one thread with a queue of one: some were refused");
     assert!(!app.login("ann@example.com", PW).await.access_token.is_empty(), "service recovers");
 }
+
+/// Item 12: `POST /v1/auth/passkey/start` stored a row per anonymous request, without limit.
+/// The shipped credential rules now limit it per address, and all pending passkey sign-ins
+/// together are capped (`webauthn.max_pending_passkeys`).
+#[tokio::test]
+async fn anonymous_passkey_starts_are_limited_per_address_and_capped_in_total() {
+    // The shipped rules (the test kit turns rate limits off unless a test is about them).
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        c.rate_limit.enabled = true;
+        c.rate_limit.rules = rampart_config::RateLimitRule::defaults();
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(app.post_json("/v1/auth/passkey/start", &json!({})).await.0);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
+
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        c.rate_limit.enabled = false;
+        c.webauthn.max_pending_passkeys = 3;
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(app.post_json("/v1/auth/passkey/start", &json!({})).await.0, 200);
+    }
+    let (s, b) = app.post_json("/v1/auth/passkey/start", &json!({})).await;
+    assert_eq!((s, b["code"].as_str()), (503, Some("overloaded")), "{b}");
+}
