@@ -332,3 +332,23 @@ async fn anonymous_passkey_starts_are_limited_per_address_and_capped_in_total() 
     let (s, b) = app.post_json("/v1/auth/passkey/start", &json!({})).await;
     assert_eq!((s, b["code"].as_str()), (503, Some("overloaded")), "{b}");
 }
+
+/// Item 7: with e-mail verification on, registering a taken address must not tell it apart
+/// from a new one: the same status, the same body, the same work (one password hash each),
+/// and the owner of the taken address is told instead.
+#[tokio::test]
+async fn with_verification_on_a_taken_address_registers_like_a_new_one() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| c.accounts.verify_email = true).await;
+    app.create_user("taken@example.com", PW, &[]).await;
+    let before = app.state.hashing.runs();
+    let (s_new, b_new) =
+        app.post_json("/v1/auth/register", &json!({"email": "fresh@example.com", "password": PW})).await;
+    let after_new = app.state.hashing.runs();
+    let (s_taken, b_taken) =
+        app.post_json("/v1/auth/register", &json!({"email": "taken@example.com", "password": PW})).await;
+    let after_taken = app.state.hashing.runs();
+    assert_eq!((s_new, &b_new), (202, &json!({"status": "accepted"})));
+    assert_eq!((s_taken, &b_taken), (s_new, &b_new), "same status and body");
+    assert_eq!(after_new - before, after_taken - after_new, "the same hashing work on both paths");
+    assert!(app.has_event(Action::UserCreated, Outcome::Failure).await, "the attempt is recorded");
+}
