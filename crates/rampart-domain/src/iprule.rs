@@ -129,6 +129,19 @@ pub fn may_auto_block(rules: &[IpRule], ip: IpAddr, now: OffsetDateTime) -> bool
     !rules.iter().any(|r| r.is_live(now) && r.action == IpAction::Allow && r.scope == IpScope::All && r.holds(ip))
 }
 
+/// The network an automatic block covers for `ip`: the address itself for IPv4 (and
+/// IPv4-mapped IPv6), its /64 for IPv6, since an IPv6 client usually holds a whole /64 and could
+/// otherwise step to the next address (the login throttle counts per /64 too).
+pub fn auto_block_network(ip: IpAddr) -> IpNet {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            IpNet::new(ip, 64).map(|n| n.trunc()).unwrap_or_else(|_| IpNet::from(ip))
+        }
+        IpAddr::V6(v6) => IpNet::from(IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED))),
+        v4 => IpNet::from(v4),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +208,13 @@ mod tests {
         let rules = [rule("10.0.0.0/8", IpAction::Allow, IpScope::All, None)];
         assert!(!may_auto_block(&rules, ip("10.1.2.3"), NOW));
         assert!(may_auto_block(&rules, ip("198.51.100.1"), NOW));
+    }
+
+    #[test]
+    fn automatic_blocks_cover_an_ipv6_clients_64() {
+        let net = |s: &str| auto_block_network(s.parse().unwrap()).to_string();
+        assert_eq!(net("192.0.2.7"), "192.0.2.7/32");
+        assert_eq!(net("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(net("::ffff:192.0.2.7"), "192.0.2.7/32");
     }
 }

@@ -164,7 +164,9 @@ pub async fn failed_authentication(state: &App, ctx: &RequestContext) {
     let quota = auto.failures;
     let now = state.clock.now();
     let now_us = i64::try_from(now.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX / 4);
-    if state.ip_rules.failures.decide(&ip.to_string(), quota, now_us).allowed {
+    // Counted like the login throttle: per address, per /64 for IPv6.
+    let key = rampart_domain::ThrottleKey::address(ip).storage_key();
+    if state.ip_rules.failures.decide(&key, quota, now_us).allowed {
         return;
     }
     let rules = state.ip_rules.current();
@@ -175,7 +177,7 @@ pub async fn failed_authentication(state: &App, ctx: &RequestContext) {
     }
     let rule = IpRule {
         id: Uuid::now_v7(),
-        network: ipnet::IpNet::from(ip),
+        network: iprule::auto_block_network(ip),
         action: IpAction::Block,
         scope: IpScope::All,
         reason: format!("{} failed authentications within {} s", quota.limit, quota.period.as_secs()),

@@ -352,3 +352,35 @@ async fn with_verification_on_a_taken_address_registers_like_a_new_one() {
     assert_eq!(after_new - before, after_taken - after_new, "the same hashing work on both paths");
     assert!(app.has_event(Action::UserCreated, Outcome::Failure).await, "the attempt is recorded");
 }
+
+/// Item 13 (second half): an automatic block of an IPv6 client covered one address, so the
+/// client stepped to the next one in its /64. Blocks, like the login throttle, cover the /64.
+#[tokio::test]
+async fn automatic_blocks_of_an_ipv6_client_cover_its_64() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.login.delay_base_ms = 0;
+        c.login.max_failures = 1000;
+        c.login.ip_max_failures = 1000;
+        c.ip_rules.auto_block_failures = 3;
+    })
+    .await;
+    let login_from = |ip: &str| {
+        app.client
+            .post(app.url("/v1/auth/login"))
+            .header("x-forwarded-for", ip.to_string())
+            .json(&json!({"email": "ghost@example.com", "password": "wrong password"}))
+            .send()
+    };
+    // Each failure from another address of the same /64.
+    for i in 1..=4 {
+        let _ = login_from(&format!("2001:db8:1:2::{i}")).await.unwrap();
+    }
+    let e = app.wait_for_event(Action::IpRuleCreated).await;
+    assert_eq!(e.details["network"], "2001:db8:1:2::/64", "{:?}", e.details);
+    // A fresh address of the same /64 is refused; another /64 is not.
+    let res = app.client.get(app.url("/healthz")).header("x-forwarded-for", "2001:db8:1:2::99").send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    let res = app.client.get(app.url("/healthz")).header("x-forwarded-for", "2001:db8:1:3::1").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
