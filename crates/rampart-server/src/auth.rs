@@ -103,6 +103,11 @@ impl FromRequestParts<AppState> for Caller {
                     Err(ServiceError::RateLimited { retry_after_secs: limit.map_or(1, |l| l.reset.as_secs().max(1)) }
                         .into())
                 }
+                Err(("unknown", _, _)) => {
+                    // Junk keys count against their address like failed logins (automatic blocks).
+                    rampart_core::services::ip_rules::failed_authentication(state, &request_context(parts)).await;
+                    Err(ServiceError::InvalidApiKey.into())
+                }
                 Err(_) => Err(ServiceError::InvalidApiKey.into()),
             };
         }

@@ -88,7 +88,15 @@ pub struct ApiKeys {
     /// Fixed windows per key: (window start, requests in it).
     windows: Mutex<HashMap<Uuid, (Instant, u32)>>,
     usage: Mutex<UnwrittenUsage>,
+    /// Well-formed keys that storage did not know, briefly: the CRC-32 checksum is easy to
+    /// forge, so without this every junk key would cost a lookup. Cleared whenever a key is
+    /// created or rotated here; another instance's new key is found within [`MISS_TTL`].
+    misses: Mutex<HashMap<TokenHash, Instant>>,
 }
+
+/// How long an unknown key is answered from memory.
+pub const MISS_TTL: Duration = Duration::from_secs(2);
+const MISS_MAX_ENTRIES: usize = 10_000;
 
 fn hour_of(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_minute(0).and_then(|t| t.replace_second(0)).and_then(|t| t.replace_nanosecond(0)).unwrap_or(t)
@@ -103,12 +111,24 @@ impl ApiKeys {
         let cached = match cached {
             Some(c) if c.fetched.elapsed() < CACHE_TTL => c,
             _ => {
+                if self
+                    .misses
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&hash)
+                    .is_some_and(|t| t.elapsed() < MISS_TTL)
+                {
+                    return Err(KeyRefusal::Unknown);
+                }
                 let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
                 let key = state.store.api_key_by_hash(hash).await.map_err(|e| {
                     tracing::warn!(error = %e, "API key lookup failed");
                     KeyRefusal::Unknown
                 })?;
-                let Some(key) = key else { return Err(KeyRefusal::Unknown) };
+                let Some(key) = key else {
+                    self.remember_miss(hash);
+                    return Err(KeyRefusal::Unknown);
+                };
                 let owner_permissions = state.store.user_permissions(UserId(key.user_id)).await.map_err(|e| {
                     tracing::warn!(error = %e, "API key owner lookup failed");
                     KeyRefusal::Unknown
@@ -138,6 +158,26 @@ impl ApiKeys {
     }
 
     /// Drops a key from the cache (after revoke or rotate on this instance).
+    fn remember_miss(&self, hash: TokenHash) {
+        let mut misses = self.misses.lock().unwrap_or_else(|e| e.into_inner());
+        if misses.len() >= MISS_MAX_ENTRIES {
+            misses.retain(|_, t| t.elapsed() < MISS_TTL);
+        }
+        if misses.len() < MISS_MAX_ENTRIES {
+            misses.insert(hash, Instant::now());
+        }
+    }
+
+    /// Forgets every remembered unknown key (a key was just created).
+    pub fn forget_misses(&self) {
+        self.misses.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// How many unknown keys are remembered (tests).
+    pub fn remembered_misses(&self) -> usize {
+        self.misses.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     pub fn evict(&self, id: Uuid) {
         self.evict_where(|k| k.id == id);
         self.windows.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
@@ -299,6 +339,7 @@ pub async fn create(
         rampart_store::StoreError::Conflict(detail) => ServiceError::TooManyKeys(detail),
         e => e.into(),
     })?;
+    state.api_keys.forget_misses();
     state.events.observed(&ev);
     Ok((key, secret))
 }
@@ -402,6 +443,7 @@ pub async fn rotate(
         return Err(ServiceError::NotFound);
     }
     state.api_keys.evict(old.id);
+    state.api_keys.forget_misses();
     state.events.observed(&ev);
     Ok((new, secret))
 }

@@ -384,3 +384,28 @@ async fn automatic_blocks_of_an_ipv6_client_cover_its_64() {
     let res = app.client.get(app.url("/healthz")).header("x-forwarded-for", "2001:db8:1:3::1").send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+/// Item 13 (first half): a well-formed junk API key (the checksum is easy to forge) cost a
+/// database lookup per request. Unknown keys are now remembered briefly (bounded) and count
+/// against their address like failed logins, up to an automatic block.
+#[tokio::test]
+async fn junk_api_keys_are_remembered_briefly_and_count_against_their_address() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| c.ip_rules.auto_block_failures = 5).await;
+    let junk = rampart_domain::apikey::ApiKey::generate(&mut rand::rngs::OsRng);
+    let call = || {
+        app.client
+            .post(app.url("/v1/authz/check"))
+            .header("x-api-key", junk.expose())
+            .json(&json!({"permission": "users:read"}))
+            .send()
+    };
+    assert_eq!(call().await.unwrap().status(), 401);
+    assert_eq!(app.state.api_keys.remembered_misses(), 1, "the unknown key is remembered");
+    for _ in 0..5 {
+        assert_eq!(call().await.unwrap().status(), 401);
+    }
+    // Past five failures the address is blocked.
+    let e = app.wait_for_event(Action::IpRuleCreated).await;
+    assert_eq!(e.details["network"], "127.0.0.1/32", "{:?}", e.details);
+    assert_eq!(app.get("/healthz").await.status(), 403);
+}
