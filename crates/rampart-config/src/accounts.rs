@@ -1,7 +1,7 @@
 //! The `[accounts]` and `[api_keys]` sections: registration, e-mail verification and password
 //! reset links; how long API key usage is kept.
 
-use crate::settings::{checked, days, hours, minutes, span};
+use crate::settings::{checked, days, hours, minutes, secs, span};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,11 +105,25 @@ impl AccountsConfig {
 pub struct ApiKeysConfig {
     /// How long hourly usage counts are kept, in days.
     pub usage_retention_days: u64,
+    /// A completed password reset revokes every API key of the user (the reset e-mail says so):
+    /// a key minted with a stolen session must not outlive the owner taking the account back.
+    pub revoke_on_password_reset: bool,
+    /// The longest a new key may live, in days; a key asked for without an expiry gets this
+    /// one. Unset: keys may live until revoked.
+    pub max_lifetime_days: Option<u32>,
+    /// Creating or rotating a key needs a recent authentication: a session at most this many
+    /// seconds old, or the password in the request.
+    pub reauth_window_secs: u64,
 }
 
 impl Default for ApiKeysConfig {
     fn default() -> Self {
-        Self { usage_retention_days: 90 }
+        Self {
+            usage_retention_days: 90,
+            revoke_on_password_reset: true,
+            max_lifetime_days: None,
+            reauth_window_secs: 300,
+        }
     }
 }
 
@@ -118,12 +132,20 @@ impl Default for ApiKeysConfig {
 pub struct ApiKeysSettings {
     /// How long hourly usage counts are kept (1 to 3650 days).
     pub usage_retention: time::Duration,
+    pub revoke_on_password_reset: bool,
+    /// Days a new key may live at most; `None`: no limit.
+    pub max_lifetime_days: Option<u32>,
+    /// How recent the caller's authentication must be to create or rotate a key.
+    pub reauth_window: time::Duration,
 }
 
 impl ApiKeysConfig {
     /// Broken rules, each naming its key.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
+        if self.max_lifetime_days.is_some_and(|d| !(1..=3650).contains(&d)) {
+            p.push("api_keys.max_lifetime_days: must be between 1 and 3650".into());
+        }
         if !(1..=3650).contains(&self.usage_retention_days) {
             p.push(format!(
                 "api_keys.usage_retention_days: must be between 1 and 3650; got {}",
@@ -135,6 +157,11 @@ impl ApiKeysConfig {
 
     /// Checks the section and converts it.
     pub fn settings(&self) -> Result<ApiKeysSettings, Vec<String>> {
-        checked(self.problems(), || ApiKeysSettings { usage_retention: span(days(self.usage_retention_days)) })
+        checked(self.problems(), || ApiKeysSettings {
+            usage_retention: span(days(self.usage_retention_days)),
+            revoke_on_password_reset: self.revoke_on_password_reset,
+            max_lifetime_days: self.max_lifetime_days,
+            reauth_window: span(secs(self.reauth_window_secs)),
+        })
     }
 }

@@ -63,6 +63,8 @@ pub enum ServiceError {
     InsufficientScope { permission: String },
     #[error("{what} needs {permission:?}, which you do not hold")]
     ExceedsOwnPermissions { what: String, permission: String },
+    #[error("this needs a recent sign-in: send your password with the request, or sign in again")]
+    ReauthenticationRequired,
     #[error("your role requires a second factor: set one up at /v1/me/mfa/ first")]
     MfaEnrollmentRequired,
     #[error("{0}")]
@@ -142,6 +144,7 @@ impl ServiceErrorKind {
             K::MissingPermission => "forbidden",
             K::InsufficientScope => "insufficient_scope",
             K::ExceedsOwnPermissions => "exceeds_own_permissions",
+            K::ReauthenticationRequired => "reauthentication_required",
             K::MfaEnrollmentRequired => "mfa_enrollment_required",
             K::MethodNotAvailable => "method_not_available",
             K::EmailTaken => "email_taken",

@@ -145,6 +145,7 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         | K::MissingPermission
         | K::InsufficientScope
         | K::ExceedsOwnPermissions
+        | K::ReauthenticationRequired
         | K::MfaEnrollmentRequired
         | K::MethodNotAvailable => (S::FORBIDDEN, "Forbidden"),
         K::EmailTaken

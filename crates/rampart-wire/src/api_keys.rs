@@ -23,6 +23,10 @@ pub struct CreateApiKeyRequest {
     pub expires_in_days: Option<u32>,
     #[serde(default)]
     pub rate_limit: Option<RateLimitSpec>,
+    /// The password, when the session is older than `api_keys.reauth_window_secs` (default
+    /// 300): creating a key needs a recent sign-in.
+    #[serde(default)]
+    pub password: Option<Sensitive>,
 }
 
 /// A new key: `key` is shown this once and never again.
@@ -65,6 +69,9 @@ pub struct RotateApiKeyRequest {
     /// How long the old key keeps working (default 0: it stops at once; at most 30 days).
     #[serde(default)]
     pub grace_seconds: Option<u32>,
+    /// The password, when the session is older than `api_keys.reauth_window_secs`.
+    #[serde(default)]
+    pub password: Option<Sensitive>,
 }
 
 /// Requests of one hour.

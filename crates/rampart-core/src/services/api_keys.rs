@@ -313,6 +313,17 @@ pub async fn create(
     scopes.sort();
     scopes.dedup();
     validate_new_key(&new.name, &scopes, &permissions, new.expires_in_days, new.rate_limit)?;
+    let max = state.settings.api_keys.max_lifetime_days;
+    if let (Some(max), Some(asked)) = (max, new.expires_in_days)
+        && asked > max
+    {
+        return Err(ServiceError::field(
+            "expires_in_days",
+            "out_of_range",
+            format!("at most {max} days (api_keys.max_lifetime_days)"),
+        ));
+    }
+    let expires_in_days = new.expires_in_days.or(max);
     let now = state.clock.now();
     let secret = apikey::ApiKey::generate(&mut rand::rngs::OsRng);
     let key = StoredApiKey {
@@ -324,7 +335,7 @@ pub async fn create(
         rate_limit_requests: new.rate_limit.map(|r| i64::from(r.requests)),
         rate_limit_per_seconds: new.rate_limit.map(|r| i64::from(r.per_seconds)),
         created_at: now,
-        expires_at: new.expires_in_days.map(|d| now + time::Duration::days(i64::from(d))),
+        expires_at: expires_in_days.map(|d| now + time::Duration::days(i64::from(d))),
         last_used_at: None,
         revoked_at: None,
         rotated_to: None,
@@ -399,6 +410,54 @@ pub fn validate_new_key(
         err("rate_limit", "out_of_range", "requests >= 1 and per_seconds between 1 and 86400".into());
     }
     if errors.is_empty() { Ok(()) } else { Err(ServiceError::Validation(errors)) }
+}
+
+/// Creating or rotating a key turns a session into lasting access, so it needs a recent
+/// authentication: a session opened within `api_keys.reauth_window_secs`, or the password
+/// (checked like a login: throttled, counted).
+pub async fn require_recent_auth(
+    state: &App,
+    ctx: &crate::RequestContext,
+    auth: &crate::authz::Authenticated,
+    password: Option<&str>,
+) -> Result<(), ServiceError> {
+    if state.clock.now() - auth.session.created_at <= state.settings.api_keys.reauth_window {
+        return Ok(());
+    }
+    let Some(password) = password else { return Err(ServiceError::ReauthenticationRequired) };
+    let user = state.store.get_user(auth.user_id).await?.ok_or(ServiceError::InvalidToken)?;
+    match crate::services::login::check_password(state, ctx, user.email.as_str(), password, "api_key_reauth").await {
+        Ok(_) => Ok(()),
+        Err(ServiceError::InvalidCredentials) => {
+            Err(ServiceError::field("password", "password_incorrect", "the password is not right"))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A signed-in user creates a key of their own (after [`require_recent_auth`]).
+pub async fn create_own(
+    state: &App,
+    ctx: &crate::RequestContext,
+    auth: &crate::authz::Authenticated,
+    password: Option<&str>,
+    new: NewKey,
+) -> Result<(StoredApiKey, apikey::ApiKey), ServiceError> {
+    require_recent_auth(state, ctx, auth, password).await?;
+    create(state, auth.user_id, Actor::User(auth.user_id.0), Some(ctx), new).await
+}
+
+/// A signed-in user rotates a key of their own (after [`require_recent_auth`]).
+pub async fn rotate_own(
+    state: &App,
+    ctx: &crate::RequestContext,
+    auth: &crate::authz::Authenticated,
+    password: Option<&str>,
+    id: Uuid,
+    grace_secs: u32,
+) -> Result<(StoredApiKey, apikey::ApiKey), ServiceError> {
+    require_recent_auth(state, ctx, auth, password).await?;
+    rotate(state, ctx, auth.user_id, id, grace_secs).await
 }
 
 /// The longest grace a rotated key may keep working.

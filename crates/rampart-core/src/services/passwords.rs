@@ -112,13 +112,18 @@ async fn send_reset(state: &App, ctx: &RequestContext, submitted: &str) -> Resul
         .await?;
     state.events.observed(&ev);
     let link = state.settings.accounts.reset_password_link(token.expose());
+    let keys = if state.settings.api_keys.revoke_on_password_reset {
+        "\n\nSetting a new password also revokes this account's API keys."
+    } else {
+        ""
+    };
     state.mailer.enqueue(OutgoingMail {
         to: user.email.to_string(),
         subject: "Reset your password".into(),
         text: format!(
             "Someone asked to reset the password of this account. To choose a new password, open the link \
              below (it works once, for {minutes} minutes):\n\n{link}\n\n\
-             If it was not you, ignore this message: your password stays as it is."
+             If it was not you, ignore this message: your password stays as it is.{keys}"
         ),
     });
     Ok(())
@@ -161,6 +166,10 @@ pub async fn reset_password(
     match state.store.complete_password_reset(hash, user.id, &phc, now, &id_key, &ev).await {
         Ok(_) => {
             state.events.observed(&ev);
+            // A key minted with a stolen session must not outlive the owner taking the account back.
+            if state.settings.api_keys.revoke_on_password_reset {
+                crate::services::api_keys::revoke_all(state, ctx, user.id).await?;
+            }
             Ok(())
         }
         Err(StoreError::Conflict(_)) => Err(ServiceError::InvalidAccountToken),

@@ -82,7 +82,8 @@ pub async fn create(
         expires_in_days: req.expires_in_days,
         rate_limit: req.rate_limit.map(|r| keys::KeyRateLimit { requests: r.requests, per_seconds: r.per_seconds }),
     };
-    let (key, secret) = keys::create(&state, auth.user_id, Actor::User(auth.user_id.0), Some(&ctx), new).await?;
+    let password = req.password.as_ref().map(|p| p.0.as_str());
+    let (key, secret) = keys::create_own(&state, &ctx, &auth, password, new).await?;
     Ok(created(&key, &secret))
 }
 
@@ -139,7 +140,8 @@ pub async fn rotate(
     ApiJson(req): ApiJson<RotateApiKeyRequest>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let (new, secret) = keys::rotate(&state, &ctx, auth.user_id, id, req.grace_seconds.unwrap_or(0)).await?;
+    let password = req.password.as_ref().map(|p| p.0.as_str());
+    let (new, secret) = keys::rotate_own(&state, &ctx, &auth, password, id, req.grace_seconds.unwrap_or(0)).await?;
     Ok(created(&new, &secret))
 }
 

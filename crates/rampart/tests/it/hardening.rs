@@ -409,3 +409,83 @@ async fn junk_api_keys_are_remembered_briefly_and_count_against_their_address() 
     assert_eq!(e.details["network"], "127.0.0.1/32", "{:?}", e.details);
     assert_eq!(app.get("/healthz").await.status(), 403);
 }
+
+/// Item 4: a session alone minted keys that never expire, and neither a password reset nor a
+/// change touched them, so a stolen 10-minute token became lasting access. Creating or rotating
+/// a key now needs a recent sign-in (or the password), a completed reset revokes the keys, and
+/// `api_keys.max_lifetime_days` caps a key's life.
+#[tokio::test]
+async fn api_keys_need_a_recent_sign_in_die_with_a_reset_and_have_a_maximum_life() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |c| {
+        c.login.delay_base_ms = 0;
+        c.api_keys.max_lifetime_days = Some(30);
+    })
+    .await;
+    app.create_user("ann@example.com", PW, &["admin"]).await;
+    let token = app.login("ann@example.com", PW).await.access_token;
+    let create = |body: serde_json::Value| app.post_bearer("/v1/me/api-keys", &token, &body);
+    // Fresh sign-in: allowed; without an expiry the key gets the maximum life.
+    let (s, key) = create(json!({"name": "ci", "scopes": ["users:read"]})).await;
+    assert_eq!(s, 201, "{key}");
+    assert!(key["expires_at"].is_string(), "capped at api_keys.max_lifetime_days: {key}");
+    let (s, b) = create(json!({"name": "long", "scopes": ["users:read"], "expires_in_days": 31})).await;
+    assert_eq!((s, b["errors"][0]["field"].as_str()), (400, Some("expires_in_days")), "{b}");
+
+    // Six minutes after its sign-in, a session (a stolen token, say) needs the password.
+    let old = app.login("ann@example.com", PW).await.access_token;
+    clock.advance(time::Duration::minutes(6));
+    let (s, b) = app.post_bearer("/v1/me/api-keys", &old, &json!({"name": "x", "scopes": ["users:read"]})).await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("reauthentication_required")), "{b}");
+    let (s, b) = app
+        .post_bearer("/v1/me/api-keys", &old, &json!({"name": "x", "scopes": ["users:read"], "password": "wrong one!"}))
+        .await;
+    assert_eq!((s, b["errors"][0]["code"].as_str()), (400, Some("password_incorrect")), "{b}");
+    let (s, b) =
+        app.post_bearer("/v1/me/api-keys", &old, &json!({"name": "x", "scopes": ["users:read"], "password": PW})).await;
+    assert_eq!(s, 201, "{b}");
+    let id = key["id"].as_str().unwrap();
+    let (s, b) = app.post_bearer(&format!("/v1/me/api-keys/{id}/rotate"), &old, &json!({})).await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("reauthentication_required")), "{b}");
+
+    // A completed password reset revokes every key.
+    let first_key = key["key"].as_str().unwrap().to_string();
+    let verify = |k: &str| {
+        app.client
+            .post(app.url("/v1/authz/check"))
+            .header("x-api-key", k.to_string())
+            .json(&json!({"permission": "users:read"}))
+            .send()
+    };
+    assert_eq!(verify(&first_key).await.unwrap().status(), 200);
+    let user = app
+        .state
+        .store
+        .find_user_by_email(&rampart_domain::Email::parse("ann@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let reset = rampart_domain::OpaqueToken::generate(rampart_domain::TokenKind::ResetPassword, &mut rand::rngs::OsRng);
+    let now = clock.now();
+    app.state
+        .store
+        .create_account_token(
+            reset.hash(),
+            rampart_store::TokenPurpose::ResetPassword,
+            user.id,
+            user.email.as_str(),
+            now,
+            now + time::Duration::minutes(30),
+            None,
+        )
+        .await
+        .unwrap();
+    let (s, b) = app
+        .post_json(
+            "/v1/auth/password/reset",
+            &json!({"token": reset.expose(), "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(s, 204, "{b}");
+    assert_eq!(verify(&first_key).await.unwrap().status(), 401, "the reset revoked the key");
+}
