@@ -249,6 +249,11 @@ impl Store {
     /// purge the walk starts from the checkpoint the purge cut at, which must be validly signed
     /// and recorded by an `audit.purged` event.
     pub async fn verify_audit_chain(&self, checkpoint_valid: impl Fn(&Checkpoint) -> bool) -> Result<ChainReport> {
+        // The head first: the chain is verified up to the event it names, so events appended
+        // while the chain is read (a live server) are neither a fault nor a moving target.
+        let (head,): (Vec<u8>,) =
+            with_pool!(self, |pool| sqlx::query_as("SELECT hash FROM audit_head WHERE id = 1").fetch_one(pool).await)?;
+        let mut reached: Option<i64> = None;
         let first: Option<(i64,)> =
             with_pool!(self, |pool| sqlx::query_as("SELECT MIN(seq) FROM audit_events").fetch_optional(pool).await)?;
         let first = first.map(|(s,)| s);
@@ -307,7 +312,12 @@ impl Store {
                 hashes.insert(seq, hash);
                 prev = hash;
                 checked += 1;
+                if head == hash {
+                    reached = Some(seq);
+                    break;
+                }
             }
+            let page_last = reached.unwrap_or(page_last);
             for cp in self.checkpoints_between(after + 1, page_last).await? {
                 if !checkpoint_valid(&cp) {
                     return Ok(ChainReport::bad(
@@ -332,17 +342,56 @@ impl Store {
                 last_good_checkpoint = cp.seq;
             }
             after = page_last;
-            if n < VERIFY_PAGE as usize {
+            if reached.is_some() || n < VERIFY_PAGE as usize {
                 break;
             }
         }
-        // A checkpoint past the newest event: the chain was cut off before it.
-        if !self.checkpoints_between(after + 1, i64::MAX).await?.is_empty() {
+        // A checkpoint past the last verified event and not past the snapshot: the chain was
+        // cut off before it. (Checkpoints signed after the head was read are not looked at.)
+        // Rows past the head read first are either appends made since (each links to the
+        // chain, and they moved the head) or tampering: the first must link to that head, and
+        // the head must have moved.
+        if let Some(at) = reached {
+            let next: Option<ChainRow> = with_pool!(self, |pool| {
+                sqlx::query_as(&format!("SELECT {CHAIN_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 1"))
+                    .bind(at)
+                    .fetch_optional(pool)
+                    .await
+            })?;
+            if let Some(row) = next {
+                let seq = row.event.seq;
+                if row.prev_hash.as_deref() != Some(&head[..]) {
+                    return Ok(ChainReport::bad(checked, checkpoints_ok, seq, ChainFault::BrokenLink, anchored_at));
+                }
+                let (now_head,): (Vec<u8>,) = with_pool!(self, |pool| {
+                    sqlx::query_as("SELECT hash FROM audit_head WHERE id = 1").fetch_one(pool).await
+                })?;
+                if now_head == head {
+                    return Ok(ChainReport::bad(checked, checkpoints_ok, seq, ChainFault::HeadMismatch, anchored_at));
+                }
+            }
+        }
+        // Past the snapshot, a checkpoint is legitimate only over an event that exists.
+        let mut cut_off = self.checkpoints_between(after + 1, i64::MAX).await?;
+        if reached.is_some() {
+            let mut orphaned = Vec::new();
+            for cp in cut_off {
+                let found: Option<(i64,)> = with_pool!(self, |pool| {
+                    sqlx::query_as("SELECT seq FROM audit_events WHERE seq = $1")
+                        .bind(cp.seq)
+                        .fetch_optional(pool)
+                        .await
+                })?;
+                if found.is_none() {
+                    orphaned.push(cp);
+                }
+            }
+            cut_off = orphaned;
+        }
+        if !cut_off.is_empty() {
             let from = self.first_seq_after(last_good_checkpoint).await?.unwrap_or(after + 1);
             return Ok(ChainReport::bad(checked, checkpoints_ok, from, ChainFault::CheckpointMismatch, anchored_at));
         }
-        let (head,): (Vec<u8>,) =
-            with_pool!(self, |pool| sqlx::query_as("SELECT hash FROM audit_head WHERE id = 1").fetch_one(pool).await)?;
         if head != prev {
             return Ok(ChainReport::bad(
                 checked,
