@@ -324,13 +324,7 @@ impl Store {
             .fetch_optional(pool)
             .await
         })?;
-        Ok(row.map(|(user, cookie_mode, ip, failures, email_code_hash)| MfaChallenge {
-            user_id: UserId(user),
-            cookie_mode,
-            ip,
-            failures: u32::try_from(failures).unwrap_or(u32::MAX),
-            email_code_hash,
-        }))
+        Ok(row.map(challenge))
     }
 
     /// Attaches (the keyed hash of) an e-mailed code to a live challenge, replacing an earlier
@@ -361,7 +355,6 @@ impl Store {
         Ok(done)
     }
 
-    /// Counts a wrong code against a challenge.
     /// Takes one attempt at a live challenge that has attempts left, in one statement: the
     /// count moves before the answer is checked, so of any number of concurrent attempts at
     /// most `max_attempts` in all get to check a code. `None`: unknown, used, expired or spent.
@@ -383,13 +376,7 @@ impl Store {
             .fetch_optional(pool)
             .await
         })?;
-        Ok(row.map(|(user, cookie_mode, ip, failures, email_code_hash)| MfaChallenge {
-            user_id: UserId(user),
-            cookie_mode,
-            ip,
-            failures: u32::try_from(failures).unwrap_or(u32::MAX),
-            email_code_hash,
-        }))
+        Ok(row.map(challenge))
     }
 
     /// Uses an `mfa_token` once: `true` for exactly one caller, while it is unexpired.
@@ -417,5 +404,15 @@ impl Store {
                 .map(|r| r.rows_affected())
         })?;
         Ok(n)
+    }
+}
+
+fn challenge((user, cookie_mode, ip, failures, email_code_hash): ChallengeRow) -> MfaChallenge {
+    MfaChallenge {
+        user_id: UserId(user),
+        cookie_mode,
+        ip,
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        email_code_hash,
     }
 }

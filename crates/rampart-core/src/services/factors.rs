@@ -79,10 +79,9 @@ pub(crate) async fn record_failure(
 /// client address, then the identifier), so both kinds of failure count toward one lockout.
 pub(crate) fn throttle_keys(state: &App, ctx: &RequestContext, email: &str) -> Vec<(ThrottleKey, ThrottlePolicy)> {
     let (id_policy, ip_policy) = state.throttle_policies();
-    let ip_policy = ip_policy.unwrap_or(id_policy);
     let mut keys = Vec::with_capacity(2);
-    if let Some(ip) = ctx.ip.filter(|_| state.settings.login.address.is_some()) {
-        keys.push((ThrottleKey::address(ip), ip_policy));
+    if let Some((ip, policy)) = ctx.ip.zip(ip_policy) {
+        keys.push((ThrottleKey::address(ip), policy));
     }
     keys.push((state.auth.identifier_key(email), id_policy));
     keys

@@ -36,15 +36,14 @@ pub async fn check_password(
     let now = state.clock.now();
     let id_key = state.auth.identifier_key(submitted_email).storage_key();
     let (id_policy, ip_policy) = state.throttle_policies();
-    let ip_policy = ip_policy.unwrap_or(id_policy);
     // `login.ip_max_failures = 0` turns the per-address throttle off (behind a proxy that
     // Rampart cannot see through, every client would share one address).
-    let ip_key =
-        ctx.ip.filter(|_| state.settings.login.address.is_some()).map(|ip| ThrottleKey::address(ip).storage_key());
+    let ip_throttle = ctx.ip.zip(ip_policy).map(|(ip, p)| (ThrottleKey::address(ip).storage_key(), p));
+    let ip_key = ip_throttle.as_ref().map(|(k, _)| k.as_str());
     // The address first: a locked client is refused before anything about the identifier.
     let mut keys = Vec::with_capacity(2);
-    if let Some(k) = &ip_key {
-        keys.push((k.as_str(), ip_policy));
+    if let Some((k, p)) = &ip_throttle {
+        keys.push((k.as_str(), *p));
     }
     keys.push((id_key.as_str(), id_policy));
     let locks = match state.store.throttle_attempt(&keys, now).await? {
@@ -57,7 +56,7 @@ pub async fn check_password(
                 .details(serde_json::json!({ "reason": reason, "via": via }));
             // A locked client may hammer: one event when it is first refused in an interval,
             // one summary with the count at the interval's end.
-            let key = format!("{}|{id_key}|{reason}", ip_key.as_deref().unwrap_or("-"));
+            let key = format!("{}|{id_key}|{reason}", ip_key.unwrap_or("-"));
             state.events.record_aggregated(&key, ev).await?;
             let secs = u64::try_from(retry_after.whole_seconds()).unwrap_or(0) + 1;
             return Err(ServiceError::TooManyAttempts { retry_after_secs: secs });
@@ -119,7 +118,7 @@ pub async fn check_password(
         (user, _, _) => {
             for ((key, _), locked) in keys.iter().zip(locks) {
                 if locked {
-                    let kind = if ip_key.as_deref() == Some(*key) { "ip" } else { "identifier" };
+                    let kind = if ip_key == Some(*key) { "ip" } else { "identifier" };
                     let ev = ctx
                         .event(&state.events, Action::LoginLocked, Outcome::Denied)
                         .severity(Severity::Warning)

@@ -80,7 +80,7 @@ pub async fn send_verification(state: &App, ctx: &RequestContext, user: &User) -
         )
         .await?;
     state.events.observed(&ev);
-    let link = state.settings.accounts.verify_email_url.replace("{token}", token.expose());
+    let link = state.settings.accounts.verify_email_link(token.expose());
     state.mailer.enqueue(OutgoingMail {
         to: user.email.to_string(),
         subject: "Confirm your e-mail address".into(),

@@ -335,10 +335,9 @@ pub async fn passkey_finish(
     credential: &serde_json::Value,
 ) -> Result<User, ServiceError> {
     let now = state.clock.now();
-    let (id_policy, ip_policy) = state.throttle_policies();
-    let ip_policy = ip_policy.unwrap_or(id_policy);
-    let ip = ctx.ip.filter(|_| state.settings.login.address.is_some()).map(|ip| ThrottleKey::address(ip).storage_key());
-    let keys: Vec<(&str, ThrottlePolicy)> = ip.iter().map(|k| (k.as_str(), ip_policy)).collect();
+    let (_, ip_policy) = state.throttle_policies();
+    let ip = ctx.ip.zip(ip_policy).map(|(ip, p)| (ThrottleKey::address(ip).storage_key(), p));
+    let keys: Vec<(&str, ThrottlePolicy)> = ip.iter().map(|(k, p)| (k.as_str(), *p)).collect();
     let locks = match state.store.throttle_attempt(&keys, now).await? {
         AttemptDecision::Counted(locks) => locks,
         AttemptDecision::Refused { retry_after, .. } => {
