@@ -39,8 +39,9 @@ pub async fn migrate(
     Ok((report, Some(event)))
 }
 
-/// Connects to the configured database (creating the data directory for the default SQLite).
-pub async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {
+/// Connects to the configured database (creating the data directory for the default SQLite),
+/// with the audit chain's keys derived from the master key.
+pub async fn connect_store(settings: &Settings, master_key: &rampart_domain::MasterKey) -> Result<Store, StartupError> {
     let db = &settings.database;
     if let Some(dir) = &db.create_dir {
         create_private_dir(dir).map_err(|source| StartupError::DataDir { path: dir.clone(), source })?;
@@ -51,7 +52,7 @@ pub async fn connect_store(settings: &Settings) -> Result<Store, StartupError> {
         acquire_timeout: db.acquire_timeout,
         session_cache_ttl: settings.sessions.cache_ttl,
     };
-    Ok(Store::connect(db.url.expose(), &opts).await?)
+    Ok(Store::connect(db.url.expose(), &opts, rampart_domain::audit::AuditKeys::derive(master_key)).await?)
 }
 
 /// Creates `dir` (and parents) readable by the owner only: it holds the database with password

@@ -66,7 +66,7 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Result<(App, MigrationReport), StartupError> {
         let settings = Settings::from_config(&config).map_err(|e| StartupError::Config(e.to_string()))?;
-        let store = connect_store(&settings).await?;
+        let store = connect_store(&settings, &master_key).await?;
         let (report, migrated) = migrate(&store, clock.as_ref(), "startup").await?;
         let metrics = Arc::new(Metrics::new(store.backend().as_str()));
         let events = SecurityEvents::new(store.clone(), metrics.clone(), clock.clone());

@@ -1,14 +1,21 @@
-//! The audit log's rules beyond the hash chain itself (which lives with [`SecurityEvent`]):
-//! signed checkpoints, the query filter, and the export encodings (JSON Lines, CSV, and the
-//! Elastic Common Schema document used by the SIEM output).
+//! The audit log's rules beyond the canonical event encoding (which lives with
+//! [`SecurityEvent`]): the keyed hash chain, signed checkpoints, the chain's origin, the query
+//! filter, and the export encodings (JSON Lines, CSV, and the Elastic Common Schema document
+//! used by the SIEM output).
 //!
-//! A *checkpoint* vouches for one link of the chain: `(seq, hash)` plus the time it was signed,
-//! under an HMAC-SHA256 key derived from the master key. Someone who can write the database but
-//! does not hold the master key can recompute every hash of a rewritten chain, but not the
-//! checkpoints' MACs: verification then fails at the first checkpoint whose link changed. A
-//! checkpoint is also where a retention purge may cut the log: the remaining chain starts from
-//! the checkpoint's hash, which the MAC vouches for.
+//! - A *link* is an HMAC-SHA256, under a key derived from the master key ([`AuditKeys`]), over
+//!   the previous link, the MAC of the newest checkpoint signed before the event, and the event.
+//!   Someone who can write the database but does not hold the master key cannot compute a link:
+//!   editing, deleting, inserting or re-ordering an event breaks the chain at that event, and so
+//!   does deleting a checkpoint that events were appended after.
+//! - A *checkpoint* vouches for one link `(seq, hash)`, carries the MAC of the checkpoint before
+//!   it (a missing or re-ordered checkpoint shows), and the time it was signed; a retention
+//!   purge may cut the log at one, which then anchors the remaining chain.
+//! - The chain's *origin* records where the events written before the keyed chain existed end
+//!   (they keep their unkeyed SHA-256 links) and that link, under a MAC, sealed once by the
+//!   migration that introduced the keyed chain: nothing else ever links or re-links an event.
 
+use crate::crypto::MasterKey;
 use crate::event::SecurityEvent;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -16,6 +23,117 @@ use time::OffsetDateTime;
 
 /// The purpose string the checkpoint key is derived under (`MasterKey::derive`).
 pub const CHECKPOINT_KEY_PURPOSE: &str = "audit-checkpoint-v1";
+/// The purpose string the chain's link key is derived under.
+pub const CHAIN_KEY_PURPOSE: &str = "audit-chain-v1";
+/// The MAC "before the first checkpoint" that links and the first checkpoint carry.
+pub const NO_CHECKPOINT: [u8; 32] = [0; 32];
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC accepts keys of any length; the error arm cannot happen with 32 bytes.
+    let Ok(mut mac) = HmacSha256::new_from_slice(key) else { return [0; 32] };
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+fn hmac_verify(key: &[u8; 32], parts: &[&[u8]], tag: &[u8; 32]) -> bool {
+    let Ok(mut mac) = HmacSha256::new_from_slice(key) else { return false };
+    for p in parts {
+        mac.update(p);
+    }
+    mac.verify_slice(tag).is_ok()
+}
+
+/// The audit log's keys, derived from the master key: one for the chain's links, one for
+/// checkpoints and the origin. Only the store holds them (it links every append).
+#[derive(Clone)]
+pub struct AuditKeys {
+    chain: zeroize::Zeroizing<[u8; 32]>,
+    checkpoint: zeroize::Zeroizing<[u8; 32]>,
+    key_id: String,
+}
+
+impl std::fmt::Debug for AuditKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditKeys").field("key_id", &self.key_id).finish_non_exhaustive()
+    }
+}
+
+impl AuditKeys {
+    pub fn derive(master: &MasterKey) -> AuditKeys {
+        AuditKeys {
+            chain: zeroize::Zeroizing::new(master.derive(CHAIN_KEY_PURPOSE)),
+            checkpoint: zeroize::Zeroizing::new(master.derive(CHECKPOINT_KEY_PURPOSE)),
+            key_id: master.key_id(),
+        }
+    }
+
+    /// The id of the master key these were derived from (stored with checkpoints).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// An event's link: HMAC over the previous link, the newest checkpoint's MAC (or
+    /// [`NO_CHECKPOINT`]) and the event's canonical encoding.
+    pub fn link(&self, prev: &[u8; 32], checkpoint_mac: &[u8; 32], event: &SecurityEvent) -> [u8; 32] {
+        hmac(&self.chain, &[b"rampart.audit.link.v2\n", prev, checkpoint_mac, &event.canonical()])
+    }
+
+    /// Signs `(seq, hash)` at `signed_at` (microsecond precision, what storage keeps), chained to
+    /// the previous checkpoint's MAC.
+    pub fn sign_checkpoint(
+        &self,
+        seq: i64,
+        hash: [u8; 32],
+        prev_mac: [u8; 32],
+        signed_at: OffsetDateTime,
+    ) -> Checkpoint {
+        Checkpoint::sign(&self.checkpoint, &self.key_id, seq, hash, Some(prev_mac), signed_at)
+    }
+
+    /// Whether a checkpoint was signed under these keys (a checkpoint of another master key
+    /// cannot be vouched for).
+    pub fn checkpoint_valid(&self, cp: &Checkpoint) -> bool {
+        cp.key_id == self.key_id && cp.verify(&self.checkpoint)
+    }
+
+    /// Seals the chain's origin: where the unkeyed (pre-HMAC) links end, and that link.
+    pub fn seal_origin(&self, legacy_through: Option<i64>, legacy_head: [u8; 32]) -> ChainOrigin {
+        let mac = hmac(&self.checkpoint, &[&ChainOrigin::message(legacy_through, &legacy_head)]);
+        ChainOrigin { legacy_through, legacy_head, key_id: self.key_id.clone(), mac }
+    }
+
+    pub fn origin_valid(&self, o: &ChainOrigin) -> bool {
+        o.key_id == self.key_id
+            && hmac_verify(&self.checkpoint, &[&ChainOrigin::message(o.legacy_through, &o.legacy_head)], &o.mac)
+    }
+}
+
+/// Where the chain's unkeyed links end (see the module docs), sealed under the checkpoint key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainOrigin {
+    /// The last event with an unkeyed link; `None` when the log was empty.
+    pub legacy_through: Option<i64>,
+    /// That event's link (the chain's genesis when there was none).
+    pub legacy_head: [u8; 32],
+    pub key_id: String,
+    pub mac: [u8; 32],
+}
+
+impl ChainOrigin {
+    fn message(through: Option<i64>, head: &[u8; 32]) -> Vec<u8> {
+        let through = through.map_or_else(|| "-".to_string(), |s| s.to_string());
+        format!("rampart.audit.origin.v1\n{through}\n{}", hex::encode(head)).into_bytes()
+    }
+
+    /// Whether `seq` was linked the old, unkeyed way.
+    pub fn is_legacy(&self, seq: i64) -> bool {
+        self.legacy_through.is_some_and(|t| seq <= t)
+    }
+}
 
 /// One signed link of the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,34 +143,42 @@ pub struct Checkpoint {
     pub signed_at: OffsetDateTime,
     /// The id of the master key whose derived key made `mac`.
     pub key_id: String,
+    /// The previous checkpoint's MAC ([`NO_CHECKPOINT`] for the first); `None` only for
+    /// checkpoints signed before checkpoints were chained (within the chain's legacy part).
+    pub prev_mac: Option<[u8; 32]>,
     pub mac: [u8; 32],
 }
 
 impl Checkpoint {
-    fn message(seq: i64, hash: &[u8; 32], signed_at: OffsetDateTime) -> Vec<u8> {
+    fn message(seq: i64, hash: &[u8; 32], prev_mac: Option<&[u8; 32]>, signed_at: OffsetDateTime) -> Vec<u8> {
         let micros = signed_at.unix_timestamp_nanos() / 1000;
-        format!("rampart.audit.checkpoint.v1\n{seq}\n{}\n{micros}", hex::encode(hash)).into_bytes()
+        match prev_mac {
+            None => format!("rampart.audit.checkpoint.v1\n{seq}\n{}\n{micros}", hex::encode(hash)).into_bytes(),
+            Some(prev) => {
+                format!("rampart.audit.checkpoint.v2\n{seq}\n{}\n{}\n{micros}", hex::encode(hash), hex::encode(prev))
+                    .into_bytes()
+            }
+        }
     }
 
-    fn compute(key: &[u8; 32], seq: i64, hash: &[u8; 32], signed_at: OffsetDateTime) -> [u8; 32] {
-        // HMAC accepts keys of any length; the error arm cannot happen with 32 bytes.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return [0; 32] };
-        mac.update(&Self::message(seq, hash, signed_at));
-        mac.finalize().into_bytes().into()
-    }
-
-    /// Signs `(seq, hash)` at `signed_at` (microsecond precision, what storage keeps).
-    pub fn sign(key: &[u8; 32], key_id: &str, seq: i64, hash: [u8; 32], signed_at: OffsetDateTime) -> Checkpoint {
+    /// Signs `(seq, hash)` at `signed_at` (microsecond precision, what storage keeps) under
+    /// `key`; `prev_mac: None` makes the unchained form of checkpoints signed before chaining.
+    pub fn sign(
+        key: &[u8; 32],
+        key_id: &str,
+        seq: i64,
+        hash: [u8; 32],
+        prev_mac: Option<[u8; 32]>,
+        signed_at: OffsetDateTime,
+    ) -> Checkpoint {
         let signed_at = truncate_to_micros(signed_at);
-        let mac = Self::compute(key, seq, &hash, signed_at);
-        Checkpoint { seq, hash, signed_at, key_id: key_id.to_string(), mac }
+        let mac = hmac(key, &[&Self::message(seq, &hash, prev_mac.as_ref(), signed_at)]);
+        Checkpoint { seq, hash, signed_at, key_id: key_id.to_string(), prev_mac, mac }
     }
 
     /// Whether the MAC holds under `key` (compared in constant time).
     pub fn verify(&self, key: &[u8; 32]) -> bool {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return false };
-        mac.update(&Self::message(self.seq, &self.hash, self.signed_at));
-        mac.verify_slice(&self.mac).is_ok()
+        hmac_verify(key, &[&Self::message(self.seq, &self.hash, self.prev_mac.as_ref(), self.signed_at)], &self.mac)
     }
 }
 
@@ -64,8 +190,9 @@ fn truncate_to_micros(t: OffsetDateTime) -> OffsetDateTime {
 /// Why the chain does not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChainFault {
-    /// An event's `prev_hash`/`hash` do not follow from its predecessor and its content
-    /// (edited, or after a deleted, inserted or moved event), or the row does not decode.
+    /// An event's `prev_hash`/`hash` do not follow from its predecessor, the newest checkpoint
+    /// before it and its content (edited, after a deleted, inserted or moved event, or after a
+    /// deleted checkpoint), the link is missing, or the row does not decode.
     BrokenLink,
     /// The chain head does not match the newest event (events cut off the end).
     HeadMismatch,
@@ -74,9 +201,16 @@ pub enum ChainFault {
     /// A validly signed checkpoint names a link the chain no longer has: the chain was
     /// rewritten up to that point, or cut off before it.
     CheckpointMismatch,
+    /// A checkpoint does not carry the MAC of the one before it: one between them was deleted.
+    MissingCheckpoint,
+    /// Checkpoints whose order by position and by signing time disagree.
+    CheckpointOutOfOrder,
     /// The log starts after a checkpoint (events purged) but no `audit.purged` event records
     /// that purge.
     UnrecordedPurge,
+    /// The chain's origin (where the unkeyed links end) is missing, unsealed or not sealed
+    /// under this master key.
+    BadOrigin,
 }
 
 impl ChainFault {
@@ -86,7 +220,10 @@ impl ChainFault {
             ChainFault::HeadMismatch => "head_mismatch",
             ChainFault::BadCheckpointSignature => "bad_checkpoint_signature",
             ChainFault::CheckpointMismatch => "checkpoint_mismatch",
+            ChainFault::MissingCheckpoint => "missing_checkpoint",
+            ChainFault::CheckpointOutOfOrder => "checkpoint_out_of_order",
             ChainFault::UnrecordedPurge => "unrecorded_purge",
+            ChainFault::BadOrigin => "bad_origin",
         }
     }
 }
@@ -327,18 +464,59 @@ mod tests {
     fn a_checkpoint_verifies_only_under_its_key_and_for_its_exact_link() {
         let key = [7u8; 32];
         let t = datetime!(2026-11-23 12:00:00.123456789 UTC);
-        let cp = Checkpoint::sign(&key, "k1", 42, [9; 32], t);
+        let cp = Checkpoint::sign(&key, "k1", 42, [9; 32], Some([3; 32]), t);
         assert_eq!(cp.signed_at, datetime!(2026-11-23 12:00:00.123456 UTC), "kept at storage precision");
         assert!(cp.verify(&key));
         assert!(!cp.verify(&[8u8; 32]), "another key");
+        let legacy = Checkpoint::sign(&key, "k1", 42, [9; 32], None, t);
+        assert!(legacy.verify(&key));
         for forged in [
             Checkpoint { seq: 43, ..cp.clone() },
+            Checkpoint { prev_mac: Some([4; 32]), ..cp.clone() },
+            Checkpoint { prev_mac: None, ..cp.clone() },
+            Checkpoint { prev_mac: Some([0; 32]), ..legacy.clone() },
             Checkpoint { hash: [1; 32], ..cp.clone() },
             Checkpoint { signed_at: cp.signed_at + time::Duration::microseconds(1), ..cp.clone() },
             Checkpoint { mac: [0; 32], ..cp.clone() },
         ] {
             assert!(!forged.verify(&key), "{forged:?}");
         }
+    }
+
+    #[test]
+    fn links_need_the_key_and_bind_the_previous_link_the_checkpoint_and_every_field() {
+        let keys = AuditKeys::derive(&MasterKey::from_bytes([5; 32]));
+        let other = AuditKeys::derive(&MasterKey::from_bytes([6; 32]));
+        let t = datetime!(2026-11-23 12:00:00 UTC);
+        let e = SecurityEvent::new(Uuid::nil(), t, Action::ConfigLoaded, Outcome::Success).actor(Actor::System);
+        let h = keys.link(&[1; 32], &NO_CHECKPOINT, &e);
+        assert_eq!(h, keys.link(&[1; 32], &NO_CHECKPOINT, &e.clone()), "deterministic");
+        assert_ne!(h, other.link(&[1; 32], &NO_CHECKPOINT, &e), "another master key");
+        assert_ne!(h, keys.link(&[2; 32], &NO_CHECKPOINT, &e), "bound to the previous link");
+        assert_ne!(h, keys.link(&[1; 32], &[7; 32], &e), "bound to the newest checkpoint");
+        assert_ne!(h, e.legacy_chain_hash(&[1; 32]), "not the unkeyed hash");
+        let mut edited = e.clone();
+        edited.ip = Some("10.0.0.1".parse().unwrap());
+        assert_ne!(h, keys.link(&[1; 32], &NO_CHECKPOINT, &edited), "bound to the content");
+    }
+
+    #[test]
+    fn an_origin_verifies_only_as_sealed() {
+        let keys = AuditKeys::derive(&MasterKey::from_bytes([5; 32]));
+        let o = keys.seal_origin(Some(10), [4; 32]);
+        assert!(keys.origin_valid(&o));
+        assert!(o.is_legacy(10) && !o.is_legacy(11));
+        for forged in [
+            ChainOrigin { legacy_through: Some(11), ..o.clone() },
+            ChainOrigin { legacy_through: None, ..o.clone() },
+            ChainOrigin { legacy_head: [5; 32], ..o.clone() },
+            ChainOrigin { key_id: "other".into(), ..o.clone() },
+        ] {
+            assert!(!keys.origin_valid(&forged), "{forged:?}");
+        }
+        assert!(!AuditKeys::derive(&MasterKey::from_bytes([6; 32])).origin_valid(&o));
+        let none = keys.seal_origin(None, NO_CHECKPOINT);
+        assert!(keys.origin_valid(&none) && !none.is_legacy(1));
     }
 
     #[test]

@@ -459,9 +459,11 @@ impl SecurityEvent {
         serde_json::to_vec(&v).unwrap_or_default()
     }
 
-    /// This event's link in the chain: SHA-256 of the previous event's hash and this event's
-    /// canonical encoding. Editing, deleting, inserting or re-ordering events breaks a link.
-    pub fn chain_hash(&self, prev: &[u8; 32]) -> [u8; 32] {
+    /// The unkeyed link of events written before the keyed chain existed (migration 0010):
+    /// SHA-256 of the previous link and this event's canonical encoding. Verification still
+    /// checks those events this way, up to the chain's sealed origin; every later link is an
+    /// HMAC ([`crate::audit::AuditKeys::link`]).
+    pub fn legacy_chain_hash(&self, prev: &[u8; 32]) -> [u8; 32] {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(prev);
@@ -480,20 +482,20 @@ mod tests {
         let e = SecurityEvent::new(Uuid::nil(), t, Action::Login, Outcome::Failure)
             .ip(Some("192.0.2.1".parse().unwrap()))
             .details(serde_json::json!({"b": 1, "a": [true, null]}));
-        let h = e.chain_hash(&CHAIN_GENESIS);
-        assert_eq!(h, e.clone().chain_hash(&CHAIN_GENESIS), "deterministic");
-        assert_ne!(h, e.chain_hash(&[1; 32]), "bound to the previous link");
+        let h = e.legacy_chain_hash(&CHAIN_GENESIS);
+        assert_eq!(h, e.clone().legacy_chain_hash(&CHAIN_GENESIS), "deterministic");
+        assert_ne!(h, e.legacy_chain_hash(&[1; 32]), "bound to the previous link");
         let mut other = e.clone();
         other.details = serde_json::json!({"b": 2, "a": [true, null]});
-        assert_ne!(other.chain_hash(&CHAIN_GENESIS), h);
+        assert_ne!(other.legacy_chain_hash(&CHAIN_GENESIS), h);
         let mut other = e.clone();
         other.outcome = Outcome::Success;
-        assert_ne!(other.chain_hash(&CHAIN_GENESIS), h);
+        assert_ne!(other.legacy_chain_hash(&CHAIN_GENESIS), h);
         // Key order of details does not matter (maps are sorted), time zones neither.
         let mut same = e.clone();
         same.details = serde_json::from_str(r#"{"a":[true,null],"b":1}"#).unwrap();
         same.ts = time::macros::datetime!(2026-11-23 14:00:00.123456 +2);
-        assert_eq!(same.chain_hash(&CHAIN_GENESIS), h);
+        assert_eq!(same.legacy_chain_hash(&CHAIN_GENESIS), h);
         let text = String::from_utf8(e.canonical()).unwrap();
         assert!(text.starts_with(r#"["rampart.audit.v1","00000000-0000-0000-0000-000000000000","2026-11-23T12:00:00.123456Z","auth.login","failure""#), "{text}");
     }

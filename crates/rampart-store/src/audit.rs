@@ -1,9 +1,11 @@
 //! The `audit_events` table: writing security events and reading them back.
 
+use crate::tx::Finish;
 use crate::{Result, Store, StoreError, with_pool, with_tx};
-use rampart_domain::audit::{AuditFilter, ChainFault, ChainedEvent, Checkpoint};
+use rampart_domain::audit::{AuditFilter, ChainFault, ChainOrigin, ChainedEvent, Checkpoint, NO_CHECKPOINT};
 use rampart_domain::{Action, Actor, Outcome, Resource, SecurityEvent, Severity};
 use sqlx::types::Json;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -128,6 +130,7 @@ struct CheckpointRow {
     hash: Vec<u8>,
     signed_at: OffsetDateTime,
     key_id: String,
+    prev_mac: Option<Vec<u8>>,
     mac: Vec<u8>,
 }
 
@@ -141,6 +144,10 @@ impl TryFrom<CheckpointRow> for Checkpoint {
             hash: r.hash.as_slice().try_into().map_err(|_| corrupt())?,
             signed_at: r.signed_at,
             key_id: r.key_id.clone(),
+            prev_mac: match &r.prev_mac {
+                Some(p) => Some(p.as_slice().try_into().map_err(|_| corrupt())?),
+                None => None,
+            },
             mac: r.mac.as_slice().try_into().map_err(|_| corrupt())?,
         })
     }
@@ -243,38 +250,54 @@ macro_rules! bind_params {
 }
 
 impl Store {
-    /// Walks the whole chain in `seq` order, a page at a time, recomputing every link, checking
-    /// every signed checkpoint (its MAC through `checkpoint_valid`, and that the chain still has
-    /// the link it vouches for), and that the head is the last event's hash. After a retention
-    /// purge the walk starts from the checkpoint the purge cut at, which must be validly signed
-    /// and recorded by an `audit.purged` event.
-    pub async fn verify_audit_chain(&self, checkpoint_valid: impl Fn(&Checkpoint) -> bool) -> Result<ChainReport> {
+    /// Walks the whole chain in `seq` order, a page at a time, recomputing every link (the
+    /// keyed HMAC, or the unkeyed hash up to the sealed origin), checking every checkpoint (its
+    /// MAC, that it carries the MAC of the one before it, signing times in order, and that the
+    /// chain still has the link it vouches for), and that the head is the last event's hash.
+    /// After a retention purge the walk starts from the checkpoint the purge cut at, which must
+    /// be validly signed and recorded by an `audit.purged` event.
+    pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
+        let keys = &*self.audit;
         // The head first: the chain is verified up to the event it names, so events appended
         // while the chain is read (a live server) are neither a fault nor a moving target.
-        let (head,): (Vec<u8>,) =
-            with_pool!(self, |pool| sqlx::query_as("SELECT hash FROM audit_head WHERE id = 1").fetch_one(pool).await)?;
-        let mut reached: Option<i64> = None;
-        let first: Option<(i64,)> =
+        let (head, head_cp_seq, head_cp_mac): (Vec<u8>, Option<i64>, Vec<u8>) = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT hash, checkpoint_seq, checkpoint_mac FROM audit_head WHERE id = 1")
+                .fetch_one(pool)
+                .await
+        })?;
+        let first: Option<(Option<i64>,)> =
             with_pool!(self, |pool| sqlx::query_as("SELECT MIN(seq) FROM audit_events").fetch_optional(pool).await)?;
-        let first = first.map(|(s,)| s);
+        let first = first.and_then(|(s,)| s);
+        let origin = match self.chain_origin().await? {
+            Some(o) if keys.origin_valid(&o) => o,
+            _ => return Ok(ChainReport::bad(0, 0, first.unwrap_or(0), ChainFault::BadOrigin, None)),
+        };
+        let mut reached: Option<i64> = None;
         // The anchor: the newest checkpoint before the first event (only a purge leaves one).
         let anchor: Option<Checkpoint> = match first {
-            Some(first) => self.checkpoints_between(i64::MIN, first - 1).await?.pop(),
+            Some(first) => self.newest_checkpoint_at_or_before(first - 1).await?,
             None => None,
         };
         let anchored_at = anchor.as_ref().map(|a| a.seq);
         let mut checkpoints_ok = 0u64;
         let mut prev = rampart_domain::event::CHAIN_GENESIS;
         let mut after = i64::MIN;
-        if let Some(a) = &anchor {
-            if !checkpoint_valid(a) {
+        // The checkpoint before the next event (its MAC goes into keyed links).
+        let mut last_cp: Option<Checkpoint> = None;
+        let mut head_checkpoint_seen = head_cp_seq.is_none();
+        let cp_acceptable =
+            |cp: &Checkpoint| keys.checkpoint_valid(cp) && (cp.prev_mac.is_some() || origin.is_legacy(cp.seq));
+        if let Some(a) = anchor {
+            if !cp_acceptable(&a) {
                 return Ok(ChainReport::bad(0, 0, a.seq, ChainFault::BadCheckpointSignature, anchored_at));
             }
             checkpoints_ok += 1;
             prev = a.hash;
             after = a.seq;
+            head_checkpoint_seen |= head_cp_seq == Some(a.seq) && head_cp_mac == a.mac;
+            last_cp = Some(a);
         }
-        let mut purge_recorded = anchor.is_none();
+        let mut purge_recorded = anchored_at.is_none();
         let mut last_good_checkpoint = after;
         let mut checked = 0u64;
         loop {
@@ -290,46 +313,14 @@ impl Store {
             let Some(last) = rows.last() else { break };
             let page_last = last.event.seq;
             let n = rows.len();
-            let mut hashes = std::collections::HashMap::with_capacity(n);
+            let mut checkpoints: std::collections::VecDeque<Checkpoint> =
+                self.checkpoints_between(after + 1, page_last).await?.into();
             for row in rows {
                 let seq = row.event.seq;
                 let bad = |fault| ChainReport::bad(checked, checkpoints_ok, seq, fault, anchored_at);
-                let event = match decode(row.event) {
-                    Ok((_, e)) => e,
-                    Err(_) => return Ok(bad(ChainFault::BrokenLink)),
-                };
-                let linked = row.prev_hash.as_deref() == Some(&prev[..]);
-                let hash = event.chain_hash(&prev);
-                if !linked || row.hash.as_deref() != Some(&hash[..]) {
-                    return Ok(bad(ChainFault::BrokenLink));
-                }
-                if !purge_recorded
-                    && event.action == Action::AuditPurged
-                    && event.details.get("through_seq").and_then(|v| v.as_i64()) == anchored_at
-                {
-                    purge_recorded = true;
-                }
-                hashes.insert(seq, hash);
-                prev = hash;
-                checked += 1;
-                if head == hash {
-                    reached = Some(seq);
-                    break;
-                }
-            }
-            let page_last = reached.unwrap_or(page_last);
-            for cp in self.checkpoints_between(after + 1, page_last).await? {
-                if !checkpoint_valid(&cp) {
-                    return Ok(ChainReport::bad(
-                        checked,
-                        checkpoints_ok,
-                        cp.seq,
-                        ChainFault::BadCheckpointSignature,
-                        anchored_at,
-                    ));
-                }
-                if hashes.get(&cp.seq) != Some(&cp.hash) {
-                    let from = self.first_seq_after(last_good_checkpoint).await?.unwrap_or(cp.seq);
+                // A checkpoint over an event that is gone: the chain was cut there.
+                if checkpoints.front().is_some_and(|cp| cp.seq < seq) {
+                    let from = self.first_seq_after(last_good_checkpoint).await?.unwrap_or(seq);
                     return Ok(ChainReport::bad(
                         checked,
                         checkpoints_ok,
@@ -338,16 +329,89 @@ impl Store {
                         anchored_at,
                     ));
                 }
-                checkpoints_ok += 1;
-                last_good_checkpoint = cp.seq;
+                let event = match decode(row.event) {
+                    Ok((_, e)) => e,
+                    Err(_) => return Ok(bad(ChainFault::BrokenLink)),
+                };
+                let hash = if origin.is_legacy(seq) {
+                    event.legacy_chain_hash(&prev)
+                } else {
+                    keys.link(&prev, &last_cp.as_ref().map_or(NO_CHECKPOINT, |c| c.mac), &event)
+                };
+                let linked = row.prev_hash.as_deref() == Some(&prev[..]);
+                if !linked || row.hash.as_deref() != Some(&hash[..]) {
+                    // An intact event after a deleted checkpoint fails the same way as an edited
+                    // one; the checkpoints say which: the next one does not carry the MAC of the
+                    // last one seen, or the head names a newer one than that.
+                    let last_mac = last_cp.as_ref().map_or(NO_CHECKPOINT, |c| c.mac);
+                    let next_cp = self.checkpoints_between(seq, i64::MAX).await?.into_iter().next();
+                    let gap_before_next =
+                        next_cp.is_some_and(|c| keys.checkpoint_valid(&c) && c.prev_mac.is_some_and(|p| p != last_mac));
+                    let head_checkpoint_gone = match head_cp_seq {
+                        None => false,
+                        Some(_) if head_cp_mac == last_mac => false,
+                        Some(h) => {
+                            self.checkpoints_between(h, h).await?.first().is_none_or(|c| c.mac[..] != head_cp_mac[..])
+                        }
+                    };
+                    if linked && !origin.is_legacy(seq) && (gap_before_next || head_checkpoint_gone) {
+                        return Ok(bad(ChainFault::MissingCheckpoint));
+                    }
+                    return Ok(bad(ChainFault::BrokenLink));
+                }
+                if origin.legacy_through == Some(seq) && hash != origin.legacy_head {
+                    // The unkeyed part was rewritten consistently: none of it is vouched for.
+                    let from = first.unwrap_or(seq);
+                    return Ok(ChainReport::bad(checked, checkpoints_ok, from, ChainFault::BadOrigin, anchored_at));
+                }
+                if !purge_recorded
+                    && event.action == Action::AuditPurged
+                    && event.details.get("through_seq").and_then(|v| v.as_i64()) == anchored_at
+                {
+                    purge_recorded = true;
+                }
+                if checkpoints.front().is_some_and(|cp| cp.seq == seq) {
+                    let Some(cp) = checkpoints.pop_front() else { break };
+                    if !cp_acceptable(&cp) {
+                        return Ok(ChainReport::bad(
+                            checked,
+                            checkpoints_ok,
+                            cp.seq,
+                            ChainFault::BadCheckpointSignature,
+                            anchored_at,
+                        ));
+                    }
+                    if last_cp.as_ref().is_some_and(|before| cp.signed_at < before.signed_at) {
+                        let fault = ChainFault::CheckpointOutOfOrder;
+                        return Ok(ChainReport::bad(checked, checkpoints_ok, cp.seq, fault, anchored_at));
+                    }
+                    let expected = last_cp.as_ref().map_or(NO_CHECKPOINT, |c| c.mac);
+                    if cp.prev_mac.is_some_and(|p| p != expected) {
+                        let fault = ChainFault::MissingCheckpoint;
+                        return Ok(ChainReport::bad(checked, checkpoints_ok, cp.seq, fault, anchored_at));
+                    }
+                    if cp.hash != hash {
+                        let from = self.first_seq_after(last_good_checkpoint).await?.unwrap_or(cp.seq);
+                        let fault = ChainFault::CheckpointMismatch;
+                        return Ok(ChainReport::bad(checked, checkpoints_ok, from, fault, anchored_at));
+                    }
+                    checkpoints_ok += 1;
+                    last_good_checkpoint = cp.seq;
+                    head_checkpoint_seen |= head_cp_seq == Some(cp.seq) && head_cp_mac == cp.mac;
+                    last_cp = Some(cp);
+                }
+                prev = hash;
+                checked += 1;
+                if head == hash {
+                    reached = Some(seq);
+                    break;
+                }
             }
-            after = page_last;
+            after = reached.unwrap_or(page_last);
             if reached.is_some() || n < VERIFY_PAGE as usize {
                 break;
             }
         }
-        // A checkpoint past the last verified event and not past the snapshot: the chain was
-        // cut off before it. (Checkpoints signed after the head was read are not looked at.)
         // Rows past the head read first are either appends made since (each links to the
         // chain, and they moved the head) or tampering: the first must link to that head, and
         // the head must have moved.
@@ -371,7 +435,8 @@ impl Store {
                 }
             }
         }
-        // Past the snapshot, a checkpoint is legitimate only over an event that exists.
+        // Past the snapshot, a checkpoint is legitimate only over an event that exists (one
+        // signed since the head was read); any other was left behind by events cut off the end.
         let mut cut_off = self.checkpoints_between(after + 1, i64::MAX).await?;
         if reached.is_some() {
             let mut orphaned = Vec::new();
@@ -401,6 +466,11 @@ impl Store {
                 anchored_at,
             ));
         }
+        // The newest checkpoint (the head names it) must still be there.
+        if !head_checkpoint_seen {
+            let seq = head_cp_seq.unwrap_or(0);
+            return Ok(ChainReport::bad(checked, checkpoints_ok, seq, ChainFault::MissingCheckpoint, anchored_at));
+        }
         if !purge_recorded {
             let seq = first.unwrap_or(0);
             return Ok(ChainReport::bad(checked, checkpoints_ok, seq, ChainFault::UnrecordedPurge, anchored_at));
@@ -415,10 +485,134 @@ impl Store {
         })
     }
 
+    /// The chain's origin, when sealed.
+    async fn chain_origin(&self) -> Result<Option<ChainOrigin>> {
+        type Row = (Option<i64>, Option<Vec<u8>>, Option<String>, Option<Vec<u8>>);
+        let row: Option<Row> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT legacy_through_seq, legacy_head, key_id, mac FROM audit_chain_origin WHERE id = 1")
+                .fetch_optional(pool)
+                .await
+        })?;
+        let Some((legacy_through, Some(head), Some(key_id), Some(mac))) = row else { return Ok(None) };
+        let (Ok(legacy_head), Ok(mac)) = (<[u8; 32]>::try_from(head), <[u8; 32]>::try_from(mac)) else {
+            return Ok(None);
+        };
+        Ok(Some(ChainOrigin { legacy_through, legacy_head, key_id, mac }))
+    }
+
+    /// Seals the chain's origin (only ever called by the run that applied the migration that
+    /// introduced the keyed chain): links the events written before the chain existed (their
+    /// hash still NULL) the old, unkeyed way, then signs where the unkeyed links end and that
+    /// link. Returns how many events it linked.
+    pub(crate) async fn seal_chain_origin(&self) -> Result<u64> {
+        let keys = Arc::clone(&self.audit);
+        let sql = format!("SELECT {CHAIN_COLUMNS} FROM audit_events WHERE hash IS NULL AND seq <= $1 ORDER BY seq");
+        let linked = with_tx!(self, |tx| {
+            let (head,): (Vec<u8>,) = sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash")
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut prev: [u8; 32] =
+                head.try_into().map_err(|_| StoreError::Corrupt("audit chain head is not 32 bytes".into()))?;
+            let (through,): (Option<i64>,) =
+                sqlx::query_as("SELECT legacy_through_seq FROM audit_chain_origin WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let rows: Vec<ChainRow> =
+                sqlx::query_as(&sql).bind(through.unwrap_or(i64::MIN)).fetch_all(&mut *tx).await?;
+            let n = rows.len() as u64;
+            for row in rows {
+                let seq = row.event.seq;
+                let (_, event) = decode(row.event)?;
+                let hash = event.legacy_chain_hash(&prev);
+                sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE seq = $3")
+                    .bind(prev.to_vec())
+                    .bind(hash.to_vec())
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                prev = hash;
+            }
+            if n > 0 {
+                sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+                    .bind(prev.to_vec())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let legacy_head = match through {
+                None => rampart_domain::event::CHAIN_GENESIS,
+                Some(t) => {
+                    let (h,): (Option<Vec<u8>>,) = sqlx::query_as("SELECT hash FROM audit_events WHERE seq = $1")
+                        .bind(t)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    h.and_then(|h| <[u8; 32]>::try_from(h).ok())
+                        .ok_or_else(|| StoreError::Corrupt(format!("audit event {t}: no 32-byte link")))?
+                }
+            };
+            let origin = keys.seal_origin(through, legacy_head);
+            sqlx::query("UPDATE audit_chain_origin SET legacy_head = $1, key_id = $2, mac = $3 WHERE id = 1")
+                .bind(origin.legacy_head.to_vec())
+                .bind(origin.key_id.clone())
+                .bind(origin.mac.to_vec())
+                .execute(&mut *tx)
+                .await?;
+            n
+        });
+        Ok(linked)
+    }
+
+    /// Signs the chain's newest link as a checkpoint at `now`, chained to the newest
+    /// checkpoint, unless that link is signed already. Under the head lock: appends and other
+    /// signers (other instances) wait, so checkpoints form one chain and every append after
+    /// this one links to it. `None`: nothing new to sign.
+    pub async fn sign_checkpoint(&self, now: OffsetDateTime) -> Result<Option<Checkpoint>> {
+        let keys = Arc::clone(&self.audit);
+        let cp = with_tx!(self, |tx| {
+            let (_, signed_seq, prev_mac): (Vec<u8>, Option<i64>, Vec<u8>) = sqlx::query_as(
+                "UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash, checkpoint_seq, checkpoint_mac",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            let newest: Option<(i64, Option<Vec<u8>>)> =
+                sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((seq, Some(hash))) = newest else { return Ok(Finish::Rollback(None)) };
+            if signed_seq.is_some_and(|s| s >= seq) {
+                return Ok(Finish::Rollback(None));
+            }
+            let corrupt = || StoreError::Corrupt(format!("audit event {seq}: link or checkpoint MAC is not 32 bytes"));
+            let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt())?;
+            let prev_mac: [u8; 32] = prev_mac.try_into().map_err(|_| corrupt())?;
+            // Signing times follow the chain even when signers' clocks disagree a little (the
+            // time is read before the lock), so verification can hold them to their order.
+            let last_signed: Option<(OffsetDateTime,)> = match signed_seq {
+                Some(s) => {
+                    sqlx::query_as("SELECT signed_at FROM audit_checkpoints WHERE seq = $1")
+                        .bind(s)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                }
+                None => None,
+            };
+            let signed_at = last_signed.map_or(now, |(t,)| t.max(now));
+            let cp = keys.sign_checkpoint(seq, hash, prev_mac, signed_at);
+            insert_checkpoint_sql(&cp).execute(&mut *tx).await?;
+            sqlx::query("UPDATE audit_head SET checkpoint_seq = $1, checkpoint_mac = $2 WHERE id = 1")
+                .bind(cp.seq)
+                .bind(cp.mac.to_vec())
+                .execute(&mut *tx)
+                .await?;
+            Some(cp)
+        });
+        Ok(cp)
+    }
+
     async fn checkpoints_between(&self, from: i64, to: i64) -> Result<Vec<Checkpoint>> {
         let rows: Vec<CheckpointRow> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT seq, hash, signed_at, key_id, mac FROM audit_checkpoints WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+                "SELECT seq, hash, signed_at, key_id, prev_mac, mac FROM audit_checkpoints \
+                 WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
             )
             .bind(from)
             .bind(to)
@@ -457,25 +651,29 @@ impl Store {
 
     /// The newest signed checkpoint.
     pub async fn newest_checkpoint(&self) -> Result<Option<Checkpoint>> {
-        Ok(self.checkpoints_between(i64::MIN, i64::MAX).await?.pop())
+        self.newest_checkpoint_at_or_before(i64::MAX).await
     }
 
-    /// Stores a checkpoint; signing the same link twice (two instances) keeps the first.
-    pub async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<bool> {
-        let inserted = with_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO audit_checkpoints (seq, hash, signed_at, key_id, mac) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (seq) DO NOTHING",
+    /// The newest signed checkpoint at or before `seq`.
+    pub async fn newest_checkpoint_at_or_before(&self, seq: i64) -> Result<Option<Checkpoint>> {
+        let row: Option<CheckpointRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT seq, hash, signed_at, key_id, prev_mac, mac FROM audit_checkpoints \
+                 WHERE seq <= $1 ORDER BY seq DESC LIMIT 1",
             )
-            .bind(cp.seq)
-            .bind(cp.hash.to_vec())
-            .bind(crate::ts::Ts(cp.signed_at))
-            .bind(cp.key_id.clone())
-            .bind(cp.mac.to_vec())
-            .execute(pool)
+            .bind(seq)
+            .fetch_optional(pool)
             .await
-            .map(|r| r.rows_affected() == 1)
         })?;
+        row.map(Checkpoint::try_from).transpose()
+    }
+
+    /// Stores a checkpoint as given, without moving the head's record of the newest one:
+    /// for tests that plant forged or stale checkpoints. The server signs through
+    /// [`Store::sign_checkpoint`].
+    pub async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<bool> {
+        let inserted =
+            with_pool!(self, |pool| insert_checkpoint_sql(cp).execute(pool).await.map(|r| r.rows_affected() == 1))?;
         Ok(inserted)
     }
 
@@ -517,36 +715,6 @@ impl Store {
             }
         });
         Ok(report)
-    }
-
-    /// Links events written before the chain existed (hash still NULL), in `seq` order, once.
-    pub(crate) async fn link_unchained_events(&self) -> Result<u64> {
-        let sql = "SELECT seq, id, ts, action, outcome, severity, actor_type, actor_id, resource_type, resource_id, \
-                   ip, user_agent, request_id, details, prev_hash, hash FROM audit_events WHERE hash IS NULL ORDER BY seq";
-        let n = with_tx!(self, |tx| {
-            let (head,): (Vec<u8>,) = sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash")
-                .fetch_one(&mut *tx)
-                .await?;
-            let mut prev: [u8; 32] =
-                head.try_into().map_err(|_| StoreError::Corrupt("audit chain head is not 32 bytes".into()))?;
-            let rows: Vec<ChainRow> = sqlx::query_as(sql).fetch_all(&mut *tx).await?;
-            let n = rows.len() as u64;
-            for row in rows {
-                let seq = row.event.seq;
-                let (_, event) = decode(row.event)?;
-                let hash = event.chain_hash(&prev);
-                sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE seq = $3")
-                    .bind(prev.to_vec())
-                    .bind(hash.to_vec())
-                    .bind(seq)
-                    .execute(&mut *tx)
-                    .await?;
-                prev = hash;
-            }
-            sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(prev.to_vec()).execute(&mut *tx).await?;
-            n
-        });
-        Ok(n)
     }
 
     /// The newest events first, at most `limit`.
@@ -607,4 +775,27 @@ impl Store {
             with_pool!(self, |pool| sqlx::query_as("SELECT COUNT(*) FROM audit_events").fetch_one(pool).await)?;
         Ok(n)
     }
+}
+
+/// The insert of a checkpoint; signing the same link twice keeps the first.
+fn insert_checkpoint_sql<DB: sqlx::Database>(
+    cp: &Checkpoint,
+) -> sqlx::query::Query<'static, DB, <DB as sqlx::Database>::Arguments<'static>>
+where
+    i64: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    Vec<u8>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    Option<Vec<u8>>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    crate::ts::Ts: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, hash, signed_at, key_id, prev_mac, mac) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (seq) DO NOTHING",
+    )
+    .bind(cp.seq)
+    .bind(cp.hash.to_vec())
+    .bind(crate::ts::Ts(cp.signed_at))
+    .bind(cp.key_id.clone())
+    .bind(cp.prev_mac.map(|p| p.to_vec()))
+    .bind(cp.mac.to_vec())
 }

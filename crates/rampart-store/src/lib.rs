@@ -35,6 +35,7 @@ pub use users::Role;
 pub use webauthn::{NewWebauthn, StoredWebauthn, WebauthnCeremony, WebauthnChallenge};
 
 use cache::EpochCache;
+use rampart_domain::audit::AuditKeys;
 use rampart_domain::{SecurityEvent, Session, SessionId, User, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -114,14 +115,14 @@ macro_rules! with_tx {
         match &store.db {
             $crate::Db::Sqlite(pool) => {
                 #[allow(unused_mut)]
-                let mut $tx = $crate::tx::Tx::begin(pool, Some("BEGIN IMMEDIATE")).await?;
+                let mut $tx = $crate::tx::Tx::begin(pool, Some("BEGIN IMMEDIATE"), &store.audit).await?;
                 let result: $crate::Result<$crate::tx::Finish<_>> =
                     async { Ok($crate::tx::Finish::Commit($body)) }.await;
                 $tx.finish(store, result).await?
             }
             $crate::Db::Postgres(pool) => {
                 #[allow(unused_mut)]
-                let mut $tx = $crate::tx::Tx::begin(pool, None).await?;
+                let mut $tx = $crate::tx::Tx::begin(pool, None, &store.audit).await?;
                 let result: $crate::Result<$crate::tx::Finish<_>> =
                     async { Ok($crate::tx::Finish::Commit($body)) }.await;
                 $tx.finish(store, result).await?
@@ -166,6 +167,8 @@ pub struct Store {
     /// Accounts with their second-factor summary, by id: made stale by the writes to users,
     /// their roles and their second factors.
     accounts: Arc<EpochCache<UserId, (User, MfaStatus)>>,
+    /// The audit chain's keys: every append is linked under them, verification checks with them.
+    audit: Arc<AuditKeys>,
 }
 
 /// What [`Store::migrate`] did.
@@ -175,13 +178,17 @@ pub struct MigrationReport {
     pub total: usize,
 }
 
+/// The migration that introduced the keyed audit chain and its origin.
+const KEYED_AUDIT_CHAIN_MIGRATION: i64 = 10;
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Store {
     /// Connects to `sqlite://…` (created if missing; WAL, foreign keys, busy timeout) or
-    /// `postgres://…`. Does not run migrations.
-    pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Store> {
+    /// `postgres://…`. Does not run migrations. Events are linked into the audit chain under
+    /// `audit` (derived from the master key).
+    pub async fn connect(url: &str, opts: &ConnectOptions, audit: AuditKeys) -> Result<Store> {
         let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or_default();
         let db = match scheme {
             "sqlite" => {
@@ -218,6 +225,7 @@ impl Store {
             db,
             sessions: Arc::new(EpochCache::new(opts.session_cache_ttl)),
             accounts: Arc::new(EpochCache::new(opts.session_cache_ttl)),
+            audit: Arc::new(audit),
         })
     }
 
@@ -236,11 +244,18 @@ impl Store {
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         let after = self.applied_migrations().await?;
-        let linked = self.link_unchained_events().await?;
-        if linked > 0 {
-            tracing::info!(events = linked, "linked earlier audit events into the hash chain");
+        let applied: Vec<i64> = after.iter().copied().filter(|v| !before.contains(v)).collect();
+        // The keyed chain's origin is sealed by the run that introduced it, and by no other: an
+        // unkeyed or unlinked event found later is a fault, never something to link.
+        if applied.contains(&KEYED_AUDIT_CHAIN_MIGRATION) {
+            let legacy = self.seal_chain_origin().await?;
+            if legacy > 0 {
+                tracing::info!(
+                    events = legacy,
+                    "sealed the audit chain's origin after the events linked before it was keyed"
+                );
+            }
         }
-        let applied = after.iter().copied().filter(|v| !before.contains(v)).collect();
         Ok(MigrationReport { applied, total: after.len() })
     }
 

@@ -14,11 +14,13 @@
 
 use crate::ts::Ts;
 use crate::{Result, RevokeSessions, Store, StoreError};
+use rampart_domain::audit::AuditKeys;
 use rampart_domain::{SecurityEvent, SessionId, UserId};
 use sqlx::query::Query;
 use sqlx::types::Json;
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -67,6 +69,8 @@ pub(crate) enum Finish<T> {
 pub(crate) struct Tx<'c, DB: Database> {
     inner: sqlx::Transaction<'c, DB>,
     stale: Stale,
+    /// The keys an appended event is linked under.
+    audit: Arc<AuditKeys>,
 }
 
 impl<'c, DB: Database> Deref for Tx<'c, DB> {
@@ -88,12 +92,16 @@ impl<DB: Database> Tx<'static, DB> {
     /// lock up front; a deferred `BEGIN` that reads and then writes fails at once with
     /// "database is locked" when another writer got in between, without waiting for the busy
     /// timeout) or the backend's plain `BEGIN`.
-    pub(crate) async fn begin(pool: &Pool<DB>, statement: Option<&'static str>) -> Result<Self> {
+    pub(crate) async fn begin(
+        pool: &Pool<DB>,
+        statement: Option<&'static str>,
+        audit: &Arc<AuditKeys>,
+    ) -> Result<Self> {
         let inner = match statement {
             Some(s) => pool.begin_with(s).await?,
             None => pool.begin().await?,
         };
-        Ok(Tx { inner, stale: Stale::default() })
+        Ok(Tx { inner, stale: Stale::default(), audit: Arc::clone(audit) })
     }
 }
 
@@ -158,7 +166,7 @@ where
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
     for<'q> Json<serde_json::Value>: Encode<'q, DB> + Type<DB>,
-    for<'r> (Vec<u8>,): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (Vec<u8>, Vec<u8>): sqlx::FromRow<'r, DB::Row>,
 {
     /// Runs a statement, returning how many rows it changed.
     pub(crate) async fn execute<'q, A>(&mut self, q: Query<'q, DB, A>) -> Result<u64>
@@ -197,16 +205,18 @@ where
 
     /// Appends one event to the hash chain: locks the chain head (the row lock serializes
     /// appenders across instances on PostgreSQL; SQLite write transactions are serial
-    /// already), links the event to it, inserts it and moves the head. Every store method
-    /// calls this last in its transaction, so the head lock is always the last lock taken and
-    /// appenders cannot deadlock.
+    /// already), links the event to it and to the newest checkpoint (an HMAC under the audit
+    /// chain key), inserts it and moves the head. Every store method calls this last in its
+    /// transaction, so the head lock is always the last lock taken and appenders cannot deadlock.
     pub(crate) async fn insert_event(&mut self, e: &SecurityEvent) -> Result<()> {
-        let (prev,): (Vec<u8>,) = sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash")
-            .fetch_one(&mut **self)
-            .await?;
-        let prev: [u8; 32] =
-            prev.try_into().map_err(|_| StoreError::Corrupt("audit chain head is not 32 bytes".into()))?;
-        let hash = e.chain_hash(&prev);
+        let (prev, checkpoint_mac): (Vec<u8>, Vec<u8>) =
+            sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash, checkpoint_mac")
+                .fetch_one(&mut **self)
+                .await?;
+        let corrupt = || StoreError::Corrupt("audit chain head is not 32 bytes".into());
+        let prev: [u8; 32] = prev.try_into().map_err(|_| corrupt())?;
+        let checkpoint_mac: [u8; 32] = checkpoint_mac.try_into().map_err(|_| corrupt())?;
+        let hash = self.audit.link(&prev, &checkpoint_mac, e);
         sqlx::query(
             "INSERT INTO audit_events (id, ts, action, outcome, severity, actor_type, actor_id, \
              resource_type, resource_id, ip, user_agent, request_id, details, prev_hash, hash) \

@@ -134,10 +134,18 @@ impl TestDb {
         }
     }
 
-    /// A raw connection pool to this database, for tests that inspect or damage it directly.
+    /// A raw connection pool to this database, for tests that inspect or damage it directly
+    /// (its audit chain keys derive from [`test_master_key`], like a [`TestApp`]'s).
     pub async fn store(&self) -> rampart_store::Store {
-        rampart_store::Store::connect(&self.url, &Default::default()).await.expect("connect")
+        let keys = rampart_domain::audit::AuditKeys::derive(&test_master_key());
+        rampart_store::Store::connect(&self.url, &Default::default(), keys).await.expect("connect")
     }
+}
+
+/// The master key every [`TestApp`] and [`TestDb::store`] uses: a store a test opens beside a
+/// server links and verifies the audit chain under the same keys.
+pub fn test_master_key() -> MasterKey {
+    MasterKey::from_bytes(*b"rampart test master key, tests!!")
 }
 
 impl Drop for TestDb {
@@ -254,8 +262,9 @@ impl TestApp {
         let mut config = test_config(dir.path(), &db);
         configure(&mut config);
         config.validate().expect("test config is valid");
-        let key = MasterKey::generate(&mut rand::rngs::OsRng);
-        let app = Application::build(config, key, KeyOrigin::Environment, clock).await.expect("application starts");
+        let app = Application::build(config, test_master_key(), KeyOrigin::Environment, clock)
+            .await
+            .expect("application starts");
         let addr = app.local_addr();
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();

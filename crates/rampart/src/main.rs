@@ -241,7 +241,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    let store = rampart_core::startup::connect_store(&config.settings()?).await?;
+    // The master key too: the migration's own event is linked into the keyed audit chain.
+    let (key, _) = resolve_master_key(&config)?;
+    let store = rampart_core::startup::connect_store(&config.settings()?, &key).await?;
     let (report, _) = rampart_core::startup::migrate(&store, &SystemClock, "cli").await?;
     println!(
         "{} backend: {} migration(s) applied, {} in total",

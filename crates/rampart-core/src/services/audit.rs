@@ -7,7 +7,7 @@ use crate::events::RequestContext;
 use bytes::Bytes;
 use futures::Stream;
 use rampart_config::SiemSink;
-use rampart_domain::audit::{AuditFilter, CHECKPOINT_KEY_PURPOSE, CSV_HEADER, Checkpoint};
+use rampart_domain::audit::{AuditFilter, CSV_HEADER, Checkpoint};
 use rampart_domain::{Action, Actor, Outcome, Severity};
 use rampart_store::{ChainReport, PurgeReport, StoreError, StoredEvent};
 use std::io::Write;
@@ -15,9 +15,7 @@ use std::io::Write;
 /// Verifies the whole chain and its checkpoints, and records the verdict as `audit.verified`
 /// (a broken chain is a critical event).
 pub async fn verify(state: &App, actor: Actor, ctx: Option<&RequestContext>) -> Result<ChainReport, ServiceError> {
-    let key = state.master_key.derive(CHECKPOINT_KEY_PURPOSE);
-    let key_id = state.master_key.key_id();
-    let report = state.store.verify_audit_chain(|cp| cp.key_id == key_id && cp.verify(&key)).await?;
+    let report = state.store.verify_audit_chain().await?;
     let outcome = if report.ok { Outcome::Success } else { Outcome::Failure };
     let ev = state
         .events
@@ -35,22 +33,16 @@ pub async fn verify(state: &App, actor: Actor, ctx: Option<&RequestContext>) -> 
 }
 
 /// Signs the chain head as a checkpoint unless it is signed already, and logs it on the
-/// `rampart::audit` target (so a copy of every checkpoint also leaves the database).
+/// `rampart::audit` target (so a copy of every checkpoint also leaves the database: the
+/// witness against events and checkpoints cut off the end together).
 pub async fn sign_checkpoint(state: &App) -> Result<Option<Checkpoint>, StoreError> {
-    let Some((seq, hash)) = state.store.newest_link().await? else { return Ok(None) };
-    if state.store.newest_checkpoint().await?.is_some_and(|c| c.seq >= seq) {
-        return Ok(None);
-    }
-    let key = state.master_key.derive(CHECKPOINT_KEY_PURPOSE);
-    let cp = Checkpoint::sign(&key, &state.master_key.key_id(), seq, hash, state.clock.now());
-    if !state.store.insert_checkpoint(&cp).await? {
-        return Ok(None); // another instance signed this link first
-    }
+    let Some(cp) = state.store.sign_checkpoint(state.clock.now()).await? else { return Ok(None) };
     tracing::info!(
         target: "rampart::audit",
         seq = cp.seq,
         hash = %hex::encode(cp.hash),
         mac = %hex::encode(cp.mac),
+        prev_mac = %cp.prev_mac.map(hex::encode).unwrap_or_default(),
         key_id = %cp.key_id,
         "audit checkpoint signed"
     );

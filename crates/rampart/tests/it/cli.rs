@@ -497,3 +497,79 @@ async fn a_million_events_export_in_bounded_server_memory() {
     );
     assert!(grew < 64 * 1024 * 1024, "server memory grew by {grew} bytes while streaming {bytes} bytes");
 }
+
+/// Issue 15, item 2, the review's sequence against the real binary: with write access to the
+/// database but not the master key, delete events, edit an address, delete the checkpoints,
+/// null the hashes, reset the head, run `rampart migrate`. `rampart audit verify` said ok; it
+/// now names the fault, for the whole sequence and for each step alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reviewed_audit_rewrite_is_caught_whole_and_step_by_step() {
+    let cli = Cli::new();
+    // A log with checkpoints: two runs of the server (each signs the head as it stops), with
+    // refused logins from a client address, and a user created between them.
+    let http = reqwest::Client::new();
+    for round in 0..2 {
+        let server = cli.serve();
+        for i in 0..3 {
+            let body =
+                serde_json::json!({ "email": format!("r{round}x{i}@example.com"), "password": "not the password" });
+            http.post(server.url("/v1/auth/login")).json(&body).send().await.unwrap();
+        }
+        let (status, _) = server.terminate();
+        assert!(status.success());
+        let email = format!("u{round}@example.com");
+        let out =
+            cli.run(&["users", "create", "--email", &email, "--password-stdin"], &[], Some("Plum-Kettle-Orbit-93"));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let data = cli.dir.path().join("rampart-data");
+    let verified = cli.run(&["audit", "verify"], &[], None);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+
+    let steps: [(&str, &str); 5] = [
+        (
+            "delete events",
+            "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events ORDER BY seq LIMIT 2 OFFSET 3)",
+        ),
+        (
+            "edit an address",
+            "UPDATE audit_events SET ip = '198.51.100.7' WHERE seq = (SELECT MIN(seq) FROM audit_events WHERE ip IS NOT NULL)",
+        ),
+        ("delete the checkpoints", "DELETE FROM audit_checkpoints"),
+        ("null the hashes", "UPDATE audit_events SET prev_hash = NULL, hash = NULL"),
+        (
+            "reset the head",
+            "UPDATE audit_head SET hash = zeroblob(32), checkpoint_seq = NULL, checkpoint_mac = zeroblob(32)",
+        ),
+    ];
+    let whole: Vec<&str> = steps.iter().map(|(_, sql)| *sql).collect();
+    let mut cases: Vec<(String, Vec<&str>)> = steps.iter().map(|(name, sql)| (name.to_string(), vec![*sql])).collect();
+    cases.push(("the whole sequence".into(), whole));
+    for (name, sqls) in cases {
+        let case = Cli::new();
+        let copy = case.dir.path().join("rampart-data");
+        std::fs::create_dir(&copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o700)).unwrap();
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+        {
+            use sqlx::Connection as _;
+            let url = format!("sqlite://{}", copy.join("rampart.db").display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            for sql in sqls {
+                sqlx::Executor::execute(&mut conn, sql).await.unwrap_or_else(|e| panic!("{name}: {sql}: {e}"));
+            }
+            conn.close().await.unwrap();
+        }
+        let migrated = case.run(&["migrate"], &[], None);
+        assert!(migrated.status.success(), "{name}: {}", text(&migrated.stderr));
+        let out = case.run(&["audit", "verify"], &[], None);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        assert_eq!(out.status.code(), Some(1), "{name} went unnoticed: {report}");
+        assert_eq!(report["ok"], false, "{name}: {report}");
+        assert!(report["fault"].as_str().is_some_and(|f| !f.is_empty()), "{name}: {report}");
+        println!("{name}: {}", report["fault"]);
+    }
+}

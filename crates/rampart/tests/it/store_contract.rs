@@ -325,7 +325,7 @@ async fn refreshing_an_ended_session_records_its_event() {
         let newest = store.recent_events(1).await.unwrap();
         assert_eq!(newest[0].event, failed, "the refusal is recorded, in the exchange's transaction");
         assert!(store.refresh_token_session(next.hash()).await.unwrap().is_none(), "no new token");
-        assert!(store.verify_audit_chain(|_| true).await.unwrap().ok);
+        assert!(store.verify_audit_chain().await.unwrap().ok);
     });
 }
 
@@ -441,7 +441,7 @@ async fn attacker_owns(db: &TestDb) {
 async fn the_audit_chain_verifies_and_names_the_first_tampered_event() {
     for_each_backend!(|db| {
         let store = chained(&db, 8).await;
-        let report = store.verify_audit_chain(|_| false).await.unwrap();
+        let report = store.verify_audit_chain().await.unwrap();
         assert!(report.ok, "{:?}: {report:?}", db.backend());
         assert_eq!(report.events_checked, 8);
         assert_eq!(report.first_bad_seq, None);
@@ -472,7 +472,7 @@ async fn the_audit_chain_verifies_and_names_the_first_tampered_event() {
             let sql = sql.replace("NEW_ID", if pg { "gen_random_uuid()" } else { "randomblob(16)" });
             attacker_owns(&db).await;
             db.execute(&sql).await;
-            let report = store.verify_audit_chain(|_| false).await.unwrap();
+            let report = store.verify_audit_chain().await.unwrap();
             assert!(!report.ok, "{name} on {:?} went unnoticed", db.backend());
             assert_eq!(report.first_bad_seq, Some(first_bad), "{name} on {:?}", db.backend());
         });
@@ -490,7 +490,7 @@ async fn reordered_events_break_the_chain() {
         db.execute(&format!("UPDATE audit_events SET seq = {parking} WHERE seq = {}", s[1])).await;
         db.execute(&format!("UPDATE audit_events SET seq = {} WHERE seq = {}", s[1], s[2])).await;
         db.execute(&format!("UPDATE audit_events SET seq = {} WHERE seq = {parking}", s[2])).await;
-        let report = store.verify_audit_chain(|_| false).await.unwrap();
+        let report = store.verify_audit_chain().await.unwrap();
         assert!(!report.ok, "{:?}", db.backend());
         assert_eq!(report.first_bad_seq, Some(s[1]), "{:?}", db.backend());
     });
@@ -506,7 +506,7 @@ async fn concurrent_writers_keep_one_valid_chain() {
             async move { s.append_event(&event(Action::Login)).await.unwrap() }
         });
         futures::future::join_all(tasks).await;
-        let report = store.verify_audit_chain(|_| false).await.unwrap();
+        let report = store.verify_audit_chain().await.unwrap();
         assert!(report.ok, "{:?}: {report:?}", db.backend());
         assert!(report.events_checked >= 40);
     });
@@ -530,10 +530,10 @@ async fn verification_under_concurrent_appends_never_reports_a_fault() {
         };
         let mut reports = Vec::new();
         while !writer.is_finished() {
-            reports.push(store.verify_audit_chain(|_| true).await.unwrap());
+            reports.push(store.verify_audit_chain().await.unwrap());
         }
         writer.await.unwrap();
-        reports.push(store.verify_audit_chain(|_| true).await.unwrap());
+        reports.push(store.verify_audit_chain().await.unwrap());
         assert!(reports.len() >= 2, "{:?}: verified while writing", db.backend());
         for r in &reports {
             assert!(r.ok, "{:?}: a live chain is not tampered with: {r:?}", db.backend());
