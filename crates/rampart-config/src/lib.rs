@@ -15,6 +15,7 @@ mod accounts;
 mod audit;
 mod cors;
 mod database;
+mod gateway;
 mod headers;
 mod ip_rules;
 mod keys;
@@ -39,6 +40,7 @@ pub use accounts::*;
 pub use audit::*;
 pub use cors::*;
 pub use database::*;
+pub use gateway::*;
 pub use headers::*;
 pub use ip_rules::*;
 pub use keys::config_keys;
@@ -78,6 +80,7 @@ pub struct Config {
     pub cors: CorsConfig,
     pub ip_rules: IpRulesConfig,
     pub webauthn: WebAuthnConfig,
+    pub gateway: GatewayConfig,
 }
 
 /// Why configuration could not be loaded. The message names the file, key and problem.

@@ -21,8 +21,8 @@
 
 use crate::{
     AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings,
-    HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings, MfaSettings, PasswordsSettings,
-    RateLimitSettings, ServerSettings, SessionsSettings, TokensSettings, WebAuthnConfig,
+    GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings, MfaSettings,
+    PasswordsSettings, RateLimitSettings, ServerSettings, SessionsSettings, TokensSettings, WebAuthnConfig,
 };
 use std::time::Duration;
 
@@ -94,6 +94,7 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub ip_rules: IpRulesSettings,
     pub webauthn: WebAuthnConfig,
+    pub gateway: GatewaySettings,
 }
 
 impl Settings {
@@ -126,9 +127,10 @@ impl Settings {
         let cors = keep(c.cors.settings(), &mut p);
         let ip_rules = keep(c.ip_rules.settings(), &mut p);
         let webauthn = keep(c.webauthn.settings(), &mut p);
+        let gateway = keep(c.gateway.settings(), &mut p);
         match (
             server, database, log, passwords, tokens, accounts, sessions, login, api_keys, mail, audit, mfa,
-            rate_limit, headers, cors, ip_rules, webauthn,
+            rate_limit, headers, cors, ip_rules, webauthn, gateway,
         ) {
             (
                 Some(server),
@@ -148,6 +150,7 @@ impl Settings {
                 Some(cors),
                 Some(ip_rules),
                 Some(webauthn),
+                Some(gateway),
             ) if p.is_empty() => Ok(Settings {
                 server,
                 data: c.data.clone(),
@@ -167,6 +170,7 @@ impl Settings {
                 cors,
                 ip_rules,
                 webauthn,
+                gateway,
             }),
             _ => Err(ConfigError::Invalid(p.join("\n"))),
         }

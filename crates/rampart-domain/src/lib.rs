@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod device;
 pub mod email;
 pub mod event;
+pub mod gateway;
 pub mod iprule;
 pub mod mfa;
 pub mod opaque;
