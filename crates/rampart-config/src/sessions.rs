@@ -29,6 +29,11 @@ pub struct SessionsConfig {
     /// request needs no database read for it. Revocations through this instance take effect at
     /// once; revocations through another instance sharing the database within this time.
     pub cache_ttl_ms: u64,
+    /// A parent domain (`example.com`) the session cookie is shared with, so the gateway's
+    /// sign-in on `auth.example.com` also counts on `app.example.com`. Switches the cookie from
+    /// `__Host-rampart_session` (which forbids a `Domain`) to `__Secure-rampart_session` with
+    /// `Domain=<this>`. Unset (default): the cookie stays on Rampart's own host.
+    pub cookie_domain: Option<String>,
 }
 
 impl Default for SessionsConfig {
@@ -39,6 +44,7 @@ impl Default for SessionsConfig {
             cookie_same_site: SameSite::Lax,
             trusted_origins: Vec::new(),
             cache_ttl_ms: 1000,
+            cookie_domain: None,
         }
     }
 }
@@ -52,6 +58,27 @@ pub struct SessionsSettings {
     pub trusted_origins: Vec<String>,
     /// How long a session read by a bearer token is served from memory (zero: never).
     pub cache_ttl: Duration,
+    /// The parent domain the session cookie is shared with (lower case, no leading dot).
+    pub cookie_domain: Option<String>,
+}
+
+/// The session cookie on Rampart's own host: `__Host-` makes browsers insist on `Secure`,
+/// `Path=/` and no `Domain`, so no subdomain can set or overwrite it.
+pub const HOST_SESSION_COOKIE: &str = "__Host-rampart_session";
+/// The session cookie shared with a parent domain (`sessions.cookie_domain`): `__Secure-`, the
+/// strictest prefix that allows a `Domain`.
+pub const SHARED_SESSION_COOKIE: &str = "__Secure-rampart_session";
+
+impl SessionsSettings {
+    /// The session cookie's name.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.cookie_domain.is_some() { SHARED_SESSION_COOKIE } else { HOST_SESSION_COOKIE }
+    }
+
+    /// The cookie's attributes besides its value and lifetime: `; Domain=…` when shared.
+    pub fn cookie_scope(&self) -> String {
+        self.cookie_domain.as_ref().map_or_else(String::new, |d| format!("; Domain={d}"))
+    }
 }
 
 impl SessionsConfig {
@@ -70,6 +97,23 @@ impl SessionsConfig {
                 "sessions.idle_timeout_days: must be at most sessions.absolute_timeout_days ({absolute}); got {idle}"
             ));
         }
+        if let Some(d) = &self.cookie_domain {
+            let d = d.trim_start_matches('.');
+            let label_ok = |l: &str| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            if !d.contains('.') || !d.split('.').all(label_ok) {
+                p.push(format!(
+                    "sessions.cookie_domain: a registrable domain such as example.com (no scheme, port or path; \
+                     at least two labels); got {:?}",
+                    self.cookie_domain.as_deref().unwrap_or_default()
+                ));
+            }
+        }
         p
     }
 
@@ -83,6 +127,7 @@ impl SessionsConfig {
             cookie_same_site: self.cookie_same_site,
             trusted_origins: self.trusted_origins.clone(),
             cache_ttl: millis(self.cache_ttl_ms),
+            cookie_domain: self.cookie_domain.as_ref().map(|d| d.trim_start_matches('.').to_ascii_lowercase()),
         })
     }
 }

@@ -50,6 +50,7 @@ pub struct Metrics {
     rate_limit_degraded: Gauge,
     csp_reports: Counter,
     ip_blocks: Family<ScopeLabels, Counter>,
+    gateway: Family<RuleLabels, Counter>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -90,7 +91,13 @@ impl Metrics {
         registry.register("csp_reports", "CSP violation reports received", csp_reports.clone());
         let ip_blocks = Family::<ScopeLabels, Counter>::default();
         registry.register("ip_blocks", "Requests refused by IP rules, by route scope", ip_blocks.clone());
-        Self { registry, requests, latency, events, rate_limit, rate_limit_degraded, csp_reports, ip_blocks }
+        let gateway = Family::<RuleLabels, Counter>::default();
+        registry.register(
+            "gateway_decisions",
+            "Gateway decisions by rule and outcome (allow, unauthenticated, step_up, forbidden, rate_limited)",
+            gateway.clone(),
+        );
+        Self { registry, requests, latency, events, rate_limit, rate_limit_degraded, csp_reports, ip_blocks, gateway }
     }
 
     pub fn observe_request(&self, method: &'static str, route: String, status: u16, seconds: f64) {
@@ -115,6 +122,10 @@ impl Metrics {
 
     pub fn set_rate_limit_degraded(&self, degraded: bool) {
         self.rate_limit_degraded.set(i64::from(degraded));
+    }
+
+    pub fn observe_gateway(&self, rule: &str, outcome: &'static str) {
+        self.gateway.get_or_create(&RuleLabels { rule: rule.to_string(), outcome }).inc();
     }
 
     pub fn observe_ip_block(&self, scope: &'static str) {

@@ -43,6 +43,8 @@ pub struct Inner {
     /// The SIEM output, opened by `serve`'s background work (never by CLI commands).
     pub siem: tokio::sync::Mutex<Option<services::audit::SiemTail>>,
     pub ip_rules: services::ip_rules::IpRules,
+    /// The gateway's rules in force and its caches (`[gateway]`).
+    pub gateway: services::gateway::Gateway,
     /// A hash of a random password at the configured cost, verified for unknown e-mail
     /// addresses so that their login costs what a real one does. Made on first use.
     dummy_hash: tokio::sync::OnceCell<String>,
@@ -104,6 +106,7 @@ impl App {
             .map_err(|e| StartupError::Config(format!("webauthn: {e}")))?;
         let app = App(Arc::new(Inner {
             ip_rules: Default::default(),
+            gateway: services::gateway::Gateway::new(settings.gateway.rules.clone()),
             webauthn,
             hashing,
             auth: AuthKeys::derive(&master_key),

@@ -119,6 +119,13 @@ pub enum Action {
     MfaWebauthnRemoved,
     /// A WebAuthn authenticator answered a step-up or a passwordless (passkey) login.
     MfaWebauthnUsed,
+    /// The gateway refused a request (unauthenticated, forbidden, rate limited); one event per
+    /// address, rule and outcome per interval, with the count.
+    GatewayDenied,
+    /// The gateway's rules were (re)loaded (details: how many, shadowed rules, the source).
+    GatewayRulesLoaded,
+    /// A gateway rules file could not be loaded; the rules in force stay.
+    GatewayRulesRejected,
 }
 
 impl Action {
@@ -174,6 +181,9 @@ impl Action {
         Action::MfaWebauthnAdded,
         Action::MfaWebauthnRemoved,
         Action::MfaWebauthnUsed,
+        Action::GatewayDenied,
+        Action::GatewayRulesLoaded,
+        Action::GatewayRulesRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -229,6 +239,9 @@ impl Action {
             Action::MfaWebauthnAdded => "mfa.webauthn.added",
             Action::MfaWebauthnRemoved => "mfa.webauthn.removed",
             Action::MfaWebauthnUsed => "mfa.webauthn.used",
+            Action::GatewayDenied => "gateway.denied",
+            Action::GatewayRulesLoaded => "gateway.rules.loaded",
+            Action::GatewayRulesRejected => "gateway.rules.rejected",
         }
     }
 

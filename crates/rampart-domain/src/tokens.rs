@@ -178,8 +178,14 @@ impl SigningKey {
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+        self.sign_typed(claims, ACCESS_TOKEN_TYP)
+    }
+
+    /// Signs any claims under a `typ` of their own (the gateway's identity assertion is not an
+    /// access token: a different `typ`, which access-token verification refuses).
+    pub fn sign_typed<C: Serialize>(&self, claims: &C, typ: &str) -> Result<String, TokenError> {
         let mut header = Header::new(self.alg.jwt());
-        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.typ = Some(typ.into());
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| TokenError::Malformed)
     }

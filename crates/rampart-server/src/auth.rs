@@ -18,9 +18,11 @@ use rampart_domain::{SessionId, TokenHash};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
-/// The browser session cookie. `__Host-` makes browsers insist on `Secure`, `Path=/` and no
-/// `Domain`, so no subdomain can set or overwrite it.
-pub const SESSION_COOKIE: &str = "__Host-rampart_session";
+/// The browser session cookie on Rampart's own host (the default; see
+/// `SessionsSettings::cookie_name`, which names the one in force).
+pub const SESSION_COOKIE: &str = rampart_config::HOST_SESSION_COOKIE;
+/// The session cookie shared with a parent domain (`sessions.cookie_domain`).
+pub const SHARED_SESSION_COOKIE: &str = rampart_config::SHARED_SESSION_COOKIE;
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// A named permission, for [`Guard`].
@@ -60,6 +62,8 @@ permissions! {
     IpRulesRead = "ip_rules:read";
     /// Add and remove IP allow and block rules.
     IpRulesWrite = "ip_rules:write";
+    /// Read the gateway's rules and explain its decisions.
+    GatewayRead = "gateway:read";
 }
 
 /// An extractor that admits only callers (session or API key) holding `P`; a handler that
@@ -186,7 +190,7 @@ impl FromRequestParts<AppState> for Authenticated {
                 return Err(ServiceError::InvalidToken.into());
             }
             (session, Via::Bearer, Some(claims))
-        } else if let Some(value) = cookie(&parts.headers, SESSION_COOKIE) {
+        } else if let Some(value) = cookie(&parts.headers, state.settings.sessions.cookie_name()) {
             let session =
                 state.store.session_by_cookie(TokenHash::of(value)).await?.ok_or(ServiceError::InvalidToken)?;
             if !is_safe(&parts.method) {

@@ -85,6 +85,11 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::csp::csp_report))
         .routes(routes!(routes::ip_rules::list_ip_rules, routes::ip_rules::create_ip_rule))
         .routes(routes!(routes::ip_rules::delete_ip_rule))
+        .routes(routes!(routes::gateway::forward_auth))
+        .routes(routes!(routes::gateway::auth_request))
+        .routes(routes!(routes::gateway::ext_authz))
+        .routes(routes!(routes::gateway::explain))
+        .routes(routes!(routes::gateway::rules))
 }
 
 /// The OpenAPI document of every route, generated from the code.

@@ -169,6 +169,8 @@ pub struct Store {
     accounts: Arc<EpochCache<UserId, (User, MfaStatus)>>,
     /// The audit chain's keys: every append is linked under them, verification checks with them.
     audit: Arc<AuditKeys>,
+    /// Moves after every committed change to what a role grants (`Cache::Roles`).
+    roles_epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What [`Store::migrate`] did.
@@ -226,7 +228,19 @@ impl Store {
             sessions: Arc::new(EpochCache::new(opts.session_cache_ttl)),
             accounts: Arc::new(EpochCache::new(opts.session_cache_ttl)),
             audit: Arc::new(audit),
+            roles_epoch: Arc::default(),
         })
+    }
+
+    /// A number that moves after every change committed through this store that can change
+    /// who a credential is or what it may do: sessions ended, users, their roles or factors
+    /// changed, roles redefined. A cache of answers derived from those (the gateway's
+    /// decisions) keeps an answer only while this has not moved.
+    pub fn authz_epoch(&self) -> u64 {
+        self.sessions
+            .epoch()
+            .wrapping_add(self.accounts.epoch())
+            .wrapping_add(self.roles_epoch.load(std::sync::atomic::Ordering::Acquire))
     }
 
     pub fn backend(&self) -> Backend {

@@ -33,6 +33,9 @@ pub(crate) enum Cache {
     Session(SessionId),
     /// A user row, their roles or their second factors changed: every cached account is dropped.
     Accounts,
+    /// What a role grants changed (a role created, changed or deleted): answers derived from
+    /// permissions (the gateway's decision cache) are dropped.
+    Roles,
 }
 
 /// What the writes of one transaction made stale, applied when it commits.
@@ -40,6 +43,7 @@ pub(crate) enum Cache {
 struct Stale {
     sessions: bool,
     accounts: bool,
+    roles: bool,
     session_entries: Vec<SessionId>,
 }
 
@@ -53,6 +57,9 @@ impl Stale {
         }
         if self.accounts {
             store.accounts.changed();
+        }
+        if self.roles {
+            store.roles_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
     }
 }
@@ -112,6 +119,7 @@ impl<'c, DB: Database> Tx<'c, DB> {
             Cache::Sessions => self.stale.sessions = true,
             Cache::Session(id) => self.stale.session_entries.push(id),
             Cache::Accounts => self.stale.accounts = true,
+            Cache::Roles => self.stale.roles = true,
         }
     }
 

@@ -366,6 +366,7 @@ impl Store {
             .bind(false)
             .execute(&mut *tx)
             .await?;
+            tx.invalidates(Cache::Roles);
             tx.insert_event(event).await?;
         });
         Ok(())
@@ -382,6 +383,7 @@ impl Store {
                 Some((false,)) => {
                     sqlx::query("DELETE FROM roles WHERE name = $1").bind(name).execute(&mut *tx).await?;
                     tx.invalidates(Cache::Accounts); // its grants went with it
+                    tx.invalidates(Cache::Roles);
                     tx.insert_event(event).await?;
                     true
                 }

@@ -99,7 +99,9 @@ impl TestDb {
         sqlx::Executor::execute(&mut conn, format!("CREATE SCHEMA {schema}").as_str()).await.expect("create schema");
         let _ = sqlx::Connection::close(conn).await;
         let sep = if admin_url.contains('?') { '&' } else { '?' };
-        let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}");
+        // Every connection names the schema as its application, so the cleanup can end any
+        // left behind (a transaction cut off by the end of the test holds its locks until then).
+        let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}&application_name={schema}");
         Some(TestDb { url, backend: Backend::Postgres, cleanup: Cleanup::Schema { admin_url, schema } })
     }
 
@@ -157,6 +159,18 @@ impl Drop for TestDb {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 rt.block_on(async {
                     if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await {
+                        // A connection of the test's own runtime, cut off mid-transaction when the
+                        // test returned (its tasks cannot run while this drop blocks), would hold
+                        // its locks and make the schema drop wait forever.
+                        let _ = sqlx::Executor::execute(
+                            &mut conn,
+                            format!(
+                                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                                 WHERE application_name = '{schema}' AND pid <> pg_backend_pid()"
+                            )
+                            .as_str(),
+                        )
+                        .await;
                         let _ = sqlx::Executor::execute(
                             &mut conn,
                             format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str(),

@@ -10,6 +10,7 @@ mod admin;
 mod api_keys;
 mod audit;
 mod auth;
+mod gateway;
 mod ip_rules;
 mod me;
 mod mfa;
@@ -31,6 +32,7 @@ pub use auth::{
     Accepted, CookieSession, ForgotPasswordRequest, Introspection, Jwk, Jwks, LoginRequest, RefreshRequest,
     RegisterRequest, ResetPasswordRequest, TokenResponse, VerifyEmailRequest,
 };
+pub use gateway::{ExplainRequest, ExplainResponse, GatewayRuleView, GatewayRules, ShadowedRuleView};
 pub use ip_rules::{IpRuleList, IpRuleRequest, IpRuleView};
 pub use me::{ChangePasswordRequest, DeviceView, SessionList, SessionView, UserEnvelope, UserView};
 pub use mfa::{

@@ -2,7 +2,7 @@
 //! e-mail verification, and token introspection for backends.
 
 use crate::AppState;
-use crate::auth::{Authenticated, Caller, SESSION_COOKIE, Via};
+use crate::auth::{Authenticated, Caller, Via};
 use crate::error::ApiError;
 use crate::limits::{ApiJson, ApiQuery};
 use crate::views::{mfa_required, token_response, user_view};
@@ -89,9 +89,12 @@ pub(crate) fn issued_response(state: &AppState, issued: Issued) -> Result<Respon
                 SameSite::Lax => "Lax",
                 SameSite::Strict => "Strict",
             };
+            let sessions = &state.settings.sessions;
             let cookie = format!(
-                "{SESSION_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={}",
-                max_age.whole_seconds()
+                "{}={value}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={}{}",
+                sessions.cookie_name(),
+                max_age.whole_seconds(),
+                sessions.cookie_scope(),
             );
             let mut res = no_store(axum::Json::<CookieSession>(body).into_response());
             res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
@@ -133,7 +136,12 @@ pub async fn logout(
     sessions::logout(&state, &ctx, &auth).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     if auth.via == Via::Cookie {
-        let clear = format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
+        let sessions = &state.settings.sessions;
+        let clear = format!(
+            "{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0{}",
+            sessions.cookie_name(),
+            sessions.cookie_scope()
+        );
         res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&clear).map_err(ApiError::internal)?);
     }
     Ok(res)

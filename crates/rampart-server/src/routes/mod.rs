@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod csp;
+pub mod gateway;
 pub mod ip_rules;
 pub mod me;
 pub mod mfa;

@@ -1,0 +1,405 @@
+//! The gateway's three doors, one decision core (`rampart_core::services::gateway`):
+//!
+//! - `/authz/forward-auth` (Traefik `forwardAuth`, Caddy `forward_auth`): the original request
+//!   in `X-Forwarded-Method`, `-Proto`, `-Host`, `-Uri`;
+//! - `/authz/auth-request` (nginx `auth_request`): `X-Original-Method` and `X-Original-URL`
+//!   (else the `X-Forwarded-*` set); only 200, 401 and 403 (nginx treats anything else as an
+//!   error): a sign-in redirect is a 401 with `Location`, limits are a 403 with
+//!   `X-Rampart-Deny-Reason` and `Retry-After`;
+//! - `/authz/ext-authz/{*path}` (Envoy's HTTP `ext_authz` with `path_prefix`): the method, the
+//!   `Host` and the path after the prefix.
+//!
+//! And the admin's view of the rules: `POST /v1/admin/gateway/explain`, `GET
+//! /v1/admin/gateway/rules` (`gateway:read`).
+
+use crate::AppState;
+use crate::auth::{Guard, cookie, presented_api_key};
+use crate::error::{ApiError, PROBLEM_JSON};
+use crate::limits::ApiJson;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use rampart_core::RequestContext;
+use rampart_core::services::gateway::{self, Ask, Credentials, Verdict};
+use rampart_wire::{ExplainRequest, ExplainResponse, GatewayRuleView, GatewayRules, Problem, ShadowedRuleView};
+
+/// The identity assertion the upstream verifies with the JWKS.
+pub const ASSERTION_HEADER: &str = "x-rampart-jwt-assertion";
+/// Why a request was refused, for proxies that show only a status (nginx).
+pub const DENY_REASON_HEADER: &str = "x-rampart-deny-reason";
+
+/// The original request, as the proxy described it.
+#[derive(Debug, Clone)]
+struct Original {
+    method: String,
+    proto: String,
+    host: String,
+    uri: String,
+}
+
+impl Original {
+    fn url(&self) -> String {
+        format!("{}://{}{}", self.proto, self.host, self.uri)
+    }
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// `X-Forwarded-Method`, `-Proto`, `-Host`, `-Uri` (Traefik, Caddy; nginx as a fallback).
+fn from_forwarded(h: &HeaderMap) -> Option<Original> {
+    Some(Original {
+        method: header_str(h, "x-forwarded-method")?.to_ascii_uppercase(),
+        proto: header_str(h, "x-forwarded-proto").unwrap_or("https").to_ascii_lowercase(),
+        host: header_str(h, "x-forwarded-host").or_else(|| header_str(h, "host"))?.to_string(),
+        uri: header_str(h, "x-forwarded-uri")?.to_string(),
+    })
+}
+
+/// `X-Original-Method` and `X-Original-URL` (nginx), else the `X-Forwarded-*` set.
+fn from_original(h: &HeaderMap) -> Option<Original> {
+    let (Some(method), Some(url)) = (header_str(h, "x-original-method"), header_str(h, "x-original-url")) else {
+        return from_forwarded(h);
+    };
+    let parsed = url::Url::parse(url).ok()?;
+    let host = match parsed.port() {
+        Some(p) => format!("{}:{p}", parsed.host_str()?),
+        None => parsed.host_str()?.to_string(),
+    };
+    let uri = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
+    Some(Original { method: method.to_ascii_uppercase(), proto: parsed.scheme().to_string(), host, uri })
+}
+
+fn credentials<'a>(h: &'a HeaderMap, cookie_name: &str) -> Credentials<'a> {
+    let api_key = presented_api_key(h);
+    let bearer = if api_key.is_some() {
+        None
+    } else {
+        h.get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+    };
+    let session_cookie = cookie(h, cookie_name);
+    Credentials { api_key, bearer, session_cookie }
+}
+
+/// A browser loading a page: it accepts HTML and did not say it is a script.
+fn browser_page_load(h: &HeaderMap) -> bool {
+    header_str(h, "accept").is_some_and(|a| a.contains("text/html")) && h.get("x-requested-with").is_none()
+}
+
+fn preflight(method: &str, h: &HeaderMap) -> bool {
+    method == "OPTIONS" && h.contains_key(header::ORIGIN) && h.contains_key("access-control-request-method")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Door {
+    ForwardAuth,
+    AuthRequest,
+    ExtAuthz,
+}
+
+async fn answer(
+    state: &AppState,
+    ctx: &RequestContext,
+    door: Door,
+    original: Option<Original>,
+    h: &HeaderMap,
+) -> Response {
+    let Some(original) = original else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "gateway_request_incomplete",
+            "Incomplete forwarded request",
+            "the proxy did not say which request it forwards (X-Forwarded-Method/-Host/-Uri, or X-Original-Method/-URL)",
+        );
+    };
+    let ask = Ask {
+        method: &original.method,
+        host: &original.host,
+        uri: &original.uri,
+        browser_page_load: browser_page_load(h),
+        preflight: preflight(&original.method, h),
+        credentials: credentials(h, state.settings.sessions.cookie_name()),
+    };
+    let verdict = match gateway::decide(state, &state.shield.rate_limits.limiter, ctx, &ask).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "gateway cannot decide");
+            state.metrics.observe_gateway("error", "unavailable");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Cannot decide",
+                "Rampart cannot decide about this request right now; try again",
+            );
+        }
+    };
+    render(state, door, &original, verdict)
+}
+
+fn render(state: &AppState, door: Door, original: &Original, verdict: Verdict) -> Response {
+    let nginx = door == Door::AuthRequest;
+    match verdict {
+        Verdict::Allow { rule, assertion, identity } => {
+            let mut res = StatusCode::OK.into_response();
+            let h = res.headers_mut();
+            set(h, ASSERTION_HEADER, &assertion);
+            set(h, "x-rampart-rule", &rule);
+            if let Some(id) = identity {
+                set(h, "remote-user", &id.user);
+                if let Some(email) = &id.email {
+                    set(h, "remote-email", email);
+                }
+                set(h, "remote-groups", &id.groups.join(","));
+            }
+            res
+        }
+        Verdict::SignIn { redirect: true, step_up, .. } => {
+            let location = gateway::sign_in_location(state, &original.url(), step_up);
+            let status = if nginx {
+                StatusCode::UNAUTHORIZED
+            } else if matches!(original.method.as_str(), "GET" | "HEAD") {
+                StatusCode::FOUND
+            } else {
+                StatusCode::SEE_OTHER
+            };
+            let mut res = status.into_response();
+            set(res.headers_mut(), "location", &location);
+            res
+        }
+        Verdict::SignIn { redirect: false, step_up, .. } => {
+            let (code, title, detail, challenge) = if step_up {
+                (
+                    "step_up_required",
+                    "Fresh authentication required",
+                    "this route needs a second factor or a more recent sign-in",
+                    "Bearer realm=\"rampart\", error=\"insufficient_user_authentication\"",
+                )
+            } else {
+                (
+                    "unauthenticated",
+                    "Authentication required",
+                    "sign in, or send a bearer token or an API key",
+                    "Bearer realm=\"rampart\"",
+                )
+            };
+            let mut res = problem(StatusCode::UNAUTHORIZED, code, title, detail);
+            set(res.headers_mut(), "www-authenticate", challenge);
+            res
+        }
+        Verdict::Forbidden { code, .. } => {
+            let mut res = problem(StatusCode::FORBIDDEN, code, "Forbidden", "the gateway's rules refuse this request");
+            set(res.headers_mut(), DENY_REASON_HEADER, code);
+            res
+        }
+        Verdict::RateLimited { retry_after_secs, .. } => {
+            let status = if nginx { StatusCode::FORBIDDEN } else { StatusCode::TOO_MANY_REQUESTS };
+            let mut res =
+                problem(status, "rate_limited", "Too many requests", "over this route's rate limit; retry later");
+            set(res.headers_mut(), "retry-after", &retry_after_secs.to_string());
+            set(res.headers_mut(), DENY_REASON_HEADER, "rate_limited");
+            res
+        }
+    }
+}
+
+fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(HeaderName::from_static(name), v);
+    }
+}
+
+fn problem(status: StatusCode, code: &str, title: &str, detail: &str) -> Response {
+    let p = Problem {
+        type_: format!("urn:rampart:problem:{code}"),
+        title: title.into(),
+        status: status.as_u16(),
+        detail: detail.into(),
+        code: code.into(),
+        request_id: crate::request_id::current(),
+        errors: Vec::new(),
+        change_token: None,
+    };
+    crate::error::problem_response(status, &p)
+}
+
+/// Asks about the request Traefik or Caddy is about to forward.
+#[utoipa::path(method(get, head, post, put, patch, delete, options), path = "/authz/forward-auth", tag = "gateway",
+    responses(
+        (status = 200, description = "Allowed: forward with `X-Rampart-Jwt-Assertion`"),
+        (status = 302, description = "A browser must sign in (`Location`: the sign-in page with `rd=`); 303 for other methods"),
+        (status = 401, description = "unauthenticated or step_up_required", body = Problem, content_type = PROBLEM_JSON),
+        (status = 403, description = "forbidden", body = Problem, content_type = PROBLEM_JSON),
+        (status = 429, description = "rate_limited (`Retry-After`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "unavailable: Rampart cannot decide", body = Problem, content_type = PROBLEM_JSON),
+    ))]
+pub async fn forward_auth(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap) -> Response {
+    let original = from_forwarded(&headers);
+    answer(&state, &ctx, Door::ForwardAuth, original, &headers).await
+}
+
+/// Asks about the request nginx is about to forward (`auth_request`).
+#[utoipa::path(method(get, head, post, put, patch, delete, options), path = "/authz/auth-request", tag = "gateway",
+    responses(
+        (status = 200, description = "Allowed: forward with `X-Rampart-Jwt-Assertion`"),
+        (status = 401, description = "Sign in: `Location` names the sign-in page for browsers", body = Problem, content_type = PROBLEM_JSON),
+        (status = 403, description = "forbidden, ip_blocked or rate_limited (`X-Rampart-Deny-Reason`, `Retry-After`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "unavailable: Rampart cannot decide (nginx answers 500)", body = Problem, content_type = PROBLEM_JSON),
+    ))]
+pub async fn auth_request(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap) -> Response {
+    let original = from_original(&headers);
+    answer(&state, &ctx, Door::AuthRequest, original, &headers).await
+}
+
+/// Asks about the request Envoy is about to forward (`ext_authz` HTTP service).
+#[utoipa::path(method(get, head, post, put, patch, delete, options), path = "/authz/ext-authz/{path}", tag = "gateway",
+    params(("path" = String, Path, description = "The original path, after the configured prefix")),
+    responses(
+        (status = 200, description = "Allowed: forward with `X-Rampart-Jwt-Assertion`"),
+        (status = 302, description = "A browser must sign in"),
+        (status = 401, description = "unauthenticated or step_up_required", body = Problem, content_type = PROBLEM_JSON),
+        (status = 403, description = "forbidden", body = Problem, content_type = PROBLEM_JSON),
+        (status = 429, description = "rate_limited", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "unavailable", body = Problem, content_type = PROBLEM_JSON),
+    ))]
+pub async fn ext_authz(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    method: Method,
+    uri: Uri,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let uri = match uri.query() {
+        Some(q) => format!("/{path}?{q}"),
+        None => format!("/{path}"),
+    };
+    let original = header_str(&headers, "host").map(|host| Original {
+        method: method.as_str().to_ascii_uppercase(),
+        proto: header_str(&headers, "x-forwarded-proto").unwrap_or("https").to_ascii_lowercase(),
+        host: host.to_string(),
+        uri,
+    });
+    answer(&state, &ctx, Door::ExtAuthz, original, &headers).await
+}
+
+/// Which rule decides a request, and why (with credentials: what their holder would get).
+#[utoipa::path(post, path = "/v1/admin/gateway/explain", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+    request_body = ExplainRequest,
+    responses(
+        (status = 200, description = "The rule and the reasons", body = ExplainResponse),
+        (status = 400, description = "validation_failed: the URL or method", body = Problem, content_type = PROBLEM_JSON),
+        (status = 403, description = "Lacks gateway:read", body = Problem, content_type = PROBLEM_JSON),
+    ))]
+pub async fn explain(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    _guard: Guard<crate::auth::GatewayRead>,
+    ApiJson(req): ApiJson<ExplainRequest>,
+) -> Result<axum::Json<ExplainResponse>, ApiError> {
+    let invalid = |field: &str, code: &str, msg: &str| {
+        ApiError::from(rampart_core::ServiceError::Validation(vec![rampart_core::FieldProblem::new(field, code, msg)]))
+    };
+    let method = req.method.to_ascii_uppercase();
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(invalid("method", "invalid_method", "an HTTP method such as GET"));
+    }
+    let url = url::Url::parse(&req.url).map_err(|_| invalid("url", "invalid_url", "an absolute http(s) URL"))?;
+    let Some(host) = url.host_str() else { return Err(invalid("url", "invalid_url", "an absolute http(s) URL")) };
+    let uri = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    let mut headers = HeaderMap::new();
+    for (k, v) in &req.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+            headers.insert(k, v);
+        }
+    }
+    let ask = Ask {
+        method: &method,
+        host,
+        uri: &uri,
+        browser_page_load: browser_page_load(&headers),
+        preflight: preflight(&method, &headers),
+        credentials: credentials(&headers, state.settings.sessions.cookie_name()),
+    };
+    let ex = gateway::explain(&state, &ctx, &ask).await?;
+    Ok(axum::Json(ExplainResponse {
+        rule: ex.rule,
+        policy: ex.policy.to_string(),
+        decision: ex.decision.to_string(),
+        reasons: ex.reasons,
+    }))
+}
+
+/// The gateway rules in force, with the rules that can never match.
+#[utoipa::path(get, path = "/v1/admin/gateway/rules", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The rules", body = GatewayRules),
+        (status = 403, description = "Lacks gateway:read", body = Problem, content_type = PROBLEM_JSON),
+    ))]
+pub async fn rules(State(state): State<AppState>, _guard: Guard<crate::auth::GatewayRead>) -> axum::Json<GatewayRules> {
+    let set = state.gateway.rules();
+    axum::Json(GatewayRules {
+        default_policy: set.default_policy().as_str().to_string(),
+        rules: set
+            .rules()
+            .iter()
+            .map(|r| GatewayRuleView {
+                id: r.id().to_string(),
+                hosts: r.hosts().iter().map(|h| h.to_string()).collect(),
+                paths: r.paths().iter().map(|p| p.as_str().to_string()).collect(),
+                methods: r.methods().to_vec(),
+                policy: r.policy.as_str().to_string(),
+            })
+            .collect(),
+        shadowed: set.shadowed().iter().map(|s| ShadowedRuleView { rule: s.rule.clone(), by: s.by.clone() }).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_original_request_is_read_from_each_proxys_headers() {
+        let traefik = headers(&[
+            ("x-forwarded-method", "post"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", "/v1/orders?x=1"),
+        ]);
+        let o = from_forwarded(&traefik).unwrap();
+        assert_eq!((o.method.as_str(), o.url().as_str()), ("POST", "https://app.example.com/v1/orders?x=1"));
+        let nginx = headers(&[("x-original-method", "GET"), ("x-original-url", "http://app.example.com:8080/a/b?c=d")]);
+        let o = from_original(&nginx).unwrap();
+        assert_eq!((o.host.as_str(), o.uri.as_str(), o.proto.as_str()), ("app.example.com:8080", "/a/b?c=d", "http"));
+        assert!(from_forwarded(&headers(&[("x-forwarded-method", "GET")])).is_none(), "no URI: no decision");
+        assert!(from_original(&headers(&[("x-original-method", "GET"), ("x-original-url", "not a url")])).is_none());
+    }
+
+    #[test]
+    fn browser_page_loads_and_preflights_are_told_apart() {
+        assert!(browser_page_load(&headers(&[("accept", "text/html,application/xhtml+xml")])));
+        assert!(!browser_page_load(&headers(&[("accept", "text/html"), ("x-requested-with", "XMLHttpRequest")])));
+        assert!(!browser_page_load(&headers(&[("accept", "application/json")])));
+        let h = headers(&[("origin", "https://a.example"), ("access-control-request-method", "POST")]);
+        assert!(preflight("OPTIONS", &h) && !preflight("GET", &h));
+    }
+}
