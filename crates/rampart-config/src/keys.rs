@@ -88,6 +88,7 @@ mod tests {
             "cors",
             "ip_rules",
             "webauthn",
+            "security",
         ];
         expected.sort_unstable();
         assert_eq!(sections, expected);

@@ -23,6 +23,7 @@ mod mail;
 mod mfa;
 mod passwords;
 mod rate_limit;
+mod security;
 mod server;
 mod sessions;
 mod settings;
@@ -47,6 +48,7 @@ pub use mail::*;
 pub use mfa::{MfaConfig, MfaSettings};
 pub use passwords::*;
 pub use rate_limit::*;
+pub use security::{SecurityConfig, SecuritySettings};
 pub use server::*;
 pub use sessions::*;
 pub use settings::{MAX_DURATION, Settings};
@@ -78,6 +80,7 @@ pub struct Config {
     pub cors: CorsConfig,
     pub ip_rules: IpRulesConfig,
     pub webauthn: WebAuthnConfig,
+    pub security: SecurityConfig,
 }
 
 /// Why configuration could not be loaded. The message names the file, key and problem.

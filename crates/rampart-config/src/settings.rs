@@ -22,7 +22,7 @@
 use crate::{
     AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings,
     HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings, MfaSettings, PasswordsSettings,
-    RateLimitSettings, ServerSettings, SessionsSettings, TokensSettings, WebAuthnConfig,
+    RateLimitSettings, SecuritySettings, ServerSettings, SessionsSettings, TokensSettings, WebAuthnConfig,
 };
 use std::time::Duration;
 
@@ -94,6 +94,7 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub ip_rules: IpRulesSettings,
     pub webauthn: WebAuthnConfig,
+    pub security: SecuritySettings,
 }
 
 impl Settings {
@@ -117,7 +118,7 @@ impl Settings {
         let accounts = keep(c.accounts.settings(), &mut p);
         let sessions = keep(c.sessions.settings(), &mut p);
         let login = keep(c.login.settings(), &mut p);
-        let api_keys = keep(c.api_keys.settings(), &mut p);
+        let api_keys = keep(c.api_keys.settings(&c.security), &mut p);
         let mail = keep(c.mail.settings(&c.data.dir), &mut p);
         let audit = keep(c.audit.settings(), &mut p);
         let mfa = keep(c.mfa.settings(), &mut p);
@@ -126,9 +127,10 @@ impl Settings {
         let cors = keep(c.cors.settings(), &mut p);
         let ip_rules = keep(c.ip_rules.settings(), &mut p);
         let webauthn = keep(c.webauthn.settings(), &mut p);
+        let security = keep(c.security.settings(), &mut p);
         match (
             server, database, log, passwords, tokens, accounts, sessions, login, api_keys, mail, audit, mfa,
-            rate_limit, headers, cors, ip_rules, webauthn,
+            rate_limit, headers, cors, ip_rules, webauthn, security,
         ) {
             (
                 Some(server),
@@ -148,6 +150,7 @@ impl Settings {
                 Some(cors),
                 Some(ip_rules),
                 Some(webauthn),
+                Some(security),
             ) if p.is_empty() => Ok(Settings {
                 server,
                 data: c.data.clone(),
@@ -167,6 +170,7 @@ impl Settings {
                 cors,
                 ip_rules,
                 webauthn,
+                security,
             }),
             _ => Err(ConfigError::Invalid(p.join("\n"))),
         }
