@@ -1,6 +1,7 @@
 //! The `[accounts]` and `[api_keys]` sections: registration, e-mail verification and password
 //! reset links; how long API key usage is kept.
 
+use crate::SecurityConfig;
 use crate::settings::{checked, days, hours, minutes, secs, span};
 use serde::{Deserialize, Serialize};
 
@@ -112,8 +113,10 @@ pub struct ApiKeysConfig {
     /// one. Unset: keys may live until revoked.
     pub max_lifetime_days: Option<u32>,
     /// Creating or rotating a key needs a recent authentication: a session at most this many
-    /// seconds old, or the password in the request.
-    pub reauth_window_secs: u64,
+    /// seconds old, or the password in the request. Unset: `security.reauth_window_secs` (the
+    /// window every recent-sign-in check uses); this older key, when set, applies to API keys
+    /// only.
+    pub reauth_window_secs: Option<u64>,
 }
 
 impl Default for ApiKeysConfig {
@@ -122,7 +125,7 @@ impl Default for ApiKeysConfig {
             usage_retention_days: 90,
             revoke_on_password_reset: true,
             max_lifetime_days: None,
-            reauth_window_secs: 300,
+            reauth_window_secs: None,
         }
     }
 }
@@ -135,7 +138,8 @@ pub struct ApiKeysSettings {
     pub revoke_on_password_reset: bool,
     /// Days a new key may live at most; `None`: no limit.
     pub max_lifetime_days: Option<u32>,
-    /// How recent the caller's authentication must be to create or rotate a key.
+    /// How recent the caller's authentication must be to create or rotate a key
+    /// (`api_keys.reauth_window_secs`, else `security.reauth_window_secs`).
     pub reauth_window: time::Duration,
 }
 
@@ -155,13 +159,14 @@ impl ApiKeysConfig {
         p
     }
 
-    /// Checks the section and converts it.
-    pub fn settings(&self) -> Result<ApiKeysSettings, Vec<String>> {
+    /// Checks the section and converts it; the re-authentication window falls back to
+    /// `security`'s.
+    pub fn settings(&self, security: &SecurityConfig) -> Result<ApiKeysSettings, Vec<String>> {
         checked(self.problems(), || ApiKeysSettings {
             usage_retention: span(days(self.usage_retention_days)),
             revoke_on_password_reset: self.revoke_on_password_reset,
             max_lifetime_days: self.max_lifetime_days,
-            reauth_window: span(secs(self.reauth_window_secs)),
+            reauth_window: span(secs(self.reauth_window_secs.unwrap_or(security.reauth_window_secs))),
         })
     }
 }

@@ -89,6 +89,7 @@ mod tests {
             "ip_rules",
             "webauthn",
             "gateway",
+            "security",
         ];
         expected.sort_unstable();
         assert_eq!(sections, expected);

@@ -24,6 +24,7 @@ mod mail;
 mod mfa;
 mod passwords;
 mod rate_limit;
+mod security;
 mod server;
 mod sessions;
 mod settings;
@@ -49,6 +50,7 @@ pub use mail::*;
 pub use mfa::{MfaConfig, MfaSettings};
 pub use passwords::*;
 pub use rate_limit::*;
+pub use security::{SecurityConfig, SecuritySettings};
 pub use server::*;
 pub use sessions::*;
 pub use settings::{MAX_DURATION, Settings};
@@ -81,6 +83,7 @@ pub struct Config {
     pub ip_rules: IpRulesConfig,
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewayConfig,
+    pub security: SecurityConfig,
 }
 
 /// Why configuration could not be loaded. The message names the file, key and problem.

@@ -22,7 +22,8 @@
 use crate::{
     AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings,
     GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings, MfaSettings,
-    PasswordsSettings, RateLimitSettings, ServerSettings, SessionsSettings, TokensSettings, WebAuthnConfig,
+    PasswordsSettings, RateLimitSettings, SecuritySettings, ServerSettings, SessionsSettings, TokensSettings,
+    WebAuthnConfig,
 };
 use std::time::Duration;
 
@@ -95,6 +96,7 @@ pub struct Settings {
     pub ip_rules: IpRulesSettings,
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewaySettings,
+    pub security: SecuritySettings,
 }
 
 impl Settings {
@@ -118,7 +120,7 @@ impl Settings {
         let accounts = keep(c.accounts.settings(), &mut p);
         let sessions = keep(c.sessions.settings(), &mut p);
         let login = keep(c.login.settings(), &mut p);
-        let api_keys = keep(c.api_keys.settings(), &mut p);
+        let api_keys = keep(c.api_keys.settings(&c.security), &mut p);
         let mail = keep(c.mail.settings(&c.data.dir), &mut p);
         let audit = keep(c.audit.settings(), &mut p);
         let mfa = keep(c.mfa.settings(), &mut p);
@@ -128,9 +130,10 @@ impl Settings {
         let ip_rules = keep(c.ip_rules.settings(), &mut p);
         let webauthn = keep(c.webauthn.settings(), &mut p);
         let gateway = keep(c.gateway.settings(), &mut p);
+        let security = keep(c.security.settings(), &mut p);
         match (
             server, database, log, passwords, tokens, accounts, sessions, login, api_keys, mail, audit, mfa,
-            rate_limit, headers, cors, ip_rules, webauthn, gateway,
+            rate_limit, headers, cors, ip_rules, webauthn, gateway, security,
         ) {
             (
                 Some(server),
@@ -151,6 +154,7 @@ impl Settings {
                 Some(ip_rules),
                 Some(webauthn),
                 Some(gateway),
+                Some(security),
             ) if p.is_empty() => Ok(Settings {
                 server,
                 data: c.data.clone(),
@@ -171,6 +175,7 @@ impl Settings {
                 ip_rules,
                 webauthn,
                 gateway,
+                security,
             }),
             _ => Err(ConfigError::Invalid(p.join("\n"))),
         }

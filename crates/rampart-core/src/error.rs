@@ -65,6 +65,11 @@ pub enum ServiceError {
     ExceedsOwnPermissions { what: String, permission: String },
     #[error("this needs a recent sign-in: send your password with the request, or sign in again")]
     ReauthenticationRequired,
+    #[error(
+        "this account has a second factor: send a current one as `code` (an authenticator code or an unused \
+         backup code), or sign in again with your second factor and retry within a few minutes"
+    )]
+    SecondFactorRequired,
     #[error("your role requires a second factor: set one up at /v1/me/mfa/ first")]
     MfaEnrollmentRequired,
     #[error("{0}")]
@@ -145,6 +150,7 @@ impl ServiceErrorKind {
             K::InsufficientScope => "insufficient_scope",
             K::ExceedsOwnPermissions => "exceeds_own_permissions",
             K::ReauthenticationRequired => "reauthentication_required",
+            K::SecondFactorRequired => "second_factor_required",
             K::MfaEnrollmentRequired => "mfa_enrollment_required",
             K::MethodNotAvailable => "method_not_available",
             K::EmailTaken => "email_taken",

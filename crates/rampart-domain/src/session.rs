@@ -94,6 +94,19 @@ impl Session {
     pub fn is_active(&self, now: OffsetDateTime) -> bool {
         self.revoked_at.is_none() && now < self.expires_at()
     }
+
+    /// Opened at most `window` before `now` (a refresh does not make a session recent: it keeps
+    /// its `created_at`).
+    pub fn is_recent(&self, now: OffsetDateTime, window: Duration) -> bool {
+        now - self.created_at <= window
+    }
+
+    /// Opened with more than one factor (its `amr` says `mfa`: a password and a code or a
+    /// key, or a passkey that verified its user) at most `window` before `now`: such a sign-in
+    /// stands in for presenting a second factor again.
+    pub fn is_recent_multi_factor(&self, now: OffsetDateTime, window: Duration) -> bool {
+        self.amr.contains(&crate::mfa::Amr::Mfa) && self.is_recent(now, window)
+    }
 }
 
 #[cfg(test)]
@@ -148,5 +161,25 @@ mod tests {
         assert!(policy().should_touch(&s, t0 + Duration::seconds(60)));
         s.revoked_at = Some(t0);
         assert!(!s.is_active(t0));
+    }
+
+    #[test]
+    fn only_a_recent_multi_factor_sign_in_stands_in_for_a_second_factor() {
+        use crate::mfa::{Amr, Factor, amr_with};
+        let t0 = datetime!(2026-01-01 00:00 UTC);
+        let window = Duration::minutes(5);
+        let mut s = session(t0);
+        assert!(s.is_recent(t0 + window, window));
+        assert!(!s.is_recent(t0 + window + Duration::seconds(1), window));
+        assert!(!s.is_recent_multi_factor(t0, window), "a password alone");
+        s.amr = amr_with(Factor::Totp);
+        assert!(s.is_recent_multi_factor(t0 + window, window));
+        assert!(!s.is_recent_multi_factor(t0 + window + Duration::seconds(1), window), "too old");
+        s.amr = vec![Amr::Hwk, Amr::User, Amr::Mfa];
+        assert!(s.is_recent_multi_factor(t0, window), "a passkey that verified its user");
+        assert!(!s.is_recent_multi_factor(t0 + Duration::seconds(1), Duration::ZERO), "a zero window: never");
+        // Activity (a refresh, a touch) does not make an old sign-in recent.
+        s.last_active_at = t0 + Duration::hours(1);
+        assert!(!s.is_recent_multi_factor(t0 + Duration::hours(1), window));
     }
 }

@@ -146,6 +146,7 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         | K::InsufficientScope
         | K::ExceedsOwnPermissions
         | K::ReauthenticationRequired
+        | K::SecondFactorRequired
         | K::MfaEnrollmentRequired
         | K::MethodNotAvailable => (S::FORBIDDEN, "Forbidden"),
         K::EmailTaken

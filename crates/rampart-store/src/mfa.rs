@@ -189,25 +189,19 @@ impl Store {
         Ok(done)
     }
 
-    /// Removes TOTP and the backup codes (which belong to it), optionally ending other
-    /// sessions, guarded by the step of the code that authorised it (so that code is spent).
+    /// Removes an enabled TOTP and the backup codes (which belong to it), optionally ending
+    /// other sessions. `false` (nothing changed) when TOTP is not enabled. The caller has
+    /// re-authenticated first (a code it checked was spent then).
     pub async fn disable_totp(
         &self,
         user: UserId,
-        step: i64,
         now: OffsetDateTime,
         revoke: RevokeSessions,
         event: &SecurityEvent,
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
             let done = tx
-                .swapped(
-                    sqlx::query(
-                        "DELETE FROM mfa_totp WHERE user_id = $1 AND enabled_at IS NOT NULL AND last_step < $2",
-                    )
-                    .bind(user.0)
-                    .bind(step),
-                )
+                .swapped(sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1 AND enabled_at IS NOT NULL").bind(user.0))
                 .await?;
             if !done {
                 return Ok(Finish::Rollback(false));

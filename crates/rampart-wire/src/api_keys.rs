@@ -23,8 +23,8 @@ pub struct CreateApiKeyRequest {
     pub expires_in_days: Option<u32>,
     #[serde(default)]
     pub rate_limit: Option<RateLimitSpec>,
-    /// The password, when the session is older than `api_keys.reauth_window_secs` (default
-    /// 300): creating a key needs a recent sign-in.
+    /// The password, when the session is older than the re-authentication window
+    /// (`security.reauth_window_secs`, default 300): creating a key needs a recent sign-in.
     #[serde(default)]
     pub password: Option<Sensitive>,
 }
@@ -69,7 +69,7 @@ pub struct RotateApiKeyRequest {
     /// How long the old key keeps working (default 0: it stops at once; at most 30 days).
     #[serde(default)]
     pub grace_seconds: Option<u32>,
-    /// The password, when the session is older than `api_keys.reauth_window_secs`.
+    /// The password, when the session is older than the re-authentication window.
     #[serde(default)]
     pub password: Option<Sensitive>,
 }

@@ -36,13 +36,12 @@ pub use gateway::{ExplainRequest, ExplainResponse, GatewayRuleView, GatewayRules
 pub use ip_rules::{IpRuleList, IpRuleRequest, IpRuleView};
 pub use me::{ChangePasswordRequest, DeviceView, SessionList, SessionView, UserEnvelope, UserView};
 pub use mfa::{
-    BackupCodes, MfaLoginRequest, MfaRequired, MfaStatus, MfaTokenRequest, PasswordConfirmation, TotpCode,
-    TotpDisableRequest, TotpSetup,
+    BackupCodes, FactorReauth, MfaLoginRequest, MfaRequired, MfaStatus, MfaTokenRequest, TotpCode, TotpSetup,
 };
 pub use problem::{FieldError, Problem};
 pub use sensitive::Sensitive;
 pub use service::{Health, Ready};
 pub use webauthn::{
     PasskeyFinish, WebauthnChallenge, WebauthnCredentialList, WebauthnCredentialView, WebauthnLoginFinish,
-    WebauthnLoginStart, WebauthnRegisterFinish, WebauthnRemove,
+    WebauthnLoginStart, WebauthnRegisterFinish,
 };

@@ -13,11 +13,20 @@ pub struct MfaStatus {
     pub backup_codes_left: u32,
 }
 
-/// `POST /v1/me/mfa/totp/setup` and `POST /v1/me/mfa/backup-codes`: re-authentication first.
+/// Re-authentication before a second factor changes (ASVS 7.5.1): `POST /v1/me/mfa/totp/setup`,
+/// `/totp/disable`, `/backup-codes`, `/webauthn/register/start` and
+/// `DELETE /v1/me/mfa/webauthn/{id}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PasswordConfirmation {
+pub struct FactorReauth {
+    /// The account's password: always needed.
     pub password: Sensitive,
+    /// A current second factor: a code of the authenticator app, or an unused backup code (then
+    /// spent). Needed once the account has a second factor, unless this session was opened with
+    /// two factors within the re-authentication window (`security.reauth_window_secs`, default
+    /// 300 s); without it such a request answers 403 `second_factor_required`.
+    #[serde(default)]
+    pub code: Option<Sensitive>,
 }
 
 /// A new TOTP secret, waiting for its first code at `/v1/me/mfa/totp/enable`.
@@ -37,14 +46,6 @@ pub struct TotpSetup {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpCode {
-    pub code: Sensitive,
-}
-
-/// `POST /v1/me/mfa/totp/disable`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TotpDisableRequest {
-    pub password: Sensitive,
     pub code: Sensitive,
 }
 

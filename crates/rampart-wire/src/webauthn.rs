@@ -26,13 +26,6 @@ pub struct WebauthnRegisterFinish {
     pub name: String,
 }
 
-/// `DELETE /v1/me/mfa/webauthn/{id}`: re-authentication first (ASVS 7.5.1).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WebauthnRemove {
-    pub password: Sensitive,
-}
-
 /// A registered WebAuthn authenticator.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WebauthnCredentialView {

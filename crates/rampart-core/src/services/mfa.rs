@@ -1,24 +1,29 @@
-//! Second factors: TOTP set-up, enabling and disabling (re-authenticated with the password),
-//! backup codes, and the step-up login that turns a right password plus a second factor into a
-//! session.
+//! Second factors: TOTP set-up, enabling and disabling, backup codes, and the e-mailed code of
+//! the step-up login.
 //!
-//! Rules that live here: adding or removing a factor needs the password again (ASVS 7.5.1) and
-//! may end the other sessions; a TOTP step and a backup code work once (compare-and-swap in the
-//! store); an `mfa_token` works once, for `mfa.challenge_ttl_secs`, for the login attempt that got
-//! it (its session mode), and takes at most `mfa.challenge_max_failures` wrong codes; every
-//! wrong code also counts toward the same login throttle and lockout as a wrong password.
+//! Rules that live here: adding or removing a factor goes through
+//! [`factors::reauthenticate`](crate::services::factors::reauthenticate) (the password, and a
+//! current second factor once the account has one; ASVS 7.5.1) and may end the other sessions;
+//! a TOTP step and a backup code work once (compare-and-swap in the store); an `mfa_token` works
+//! once, for `mfa.challenge_ttl_secs`, for the login attempt that got it (its session mode), and
+//! takes at most `mfa.challenge_max_failures` wrong codes; every wrong code (at the step-up, at a
+//! re-authentication, at `/totp/enable`) also counts toward the same login throttle and lockout
+//! as a wrong password.
 
 use crate::App;
 use crate::authz::Authenticated;
-use crate::error::{FieldProblem, ServiceError};
+use crate::error::ServiceError;
 use crate::events::RequestContext;
 use crate::mail::OutgoingMail;
-use crate::services::factors::{factor_event, notify, reauthenticate, record_failure, revoke_choice};
+use crate::services::factors::{
+    Reauth, backup_key, count_attempt, factor_event, invalid_code, notify, open_secret, reauthenticate, revoke_choice,
+    seal_secret, step_i64, totp, unix,
+};
 use base64::Engine as _;
 use rampart_domain::mfa::{self, Factor};
 use rampart_domain::opaque::looks_like;
-use rampart_domain::otp::{Totp, TotpSecret};
-use rampart_domain::{Action, Severity, TokenHash, TokenKind, User, UserId};
+use rampart_domain::otp::TotpSecret;
+use rampart_domain::{Action, Severity, TokenHash, TokenKind, UserId};
 use rampart_store::StoreError;
 use time::Duration;
 
@@ -29,37 +34,6 @@ pub struct TotpEnrolment {
     pub otpauth_uri: String,
     pub qr_png_base64: String,
     pub qr_svg: String,
-}
-
-/// The TOTP parameters every authenticator app supports (SHA-1, 6 digits, 30 s, ±1 step).
-pub fn totp() -> Totp {
-    Totp::default()
-}
-
-/// The associated data a user's TOTP secret is sealed with: a sealed secret copied into another
-/// user's row does not open.
-fn totp_aad(user: UserId) -> Vec<u8> {
-    format!("mfa_totp:{user}").into_bytes()
-}
-
-fn backup_key(state: &App) -> zeroize::Zeroizing<[u8; 32]> {
-    zeroize::Zeroizing::new(state.master_key.derive("rampart backup codes v1"))
-}
-
-fn invalid_code(field: &str) -> ServiceError {
-    ServiceError::Validation(vec![FieldProblem::new(
-        field,
-        "invalid_code",
-        "the code is wrong, expired or was used before",
-    )])
-}
-
-fn unix(state: &App) -> i64 {
-    state.clock.now().unix_timestamp()
-}
-
-fn step_i64(step: u64) -> i64 {
-    i64::try_from(step).unwrap_or(i64::MAX)
 }
 
 /// Draws a fresh set of backup codes: the codes to show once, and their stored hashes.
@@ -76,16 +50,17 @@ fn new_backup_codes(state: &App, user: UserId) -> (Vec<String>, Vec<[u8; 32]>) {
         .unzip()
 }
 
-/// `POST /v1/me/mfa/totp/setup`: a new secret (replacing a pending one), sealed at rest.
+/// `POST /v1/me/mfa/totp/setup`: after re-authentication, a new secret (replacing a pending
+/// one), sealed at rest.
 pub async fn totp_setup(
     state: &App,
     ctx: &RequestContext,
     auth: &Authenticated,
-    password: &str,
+    reauth: Reauth<'_>,
 ) -> Result<TotpEnrolment, ServiceError> {
-    let user = reauthenticate(state, ctx, auth, password).await?;
+    let user = reauthenticate(state, ctx, auth, reauth).await?;
     let secret = TotpSecret::generate(&mut rand::rngs::OsRng);
-    let sealed = state.master_key.seal(secret.expose(), &totp_aad(user.id), &mut rand::rngs::OsRng);
+    let sealed = seal_secret(state, user.id, &secret);
     let ev = factor_event(state, ctx, user.id, Action::MfaTotpSetup);
     match state.store.set_pending_totp(user.id, &sealed, &state.master_key.key_id(), state.clock.now(), &ev).await {
         Ok(()) => state.events.observed(&ev),
@@ -136,12 +111,9 @@ fn qr(data: &str) -> Result<(Vec<u8>, String), ServiceError> {
     Ok((png, svg))
 }
 
-fn open_secret(state: &App, user: UserId, sealed: &str) -> Result<TotpSecret, ServiceError> {
-    state.master_key.open(sealed, &totp_aad(user)).map(TotpSecret::from_bytes).map_err(ServiceError::internal)
-}
-
 /// `POST /v1/me/mfa/totp/enable`: the first right code turns the pending secret on and issues
-/// the backup codes (shown this once).
+/// the backup codes (shown this once). Each code is counted toward the login throttle like any
+/// second-factor attempt (a right one is taken back).
 pub async fn totp_enable(
     state: &App,
     ctx: &RequestContext,
@@ -159,8 +131,9 @@ pub async fn totp_enable(
         }
     };
     let secret = open_secret(state, user.id, &stored.sealed_secret)?;
+    let attempt = count_attempt(state, ctx, &user, Factor::Totp, "enable").await?;
     let Some(step) = totp().verify(secret.expose(), code, unix(state)) else {
-        record_failure(state, ctx, Some(user.id), Factor::Totp, "wrong_code", "enable").await?;
+        attempt.failed(state, ctx, "wrong_code").await?;
         return Err(invalid_code("code"));
     };
     let (codes, hashes) = new_backup_codes(state, user.id);
@@ -168,56 +141,44 @@ pub async fn totp_enable(
         .details(serde_json::json!({ "backup_codes": codes.len(), "other_sessions_revoked": state.settings.mfa.revoke_other_sessions_on_change }));
     let now = state.clock.now();
     if !state.store.enable_totp(user.id, step_i64(step), &hashes, now, revoke_choice(state, auth), &ev).await? {
+        attempt.failed(state, ctx, "replayed_code").await?;
         return Err(invalid_code("code"));
     }
+    attempt.taken_back(state).await?;
     state.events.observed(&ev);
     notify(state, &user, "an authenticator app (TOTP) was added as a second factor");
     Ok(codes)
 }
 
-/// `POST /v1/me/mfa/totp/disable`: password and a current code; the backup codes go with it.
+/// `POST /v1/me/mfa/totp/disable`: after re-authentication (the password and a current second
+/// factor, e.g. a code of this very authenticator), TOTP goes and the backup codes with it.
 pub async fn totp_disable(
     state: &App,
     ctx: &RequestContext,
     auth: &Authenticated,
-    password: &str,
-    code: &str,
+    reauth: Reauth<'_>,
 ) -> Result<(), ServiceError> {
-    let user = reauthenticate(state, ctx, auth, password).await?;
-    let Some(stored) = state.store.totp(user.id).await?.filter(|t| t.enabled) else {
-        return Err(ServiceError::TotpNotEnabled);
-    };
-    let secret = open_secret(state, user.id, &stored.sealed_secret)?;
-    let step = totp().verify(secret.expose(), code, unix(state));
+    let user = reauthenticate(state, ctx, auth, reauth).await?;
     let ev = factor_event(state, ctx, user.id, Action::MfaTotpDisabled)
         .severity(Severity::Warning)
         .details(serde_json::json!({ "other_sessions_revoked": state.settings.mfa.revoke_other_sessions_on_change }));
-    let done = match step {
-        Some(step) => {
-            state
-                .store
-                .disable_totp(user.id, step_i64(step), state.clock.now(), revoke_choice(state, auth), &ev)
-                .await?
-        }
-        None => false,
-    };
-    if !done {
-        record_failure(state, ctx, Some(user.id), Factor::Totp, "wrong_code", "disable").await?;
-        return Err(invalid_code("code"));
+    if !state.store.disable_totp(user.id, state.clock.now(), revoke_choice(state, auth), &ev).await? {
+        return Err(ServiceError::TotpNotEnabled);
     }
     state.events.observed(&ev);
     notify(state, &user, "the authenticator app (TOTP) second factor was removed");
     Ok(())
 }
 
-/// `POST /v1/me/mfa/backup-codes`: a new set; the old one stops working.
+/// `POST /v1/me/mfa/backup-codes`: after re-authentication, a new set; the old one stops
+/// working.
 pub async fn regenerate_backup_codes(
     state: &App,
     ctx: &RequestContext,
     auth: &Authenticated,
-    password: &str,
+    reauth: Reauth<'_>,
 ) -> Result<Vec<String>, ServiceError> {
-    let user = reauthenticate(state, ctx, auth, password).await?;
+    let user = reauthenticate(state, ctx, auth, reauth).await?;
     if !state.store.mfa_status(user.id).await?.any() {
         return Err(ServiceError::MfaNotEnabled);
     }
@@ -285,58 +246,4 @@ pub(crate) fn check_email_code(
     let Some(stored) = stored else { return Err("no_code_sent") };
     let presented = mfa::email_code_hash(&email_key(state), &challenge.0, code);
     if bool::from(subtle::ConstantTimeEq::ct_eq(presented.as_slice(), stored)) { Ok(()) } else { Err("wrong_code") }
-}
-
-/// A TOTP code at login: right and of a later step than the last accepted one.
-pub(crate) async fn check_totp(
-    state: &App,
-    ctx: &RequestContext,
-    user: &User,
-    code: &str,
-) -> Result<Result<(), &'static str>, ServiceError> {
-    let Some(stored) = state.store.totp(user.id).await?.filter(|t| t.enabled) else {
-        return Ok(Err("method_not_enabled"));
-    };
-    let secret = open_secret(state, user.id, &stored.sealed_secret)?;
-    let Some(step) = totp().verify(secret.expose(), code, unix(state)) else {
-        return Ok(Err("wrong_code"));
-    };
-    let ev = factor_event(state, ctx, user.id, Action::MfaTotpUsed).details(serde_json::json!({ "via": "login" }));
-    if state.store.use_totp_step(user.id, step_i64(step), &ev).await? {
-        state.events.observed(&ev);
-        Ok(Ok(()))
-    } else {
-        Ok(Err("replayed_code"))
-    }
-}
-
-/// A backup code at login: consumed once.
-pub(crate) async fn check_backup_code(
-    state: &App,
-    ctx: &RequestContext,
-    user: &User,
-    code: &str,
-) -> Result<Result<(), &'static str>, ServiceError> {
-    let Some(normalized) = mfa::normalize_backup_code(code) else {
-        return Ok(Err("wrong_code"));
-    };
-    let hash = mfa::backup_code_hash(&backup_key(state), user.id.0, &normalized);
-    let used = state
-        .store
-        .use_backup_code(user.id, &hash, state.clock.now(), |left| {
-            factor_event(state, ctx, user.id, Action::MfaBackupCodeUsed)
-                .severity(Severity::Warning)
-                .details(serde_json::json!({ "backup_codes_left": left, "via": "login" }))
-        })
-        .await?;
-    match used {
-        Some((left, ev)) => {
-            state.events.observed(&ev);
-            if left <= 2 {
-                notify(state, user, &format!("a backup code was used; {left} remain, generate new ones soon"));
-            }
-            Ok(Ok(()))
-        }
-        None => Ok(Err("wrong_code")),
-    }
 }

@@ -2,8 +2,9 @@
 //! API, the CLI, background work) calls, so the doors cannot drift apart. Each takes typed
 //! input and returns a domain result or a [`crate::ServiceError`].
 //!
-//! Dependencies run one way: `login` → `step_up` → (`mfa`, `webauthn`) → `factors` →
-//! `login::check_password`'s throttle; `registration` → `users`.
+//! Dependencies run one way: `login` → `step_up` → (`mfa`, `webauthn`) → `factors` (the
+//! re-authentication before a factor change, code checks, the second-factor throttle) →
+//! `login::check_password`; `registration` → `users`.
 
 pub mod admin;
 pub mod api_keys;

@@ -6,15 +6,13 @@
 use crate::App;
 use crate::error::ServiceError;
 use crate::events::RequestContext;
-use crate::services::factors::{record_failure, throttle_keys};
-use crate::services::mfa::{check_backup_code, check_email_code, check_totp};
+use crate::services::factors::{check_backup_code, check_totp, count_attempt, record_failure};
+use crate::services::mfa::check_email_code;
 use rampart_domain::SessionMode;
 use rampart_domain::mfa::{self, Factor};
 use rampart_domain::opaque::looks_like;
-use rampart_domain::{
-    Action, Actor, OpaqueToken, Outcome, Resource, Severity, ThrottlePolicy, TokenHash, TokenKind, User,
-};
-use rampart_store::{AttemptDecision, MfaStatus};
+use rampart_domain::{Action, Actor, OpaqueToken, Outcome, Resource, TokenHash, TokenKind, User};
+use rampart_store::MfaStatus;
 
 /// What a user can answer a step-up with, in the order clients should offer them.
 fn methods(state: &App, status: &MfaStatus) -> Vec<String> {
@@ -124,54 +122,20 @@ pub async fn complete_step_up(
     }
 
     // Counted before the check, like a password attempt; taken back when right.
-    let keys = throttle_keys(state, ctx, user.email.as_str());
-    let stored: Vec<String> = keys.iter().map(|(k, _)| k.storage_key()).collect();
-    let key_refs: Vec<(&str, ThrottlePolicy)> = stored.iter().zip(&keys).map(|(s, (_, p))| (s.as_str(), *p)).collect();
-    let locks = match state.store.throttle_attempt(&key_refs, now).await? {
-        AttemptDecision::Counted(locks) => locks,
-        AttemptDecision::Refused { retry_after, locked } => {
-            let ev = ctx
-                .event(&state.events, Action::MfaFailed, Outcome::Denied)
-                .severity(Severity::Warning)
-                .resource(Resource::new("user", user.id))
-                .details(serde_json::json!({ "method": factor.as_str(), "reason": if locked { "locked" } else { "throttled" }, "via": "login" }));
-            state.events.record(ev).await?;
-            let secs = u64::try_from(retry_after.whole_seconds()).unwrap_or(0) + 1;
-            return Err(ServiceError::TooManyAttempts { retry_after_secs: secs });
-        }
-    };
-
+    let attempt = count_attempt(state, ctx, &user, factor, "login").await?;
     let accepted = match answer {
-        Answer::Totp(code) => check_totp(state, ctx, &user, code).await?,
-        Answer::BackupCode(code) => check_backup_code(state, ctx, &user, code).await?,
+        Answer::Totp(code) => check_totp(state, ctx, &user, code, "login").await?,
+        Answer::BackupCode(code) => check_backup_code(state, ctx, &user, code, "login").await?,
         Answer::Email(code) => check_email_code(state, &hash, challenge.email_code_hash.as_deref(), code),
         Answer::WebAuthn { challenge_id, credential } => {
             crate::services::webauthn::check_step_up(state, ctx, &user, &hash, challenge_id, credential).await?
         }
     };
     if let Err(reason) = accepted {
-        for ((key, _), locked) in keys.iter().zip(&locks) {
-            if *locked {
-                let kind = key.kind();
-                let ev = ctx
-                    .event(&state.events, Action::LoginLocked, Outcome::Denied)
-                    .severity(Severity::Warning)
-                    .resource(Resource::new("user", user.id))
-                    .details(serde_json::json!({ "key": kind, "lockout_secs": state.settings.login.identifier.lockout.whole_seconds(), "via": "login_mfa" }));
-                state.events.record(ev).await?;
-            }
-        }
-        record_failure(state, ctx, Some(user.id), factor, reason, "login").await?;
+        attempt.failed(state, ctx, reason).await?;
         return Err(ServiceError::InvalidMfaCode);
     }
-    let id_key = state.auth.identifier_key(user.email.as_str()).storage_key();
-    let uncount: Vec<(&str, ThrottlePolicy, bool)> = key_refs
-        .iter()
-        .zip(&locks)
-        .filter(|((k, _), _)| *k != id_key.as_str())
-        .map(|((k, p), locked)| (*k, *p, *locked))
-        .collect();
-    state.store.throttle_succeeded(&[id_key.as_str()], &uncount, now).await?;
+    attempt.signed_in(state).await?;
     if !state.store.consume_mfa_challenge(hash, now).await? {
         return Err(ServiceError::InvalidMfaToken);
     }

@@ -1,5 +1,6 @@
-//! WebAuthn (webauthn-rs): registering authenticators (named, listed, removable, password
-//! first), answering a step-up login with one, and passwordless login with a discoverable
+//! WebAuthn (webauthn-rs): registering authenticators (named, listed, removable, after
+//! re-authentication: the password, and a current second factor once the account has one),
+//! answering a step-up login with one, and passwordless login with a discoverable
 //! credential (passkey).
 //!
 //! Rules that live here: a ceremony's state is kept server-side, works once (taken with
@@ -13,7 +14,7 @@ use crate::App;
 use crate::authz::Authenticated;
 use crate::error::ServiceError;
 use crate::events::RequestContext;
-use crate::services::factors::{factor_event, notify, reauthenticate, record_failure, revoke_choice};
+use crate::services::factors::{Reauth, factor_event, notify, reauthenticate, record_failure, revoke_choice};
 use rampart_config::WebAuthnConfig;
 use rampart_domain::ThrottleKey;
 use rampart_domain::mfa::Factor;
@@ -110,15 +111,16 @@ async fn new_challenge(
     })
 }
 
-/// `POST /v1/me/mfa/webauthn/register/start`: the password again, then creation options that
-/// exclude the user's registered authenticators and prefer a discoverable credential (a passkey).
+/// `POST /v1/me/mfa/webauthn/register/start`: re-authentication (the ceremony it begins is the
+/// only way to `register_finish`), then creation options that exclude the user's registered
+/// authenticators and prefer a discoverable credential (a passkey).
 pub async fn register_start(
     state: &App,
     ctx: &RequestContext,
     auth: &Authenticated,
-    password: &str,
+    reauth: Reauth<'_>,
 ) -> Result<Ceremony, ServiceError> {
-    let user = reauthenticate(state, ctx, auth, password).await?;
+    let user = reauthenticate(state, ctx, auth, reauth).await?;
     let existing = state.store.webauthn_credentials(user.id).await?;
     let exclude = existing
         .iter()
@@ -204,15 +206,15 @@ pub async fn list(state: &App, auth: &Authenticated) -> Result<Vec<Authenticator
     Ok(state.store.webauthn_credentials(auth.user_id).await?.iter().map(view).collect())
 }
 
-/// `DELETE /v1/me/mfa/webauthn/{id}`: the password again; 404 for another user's id.
+/// `DELETE /v1/me/mfa/webauthn/{id}`: after re-authentication; 404 for another user's id.
 pub async fn remove(
     state: &App,
     ctx: &RequestContext,
     auth: &Authenticated,
     id: &str,
-    password: &str,
+    reauth: Reauth<'_>,
 ) -> Result<(), ServiceError> {
-    let user = reauthenticate(state, ctx, auth, password).await?;
+    let user = reauthenticate(state, ctx, auth, reauth).await?;
     let Some(id) = parse_id(id) else { return Err(ServiceError::NotFound) };
     let ev = factor_event(state, ctx, user.id, Action::MfaWebauthnRemoved).severity(Severity::Warning).details(
         serde_json::json!({ "credential": id.to_string(), "other_sessions_revoked": state.settings.mfa.revoke_other_sessions_on_change }),

@@ -11,43 +11,52 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rampart_core::RequestContext;
+use rampart_core::services::factors::Reauth;
 use rampart_core::services::login;
 use rampart_core::services::mfa;
 use rampart_core::services::step_up::Answer;
 use rampart_wire::{
-    Accepted, BackupCodes, MfaLoginRequest, MfaTokenRequest, PasswordConfirmation, Problem, TokenResponse, TotpCode,
-    TotpDisableRequest, TotpSetup,
+    Accepted, BackupCodes, FactorReauth, MfaLoginRequest, MfaTokenRequest, Problem, TokenResponse, TotpCode, TotpSetup,
 };
 
-/// Starts TOTP set-up (password required): a new 160-bit secret as base32, an `otpauth://` URI
-/// and its QR code (PNG as base64, and SVG). Nothing changes at login until `/enable` gets a
-/// right code.
+/// The re-authentication a factor change's body carries, as the use case takes it.
+pub(crate) fn reauth(req: &FactorReauth) -> Reauth<'_> {
+    Reauth { password: &req.password.0, code: req.code.as_ref().map(|c| c.0.as_str()) }
+}
+
+/// Starts TOTP set-up: a new 160-bit secret as base32, an `otpauth://` URI and its QR code (PNG
+/// as base64, and SVG). Nothing changes at login until `/enable` gets a right code.
+/// Re-authentication: the password, and when the account already has a second factor a current
+/// `code` too (or a session opened with two factors within `security.reauth_window_secs`).
 #[utoipa::path(post, path = "/v1/me/mfa/totp/setup", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
-    request_body = PasswordConfirmation,
+    request_body = FactorReauth,
     responses(
         (status = 200, description = "The secret, URI and QR code", body = TotpSetup),
-        (status = 400, description = "`validation_failed`: `password_incorrect`", body = Problem),
+        (status = 400, description = "`validation_failed`: `password_incorrect` or `invalid_code`", body = Problem),
+        (status = 403, description = "`second_factor_required`", body = Problem),
         (status = 409, description = "`totp_already_enabled`", body = Problem),
-        (status = 429, description = "`too_many_attempts`", body = Problem),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
     ))]
 pub async fn totp_setup(
     State(state): State<AppState>,
     ctx: RequestContext,
     auth: Authenticated,
-    ApiJson(req): ApiJson<PasswordConfirmation>,
+    ApiJson(req): ApiJson<FactorReauth>,
 ) -> Result<Response, ApiError> {
-    let setup = mfa::totp_setup(&state, &ctx, &auth, &req.password.0).await?;
+    let setup = mfa::totp_setup(&state, &ctx, &auth, reauth(&req)).await?;
     Ok(no_store(axum::Json(setup_view(setup)).into_response()))
 }
 
 /// Enables TOTP with a right code from the authenticator, and returns 10 single-use backup
 /// codes, shown this once. Other sessions end (unless `mfa.revoke_other_sessions_on_change` is off).
+/// Wrong codes count toward the login lockout.
 #[utoipa::path(post, path = "/v1/me/mfa/totp/enable", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
     request_body = TotpCode,
     responses(
         (status = 200, description = "Enabled; the backup codes", body = BackupCodes),
         (status = 400, description = "`validation_failed`: `invalid_code`", body = Problem),
         (status = 409, description = "`totp_not_set_up` or `totp_already_enabled`", body = Problem),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
     ))]
 pub async fn totp_enable(
     State(state): State<AppState>,
@@ -59,40 +68,47 @@ pub async fn totp_enable(
     Ok(no_store(axum::Json(BackupCodes { backup_codes }).into_response()))
 }
 
-/// Disables TOTP (password and a current code required); the backup codes go with it.
+/// Disables TOTP; the backup codes go with it. Re-authentication: the password and a current
+/// `code` (an authenticator or backup code), or a session opened with two factors within
+/// `security.reauth_window_secs`. Wrong codes count toward the login lockout.
 #[utoipa::path(post, path = "/v1/me/mfa/totp/disable", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
-    request_body = TotpDisableRequest,
+    request_body = FactorReauth,
     responses(
         (status = 204, description = "Disabled"),
         (status = 400, description = "`validation_failed`: `password_incorrect` or `invalid_code`", body = Problem),
+        (status = 403, description = "`second_factor_required`", body = Problem),
         (status = 409, description = "`totp_not_enabled`", body = Problem),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
     ))]
 pub async fn totp_disable(
     State(state): State<AppState>,
     ctx: RequestContext,
     auth: Authenticated,
-    ApiJson(req): ApiJson<TotpDisableRequest>,
+    ApiJson(req): ApiJson<FactorReauth>,
 ) -> Result<StatusCode, ApiError> {
-    mfa::totp_disable(&state, &ctx, &auth, &req.password.0, &req.code.0).await?;
+    mfa::totp_disable(&state, &ctx, &auth, reauth(&req)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Replaces the backup codes (password required): 10 new ones, shown this once; the old set
-/// stops working.
+/// Replaces the backup codes: 10 new ones, shown this once; the old set stops working.
+/// Re-authentication: the password and a current `code` (an authenticator code, or one of the
+/// old backup codes), or a session opened with two factors within `security.reauth_window_secs`.
 #[utoipa::path(post, path = "/v1/me/mfa/backup-codes", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
-    request_body = PasswordConfirmation,
+    request_body = FactorReauth,
     responses(
         (status = 200, description = "The new codes", body = BackupCodes),
-        (status = 400, description = "`validation_failed`: `password_incorrect`", body = Problem),
+        (status = 400, description = "`validation_failed`: `password_incorrect` or `invalid_code`", body = Problem),
+        (status = 403, description = "`second_factor_required`", body = Problem),
         (status = 409, description = "`mfa_not_enabled`", body = Problem),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
     ))]
 pub async fn backup_codes(
     State(state): State<AppState>,
     ctx: RequestContext,
     auth: Authenticated,
-    ApiJson(req): ApiJson<PasswordConfirmation>,
+    ApiJson(req): ApiJson<FactorReauth>,
 ) -> Result<Response, ApiError> {
-    let backup_codes = mfa::regenerate_backup_codes(&state, &ctx, &auth, &req.password.0).await?;
+    let backup_codes = mfa::regenerate_backup_codes(&state, &ctx, &auth, reauth(&req)).await?;
     Ok(no_store(axum::Json(BackupCodes { backup_codes }).into_response()))
 }
 

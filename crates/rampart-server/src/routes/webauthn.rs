@@ -6,6 +6,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::limits::ApiJson;
 use crate::routes::auth::{issued_response, no_store};
+use crate::routes::mfa::reauth;
 use crate::views::{authenticator_view, webauthn_challenge};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,27 +15,30 @@ use rampart_core::RequestContext;
 use rampart_core::services::step_up::Answer;
 use rampart_core::services::{login, webauthn};
 use rampart_wire::{
-    PasskeyFinish, PasswordConfirmation, Problem, TokenResponse, WebauthnChallenge, WebauthnCredentialList,
-    WebauthnCredentialView, WebauthnLoginFinish, WebauthnLoginStart, WebauthnRegisterFinish, WebauthnRemove,
+    FactorReauth, PasskeyFinish, Problem, TokenResponse, WebauthnChallenge, WebauthnCredentialList,
+    WebauthnCredentialView, WebauthnLoginFinish, WebauthnLoginStart, WebauthnRegisterFinish,
 };
 
-/// Starts registering a WebAuthn authenticator (password required): creation options for
+/// Starts registering a WebAuthn authenticator: creation options for
 /// `navigator.credentials.create()`, valid 5 minutes, once. A discoverable credential is
 /// preferred, so the authenticator can also log in without a password (passkey).
+/// Re-authentication: the password, and when the account already has a second factor a current
+/// `code` too (or a session opened with two factors within `security.reauth_window_secs`).
 #[utoipa::path(post, path = "/v1/me/mfa/webauthn/register/start", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
-    request_body = PasswordConfirmation,
+    request_body = FactorReauth,
     responses(
         (status = 200, description = "The ceremony id and creation options", body = WebauthnChallenge),
-        (status = 400, description = "`validation_failed`: `password_incorrect`", body = Problem),
-        (status = 429, description = "`too_many_attempts`", body = Problem),
+        (status = 400, description = "`validation_failed`: `password_incorrect` or `invalid_code`", body = Problem),
+        (status = 403, description = "`second_factor_required`", body = Problem),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
     ))]
 pub async fn register_start(
     State(state): State<AppState>,
     ctx: RequestContext,
     auth: Authenticated,
-    ApiJson(req): ApiJson<PasswordConfirmation>,
+    ApiJson(req): ApiJson<FactorReauth>,
 ) -> Result<Response, ApiError> {
-    let challenge = webauthn::register_start(&state, &ctx, &auth, &req.password.0).await?;
+    let challenge = webauthn::register_start(&state, &ctx, &auth, reauth(&req)).await?;
     Ok(no_store(axum::Json(webauthn_challenge(challenge)).into_response()))
 }
 
@@ -67,22 +71,26 @@ pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<
 }
 
 /// Removes one of the caller's authenticators. Re-authentication (ASVS 7.5.1): the body
-/// carries the password. Other sessions end as for registering; the user is e-mailed.
+/// carries the password and a current `code` (an authenticator or backup code), unless the
+/// session was opened with two factors within `security.reauth_window_secs`. Other sessions end
+/// as for registering; the user is e-mailed.
 #[utoipa::path(delete, path = "/v1/me/mfa/webauthn/{id}", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, description = "Authenticator id")), request_body = WebauthnRemove,
+    params(("id" = String, Path, description = "Authenticator id")), request_body = FactorReauth,
     responses(
         (status = 204, description = "Removed"),
-        (status = 400, description = "`validation_failed`: `password_incorrect`", body = Problem),
+        (status = 400, description = "`validation_failed`: `password_incorrect` or `invalid_code`", body = Problem),
+        (status = 403, description = "`second_factor_required`", body = Problem),
         (status = 404, description = "No such authenticator of the caller", body = Problem),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
     ))]
 pub async fn remove(
     State(state): State<AppState>,
     ctx: RequestContext,
     auth: Authenticated,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<WebauthnRemove>,
+    ApiJson(req): ApiJson<FactorReauth>,
 ) -> Result<StatusCode, ApiError> {
-    webauthn::remove(&state, &ctx, &auth, &id, &req.password.0).await?;
+    webauthn::remove(&state, &ctx, &auth, &id, reauth(&req)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

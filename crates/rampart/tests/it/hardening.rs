@@ -492,3 +492,218 @@ async fn api_keys_need_a_recent_sign_in_die_with_a_reset_and_have_a_maximum_life
     assert_eq!(s, 204, "{b}");
     assert_eq!(verify(&first_key).await.unwrap().status(), 401, "the reset revoked the key");
 }
+
+/// The `mfa` part of `/v1/me`: `{totp, webauthn, backup_codes_left}`.
+async fn factors_of(app: &TestApp, token: &str) -> serde_json::Value {
+    let (s, me) = app.me(token).await;
+    assert_eq!(s, 200, "{me}");
+    me["user"]["mfa"].clone()
+}
+
+/// Item 6: changing a second factor needed only the password (ASVS 7.5.1), so a session and the
+/// password made a permanent bypass: new backup codes, an own passkey, TOTP off. Once an account
+/// has a second factor, every factor change now also needs a current one (an authenticator code
+/// or a backup code, which is then spent); the password alone changes nothing.
+#[tokio::test]
+async fn with_a_second_factor_the_password_alone_changes_no_factor() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |c| {
+        crate::webauthn::rp(c);
+        c.login.delay_base_ms = 0;
+    })
+    .await;
+    app.create_user("ann@example.com", PW, &[]).await;
+    let token = app.login("ann@example.com", PW).await.access_token;
+    // The first factor needs only the password.
+    let (secret, backup) = enable_totp(&app, &token, clock.now()).await;
+    let next_code = || {
+        clock.advance(time::Duration::seconds(30));
+        code_at(&secret, clock.now())
+    };
+    // With a current code: a passkey is added.
+    let mut key = crate::webauthn::SoftKey::new();
+    let reauth = json!({"password": PW, "code": next_code()});
+    let passkey = crate::webauthn::register_with(&app, &token, &mut key, "Key", &reauth).await;
+    let before = factors_of(&app, &token).await;
+    assert_eq!(before, json!({"totp": true, "webauthn": true, "backup_codes_left": 10}));
+
+    // A session signed in with the password alone (as a thief with the password has), and the
+    // password: every factor change is refused, and nothing changes.
+    let pw = json!({"password": PW});
+    let delete = format!("/v1/me/mfa/webauthn/{passkey}");
+    let attempts: [(Method, &str); 5] = [
+        (Method::POST, "/v1/me/mfa/backup-codes"),
+        (Method::POST, "/v1/me/mfa/webauthn/register/start"),
+        (Method::POST, "/v1/me/mfa/totp/setup"),
+        (Method::POST, "/v1/me/mfa/totp/disable"),
+        (Method::DELETE, &delete),
+    ];
+    for (method, path) in &attempts {
+        let (s, b) = app.send_bearer(method.clone(), path, &token, Some(&pw)).await;
+        assert_eq!((s, b["code"].as_str()), (403, Some("second_factor_required")), "{method} {path}: {b}");
+    }
+    assert_eq!(factors_of(&app, &token).await, before, "nothing changed");
+    let (_, list) = app.get_bearer("/v1/me/mfa/webauthn", &token).await;
+    assert_eq!(list["items"][0]["id"], passkey.as_str(), "the passkey is still there");
+    let denied = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.action == Action::MfaFailed && e.outcome == Outcome::Denied)
+        .filter(|e| e.details["reason"] == "second_factor_required")
+        .count();
+    assert_eq!(denied, 5, "each refusal is in the audit log");
+
+    // A wrong code is refused like a wrong password, and changes nothing either.
+    let (s, b) =
+        app.post_bearer("/v1/me/mfa/backup-codes", &token, &json!({"password": PW, "code": "not-a-code"})).await;
+    assert_eq!((s, b["errors"][0]["code"].as_str()), (400, Some("invalid_code")), "{b}");
+    assert_eq!(factors_of(&app, &token).await, before);
+
+    // The password and a current authenticator code: new backup codes.
+    let (s, b) =
+        app.post_bearer("/v1/me/mfa/backup-codes", &token, &json!({"password": PW, "code": next_code()})).await;
+    assert_eq!(s, 200, "{b}");
+    let fresh: Vec<String> = b["backup_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().into()).collect();
+    let (s, b) =
+        app.send_bearer(Method::DELETE, &delete, &token, Some(&json!({"password": PW, "code": backup[0]}))).await;
+    assert_eq!((s, b["errors"][0]["code"].as_str()), (400, Some("invalid_code")), "the old set is dead: {b}");
+
+    // The password and a backup code: the passkey goes, and the code is spent.
+    let (s, b) =
+        app.send_bearer(Method::DELETE, &delete, &token, Some(&json!({"password": PW, "code": fresh[0]}))).await;
+    assert_eq!(s, 204, "{b}");
+    assert_eq!(factors_of(&app, &token).await, json!({"totp": true, "webauthn": false, "backup_codes_left": 9}));
+    let (s, b) = app.post_bearer("/v1/me/mfa/totp/disable", &token, &json!({"password": PW, "code": fresh[0]})).await;
+    assert_eq!((s, b["errors"][0]["code"].as_str()), (400, Some("invalid_code")), "a backup code works once: {b}");
+
+    // The password and a current code: TOTP goes (its backup codes with it).
+    let (s, b) =
+        app.post_bearer("/v1/me/mfa/totp/disable", &token, &json!({"password": PW, "code": next_code()})).await;
+    assert_eq!(s, 204, "{b}");
+    assert_eq!(factors_of(&app, &token).await, json!({"totp": false, "webauthn": false, "backup_codes_left": 0}));
+
+    // No factor left: the password alone sets up the first one again.
+    let (s, b) = app.post_bearer("/v1/me/mfa/totp/setup", &token, &pw).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = app.post_bearer("/v1/me/mfa/webauthn/register/start", &token, &pw).await;
+    assert_eq!(s, 200, "{b}");
+}
+
+/// Item 6 (the other way to show a factor): a session opened with the password and a second
+/// factor moments ago stands in for the code, within `security.reauth_window_secs` only; a
+/// recent password-only session never does, and refreshing a session does not make it recent.
+#[tokio::test]
+async fn a_fresh_multi_factor_sign_in_stands_in_for_the_code_within_the_window() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |c| {
+        c.login.delay_base_ms = 0;
+        c.security.reauth_window_secs = 300;
+    })
+    .await;
+    app.create_user("ann@example.com", PW, &[]).await;
+    let first = app.login("ann@example.com", PW).await.access_token;
+    let (secret, _) = enable_totp(&app, &first, clock.now()).await;
+    let pw = json!({"password": PW});
+
+    // Signed in with the password and a code just now: no code needed.
+    clock.advance(time::Duration::seconds(30));
+    let mt = app.mfa_token("ann@example.com", PW).await.mfa_token;
+    let (s, mfa) =
+        app.post_json("/v1/auth/login/mfa", &json!({"mfa_token": mt, "code": code_at(&secret, clock.now())})).await;
+    assert_eq!(s, 200, "{mfa}");
+    let token = mfa["access_token"].as_str().unwrap().to_string();
+    let (s, b) = app.post_bearer("/v1/me/mfa/backup-codes", &token, &pw).await;
+    assert_eq!(s, 200, "{b}");
+    // The password is still asked.
+    let (s, b) = app.post_bearer("/v1/me/mfa/backup-codes", &token, &json!({"password": "not the password"})).await;
+    assert_eq!((s, b["errors"][0]["code"].as_str()), (400, Some("password_incorrect")), "{b}");
+    // The first session (the password alone, before TOTP), 30 s old: recent, but one factor.
+    let (s, b) = app.post_bearer("/v1/me/mfa/backup-codes", &first, &pw).await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("second_factor_required")), "{b}");
+    clock.advance(time::Duration::seconds(300));
+    let (s, b) = app.post_bearer("/v1/me/mfa/webauthn/register/start", &token, &pw).await;
+    assert_eq!(s, 200, "at the window's edge: {b}");
+
+    // Past the window: the multi-factor session needs the code too, refreshed or not.
+    clock.advance(time::Duration::seconds(1));
+    let (s, b) = app.post_bearer("/v1/me/mfa/backup-codes", &token, &pw).await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("second_factor_required")), "{b}");
+    let (s, refreshed) = app.post_json("/v1/auth/refresh", &json!({"refresh_token": mfa["refresh_token"]})).await;
+    assert_eq!(s, 200, "{refreshed}");
+    let refreshed = refreshed["access_token"].as_str().unwrap().to_string();
+    let (s, b) = app.post_bearer("/v1/me/mfa/totp/disable", &refreshed, &pw).await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("second_factor_required")), "{b}");
+    let (s, b) = app
+        .post_bearer(
+            "/v1/me/mfa/totp/disable",
+            &refreshed,
+            &json!({"password": PW, "code": code_at(&secret, clock.now())}),
+        )
+        .await;
+    assert_eq!(s, 204, "with the code: {b}");
+}
+
+/// Item 6 (throttle): a wrong code at TOTP disable was recorded but not counted, so fifteen
+/// wrong codes drew no 429. Every code at a factor-gated route (the re-authentication's `code`,
+/// `/totp/enable`) now counts toward the login throttle like a wrong password, with the shipped
+/// settings: delays from the second failure, then the lockout, shared with the password login.
+#[tokio::test]
+async fn wrong_codes_at_factor_changes_count_toward_the_login_throttle() {
+    // The clock stands still, so an owed delay never passes: the answers are exact.
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |_| {}).await;
+    app.create_user("ann@example.com", PW, &[]).await;
+    let token = app.login("ann@example.com", PW).await.access_token;
+    let (secret, _) = enable_totp(&app, &token, clock.now()).await;
+    clock.advance(time::Duration::seconds(30));
+    let good = code_at(&secret, clock.now());
+    let wrong = if good == "111111" { "222222" } else { "111111" };
+
+    let mut statuses = Vec::new();
+    for _ in 0..15 {
+        let res = app
+            .authed(Method::POST, "/v1/me/mfa/totp/disable", &token)
+            .json(&json!({"password": PW, "code": wrong}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        if status == 429 {
+            let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!(retry >= 1, "Retry-After: {retry}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["code"], "too_many_attempts", "{body}");
+        }
+        statuses.push(status);
+    }
+    let mut expected = vec![400, 400];
+    expected.resize(15, 429);
+    assert_eq!(statuses, expected, "the second failure owes a delay (login.delay_base_ms)");
+    // Even the right code waits now, and so does the password login: one throttle.
+    let (s, b) = app.post_bearer("/v1/me/mfa/totp/disable", &token, &json!({"password": PW, "code": good})).await;
+    assert_eq!((s, b["code"].as_str()), (429, Some("too_many_attempts")), "{b}");
+    let (s, _) = app.post_json("/v1/auth/login", &json!({"email": "ann@example.com", "password": PW})).await;
+    assert_eq!(s, 429);
+    assert_eq!(factors_of(&app, &token).await["totp"], true, "TOTP is still on");
+
+    // Past the delays, the lockout: five failures in the window lock the account.
+    clock.advance(time::Duration::seconds(60));
+    let bob = app.create_and_login("bob@example.com", PW, &[]).await.access_token;
+    let (s, setup) = app.post_bearer("/v1/me/mfa/totp/setup", &bob, &json!({"password": PW})).await;
+    assert_eq!(s, 200, "{setup}");
+    let bob_secret = crate::mfa::secret_bytes(&setup);
+    let good = code_at(&bob_secret, clock.now());
+    let wrong = if good == "111111" { "222222" } else { "111111" };
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        // Each try after the owed delay (1 s, 2 s, 4 s, …).
+        clock.advance(time::Duration::seconds(10));
+        statuses.push(app.post_bearer("/v1/me/mfa/totp/enable", &bob, &json!({"code": wrong})).await.0);
+    }
+    assert_eq!(statuses, [400, 400, 400, 400, 400, 429, 429], "wrong codes at /totp/enable count too");
+    let (s, b) =
+        app.post_bearer("/v1/me/mfa/totp/enable", &bob, &json!({"code": code_at(&bob_secret, clock.now())})).await;
+    assert_eq!((s, b["code"].as_str()), (429, Some("too_many_attempts")), "locked: {b}");
+    assert!(app.actions().await.iter().any(|a| a == "auth.lockout"));
+}

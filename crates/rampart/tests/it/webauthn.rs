@@ -19,9 +19,9 @@ use std::time::Duration;
 use url::Url;
 
 const PW: &str = "correct horse battery staple";
-const ORIGIN: &str = "https://login.example.com";
+pub(crate) const ORIGIN: &str = "https://login.example.com";
 
-fn rp(c: &mut rampart_config::Config) {
+pub(crate) fn rp(c: &mut rampart_config::Config) {
     c.login.delay_base_ms = 0;
     c.webauthn.rp_id = "example.com".into();
     c.webauthn.origin = ORIGIN.into();
@@ -55,12 +55,12 @@ impl UserValidationMethod for Verified {
 type SoftClient = Client<Option<Passkey>, Verified, RustCryptoBackend, public_suffix::PublicSuffixList, ()>;
 
 /// A software security key that holds one discoverable credential and keeps a counter.
-struct SoftKey {
+pub(crate) struct SoftKey {
     client: SoftClient,
 }
 
 impl SoftKey {
-    fn new() -> SoftKey {
+    pub(crate) fn new() -> SoftKey {
         Self::holding(None)
     }
 
@@ -75,13 +75,13 @@ impl SoftKey {
         self.client.authenticator().store().clone()
     }
 
-    async fn create(&mut self, origin: &str, options: &Value) -> Value {
+    pub(crate) async fn create(&mut self, origin: &str, options: &Value) -> Value {
         let options: wa::CredentialCreationOptions = serde_json::from_value(options.clone()).unwrap();
         let cred = self.client.register(&Url::parse(origin).unwrap(), options, DefaultClientData).await.unwrap();
         serde_json::to_value(&cred).unwrap()
     }
 
-    async fn get(&mut self, origin: &str, options: &Value) -> Value {
+    pub(crate) async fn get(&mut self, origin: &str, options: &Value) -> Value {
         let mut options = options.clone();
         // The server asks for conditional mediation (autofill UI); a direct call is the same
         // ceremony.
@@ -92,9 +92,15 @@ impl SoftKey {
     }
 }
 
-/// Registers `key` under `name` for the user of `token`; returns the stored id.
+/// Registers `key` under `name` for the user of `token`, re-authenticating with the password
+/// alone (an account's first factor, or a fresh multi-factor session); returns the stored id.
 async fn register(app: &TestApp, token: &str, key: &mut SoftKey, name: &str) -> String {
-    let (s, start) = app.post_bearer("/v1/me/mfa/webauthn/register/start", token, &json!({ "password": PW })).await;
+    register_with(app, token, key, name, &json!({ "password": PW })).await
+}
+
+/// Registers `key` under `name`, re-authenticating with `reauth` (`{password, code?}`).
+pub(crate) async fn register_with(app: &TestApp, token: &str, key: &mut SoftKey, name: &str, reauth: &Value) -> String {
+    let (s, start) = app.post_bearer("/v1/me/mfa/webauthn/register/start", token, reauth).await;
     assert_eq!(s, 200, "{start}");
     let credential = key.create(ORIGIN, &start["options"]).await;
     let (s, body) = app
@@ -111,7 +117,7 @@ async fn register(app: &TestApp, token: &str, key: &mut SoftKey, name: &str) -> 
 }
 
 /// A passkey login with `key` from `origin`: (status, body).
-async fn passkey_login(app: &TestApp, key: &mut SoftKey, origin: &str) -> (u16, Value) {
+pub(crate) async fn passkey_login(app: &TestApp, key: &mut SoftKey, origin: &str) -> (u16, Value) {
     let (s, start) = app.post_json("/v1/auth/passkey/start", &json!({})).await;
     assert_eq!(s, 200, "{start}");
     assert!(start["options"]["publicKey"].get("allowCredentials").is_none_or(|a| a.as_array().unwrap().is_empty()));
@@ -144,6 +150,13 @@ async fn authenticators_register_list_remove_step_up_and_log_in_with_a_passkey()
         let id1 = register(&app, &token, &mut key1, "Key one").await;
         let added = sink.wait_for("wa@example.com", Duration::from_secs(10)).await;
         assert!(added.text.contains("security key or passkey"), "{}", added.text);
+        // The account has a factor now: the password alone adds no other (ASVS 7.5.1); a
+        // session just opened with the first key does.
+        let (s, body) = app.post_bearer("/v1/me/mfa/webauthn/register/start", &token, &json!({ "password": PW })).await;
+        assert_eq!((s, body["code"].as_str()), (403, Some("second_factor_required")), "{body}");
+        let (s, tokens) = passkey_login(&app, &mut key1, ORIGIN).await;
+        assert_eq!(s, 200, "{tokens}");
+        let token = tokens["access_token"].as_str().unwrap().to_string();
         let id2 = register(&app, &token, &mut key2, "Key two").await;
         let (s, list) = app.get_bearer("/v1/me/mfa/webauthn", &token).await;
         assert_eq!(s, 200, "{list}");
