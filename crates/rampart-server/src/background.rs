@@ -1,5 +1,6 @@
 //! Periodic work while serving, one task per job in a [`JoinSet`], all stopped together at
-//! shutdown: the signing-key refresh (and due rotation), IP-rule reloads, API-key usage
+//! shutdown: the signing-key refresh (and due rotation), IP-rule and gateway-rule reloads
+//! (the latter also on SIGHUP), API-key usage
 //! flushes, audit checkpoints, aggregated-event summaries, the SIEM output, the limiter's
 //! sweep and the hourly purge.
 //!
@@ -61,6 +62,23 @@ pub async fn start(state: &AppState) -> JoinSet<()> {
     every(&mut jobs, state, services::ip_rules::RELOAD_INTERVAL, First::Now, |state| async move {
         state.ip_rules.reload(&state).await;
     });
+    if state.settings.gateway.rules_file.is_some() {
+        // The gateway's rules file: read again when it changed (polled), and on SIGHUP.
+        every(&mut jobs, state, services::gateway::RELOAD_INTERVAL, First::Now, |state| async move {
+            services::gateway::reload(&state, false).await;
+        });
+        let hup = state.clone();
+        jobs.spawn(async move {
+            let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP; the gateway rules file is still reloaded when it changes");
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the gateway rules");
+                services::gateway::reload(&hup, true).await;
+            }
+        });
+    }
     every(&mut jobs, state, services::api_keys::USAGE_FLUSH_INTERVAL, First::Now, |state| async move {
         state.api_keys.flush(&state).await;
     });

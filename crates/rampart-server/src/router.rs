@@ -94,7 +94,11 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route, generated from the code.
 pub fn openapi_doc() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    let mut doc = api_router().split_for_parts().1;
+    // axum's catch-all segment (`{*path}`) is an ordinary path parameter to OpenAPI.
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths.into_iter().map(|(k, v)| (k.replace("{*", "{"), v)).collect();
+    doc
 }
 
 /// The full router with every layer, ready to serve.

@@ -39,6 +39,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+/// How often the rules file is checked for a change.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a resolved credential is served from memory (unless a change moves the epoch).
 pub const PRINCIPAL_TTL: Duration = Duration::from_secs(5);
 /// The life of an identity assertion.

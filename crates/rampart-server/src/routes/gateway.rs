@@ -259,7 +259,7 @@ pub async fn auth_request(State(state): State<AppState>, ctx: RequestContext, he
 }
 
 /// Asks about the request Envoy is about to forward (`ext_authz` HTTP service).
-#[utoipa::path(method(get, head, post, put, patch, delete, options), path = "/authz/ext-authz/{path}", tag = "gateway",
+#[utoipa::path(method(get, head, post, put, patch, delete, options), path = "/authz/ext-authz/{*path}", tag = "gateway",
     params(("path" = String, Path, description = "The original path, after the configured prefix")),
     responses(
         (status = 200, description = "Allowed: forward with `X-Rampart-Jwt-Assertion`"),

@@ -15,6 +15,8 @@
 //! - `mfa`: TOTP (with pyotp as the independent implementation), backup codes, step-up login
 //!   and its lockout, the enrolment policy, single-use races on both backends.
 //! - `ip_rules`: IP allow/block rules, admin allowlist, break-glass, automatic blocks.
+//! - `gateway`: the forward-auth doors (Traefik/Caddy, nginx, Envoy shapes), rules, the
+//!   identity assertion, caches against revocation and role changes, reloads, explain.
 //! - `shield`: rate limits (memory and Redis, shadow mode, outage), client IP, security
 //!   headers, CSP reports, CORS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -24,6 +26,7 @@ mod api_keys;
 mod audit;
 mod caches;
 mod cli;
+mod gateway;
 mod hardening;
 mod http_core;
 mod ip_rules;
