@@ -104,6 +104,9 @@ impl App {
         let mailer = mail::Mailer::new(&settings.mail).map_err(|e| StartupError::Config(format!("mail: {e}")))?;
         let webauthn = services::webauthn::RelyingParty::from_config(&settings.webauthn)
             .map_err(|e| StartupError::Config(format!("webauthn: {e}")))?;
+        for s in settings.gateway.rules.shadowed() {
+            tracing::warn!(rule = %s.rule, by = %s.by, "gateway rule can never match: an earlier rule takes all its requests");
+        }
         let app = App(Arc::new(Inner {
             ip_rules: Default::default(),
             gateway: services::gateway::Gateway::new(settings.gateway.rules.clone()),
