@@ -60,13 +60,8 @@ impl ProxyBody {
     }
 
     pub(crate) fn stream(inner: hyper::body::Incoming, idle: Duration, permit: OwnedSemaphorePermit) -> Self {
-        let download = Download {
-            inner,
-            idle,
-            timer: Box::pin(tokio::time::sleep(idle)),
-            armed: false,
-            permit: Some(permit),
-        };
+        let download =
+            Download { inner, idle, timer: Box::pin(tokio::time::sleep(idle)), armed: false, permit: Some(permit) };
         Self { kind: Kind::Stream(Box::new(download)) }
     }
 }

@@ -109,9 +109,17 @@ impl BreakerState {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OpenReason {
     /// `failures` failures in a row.
-    ConsecutiveFailures { failures: u32 },
+    ConsecutiveFailures {
+        /// How many in a row.
+        failures: u32,
+    },
     /// `failures` of `requests` in the window failed.
-    FailureRatio { failures: u32, requests: u32 },
+    FailureRatio {
+        /// Failed requests in the window.
+        failures: u32,
+        /// All requests in the window.
+        requests: u32,
+    },
     /// A half-open probe failed.
     ProbeFailed,
 }

@@ -67,11 +67,7 @@ pub(crate) struct Hop<'a> {
 }
 
 /// The headers to send upstream.
-pub(crate) fn request_headers(
-    inbound: &HeaderMap,
-    hop: &Hop<'_>,
-    extra: &[(HeaderName, HeaderValue)],
-) -> HeaderMap {
+pub(crate) fn request_headers(inbound: &HeaderMap, hop: &Hop<'_>, extra: &[(HeaderName, HeaderValue)]) -> HeaderMap {
     let named = connection_tokens(inbound);
     let mut out = HeaderMap::with_capacity(inbound.len() + extra.len() + 4);
     for (name, value) in inbound {

@@ -15,6 +15,7 @@
 //! - The proxy's own answers are problem+json ([`Refusal`]), as every Rampart error.
 //!
 //! The crate knows nothing of rules or identities: the caller decides, then forwards.
+#![warn(missing_docs)]
 
 mod body;
 pub mod breaker;

@@ -172,7 +172,7 @@ impl Proxy {
             forwarded_for: self.settings.forwarded_for,
             upgrade: upgrade.as_ref().map(|(protocol, _)| protocol.clone()),
         };
-        let out_headers = headers::request_headers(&parts.headers, &hop, extra);
+        let mut out_headers = headers::request_headers(&parts.headers, &hop, extra);
         // Only a request with nothing to send can be sent again.
         let retryable = is_idempotent(&parts.method) && body.is_end_stream();
 
@@ -188,7 +188,8 @@ impl Proxy {
             *out_req.method_mut() = parts.method.clone();
             *out_req.uri_mut() = uri.clone();
             *out_req.version_mut() = Version::HTTP_11;
-            *out_req.headers_mut() = out_headers.clone();
+            let last = !retryable || attempt >= settings.max_retries;
+            *out_req.headers_mut() = if last { std::mem::take(&mut out_headers) } else { out_headers.clone() };
 
             match self.send(out_req, &progress, upstream).await {
                 Ok(res) => break res,

@@ -61,7 +61,10 @@ impl fmt::Debug for Upstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Upstream")
             .field("name", &self.inner.name)
-            .field("base_url", &format_args!("{}://{}{}", self.inner.scheme, self.inner.authority, self.inner.base_path))
+            .field(
+                "base_url",
+                &format_args!("{}://{}{}", self.inner.scheme, self.inner.authority, self.inner.base_path),
+            )
             .field("state", &self.state())
             .finish_non_exhaustive()
     }

@@ -206,7 +206,7 @@ async fn breaker_opens_on_5xx_refuses_without_upstream_hits_then_probes_and_clos
     let settings = UpstreamSettings {
         breaker: BreakerSettings {
             consecutive_failures: 3,
-            base_ejection: Duration::from_millis(400),
+            base_ejection: Duration::from_secs(1),
             max_ejection: Duration::from_secs(5),
             half_open_probes: 1,
             ..BreakerSettings::default()
@@ -225,7 +225,7 @@ async fn breaker_opens_on_5xx_refuses_without_upstream_hits_then_probes_and_clos
     }
     assert_eq!(upstream.state(), Open);
     assert_eq!(states(&transitions), [(Closed, Open)]);
-    assert_eq!(transitions.lock().unwrap()[0].ejected_for, Some(Duration::from_millis(400)));
+    assert_eq!(transitions.lock().unwrap()[0].ejected_for, Some(Duration::from_secs(1)));
 
     // While open: 503 at once with Retry-After, and the upstream is not asked.
     for _ in 0..5 {
@@ -237,19 +237,19 @@ async fn breaker_opens_on_5xx_refuses_without_upstream_hits_then_probes_and_clos
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 
     // Half-open: the probe fails, and the breaker opens again for twice as long.
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     assert_eq!(upstream.state(), HalfOpen);
     assert_eq!(get(front, "/").await.status, 500);
     assert_eq!(hits.load(Ordering::SeqCst), 4);
     assert_eq!(upstream.state(), Open);
     assert_eq!(states(&transitions), [(Closed, Open), (Open, HalfOpen), (HalfOpen, Open)]);
-    assert_eq!(transitions.lock().unwrap()[2].ejected_for, Some(Duration::from_millis(800)));
+    assert_eq!(transitions.lock().unwrap()[2].ejected_for, Some(Duration::from_secs(2)));
     assert_eq!(get(front, "/").await.status, 503);
     assert_eq!(hits.load(Ordering::SeqCst), 4);
 
     // The upstream recovers: the next probe succeeds and closes the breaker.
     failing.store(false, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(850)).await;
+    tokio::time::sleep(Duration::from_millis(2050)).await;
     assert_eq!(get(front, "/").await.status, 200);
     assert_eq!(upstream.state(), Closed);
     assert_eq!(
@@ -310,11 +310,11 @@ async fn late_upstream(delay: Duration, hits: Arc<AtomicUsize>) -> SocketAddr {
 #[tokio::test]
 async fn a_get_is_retried_after_a_connection_failure() {
     let hits = Arc::new(AtomicUsize::new(0));
-    let addr = late_upstream(Duration::from_millis(100), hits.clone()).await;
+    let addr = late_upstream(Duration::from_millis(300), hits.clone()).await;
     let settings =
-        UpstreamSettings { max_retries: 2, retry_backoff: Duration::from_millis(300), ..UpstreamSettings::default() };
+        UpstreamSettings { max_retries: 2, retry_backoff: Duration::from_secs(1), ..UpstreamSettings::default() };
     let (front, _) = proxied(addr, settings).await;
-    // The first try is refused (nothing listens yet); the retry 300 ms later gets through.
+    // The first try is refused (nothing listens yet); the retry a second later gets through.
     let res = get(front, "/").await;
     assert_eq!(res.status, 200, "{res:?}");
     assert_eq!(res.body, "late but here");
@@ -324,9 +324,10 @@ async fn a_get_is_retried_after_a_connection_failure() {
 #[tokio::test]
 async fn a_post_is_never_retried() {
     let hits = Arc::new(AtomicUsize::new(0));
-    let addr = late_upstream(Duration::from_millis(100), hits.clone()).await;
+    let addr = late_upstream(Duration::from_millis(300), hits.clone()).await;
+    // A retry would come a second later, when the upstream listens, and succeed.
     let settings =
-        UpstreamSettings { max_retries: 2, retry_backoff: Duration::from_millis(300), ..UpstreamSettings::default() };
+        UpstreamSettings { max_retries: 2, retry_backoff: Duration::from_secs(1), ..UpstreamSettings::default() };
     let (front, _) = proxied(addr, settings).await;
     let res = send(front, "POST", "/", &[], full("pay once")).await;
     assert_eq!(res.status, 502);
@@ -334,7 +335,7 @@ async fn a_post_is_never_retried() {
     // A body-less POST is not retried either.
     let res = send(front, "POST", "/", &[], empty()).await;
     assert_eq!(res.status, 502);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing reached the upstream later");
     // It is up now: requests go through.
     assert_eq!(send(front, "POST", "/", &[], full("now")).await.status, 200);
@@ -409,7 +410,8 @@ async fn a_stalled_response_body_is_cut_off_after_the_idle_timeout() {
             tokio::time::sleep(Duration::from_secs(3)).await;
             let _ = tx.send(Ok(http_body::Frame::data(bytes::Bytes::from_static(b"too late")))).await;
         });
-        let body = http_body_util::StreamBody::new(body.map(|r: Result<_, std::convert::Infallible>| r.map_err(Into::into)));
+        let body =
+            http_body_util::StreamBody::new(body.map(|r: Result<_, std::convert::Infallible>| r.map_err(Into::into)));
         http::Response::new(BodyExt::boxed_unsync(body))
     })
     .await;

@@ -137,13 +137,7 @@ impl Answer {
 }
 
 /// Sends a request to `addr` and reads the whole answer.
-pub async fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: TestBody,
-) -> Answer {
+pub async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: TestBody) -> Answer {
     let mut req = http::Request::builder().method(method).uri(format!("http://{addr}{path}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -226,9 +220,7 @@ pub fn rss() -> u64 {
 
 /// Lowercase header names and values as the echo upstream reports them.
 pub fn echo_headers(headers: &HeaderMap) -> serde_json::Value {
-    let pairs: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("<binary>").to_owned()))
-        .collect();
+    let pairs: Vec<(String, String)> =
+        headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("<binary>").to_owned())).collect();
     serde_json::json!(pairs)
 }
