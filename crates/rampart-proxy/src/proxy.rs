@@ -174,12 +174,13 @@ impl Proxy {
         };
         let mut out_headers = headers::request_headers(&parts.headers, &hop, extra);
         // Only a request with nothing to send can be sent again.
-        let retryable = is_idempotent(&parts.method) && body.is_end_stream();
+        let bodiless = body.is_end_stream();
+        let retryable = is_idempotent(&parts.method) && bodiless;
 
         let mut body = Some(body);
         let mut attempt = 0u32;
         let answer = loop {
-            let progress = Progress::new(retryable);
+            let progress = Progress::new(bodiless);
             let out: OutBody = match (retryable, body.take()) {
                 (false, Some(b)) => Upload::new(b, progress.clone()).boxed_unsync(),
                 _ => Empty::new().map_err(|never| match never {}).boxed_unsync(),

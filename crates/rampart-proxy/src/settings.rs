@@ -12,7 +12,7 @@ pub struct ProxySettings {
     pub connect_timeout: Duration,
     /// How long an idle pooled connection is kept. Default 90 s.
     pub pool_idle_timeout: Duration,
-    /// At most this many idle connections are kept per upstream host. Default 64.
+    /// At most this many idle connections are kept per upstream host. Default 256.
     pub pool_max_idle_per_host: usize,
     /// What becomes of a client's own `X-Forwarded-For`. Default [`ForwardedFor::Append`].
     pub forwarded_for: ForwardedFor,
@@ -26,7 +26,7 @@ impl Default for ProxySettings {
         Self {
             connect_timeout: Duration::from_secs(5),
             pool_idle_timeout: Duration::from_secs(90),
-            pool_max_idle_per_host: 64,
+            pool_max_idle_per_host: 256,
             forwarded_for: ForwardedFor::Append,
             extra_root_certificates: Vec::new(),
         }

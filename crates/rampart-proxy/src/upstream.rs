@@ -14,6 +14,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Called on every change of an upstream's breaker state, with the upstream's name: the caller
 /// writes audit events on open and close and sets its state metric. It runs on the request's
 /// task, outside the breaker's lock; it should be quick (send on a channel for slow work).
+/// The breaker changes state only when a request arrives or ends, so open → half-open is
+/// reported with the first request after the ejection (until then [`Upstream::state`] already
+/// reads half-open).
 pub type TransitionHook = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
 
 /// Why an upstream could not be built.
