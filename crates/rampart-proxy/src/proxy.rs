@@ -1,0 +1,329 @@
+//! [`Proxy::forward`]: one request to one upstream and its answer back, streamed, through the
+//! upstream's concurrency limit and circuit breaker, under the timeouts, with retries where
+//! they are safe; protocol upgrades (WebSocket) carried as a byte tunnel.
+
+use crate::body::{BoxError, Progress, ProxyBody, Upload, Wait};
+use crate::breaker::Outcome;
+use crate::headers::{self, Hop};
+use crate::problem::Refusal;
+use crate::settings::ProxySettings;
+use crate::upstream::{Pass, Upstream};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body::Body;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty};
+use hyper::upgrade::OnUpgrade;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::error::Error as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+type OutBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The client side of the hop the request came in on, as the caller established it (the
+/// client address from its trusted-proxy rules, the scheme from its listener).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Downstream {
+    /// The client's address, appended to (or put in) `X-Forwarded-For`.
+    pub client_ip: IpAddr,
+    /// Whether the client spoke TLS to Rampart: `X-Forwarded-Proto: https` or `http`.
+    pub https: bool,
+}
+
+impl Downstream {
+    /// A client that came over plain HTTP.
+    pub fn http(client_ip: IpAddr) -> Self {
+        Self { client_ip, https: false }
+    }
+
+    /// A client that came over HTTPS.
+    pub fn https(client_ip: IpAddr) -> Self {
+        Self { client_ip, https: true }
+    }
+}
+
+/// Why the proxy could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The TLS client could not be set up (an extra root certificate is not valid DER, say).
+    #[error("TLS client: {0}")]
+    Tls(String),
+}
+
+/// The reverse proxy: a pooled HTTP/1.1 client (plain or TLS) shared by all upstreams. Cheap to
+/// clone; build one at start-up.
+#[derive(Clone, Debug)]
+pub struct Proxy {
+    client: Client<HttpsConnector<HttpConnector>, OutBody>,
+    settings: Arc<ProxySettings>,
+}
+
+/// How a try at the upstream failed.
+#[derive(Debug)]
+enum Failed {
+    /// No connection (refused, unreachable, or too slow when `timed_out`): nothing was sent,
+    /// so an idempotent request may be tried again.
+    Connect { timed_out: bool },
+    /// A wait ran out: `first byte` or `idle` (the request body going up).
+    Timeout(&'static str),
+    /// The client stopped sending its body: not the upstream's fault.
+    ClientStalled,
+    /// The client's body failed (it went away): not the upstream's fault.
+    ClientGone,
+    /// The connection broke, or the upstream answered something that is not HTTP.
+    Broken,
+}
+
+impl Proxy {
+    /// A proxy with these settings (the bundled Mozilla roots and any extra ones for `https`
+    /// upstreams, ring as the crypto provider, HTTP/1.1 only).
+    pub fn new(settings: ProxySettings) -> Result<Self, ProxyError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for der in &settings.extra_root_certificates {
+            roots
+                .add(rustls::pki_types::CertificateDer::from(der.clone()))
+                .map_err(|e| ProxyError::Tls(format!("extra root certificate: {e}")))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ProxyError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(settings.connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(settings.pool_idle_timeout)
+            .pool_max_idle_per_host(settings.pool_max_idle_per_host)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Ok(Self { client, settings: Arc::new(settings) })
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &ProxySettings {
+        &self.settings
+    }
+
+    /// Forwards `req` to `upstream` and returns the answer to send back; never fails: the
+    /// proxy's own refusals are problem+json answers (see [`Refusal`]).
+    ///
+    /// The caller has decided the request may pass. The request's path and query are joined to
+    /// the upstream's base URL; hop-by-hop headers are dropped both ways; `X-Forwarded-For`,
+    /// `-Proto` and `-Host` are set; every inbound `X-Rampart-*` header is dropped and then
+    /// `extra` (the identity headers) added. Bodies stream both ways. A request asking to
+    /// upgrade (`Connection: upgrade`, `Upgrade: websocket`) that the upstream accepts with 101
+    /// is carried as a tunnel, provided the request holds hyper's `OnUpgrade` (a hyper or axum
+    /// server's request does).
+    pub async fn forward<B>(
+        &self,
+        upstream: &Upstream,
+        mut req: Request<B>,
+        downstream: Downstream,
+        extra: &[(HeaderName, HeaderValue)],
+    ) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let Some(slot) = upstream.try_slot() else {
+            tracing::debug!(upstream = upstream.name(), "upstream at its concurrency limit");
+            return Refusal::Overloaded.into_response();
+        };
+        let pass = match upstream.admit() {
+            Ok(pass) => pass,
+            Err(retry_after) => return Refusal::Ejected { retry_after }.into_response(),
+        };
+        let Some(uri) = upstream.target(req.uri()) else {
+            return Refusal::BadTarget.into_response();
+        };
+        let upgrade = headers::requested_upgrade(req.headers())
+            .and_then(|protocol| req.extensions_mut().remove::<OnUpgrade>().map(|on| (protocol, on)));
+
+        let (parts, body) = req.into_parts();
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .cloned()
+            .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        let settings = upstream.settings();
+        let hop = Hop {
+            client_ip: downstream.client_ip,
+            proto: if downstream.https { "https" } else { "http" },
+            host,
+            upstream_host: upstream.host_header(),
+            preserve_host: settings.preserve_host,
+            forwarded_for: self.settings.forwarded_for,
+            upgrade: upgrade.as_ref().map(|(protocol, _)| protocol.clone()),
+        };
+        let mut out_headers = headers::request_headers(&parts.headers, &hop, extra);
+        // Only a request with nothing to send can be sent again.
+        let bodiless = body.is_end_stream();
+        let retryable = is_idempotent(&parts.method) && bodiless;
+
+        let mut body = Some(body);
+        let mut attempt = 0u32;
+        let answer = loop {
+            let progress = Progress::new(bodiless);
+            let out: OutBody = match (retryable, body.take()) {
+                (false, Some(b)) => Upload::new(b, progress.clone()).boxed_unsync(),
+                _ => Empty::new().map_err(|never| match never {}).boxed_unsync(),
+            };
+            let mut out_req = Request::new(out);
+            *out_req.method_mut() = parts.method.clone();
+            *out_req.uri_mut() = uri.clone();
+            *out_req.version_mut() = Version::HTTP_11;
+            let last = !retryable || attempt >= settings.max_retries;
+            *out_req.headers_mut() = if last { std::mem::take(&mut out_headers) } else { out_headers.clone() };
+
+            match self.send(out_req, &progress, upstream).await {
+                Ok(res) => break res,
+                Err(Failed::Connect { .. }) if retryable && attempt < settings.max_retries => {
+                    attempt += 1;
+                    let pause = settings.retry_backoff.saturating_mul(1 << (attempt - 1).min(16));
+                    tracing::debug!(upstream = upstream.name(), attempt, "connect failed; retrying");
+                    tokio::time::sleep(pause).await;
+                }
+                Err(failed) => return refuse(upstream, pass, failed),
+            }
+        };
+
+        let status = answer.status();
+        pass.record(if status.is_server_error() { Outcome::Failure } else { Outcome::Success });
+
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            let Some((_, inbound)) = upgrade else {
+                // A switch nobody asked for (or that cannot be carried) is not passed on.
+                return Refusal::Unreachable.into_response();
+            };
+            return switch(upstream, answer, inbound, slot);
+        }
+
+        let (head, incoming) = answer.into_parts();
+        let mut res = Response::new(ProxyBody::stream(incoming, settings.idle_timeout, slot));
+        *res.status_mut() = head.status;
+        *res.headers_mut() = headers::response_headers(&head.headers, false);
+        res
+    }
+
+    /// Sends one try, waiting for the answer's head under the upload's idle timeout and then the
+    /// first-byte timeout.
+    async fn send(
+        &self,
+        req: Request<OutBody>,
+        progress: &Progress,
+        upstream: &Upstream,
+    ) -> Result<Response<hyper::body::Incoming>, Failed> {
+        let settings = upstream.settings();
+        let fut = self.client.request(req);
+        tokio::pin!(fut);
+        loop {
+            let (deadline, _) = progress.deadline(settings.first_byte_timeout, settings.idle_timeout);
+            tokio::select! {
+                res = &mut fut => return res.map_err(|e| classify(&e, progress, upstream)),
+                () = tokio::time::sleep_until(deadline) => {
+                    // The body may have moved meanwhile; give up only if the deadline holds.
+                    let (deadline, wait) = progress.deadline(settings.first_byte_timeout, settings.idle_timeout);
+                    if deadline <= Instant::now() {
+                        return Err(match wait {
+                            Wait::Upload if progress.stalled_on_client() => Failed::ClientStalled,
+                            Wait::Upload => Failed::Timeout("idle"),
+                            Wait::FirstByte => Failed::Timeout("first byte"),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// GET, HEAD, OPTIONS, PUT and DELETE: the methods that may be sent twice.
+fn is_idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE)
+}
+
+fn classify(e: &hyper_util::client::legacy::Error, progress: &Progress, upstream: &Upstream) -> Failed {
+    let mut timed_out = false;
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+            timed_out = true;
+        }
+        source = cause.source();
+    }
+    let failed = if e.is_connect() {
+        Failed::Connect { timed_out }
+    } else if progress.client_failed() {
+        Failed::ClientGone
+    } else {
+        Failed::Broken
+    };
+    tracing::debug!(upstream = upstream.name(), error = ?e, ?failed, "upstream request failed");
+    failed
+}
+
+/// The answer to a failed request, after telling the breaker whose fault it was.
+fn refuse(upstream: &Upstream, pass: Pass, failed: Failed) -> Response<ProxyBody> {
+    let refusal = match failed {
+        Failed::Connect { timed_out: true } => Refusal::Timeout { phase: "connect" },
+        Failed::Connect { timed_out: false } | Failed::Broken => Refusal::Unreachable,
+        Failed::Timeout(phase) => Refusal::Timeout { phase },
+        Failed::ClientStalled => Refusal::ClientStalled,
+        Failed::ClientGone => Refusal::Unreachable,
+    };
+    match failed {
+        Failed::ClientStalled | Failed::ClientGone => drop(pass),
+        _ => {
+            tracing::info!(upstream = upstream.name(), ?failed, "upstream request failed");
+            pass.record(Outcome::Failure);
+        }
+    }
+    refusal.into_response()
+}
+
+/// Passes the upstream's 101 on and joins the two upgraded connections once the client's side
+/// has switched too. The tunnel does not hold a concurrency slot.
+fn switch(
+    upstream: &Upstream,
+    mut answer: Response<hyper::body::Incoming>,
+    inbound: OnUpgrade,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) -> Response<ProxyBody> {
+    drop(slot);
+    let outbound = hyper::upgrade::on(&mut answer);
+    let name = upstream.name().to_owned();
+    tokio::spawn(async move {
+        let (client, server) = match tokio::try_join!(inbound, outbound) {
+            Ok(both) => both,
+            Err(e) => {
+                tracing::debug!(upstream = %name, error = %e, "upgrade did not complete");
+                return;
+            }
+        };
+        let (mut client, mut server) = (TokioIo::new(client), TokioIo::new(server));
+        match tokio::io::copy_bidirectional(&mut client, &mut server).await {
+            Ok((up, down)) => tracing::debug!(upstream = %name, up, down, "tunnel closed"),
+            Err(e) => tracing::debug!(upstream = %name, error = %e, "tunnel broke off"),
+        }
+    });
+    let mut res = Response::new(ProxyBody::empty());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *res.headers_mut() = headers::response_headers(answer.headers(), true);
+    res
+}
