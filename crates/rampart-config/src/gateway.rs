@@ -25,6 +25,11 @@ pub struct GatewayConfig {
     pub login_url: String,
     /// The built-in reverse proxy's upstream (`http://127.0.0.1:8000`); unset: forward-auth only.
     pub upstream: Option<String>,
+    /// Where the built-in proxy listens (`0.0.0.0:8080`): every request there is decided by the
+    /// rules and, when allowed, forwarded to `upstream`. Required with `upstream`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The built-in proxy's timeouts, limits and circuit breaker.
+    pub proxy: GatewayProxyConfig,
     /// A TOML file holding the rules as `[[rules]]`, instead of `[[gateway.rules]]` here.
     pub rules_file: Option<PathBuf>,
     /// The rules, in order: the first that matches a request decides it.
@@ -38,9 +43,82 @@ impl Default for GatewayConfig {
             allowed_redirect_hosts: Vec::new(),
             login_url: "/ui/login".into(),
             upstream: None,
+            listen: None,
+            proxy: GatewayProxyConfig::default(),
             rules_file: None,
             rules: Vec::new(),
         }
+    }
+}
+
+/// `[gateway.proxy]`: the built-in proxy's timeouts, limits and circuit breaker (Envoy's
+/// outlier detection: ejected after `breaker_consecutive_failures` 5xx or connection failures in
+/// a row, or a failure ratio over `breaker_failure_ratio` among at least 20 requests in 10 s; the
+/// n-th ejection lasts n × `breaker_base_ejection_secs`, at most `breaker_max_ejection_secs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayProxyConfig {
+    pub connect_timeout_secs: u64,
+    /// From the request sent to the response's first byte.
+    pub first_byte_timeout_secs: u64,
+    /// The longest pause between two body chunks, either way.
+    pub idle_timeout_secs: u64,
+    /// Requests in flight to the upstream at once; beyond, 503 `overloaded` at once.
+    pub max_concurrent: usize,
+    /// Retries of body-less idempotent requests after a connection failure.
+    pub max_retries: u32,
+    pub breaker_consecutive_failures: u32,
+    pub breaker_failure_ratio: f64,
+    pub breaker_base_ejection_secs: u64,
+    pub breaker_max_ejection_secs: u64,
+}
+
+impl Default for GatewayProxyConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_secs: 5,
+            first_byte_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_concurrent: 1024,
+            max_retries: 2,
+            breaker_consecutive_failures: 5,
+            breaker_failure_ratio: 0.5,
+            breaker_base_ejection_secs: 30,
+            breaker_max_ejection_secs: 300,
+        }
+    }
+}
+
+impl GatewayProxyConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        for (key, v, lo, hi) in [
+            ("connect_timeout_secs", self.connect_timeout_secs, 1, 300),
+            ("first_byte_timeout_secs", self.first_byte_timeout_secs, 1, 3600),
+            ("idle_timeout_secs", self.idle_timeout_secs, 1, 86_400),
+            ("breaker_base_ejection_secs", self.breaker_base_ejection_secs, 1, 86_400),
+            ("breaker_max_ejection_secs", self.breaker_max_ejection_secs, 1, 86_400),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                p.push(format!("gateway.proxy.{key}: between {lo} and {hi}; got {v}"));
+            }
+        }
+        if self.max_concurrent == 0 {
+            p.push("gateway.proxy.max_concurrent: at least 1".into());
+        }
+        if self.max_retries > 10 {
+            p.push(format!("gateway.proxy.max_retries: at most 10; got {}", self.max_retries));
+        }
+        if !(self.breaker_failure_ratio > 0.0 && self.breaker_failure_ratio <= 1.0) {
+            p.push(format!(
+                "gateway.proxy.breaker_failure_ratio: above 0, at most 1; got {}",
+                self.breaker_failure_ratio
+            ));
+        }
+        if self.breaker_base_ejection_secs > self.breaker_max_ejection_secs {
+            p.push("gateway.proxy.breaker_base_ejection_secs: at most breaker_max_ejection_secs".into());
+        }
+        p
     }
 }
 
@@ -157,6 +235,10 @@ pub struct GatewaySettings {
     pub login_url: String,
     /// The built-in proxy's upstream; `None`: forward-auth only.
     pub upstream: Option<::url::Url>,
+    /// Where the built-in proxy listens (set exactly when `upstream` is).
+    pub listen: Option<std::net::SocketAddr>,
+    /// The built-in proxy's timeouts, limits and breaker.
+    pub proxy: GatewayProxyConfig,
     /// The rules file, when the rules come from one (what a reload reads again).
     pub rules_file: Option<PathBuf>,
     /// The compiled rules and the default policy (`rules.default_policy()`).
@@ -195,6 +277,8 @@ impl GatewayConfig {
                     .collect(),
                 login_url: self.login_url.clone(),
                 upstream: self.upstream.as_deref().and_then(|u| ::url::Url::parse(u).ok()),
+                listen: self.listen,
+                proxy: self.proxy.clone(),
                 rules_file: self.rules_file.clone(),
                 rules,
             }),
@@ -253,6 +337,20 @@ impl GatewayConfig {
         {
             p.push(format!("gateway.upstream: {e}; got {u:?}"));
         }
+        match (&self.upstream, self.listen) {
+            (Some(_), None) => p.push(
+                "gateway.listen: required with gateway.upstream: the address the built-in proxy serves on (0.0.0.0:8080)"
+                    .into(),
+            ),
+            (None, Some(_)) => p.push("gateway.upstream: required with gateway.listen: where allowed requests go".into()),
+            (Some(_), Some(_)) if self.login_url.starts_with('/') => p.push(format!(
+                "gateway.login_url: with the built-in proxy, an absolute URL of Rampart's own sign-in page \
+                 (https://auth.example.com/ui/login): a path would be read on the proxied app; got {:?}",
+                self.login_url
+            )),
+            _ => {}
+        }
+        p.extend(self.proxy.problems());
         p
     }
 }

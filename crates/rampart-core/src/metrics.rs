@@ -51,6 +51,12 @@ pub struct Metrics {
     csp_reports: Counter,
     ip_blocks: Family<ScopeLabels, Counter>,
     gateway: Family<RuleLabels, Counter>,
+    upstream_state: Family<UpstreamLabels, Gauge>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    upstream: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,7 +103,24 @@ impl Metrics {
             "Gateway decisions by rule and outcome (allow, unauthenticated, step_up, forbidden, rate_limited)",
             gateway.clone(),
         );
-        Self { registry, requests, latency, events, rate_limit, rate_limit_degraded, csp_reports, ip_blocks, gateway }
+        let upstream_state = Family::<UpstreamLabels, Gauge>::default();
+        registry.register(
+            "gateway_upstream_state",
+            "The built-in proxy's circuit breaker per upstream: 0 closed, 1 half-open, 2 open",
+            upstream_state.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            events,
+            rate_limit,
+            rate_limit_degraded,
+            csp_reports,
+            ip_blocks,
+            gateway,
+            upstream_state,
+        }
     }
 
     pub fn observe_request(&self, method: &'static str, route: String, status: u16, seconds: f64) {
@@ -126,6 +149,10 @@ impl Metrics {
 
     pub fn observe_gateway(&self, rule: &str, outcome: &'static str) {
         self.gateway.get_or_create(&RuleLabels { rule: rule.to_string(), outcome }).inc();
+    }
+
+    pub fn set_upstream_state(&self, upstream: &str, state: i64) {
+        self.upstream_state.get_or_create(&UpstreamLabels { upstream: upstream.to_string() }).set(state);
     }
 
     pub fn observe_ip_block(&self, scope: &'static str) {

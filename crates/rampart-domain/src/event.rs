@@ -126,6 +126,10 @@ pub enum Action {
     GatewayRulesLoaded,
     /// A gateway rules file could not be loaded; the rules in force stay.
     GatewayRulesRejected,
+    /// The built-in proxy's circuit breaker ejected an upstream (details: why, for how long).
+    GatewayUpstreamEjected,
+    /// An ejected upstream answered its probes and takes traffic again.
+    GatewayUpstreamRestored,
 }
 
 impl Action {
@@ -184,6 +188,8 @@ impl Action {
         Action::GatewayDenied,
         Action::GatewayRulesLoaded,
         Action::GatewayRulesRejected,
+        Action::GatewayUpstreamEjected,
+        Action::GatewayUpstreamRestored,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -242,6 +248,8 @@ impl Action {
             Action::GatewayDenied => "gateway.denied",
             Action::GatewayRulesLoaded => "gateway.rules.loaded",
             Action::GatewayRulesRejected => "gateway.rules.rejected",
+            Action::GatewayUpstreamEjected => "gateway.upstream.ejected",
+            Action::GatewayUpstreamRestored => "gateway.upstream.restored",
         }
     }
 

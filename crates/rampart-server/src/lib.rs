@@ -5,6 +5,7 @@
 //! - [`router`]: every route and the whole layer stack, in order;
 //! - [`startup`]: [`Application`] (build, serve, shut down);
 //! - [`background`]: the periodic jobs while serving;
+//! - [`gateway_proxy`]: the gateway's built-in proxy, on a listener of its own;
 //! - [`routes`]: the handlers, by API area; [`views`]: domain → wire conversions;
 //! - [`auth`]: the extractors for who is calling; [`error`]: [`ApiError`] and its one table;
 //! - [`shield`], [`limits`], [`request_id`], [`telemetry`], [`http_metrics`]: the layers.
@@ -12,6 +13,7 @@
 pub mod auth;
 pub mod background;
 pub mod error;
+pub mod gateway_proxy;
 pub mod http_metrics;
 #[cfg(test)]
 mod layer_tests;

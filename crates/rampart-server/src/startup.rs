@@ -22,6 +22,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     local_addr: SocketAddr,
+    /// The built-in proxy's listener (`[gateway] listen`), when configured.
+    gateway: Option<(TcpListener, SocketAddr)>,
 }
 
 impl Application {
@@ -36,6 +38,7 @@ impl Application {
         let started = Instant::now();
         let config_digest = hex::encode(Sha256::digest(config.to_redacted_toml().as_bytes()));
         let listen = config.server.listen;
+        let gateway_listen = config.gateway.listen;
         let (state, report) = AppState::open(config, master_key, key_origin, clock).await?;
         // The SIEM output starts here, so it ships this run's events from the first.
         *state.siem.lock().await = services::audit::SiemTail::open(&state)
@@ -50,6 +53,15 @@ impl Application {
         .await?;
         let listener = TcpListener::bind(listen).await.map_err(|source| StartupError::Bind { addr: listen, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: listen, source })?;
+        let gateway = match gateway_listen {
+            Some(addr) => {
+                let l = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+                let bound = l.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
+                tracing::info!(upstream = ?state.settings.gateway.upstream.as_ref().map(|u| u.as_str()), "gateway proxy on http://{bound}");
+                Some((l, bound))
+            }
+            None => None,
+        };
         tracing::info!(
             backend = state.store.backend().as_str(),
             migrations_applied = report.applied.len(),
@@ -57,11 +69,16 @@ impl Application {
             startup_ms = started.elapsed().as_secs_f64() * 1000.0,
             "ready on http://{local_addr}"
         );
-        Ok(Application { listener, state, local_addr })
+        Ok(Application { listener, state, local_addr, gateway })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The built-in proxy's address, when it listens.
+    pub fn gateway_addr(&self) -> Option<SocketAddr> {
+        self.gateway.as_ref().map(|(_, a)| *a)
     }
 
     pub fn state(&self) -> &AppState {
@@ -76,7 +93,26 @@ impl Application {
         let mut background = crate::background::start(&self.state).await;
         let app = crate::router::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let state = self.state.clone();
-        let result = serve_gracefully(self.listener, app, shutdown, grace).await;
+        // One shutdown for both listeners.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let gateway = self.gateway.map(|(listener, _)| {
+            let app =
+                crate::gateway_proxy::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            tokio::spawn(serve_gracefully(listener, app, stopped(stop_rx.clone()), grace))
+        });
+        let result = serve_gracefully(self.listener, app, stopped(stop_rx), grace).await;
+        if let Some(g) = gateway
+            && let Ok(Err(e)) = g.await
+        {
+            tracing::warn!(error = %e, "gateway proxy listener");
+        }
         background.abort_all();
         while background.join_next().await.is_some() {}
         state.api_keys.flush(&state).await;

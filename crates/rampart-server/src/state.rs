@@ -19,6 +19,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub core: App,
     pub shield: Shield,
+    /// The gateway's built-in proxy (`[gateway] upstream`), when configured.
+    pub built_in_proxy: Option<crate::gateway_proxy::BuiltInProxy>,
     pub(crate) openapi_json: String,
 }
 
@@ -46,10 +48,21 @@ impl AppState {
     ) -> Result<(AppState, MigrationReport), StartupError> {
         let (core, report) = App::open(config, master_key, key_origin, clock).await?;
         let shield = Shield::from_settings(&core.settings).map_err(StartupError::Config)?;
-        Ok((AppState::new(core, shield), report))
+        let built_in_proxy = crate::gateway_proxy::BuiltInProxy::from_settings(
+            &core.settings.gateway,
+            core.metrics.clone(),
+            core.events.clone(),
+        )
+        .map_err(StartupError::Config)?;
+        Ok((AppState::with_proxy(core, shield, built_in_proxy), report))
     }
 
     pub fn new(core: App, shield: Shield) -> AppState {
-        AppState(Arc::new(Inner { core, shield, openapi_json: crate::openapi::render(&crate::router::openapi_doc()) }))
+        AppState::with_proxy(core, shield, None)
+    }
+
+    fn with_proxy(core: App, shield: Shield, built_in_proxy: Option<crate::gateway_proxy::BuiltInProxy>) -> AppState {
+        let openapi_json = crate::openapi::render(&crate::router::openapi_doc());
+        AppState(Arc::new(Inner { core, shield, built_in_proxy, openapi_json }))
     }
 }

@@ -249,6 +249,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub db: TestDb,
+    /// The gateway's built-in proxy, when `[gateway] listen` is set.
+    pub gateway_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: TempDir,
@@ -280,13 +282,14 @@ impl TestApp {
             .await
             .expect("application starts");
         let addr = app.local_addr();
+        let gateway_addr = app.gateway_addr();
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        TestApp { addr, client, state, db, shutdown: Some(tx), server: Some(server), _dir: dir }
+        TestApp { addr, client, state, db, gateway_addr, shutdown: Some(tx), server: Some(server), _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {

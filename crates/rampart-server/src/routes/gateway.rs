@@ -30,11 +30,11 @@ pub const DENY_REASON_HEADER: &str = "x-rampart-deny-reason";
 
 /// The original request, as the proxy described it.
 #[derive(Debug, Clone)]
-struct Original {
-    method: String,
-    proto: String,
-    host: String,
-    uri: String,
+pub(crate) struct Original {
+    pub method: String,
+    pub proto: String,
+    pub host: String,
+    pub uri: String,
 }
 
 impl Original {
@@ -99,10 +99,34 @@ fn preflight(method: &str, h: &HeaderMap) -> bool {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Door {
+pub(crate) enum Door {
     ForwardAuth,
     AuthRequest,
     ExtAuthz,
+    /// The built-in proxy's own listener (`gateway_proxy`).
+    BuiltIn,
+}
+
+/// What the decision core is asked about `original`, with the credentials of `h`.
+pub(crate) fn ask_for<'a>(state: &AppState, original: &'a Original, h: &'a HeaderMap) -> Ask<'a> {
+    Ask {
+        method: &original.method,
+        host: &original.host,
+        uri: &original.uri,
+        browser_page_load: browser_page_load(h),
+        preflight: preflight(&original.method, h),
+        credentials: credentials(h, state.settings.sessions.cookie_name()),
+    }
+}
+
+/// 503 `unavailable`: Rampart cannot decide (never a 401 for its own failure).
+pub(crate) fn unavailable() -> Response {
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Cannot decide",
+        "Rampart cannot decide about this request right now; try again",
+    )
 }
 
 async fn answer(
@@ -120,31 +144,19 @@ async fn answer(
             "the proxy did not say which request it forwards (X-Forwarded-Method/-Host/-Uri, or X-Original-Method/-URL)",
         );
     };
-    let ask = Ask {
-        method: &original.method,
-        host: &original.host,
-        uri: &original.uri,
-        browser_page_load: browser_page_load(h),
-        preflight: preflight(&original.method, h),
-        credentials: credentials(h, state.settings.sessions.cookie_name()),
-    };
+    let ask = ask_for(state, &original, h);
     let verdict = match gateway::decide(state, &state.shield.rate_limits.limiter, ctx, &ask).await {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, "gateway cannot decide");
             state.metrics.observe_gateway("error", "unavailable");
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Cannot decide",
-                "Rampart cannot decide about this request right now; try again",
-            );
+            return unavailable();
         }
     };
     render(state, door, &original, verdict)
 }
 
-fn render(state: &AppState, door: Door, original: &Original, verdict: Verdict) -> Response {
+pub(crate) fn render(state: &AppState, door: Door, original: &Original, verdict: Verdict) -> Response {
     let nginx = door == Door::AuthRequest;
     match verdict {
         Verdict::Allow { rule, assertion, identity } => {

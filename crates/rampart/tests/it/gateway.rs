@@ -504,3 +504,187 @@ async fn decisions_are_counted_by_rule_and_outcome() {
         "{metrics}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The built-in proxy (`[gateway] upstream` and `listen`).
+
+/// A real upstream on loopback: echoes what it received as JSON, answers 500 while `failing`,
+/// echoes WebSocket messages on `/ws`, and counts the requests that reached it.
+struct Upstream {
+    addr: std::net::SocketAddr,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn upstream() -> Upstream {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    use std::sync::atomic::Ordering;
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (f, h) = (failing.clone(), hits.clone());
+    let echo = move |req: axum::extract::Request| {
+        let (f, h) = (f.clone(), h.clone());
+        async move {
+            h.fetch_add(1, Ordering::SeqCst);
+            if f.load(Ordering::SeqCst) {
+                return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "down").into_response();
+            }
+            let headers: serde_json::Map<String, Value> = req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), json!(v.to_str().unwrap_or_default())))
+                .collect();
+            axum::Json(json!({"method": req.method().as_str(), "uri": req.uri().to_string(), "headers": headers}))
+                .into_response()
+        }
+    };
+    let ws = |up: WebSocketUpgrade| async move {
+        up.on_upgrade(|mut socket| async move {
+            while let Some(Ok(msg)) = socket.recv().await {
+                if matches!(msg, Message::Text(_) | Message::Binary(_)) && socket.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().route("/public/ws", axum::routing::get(ws)).fallback(echo);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Upstream { addr, failing, hits }
+}
+
+async fn proxied_app(up: &Upstream) -> TestApp {
+    let upstream = format!("http://{}", up.addr);
+    TestApp::spawn_with(TestDb::fresh().await, move |c| {
+        with_rules(c);
+        c.gateway.upstream = Some(upstream);
+        c.gateway.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.gateway.login_url = "https://auth.example.com/ui/login".into();
+        c.gateway.proxy.breaker_consecutive_failures = 3;
+        c.gateway.proxy.breaker_base_ejection_secs = 1;
+    })
+    .await
+}
+
+fn via_gateway(app: &TestApp, path: &str) -> String {
+    format!("http://{}{path}", app.gateway_addr.expect("the gateway listens"))
+}
+
+#[tokio::test]
+async fn the_built_in_proxy_forwards_what_the_rules_allow_with_the_assertion_and_nothing_forged() {
+    let up = upstream().await;
+    let app = proxied_app(&up).await;
+    let r = app
+        .client
+        .get(via_gateway(&app, "/public/page?x=1"))
+        .header("host", "app.example.com")
+        .header("x-rampart-jwt-assertion", "forged")
+        .header("remote-user", "root")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.unwrap();
+    assert_eq!(seen["uri"], "/public/page?x=1");
+    assert!(seen["headers"].get("remote-user").is_none(), "{seen}");
+    let mut h = HeaderMap::new();
+    h.insert("x-rampart-jwt-assertion", seen["headers"]["x-rampart-jwt-assertion"].as_str().unwrap().parse().unwrap());
+    let claims = verify_assertion(&app, &h, "app.example.com").await;
+    assert_eq!(claims["sub"], "anonymous", "the client's forged copy was replaced");
+    assert_eq!(seen["headers"]["x-forwarded-for"], "127.0.0.1");
+
+    // Refusals never reach the upstream.
+    let before = up.hits.load(std::sync::atomic::Ordering::SeqCst);
+    let r = app.client.get(via_gateway(&app, "/v1/orders/1")).header("host", "app.example.com").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .get(via_gateway(&app, "/v1/orders/1"))
+        .header("host", "app.example.com")
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("https://auth.example.com/ui/login?rd=http%3A%2F%2Fapp.example.com")
+    );
+    assert_eq!(up.hits.load(std::sync::atomic::Ordering::SeqCst), before);
+
+    let ann = app.create_and_login("ann@example.com", PW, &[]).await;
+    let r = app
+        .client
+        .post(via_gateway(&app, "/v1/orders/1").replace("/v1/orders/1", "/admin/x"))
+        .header("host", "app.example.com")
+        .bearer_auth(&ann.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "admin needs role:admin");
+    let r = app
+        .client
+        .get(via_gateway(&app, "/v1/orders/1"))
+        .header("host", "app.example.com")
+        .bearer_auth(&ann.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.unwrap();
+    let mut h = HeaderMap::new();
+    h.insert("x-rampart-jwt-assertion", seen["headers"]["x-rampart-jwt-assertion"].as_str().unwrap().parse().unwrap());
+    let claims = verify_assertion(&app, &h, "app.example.com").await;
+    assert_eq!(claims["sid"], ann.session_id.as_str());
+}
+
+#[tokio::test]
+async fn the_breaker_ejects_a_failing_upstream_answers_at_once_and_restores_it() {
+    use std::sync::atomic::Ordering;
+    let up = upstream().await;
+    let app = proxied_app(&up).await;
+    let get = || app.client.get(via_gateway(&app, "/public/x")).header("host", "app.example.com").send();
+    up.failing.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(get().await.unwrap().status(), 500);
+    }
+    let hits = up.hits.load(Ordering::SeqCst);
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "upstream_unavailable");
+    assert_eq!(up.hits.load(Ordering::SeqCst), hits, "while open, nothing reaches the upstream");
+    let ev = app.wait_for_event(rampart_domain::Action::GatewayUpstreamEjected).await;
+    assert_eq!(ev.details["reason"]["consecutive_failures"], 3, "{:?}", ev.details);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains(&format!("rampart_gateway_upstream_state{{upstream=\"{}\"}} 2", up.addr)), "{metrics}");
+
+    // Recovered: after the ejection a probe goes through and closes the breaker.
+    up.failing.store(false, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(get().await.unwrap().status(), 200);
+    app.wait_for_event(rampart_domain::Action::GatewayUpstreamRestored).await;
+    assert_eq!(get().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn websockets_pass_through_the_built_in_proxy() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let up = upstream().await;
+    let app = proxied_app(&up).await;
+    let url = format!("ws://{}/public/ws", app.gateway_addr.unwrap());
+    let (mut ws, res) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert_eq!(res.status(), 101);
+    for i in 0..5 {
+        ws.send(Message::Text(format!("hello {i}").into())).await.unwrap();
+        let got = ws.next().await.unwrap().unwrap();
+        assert_eq!(got.into_text().unwrap().as_str(), format!("hello {i}"));
+    }
+    ws.close(None).await.unwrap();
+}

@@ -1,0 +1,184 @@
+//! The gateway's built-in proxy mode (`[gateway] upstream` and `listen`): a listener of its own
+//! where every request is decided by the gateway's rules (the same decision core as the
+//! forward-auth doors) and, when allowed, forwarded by `rampart_proxy` to the upstream with the
+//! identity assertion; refusals are answered in the doors' terms (sign-in redirect, 401, 403,
+//! 429). The circuit breaker's transitions become `gateway.upstream.ejected`/`restored` events
+//! and the `rampart_gateway_upstream_state` gauge.
+//!
+//! Its own small layer stack: request id, client IP (the same trusted-proxy rules), IP rules.
+//! Not Rampart's API stack: no body limit or request timeout (bodies stream, WebSockets stay
+//! open), no security headers or CORS (the upstream's answers are its own).
+
+use crate::auth::request_context;
+use crate::request_id;
+use crate::routes::gateway::{Door, Original, ask_for, render, unavailable};
+use crate::shield::{client_ip, ip_filter};
+use crate::state::AppState;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::Response;
+use rampart_config::GatewaySettings;
+use rampart_core::events::SecurityEvents;
+use rampart_core::metrics::Metrics;
+use rampart_core::services::gateway::{self, Verdict};
+use rampart_domain::{Action, Actor, Outcome, Severity};
+use rampart_proxy::{
+    BreakerSettings, BreakerState, Downstream, OpenReason, Proxy, ProxySettings, Transition, Upstream, UpstreamSettings,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The proxy and its one upstream.
+#[derive(Debug)]
+pub struct BuiltInProxy {
+    proxy: Proxy,
+    upstream: Upstream,
+}
+
+impl BuiltInProxy {
+    /// The proxy of `[gateway]`, when `upstream` is set.
+    pub fn from_settings(
+        g: &GatewaySettings,
+        metrics: Arc<Metrics>,
+        events: SecurityEvents,
+    ) -> Result<Option<BuiltInProxy>, String> {
+        let Some(url) = &g.upstream else { return Ok(None) };
+        let c = &g.proxy;
+        let proxy = Proxy::new(ProxySettings {
+            connect_timeout: Duration::from_secs(c.connect_timeout_secs),
+            ..ProxySettings::default()
+        })
+        .map_err(|e| format!("gateway.upstream: {e}"))?;
+        let settings = UpstreamSettings {
+            first_byte_timeout: Duration::from_secs(c.first_byte_timeout_secs),
+            idle_timeout: Duration::from_secs(c.idle_timeout_secs),
+            max_retries: c.max_retries,
+            max_concurrent: c.max_concurrent,
+            breaker: BreakerSettings {
+                consecutive_failures: c.breaker_consecutive_failures,
+                failure_ratio: c.breaker_failure_ratio,
+                base_ejection: Duration::from_secs(c.breaker_base_ejection_secs),
+                max_ejection: Duration::from_secs(c.breaker_max_ejection_secs),
+                ..BreakerSettings::default()
+            },
+            ..UpstreamSettings::default()
+        };
+        let name = url.host_str().map_or_else(
+            || "upstream".to_string(),
+            |h| match url.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            },
+        );
+        metrics.set_upstream_state(&name, BreakerState::Closed.as_gauge());
+        let hook: rampart_proxy::TransitionHook =
+            Arc::new(move |name: &str, t: &Transition| observe(&metrics, &events, name, t));
+        let upstream =
+            Upstream::with_hook(name, url.as_str(), settings, hook).map_err(|e| format!("gateway.upstream: {e}"))?;
+        Ok(Some(BuiltInProxy { proxy, upstream }))
+    }
+}
+
+/// A breaker transition: the state gauge always; an event when the upstream is ejected or
+/// comes back.
+fn observe(metrics: &Metrics, events: &SecurityEvents, name: &str, t: &Transition) {
+    metrics.set_upstream_state(name, t.to.as_gauge());
+    let (action, severity) = match t.to {
+        BreakerState::Open => (Action::GatewayUpstreamEjected, Severity::Warning),
+        BreakerState::Closed => (Action::GatewayUpstreamRestored, Severity::Info),
+        BreakerState::HalfOpen => return,
+    };
+    let reason = match t.reason {
+        Some(OpenReason::ConsecutiveFailures { failures }) => serde_json::json!({ "consecutive_failures": failures }),
+        Some(OpenReason::FailureRatio { failures, requests }) => {
+            serde_json::json!({ "failures": failures, "requests": requests })
+        }
+        Some(OpenReason::ProbeFailed) => serde_json::json!("probe_failed"),
+        None => serde_json::Value::Null,
+    };
+    let ev = events
+        .event(action, if t.to == BreakerState::Open { Outcome::Failure } else { Outcome::Success })
+        .actor(Actor::System)
+        .severity(severity)
+        .details(serde_json::json!({
+            "upstream": name,
+            "from": t.from.as_str(),
+            "reason": reason,
+            "ejections": t.ejections,
+            "ejected_for_secs": t.ejected_for.map(|d| d.as_secs()),
+        }));
+    tracing::warn!(upstream = name, from = t.from.as_str(), to = t.to.as_str(), "gateway upstream breaker");
+    let events = events.clone();
+    tokio::spawn(async move {
+        if let Err(e) = events.record(ev).await {
+            tracing::warn!(error = %e, "cannot record an upstream breaker event");
+        }
+    });
+}
+
+/// The built-in proxy's router: every path and method.
+pub fn router(state: AppState) -> Router {
+    let trusted = state.shield.trusted_proxies.clone();
+    let client_ip_header = state.shield.client_ip_header;
+    Router::new()
+        .fallback(handle)
+        .layer(from_fn_with_state(state.clone(), ip_filter::middleware))
+        .layer(from_fn(move |req, next| client_ip::middleware(trusted.clone(), client_ip_header, req, next)))
+        .layer(from_fn(request_id::middleware))
+        .with_state(state)
+}
+
+async fn handle(State(state): State<AppState>, req: Request) -> Response {
+    let Some(built_in) = state.built_in_proxy.as_ref() else { return unavailable() };
+    let (mut parts, body) = req.into_parts();
+    let ctx = request_context(&parts);
+    // Plain identity headers come from the gateway or not at all (the proxy drops X-Rampart-*).
+    for name in ["remote-user", "remote-email", "remote-groups"] {
+        parts.headers.remove(name);
+    }
+    let original = Original {
+        method: parts.method.as_str().to_ascii_uppercase(),
+        proto: "http".into(),
+        host: parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or_default()
+            .to_string(),
+        uri: parts.uri.path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+    };
+    let verdict = {
+        let ask = ask_for(&state, &original, &parts.headers);
+        gateway::decide(&state, &state.shield.rate_limits.limiter, &ctx, &ask).await
+    };
+    match verdict {
+        Ok(Verdict::Allow { assertion, identity, .. }) => {
+            let mut extra = Vec::with_capacity(4);
+            let mut add = |name: &'static str, value: &str| {
+                if let Ok(v) = HeaderValue::from_str(value) {
+                    extra.push((HeaderName::from_static(name), v));
+                }
+            };
+            add("x-rampart-jwt-assertion", &assertion);
+            if let Some(id) = &identity {
+                add("remote-user", &id.user);
+                if let Some(email) = &id.email {
+                    add("remote-email", email);
+                }
+                add("remote-groups", &id.groups.join(","));
+            }
+            let ip = ctx.ip.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+            let req = Request::from_parts(parts, body);
+            built_in.proxy.forward(&built_in.upstream, req, Downstream::http(ip), &extra).await.map(Body::new)
+        }
+        Ok(v) => render(&state, Door::BuiltIn, &original, v),
+        Err(e) => {
+            tracing::error!(error = %e, "gateway cannot decide");
+            unavailable()
+        }
+    }
+}
