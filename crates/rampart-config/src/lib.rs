@@ -291,6 +291,27 @@ mod tests {
     }
 
     #[test]
+    fn password_strength_is_3_by_default_0_to_4_and_knows_the_product_names() {
+        Jail::expect_with(|jail| {
+            let msg = load_err(jail, "[passwords]\nmin_strength = 5\n");
+            assert!(msg.contains("passwords.min_strength: must be between 0 (off) and 4; got 5"), "{msg}");
+            Ok(())
+        });
+        let s = Config::default().settings().unwrap();
+        assert_eq!(s.passwords.policy.min_strength, 3);
+        assert_eq!(s.passwords.policy.dictionary, vec!["rampart".to_string()]);
+        let mut c = Config::default();
+        c.passwords.min_strength = 0;
+        c.mfa.issuer = "Acme Vault".into();
+        c.webauthn.rp_name = "ACME VAULT".into();
+        let s = c.settings().unwrap();
+        assert_eq!(s.passwords.policy.min_strength, 0);
+        assert_eq!(s.passwords.policy.dictionary, vec!["rampart".to_string(), "acme vault".to_string()]);
+        c.passwords.min_strength = 4;
+        assert!(c.settings().is_ok());
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug_and_rendered_config() {
         Jail::expect_with(|jail| {
             jail.set_env(

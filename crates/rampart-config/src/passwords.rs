@@ -2,7 +2,7 @@
 //! threads, history and maximum age.
 
 use crate::settings::{checked, days, span};
-use rampart_domain::password::{Argon2Params, CompositionRules, PasswordPolicy};
+use rampart_domain::password::{Argon2Params, CompositionRules, MAX_STRENGTH, PasswordPolicy};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,6 +30,10 @@ pub struct PasswordsConfig {
     pub max_age_days: u64,
     /// Optional composition rules; all off by default, as NIST SP 800-63B advises.
     pub composition: CompositionRules,
+    /// The lowest strength accepted (0–4; 0: off), from a guess estimate that matches common
+    /// passwords, words, names, keyboard walks, sequences, dates and l33t, and the account's
+    /// address and name and the product's names. 3 (about 10⁸ guesses) by default.
+    pub min_strength: u8,
 }
 
 impl Default for PasswordsConfig {
@@ -45,6 +49,7 @@ impl Default for PasswordsConfig {
             history: 5,
             max_age_days: 0,
             composition: CompositionRules::default(),
+            min_strength: 3,
         }
     }
 }
@@ -97,20 +102,37 @@ impl PasswordsConfig {
         if self.max_concurrent_hashes == Some(0) {
             p.push("passwords.max_concurrent_hashes: must be at least 1".into());
         }
+        if self.min_strength > MAX_STRENGTH {
+            p.push(format!(
+                "passwords.min_strength: must be between 0 (off) and {MAX_STRENGTH}; got {}",
+                self.min_strength
+            ));
+        }
         if self.history > 24 {
             p.push(format!("passwords.history: must be at most 24; got {}", self.history));
         }
         p
     }
 
-    /// Checks the section and converts it.
-    pub fn settings(&self) -> Result<PasswordsSettings, Vec<String>> {
+    /// Checks the section and converts it. `product_names` are the names this deployment goes
+    /// by (the TOTP issuer, the passkey relying party's name): with "rampart", the strength
+    /// estimate counts them as known words.
+    pub fn settings(&self, product_names: &[&str]) -> Result<PasswordsSettings, Vec<String>> {
+        let mut dictionary = vec!["rampart".to_string()];
+        for name in product_names {
+            let name = name.trim().to_lowercase();
+            if !name.is_empty() && !dictionary.contains(&name) {
+                dictionary.push(name);
+            }
+        }
         checked(self.problems(), || PasswordsSettings {
             policy: PasswordPolicy {
                 min_length: self.min_length,
                 reject_common: self.reject_common,
                 reject_email_local_part: self.reject_email_local_part,
                 composition: self.composition,
+                min_strength: self.min_strength,
+                dictionary,
             },
             argon2: self.argon2,
             hashing_threads: self

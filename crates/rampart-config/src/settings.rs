@@ -115,7 +115,7 @@ impl Settings {
         let server = keep(c.server.settings(), &mut p);
         let database = keep(c.database.settings(&c.data.dir), &mut p);
         let log = keep(c.log.settings(), &mut p);
-        let passwords = keep(c.passwords.settings(), &mut p);
+        let passwords = keep(c.passwords.settings(&[&c.mfa.issuer, &c.webauthn.rp_name]), &mut p);
         let tokens = keep(c.tokens.settings(), &mut p);
         let accounts = keep(c.accounts.settings(), &mut p);
         let sessions = keep(c.sessions.settings(), &mut p);

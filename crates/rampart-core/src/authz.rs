@@ -176,10 +176,11 @@ impl AuthKeys {
         }
     }
 
-    /// The throttle key of a submitted login identifier (existing account or not). Keyed, so
-    /// the table holds no e-mail addresses and cannot be reversed with a dictionary.
+    /// The throttle key of a submitted login identifier (existing account or not), counted
+    /// under the address's normal form so that its spellings (`ＡＮＮ@…`) share one count.
+    /// Keyed, so the table holds no e-mail addresses and cannot be reversed with a dictionary.
     pub fn identifier_key(&self, submitted_email: &str) -> ThrottleKey {
-        let normalized = submitted_email.trim().to_lowercase();
+        let normalized = rampart_domain::EmailLookup::identifier(submitted_email);
         ThrottleKey::identifier(hex::encode(hmac(self.throttle.as_ref(), &[normalized.as_bytes()])))
     }
 
@@ -211,6 +212,7 @@ mod tests {
         assert!(!other.csrf_matches(a, &t));
         assert!(!keys.csrf_matches(a, ""));
         assert_eq!(keys.identifier_key(" Ann@Example.com "), keys.identifier_key("ann@example.com"));
+        assert_eq!(keys.identifier_key("ａnn@example.com"), keys.identifier_key("ann@example.com"));
         assert_ne!(keys.identifier_key("ann@example.com"), other.identifier_key("ann@example.com"));
         assert!(!keys.identifier_key("ann@example.com").storage_key().contains("ann"));
     }

@@ -6,7 +6,11 @@
 //!   and in the verify cache;
 //! - one rate-limit decision of the in-memory backend (GCRA, sharded), on a warm key set;
 //! - argon2id at the configured cost (the shipped defaults unless `RAMPART_PASSWORDS__ARGON2__*`
-//!   says otherwise): the hash of a login, and the verification of one.
+//!   says otherwise): the hash of a login, and the verification of one;
+//! - the check of a new password at the shipped policy (length, common list, e-mail rule and
+//!   the zxcvbn strength estimate with the account's words), for a weak, a typical and a
+//!   100-character password (the estimate stops there: the worst case). Above a millisecond,
+//!   which it can be, it runs on the hashing threads, not the async runtime.
 //!
 //! `cargo bench -p rampart-server --bench hot_paths` (`-- <filter>` to run a group; `bench/run`
 //! runs all of it and copies the means into `bench/RESULTS.md`).
@@ -16,7 +20,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use rampart_core::limiter::MemoryLimiter;
 use rampart_domain::TokenHash;
 use rampart_domain::apikey::{self, ApiKey};
-use rampart_domain::password::{Argon2Params, Password, PasswordHasher, PasswordPolicy};
+use rampart_domain::password::{Argon2Params, Password, PasswordContext, PasswordHasher, PasswordPolicy};
 use rampart_domain::ratelimit::Quota;
 use rampart_domain::tokens::{self, AccessClaims, Expectation, SigningAlg, SigningKey, VerifyingKeys};
 use std::hint::black_box;
@@ -111,5 +115,30 @@ fn argon2(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, jwt, api_key, limiter, argon2);
+fn password_strength(c: &mut Criterion) {
+    let policy = PasswordPolicy::default();
+    assert_eq!(policy.min_strength, 3, "the shipped policy estimates strength");
+    let account = PasswordContext { email: Some("ann.lee@example.com"), name: Some("Ann Lee") };
+    // The first estimate builds the dictionaries (tens of milliseconds, once per process).
+    let _ = Password::parse_with("warm up".into(), &policy, &account);
+    let long: String = "kX9#qL2m!tR7wZ4pVb".chars().cycle().take(100).collect();
+    let mut g = c.benchmark_group("password_strength");
+    for (label, pw, strong) in [
+        ("weak/Summer2024!", "Summer2024!", false),
+        ("typical/correct horse battery staple", "correct horse battery staple", true),
+        ("worst/100 chars", long.as_str(), true),
+    ] {
+        assert_eq!(Password::parse_with(pw.into(), &policy, &account).is_ok(), strong, "{label}");
+        g.bench_function(label, |b| {
+            b.iter_batched(
+                || pw.to_string(),
+                |pw| Password::parse_with(pw, black_box(&policy), &account).is_ok(),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, jwt, api_key, limiter, argon2, password_strength);
 criterion_main!(benches);

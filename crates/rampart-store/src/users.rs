@@ -4,7 +4,7 @@ use crate::error::is_unique_violation;
 use crate::ts::Ts;
 use crate::tx::{Cache, Finish};
 use crate::{Result, Store, StoreError, with_pool, with_tx};
-use rampart_domain::{Email, NewUser, RoleName, SecurityEvent, User, UserId};
+use rampart_domain::{Email, EmailLookup, NewUser, RoleName, SecurityEvent, User, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -42,6 +42,15 @@ impl UserRow {
             password_changed_at: self.password_changed_at,
         }
     }
+}
+
+/// The row of an address: `$1` its normal form, `$2` its older stored form (or `$1` again);
+/// the normal form wins when both exist.
+const BY_EMAIL: &str = "WHERE email IN ($1, $2) ORDER BY CASE WHEN email = $1 THEN 0 ELSE 1 END LIMIT 1";
+
+fn lookup_forms(email: &EmailLookup) -> (&str, &str) {
+    let normal = email.normal().as_str();
+    (normal, email.legacy().map_or(normal, |l| l.as_str()))
 }
 
 const USER_COLUMNS: &str = "id, email, name, email_verified, disabled, created_at, COALESCE(password_changed_at, created_at) AS password_changed_at";
@@ -119,22 +128,25 @@ impl Store {
         self.attach_roles(row).await
     }
 
-    pub async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+    /// The account with this address: its normal form, else (for an account stored before
+    /// addresses were normalised) the form it was stored in then. One round trip either way.
+    pub async fn find_user_by_email(&self, email: impl Into<EmailLookup>) -> Result<Option<User>> {
+        let email = email.into();
+        let (normal, legacy) = lookup_forms(&email);
+        let sql = format!("SELECT {USER_COLUMNS} FROM users {BY_EMAIL}");
         let row: Option<UserRow> =
-            with_pool!(self, |pool| sqlx::query_as(&sql).bind(email.as_str()).fetch_optional(pool).await)?;
+            with_pool!(self, |pool| sqlx::query_as(&sql).bind(normal).bind(legacy).fetch_optional(pool).await)?;
         self.attach_roles(row).await
     }
 
-    /// For the login path: the id and password hash of the account with this address, in one
-    /// round trip (the same work as for an unknown address, which finds nothing).
-    pub async fn login_candidate(&self, email: &Email) -> Result<Option<(UserId, Option<String>)>> {
-        let row: Option<(Uuid, Option<String>)> = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
-                .bind(email.as_str())
-                .fetch_optional(pool)
-                .await
-        })?;
+    /// For the login path: the id and password hash of the account with this address (as
+    /// [`Store::find_user_by_email`] finds it), in one round trip (the same work as for an
+    /// unknown address, which finds nothing).
+    pub async fn login_candidate(&self, email: &EmailLookup) -> Result<Option<(UserId, Option<String>)>> {
+        let (normal, legacy) = lookup_forms(email);
+        let sql = format!("SELECT id, password_hash FROM users {BY_EMAIL}");
+        let row: Option<(Uuid, Option<String>)> =
+            with_pool!(self, |pool| { sqlx::query_as(&sql).bind(normal).bind(legacy).fetch_optional(pool).await })?;
         Ok(row.map(|(id, hash)| (UserId(id), hash)))
     }
 

@@ -341,8 +341,12 @@ async fn create_key(config: Config, args: CreateKeyArgs) -> anyhow::Result<()> {
     let (key, origin) = resolve_master_key(&config)?;
     let (state, _) = App::open(config, key, origin, Arc::new(SystemClock)).await?;
     let result = async {
-        let email = rampart_domain::Email::parse(&args.email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
-        let owner = state.store.find_user_by_email(&email).await?.ok_or_else(|| anyhow::anyhow!("no user {email}"))?;
+        let email = rampart_domain::EmailLookup::parse(&args.email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+        let owner = state
+            .store
+            .find_user_by_email(email.clone())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no user {}", email.normal()))?;
         let new = services::api_keys::NewKey {
             name: args.name,
             scopes: args.scopes,

@@ -13,7 +13,7 @@ use rampart_domain::ThrottleKey;
 use rampart_domain::opaque::looks_like;
 use rampart_domain::tokens::AccessClaims;
 use rampart_domain::{
-    Action, Actor, Email, OpaqueToken, Outcome, Password, Resource, SecurityEvent, Session, SessionId, Severity,
+    Action, Actor, EmailLookup, OpaqueToken, Outcome, Password, Resource, SecurityEvent, Session, SessionId, Severity,
     TokenHash, TokenKind, User, UserId,
 };
 use rampart_store::{AttemptDecision, RefreshOutcome, TokenPurpose};
@@ -65,7 +65,7 @@ pub async fn check_password(
 
     // One round trip whether or not the account exists; the full user is read only once the
     // password proved right.
-    let candidate = match Email::parse(submitted_email) {
+    let candidate = match EmailLookup::parse(submitted_email) {
         Ok(email) => state.store.login_candidate(&email).await?,
         Err(_) => None,
     };

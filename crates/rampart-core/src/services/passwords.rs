@@ -9,7 +9,8 @@ use crate::mail::OutgoingMail;
 use crate::services::login::check_password;
 use rampart_domain::opaque::looks_like;
 use rampart_domain::{
-    Action, Actor, Email, OpaqueToken, Outcome, Password, Resource, SecurityEvent, TokenHash, TokenKind, User, UserId,
+    Action, Actor, EmailLookup, OpaqueToken, Outcome, Password, PasswordContext, Resource, SecurityEvent, TokenHash,
+    TokenKind, User, UserId,
 };
 use rampart_store::{RevokeSessions, StoreError, TokenPurpose};
 use time::Duration;
@@ -17,16 +18,40 @@ use time::Duration;
 /// At most one password-reset e-mail per account this often.
 pub(crate) const RESET_MAIL_INTERVAL: Duration = Duration::seconds(60);
 
-/// Checks a new password against the policy (with the account's e-mail), reporting every
-/// broken rule under `field_name`.
-pub fn validate_new_password(
+/// Checks a new password against the policy for the account with this address and name (an
+/// attacker's first guesses), reporting every broken rule under `field_name` (400
+/// `validation_failed`). With the strength estimate on (`passwords.min_strength`), the check
+/// runs on the hashing threads, not the async runtime: it costs up to a few milliseconds for a
+/// long password, tens on the first call (bench: `password_strength` in the server's benches),
+/// and the threads' bounded queue caps how many an anonymous flood can ask for.
+pub async fn validate_new_password(
     state: &App,
     candidate: &str,
     email: Option<&str>,
-    field_name: &str,
-) -> Result<Password, Vec<FieldProblem>> {
-    Password::parse_for(candidate.to_string(), &state.password_policy(), email).map_err(|violations| {
-        violations.iter().map(|v| FieldProblem::new(field_name, v.code(), v.to_string())).collect()
+    name: Option<&str>,
+    field_name: &'static str,
+) -> Result<Password, ServiceError> {
+    let policy = state.password_policy();
+    let candidate = candidate.to_string();
+    let checked = if policy.min_strength == 0 {
+        Password::parse_with(candidate, &policy, &PasswordContext { email, name })
+    } else {
+        let (email, name) = (email.map(str::to_string), name.map(str::to_string));
+        state
+            .hashing
+            .run(move |_| {
+                Password::parse_with(
+                    candidate,
+                    &policy,
+                    &PasswordContext { email: email.as_deref(), name: name.as_deref() },
+                )
+            })
+            .await?
+    };
+    checked.map_err(|violations| {
+        ServiceError::Validation(
+            violations.iter().map(|v| FieldProblem::new(field_name, v.code(), v.to_string())).collect(),
+        )
     })
 }
 
@@ -71,8 +96,8 @@ pub fn forgot_password(state: &App, ctx: &RequestContext, submitted: &str) {
 
 async fn send_reset(state: &App, ctx: &RequestContext, submitted: &str) -> Result<(), ServiceError> {
     let now = state.clock.now();
-    let user = match Email::parse(submitted) {
-        Ok(email) => state.store.find_user_by_email(&email).await?.filter(|u| !u.disabled),
+    let user = match EmailLookup::parse(submitted) {
+        Ok(email) => state.store.find_user_by_email(email).await?.filter(|u| !u.disabled),
         Err(_) => None,
     };
     let Some(user) = user else {
@@ -149,8 +174,9 @@ pub async fn reset_password(
         return Err(ServiceError::InvalidAccountToken);
     };
     let user = state.store.get_user(found.user_id).await?.ok_or(ServiceError::InvalidAccountToken)?;
-    let password = validate_new_password(state, new_password, Some(user.email.as_str()), "new_password")
-        .map_err(ServiceError::Validation)?;
+    let password =
+        validate_new_password(state, new_password, Some(user.email.as_str()), user.name.as_deref(), "new_password")
+            .await?;
     check_history(state, user.id, &password, "new_password").await?;
     let phc = state.hashing.hash(password).await?;
     let via = match found.purpose {
@@ -188,8 +214,9 @@ pub async fn change_password(
     keep_other_sessions: bool,
 ) -> Result<(), ServiceError> {
     let user = state.store.get_user(auth.user_id).await?.ok_or(ServiceError::InvalidToken)?;
-    let password = validate_new_password(state, new_password, Some(user.email.as_str()), "new_password")
-        .map_err(ServiceError::Validation)?;
+    let password =
+        validate_new_password(state, new_password, Some(user.email.as_str()), user.name.as_deref(), "new_password")
+            .await?;
     match check_password(state, ctx, user.email.as_str(), current, "password_change").await {
         Ok(_) => {}
         Err(ServiceError::InvalidCredentials) => {

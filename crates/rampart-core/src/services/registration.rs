@@ -40,11 +40,13 @@ pub async fn register(
                 .event(&state.events, Action::UserCreated, Outcome::Failure)
                 .details(serde_json::json!({ "via": "register", "reason": "email_taken" }));
             state.events.record(ev).await?;
-            if !state.mail_pacing.allow(&email.trim().to_lowercase(), std::time::Instant::now()) {
+            // The address as the account has it: every spelling of it paces (and is mailed) as one.
+            let Ok(owner) = rampart_domain::Email::parse(&email) else { return Ok(None) };
+            if !state.mail_pacing.allow(owner.as_str(), std::time::Instant::now()) {
                 return Ok(None);
             }
             state.mailer.enqueue(OutgoingMail {
-                to: email.trim().to_lowercase(),
+                to: owner.to_string(),
                 subject: "Someone tried to register with your address".into(),
                 text: "Someone tried to create an account with this e-mail address, which already has one.\n\n\
                        If it was you, sign in or reset your password instead. If not, you can ignore this message."

@@ -2,7 +2,8 @@
 
 use crate::App;
 use crate::error::{FieldProblem, ServiceError};
-use rampart_domain::{Action, Actor, Email, NewUser, Outcome, Password, Resource, RoleName, User, UserId};
+use crate::services::passwords::validate_new_password;
+use rampart_domain::{Action, Actor, Email, NewUser, Outcome, Resource, RoleName, User, UserId};
 
 /// Longest display name accepted.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -26,12 +27,19 @@ pub async fn create_user(
     let mut errors = Vec::new();
     let email =
         Email::parse(&input.email).map_err(|e| errors.push(FieldProblem::new("email", e.code(), e.to_string()))).ok();
-    let password = Password::parse_for(input.password.expose().clone(), &state.password_policy(), Some(&input.email))
-        .map_err(|violations| {
-            errors.extend(violations.iter().map(|v| FieldProblem::new("password", v.code(), v.to_string())));
-        })
-        .ok();
     let name = input.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    let email_words = email.as_ref().map_or(input.email.as_str(), Email::as_str);
+    let password =
+        match validate_new_password(state, input.password.expose(), Some(email_words), name.as_deref(), "password")
+            .await
+        {
+            Ok(password) => Some(password),
+            Err(ServiceError::Validation(problems)) => {
+                errors.extend(problems);
+                None
+            }
+            Err(e) => return Err(e),
+        };
     if let Some(n) = &name
         && (n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control))
     {

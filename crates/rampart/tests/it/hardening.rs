@@ -707,3 +707,212 @@ async fn wrong_codes_at_factor_changes_count_toward_the_login_throttle() {
     assert_eq!((s, b["code"].as_str()), (429, Some("too_many_attempts")), "locked: {b}");
     assert!(app.actions().await.iter().any(|a| a == "auth.lockout"));
 }
+
+/// The codes of a `validation_failed` answer, by field.
+fn field_codes(problem: &serde_json::Value) -> Vec<(String, String)> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| (e["field"].as_str().unwrap_or("").to_string(), e["code"].as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Item 16: `аdmin@example.test` (Cyrillic а) and a fullwidth `ａdmin@…` registered beside
+/// `admin@example.test`. Addresses are now normalised (NFKC, lower case, the domain's ASCII
+/// form) and new local parts must pass UTS #39: the Cyrillic one is refused, the fullwidth one
+/// is the same address, and logs in to the same account.
+#[tokio::test]
+async fn look_alike_addresses_are_refused_or_are_the_same_account() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        c.login.delay_base_ms = 0;
+        c.login.max_failures = 3;
+    })
+    .await;
+    let register = |email: &str| app.post_json("/v1/auth/register", &json!({"email": email, "password": PW}));
+    let (status, created) = register("admin@example.test").await;
+    assert_eq!(status, 201, "{created}");
+
+    // Mixed scripts (Latin with one Cyrillic а), an all-Cyrillic look-alike of "ape", an
+    // invisible character: refused, each with its own code under `email`.
+    for (email, code) in [
+        ("\u{430}dmin@example.test", "email_mixed_script"),
+        ("\u{430}\u{440}\u{435}@example.test", "email_confusable"),
+        ("ad\u{200b}min@example.test", "email_disallowed_character"),
+    ] {
+        let (status, p) = register(email).await;
+        assert_eq!((status, p["code"].as_str()), (400, Some("validation_failed")), "{email:?}: {p}");
+        assert_eq!(field_codes(&p), vec![("email".to_string(), code.to_string())], "{email:?}");
+    }
+    // Fullwidth letters, @ and full stop are the address itself: taken.
+    for email in ["\u{ff41}dmin@example.test", "ＡＤＭＩＮ＠ｅｘａｍｐｌｅ．ｔｅｓｔ", " Admin@EXAMPLE.test "]
+    {
+        let (status, p) = register(email).await;
+        assert_eq!((status, p["code"].as_str()), (409, Some("email_taken")), "{email:?}: {p}");
+    }
+    assert_eq!(app.state.store.count_users().await.unwrap(), 1, "never a second account");
+
+    // The other doors (the CLI, later the admin API) go through the same use case.
+    let input = rampart_core::services::users::CreateUser {
+        email: "\u{430}dmin@example.test".into(),
+        password: rampart_domain::Secret::new(PW.into()),
+        name: None,
+        roles: Vec::new(),
+    };
+    match rampart_core::services::users::create_user(&app.state, input, rampart_domain::Actor::System, "cli").await {
+        Err(rampart_core::ServiceError::Validation(problems)) => {
+            assert_eq!(problems.len(), 1);
+            assert_eq!(problems[0].code, "email_mixed_script");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The fullwidth spelling signs in to the one account.
+    let (status, tokens) =
+        app.post_json("/v1/auth/login", &json!({"email": "ＡＤＭＩＮ@example.test", "password": PW})).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, me) = app.me(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(me["user"]["id"], created["user"]["id"]);
+    assert_eq!(me["user"]["email"], "admin@example.test");
+
+    // Spellings share one failure count: three wrong guesses in three spellings lock the
+    // address for the right password in a fourth.
+    for email in ["admin@example.test", "\u{ff41}dmin@example.test", "ADMIN@example.test"] {
+        let (status, _) =
+            app.post_json("/v1/auth/login", &json!({"email": email, "password": "not the password"})).await;
+        assert_eq!(status, 401, "{email}");
+    }
+    let (status, p) = app.post_json("/v1/auth/login", &json!({"email": "Admin@Example.Test", "password": PW})).await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("too_many_attempts")), "{p}");
+}
+
+/// Item 16: an internationalised domain is stored once, in its ASCII (punycode) form, whether
+/// it was typed in Unicode or punycode; both spellings reach the one account.
+#[tokio::test]
+async fn an_idn_domain_is_stored_in_one_form() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| c.login.delay_base_ms = 0).await;
+    let (status, created) =
+        app.post_json("/v1/auth/register", &json!({"email": "Jürgen@Bücher.example", "password": PW})).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["user"]["email"], "jürgen@xn--bcher-kva.example");
+    let (status, p) =
+        app.post_json("/v1/auth/register", &json!({"email": "jürgen@xn--bcher-kva.example", "password": PW})).await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("email_taken")));
+    // Decomposed ü (u + combining diaeresis) in both parts: the same address after NFKC.
+    let (status, p) = app
+        .post_json("/v1/auth/register", &json!({"email": "ju\u{308}rgen@bu\u{308}cher.example", "password": PW}))
+        .await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("email_taken")));
+    for email in ["jürgen@bücher.example", "JÜRGEN@XN--BCHER-KVA.EXAMPLE"] {
+        let (status, tokens) = app.post_json("/v1/auth/login", &json!({"email": email, "password": PW})).await;
+        assert_eq!(status, 200, "{email}: {tokens}");
+    }
+    assert_eq!(app.state.store.count_users().await.unwrap(), 1);
+    let (status, p) = app.post_json("/v1/auth/register", &json!({"email": "bob@xn--a.example", "password": PW})).await;
+    assert_eq!(status, 400, "{p}");
+    assert_eq!(field_codes(&p), vec![("email".to_string(), "email_invalid_domain".to_string())]);
+}
+
+/// Item 16, with e-mail verification on: a fullwidth spelling of a taken address answers like
+/// any registration (202), creates nothing, and the notice goes to the account's address.
+#[tokio::test]
+async fn with_verification_on_a_look_alike_of_a_taken_address_creates_nothing() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| c.accounts.verify_email = true).await;
+    app.create_user("admin@example.test", PW, &[]).await;
+    let (status, body) =
+        app.post_json("/v1/auth/register", &json!({"email": "\u{ff41}dmin@example.test", "password": PW})).await;
+    assert_eq!((status, body), (202, json!({"status": "accepted"})));
+    assert_eq!(app.state.store.count_users().await.unwrap(), 1);
+    let (status, p) =
+        app.post_json("/v1/auth/register", &json!({"email": "\u{430}dmin@example.test", "password": PW})).await;
+    assert_eq!(field_codes(&p), vec![("email".to_string(), "email_mixed_script".to_string())], "{status} {p}");
+}
+
+/// Item 19: the list of common passwords let `password12345` through, and would have let
+/// `Summer2024!`, `iloveyou1234` and `qwertyuiop1!`. The strength estimate refuses them at
+/// registration, change and reset, with the estimator's advice in the message.
+#[tokio::test]
+async fn patterned_passwords_are_refused_as_weak_everywhere_with_advice() {
+    let sink = rampart_testkit::smtp::SmtpSink::start().await;
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        c.login.delay_base_ms = 0;
+        sink.configure(c);
+    })
+    .await;
+    const WEAK: [&str; 4] = ["password12345", "Summer2024!", "iloveyou1234", "qwertyuiop1!"];
+    let weak = |p: &serde_json::Value, field: &str, pw: &str| {
+        assert_eq!(p["code"], "validation_failed", "{pw}: {p}");
+        assert_eq!(field_codes(p), vec![(field.to_string(), "password_weak".to_string())], "{pw}");
+        let message = p["errors"][0]["message"].as_str().unwrap();
+        assert!(message.starts_with("password is too easy to guess (strength "), "{message}");
+        assert!(message.contains("at least 3 needed"), "{message}");
+        assert!(message.len() > 80, "the estimator's advice is in the message: {message}");
+    };
+    for pw in WEAK {
+        let (status, p) =
+            app.post_json("/v1/auth/register", &json!({"email": "new@example.test", "password": pw})).await;
+        assert_eq!(status, 400, "{pw}");
+        weak(&p, "password", pw);
+    }
+    assert_eq!(app.state.store.count_users().await.unwrap(), 0);
+
+    // The account's own words: strong for a stranger, weak for Zephyrine Quillfeather.
+    let (status, p) = app
+        .post_json(
+            "/v1/auth/register",
+            &json!({"email": "zq@example.test", "name": "Zephyrine Quillfeather", "password": "quillfeather77"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    weak(&p, "password", "quillfeather77");
+    let (status, p) = app
+        .post_json("/v1/auth/register", &json!({"email": "stranger@example.test", "password": "quillfeather77"}))
+        .await;
+    assert_eq!(status, 201, "{p}");
+    // And the product's name.
+    let (status, p) =
+        app.post_json("/v1/auth/register", &json!({"email": "other@example.test", "password": "Rampart2024!"})).await;
+    assert_eq!(status, 400);
+    weak(&p, "password", "Rampart2024!");
+
+    let user = app.create_and_login("user@example.test", PW, &[]).await;
+    for pw in WEAK {
+        let change = json!({"current_password": PW, "new_password": pw});
+        let (status, p) = app.post_bearer("/v1/me/password", &user.access_token, &change).await;
+        assert_eq!(status, 400, "{pw}");
+        weak(&p, "new_password", pw);
+    }
+
+    app.post_json("/v1/auth/password/forgot", &json!({"email": "user@example.test"})).await;
+    let mail = sink.wait_for("user@example.test", std::time::Duration::from_secs(10)).await;
+    let link = rampart_testkit::smtp::find_link(&mail.text, "token=").unwrap();
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    for pw in WEAK {
+        let (status, p) = app.post_json("/v1/auth/password/reset", &json!({"token": token, "new_password": pw})).await;
+        assert_eq!(status, 400, "{pw}");
+        weak(&p, "new_password", pw);
+    }
+    let (status, _) = app
+        .post_json("/v1/auth/password/reset", &json!({"token": token, "new_password": "tangerine obelisk quietly"}))
+        .await;
+    assert_eq!(status, 204, "a strong password is taken, and the token was not used up by the refusals");
+    app.login("user@example.test", "tangerine obelisk quietly").await;
+}
+
+/// Item 19: `passwords.min_strength = 0` turns the estimate off (the list, length rules and
+/// history still apply).
+#[tokio::test]
+async fn min_strength_zero_turns_the_estimate_off() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| c.passwords.min_strength = 0).await;
+    assert_eq!(app.state.password_policy().min_strength, 0);
+    let (status, p) =
+        app.post_json("/v1/auth/register", &json!({"email": "a@example.test", "password": "Summer2024!"})).await;
+    assert_eq!(status, 201, "{p}");
+    let (status, p) =
+        app.post_json("/v1/auth/register", &json!({"email": "b@example.test", "password": "password"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(field_codes(&p), vec![("password".to_string(), "password_common".to_string())]);
+}

@@ -80,6 +80,38 @@ async fn create_user_stores_user_roles_and_event_together() {
     });
 }
 
+/// Rows stored before addresses were normalised (a Unicode domain, a fullwidth letter kept as
+/// typed) are found by the spelling they were stored with; where a row in the normal form exists
+/// too, it wins.
+#[tokio::test]
+async fn lookups_find_the_normal_form_first_then_a_row_stored_before_normalisation() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let stored =
+            |email: &str| NewUser { email: Email::from_stored(email.into()), ..new_user("x@example.com", &[]) };
+        let legacy = stored("bob@bücher.example");
+        store.create_user(&legacy, &created_event(&legacy)).await.unwrap();
+        for spelling in ["bob@bücher.example", "Bob@BÜCHER.example"] {
+            let lookup = rampart_domain::EmailLookup::parse(spelling).unwrap();
+            assert_eq!(lookup.normal().as_str(), "bob@xn--bcher-kva.example");
+            let found = store.find_user_by_email(lookup.clone()).await.unwrap().unwrap();
+            assert_eq!(found.id, legacy.id, "{spelling}");
+            assert_eq!(store.login_candidate(&lookup).await.unwrap().unwrap().0, legacy.id, "{spelling}");
+        }
+
+        let impostor = stored("\u{ff41}dmin@example.com");
+        store.create_user(&impostor, &created_event(&impostor)).await.unwrap();
+        let lookup = rampart_domain::EmailLookup::parse("\u{ff41}dmin@example.com").unwrap();
+        assert_eq!(store.login_candidate(&lookup).await.unwrap().unwrap().0, impostor.id, "alone, still reachable");
+        let admin = new_user("admin@example.com", &[]);
+        store.create_user(&admin, &created_event(&admin)).await.unwrap();
+        assert_eq!(store.login_candidate(&lookup).await.unwrap().unwrap().0, admin.id, "the normal form wins");
+        assert_eq!(store.find_user_by_email(lookup).await.unwrap().unwrap().id, admin.id);
+        let none = rampart_domain::EmailLookup::parse("nobody@example.com").unwrap();
+        assert!(store.login_candidate(&none).await.unwrap().is_none());
+    });
+}
+
 #[tokio::test]
 async fn a_taken_email_or_unknown_role_stores_nothing() {
     for_each_backend!(|db| {
