@@ -420,6 +420,25 @@ mod tests {
     }
 
     #[test]
+    fn the_built_in_proxy_needs_an_upstream_a_listener_and_an_absolute_sign_in_page() {
+        Jail::expect_with(|jail| {
+            let msg = load_err(jail, "[gateway]\nupstream = \"http://127.0.0.1:8000\"\nlisten = \"127.0.0.1:8080\"\n");
+            assert!(msg.contains("gateway.login_url: with the built-in proxy, an absolute URL"), "{msg}");
+            let msg = load_err(jail, "[gateway]\nlisten = \"127.0.0.1:8080\"\n");
+            assert!(msg.contains("gateway.upstream: required with gateway.listen"), "{msg}");
+            let msg = load_err(
+                jail,
+                "[gateway]\nupstream = \"http://127.0.0.1:8000\"\nlisten = \"127.0.0.1:8080\"\n\
+                 login_url = \"https://auth.example.com/ui/login\"\n[gateway.proxy]\nmax_concurrent = 0\n\
+                 breaker_failure_ratio = 1.5\n",
+            );
+            assert!(msg.contains("gateway.proxy.max_concurrent: at least 1"), "{msg}");
+            assert!(msg.contains("gateway.proxy.breaker_failure_ratio"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn inline_rules_load_and_match() {
         Jail::expect_with(|jail| {
             let s = load(
@@ -430,6 +449,7 @@ default_policy = "authenticated"
 allowed_redirect_hosts = ["app.example.com", "*.apps.example.com"]
 login_url = "https://auth.example.com/ui/login"
 upstream = "http://127.0.0.1:8000"
+listen = "127.0.0.1:8080"
 
 [[gateway.rules]]
 id = "health"
@@ -537,6 +557,7 @@ policy = "deny"
                 "gateway.allowed_redirect_hosts: \"*\" is not a host",
                 "gateway.login_url: a path starts with a single '/'",
                 "gateway.upstream: the scheme must be http or https",
+                "gateway.listen: required with gateway.upstream",
                 "gateway.rules[\"bad-regex\"].paths: not a valid regex",
                 "gateway.rules[\"bad-glob\"].paths: \"/a/**b\": '**' must be a whole segment",
                 "gateway.rules[\"bad-method\"].methods: unknown method \"FETCH\"",
@@ -550,7 +571,7 @@ policy = "deny"
             ] {
                 assert!(msg.lines().any(|l| l.starts_with(line)), "{line}\n{msg}");
             }
-            assert_eq!(msg.lines().count(), 1 + 13, "{msg}");
+            assert_eq!(msg.lines().count(), 1 + 14, "{msg}");
             // Unknown keys inside a rule, and bad values, are named by serde.
             let msg = load_err(jail, "[[gateway.rules]]\nid = \"x\"\npolicy = \"public\"\npathz = [\"/a\"]\n");
             assert!(msg.contains("pathz"), "{msg}");
