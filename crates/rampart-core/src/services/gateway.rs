@@ -293,7 +293,17 @@ async fn resolve(state: &App, ctx: &RequestContext, creds: &Credentials<'_>) -> 
         AuthnKind::Bearer => match state.signing.verify(secret).await {
             Ok(claims) => match claims.sid.parse().map(rampart_domain::SessionId) {
                 Ok(sid) => match state.store.get_session(sid).await? {
-                    Some(s) if s.user_id.0.to_string() == claims.sub => session_principal(state, s, kind).await?,
+                    Some(s) if s.user_id.0.to_string() == claims.sub => {
+                        // The token ends before its session may: the earlier end counts.
+                        let token_end = time::OffsetDateTime::from_unix_timestamp(claims.exp).ok();
+                        session_principal(state, s, kind).await?.map(|mut r| {
+                            r.expires_at = match (r.expires_at, token_end) {
+                                (Some(a), Some(b)) => Some(a.min(b)),
+                                (a, b) => a.or(b),
+                            };
+                            r
+                        })
+                    }
                     _ => None,
                 },
                 Err(_) => None,
@@ -321,8 +331,14 @@ async fn session_principal(
     session: rampart_domain::Session,
     kind: AuthnKind,
 ) -> Result<Option<Resolved>, ServiceError> {
-    if !session.is_active(state.clock.now()) {
+    let now = state.clock.now();
+    if !session.is_active(now) {
         return Ok(None);
+    }
+    // Use through the gateway keeps a session alive as use of the API does.
+    let policy = state.session_policy();
+    if policy.should_touch(&session, now) {
+        state.store.touch_session(session.id, now, policy.extend(&session, now)).await?;
     }
     let Some((user, _)) = state.store.account(session.user_id).await? else { return Ok(None) };
     if user.disabled {
