@@ -17,6 +17,8 @@
 //! - `ip_rules`: IP allow/block rules, admin allowlist, break-glass, automatic blocks.
 //! - `gateway`: the forward-auth doors (Traefik/Caddy, nginx, Envoy shapes), rules, the
 //!   identity assertion, caches against revocation and role changes, reloads, explain.
+//! - `proxies`: real nginx (`auth_request`) and Caddy (`forward_auth`) with the README's
+//!   configurations in front of Rampart and a PyJWT upstream (`tests/upstream/echo_app.py`).
 //! - `shield`: rate limits (memory and Redis, shadow mode, outage), client IP, security
 //!   headers, CSP reports, CORS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -31,6 +33,7 @@ mod hardening;
 mod http_core;
 mod ip_rules;
 mod mfa;
+mod proxies;
 mod shield;
 mod store_contract;
 mod tokens;
