@@ -116,11 +116,14 @@ impl RateLimitRule {
 
     /// The rules in force when none are configured: strict per-address limits on the
     /// credential endpoints, a generous one on everything else people call (the
-    /// service-to-service endpoints, probes and metrics are left to deployments to limit).
+    /// service-to-service endpoints, probes and metrics are left to deployments to limit; the
+    /// gateway's doors, which a proxy calls for every request its users make, are limited by
+    /// the gateway's own per-rule, per-principal limits).
     pub fn defaults() -> Vec<RateLimitRule> {
         let mut all = Self::new("default", "*", &[], 600, 60, false);
-        all.except =
-            ["/v1/keys/verify", "/v1/auth/introspect", "/healthz", "/readyz", "/metrics"].map(String::from).to_vec();
+        all.except = ["/v1/keys/verify", "/v1/auth/introspect", "/healthz", "/readyz", "/metrics", "/authz/*"]
+            .map(String::from)
+            .to_vec();
         vec![
             Self::new("login", "/v1/auth/login", &["POST"], 10, 60, true),
             Self::new("register", "/v1/auth/register", &["POST"], 5, 60, true),

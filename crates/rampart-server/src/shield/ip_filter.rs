@@ -54,5 +54,11 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
             }
         });
     }
-    error.into_response()
+    let mut res = error.into_response();
+    if route.starts_with("/authz/") {
+        // The gateway's doors: nginx shows only the status, so say why in a header too.
+        let reason = if matches!(v, IpVerdict::Blocked(_)) { "ip_blocked" } else { "ip_not_allowed" };
+        res.headers_mut().insert("x-rampart-deny-reason", axum::http::HeaderValue::from_static(reason));
+    }
+    res
 }

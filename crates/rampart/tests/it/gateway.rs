@@ -688,3 +688,40 @@ async fn websockets_pass_through_the_built_in_proxy() {
     }
     ws.close(None).await.unwrap();
 }
+
+/// The doors sit in front of every request a proxy's users make: the shipped per-address API
+/// limit (600 a minute) does not apply to them (the rules' per-principal limits do), and an IP
+/// refusal tells nginx why in `X-Rampart-Deny-Reason`.
+#[tokio::test]
+async fn the_doors_are_not_under_the_shipped_api_limit_and_ip_refusals_say_why() {
+    let app = TestApp::spawn_with(TestDb::sqlite(), |c| {
+        with_rules(c);
+        c.rate_limit.enabled = true;
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    for i in 0..650 {
+        let r = fwd(&app, "GET", "app.example.com", "/public/a", &[("x-forwarded-for", "198.51.100.4")]).await;
+        assert_eq!(r.status(), 200, "request {i}");
+    }
+    let admin = app.create_and_login("root@example.com", PW, &["admin"]).await;
+    let (s, body) = app
+        .post_bearer(
+            "/v1/admin/ip-rules",
+            &admin.access_token,
+            &json!({"network": "203.0.113.9/32", "action": "block"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let r = app
+        .client
+        .get(app.url("/authz/auth-request"))
+        .header("x-original-method", "GET")
+        .header("x-original-url", "https://app.example.com/public/a")
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.headers()["x-rampart-deny-reason"], "ip_blocked");
+}
