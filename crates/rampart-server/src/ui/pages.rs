@@ -758,7 +758,10 @@ pub async fn sessions(State(state): State<AppState>, Viewer(auth): Viewer, Query
             }
         })
         .collect();
-    let others = rows.iter().any(|r| !r.current);
+    // This device first, then the others as listed (newest first).
+    let (mut rows, rest): (Vec<SessionRow>, Vec<SessionRow>) = rows.into_iter().partition(|r| r.current);
+    rows.extend(rest);
+    let others = rows.len() > 1;
     let page = SessionsPage {
         c: Chrome::account(&state, &auth, "sessions.title", "sessions").done(q.done.as_deref()),
         rows,
@@ -947,7 +950,9 @@ pub struct EventRow {
     when: String,
     when_iso: String,
     what: String,
+    /// `success`, `failure` or `denied` (a CSS class).
     outcome: &'static str,
+    outcome_text: String,
     ip: String,
     device: String,
 }
@@ -980,6 +985,7 @@ pub async fn activity(State(state): State<AppState>, Viewer(auth): Viewer) -> Re
                 when_iso: iso(e.ts),
                 what: if cat.has(&key) { cat.get(&key).to_string() } else { action.to_string() },
                 outcome: e.outcome.as_str(),
+                outcome_text: cat.get(&format!("outcome.{}", e.outcome.as_str())).to_string(),
                 ip: e.ip.map(|i| i.to_string()).unwrap_or_default(),
                 device: d.browser.unwrap_or_default(),
             }

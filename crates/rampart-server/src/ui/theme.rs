@@ -2,11 +2,14 @@
 //! more) and link colours that keep WCAG AA contrast (4.5:1) on the light and dark page
 //! backgrounds. Computed once at start-up into the stylesheet's custom properties.
 
-/// The light page background (must match `--bg` in `style.css`).
-const LIGHT_BG: [u8; 3] = [0xff, 0xff, 0xff];
-/// The dark page background (must match the dark `--bg` in `style.css`).
-const DARK_BG: [u8; 3] = [0x11, 0x14, 0x1b];
-const AA: f64 = 4.5;
+/// The light background links sit on with the least contrast (`--surface` in `style.css`;
+/// `--bg` and `--panel` are white).
+const LIGHT_BG: [u8; 3] = [0xf6, 0xf7, 0xf9];
+/// The dark background links sit on with the least contrast (the dark `--panel`; `--bg` is
+/// darker).
+const DARK_BG: [u8; 3] = [0x1a, 0x1e, 0x27];
+/// WCAG AA for normal text, with a little room for rounding.
+const AA: f64 = 4.6;
 
 fn channel(c: u8) -> f64 {
     let c = f64::from(c) / 255.0;

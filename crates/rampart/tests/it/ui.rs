@@ -166,11 +166,14 @@ async fn refusals_read_as_messages_and_forms_need_this_origin_and_the_csrf_token
     assert!(body.contains("value=\"msg@example.com\""), "the address is kept");
 
     // A weak password at registration: the estimator's hint is on the page.
-    let res =
-        form(&app, "/ui/register", &[("email", "new@example.com"), ("password", "password1")]).send().await.unwrap();
+    let res = form(&app, "/ui/register", &[("email", "new@example.com"), ("password", "qwertyuiop123456")])
+        .send()
+        .await
+        .unwrap();
     let body = res.text().await.unwrap();
     assert!(body.contains("Please check what you entered."), "{body}");
-    assert!(body.contains("class=\"notice error\""), "{body}");
+    assert!(body.contains("This password is too easy to guess. ("), "the estimator's hint follows: {body}");
+    assert!(body.contains("value=\"new@example.com\""), "the address is kept");
 
     // A forged cross-site post (no same-origin sign) is refused before anything happens.
     let res = app
