@@ -17,10 +17,12 @@ pub struct AccountsConfig {
     pub verification_ttl_hours: u64,
     /// How long a password-reset link works, in minutes.
     pub reset_ttl_minutes: u64,
-    /// The link in the verification e-mail; `{token}` is replaced by the token. Point it at the
+    /// The link in the verification e-mail; `{token}` is replaced by the token. The default is
+    /// Rampart's own page (`/ui/verify-email`; set the host you serve it on), or point it at a
     /// page of your application that posts the token to `/v1/auth/verify-email`.
     pub verify_email_url: String,
-    /// The link in the password-reset e-mail; `{token}` is replaced by the token.
+    /// The link in the password-reset e-mail; `{token}` is replaced by the token. The default is
+    /// Rampart's own page (`/ui/reset`).
     pub reset_password_url: String,
 }
 
@@ -31,8 +33,8 @@ impl Default for AccountsConfig {
             verify_email: false,
             verification_ttl_hours: 24,
             reset_ttl_minutes: 30,
-            verify_email_url: "http://127.0.0.1:8080/verify-email?token={token}".into(),
-            reset_password_url: "http://127.0.0.1:8080/reset-password?token={token}".into(),
+            verify_email_url: "http://127.0.0.1:8080/ui/verify-email?token={token}".into(),
+            reset_password_url: "http://127.0.0.1:8080/ui/reset?token={token}".into(),
         }
     }
 }

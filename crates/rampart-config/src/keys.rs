@@ -90,6 +90,7 @@ mod tests {
             "webauthn",
             "gateway",
             "security",
+            "ui",
         ];
         expected.sort_unstable();
         assert_eq!(sections, expected);

@@ -29,6 +29,7 @@ mod server;
 mod sessions;
 mod settings;
 mod tokens;
+mod ui;
 mod url;
 mod webauthn;
 
@@ -55,6 +56,7 @@ pub use server::*;
 pub use sessions::*;
 pub use settings::{MAX_DURATION, Settings};
 pub use tokens::*;
+pub use ui::{UiConfig, UiLogo, UiSettings};
 pub use url::SecretUrl;
 pub use webauthn::WebAuthnConfig;
 
@@ -84,6 +86,7 @@ pub struct Config {
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewayConfig,
     pub security: SecurityConfig,
+    pub ui: UiConfig,
 }
 
 /// Why configuration could not be loaded. The message names the file, key and problem.

@@ -23,7 +23,7 @@ use crate::{
     AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings,
     GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings, MfaSettings,
     PasswordsSettings, RateLimitSettings, SecuritySettings, ServerSettings, SessionsSettings, TokensSettings,
-    WebAuthnConfig,
+    UiSettings, WebAuthnConfig,
 };
 use std::time::Duration;
 
@@ -97,6 +97,7 @@ pub struct Settings {
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewaySettings,
     pub security: SecuritySettings,
+    pub ui: UiSettings,
 }
 
 impl Settings {
@@ -131,9 +132,10 @@ impl Settings {
         let webauthn = keep(c.webauthn.settings(), &mut p);
         let gateway = keep(c.gateway.settings(), &mut p);
         let security = keep(c.security.settings(), &mut p);
+        let ui = keep(c.ui.settings(), &mut p);
         match (
             server, database, log, passwords, tokens, accounts, sessions, login, api_keys, mail, audit, mfa,
-            rate_limit, headers, cors, ip_rules, webauthn, gateway, security,
+            rate_limit, headers, cors, ip_rules, webauthn, gateway, security, ui,
         ) {
             (
                 Some(server),
@@ -155,6 +157,7 @@ impl Settings {
                 Some(webauthn),
                 Some(gateway),
                 Some(security),
+                Some(ui),
             ) if p.is_empty() => Ok(Settings {
                 server,
                 data: c.data.clone(),
@@ -176,6 +179,7 @@ impl Settings {
                 webauthn,
                 gateway,
                 security,
+                ui,
             }),
             _ => Err(ConfigError::Invalid(p.join("\n"))),
         }
@@ -236,7 +240,7 @@ mod tests {
         assert_eq!(s.tokens.rotate_after, Some(time::Duration::days(90)));
         assert_eq!(s.accounts.verification_ttl, time::Duration::hours(24));
         assert_eq!(s.accounts.reset_ttl, time::Duration::minutes(30));
-        assert_eq!(s.accounts.reset_password_link("t0k"), "http://127.0.0.1:8080/reset-password?token=t0k");
+        assert_eq!(s.accounts.reset_password_link("t0k"), "http://127.0.0.1:8080/ui/reset?token=t0k");
         assert_eq!(s.api_keys.usage_retention, time::Duration::days(90));
         assert_eq!(s.audit.retention, Some(time::Duration::days(365)));
         assert_eq!(s.audit.checkpoint_interval, Duration::from_secs(300));

@@ -166,9 +166,18 @@ fn is_safe(method: &Method) -> bool {
 }
 
 /// What a session of a user who must enrol a second factor (the `[mfa]` policy) may still
-/// reach: their account, the factor endpoints, logout and the CSRF token.
+/// reach: their account, the factor endpoints and pages, logout and the CSRF token.
 fn enrollment_path(path: &str) -> bool {
-    matches!(path, "/v1/me" | "/v1/auth/logout" | "/v1/auth/csrf") || path.starts_with("/v1/me/mfa/")
+    matches!(
+        path,
+        "/v1/me"
+            | "/v1/auth/logout"
+            | "/v1/auth/csrf"
+            | "/ui/logout"
+            | "/ui/account/security"
+            | "/ui/account/backup-codes"
+    ) || path.starts_with("/v1/me/mfa/")
+        || path.starts_with("/ui/account/totp")
 }
 
 impl FromRequestParts<AppState> for Authenticated {

@@ -7,6 +7,7 @@
 //! - [`background`]: the periodic jobs while serving;
 //! - [`gateway_proxy`]: the gateway's built-in proxy, on a listener of its own;
 //! - [`routes`]: the handlers, by API area; [`views`]: domain → wire conversions;
+//! - [`ui`]: the web pages under `/ui/` (askama templates, embedded assets, the catalogue);
 //! - [`auth`]: the extractors for who is calling; [`error`]: [`ApiError`] and its one table;
 //! - [`shield`], [`limits`], [`request_id`], [`telemetry`], [`http_metrics`]: the layers.
 
@@ -26,6 +27,7 @@ pub mod shield;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ui;
 pub mod views;
 
 pub use error::ApiError;

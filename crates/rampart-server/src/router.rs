@@ -14,13 +14,14 @@
 //! 9. IP rules — allow and block lists (`shield::ip_filter`);
 //! 10. CORS — preflights and allowed origins (`shield::headers::cors`);
 //! 11. rate limit — per rule, memory or Redis (`shield::rate_limit`);
-//! 12. the route, or the 404/405 fallbacks.
+//! 12. the route (the web pages add their CSP and read the form's CSRF field: `ui`), or the
+//!     404/405 fallbacks.
 //!
 //! axum applies `.layer` calls inside-out, so [`router`] lists them innermost first.
 
 use crate::shield::{client_ip, headers, ip_filter, rate_limit};
 use crate::state::AppState;
-use crate::{http_metrics, limits, openapi, request_id, routes, telemetry};
+use crate::{http_metrics, limits, openapi, request_id, routes, telemetry, ui};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -104,6 +105,9 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
 /// The full router with every layer, ready to serve.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api_router().split_for_parts();
+    // The web pages are not API routes: they are mounted beside them, outside the OpenAPI
+    // document, with their own CSP (`ui::router`).
+    let routes = routes.merge(ui::router(&state));
     let trusted = state.shield.trusted_proxies.clone();
     let client_ip_header = state.shield.client_ip_header;
     let cors = state.shield.cors.clone();

@@ -22,6 +22,8 @@ pub struct Inner {
     /// The gateway's built-in proxy (`[gateway] upstream`), when configured.
     pub built_in_proxy: Option<crate::gateway_proxy::BuiltInProxy>,
     pub(crate) openapi_json: String,
+    /// The web pages' branding, assets and text.
+    pub ui: crate::ui::Ui,
 }
 
 impl Deref for AppState {
@@ -63,6 +65,7 @@ impl AppState {
 
     fn with_proxy(core: App, shield: Shield, built_in_proxy: Option<crate::gateway_proxy::BuiltInProxy>) -> AppState {
         let openapi_json = crate::openapi::render(&crate::router::openapi_doc());
-        AppState(Arc::new(Inner { core, shield, built_in_proxy, openapi_json }))
+        let ui = crate::ui::Ui::new(&core.settings.ui);
+        AppState(Arc::new(Inner { core, shield, built_in_proxy, openapi_json, ui }))
     }
 }

@@ -435,6 +435,11 @@ pub async fn require_recent_auth(
     }
 }
 
+/// The signed-in user's own keys (never their secrets), newest first.
+pub async fn list_own(state: &App, auth: &crate::authz::Authenticated) -> Result<Vec<StoredApiKey>, ServiceError> {
+    Ok(state.store.list_api_keys(auth.user_id).await?)
+}
+
 /// A signed-in user creates a key of their own (after [`require_recent_auth`]).
 pub async fn create_own(
     state: &App,

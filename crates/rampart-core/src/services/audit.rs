@@ -306,3 +306,15 @@ impl SiemTail {
         }
     }
 }
+
+/// The security events the signed-in user did (sign-ins, factor and password changes, keys,
+/// sessions), newest first: the account's "activity" page. Their own events, so the read is
+/// not itself recorded the way an administrator's audit read is.
+pub async fn my_activity(
+    state: &App,
+    auth: &crate::authz::Authenticated,
+    limit: u32,
+) -> Result<Vec<StoredEvent>, ServiceError> {
+    let filter = AuditFilter { actor_id: Some(auth.user_id.0), ..AuditFilter::default() };
+    Ok(state.store.query_events(&filter, None, limit).await?)
+}

@@ -91,7 +91,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/me/api-keys", tag = "api-keys", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "Keys", body = ApiKeyList)))]
 pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<axum::Json<ApiKeyList>, ApiError> {
-    let keys = state.store.list_api_keys(auth.user_id).await?;
+    let keys = keys::list_own(&state, &auth).await?;
     Ok(axum::Json(ApiKeyList { items: keys.iter().map(view).collect(), next_cursor: None }))
 }
 

@@ -85,22 +85,38 @@ pub(crate) fn issued_response(state: &AppState, issued: Issued) -> Result<Respon
         Issued::Tokens(tokens) => Ok(no_store(axum::Json(token_response(tokens)).into_response())),
         Issued::Cookie { value, max_age, session_id, csrf_token } => {
             let body = CookieSession { session_id: session_id.to_string(), csrf_token };
-            let same_site = match state.settings.sessions.cookie_same_site {
-                SameSite::Lax => "Lax",
-                SameSite::Strict => "Strict",
-            };
-            let sessions = &state.settings.sessions;
-            let cookie = format!(
-                "{}={value}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={}{}",
-                sessions.cookie_name(),
-                max_age.whole_seconds(),
-                sessions.cookie_scope(),
-            );
             let mut res = no_store(axum::Json::<CookieSession>(body).into_response());
-            res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
+            res.headers_mut().insert(header::SET_COOKIE, session_cookie(state, &value, max_age)?);
             Ok(res)
         }
     }
+}
+
+/// The `Set-Cookie` value of a new browser session (the JSON API's cookie mode and the pages).
+pub(crate) fn session_cookie(state: &AppState, value: &str, max_age: time::Duration) -> Result<HeaderValue, ApiError> {
+    let same_site = match state.settings.sessions.cookie_same_site {
+        SameSite::Lax => "Lax",
+        SameSite::Strict => "Strict",
+    };
+    let sessions = &state.settings.sessions;
+    let cookie = format!(
+        "{}={value}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={}{}",
+        sessions.cookie_name(),
+        max_age.whole_seconds(),
+        sessions.cookie_scope(),
+    );
+    HeaderValue::from_str(&cookie).map_err(ApiError::internal)
+}
+
+/// The `Set-Cookie` value that removes the browser session cookie.
+pub(crate) fn cleared_cookie(state: &AppState) -> Result<HeaderValue, ApiError> {
+    let sessions = &state.settings.sessions;
+    let clear = format!(
+        "{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        sessions.cookie_name(),
+        sessions.cookie_scope()
+    );
+    HeaderValue::from_str(&clear).map_err(ApiError::internal)
 }
 
 /// Responses carrying credentials must not be cached (RFC 6749 §5.1).
@@ -136,13 +152,7 @@ pub async fn logout(
     sessions::logout(&state, &ctx, &auth).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     if auth.via == Via::Cookie {
-        let sessions = &state.settings.sessions;
-        let clear = format!(
-            "{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0{}",
-            sessions.cookie_name(),
-            sessions.cookie_scope()
-        );
-        res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&clear).map_err(ApiError::internal)?);
+        res.headers_mut().insert(header::SET_COOKIE, cleared_cookie(&state)?);
     }
     Ok(res)
 }

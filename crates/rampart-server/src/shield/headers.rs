@@ -4,7 +4,8 @@
 //! trusted proxy's `X-Forwarded-Proto`/`Forwarded: proto=`), `X-Content-Type-Options`,
 //! `X-Frame-Options`, `Referrer-Policy`, `Permissions-Policy`, `Cross-Origin-Opener-Policy`, the
 //! CSP (or its report-only form) reporting to `/v1/csp-report`, and `Cache-Control: no-store`
-//! on responses that carry or answer credentials. A header a handler set itself is kept.
+//! on responses that carry or answer credentials. A header a handler set itself is kept, and a
+//! response with its own CSP (the web pages') gets neither configured CSP form.
 //!
 //! CORS (`[cors]`): only listed origins get `Access-Control-Allow-Origin` (their own origin,
 //! never `*`), with `Vary: Origin`; a preflight from a listed origin is answered here (204),
@@ -72,8 +73,14 @@ pub(crate) async fn security_headers(h: Arc<SecurityHeaders>, req: Request, next
     let mut res = next.run(req).await;
     let no_store = carries_credentials(&path, &req_headers, res.headers());
     let out = res.headers_mut();
+    // A response that brought its own CSP (the web pages') keeps it alone: a second policy,
+    // even report-only, would also apply to it.
+    let own_csp = out.contains_key(header::CONTENT_SECURITY_POLICY)
+        || out.contains_key(header::CONTENT_SECURITY_POLICY_REPORT_ONLY);
     for (name, value) in &h.fixed {
-        if !out.contains_key(name) {
+        let csp = name == header::CONTENT_SECURITY_POLICY || name == header::CONTENT_SECURITY_POLICY_REPORT_ONLY;
+        let kept = out.contains_key(name) || (csp && own_csp);
+        if !kept {
             out.insert(name.clone(), value.clone());
         }
     }

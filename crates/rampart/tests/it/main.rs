@@ -19,6 +19,9 @@
 //!   identity assertion, caches against revocation and role changes, reloads, explain.
 //! - `proxies`: real nginx (`auth_request`) and Caddy (`forward_auth`) with the README's
 //!   configurations in front of Rampart and a PyJWT upstream (`tests/upstream/echo_app.py`).
+//! - `ui`: the web pages over HTTP: CSP and caching, sign-in and `rd`, the step-up, CSRF.
+//! - `browser`: the pages in a real Chromium (Playwright for Python, axe-core, screenshots):
+//!   register, verify, sign in, TOTP, devices, API keys, reset (`tests/browser/`).
 //! - `shield`: rate limits (memory and Redis, shadow mode, outage), client IP, security
 //!   headers, CSP reports, CORS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -26,6 +29,7 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod browser;
 mod caches;
 mod cli;
 mod gateway;
@@ -37,4 +41,5 @@ mod proxies;
 mod shield;
 mod store_contract;
 mod tokens;
+mod ui;
 mod webauthn;

@@ -1,0 +1,266 @@
+//! The web pages over real HTTP (no browser): the page CSP and caching, hashed assets, sign-in
+//! with the cookie and every `rd` spelling that must not leave the origin, the step-up with a
+//! TOTP code, CSRF on the pages' forms, and refusals shown as messages. The journeys in a real
+//! Chromium are in `browser`.
+
+use crate::mfa::{PW, code_at, enable_totp, no_delays};
+use rampart_domain::Clock as _;
+use rampart_domain::clock::FixedClock;
+use rampart_testkit::{TestApp, TestDb};
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use std::sync::Arc;
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A form post as a browser on this origin sends it.
+fn form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    app.client.post(app.url(path)).header("origin", format!("http://{}", app.addr)).form(fields)
+}
+
+/// The session cookie (`name=value`) a response sets.
+fn session_cookie(res: &reqwest::Response) -> String {
+    let set = res.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(set.starts_with("__Host-rampart_session="), "{set}");
+    for attr in ["Secure", "HttpOnly", "SameSite=", "Path=/"] {
+        assert!(set.contains(attr), "{attr} missing from {set}");
+    }
+    set.split(';').next().unwrap().to_string()
+}
+
+/// The value of the first input named `name` on a page.
+fn field(page: &str, name: &str) -> String {
+    let prefix = format!("name=\"{name}\" value=\"");
+    let at = page.find(&prefix).unwrap_or_else(|| panic!("no field {name}: {page}"));
+    page[at + prefix.len()..].split('"').next().unwrap().to_string()
+}
+
+fn location(res: &reqwest::Response) -> &str {
+    res.headers().get(LOCATION).map(|v| v.to_str().unwrap()).unwrap_or("")
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf_of(page: &str) -> String {
+    field(page, "csrf")
+}
+
+async fn sign_in(app: &TestApp, email: &str, rd: &str) -> reqwest::Response {
+    form(app, "/ui/login", &[("email", email), ("password", PW), ("rd", rd)]).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn pages_carry_the_strict_csp_and_no_store_and_assets_are_immutable() {
+    let app = TestApp::spawn().await;
+    for path in ["/ui/login", "/ui/register", "/ui/forgot", "/ui/reset?token=x", "/ui/verify-email?token=x"] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()[CONTENT_SECURITY_POLICY], CSP, "{path}");
+        assert!(res.headers().get("content-security-policy-report-only").is_none(), "{path}: one policy only");
+        assert_eq!(res.headers()[CACHE_CONTROL], "no-store", "{path}");
+        assert_eq!(res.headers()["x-frame-options"], "DENY", "{path}");
+        let body = res.text().await.unwrap();
+        assert!(!body.contains("<style") && !body.contains(" style="), "{path}: no inline style");
+        assert!(!body.contains("<script>") && !body.contains(" on"), "{path}: no inline script or handlers");
+        assert!(body.contains("<label for=\"email\"") || !body.contains("id=\"email\""), "{path}: labelled inputs");
+    }
+    // The JSON API keeps its own policy.
+    let res = app.get("/healthz").await;
+    assert!(res.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().contains("report-uri"));
+
+    let page = app.get("/ui/login").await.text().await.unwrap();
+    let mut assets = Vec::new();
+    for part in page.split("/ui/assets/").skip(1) {
+        assets.push(part.split('"').next().unwrap().to_string());
+    }
+    assert!(assets.len() >= 4, "stylesheet, htmx, script, icon: {assets:?}");
+    let mut weight = page.len();
+    for name in &assets {
+        let res = app.get(&format!("/ui/assets/{name}")).await;
+        assert_eq!(res.status(), 200, "{name}");
+        assert_eq!(res.headers()[CACHE_CONTROL], "public, max-age=31536000, immutable", "{name}");
+        let hashed = name.split('.').nth(1).unwrap();
+        assert_eq!(hashed.len(), 12, "{name}: a content hash in the name");
+        weight += res.bytes().await.unwrap().len();
+    }
+    assert!(weight < 100 * 1024, "sign-in page weighs {weight} bytes on first load");
+    assert_eq!(app.get("/ui/assets/style.css").await.status(), 404, "only hashed names are served");
+    assert_eq!(app.get("/favicon.ico").await.status(), 200);
+}
+
+#[tokio::test]
+async fn sign_in_returns_only_to_this_origin_or_an_allowed_host() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        no_delays(c);
+        c.gateway.allowed_redirect_hosts = vec!["app.example.com".into()];
+    })
+    .await;
+    app.create_user("rd@example.com", PW, &[]).await;
+
+    let res = sign_in(&app, "rd@example.com", "").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/ui/account");
+    let cookie = session_cookie(&res);
+    let res = app.client.get(app.url("/ui/account")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
+    assert!(res.text().await.unwrap().contains("rd@example.com"));
+
+    let res = sign_in(&app, "rd@example.com", "/ui/account/keys?x=1").await;
+    assert_eq!(location(&res), "/ui/account/keys?x=1", "a same-origin path is kept");
+
+    for bad in [
+        "//evil.example",
+        "https:evil.example",
+        "/\\evil.example",
+        "\\/evil.example",
+        "%2F%2Fevil.example",
+        "/%2F%2Fevil.example",
+        "javascript:alert(document.domain)",
+        "JAVASCRIPT:alert(1)",
+        "http://evil.example",
+        "HTTPS://EVIL.EXAMPLE/",
+        "https://app.example.com@evil.example/",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "java\nscript:alert(1)",
+    ] {
+        let res = sign_in(&app, "rd@example.com", bad).await;
+        assert_eq!(res.status(), 303, "{bad:?}");
+        assert_eq!(location(&res), "/ui/account", "{bad:?} must not be followed");
+        let res = app.get(&format!("/ui/continue?rd={}", urlencode(bad))).await;
+        assert_eq!(location(&res), "/ui/account", "/ui/continue refuses {bad:?} too");
+    }
+
+    // An allowed host: through the same-origin hop (form-action 'self' blocks a cross-origin
+    // redirect of the post itself).
+    let res = sign_in(&app, "rd@example.com", "https://App.Example.com/orders?id=7").await;
+    let hop = location(&res).to_string();
+    assert_eq!(hop, "/ui/continue?rd=https%3A%2F%2Fapp.example.com%2Forders%3Fid%3D7");
+    let res = app.get(&hop).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "https://app.example.com/orders?id=7");
+
+    // Signed in already: the sign-in page goes straight on.
+    let res =
+        app.client.get(app.url("/ui/login?rd=/ui/account/sessions")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(location(&res), "/ui/account/sessions");
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn refusals_read_as_messages_and_forms_need_this_origin_and_the_csrf_token() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
+    app.create_user("msg@example.com", PW, &[]).await;
+
+    let res = form(&app, "/ui/login", &[("email", "msg@example.com"), ("password", "not the password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get(SET_COOKIE).is_none());
+    let body = res.text().await.unwrap();
+    assert!(body.contains("The e-mail address or password is not right."), "{body}");
+    assert!(body.contains("value=\"msg@example.com\""), "the address is kept");
+
+    // A weak password at registration: the estimator's hint is on the page.
+    let res = form(&app, "/ui/register", &[("email", "new@example.com"), ("password", "qwertyuiop123456")])
+        .send()
+        .await
+        .unwrap();
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Please check what you entered."), "{body}");
+    assert!(body.contains("This password is too easy to guess. ("), "the estimator's hint follows: {body}");
+    assert!(body.contains("value=\"new@example.com\""), "the address is kept");
+
+    // A forged cross-site post (no same-origin sign) is refused before anything happens.
+    let res = app
+        .client
+        .post(app.url("/ui/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("email", "msg@example.com"), ("password", PW)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.headers().get(SET_COOKIE).is_none());
+
+    // Signed-in forms need the session's CSRF token.
+    let cookie = session_cookie(&sign_in(&app, "msg@example.com", "").await);
+    let page = app.client.get(app.url("/ui/account/sessions")).header("cookie", &cookie).send().await.unwrap();
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let res = form(&app, "/ui/logout", &[("csrf", "wrong")]).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    let res = app.client.get(app.url("/ui/account")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), 200, "still signed in");
+    let res = form(&app, "/ui/logout", &[("csrf", &csrf)]).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(res.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    let res = app.client.get(app.url("/ui/account")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), 303, "signed out: back to the sign-in page");
+    assert_eq!(location(&res), "/ui/login?rd=%2Fui%2Faccount");
+
+    // Throttled: the page says when to try again.
+    let mut last = String::new();
+    for _ in 0..12 {
+        let res =
+            form(&app, "/ui/login", &[("email", "msg@example.com"), ("password", "wrong again")]).send().await.unwrap();
+        last = res.text().await.unwrap();
+        if last.contains("Too many attempts") {
+            break;
+        }
+    }
+    assert!(last.contains("Too many attempts. Try again in"), "{last}");
+}
+
+#[tokio::test]
+async fn the_step_up_asks_for_the_code_and_a_right_one_opens_the_session() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), no_delays).await;
+    let user = app.create_and_login("two@example.com", PW, &[]).await;
+    let (secret, backup) = enable_totp(&app, &user.access_token, clock.now()).await;
+    clock.advance(time::Duration::seconds(30)); // the enabling code's step is spent
+
+    let res = sign_in(&app, "two@example.com", "/ui/account/security").await;
+    assert_eq!(res.status(), 200, "no session before the second step");
+    assert!(res.headers().get(SET_COOKIE).is_none());
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Authenticator code"), "{page}");
+    let (token, methods) = (field(&page, "mfa_token"), field(&page, "methods"));
+    assert_eq!(methods, "totp,backup_code");
+
+    let wrong = [("mfa_token", token.as_str()), ("methods", &methods), ("method", "totp"), ("code", "000000")];
+    let res = form(&app, "/ui/login/step-up", &wrong).send().await.unwrap();
+    let body = res.text().await.unwrap();
+    assert!(body.contains("That code is not right"), "{body}");
+
+    let code = code_at(&secret, clock.now());
+    let right = [
+        ("mfa_token", token.as_str()),
+        ("methods", &methods),
+        ("method", "totp"),
+        ("code", &code),
+        ("rd", "/ui/account/security"),
+    ];
+    let res = form(&app, "/ui/login/step-up", &right).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/ui/account/security");
+    let cookie = session_cookie(&res);
+    let page = app.client.get(app.url("/ui/account/security")).header("cookie", &cookie).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("Unused backup codes: 10"));
+
+    // A backup code works once.
+    let page = sign_in(&app, "two@example.com", "").await.text().await.unwrap();
+    let token = field(&page, "mfa_token");
+    let res = form(
+        &app,
+        "/ui/login/step-up",
+        &[("mfa_token", &token), ("methods", &methods), ("method", "backup_code"), ("code", &backup[0])],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+}
