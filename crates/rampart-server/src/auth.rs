@@ -178,6 +178,7 @@ fn enrollment_path(path: &str) -> bool {
             | "/ui/account/backup-codes"
     ) || path.starts_with("/v1/me/mfa/")
         || path.starts_with("/ui/account/totp")
+        || path.starts_with("/ui/account/passkeys")
 }
 
 impl FromRequestParts<AppState> for Authenticated {

@@ -429,15 +429,17 @@ pub fn secs_until(now: OffsetDateTime, t: OffsetDateTime) -> i64 {
 }
 
 /// Passwordless login with a passkey: the assertion (throttled per client address), the same
-/// admission checks as a password, then a session with `amr = ["hwk", "user", "mfa"]`.
+/// admission checks as a password, then a session with `amr = ["hwk", "user", "mfa"]` (tokens,
+/// or the browser cookie in cookie mode).
 pub async fn passkey_login(
     state: &App,
     ctx: &RequestContext,
     challenge_id: &str,
     credential: &serde_json::Value,
+    mode: SessionMode,
 ) -> Result<Issued, ServiceError> {
     let user = crate::services::webauthn::passkey_finish(state, ctx, challenge_id, credential).await?;
     admit(state, ctx, &user).await?;
     require_fresh_password(state, ctx, &user).await?;
-    start_session(state, ctx, &user, crate::services::webauthn::passkey_amr(), SessionMode::Token).await
+    start_session(state, ctx, &user, crate::services::webauthn::passkey_amr(), mode).await
 }

@@ -4,7 +4,7 @@
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::limits::ApiJson;
+use crate::limits::{ApiJson, ApiQuery};
 use crate::routes::auth::{issued_response, no_store};
 use crate::routes::mfa::reauth;
 use crate::views::{authenticator_view, webauthn_challenge};
@@ -138,11 +138,13 @@ pub async fn passkey_start(State(state): State<AppState>) -> Result<Response, Ap
 }
 
 /// Completes a passwordless login: the account is the one whose credential signed. Tokens with
-/// `amr` `["hwk","user","mfa"]` (the authenticator verified its user). Refusals count toward
-/// the client address's login throttle.
+/// `amr` `["hwk","user","mfa"]` (the authenticator verified its user), or with
+/// `?session=cookie` the browser session cookie and `{session_id, csrf_token}`, as a cookie-mode
+/// login answers. Refusals count toward the client address's login throttle.
 #[utoipa::path(post, path = "/v1/auth/passkey/finish", tag = "accounts", request_body = PasskeyFinish,
+    params(crate::routes::auth::LoginQuery),
     responses(
-        (status = 200, description = "Tokens", body = TokenResponse),
+        (status = 200, description = "Tokens, or the session cookie in cookie mode", body = TokenResponse),
         (status = 401, description = "`invalid_credentials`: the assertion was refused", body = Problem),
         (status = 403, description = "`account_disabled`, `email_not_verified`, `password_expired`", body = Problem),
         (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
@@ -150,8 +152,9 @@ pub async fn passkey_start(State(state): State<AppState>) -> Result<Response, Ap
 pub async fn passkey_finish(
     State(state): State<AppState>,
     ctx: RequestContext,
+    ApiQuery(q): ApiQuery<crate::routes::auth::LoginQuery>,
     ApiJson(req): ApiJson<PasskeyFinish>,
 ) -> Result<Response, ApiError> {
-    let issued = login::passkey_login(&state, &ctx, &req.challenge_id, &req.credential).await?;
+    let issued = login::passkey_login(&state, &ctx, &req.challenge_id, &req.credential, q.session).await?;
     issued_response(&state, issued)
 }

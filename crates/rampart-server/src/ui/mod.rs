@@ -80,6 +80,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/account/totp/enable", post(pages::totp_enable))
         .route("/ui/account/totp/disable", get(pages::totp_disable_page).post(pages::totp_disable))
         .route("/ui/account/backup-codes", get(pages::backup_codes_page).post(pages::backup_codes))
+        .route("/ui/account/passkeys", get(pages::passkeys))
+        .route("/ui/account/passkeys/{id}/remove", get(pages::remove_passkey_page_get).post(pages::remove_passkey))
         .route("/ui/account/sessions", get(pages::sessions))
         .route("/ui/account/sessions/others/revoke", post(pages::revoke_other_sessions))
         .route("/ui/account/sessions/{id}/revoke", post(pages::revoke_session))

@@ -53,6 +53,8 @@ pub struct LoginPage<'a> {
     c: Chrome<'a>,
     email: String,
     rd: String,
+    /// Where a passkey sign-in (in the script) goes: the vetted `rd`.
+    next: String,
     registration: bool,
 }
 
@@ -60,6 +62,7 @@ fn login_form<'a>(state: &'a AppState, email: String, rd: Option<String>, notice
     LoginPage {
         c: Chrome::public(state, "login.title").with(notice),
         email,
+        next: redirect::after_sign_in(rd.as_deref(), &state.settings.gateway),
         rd: rd.unwrap_or_default(),
         registration: state.settings.accounts.registration,
     }
@@ -143,6 +146,9 @@ pub struct StepUpPage<'a> {
     rd: String,
     /// The offered methods, carried through the forms (`totp,backup_code,…`).
     methods: String,
+    /// Where the passkey step (in the script) goes: the vetted `rd`.
+    next: String,
+    webauthn: bool,
     totp: bool,
     backup_code: bool,
     email: bool,
@@ -160,6 +166,8 @@ fn step_up_page<'a>(
     let has = |m: &str| required.methods.iter().any(|x| x == m);
     StepUpPage {
         c: Chrome::public(state, "step_up.title").with(notice),
+        next: redirect::after_sign_in(rd.as_deref(), &state.settings.gateway),
+        webauthn: has("webauthn"),
         totp: has("totp"),
         backup_code: has("backup_code"),
         email: has("email"),
@@ -552,7 +560,7 @@ impl ReauthForm {
 pub struct ReauthPage<'a> {
     c: Chrome<'a>,
     /// Where the form posts.
-    action: &'static str,
+    action: String,
     intro: &'static str,
     submit: &'static str,
     /// Ask for a current second-factor code too.
@@ -575,7 +583,7 @@ fn reauth_page<'a>(
     };
     ReauthPage {
         c: Chrome::account(state, auth, title, "security").with(notice),
-        action,
+        action: action.to_string(),
         intro,
         submit,
         ask_code,
@@ -992,4 +1000,80 @@ pub async fn activity(State(state): State<AppState>, Viewer(auth): Viewer) -> Re
         })
         .collect();
     html(StatusCode::OK, &ActivityPage { c: Chrome::account(&state, &auth, "activity.title", "activity"), rows })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passkeys
+
+#[derive(Debug)]
+pub struct PasskeyRow {
+    id: String,
+    name: String,
+    created: String,
+    last_used: String,
+}
+
+#[derive(Template, Debug)]
+#[template(path = "passkeys.html")]
+pub struct PasskeysPage<'a> {
+    c: Chrome<'a>,
+    rows: Vec<PasskeyRow>,
+}
+
+/// The account's passkeys; adding one is the script's (WebAuthn needs JavaScript).
+pub async fn passkeys(State(state): State<AppState>, Viewer(auth): Viewer, Query(q): Query<DoneQuery>) -> Response {
+    let list = match rampart_core::services::webauthn::list(&state, &auth).await {
+        Ok(l) => l,
+        Err(e) => return account_error(&state, &auth, &e),
+    };
+    let never = state.ui.catalog.get("keys.never");
+    let rows = list
+        .into_iter()
+        .map(|a| PasskeyRow {
+            id: a.id.to_string(),
+            name: a.name,
+            created: when(a.created_at),
+            last_used: a.last_used_at.map_or_else(|| never.to_string(), when),
+        })
+        .collect();
+    let c = Chrome::account(&state, &auth, "passkeys.title", "security").done(q.done.as_deref());
+    html(StatusCode::OK, &PasskeysPage { c, rows })
+}
+
+fn remove_passkey_page<'a>(
+    state: &'a AppState,
+    auth: &rampart_core::authz::Authenticated,
+    id: &str,
+    notice: Option<Notice>,
+) -> ReauthPage<'a> {
+    ReauthPage {
+        c: Chrome::account(state, auth, "passkeys.remove_title", "security").with(notice),
+        action: format!("/ui/account/passkeys/{id}/remove"),
+        intro: "passkeys.remove_intro",
+        submit: "passkeys.remove",
+        ask_code: true,
+        danger: true,
+    }
+}
+
+pub async fn remove_passkey_page_get(
+    State(state): State<AppState>,
+    Viewer(auth): Viewer,
+    Path(id): Path<uuid::Uuid>,
+) -> Response {
+    html(StatusCode::OK, &remove_passkey_page(&state, &auth, &id.to_string(), None))
+}
+
+pub async fn remove_passkey(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Viewer(auth): Viewer,
+    Path(id): Path<uuid::Uuid>,
+    PageForm(f): PageForm<ReauthForm>,
+) -> Response {
+    let id = id.to_string();
+    match rampart_core::services::webauthn::remove(&state, &ctx, &auth, &id, f.reauth()).await {
+        Ok(()) => see_other("/ui/account/passkeys?done=passkey_removed"),
+        Err(e) => html(StatusCode::OK, &remove_passkey_page(&state, &auth, &id, Some(refusal(&state.ui, &e)))),
+    }
 }

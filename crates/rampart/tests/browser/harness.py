@@ -231,12 +231,19 @@ class Page:
         self.problems = []
         self.p.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
         self.p.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        cdp = context.new_cdp_session(self.p)
+        cdp = self.cdp = context.new_cdp_session(self.p)
         cdp.on("Log.entryAdded", lambda e: e["entry"].get("source") == "security"
                and self.problems.append(f"security: {e['entry'].get('text')}"))
         cdp.send("Log.enable")
         self.requests = []
         self.p.on("request", lambda r: self.requests.append(r.url))
+
+    def add_virtual_authenticator(self):
+        """A platform authenticator (CTAP2, resident keys, user verified) for this page."""
+        self.cdp.send("WebAuthn.enable")
+        return self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+            "hasUserVerification": True, "isUserVerified": True}})["authenticatorId"]
 
     def wait_for_url(self, pattern):
         """Waits for the URL; on a time-out the failure shows what the page says instead."""

@@ -48,5 +48,5 @@ fn journeys_in_chromium() {
         .expect("python3 runs");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser journeys failed:\n{text}");
-    assert!(text.contains("Ran 2 tests"), "every journey ran:\n{text}");
+    assert!(text.contains("Ran 3 tests"), "every journey ran:\n{text}");
 }
