@@ -440,6 +440,24 @@ pub async fn list_own(state: &App, auth: &crate::authz::Authenticated) -> Result
     Ok(state.store.list_api_keys(auth.user_id).await?)
 }
 
+/// One hour of a key's use: its start, requests answered, requests refused by its limit.
+pub type UsageHour = (OffsetDateTime, i64, i64);
+
+/// One of the signed-in user's keys with its hourly use in `[since, until)` (the counts held in
+/// memory written first); `not_found` for a key that is not theirs.
+pub async fn usage_own(
+    state: &App,
+    auth: &crate::authz::Authenticated,
+    id: Uuid,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<(StoredApiKey, Vec<UsageHour>), ServiceError> {
+    let key = state.store.api_key(auth.user_id, id).await?.ok_or(ServiceError::NotFound)?;
+    state.api_keys.flush(state).await;
+    let hours = state.store.api_key_usage(id, since, until).await?;
+    Ok((key, hours))
+}
+
 /// A signed-in user creates a key of their own (after [`require_recent_auth`]).
 pub async fn create_own(
     state: &App,

@@ -168,7 +168,6 @@ pub async fn usage(
     ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> Result<axum::Json<ApiKeyUsage>, ApiError> {
     let id = parse_id(&id)?;
-    state.store.api_key(auth.user_id, id).await?.ok_or(ApiError::NotFound)?;
     let now = state.clock.now();
     let parse = |s: &Option<String>, default| match s {
         None => Ok(default),
@@ -177,8 +176,7 @@ pub async fn usage(
     };
     let since = parse(&q.since, now - time::Duration::days(7))?;
     let until = parse(&q.until, now + time::Duration::seconds(1))?;
-    state.api_keys.flush(&state).await;
-    let rows = state.store.api_key_usage(id, since, until).await?;
+    let (_, rows) = keys::usage_own(&state, &auth, id, since, until).await?;
     let items = rows
         .into_iter()
         .map(|(hour, requests, rejected)| UsageHour { hour: rfc3339(hour), requests, rejected })

@@ -87,6 +87,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/account/sessions/{id}/revoke", post(pages::revoke_session))
         .route("/ui/account/keys", get(pages::keys).post(pages::create_key))
         .route("/ui/account/keys/new", get(pages::new_key_page))
+        .route("/ui/account/keys/{id}", get(pages::key))
+        .route("/ui/account/keys/{id}/rotate", post(pages::rotate_key))
         .route("/ui/account/keys/{id}/revoke", post(pages::revoke_key))
         .route("/ui/account/activity", get(pages::activity))
         .route("/ui/assets/{name}", get(asset))

@@ -11,7 +11,7 @@ import time
 import unittest
 
 import pyotp
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from harness import PASSWORD, Browser, Rampart, link_in
 
@@ -136,7 +136,7 @@ class Journeys(unittest.TestCase):
         self.assertIn("This device", p.inner_text("li.current"))
         page.check("sessions")
         p.click("li:not(.current) button:has-text('Sign out')")
-        p.wait_for_function("document.querySelectorAll('ul.rows > li').length === 1")
+        expect(p.locator("ul.rows > li")).to_have_count(1)
         other.goto("/ui/account")
         other.wait_for_url("**/ui/login?rd=%2Fui%2Faccount")
         self.assertEqual(other.problems, [])
@@ -159,13 +159,31 @@ class Journeys(unittest.TestCase):
         verifier = {"x-api-key": SERVER.verifier_key}
         status, verdict = SERVER.api("POST", "/v1/keys/verify", {"key": key}, verifier)
         self.assertEqual((status, verdict["valid"]), (200, True), verdict)
+        # Its page: the use per hour, then a replacement with a grace period.
         page.goto("/ui/account/keys")
         self.assertIn("deploy bot", p.inner_text("ul.rows"))
+        p.click("ul.rows a:has-text('deploy bot')")
+        self.assertIn("In all: 1", p.inner_text("main"))
+        self.assertEqual(p.locator("svg.chart rect.bar").count(), 24)
+        page.check("key")
+        p.select_option("#grace_seconds", "3600")
+        p.fill("#password", PASSWORD)
+        p.click("form[action$='/rotate'] button[type=submit]")
+        new_key = p.input_value("#new-key")
+        self.assertNotEqual(new_key, key)
+        for k in (key, new_key):
+            status, verdict = SERVER.api("POST", "/v1/keys/verify", {"key": k}, verifier)
+            self.assertEqual((status, verdict["valid"]), (200, True), verdict)
+        page.goto("/ui/account/keys")
+        self.assertEqual(p.locator("ul.rows > li").count(), 2)
+        self.assertIn("replaced; works until", p.inner_text("ul.rows"))
         page.check("keys")
-        p.click("button:has-text('Revoke')")
-        p.wait_for_selector("ul.rows > li", state="detached")
-        status, verdict = SERVER.api("POST", "/v1/keys/verify", {"key": key}, verifier)
-        self.assertEqual(verdict, {"valid": False, "code": "revoked"})
+        for remaining in (1, 0):
+            p.click("ul.rows > li:first-child button:has-text('Revoke')")
+            expect(p.locator("ul.rows > li")).to_have_count(remaining)
+        for k in (key, new_key):
+            status, verdict = SERVER.api("POST", "/v1/keys/verify", {"key": k}, verifier)
+            self.assertEqual(verdict, {"valid": False, "code": "revoked"})
 
         page.goto("/ui/account/activity")
         self.assertIn("Sign-in", p.inner_text("ul.rows"))
