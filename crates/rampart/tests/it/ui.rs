@@ -1,14 +1,16 @@
 //! The web pages over real HTTP (no browser): the page CSP and caching, hashed assets, sign-in
 //! with the cookie and every `rd` spelling that must not leave the origin, the step-up with a
-//! TOTP code, CSRF on the pages' forms, and refusals shown as messages. The journeys in a real
-//! Chromium are in `browser`.
+//! TOTP code or the e-mailed one, an expired password changed on the way in, CSRF on the pages'
+//! forms, and refusals shown as messages. The journeys in a real Chromium are in `browser`.
 
 use crate::mfa::{PW, code_at, enable_totp, no_delays};
 use rampart_domain::Clock as _;
 use rampart_domain::clock::FixedClock;
+use rampart_testkit::smtp::SmtpSink;
 use rampart_testkit::{TestApp, TestDb};
 use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
 use std::sync::Arc;
+use std::time::Duration;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -263,4 +265,63 @@ async fn the_step_up_asks_for_the_code_and_a_right_one_opens_the_session() {
     .await
     .unwrap();
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn the_e_mailed_code_step_and_an_expired_password_on_the_pages() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |c| {
+        no_delays(c);
+        c.mfa.email_fallback = true;
+        c.passwords.max_age_days = 90;
+        sink.configure(c);
+    })
+    .await;
+    let user = app.create_and_login("mail@example.com", PW, &[]).await;
+    let (_, backup) = enable_totp(&app, &user.access_token, clock.now()).await;
+
+    // The step-up offers the e-mailed code; asking for it shows its form.
+    let page = sign_in(&app, "mail@example.com", "").await.text().await.unwrap();
+    assert!(page.contains("E-mail me a code instead"), "{page}");
+    let (token, methods) = (field(&page, "mfa_token"), field(&page, "methods"));
+    assert_eq!(methods, "totp,backup_code,email");
+    let res = form(&app, "/ui/login/email-code", &[("mfa_token", &token), ("methods", &methods)]).send().await.unwrap();
+    let page = res.text().await.unwrap();
+    assert!(page.contains("We sent a sign-in code"), "{page}");
+    assert!(page.contains("Code from the e-mail"), "{page}");
+    app.mail_idle().await;
+    let mail = sink.wait_for_subject("mail@example.com", "Your sign-in code", Duration::from_secs(10)).await;
+    let code = mail.text.split("Your sign-in code is ").nth(1).map(|r| r[..6].to_string()).unwrap();
+    let res = form(
+        &app,
+        "/ui/login/step-up",
+        &[("mfa_token", &token), ("methods", &methods), ("method", "email"), ("code", &code)],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/ui/account");
+
+    // An expired password: after the second step the page asks for a new one.
+    clock.advance(time::Duration::days(91));
+    let page = sign_in(&app, "mail@example.com", "").await.text().await.unwrap();
+    let token = field(&page, "mfa_token");
+    let answer =
+        [("mfa_token", token.as_str()), ("methods", &methods), ("method", "backup_code"), ("code", &backup[0])];
+    let res = form(&app, "/ui/login/step-up", &answer).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get(SET_COOKIE).is_none(), "no session with an expired password");
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Your password has expired"), "{page}");
+    let change_token = field(&page, "token");
+    let new = "a fresh and unguessable passphrase";
+    let res = form(&app, "/ui/reset", &[("token", &change_token), ("new_password", new), ("confirm_password", new)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/ui/login?done=password_reset");
+    let res = form(&app, "/ui/login", &[("email", "mail@example.com"), ("password", new)]).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains("Authenticator code"), "the new password works");
 }
