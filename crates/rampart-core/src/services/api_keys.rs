@@ -452,8 +452,8 @@ pub async fn usage_own(
     since: OffsetDateTime,
     until: OffsetDateTime,
 ) -> Result<(StoredApiKey, Vec<UsageHour>), ServiceError> {
-    let key = state.store.api_key(auth.user_id, id).await?.ok_or(ServiceError::NotFound)?;
     state.api_keys.flush(state).await;
+    let key = state.store.api_key(auth.user_id, id).await?.ok_or(ServiceError::NotFound)?;
     let hours = state.store.api_key_usage(id, since, until).await?;
     Ok((key, hours))
 }

@@ -64,11 +64,17 @@ mod tests {
         let sections: std::collections::HashSet<&str> = en.texts.keys().filter_map(|k| k.split('.').next()).collect();
         let mut missing = Vec::new();
         let mut seen = 0;
-        let dirs =
-            [concat!(env!("CARGO_MANIFEST_DIR"), "/ui/templates"), concat!(env!("CARGO_MANIFEST_DIR"), "/src/ui")];
+        let dirs = [
+            concat!(env!("CARGO_MANIFEST_DIR"), "/ui/templates"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/src/ui"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/src/ui/pages"),
+        ];
         for dir in dirs {
             for entry in std::fs::read_dir(dir).unwrap() {
                 let path = entry.unwrap().path();
+                if path.is_dir() {
+                    continue;
+                }
                 let text = std::fs::read_to_string(&path).unwrap();
                 // Every string literal `"section.key"` of a catalogue section is a key.
                 for (i, literal) in text.split('"').enumerate() {

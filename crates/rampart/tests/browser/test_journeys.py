@@ -164,6 +164,7 @@ class Journeys(unittest.TestCase):
         self.assertIn("deploy bot", p.inner_text("ul.rows"))
         p.click("ul.rows a:has-text('deploy bot')")
         self.assertIn("In all: 1", p.inner_text("main"))
+        self.assertNotIn("never", p.inner_text(".facts"), "its use is written before the page reads it")
         self.assertEqual(p.locator("svg.chart rect.bar").count(), 24)
         page.check("key")
         p.select_option("#grace_seconds", "3600")
