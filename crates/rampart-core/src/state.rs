@@ -109,7 +109,10 @@ impl App {
         }
         let app = App(Arc::new(Inner {
             ip_rules: Default::default(),
-            gateway: services::gateway::Gateway::new(settings.gateway.rules.clone()),
+            gateway: services::gateway::Gateway::new(
+                settings.gateway.rules.clone(),
+                settings.gateway.rules_file.as_deref(),
+            ),
             webauthn,
             hashing,
             auth: AuthKeys::derive(&master_key),

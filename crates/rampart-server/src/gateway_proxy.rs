@@ -11,13 +11,13 @@
 
 use crate::auth::request_context;
 use crate::request_id;
-use crate::routes::gateway::{Door, Original, ask_for, render, unavailable};
+use crate::routes::gateway::{Door, Original, ask_for, identity_headers, render, unavailable};
 use crate::shield::{client_ip, ip_filter};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::header;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
 use rampart_config::GatewaySettings;
@@ -157,20 +157,7 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
     };
     match verdict {
         Ok(Verdict::Allow { assertion, identity, .. }) => {
-            let mut extra = Vec::with_capacity(4);
-            let mut add = |name: &'static str, value: &str| {
-                if let Ok(v) = HeaderValue::from_str(value) {
-                    extra.push((HeaderName::from_static(name), v));
-                }
-            };
-            add("x-rampart-jwt-assertion", &assertion);
-            if let Some(id) = &identity {
-                add("remote-user", &id.user);
-                if let Some(email) = &id.email {
-                    add("remote-email", email);
-                }
-                add("remote-groups", &id.groups.join(","));
-            }
+            let extra = identity_headers(&assertion, identity.as_ref());
             let ip = ctx.ip.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
             let req = Request::from_parts(parts, body);
             built_in.proxy.forward(&built_in.upstream, req, Downstream::http(ip), &extra).await.map(Body::new)

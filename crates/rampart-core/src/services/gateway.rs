@@ -91,13 +91,15 @@ pub struct Resolved {
 }
 
 impl Gateway {
-    pub fn new(rules: RuleSet) -> Gateway {
+    /// The gateway with `rules` in force; `rules_file` is where they were just read from, so
+    /// the first poll does not read an unchanged file again.
+    pub fn new(rules: RuleSet, rules_file: Option<&std::path::Path>) -> Gateway {
         Gateway {
             rules: RwLock::new(Arc::new(rules)),
             generation: AtomicU64::new(0),
             principals: Mutex::new(HashMap::new()),
             assertions: Mutex::new(HashMap::new()),
-            file_stamp: Mutex::new(None),
+            file_stamp: Mutex::new(rules_file.and_then(file_stamp)),
         }
     }
 
@@ -147,6 +149,13 @@ pub struct Ask<'a> {
     pub browser_page_load: bool,
     pub preflight: bool,
     pub credentials: Credentials<'a>,
+}
+
+impl Ask<'_> {
+    /// The path the client asked for, without its query or fragment.
+    pub fn path(&self) -> &str {
+        self.uri.split(['?', '#']).next().unwrap_or("/")
+    }
 }
 
 /// What the gateway answers.
@@ -221,7 +230,7 @@ pub async fn decide(
     ask: &Ask<'_>,
 ) -> Result<Verdict, ServiceError> {
     let rules = state.gateway.rules();
-    let path = ask.uri.split(['?', '#']).next().unwrap_or("/");
+    let path = ask.path();
     let host = normalize_host(ask.host);
     let m = rules.matching(&RequestFacts { method: ask.method, host: &host, path });
     let rule_id = m.rule_id().to_string();
@@ -471,7 +480,7 @@ fn record_refusal(state: &App, ctx: &RequestContext, verdict: &Verdict, ask: &As
             "outcome": outcome,
             "method": ask.method,
             "host": normalize_host(ask.host),
-            "path": ask.uri.split(['?', '#']).next().unwrap_or("/"),
+            "path": ask.path(),
         }));
     let key = format!("{}|{}|{outcome}", ctx.ip.map(|i| i.to_string()).unwrap_or_default(), verdict.rule());
     let events = state.events.clone();
@@ -509,7 +518,7 @@ pub struct Explained {
 /// also what they would decide, without counting a rate limit or recording anything.
 pub async fn explain(state: &App, ctx: &RequestContext, ask: &Ask<'_>) -> Result<Explained, ServiceError> {
     let rules = state.gateway.rules();
-    let path = ask.uri.split(['?', '#']).next().unwrap_or("/");
+    let path = ask.path();
     let host = normalize_host(ask.host);
     let facts = RequestFacts { method: ask.method, host: &host, path };
     let ex = rules.explain(&facts);
@@ -522,12 +531,17 @@ pub async fn explain(state: &App, ctx: &RequestContext, ask: &Ask<'_>) -> Result
     Ok(Explained { rule, policy: ex.policy.as_str(), reasons: ex.reasons(), decision })
 }
 
+/// A file's modified time and length: what tells a changed rules file.
+fn file_stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
+}
+
 /// Reloads the rules from the rules file when it changed since the last load (or `force`, on
 /// SIGHUP). A file that does not load leaves the rules in force, and says why in an event.
 /// Returns whether new rules took effect.
 pub async fn reload(state: &App, force: bool) -> bool {
     let Some(path) = state.settings.gateway.rules_file.clone() else { return false };
-    let stamp = std::fs::metadata(&path).ok().map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+    let stamp = file_stamp(&path);
     {
         let mut last = state.gateway.file_stamp.lock().unwrap_or_else(|e| e.into_inner());
         if !force && *last == stamp {

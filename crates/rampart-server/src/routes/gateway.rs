@@ -13,14 +13,14 @@
 //! /v1/admin/gateway/rules` (`gateway:read`).
 
 use crate::AppState;
-use crate::auth::{Guard, cookie, presented_api_key};
+use crate::auth::{Guard, bearer, cookie, presented_api_key};
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::limits::ApiJson;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rampart_core::RequestContext;
-use rampart_core::services::gateway::{self, Ask, Credentials, Verdict};
+use rampart_core::services::gateway::{self, Ask, Credentials, PlainIdentity, Verdict};
 use rampart_wire::{ExplainRequest, ExplainResponse, GatewayRuleView, GatewayRules, Problem, ShadowedRuleView};
 
 /// The identity assertion the upstream verifies with the JWKS.
@@ -76,15 +76,8 @@ fn from_original(h: &HeaderMap) -> Option<Original> {
 
 fn credentials<'a>(h: &'a HeaderMap, cookie_name: &str) -> Credentials<'a> {
     let api_key = presented_api_key(h);
-    let bearer = if api_key.is_some() {
-        None
-    } else {
-        h.get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-    };
+    // A key sent as `Authorization: Bearer rak_…` is the key, not a token as well.
+    let bearer = if api_key.is_some() { None } else { bearer(h) };
     let session_cookie = cookie(h, cookie_name);
     Credentials { api_key, bearer, session_cookie }
 }
@@ -162,15 +155,8 @@ pub(crate) fn render(state: &AppState, door: Door, original: &Original, verdict:
         Verdict::Allow { rule, assertion, identity } => {
             let mut res = StatusCode::OK.into_response();
             let h = res.headers_mut();
-            set(h, ASSERTION_HEADER, &assertion);
+            h.extend(identity_headers(&assertion, identity.as_ref()));
             set(h, "x-rampart-rule", &rule);
-            if let Some(id) = identity {
-                set(h, "remote-user", &id.user);
-                if let Some(email) = &id.email {
-                    set(h, "remote-email", email);
-                }
-                set(h, "remote-groups", &id.groups.join(","));
-            }
             res
         }
         Verdict::SignIn { redirect: true, step_up, .. } => {
@@ -220,6 +206,26 @@ pub(crate) fn render(state: &AppState, door: Door, original: &Original, verdict:
             res
         }
     }
+}
+
+/// The headers an allowed request goes on with: the assertion, and the plain identity headers
+/// when the rule asks for them (the doors answer with them; the built-in proxy adds them).
+pub(crate) fn identity_headers(assertion: &str, identity: Option<&PlainIdentity>) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::with_capacity(4);
+    let mut add = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.push((HeaderName::from_static(name), v));
+        }
+    };
+    add(ASSERTION_HEADER, assertion);
+    if let Some(id) = identity {
+        add("remote-user", &id.user);
+        if let Some(email) = &id.email {
+            add("remote-email", email);
+        }
+        add("remote-groups", &id.groups.join(","));
+    }
+    out
 }
 
 fn set(h: &mut HeaderMap, name: &'static str, value: &str) {

@@ -88,6 +88,26 @@ pub struct KeyCreatedPage<'a> {
     expires: String,
 }
 
+/// The page that shows a new key's secret, once (after creating or rotating it).
+fn key_shown_once(
+    state: &AppState,
+    auth: &rampart_core::authz::Authenticated,
+    stored: &rampart_store::StoredApiKey,
+    secret: &rampart_domain::apikey::ApiKey,
+    notice: &str,
+) -> Response {
+    let c = Chrome::account(state, auth, "keys.created_title", "keys")
+        .with(Some(Notice::success(state.ui.catalog.get(notice))));
+    let never = state.ui.catalog.get("keys.never");
+    let page = KeyCreatedPage {
+        c,
+        name: stored.name.clone(),
+        key: secret.expose().to_string(),
+        expires: stored.expires_at.map_or_else(|| never.to_string(), when),
+    };
+    html(StatusCode::CREATED, &page)
+}
+
 /// Creates a key; its secret is shown this once.
 pub async fn create_key(
     State(state): State<AppState>,
@@ -114,18 +134,7 @@ pub async fn create_key(
     };
     let password = Some(f.password.as_str()).filter(|p| !p.is_empty());
     match api_keys::create_own(&state, &ctx, &auth, password, new).await {
-        Ok((stored, secret)) => {
-            let c = Chrome::account(&state, &auth, "keys.created_title", "keys")
-                .with(Some(Notice::success(state.ui.catalog.get("keys.shown_once"))));
-            let never = state.ui.catalog.get("keys.never");
-            let page = KeyCreatedPage {
-                c,
-                name: stored.name,
-                key: secret.expose().to_string(),
-                expires: stored.expires_at.map_or_else(|| never.to_string(), when),
-            };
-            html(StatusCode::CREATED, &page)
-        }
+        Ok((stored, secret)) => key_shown_once(&state, &auth, &stored, &secret, "keys.shown_once"),
         Err(e) => {
             let c = Chrome::account(&state, &auth, "keys.new_title", "keys").with(Some(refusal(&state.ui, &e)));
             html(StatusCode::OK, &NewKeyPage { c, name: f.name, scopes: f.scopes, expires_in_days: f.expires_in_days })
@@ -263,18 +272,7 @@ pub async fn rotate_key(
 ) -> Response {
     let password = Some(f.password.as_str()).filter(|p| !p.is_empty());
     match api_keys::rotate_own(&state, &ctx, &auth, password, id, f.grace_seconds).await {
-        Ok((stored, secret)) => {
-            let c = Chrome::account(&state, &auth, "keys.created_title", "keys")
-                .with(Some(Notice::success(state.ui.catalog.get("keys.rotated"))));
-            let never = state.ui.catalog.get("keys.never");
-            let page = KeyCreatedPage {
-                c,
-                name: stored.name,
-                key: secret.expose().to_string(),
-                expires: stored.expires_at.map_or_else(|| never.to_string(), when),
-            };
-            html(StatusCode::CREATED, &page)
-        }
+        Ok((stored, secret)) => key_shown_once(&state, &auth, &stored, &secret, "keys.rotated"),
         Err(e) => account_error(&state, &auth, &e),
     }
 }
