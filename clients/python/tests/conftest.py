@@ -67,3 +67,28 @@ def live() -> Live:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def tampered(token: str) -> str:
+    """The token with its payload changed (roles: admin) and its signature kept."""
+    import base64
+    import json
+
+    h, p, s = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+    claims["roles"] = ["admin"]
+    p2 = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{h}.{p2}.{s}"
+
+
+def examples_on_path() -> None:
+    import sys
+    from pathlib import Path
+
+    examples = str(Path(__file__).resolve().parent.parent / "examples")
+    if examples not in sys.path:
+        sys.path.insert(0, examples)

@@ -32,7 +32,14 @@ class Signer:
     def jwk(self) -> dict[str, str]:
         if isinstance(self.private, ed25519.Ed25519PrivateKey):
             x = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-            return {"kty": "OKP", "crv": "Ed25519", "x": b64(x), "kid": self.kid, "alg": "EdDSA", "use": "sig"}
+            return {
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": b64(x),
+                "kid": self.kid,
+                "alg": "EdDSA",
+                "use": "sig",
+            }
         nums = self.private.public_key().public_numbers()
         return {
             "kty": "EC",
@@ -61,7 +68,9 @@ class Signer:
         }
         claims.update(overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
-        return jwt.encode(claims, self.private, algorithm=self.alg, headers={"typ": typ, "kid": kid or self.kid})
+        return jwt.encode(
+            claims, self.private, algorithm=self.alg, headers={"typ": typ, "kid": kid or self.kid}
+        )
 
 
 def unsigned(header: dict[str, Any], claims: dict[str, Any], key: bytes | None = None) -> str:

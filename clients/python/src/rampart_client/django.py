@@ -19,9 +19,10 @@ protects a view; ``RampartAuthentication`` and ``RampartPermission`` serve DRF v
 from __future__ import annotations
 
 import functools
+import importlib.util
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -138,15 +139,16 @@ def rampart_required(
 
 # --- Django REST framework -------------------------------------------------------------------
 
-try:
+# DRF is optional. `rest_framework.views` and `.request` are imported for types only: importing
+# them here would read DRF's settings, which name the classes below (a circular import).
+if TYPE_CHECKING:
+    from rest_framework.request import Request as DrfRequest
+    from rest_framework.views import APIView
+
+if importlib.util.find_spec("rest_framework") is not None:
     from rest_framework import exceptions as drf_exceptions
     from rest_framework.authentication import BaseAuthentication
     from rest_framework.permissions import BasePermission
-    from rest_framework.request import Request as DrfRequest
-    from rest_framework.views import APIView
-except ImportError:  # pragma: no cover - DRF is optional
-    pass
-else:
 
     class RampartUser:
         """``request.user`` under DRF: authenticated, with the :class:`Principal`."""

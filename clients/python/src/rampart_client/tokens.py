@@ -28,6 +28,8 @@ from .errors import InvalidToken, Unavailable
 from .jwks import AsyncJwksCache, JwksCache, JwksPolicy
 
 INTROSPECT_PATH = "/v1/auth/introspect"
+VERIFIED_TTL = 300.0
+"""How long a verified token is remembered at most (it is never accepted past its ``exp``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -101,6 +103,23 @@ class _Settings:
         self.online = online
         self.service_key = service_key
         self.live: TtlCache[bytes, _Live] = TtlCache(introspection_ttl, clock=clock)
+        # Tokens already verified, by digest: a repeat costs a hash and a lookup, not a
+        # signature check. `exp` and `nbf` are still checked at every use.
+        self.verified: TtlCache[bytes, AccessClaims] = TtlCache(VERIFIED_TTL, max_entries=10_000, clock=clock)
+
+    def cached(self, digest: bytes) -> AccessClaims | None:
+        hit = self.verified.get(digest)
+        if hit is None:
+            return None
+        now = time.time()
+        if hit.exp <= now - self.leeway:
+            raise InvalidToken("token_expired", "token has expired")
+        if hit.nbf > now + self.leeway:
+            raise InvalidToken("token_not_yet_valid", "token is not valid yet")
+        return hit
+
+    def remember(self, digest: bytes, claims: AccessClaims) -> None:
+        self.verified.put(digest, claims, ttl=max(0.0, claims.exp - time.time()))
 
     def online_headers(self) -> Mapping[str, str]:
         if not self.service_key:
@@ -144,15 +163,18 @@ class TokenVerifier:
         )
 
     def verify(self, token: str, *, online: bool | None = None) -> AccessClaims:
-        header = _header(token, ACCESS_TOKEN_TYP)
-        key = self.jwks.key(header.kid or "")
         s = self._s
-        claims = _access(
-            verify_signed(token, header, key, issuer=s.issuer, audience=s.audience, leeway=s.leeway)
-        )
+        digest = _digest(token)
+        claims = s.cached(digest)
+        if claims is None:
+            header = _header(token, ACCESS_TOKEN_TYP)
+            key = self.jwks.key(header.kid or "")
+            claims = _access(
+                verify_signed(token, header, key, issuer=s.issuer, audience=s.audience, leeway=s.leeway)
+            )
+            s.remember(digest, claims)
         if not (s.online if online is None else online):
             return claims
-        digest = _digest(token)
         live = s.live.get(digest)
         if live is None:
             res = self._http.request(
@@ -195,15 +217,18 @@ class AsyncTokenVerifier:
         )
 
     async def verify(self, token: str, *, online: bool | None = None) -> AccessClaims:
-        header = _header(token, ACCESS_TOKEN_TYP)
-        key = await self.jwks.key(header.kid or "")
         s = self._s
-        claims = _access(
-            verify_signed(token, header, key, issuer=s.issuer, audience=s.audience, leeway=s.leeway)
-        )
+        digest = _digest(token)
+        claims = s.cached(digest)
+        if claims is None:
+            header = _header(token, ACCESS_TOKEN_TYP)
+            key = await self.jwks.key(header.kid or "")
+            claims = _access(
+                verify_signed(token, header, key, issuer=s.issuer, audience=s.audience, leeway=s.leeway)
+            )
+            s.remember(digest, claims)
         if not (s.online if online is None else online):
             return claims
-        digest = _digest(token)
         live = s.live.get(digest)
         if live is None:
             res = await self._http.request(
