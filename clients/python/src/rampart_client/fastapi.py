@@ -64,45 +64,66 @@ def _installed(request: Request) -> Rampart:
     return r
 
 
+class _UserGuard(HTTPBearer):
+    """A route's whole check as one dependency: being FastAPI's HTTPBearer, it puts the
+    ``RampartBearer`` scheme in the OpenAPI document; its call reads the credential with
+    Rampart's rules and authorizes it (one dependency, not two: it is on every request's path)."""
+
+    def __init__(self, req: Requirement, get: Callable[[Request], Rampart]) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name=bearer_scheme.scheme_name,
+            bearerFormat="JWT",
+            description=bearer_scheme.model.description,
+        )
+        self.req, self.get = req, get
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        try:
+            return await self.get(request).authorize(request.headers, self.req)
+        except RampartError as e:
+            raise _raise(e) from None
+
+
+class _KeyGuard(APIKeyHeader):
+    """As :class:`_UserGuard`, for routes that take API keys (the ``RampartApiKey`` scheme)."""
+
+    def __init__(self, req: Requirement, get: Callable[[Request], Rampart]) -> None:
+        super().__init__(
+            name="X-API-Key",
+            auto_error=False,
+            scheme_name=api_key_scheme.scheme_name,
+            description=api_key_scheme.model.description,
+        )
+        self.req, self.get = req, get
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        try:
+            return await self.get(request).authorize(request.headers, self.req)
+        except RampartError as e:
+            raise _raise(e) from None
+
+
 def _dependency(req: Requirement, get: Callable[[Request], Rampart]) -> Dependency:
     users = "user" in req.kinds
     keys = "api_key" in req.kinds
+    if users and not keys:
+        return _UserGuard(req, get)
+    if keys and not users:
+        return _KeyGuard(req, get)
 
-    async def authorize(request: Request) -> Principal:
+    # Both kinds: both schemes are declared for the OpenAPI document.
+    async def both(
+        request: Request,
+        _b: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
+        _k: str | None = Security(api_key_scheme),
+    ) -> Principal:
         try:
             return await get(request).authorize(request.headers, req)
         except RampartError as e:
             raise _raise(e) from None
 
-    # The security schemes are declared for the OpenAPI document only; the credential is read
-    # from the headers by `authorize`, with Rampart's rules.
-    if users and keys:
-
-        async def both(
-            request: Request,
-            _b: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
-            _k: str | None = Security(api_key_scheme),
-        ) -> Principal:
-            return await authorize(request)
-
-        return both
-    if keys:
-
-        async def key_only(
-            request: Request,
-            _b: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
-            _k: str | None = Security(api_key_scheme),
-        ) -> Principal:
-            return await authorize(request)
-
-        return key_only
-
-    async def user_only(
-        request: Request, _b: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
-    ) -> Principal:
-        return await authorize(request)
-
-    return user_only
+    return both
 
 
 class Rampart(AsyncRampart):
