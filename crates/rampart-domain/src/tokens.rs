@@ -286,6 +286,11 @@ pub struct AccessClaims {
     pub exp: i64,
     pub roles: Vec<String>,
     pub amr: Vec<String>,
+    /// When the user authenticated (the session's start, kept across refreshes), as in RFC
+    /// 9068 §2.2.1, so a backend can ask for a recent sign-in or second factor offline. Absent
+    /// from tokens issued before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 /// The public keys a token may be signed with, by `kid`.
@@ -505,6 +510,7 @@ mod tests {
             exp: t + 600,
             roles: vec!["user".into()],
             amr: vec!["pwd".into()],
+            auth_time: Some(t),
         }
     }
 

@@ -40,6 +40,7 @@ fn claims(now: OffsetDateTime) -> AccessClaims {
         exp: t + 600,
         roles: vec!["user".into()],
         amr: vec!["pwd".into()],
+        auth_time: Some(t),
     }
 }
 

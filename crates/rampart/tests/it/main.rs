@@ -22,6 +22,8 @@
 //! - `ui`: the web pages over HTTP: CSP and caching, sign-in and `rd`, the step-up, CSRF.
 //! - `browser`: the pages in a real Chromium (Playwright for Python, axe-core, screenshots):
 //!   register, verify, sign in, TOTP, devices, API keys, reset (`tests/browser/`).
+//! - `clients`: the Python and Node client libraries (`clients/`) and their FastAPI, Starlette,
+//!   Django, Express and Fastify example apps against a seeded server.
 //! - `shield`: rate limits (memory and Redis, shadow mode, outage), client IP, security
 //!   headers, CSP reports, CORS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -32,6 +34,7 @@ mod audit;
 mod browser;
 mod caches;
 mod cli;
+mod clients;
 mod gateway;
 mod hardening;
 mod http_core;
