@@ -351,7 +351,7 @@ pub async fn user_detail(
     let by = AuditFilter { actor_id: Some(id.0), ..AuditFilter::default() };
     let mut events = state.store.query_events(&about, None, 25).await?;
     events.extend(state.store.query_events(&by, None, 25).await?);
-    events.sort_by(|a, b| b.seq.cmp(&a.seq));
+    events.sort_by_key(|e| std::cmp::Reverse(e.seq));
     events.dedup_by_key(|e| e.seq);
     events.truncate(25);
     Ok(UserDetail {

@@ -16,12 +16,12 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// A form post as a browser on this origin sends it.
-fn form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
+pub(crate) fn form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
     app.client.post(app.url(path)).header("origin", format!("http://{}", app.addr)).form(fields)
 }
 
 /// The session cookie (`name=value`) a response sets.
-fn session_cookie(res: &reqwest::Response) -> String {
+pub(crate) fn session_cookie(res: &reqwest::Response) -> String {
     let set = res.headers()[SET_COOKIE].to_str().unwrap();
     assert!(set.starts_with("__Host-rampart_session="), "{set}");
     for attr in ["Secure", "HttpOnly", "SameSite=", "Path=/"] {
@@ -31,22 +31,22 @@ fn session_cookie(res: &reqwest::Response) -> String {
 }
 
 /// The value of the first input named `name` on a page.
-fn field(page: &str, name: &str) -> String {
+pub(crate) fn field(page: &str, name: &str) -> String {
     let prefix = format!("name=\"{name}\" value=\"");
     let at = page.find(&prefix).unwrap_or_else(|| panic!("no field {name}: {page}"));
     page[at + prefix.len()..].split('"').next().unwrap().to_string()
 }
 
-fn location(res: &reqwest::Response) -> &str {
+pub(crate) fn location(res: &reqwest::Response) -> &str {
     res.headers().get(LOCATION).map(|v| v.to_str().unwrap()).unwrap_or("")
 }
 
 /// The CSRF token a page's forms carry.
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     field(page, "csrf")
 }
 
-async fn sign_in(app: &TestApp, email: &str, rd: &str) -> reqwest::Response {
+pub(crate) async fn sign_in(app: &TestApp, email: &str, rd: &str) -> reqwest::Response {
     form(app, "/ui/login", &[("email", email), ("password", PW), ("rd", rd)]).send().await.unwrap()
 }
 
