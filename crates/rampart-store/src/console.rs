@@ -87,13 +87,17 @@ impl Store {
         };
         if let Some(q) = search.q.as_deref().filter(|q| !q.trim().is_empty()) {
             let n = p(Param::Text(contains_pattern(q.trim())));
+            // Addresses are stored in their normal form (lower case): no `lower()` on them. The
+            // matches are found by one pass over the table (`IN (SELECT …)`), so the id-ordered
+            // walk of the page reads only the primary key, not every row in key order.
             clauses.push(format!(
-                "(lower(u.email) LIKE {n} ESCAPE '\\' OR lower(COALESCE(u.name, '')) LIKE {n} ESCAPE '\\')"
+                "u.id IN (SELECT m.id FROM users m WHERE m.email LIKE {n} ESCAPE '\\' \
+                 OR lower(m.name) LIKE {n} ESCAPE '\\')"
             ));
         }
         if let Some(role) = &search.role {
             let n = p(Param::Text(role.clone()));
-            clauses.push(format!("EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_name = {n})"));
+            clauses.push(format!("u.id IN (SELECT r.user_id FROM user_roles r WHERE r.role_name = {n})"));
         }
         if let Some(d) = search.disabled {
             clauses.push(format!("u.disabled = {}", p(Param::Bool(d))));

@@ -173,7 +173,7 @@ class Console(unittest.TestCase):
             s, _ = login("victim@example.net", "not the password")
             self.assertEqual(s, 401)
         p.click("nav.tabs >> text=Dashboard")
-        p.click(".segmented >> text=Last hour")
+        p.click(".segmented a[href$=\"range=1h\"]")
         p.wait_for_url("**range=1h")
         self.assertEqual(p.inner_text("[data-count=sign_ins_failed]"), str(FAILURES))
         self.assertEqual(p.inner_text("[data-count='401']"), str(FAILURES))

@@ -417,3 +417,68 @@ async fn an_address_blocked_on_the_page_is_refused_and_networks_are_checked_as_t
         .unwrap();
     assert_eq!(res.status(), 403, "outside the admin allowlist");
 }
+
+/// The user search at 100,000 users: a measurement, not a timed test (run it with
+/// `cargo test --release -p rampart --test it ui_admin::measure -- --ignored --nocapture`;
+/// numbers in `bench/RESULTS.md`). The users are inserted straight into the database; each
+/// query is timed over HTTP (the whole page: session check, search, its `user.read` event,
+/// rendering), the median and the slowest of 20.
+#[tokio::test]
+#[ignore = "a measurement: run it on purpose"]
+async fn measure_the_user_search_at_100000_users() {
+    use rampart_testkit::Backend;
+    let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
+    app.create_user("root@example.com", PW, &["admin"]).await;
+    let now = "2026-01-01T00:00:00.000000Z";
+    let started = std::time::Instant::now();
+    match app.db.backend() {
+        Backend::Sqlite => {
+            app.db
+                .execute(&format!(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+                     INSERT INTO users (id, email, name, created_at, updated_at, last_login_at) \
+                     SELECT randomblob(16), 'person' || i || '@example.org', 'Person ' || i, '{now}', '{now}', \
+                     CASE WHEN i % 3 = 0 THEN '{now}' END FROM n; \
+                     INSERT INTO user_roles (user_id, role_name) SELECT id, 'user' FROM users;"
+                ))
+                .await
+        }
+        Backend::Postgres => {
+            app.db
+                .execute(
+                    "INSERT INTO users (id, email, name, created_at, updated_at, last_login_at) \
+                     SELECT gen_random_uuid(), 'person' || i || '@example.org', 'Person ' || i, now(), now(), \
+                     CASE WHEN i % 3 = 0 THEN now() END FROM generate_series(1, 100000) i; \
+                     INSERT INTO user_roles (user_id, role_name) SELECT id, 'user' FROM users ON CONFLICT DO NOTHING; \
+                     ANALYZE users; ANALYZE user_roles;",
+                )
+                .await
+        }
+    }
+    println!("inserted 100,000 users in {:?} ({:?})", started.elapsed(), app.db.backend());
+    let cookie = cookie_of(&app, "root@example.com").await;
+    let (_, first) = get(&app, &cookie, "/ui/admin/users").await;
+    let cursor = first.split("cursor=").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let queries = [
+        ("first page, no filter", "/ui/admin/users".to_string()),
+        ("next page (keyset cursor)", format!("/ui/admin/users?cursor={cursor}")),
+        ("typed 'person4242' (few matches)", "/ui/admin/users?q=person4242".to_string()),
+        ("typed 'son12' (many matches)", "/ui/admin/users?q=son12".to_string()),
+        ("typed 'nobody' (no match: full scan)", "/ui/admin/users?q=nobody".to_string()),
+        ("role moderator (none hold it)", "/ui/admin/users?role=moderator".to_string()),
+        ("no second factor", "/ui/admin/users?mfa=no".to_string()),
+        ("signed in after 2025-12-31", "/ui/admin/users?after=2025-12-31".to_string()),
+    ];
+    println!("| query | median | slowest of 20 |\n|---|---|---|");
+    for (name, path) in queries {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let t = std::time::Instant::now();
+            let (s, _) = get(&app, &cookie, &path).await;
+            times.push(t.elapsed());
+            assert_eq!(s, 200, "{path}");
+        }
+        times.sort();
+        println!("| {name} | {:.1} ms | {:.1} ms |", times[10].as_secs_f64() * 1e3, times[19].as_secs_f64() * 1e3);
+    }
+}

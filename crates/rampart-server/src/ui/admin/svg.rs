@@ -102,7 +102,7 @@ pub fn grouped(
         }
     }
     let summary = series.iter().map(|(s, _, name)| format!("{} {name}", s.total())).collect::<Vec<_>>().join(", ");
-    BarChart { rects, ticks, max: top, half_y: BASE - (BASE - TOP) / 2, half: top / 2, summary }
+    BarChart { rects, ticks, max: top, half_y: BASE - scale(top / 2), half: top / 2, summary }
 }
 
 /// One horizontal bar of a share (0–100 %), for the adoption chart.
