@@ -217,31 +217,44 @@ impl Store {
         Ok(done)
     }
 
-    /// Live and revoked API keys of every user, newest first (keyset pages by id, descending),
-    /// with their owner's address; `owner` narrows to addresses containing it.
+    /// Live API keys of every user matching `search`, newest first (keyset pages by id,
+    /// descending, before `before`), with their owner's address.
     pub async fn list_all_api_keys(
         &self,
-        owner: Option<&str>,
+        search: &KeySearch,
         before: Option<Uuid>,
         limit: u32,
     ) -> Result<(Vec<KeyOwnerRow>, bool)> {
         let mut clauses = vec!["k.revoked_at IS NULL".to_string()];
         let mut params: Vec<Param> = Vec::new();
-        if let Some(o) = owner.filter(|o| !o.trim().is_empty()) {
-            params.push(Param::Text(contains_pattern(o.trim())));
-            clauses.push(format!("lower(u.email) LIKE ${} ESCAPE '\\'", params.len()));
+        let mut p = |v: Param| {
+            params.push(v);
+            format!("${}", params.len())
+        };
+        if let Some(o) = search.owner.as_deref().filter(|o| !o.trim().is_empty()) {
+            clauses.push(format!("u.email LIKE {} ESCAPE '\\'", p(Param::Text(contains_pattern(o.trim())))));
+        }
+        if let Some(scope) = search.scope.as_deref().filter(|s| !s.trim().is_empty()) {
+            // The scopes are a JSON array of strings: a scope appears quoted in its text.
+            let quoted = format!("\"{}\"", scope.trim());
+            clauses
+                .push(format!("CAST(k.scopes AS TEXT) LIKE {} ESCAPE '\\'", p(Param::Text(contains_pattern(&quoted)))));
+        }
+        if let Some(t) = search.expires_before {
+            clauses.push(format!("(k.expires_at IS NOT NULL AND k.expires_at < {})", p(Param::Ts(t))));
+        }
+        if let Some(t) = search.unused_since {
+            clauses.push(format!("(k.last_used_at IS NULL OR k.last_used_at < {})", p(Param::Ts(t))));
         }
         if let Some(b) = before {
-            params.push(Param::Uuid(b));
-            clauses.push(format!("k.id < ${}", params.len()));
+            clauses.push(format!("k.id < {}", p(Param::Uuid(b))));
         }
-        params.push(Param::Int(i64::from(limit) + 1));
+        let limit_param = p(Param::Int(i64::from(limit) + 1));
         let cols = KEY_COLUMNS.split(',').map(|c| format!("k.{}", c.trim())).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT {cols}, u.email FROM api_keys k JOIN users u ON u.id = k.user_id WHERE {} \
-             ORDER BY k.id DESC LIMIT ${}",
+             ORDER BY k.id DESC LIMIT {limit_param}",
             clauses.join(" AND "),
-            params.len()
         );
         let rows: Vec<KeyWithOwner> =
             with_pool!(self, |pool| bind_params!(sqlx::query_as(&sql), &params).fetch_all(pool).await)?;
@@ -251,6 +264,19 @@ impl Store {
             more,
         ))
     }
+}
+
+/// The filters of the API keys across users; each one set narrows the list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeySearch {
+    /// Part of the owner's address.
+    pub owner: Option<String>,
+    /// Holds this scope exactly.
+    pub scope: Option<String>,
+    /// Expires before this time.
+    pub expires_before: Option<OffsetDateTime>,
+    /// Not used since this time (or never).
+    pub unused_since: Option<OffsetDateTime>,
 }
 
 #[derive(sqlx::FromRow)]

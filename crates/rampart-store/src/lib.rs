@@ -53,7 +53,7 @@ mod webauthn;
 pub use account_tokens::{AccountToken, TokenPurpose};
 pub use api_keys::{StoredApiKey, UsageCount};
 pub use audit::{ChainReport, PurgeReport, StoredEvent};
-pub use console::{ConsoleUser, KeyOwnerRow, RoleAdoption, UserSearch};
+pub use console::{ConsoleUser, KeyOwnerRow, KeySearch, RoleAdoption, UserSearch};
 pub use error::{DbError, StoreError};
 pub use mfa::{MfaChallenge, MfaStatus, StoredTotp};
 pub use sessions::{RefreshOutcome, RevokeSessions};

@@ -17,7 +17,9 @@ use crate::services::admin;
 use crate::services::factors::{self, Reauth};
 use rampart_domain::audit::AuditFilter;
 use rampart_domain::{Action, Outcome, Resource, Session, SessionId, Severity, UserId};
-use rampart_store::{ConsoleUser, KeyOwnerRow, MfaStatus, RoleAdoption, StoredApiKey, StoredEvent, UserSearch};
+use rampart_store::{
+    ConsoleUser, KeyOwnerRow, KeySearch, MfaStatus, RoleAdoption, StoredApiKey, StoredEvent, UserSearch,
+};
 use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -446,20 +448,20 @@ pub async fn reset_factors(
     Ok(())
 }
 
-/// API keys of every user, newest first, a keyset page at a time (before `before`).
+/// API keys of every user, newest first, a keyset page at a time (before `before`); the read
+/// is recorded (`user.read`, view `api_keys`).
 pub async fn all_keys(
     state: &App,
     ctx: &RequestContext,
     caller: &Caller,
-    owner: Option<&str>,
+    search: &KeySearch,
     before: Option<Uuid>,
     limit: u32,
 ) -> Result<(Vec<KeyOwnerRow>, Option<Uuid>), ServiceError> {
-    let (rows, more) = state.store.list_all_api_keys(owner, before, limit.clamp(1, 200)).await?;
-    let ev = ctx
-        .event(&state.events, Action::UserRead, Outcome::Success)
-        .actor(caller.actor())
-        .details(serde_json::json!({ "view": "api_keys", "owner": owner, "returned": rows.len() }));
+    let (rows, more) = state.store.list_all_api_keys(search, before, limit.clamp(1, 200)).await?;
+    let ev = ctx.event(&state.events, Action::UserRead, Outcome::Success).actor(caller.actor()).details(
+        serde_json::json!({ "view": "api_keys", "owner": search.owner, "scope": search.scope, "returned": rows.len() }),
+    );
     state.events.record(ev).await?;
     let next = if more { rows.last().map(|r| r.key.id) } else { None };
     Ok((rows, next))

@@ -218,7 +218,7 @@ class Console(unittest.TestCase):
         p = page.p
         sign_in(page, MODERATOR)
         tabs = p.eval_on_selector_all("nav.tabs a", "links => links.map(a => a.textContent.trim())")
-        self.assertEqual(tabs, ["Dashboard", "Users", "Audit log", "My account"])
+        self.assertEqual(tabs, ["Dashboard", "Users", "API keys", "Audit log", "My account"])
         page.check("admin-moderator-dashboard")
         p.click("nav.tabs >> text=Users")
         p.fill("#q", "grace")

@@ -418,6 +418,52 @@ async fn an_address_blocked_on_the_page_is_refused_and_networks_are_checked_as_t
     assert_eq!(res.status(), 403, "outside the admin allowlist");
 }
 
+#[tokio::test]
+async fn api_keys_across_users_filter_by_owner_scope_and_expiry_and_revoke() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
+    let root = app.create_user("root@example.com", PW, &["admin"]).await;
+    let ann_id = app.create_user("ann@example.com", PW, &["moderator"]).await.id;
+    app.create_user("bob@example.com", PW, &[]).await;
+    let ann = app.login("ann@example.com", PW).await.access_token;
+    let bob = app.login("bob@example.com", PW).await.access_token;
+    let (s, ann_key) = app
+        .post_bearer(
+            "/v1/me/api-keys",
+            &ann,
+            &serde_json::json!({ "name": "reports", "scopes": ["audit:read"], "expires_in_days": 3 }),
+        )
+        .await;
+    assert_eq!(s, 201, "{ann_key}");
+    let (s, body) =
+        app.post_bearer("/v1/me/api-keys", &bob, &serde_json::json!({ "name": "backup", "scopes": [] })).await;
+    assert_eq!(s, 201, "{body}");
+    let cookie = cookie_of(&app, "root@example.com").await;
+    let names = |page: &str| {
+        page.split("<span class=\"strong\">")
+            .skip(1)
+            .map(|s| s.split('<').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (s, all) = get(&app, &cookie, "/ui/admin/keys").await;
+    assert_eq!(s, 200);
+    assert_eq!(names(&all), ["backup", "reports"], "newest first");
+    assert_eq!(names(&get(&app, &cookie, "/ui/admin/keys?owner=ann").await.1), ["reports"]);
+    assert_eq!(names(&get(&app, &cookie, "/ui/admin/keys?scope=audit:read").await.1), ["reports"]);
+    assert!(names(&get(&app, &cookie, "/ui/admin/keys?scope=audit").await.1).is_empty(), "a scope matches whole");
+    let soon = (app.state.clock.now() + time::Duration::days(10)).date().to_string();
+    assert_eq!(names(&get(&app, &cookie, &format!("/ui/admin/keys?expires_before={soon}")).await.1), ["reports"]);
+    assert_eq!(names(&get(&app, &cookie, "/ui/admin/keys?unused_since=2000-01-01").await.1).len(), 2, "never used");
+
+    // Revoked from the list: the key stops working; the event names the administrator.
+    let token = csrf(&app, &cookie).await;
+    let path = format!("/ui/admin/users/{ann_id}/keys/{}/revoke", ann_key["id"].as_str().unwrap());
+    let res = post(&app, &cookie, &path, &[("csrf", &token)]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(names(&get(&app, &cookie, "/ui/admin/keys").await.1), ["backup"]);
+    let ev = app.wait_for_event(Action::ApiKeyRevoked).await;
+    assert_eq!(ev.actor, Actor::User(root.id.0));
+}
+
 /// The user search at 100,000 users: a measurement, not a timed test (run it with
 /// `cargo test --release -p rampart --test it ui_admin::measure -- --ignored --nocapture`;
 /// numbers in `bench/RESULTS.md`). The users are inserted straight into the database; each

@@ -16,6 +16,7 @@
 mod audit;
 mod dashboard;
 mod ip_rules;
+mod keys;
 mod roles;
 mod svg;
 mod users;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/admin/users/{id}/keys/{kid}/revoke", post(users::revoke_key))
         .route("/ui/admin/users/{id}/factors/reset", post(users::reset_factors))
         .route("/ui/admin/users/{id}/erase", post(users::erase))
+        .route("/ui/admin/keys", get(keys::list))
         .route("/ui/admin/audit", get(audit::list))
         .route("/ui/admin/audit/export", get(audit::export))
         .route("/ui/admin/audit/verify", post(audit::verify))
@@ -77,6 +79,7 @@ pub struct Tab {
 const SECTIONS: &[(&str, &str, &str, &str)] = &[
     ("dashboard", "/ui/admin/", "admin.nav_dashboard", "audit:read"),
     ("users", "/ui/admin/users", "admin.nav_users", "users:read"),
+    ("keys", "/ui/admin/keys", "admin.nav_keys", "users:read"),
     ("audit", "/ui/admin/audit", "admin.nav_audit", "audit:read"),
     ("ip_rules", "/ui/admin/ip-rules", "admin.nav_ip_rules", "ip_rules:read"),
     ("roles", "/ui/admin/roles", "admin.nav_roles", "roles:read"),
