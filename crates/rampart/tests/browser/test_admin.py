@@ -211,6 +211,9 @@ class Console(unittest.TestCase):
 
         p.click("nav.tabs >> text=Roles")
         page.check("admin-roles")
+        p.click("nav.tabs >> text=API keys")
+        self.assertIn("backend", p.inner_text("#keys"))
+        page.check("admin-keys")
         page.close()
 
     def test_a_moderator_sees_only_users_and_the_audit_log(self):
