@@ -214,6 +214,11 @@ class Console(unittest.TestCase):
         p.click("nav.tabs >> text=API keys")
         self.assertIn("backend", p.inner_text("#keys"))
         page.check("admin-keys")
+        p.click("nav.tabs >> text=Gateway")
+        p.fill("#url", "https://app.example.com/orders/7")
+        p.click("form.filters button[type=submit]")
+        p.wait_for_selector("#explained")
+        page.check("admin-gateway")
         page.close()
 
     def test_a_moderator_sees_only_users_and_the_audit_log(self):

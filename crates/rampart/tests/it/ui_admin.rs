@@ -464,6 +464,28 @@ async fn api_keys_across_users_filter_by_owner_scope_and_expiry_and_revoke() {
     assert_eq!(ev.actor, Actor::User(root.id.0));
 }
 
+#[tokio::test]
+async fn the_gateway_page_shows_the_rules_and_explains_a_request_and_needs_gateway_read() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, crate::gateway::with_rules).await;
+    app.create_user("root@example.com", PW, &["admin"]).await;
+    app.create_user("mod@example.com", PW, &["moderator"]).await;
+    let cookie = cookie_of(&app, "root@example.com").await;
+    let (s, page) = get(&app, &cookie, "/ui/admin/gateway").await;
+    assert_eq!(s, 200);
+    for id in ["public", "orders-write", "orders", "payments", "admin", "api-only"] {
+        assert!(page.contains(&format!("<code>{id}</code>")), "{id}");
+    }
+    let (_, page) =
+        get(&app, &cookie, "/ui/admin/gateway?method=POST&url=https%3A%2F%2Fapp.example.com%2Fv1%2Forders%2F7").await;
+    let explained = page.split("id=\"explained\"").nth(1).expect("an answer");
+    assert!(explained.contains("<code>orders-write</code>"), "{explained}");
+    assert!(explained.contains("<code>authenticated</code>"));
+    let (_, page) = get(&app, &cookie, "/ui/admin/gateway?method=GET&url=not+a+url").await;
+    assert!(page.contains("Please check what you entered."));
+    let moderator = cookie_of(&app, "mod@example.com").await;
+    assert_eq!(get(&app, &moderator, "/ui/admin/gateway").await.0, 403);
+}
+
 /// The user search at 100,000 users: a measurement, not a timed test (run it with
 /// `cargo test --release -p rampart --test it ui_admin::measure -- --ignored --nocapture`;
 /// numbers in `bench/RESULTS.md`). The users are inserted straight into the database; each

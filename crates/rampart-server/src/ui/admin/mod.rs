@@ -15,6 +15,7 @@
 
 mod audit;
 mod dashboard;
+mod gateway;
 mod ip_rules;
 mod keys;
 mod roles;
@@ -64,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/admin/ip-rules/clear", post(ip_rules::clear))
         .route("/ui/admin/ip-rules/{id}/remove", post(ip_rules::remove))
         .route("/ui/admin/roles", get(roles::list).post(roles::save))
+        .route("/ui/admin/gateway", get(gateway::page))
         .route("/ui/admin/roles/{name}/delete", post(roles::delete))
 }
 
@@ -83,6 +85,7 @@ const SECTIONS: &[(&str, &str, &str, &str)] = &[
     ("audit", "/ui/admin/audit", "admin.nav_audit", "audit:read"),
     ("ip_rules", "/ui/admin/ip-rules", "admin.nav_ip_rules", "ip_rules:read"),
     ("roles", "/ui/admin/roles", "admin.nav_roles", "roles:read"),
+    ("gateway", "/ui/admin/gateway", "admin.nav_gateway", "gateway:read"),
 ];
 
 /// A signed-in administrator holding the permission `P` (the same permission types as the
