@@ -523,6 +523,25 @@ pub async fn audit_event(
     Ok(event)
 }
 
+/// The token signing keys: the current one and those retired within the last 30 days, newest
+/// first (public parts only are shown).
+pub async fn signing_keys(state: &App) -> Result<Vec<rampart_store::StoredSigningKey>, ServiceError> {
+    Ok(state.store.signing_keys(state.clock.now() - Duration::days(30)).await?)
+}
+
+/// Rotates the access-token signing key on behalf of the caller (recorded naming them); the
+/// new key's id.
+pub async fn rotate_signing_key(state: &App, caller: &Caller) -> Result<String, ServiceError> {
+    state.signing.rotate_by("console", caller.actor()).await.map_err(|e| ServiceError::Internal(Box::new(e)))
+}
+
+/// Whether the database answers, and how long a small query took.
+pub async fn database_check(state: &App) -> (bool, std::time::Duration) {
+    let t = std::time::Instant::now();
+    let ok = state.store.count_users().await.is_ok();
+    (ok, t.elapsed())
+}
+
 /// The permissions the caller's roles grant (which console sections to show).
 pub async fn permissions(state: &App, auth: &Authenticated) -> Result<Vec<String>, ServiceError> {
     Ok(state.store.user_permissions(auth.user_id).await?)

@@ -48,6 +48,8 @@ pub struct Ui {
     pub product_name: String,
     pub assets: assets::Assets,
     pub catalog: i18n::Catalog,
+    /// The configuration in effect with its secrets redacted (the console's system page).
+    pub config_redacted: String,
 }
 
 impl Ui {
@@ -56,6 +58,7 @@ impl Ui {
             product_name: settings.product_name.clone(),
             assets: assets::Assets::new(settings),
             catalog: i18n::Catalog::english(),
+            config_redacted: String::new(),
         }
     }
 }

@@ -219,6 +219,9 @@ class Console(unittest.TestCase):
         p.click("form.filters button[type=submit]")
         p.wait_for_selector("#explained")
         page.check("admin-gateway")
+        p.click("nav.tabs >> text=System")
+        self.assertIn("current", p.inner_text("#signing-keys"))
+        page.check("admin-system")
         page.close()
 
     def test_a_moderator_sees_only_users_and_the_audit_log(self):

@@ -486,6 +486,44 @@ async fn the_gateway_page_shows_the_rules_and_explains_a_request_and_needs_gatew
     assert_eq!(get(&app, &moderator, "/ui/admin/gateway").await.0, 403);
 }
 
+#[tokio::test]
+async fn the_system_page_redacts_secrets_and_rotating_the_signing_key_is_confirmed_and_named() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(TestDb::fresh().await, clock.clone(), |c| {
+        no_delays(c);
+        c.mail.smtp.username = Some("rampart".into());
+        c.mail.smtp.password = Some(rampart_config::SecretString::new("hunter2-smtp"));
+    })
+    .await;
+    let root = app.create_user("root@example.com", PW, &["admin"]).await;
+    app.create_user("mod@example.com", PW, &["moderator"]).await;
+    let cookie = cookie_of(&app, "root@example.com").await;
+    let token = csrf(&app, &cookie).await;
+    let (s, page) = get(&app, &cookie, "/ui/admin/system").await;
+    assert_eq!(s, 200);
+    let old = app.state.signing.ring().current.kid().to_string();
+    assert!(page.contains(&old) && page.contains("current"));
+    assert!(page.contains(env!("CARGO_PKG_VERSION")));
+    assert!(!page.contains("hunter2-smtp"), "secrets are redacted");
+    let moderator = cookie_of(&app, "mod@example.com").await;
+    assert_eq!(get(&app, &moderator, "/ui/admin/system").await.0, 403);
+    let mod_token = csrf(&app, &moderator).await;
+    let res = post(&app, &moderator, "/ui/admin/system/rotate", &[("csrf", &mod_token), ("confirmed", "yes")]).await;
+    assert_eq!(res.status(), 403);
+
+    // Rotation: confirmed, and past the window only with the password.
+    clock.advance(app.state.settings.security.reauth_window + time::Duration::seconds(1));
+    let res = post(&app, &cookie, "/ui/admin/system/rotate", &[("csrf", &token), ("confirmed", "yes")]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.state.signing.ring().current.kid(), old, "not rotated without re-authentication");
+    let fields = [("csrf", token.as_str()), ("confirmed", "yes"), ("password", PW)];
+    let res = post(&app, &cookie, "/ui/admin/system/rotate", &fields).await;
+    assert_eq!(location(&res), "/ui/admin/system?done=admin_key_rotated");
+    assert_ne!(app.state.signing.ring().current.kid(), old);
+    let ev = app.wait_for_event(Action::SigningKeyRotated).await;
+    assert_eq!(ev.actor, Actor::User(root.id.0));
+}
+
 /// The user search at 100,000 users: a measurement, not a timed test (run it with
 /// `cargo test --release -p rampart --test it ui_admin::measure -- --ignored --nocapture`;
 /// numbers in `bench/RESULTS.md`). The users are inserted straight into the database; each

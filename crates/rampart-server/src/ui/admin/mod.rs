@@ -20,6 +20,7 @@ mod ip_rules;
 mod keys;
 mod roles;
 mod svg;
+mod system;
 mod users;
 
 use super::{Chrome, Notice, PageForm, Viewer, html, refusal};
@@ -66,6 +67,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/admin/ip-rules/{id}/remove", post(ip_rules::remove))
         .route("/ui/admin/roles", get(roles::list).post(roles::save))
         .route("/ui/admin/gateway", get(gateway::page))
+        .route("/ui/admin/system", get(system::page))
+        .route("/ui/admin/system/rotate", post(system::rotate))
         .route("/ui/admin/roles/{name}/delete", post(roles::delete))
 }
 
@@ -86,6 +89,7 @@ const SECTIONS: &[(&str, &str, &str, &str)] = &[
     ("ip_rules", "/ui/admin/ip-rules", "admin.nav_ip_rules", "ip_rules:read"),
     ("roles", "/ui/admin/roles", "admin.nav_roles", "roles:read"),
     ("gateway", "/ui/admin/gateway", "admin.nav_gateway", "gateway:read"),
+    ("system", "/ui/admin/system", "admin.nav_system", "system:read"),
 ];
 
 /// A signed-in administrator holding the permission `P` (the same permission types as the
