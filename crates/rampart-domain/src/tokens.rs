@@ -9,7 +9,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -42,13 +41,6 @@ impl SigningAlg {
             _ => None,
         }
     }
-
-    fn jwt(self) -> Algorithm {
-        match self {
-            SigningAlg::EdDSA => Algorithm::EdDSA,
-            SigningAlg::ES256 => Algorithm::ES256,
-        }
-    }
 }
 
 /// A public key as published in the JWKS (RFC 7517 / RFC 8037).
@@ -78,8 +70,70 @@ pub struct SigningKey {
     alg: SigningAlg,
     private: Zeroizing<Vec<u8>>,
     jwk: PublicJwk,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The parsed private key (an Ed25519 key holds its expanded secret and public point), so
+    /// signing does no parsing.
+    signer: Signer,
+    verifier: Verifier,
+}
+
+/// A parsed private key of either algorithm.
+#[derive(Clone)]
+enum Signer {
+    Ed(Box<ed25519_dalek::SigningKey>),
+    Es(Box<p256::ecdsa::SigningKey>),
+}
+
+/// A parsed public key: the Ed25519 point already decompressed, the P-256 point already
+/// checked on the curve, so a verification costs the signature check alone.
+#[derive(Clone)]
+enum Verifier {
+    Ed(ed25519_dalek::VerifyingKey),
+    Es(p256::ecdsa::VerifyingKey),
+}
+
+impl Verifier {
+    fn alg(&self) -> SigningAlg {
+        match self {
+            Verifier::Ed(_) => SigningAlg::EdDSA,
+            Verifier::Es(_) => SigningAlg::ES256,
+        }
+    }
+
+    fn from_jwk(jwk: &PublicJwk) -> Option<Verifier> {
+        let x = URL_SAFE_NO_PAD.decode(&jwk.x).ok()?;
+        match (SigningAlg::parse(&jwk.alg)?, &jwk.y) {
+            (SigningAlg::EdDSA, None) => {
+                ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().ok()?).ok().map(Verifier::Ed)
+            }
+            (SigningAlg::ES256, Some(y)) => {
+                let y = URL_SAFE_NO_PAD.decode(y).ok()?;
+                if x.len() != 32 || y.len() != 32 {
+                    return None;
+                }
+                let point = p256::EncodedPoint::from_affine_coordinates(
+                    p256::FieldBytes::from_slice(&x),
+                    p256::FieldBytes::from_slice(&y),
+                    false,
+                );
+                p256::ecdsa::VerifyingKey::from_encoded_point(&point).ok().map(Verifier::Es)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `sig` (the JWS signature: 64 bytes, R ‖ S for ES256) signs `message`.
+    /// Ed25519 is checked strictly (no small-order keys, no malleable signatures).
+    fn verifies(&self, message: &[u8], sig: &[u8]) -> bool {
+        match self {
+            Verifier::Ed(k) => {
+                ed25519_dalek::Signature::from_slice(sig).is_ok_and(|sig| k.verify_strict(message, &sig).is_ok())
+            }
+            Verifier::Es(k) => {
+                use p256::ecdsa::signature::Verifier as _;
+                p256::ecdsa::Signature::from_slice(sig).is_ok_and(|sig| k.verify(message, &sig).is_ok())
+            }
+        }
+    }
 }
 
 impl fmt::Debug for SigningKey {
@@ -112,15 +166,15 @@ impl SigningKey {
     /// stored (sealed) by the storage layer. The key id is derived from the public key
     /// (RFC 7638 thumbprint), so it cannot disagree with the key.
     pub fn from_private(alg: SigningAlg, private: &[u8]) -> Result<SigningKey, KeyMaterialError> {
-        let (der, crv, x, y, encoding) = match alg {
+        let (der, crv, x, y, signer, verifier) = match alg {
             SigningAlg::EdDSA => {
                 let seed: Zeroizing<[u8; 32]> =
                     Zeroizing::new(private.try_into().map_err(|_| KeyMaterialError::Invalid("Ed25519"))?);
                 let key = ed25519_dalek::SigningKey::from_bytes(&seed);
                 let der = key.to_pkcs8_der().map_err(|_| KeyMaterialError::Invalid("Ed25519"))?;
                 let x = URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());
-                let enc = EncodingKey::from_ed_der(der.as_bytes());
-                (Zeroizing::new(der.as_bytes().to_vec()), "Ed25519", x, None, enc)
+                let verifier = Verifier::Ed(key.verifying_key());
+                (Zeroizing::new(der.as_bytes().to_vec()), "Ed25519", x, None, Signer::Ed(Box::new(key)), verifier)
             }
             SigningAlg::ES256 => {
                 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
@@ -131,13 +185,15 @@ impl SigningKey {
                 let (Some(x), Some(y)) = (point.x(), point.y()) else {
                     return Err(KeyMaterialError::Invalid("P-256"));
                 };
-                let enc = EncodingKey::from_ec_der(der.as_bytes());
+                let signing = p256::ecdsa::SigningKey::from(&key);
+                let verifier = Verifier::Es(*signing.verifying_key());
                 (
                     Zeroizing::new(der.as_bytes().to_vec()),
                     "P-256",
                     URL_SAFE_NO_PAD.encode(x),
                     Some(URL_SAFE_NO_PAD.encode(y)),
-                    enc,
+                    Signer::Es(Box::new(signing)),
+                    verifier,
                 )
             }
         };
@@ -156,8 +212,7 @@ impl SigningKey {
             alg: alg.as_str().into(),
             use_: "sig".into(),
         };
-        let decoding = decoding_key(&jwk).map_err(|_| KeyMaterialError::Invalid("public"))?;
-        Ok(SigningKey { kid, alg, private: Zeroizing::new(private.to_vec()), jwk, encoding, decoding })
+        Ok(SigningKey { kid, alg, private: Zeroizing::new(private.to_vec()), jwk, signer, verifier })
     }
 
     pub fn kid(&self) -> &str {
@@ -184,22 +239,38 @@ impl SigningKey {
     /// Signs any claims under a `typ` of their own (the gateway's identity assertion is not an
     /// access token: a different `typ`, which access-token verification refuses).
     pub fn sign_typed<C: Serialize>(&self, claims: &C, typ: &str) -> Result<String, TokenError> {
-        let mut header = Header::new(self.alg.jwt());
-        header.typ = Some(typ.into());
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| TokenError::Malformed)
+        #[derive(Serialize)]
+        struct Header<'a> {
+            typ: &'a str,
+            alg: &'a str,
+            kid: &'a str,
+        }
+        let header = serde_json::to_vec(&Header { typ, alg: self.alg.as_str(), kid: &self.kid })
+            .map_err(|_| TokenError::Malformed)?;
+        let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Malformed)?;
+        let mut token = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 100);
+        URL_SAFE_NO_PAD.encode_string(&header, &mut token);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature: [u8; 64] = match &self.signer {
+            Signer::Ed(k) => {
+                use ed25519_dalek::Signer as _;
+                k.sign(token.as_bytes()).to_bytes()
+            }
+            Signer::Es(k) => {
+                use p256::ecdsa::signature::Signer as _;
+                let sig: p256::ecdsa::Signature = k.sign(token.as_bytes());
+                sig.to_bytes().into()
+            }
+        };
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
     }
 }
 
 fn thumbprint(canonical: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
-}
-
-fn decoding_key(jwk: &PublicJwk) -> Result<DecodingKey, jsonwebtoken::errors::Error> {
-    match &jwk.y {
-        Some(y) => DecodingKey::from_ec_components(&jwk.x, y),
-        None => DecodingKey::from_ed_components(&jwk.x),
-    }
 }
 
 /// The claims of an access token.
@@ -215,12 +286,17 @@ pub struct AccessClaims {
     pub exp: i64,
     pub roles: Vec<String>,
     pub amr: Vec<String>,
+    /// When the user authenticated (the session's start, kept across refreshes), as in RFC
+    /// 9068 §2.2.1, so a backend can ask for a recent sign-in or second factor offline. Absent
+    /// from tokens issued before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 /// The public keys a token may be signed with, by `kid`.
 #[derive(Clone, Default)]
 pub struct VerifyingKeys {
-    keys: HashMap<String, (SigningAlg, DecodingKey)>,
+    keys: HashMap<String, Verifier>,
 }
 
 impl fmt::Debug for VerifyingKeys {
@@ -231,18 +307,12 @@ impl fmt::Debug for VerifyingKeys {
 
 impl VerifyingKeys {
     pub fn from_jwks<'a>(jwks: impl IntoIterator<Item = &'a PublicJwk>) -> VerifyingKeys {
-        let keys = jwks
-            .into_iter()
-            .filter_map(|jwk| {
-                let alg = SigningAlg::parse(&jwk.alg)?;
-                Some((jwk.kid.clone(), (alg, decoding_key(jwk).ok()?)))
-            })
-            .collect();
+        let keys = jwks.into_iter().filter_map(|jwk| Some((jwk.kid.clone(), Verifier::from_jwk(jwk)?))).collect();
         VerifyingKeys { keys }
     }
 
     pub fn from_signing_keys<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> VerifyingKeys {
-        VerifyingKeys { keys: keys.into_iter().map(|k| (k.kid.clone(), (k.alg, k.decoding.clone()))).collect() }
+        VerifyingKeys { keys: keys.into_iter().map(|k| (k.kid.clone(), k.verifier.clone())).collect() }
     }
 
     pub fn contains(&self, kid: &str) -> bool {
@@ -298,53 +368,86 @@ impl TokenError {
     }
 }
 
+/// A JWS header as read before anything is trusted. Unknown members are ignored, except
+/// `crit`: no extension is understood, so a header naming one is refused (RFC 7515 §4.1.11).
+#[derive(Deserialize)]
+struct RawHeader<'a> {
+    #[serde(borrow)]
+    alg: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    typ: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    kid: Option<std::borrow::Cow<'a, str>>,
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+/// The three parts of a compact JWS: header, payload, signature (exactly two dots).
+fn split(token: &str) -> Result<(&str, &str, &str), TokenError> {
+    let mut parts = token.splitn(4, '.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(p), Some(s), None) => Ok((h, p, s)),
+        _ => Err(TokenError::Malformed),
+    }
+}
+
 /// Reads the unverified header's `kid`, e.g. to decide whether a key set needs refreshing.
 pub fn unverified_kid(token: &str) -> Option<String> {
-    jsonwebtoken::decode_header(token).ok()?.kid
+    let header = URL_SAFE_NO_PAD.decode(token.split('.').next()?).ok()?;
+    let raw: RawHeader<'_> = serde_json::from_slice(&header).ok()?;
+    raw.kid.map(std::borrow::Cow::into_owned)
 }
 
 /// Verifies signature and claims. Checks run from the cheapest to the signature, and every
 /// refusal is specific (for logs and events); clients see one `invalid_token`.
+///
+/// The compact JWS is read here (RFC 7515 §7.1): the signature is checked over the token's
+/// first two parts with the key parsed when the key set was built (`ed25519-dalek`, `p256`),
+/// then the claims are read. The algorithm comes from the key, never from the header alone:
+/// a header naming another algorithm than its key's is refused before any signature check.
 pub fn verify(
     token: &str,
     keys: &VerifyingKeys,
     expect: &Expectation,
     now: OffsetDateTime,
 ) -> Result<AccessClaims, TokenError> {
-    // The header is read raw first: jsonwebtoken cannot even represent `alg: none`.
     let header_b64 = token.split('.').next().ok_or(TokenError::Malformed)?;
     let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::Malformed)?;
-    let raw: serde_json::Value = serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
-    let alg =
-        raw.get("alg").and_then(|a| a.as_str()).and_then(SigningAlg::parse).ok_or(TokenError::UnsupportedAlgorithm)?;
-    let typ = raw.get("typ").and_then(|t| t.as_str()).unwrap_or_default().to_ascii_lowercase();
-    if typ != ACCESS_TOKEN_TYP && typ != "application/at+jwt" {
+    let raw: RawHeader<'_> = serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
+    let alg = raw.alg.as_deref().and_then(SigningAlg::parse).ok_or(TokenError::UnsupportedAlgorithm)?;
+    let typ = raw.typ.as_deref().unwrap_or_default();
+    if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) && !typ.eq_ignore_ascii_case("application/at+jwt") {
         return Err(TokenError::WrongType);
     }
-    let kid = raw.get("kid").and_then(|k| k.as_str()).ok_or(TokenError::UnknownKey)?;
-    let (key_alg, key) = keys.keys.get(kid).ok_or(TokenError::UnknownKey)?;
-    if *key_alg != alg {
+    if raw.crit.is_some() {
+        return Err(TokenError::Malformed);
+    }
+    let kid = raw.kid.as_deref().ok_or(TokenError::UnknownKey)?;
+    let key = keys.keys.get(kid).ok_or(TokenError::UnknownKey)?;
+    if key.alg() != alg {
         return Err(TokenError::UnsupportedAlgorithm);
     }
-    let mut validation = Validation::new(alg.jwt());
-    validation.algorithms = vec![key_alg.jwt()];
-    validation.validate_exp = false; // checked below against the caller's clock
-    validation.validate_nbf = false;
-    validation.set_issuer(&[&expect.issuer]);
-    validation.set_audience(&[&expect.audience]);
-    validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-    let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map_err(|e| {
-        use jsonwebtoken::errors::ErrorKind as K;
-        match e.kind() {
-            K::InvalidSignature => TokenError::BadSignature,
-            K::InvalidIssuer => TokenError::WrongIssuer,
-            K::InvalidAudience => TokenError::WrongAudience,
-            K::InvalidAlgorithm => TokenError::UnsupportedAlgorithm,
-            _ => TokenError::Malformed,
-        }
-    })?;
-    check_validity(&data.claims, expect, now)?;
-    Ok(data.claims)
+    let (_, payload_b64, sig_b64) = split(token)?;
+    let signed = &token[..header_b64.len() + 1 + payload_b64.len()];
+    let mut sig = [0u8; 64];
+    match URL_SAFE_NO_PAD.decode_slice(sig_b64, &mut sig) {
+        Ok(64) => {}
+        _ => return Err(TokenError::BadSignature),
+    }
+    if !key.verifies(signed.as_bytes(), &sig) {
+        return Err(TokenError::BadSignature);
+    }
+    let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| TokenError::Malformed)?;
+    // Every claim is required: a token without `exp`, `nbf`, `iat`, `iss`, `aud` or `sub`
+    // does not deserialize.
+    let claims: AccessClaims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    if claims.iss != expect.issuer {
+        return Err(TokenError::WrongIssuer);
+    }
+    if claims.aud != expect.audience {
+        return Err(TokenError::WrongAudience);
+    }
+    check_validity(&claims, expect, now)?;
+    Ok(claims)
 }
 
 /// The time checks of [`verify`] alone (`exp`, `nbf`, with the leeway): what a cache of tokens
@@ -363,7 +466,25 @@ pub fn check_validity(claims: &AccessClaims, expect: &Expectation, now: OffsetDa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
     use rand::rngs::OsRng;
+
+    /// The key for `jsonwebtoken`, an independent JWS implementation that forges the test
+    /// tokens ours must refuse (and signs ones it must accept).
+    fn enc(key: &SigningKey) -> EncodingKey {
+        use p256::pkcs8::EncodePrivateKey as _;
+        match key.alg() {
+            SigningAlg::EdDSA => {
+                let seed: [u8; 32] = key.private_bytes().try_into().unwrap();
+                EncodingKey::from_ed_der(
+                    ed25519_dalek::SigningKey::from_bytes(&seed).to_pkcs8_der().unwrap().as_bytes(),
+                )
+            }
+            SigningAlg::ES256 => EncodingKey::from_ec_der(
+                p256::SecretKey::from_slice(key.private_bytes()).unwrap().to_pkcs8_der().unwrap().as_bytes(),
+            ),
+        }
+    }
 
     const ISS: &str = "https://auth.example.com";
     const AUD: &str = "example-api";
@@ -389,6 +510,7 @@ mod tests {
             exp: t + 600,
             roles: vec!["user".into()],
             amr: vec!["pwd".into()],
+            auth_time: Some(t),
         }
     }
 
@@ -433,6 +555,77 @@ mod tests {
         assert!(es.jwk().y.is_some());
     }
 
+    /// Tokens signed by another implementation (`jsonwebtoken`, over `ring`) verify here, and
+    /// ours verify there: the JWS is read as RFC 7515 writes it, not as we happen to write it.
+    #[test]
+    fn tokens_cross_check_with_an_independent_implementation() {
+        for alg in [SigningAlg::EdDSA, SigningAlg::ES256] {
+            let key = SigningKey::generate(alg, &mut OsRng);
+            let keys = VerifyingKeys::from_jwks([key.jwk()]);
+            let jalg = if alg == SigningAlg::EdDSA { Algorithm::EdDSA } else { Algorithm::ES256 };
+            let mut h = Header::new(jalg);
+            h.typ = Some("at+jwt".into());
+            h.kid = Some(key.kid().into());
+            let theirs = jsonwebtoken::encode(&h, &claims(now()), &enc(&key)).unwrap();
+            assert_eq!(verify(&theirs, &keys, &expect(), now()).unwrap(), claims(now()), "{alg:?}");
+            let ours = key.sign(&claims(now())).unwrap();
+            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(serde_json::to_value(key.jwk()).unwrap()).unwrap();
+            let mut v = jsonwebtoken::Validation::new(jalg);
+            v.validate_exp = false;
+            v.set_audience(&[AUD]);
+            let read =
+                jsonwebtoken::decode::<AccessClaims>(&ours, &jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap(), &v);
+            assert_eq!(read.unwrap().claims, claims(now()), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn critical_extensions_and_extra_parts_are_refused() {
+        let key = SigningKey::generate(SigningAlg::EdDSA, &mut OsRng);
+        let keys = VerifyingKeys::from_signing_keys([&key]);
+        // A header with `crit`, properly signed by the right key.
+        let header = b64(&serde_json::json!({"typ": "at+jwt", "alg": "EdDSA", "kid": key.kid(), "crit": ["exp"]}));
+        let signing_input = format!("{header}.{}", b64(&serde_json::to_value(claims(now())).unwrap()));
+        let seed: [u8; 32] = key.private_bytes().try_into().unwrap();
+        let k = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let sig = ed25519_dalek::Signer::sign(&k, signing_input.as_bytes()).to_bytes();
+        let crit = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig));
+        assert_eq!(verify(&crit, &keys, &expect(), now()), Err(TokenError::Malformed));
+        let token = key.sign(&claims(now())).unwrap();
+        assert_eq!(verify(&format!("{token}.x"), &keys, &expect(), now()), Err(TokenError::Malformed));
+        // A signature of the wrong length, and one with a bit flipped.
+        let (head, sig) = token.rsplit_once('.').unwrap();
+        let short = format!("{head}.{}", &sig[..sig.len() - 4]);
+        assert_eq!(verify(&short, &keys, &expect(), now()), Err(TokenError::BadSignature));
+        let mut raw = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        raw[10] ^= 1;
+        let flipped = format!("{head}.{}", URL_SAFE_NO_PAD.encode(raw));
+        assert_eq!(verify(&flipped, &keys, &expect(), now()), Err(TokenError::BadSignature));
+    }
+
+    /// Ed25519 signatures are checked strictly: S + L (the same signature, malleated) is refused.
+    #[test]
+    fn a_malleated_ed25519_signature_is_refused() {
+        let key = SigningKey::generate(SigningAlg::EdDSA, &mut OsRng);
+        let keys = VerifyingKeys::from_signing_keys([&key]);
+        let token = key.sign(&claims(now())).unwrap();
+        let (head, sig) = token.rsplit_once('.').unwrap();
+        let mut raw = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        // L, the group order, little-endian.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(raw[32 + i]) + u16::from(L[i]) + carry;
+            raw[32 + i] = (sum & 0xff) as u8;
+            carry = sum >> 8;
+        }
+        let malleated = format!("{head}.{}", URL_SAFE_NO_PAD.encode(raw));
+        assert_eq!(verify(&malleated, &keys, &expect(), now()), Err(TokenError::BadSignature));
+    }
+
     #[test]
     fn alg_none_is_refused() {
         let key = SigningKey::generate(SigningAlg::EdDSA, &mut OsRng);
@@ -475,7 +668,7 @@ mod tests {
         let mut h = Header::new(Algorithm::ES256);
         h.typ = Some("at+jwt".into());
         h.kid = Some(ed.kid().into());
-        let mixed = jsonwebtoken::encode(&h, &claims(now()), &es.encoding).unwrap();
+        let mixed = jsonwebtoken::encode(&h, &claims(now()), &enc(&es)).unwrap();
         assert_eq!(verify(&mixed, &keys, &expect(), now()), Err(TokenError::UnsupportedAlgorithm));
     }
 
@@ -490,10 +683,10 @@ mod tests {
         let mut h = Header::new(Algorithm::EdDSA);
         h.typ = Some("at+jwt".into());
         h.kid = Some(key.kid().into());
-        let forged = jsonwebtoken::encode(&h, &claims(now()), &other.encoding).unwrap();
+        let forged = jsonwebtoken::encode(&h, &claims(now()), &enc(&other)).unwrap();
         assert_eq!(verify(&forged, &keys, &expect(), now()), Err(TokenError::BadSignature));
         h.kid = None;
-        let no_kid = jsonwebtoken::encode(&h, &claims(now()), &key.encoding).unwrap();
+        let no_kid = jsonwebtoken::encode(&h, &claims(now()), &enc(&key)).unwrap();
         assert_eq!(verify(&no_kid, &keys, &expect(), now()), Err(TokenError::UnknownKey));
     }
 
@@ -520,7 +713,7 @@ mod tests {
             let mut h = Header::new(Algorithm::EdDSA);
             h.typ = typ.map(str::to_string);
             h.kid = Some(key.kid().into());
-            let t = jsonwebtoken::encode(&h, &claims(now()), &key.encoding).unwrap();
+            let t = jsonwebtoken::encode(&h, &claims(now()), &enc(&key)).unwrap();
             assert_eq!(verify(&t, &keys, &expect(), now()), Err(TokenError::WrongType), "{typ:?}");
         }
         let mut c = claims(now());

@@ -10,15 +10,13 @@
 //! open), no security headers or CORS (the upstream's answers are its own).
 
 use crate::auth::request_context;
-use crate::request_id;
 use crate::routes::gateway::{Door, Original, ask_for, identity_headers, render, unavailable};
-use crate::shield::{client_ip, ip_filter};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use rampart_config::GatewaySettings;
 use rampart_core::events::SecurityEvents;
@@ -121,14 +119,8 @@ fn observe(metrics: &Metrics, events: &SecurityEvents, name: &str, t: &Transitio
 
 /// The built-in proxy's router: every path and method.
 pub fn router(state: AppState) -> Router {
-    let trusted = state.shield.trusted_proxies.clone();
-    let client_ip_header = state.shield.client_ip_header;
-    Router::new()
-        .fallback(handle)
-        .layer(from_fn_with_state(state.clone(), ip_filter::middleware))
-        .layer(from_fn(move |req, next| client_ip::middleware(trusted.clone(), client_ip_header, req, next)))
-        .layer(from_fn(request_id::middleware))
-        .with_state(state)
+    let stack = Arc::new(crate::stack::Stack::new(state.clone()));
+    Router::new().fallback(handle).layer(from_fn_with_state(stack, crate::stack::proxy_middleware)).with_state(state)
 }
 
 async fn handle(State(state): State<AppState>, req: Request) -> Response {

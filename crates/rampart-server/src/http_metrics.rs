@@ -2,7 +2,6 @@
 //! and status, and names the route label request logs share.
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use rampart_core::metrics::Metrics;
 use std::time::Instant;
@@ -27,15 +26,12 @@ pub(crate) fn route_label(req: &Request) -> String {
     req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string())
 }
 
-pub(crate) async fn middleware(
-    axum::extract::State(metrics): axum::extract::State<std::sync::Arc<Metrics>>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// Counts the answer and its latency (layer 4 of `crate::stack`).
+pub(crate) async fn observe(metrics: &Metrics, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let method = method_label(req.method());
     let route = route_label(&req);
     let started = Instant::now();
-    let res = next.run(req).await;
+    let res = next(req).await;
     metrics.observe_request(method, route, res.status().as_u16(), started.elapsed().as_secs_f64());
     res
 }

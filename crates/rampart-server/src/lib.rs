@@ -9,7 +9,11 @@
 //! - [`routes`]: the handlers, by API area; [`views`]: domain → wire conversions;
 //! - [`ui`]: the web pages under `/ui/` (askama templates, embedded assets, the catalogue);
 //! - [`auth`]: the extractors for who is calling; [`error`]: [`ApiError`] and its one table;
-//! - [`shield`], [`limits`], [`request_id`], [`telemetry`], [`http_metrics`]: the layers.
+//! - [`shield`], [`limits`], [`request_id`], [`telemetry`], [`http_metrics`]: the layers, run
+//!   in order by one middleware (`stack`).
+// The layer stack is one future nesting eleven layers, the rate limiter's identity lookup
+// (API keys, the store) among them: proving it `Send` takes more than the default 128 steps.
+#![recursion_limit = "256"]
 
 pub mod auth;
 pub mod background;
@@ -24,6 +28,7 @@ pub mod request_id;
 pub mod router;
 pub mod routes;
 pub mod shield;
+mod stack;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -6,7 +6,6 @@ use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_LENGTH;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::Limited;
 use rampart_core::FieldProblem;
@@ -20,23 +19,37 @@ use std::time::Duration;
 pub(crate) struct BodyLimit(pub usize);
 
 /// Refuses a declared `Content-Length` over `limit` before reading anything, and caps
-/// streamed (chunked) bodies at `limit` while they are read.
-pub(crate) async fn body_limit(limit: usize, req: Request, next: Next) -> Response {
+/// streamed (chunked) bodies at `limit` while they are read (layer 7 of `crate::stack`, with the
+/// JSON limits for [`ApiJson`]).
+pub(crate) async fn body_limit(
+    limit: usize,
+    json: JsonLimits,
+    req: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return ApiError::PayloadTooLarge { limit }.into_response();
     }
     let mut req = req.map(|body| Body::new(Limited::new(body, limit)));
     req.extensions_mut().insert(BodyLimit(limit));
-    next.run(req).await
+    req.extensions_mut().insert(json);
+    next(req).await
 }
 
-/// Cancels a request still running after `timeout` and answers 503 `request_timeout`.
-pub(crate) async fn timeout(timeout: Duration, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(timeout, next.run(req)).await {
+/// Cancels a request still running after `timeout` and answers 503 `request_timeout`
+/// (layer 6).
+pub(crate) async fn timeout(timeout: Duration, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
+    match tokio::time::timeout(timeout, next(req)).await {
         Ok(res) => res,
         Err(_) => ApiError::Timeout { secs: timeout.as_secs() }.into_response(),
     }
+}
+
+/// A panic anywhere below becomes a 500 problem (layer 5).
+pub(crate) async fn catch_panic(req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
+    use futures::FutureExt as _;
+    std::panic::AssertUnwindSafe(next(req)).catch_unwind().await.unwrap_or_else(panic_response)
 }
 
 /// A panic in a handler becomes a 500 problem (the panic message is logged, not sent).
@@ -70,12 +83,6 @@ impl Default for JsonLimits {
     fn default() -> Self {
         Self { max_depth: 32, max_string_bytes: 16 * 1024 }
     }
-}
-
-/// Puts the JSON limits into the request for [`ApiJson`].
-pub(crate) async fn json_limits(limits: JsonLimits, mut req: Request, next: Next) -> Response {
-    req.extensions_mut().insert(limits);
-    next.run(req).await
 }
 
 /// One pass over the bytes, before any parsing: nesting depth and string lengths, with the

@@ -4,7 +4,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -13,12 +12,13 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
 
 tokio::task_local! {
-    static REQUEST_ID: String;
+    // The header value itself: cloning it is a reference count, not a copy.
+    static REQUEST_ID: HeaderValue;
 }
 
 /// The id of the request this task is serving, if any.
 pub fn current() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
+    REQUEST_ID.try_with(|id| id.to_str().ok().map(str::to_string)).ok().flatten()
 }
 
 /// A client id is kept if it is 1–128 characters of `A-Z a-z 0-9 - _ . : /` — enough for
@@ -28,25 +28,23 @@ pub fn is_well_formed(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'))
 }
 
-pub(crate) fn resolve(req: &Request) -> String {
-    req.headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| is_well_formed(id))
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_string)
+/// The client's id when well formed, otherwise a new UUIDv7 (its random part from the
+/// thread's CSPRNG, uuid's `fast-rng`: no system call per request).
+pub(crate) fn resolve(req: &Request) -> HeaderValue {
+    req.headers().get(&X_REQUEST_ID).filter(|v| v.to_str().is_ok_and(is_well_formed)).cloned().unwrap_or_else(|| {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = uuid::Uuid::now_v7();
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)).unwrap_or(HeaderValue::from_static("-"))
+    })
 }
 
-/// Outermost middleware: decides the id, scopes it over the rest of the request, and
-/// stamps it on the response whatever produced that response.
-pub(crate) async fn middleware(mut req: Request, next: Next) -> Response {
+/// Decides the id, scopes it over the rest of the request, and stamps it on the response
+/// whatever produced that response (layer 2 of `crate::stack`).
+pub(crate) async fn scope(mut req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let id = resolve(&req);
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert(X_REQUEST_ID.clone(), v);
-    }
-    let mut res = REQUEST_ID.scope(id.clone(), next.run(req)).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(X_REQUEST_ID.clone(), v);
-    }
+    req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
+    let mut res = REQUEST_ID.scope(id.clone(), next(req)).await;
+    res.headers_mut().insert(X_REQUEST_ID.clone(), id);
     res
 }
 

@@ -17,18 +17,19 @@
 //! 12. the route (the web pages add their CSP and read the form's CSRF field: `ui`), or the
 //!     404/405 fallbacks.
 //!
-//! axum applies `.layer` calls inside-out, so [`router`] lists them innermost first.
+//! Layers 1–11 are one middleware, [`stack::middleware`], each layer a function in its own
+//! module called in this order (one clone of the route's service per request, not eleven).
 
-use crate::shield::{client_ip, headers, ip_filter, rate_limit};
 use crate::state::AppState;
-use crate::{http_metrics, limits, openapi, request_id, routes, telemetry, ui};
+use crate::{limits, openapi, routes, stack, ui};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
+#[cfg(test)]
 use rampart_config::ServerSettings;
+#[cfg(test)]
 use rampart_core::metrics::Metrics;
 use std::sync::Arc;
-use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -108,22 +109,10 @@ pub fn router(state: AppState) -> Router {
     // The web pages are not API routes: they are mounted beside them, outside the OpenAPI
     // document, with their own CSP (`ui::router`).
     let routes = routes.merge(ui::router(&state));
-    let trusted = state.shield.trusted_proxies.clone();
-    let client_ip_header = state.shield.client_ip_header;
-    let cors = state.shield.cors.clone();
-    let security_headers = state.shield.headers.clone();
-    // 12 → 8, innermost first.
-    let routes = with_fallbacks(routes)
-        .layer(from_fn_with_state(state.clone(), rate_limit::middleware))
-        .layer(from_fn(move |req, next| headers::cors(cors.clone(), req, next)))
-        .layer(from_fn_with_state(state.clone(), ip_filter::middleware))
-        .layer(from_fn(move |req, next| client_ip::middleware(trusted.clone(), client_ip_header, req, next)));
-    // 7 → 2.
-    let redaction = Arc::new(telemetry::Redaction::new(&state.settings.log.redact));
-    let routes = with_core_stack(routes, &state.settings.server, state.metrics.clone(), redaction);
-    // 1.
-    routes
-        .layer(from_fn(move |req, next| headers::security_headers(security_headers.clone(), req, next)))
+    let stack = Arc::new(stack::Stack::new(state.clone()));
+    with_fallbacks(routes)
+        .layer(DefaultBodyLimit::max(state.settings.server.body_limit_bytes))
+        .layer(from_fn_with_state(stack, stack::middleware))
         .with_state(state)
 }
 
@@ -139,26 +128,8 @@ pub(crate) fn with_core_layers<S: Clone + Send + Sync + 'static>(
     server: &ServerSettings,
     metrics: Arc<Metrics>,
 ) -> Router<S> {
-    with_core_stack(with_fallbacks(routes), server, metrics, Arc::default())
-}
-
-/// Layers 7 → 2 (body limit, timeout, panic, metrics, log span, request id).
-fn with_core_stack<S: Clone + Send + Sync + 'static>(
-    routes: Router<S>,
-    server: &ServerSettings,
-    metrics: Arc<Metrics>,
-    redaction: Arc<telemetry::Redaction>,
-) -> Router<S> {
-    let limit = server.body_limit_bytes;
-    let timeout = server.request_timeout;
-    let json = limits::JsonLimits { max_depth: server.json_max_depth, max_string_bytes: server.json_max_string_bytes };
-    routes
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(from_fn(move |req, next| limits::json_limits(json, req, next)))
-        .layer(from_fn(move |req, next| limits::body_limit(limit, req, next)))
-        .layer(from_fn(move |req, next| limits::timeout(timeout, req, next)))
-        .layer(CatchPanicLayer::custom(limits::panic_response))
-        .layer(from_fn_with_state(metrics, http_metrics::middleware))
-        .layer(from_fn_with_state(redaction, telemetry::middleware))
-        .layer(from_fn(request_id::middleware))
+    let core = Arc::new(stack::Core::new(server, metrics, crate::telemetry::Redaction::default()));
+    with_fallbacks(routes)
+        .layer(DefaultBodyLimit::max(server.body_limit_bytes))
+        .layer(from_fn_with_state(core, stack::core_middleware))
 }

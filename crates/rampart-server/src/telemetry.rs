@@ -9,7 +9,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, Uri};
-use axum::middleware::Next;
 use axum::response::Response;
 use rampart_config::{LogConfig, LogFormat};
 use rampart_domain::secret::REDACTED;
@@ -212,24 +211,24 @@ where
 
 /// Opens the request's span (method, redacted path, request id) and logs its end with status
 /// and latency. Request and response headers are logged, redacted, at `debug`.
-pub(crate) async fn middleware(
-    axum::extract::State(redaction): axum::extract::State<std::sync::Arc<Redaction>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let request_id = crate::request_id::current().unwrap_or_default();
-    let route = crate::http_metrics::route_label(&req);
+/// The request's span and its "request completed" line (layer 3 of `crate::stack`). With the
+/// level above `info` the span is disabled and nothing here formats or allocates.
+pub(crate) async fn span(redaction: &Redaction, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
+    // Field values are evaluated only when the span is enabled.
     let span = tracing::info_span!(
         "request",
-        request_id = %request_id,
+        request_id = %crate::request_id::current().unwrap_or_default(),
         method = %req.method(),
         path = %redaction.redact_uri(req.uri()),
-        route = %route,
+        route = %crate::http_metrics::route_label(&req),
     );
+    if span.is_disabled() {
+        return next(req).await;
+    }
     async move {
         tracing::debug!(headers = %redaction.redact_headers(req.headers()), "request received");
         let started = Instant::now();
-        let res = next.run(req).await;
+        let res = next(req).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let status = res.status().as_u16();
         tracing::debug!(headers = %redaction.redact_headers(res.headers()), "response headers");

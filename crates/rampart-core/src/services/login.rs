@@ -364,6 +364,7 @@ fn token_response(state: &App, user: &User, session: &Session, refresh: &OpaqueT
         exp: now + ttl,
         roles: user.roles.iter().map(|r| r.as_str().to_string()).collect(),
         amr: session.amr.iter().map(|a| a.as_str().to_string()).collect(),
+        auth_time: Some(session.created_at.unix_timestamp()),
     };
     let access_token = state.signing.sign(&claims).map_err(ServiceError::internal)?;
     Ok(Tokens {

@@ -11,12 +11,10 @@
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 use rampart_config::ClientIpHeader;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 /// The resolved client address (IPv4-mapped IPv6 shown as IPv4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,24 +117,34 @@ fn parse_node(node: &str) -> Option<IpAddr> {
 
 /// Puts [`ClientIp`] (and [`Https`] when known) into the request; 400 for a malformed
 /// forwarding header from a trusted proxy.
-pub(crate) async fn middleware(
-    trusted: Arc<[IpNet]>,
-    header: ClientIpHeader,
+/// The connection's peer address resolved through the trusted proxies, once per request: the
+/// security headers read `https` from it, [`apply`] puts the address into the request.
+pub(crate) type Resolved = Option<Result<(IpAddr, Option<bool>), &'static str>>;
+
+pub(crate) fn resolve_request(req: &Request, trusted: &[IpNet], header: ClientIpHeader) -> Resolved {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    Some(resolve(peer, req.headers(), trusted, header))
+}
+
+/// Layer 8: the resolved address (and scheme, when the proxy said) into the request's
+/// extensions, or 400 when a trusted proxy sent a header that does not parse.
+pub(crate) async fn apply(
+    resolved: Resolved,
     mut req: Request,
-    next: Next,
+    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
-    let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) else {
-        return next.run(req).await;
-    };
-    match resolve(peer, req.headers(), &trusted, header) {
-        Ok((ip, https)) => {
+    match resolved {
+        None => next(req).await,
+        Some(Ok((ip, https))) => {
             req.extensions_mut().insert(ClientIp(ip));
             if let Some(https) = https {
                 req.extensions_mut().insert(Https(https));
             }
-            next.run(req).await
+            next(req).await
         }
-        Err(name) => ApiError::InvalidRequest(format!("malformed {name} header from a trusted proxy")).into_response(),
+        Some(Err(name)) => {
+            ApiError::InvalidRequest(format!("malformed {name} header from a trusted proxy")).into_response()
+        }
     }
 }
 

@@ -11,15 +11,11 @@
 //! never `*`), with `Vary: Origin`; a preflight from a listed origin is answered here (204),
 //! from any other with 403 `cors_refused`.
 
-use super::client_ip;
 use crate::error::ApiError;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rampart_config::{CorsSettings, HeadersSettings};
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// Where browsers send CSP violation reports.
 pub const CSP_REPORT_PATH: &str = "/v1/csp-report";
@@ -29,49 +25,44 @@ pub const CSP_REPORT_PATH: &str = "/v1/csp-report";
 pub struct SecurityHeaders {
     fixed: Vec<(HeaderName, HeaderValue)>,
     hsts: Option<HeaderValue>,
-    trusted: Arc<[ipnet::IpNet]>,
-    client_ip_header: rampart_config::ClientIpHeader,
 }
 
 impl SecurityHeaders {
     /// The headers of `[headers]` as `HeaderValue`s; a value that is not a valid header value
     /// is left out (validation refuses those at load).
-    pub fn new(
-        c: &HeadersSettings,
-        trusted: Arc<[ipnet::IpNet]>,
-        client_ip_header: rampart_config::ClientIpHeader,
-    ) -> Self {
+    pub fn new(c: &HeadersSettings) -> Self {
         let fixed = c
             .fixed
             .iter()
             .filter_map(|(name, value)| Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?)))
             .collect();
         let hsts = c.hsts.as_deref().and_then(|v| HeaderValue::from_str(v).ok());
-        Self { fixed, hsts, trusted, client_ip_header }
+        Self { fixed, hsts }
     }
 }
 
 /// Whether the response may carry a credential (a token, a cookie, a key) or answer a
 /// request that presented one: such responses must never be cached.
-fn carries_credentials(path: &str, req: &HeaderMap, res: &HeaderMap) -> bool {
-    res.contains_key(header::SET_COOKIE)
-        || req.contains_key(header::AUTHORIZATION)
+fn sends_credentials(path: &str, req: &HeaderMap) -> bool {
+    req.contains_key(header::AUTHORIZATION)
         || req.contains_key(header::COOKIE)
         || req.contains_key("x-api-key")
         || path.starts_with("/v1/auth/")
         || path.starts_with("/v1/me")
 }
 
-pub(crate) async fn security_headers(h: Arc<SecurityHeaders>, req: Request, next: Next) -> Response {
-    let https = req.uri().scheme_str() == Some("https")
-        || req.extensions().get::<ConnectInfo<SocketAddr>>().is_some_and(|c| {
-            client_ip::resolve(c.0.ip(), req.headers(), &h.trusted, h.client_ip_header)
-                .is_ok_and(|(_, https)| https == Some(true))
-        });
-    let path = req.uri().path().to_string();
-    let req_headers = req.headers().clone();
-    let mut res = next.run(req).await;
-    let no_store = carries_credentials(&path, &req_headers, res.headers());
+/// Layer 1: the fixed headers, HSTS over HTTPS (`https`: the connection as the trusted proxy
+/// described it), `Cache-Control: no-store` on anything carrying credentials.
+pub(crate) async fn security_headers(
+    h: &SecurityHeaders,
+    https: bool,
+    req: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
+    let https = https || req.uri().scheme_str() == Some("https");
+    let credentials_in = sends_credentials(req.uri().path(), req.headers());
+    let mut res = next(req).await;
+    let no_store = credentials_in || res.headers().contains_key(header::SET_COOKIE);
     let out = res.headers_mut();
     // A response that brought its own CSP (the web pages') keeps it alone: a second policy,
     // even report-only, would also apply to it.
@@ -119,11 +110,12 @@ impl Cors {
     }
 }
 
-pub(crate) async fn cors(c: Arc<Cors>, req: Request, next: Next) -> Response {
-    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+/// Layer 10.
+pub(crate) async fn cors(c: &Cors, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
+    let Some(origin) = req.headers().get(header::ORIGIN) else { return next(req).await };
+    let origin = origin.to_str().unwrap_or_default().to_string();
     let preflight =
         req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let Some(origin) = origin else { return next.run(req).await };
     let allowed = c.allows(&origin);
     if preflight {
         if !allowed {
@@ -149,7 +141,7 @@ pub(crate) async fn cors(c: Arc<Cors>, req: Request, next: Next) -> Response {
         allow(h, &origin, c.credentials);
         return res;
     }
-    let mut res = next.run(req).await;
+    let mut res = next(req).await;
     if allowed {
         let h = res.headers_mut();
         allow(h, &origin, c.credentials);

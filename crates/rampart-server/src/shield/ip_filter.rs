@@ -6,8 +6,7 @@
 use super::client_ip::ClientIp;
 use crate::AppState;
 use crate::error::ApiError;
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
 use axum::response::{IntoResponse, Response};
 use rampart_domain::iprule::{IpVerdict, verdict};
 use rampart_domain::{Action, Actor, Outcome, Resource, Severity};
@@ -18,18 +17,19 @@ pub fn is_admin_route(path: &str) -> bool {
     path.starts_with("/v1/admin/") || path == "/v1/admin" || path.starts_with("/ui/admin/") || path == "/ui/admin"
 }
 
-pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(ip) = req.extensions().get::<ClientIp>().map(|c| c.0) else { return next.run(req).await };
-    let route =
-        req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+/// Layer 9 (and the built-in proxy's second layer).
+pub(crate) async fn check(state: &AppState, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
+    let Some(ip) = req.extensions().get::<ClientIp>().map(|c| c.0) else { return next(req).await };
     let rules = state.ip_rules.current();
     if rules.is_empty() {
-        return next.run(req).await;
+        return next(req).await;
     }
-    let admin = is_admin_route(&route);
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path(), |p| p.as_str());
+    let admin = is_admin_route(route);
     let v = verdict(&rules, ip, admin, state.clock.now());
+    let route = route.to_string();
     let (error, what) = match &v {
-        IpVerdict::Allowed => return next.run(req).await,
+        IpVerdict::Allowed => return next(req).await,
         IpVerdict::Blocked(id) => (ApiError::IpBlocked, format!("blocked:{id}")),
         IpVerdict::NotAllowlisted => (ApiError::IpNotAllowed, "admin_allowlist".to_string()),
     };

@@ -31,11 +31,7 @@ impl Shield {
         let trusted = settings.server.trusted_proxies.clone();
         Ok(Self {
             rate_limits: rate_limit::RateLimits::from_settings(&settings.rate_limit)?,
-            headers: Arc::new(headers::SecurityHeaders::new(
-                &settings.headers,
-                trusted.clone(),
-                settings.server.client_ip_header,
-            )),
+            headers: Arc::new(headers::SecurityHeaders::new(&settings.headers)),
             client_ip_header: settings.server.client_ip_header,
             cors: Arc::new(headers::Cors::new(&settings.cors)),
             trusted_proxies: trusted,

@@ -7,9 +7,8 @@
 use super::client_ip::ClientIp;
 use crate::AppState;
 use crate::error::ApiError;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rampart_config::{CompiledRule, OnRedisError, RateLimitKey, RateLimitSettings};
 use rampart_core::ServiceError;
@@ -108,17 +107,17 @@ fn now_us(state: &AppState) -> i64 {
 }
 
 /// The layer. See the module docs.
-pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Layer 11.
+pub(crate) async fn limit(state: &AppState, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let limits = &state.shield.rate_limits;
     if !limits.enabled {
-        return next.run(req).await;
+        return next(req).await;
     }
-    let route =
-        req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path(), |p| p.as_str());
     let matching: Vec<&CompiledRule> =
-        limits.rules.iter().filter(|r| r.matches(req.method().as_str(), &route)).collect();
+        limits.rules.iter().filter(|r| r.matches(req.method().as_str(), route)).collect();
     if matching.is_empty() {
-        return next.run(req).await;
+        return next(req).await;
     }
     let ip = req
         .extensions()
@@ -127,11 +126,13 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
         .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
     let ip_key = ip.map_or_else(|| "unknown".to_string(), |ip| rampart_domain::ThrottleKey::address(ip).storage_key());
     let identity = if matching.iter().any(|r| r.key != RateLimitKey::Ip) {
-        identify(&state, req.headers()).await
+        // Boxed: the lookup's future (API keys, the store) is large and rarely needed, and an
+        // inline one would be moved with every request's future.
+        Box::pin(identify(state, req.headers())).await
     } else {
         Identity::default()
     };
-    let now = now_us(&state);
+    let now = now_us(state);
     let mut in_force: Vec<(&CompiledRule, Quota, Decision)> = Vec::new();
     let mut refused: Option<Decision> = None;
     for rule in matching {
@@ -141,9 +142,9 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
         } else {
             quota
         };
-        let (d, source, transition) = limits.limiter.check(&key, quota, fallback, now).await;
+        let (d, source, transition) = Box::pin(limits.limiter.check(&key, quota, fallback, now)).await;
         if let Some(t) = transition {
-            backend_transition(&state, t);
+            backend_transition(state, t);
         }
         if source == Source::Fallback {
             state.metrics.observe_rate_limit_fallback(&rule.name);
@@ -164,7 +165,7 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
                 "rate limit {}",
                 if shadow { "would refuse (shadow mode)" } else { "refused" }
             );
-            record_limited(&state, ip, rule, &key, shadow);
+            record_limited(state, ip, rule, &key, shadow);
             if !shadow {
                 refused = Some(match refused {
                     Some(prev) if prev.retry_after >= d.retry_after => prev,
@@ -179,7 +180,7 @@ pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next
     }
     let mut res = match refused {
         Some(d) => ApiError::from(ServiceError::RateLimited { retry_after_secs: d.retry_after_secs() }).into_response(),
-        None => next.run(req).await,
+        None => next(req).await,
     };
     if !in_force.is_empty() {
         let policy = in_force

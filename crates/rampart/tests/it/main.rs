@@ -25,6 +25,8 @@
 //!   dashboard counts against the audit viewer and its export, IP rules from the page.
 //! - `browser`: the pages in a real Chromium (Playwright for Python, axe-core, screenshots):
 //!   register, verify, sign in, TOTP, devices, API keys, reset (`tests/browser/`).
+//! - `clients`: the Python and Node client libraries (`clients/`) and their FastAPI, Starlette,
+//!   Django, Express and Fastify example apps against a seeded server.
 //! - `shield`: rate limits (memory and Redis, shadow mode, outage), client IP, security
 //!   headers, CSP reports, CORS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -35,6 +37,7 @@ mod audit;
 mod browser;
 mod caches;
 mod cli;
+mod clients;
 mod gateway;
 mod hardening;
 mod http_core;

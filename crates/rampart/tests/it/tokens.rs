@@ -23,6 +23,7 @@ fn claims(app: &TestApp) -> AccessClaims {
         exp: t + 600,
         roles: vec!["user".into()],
         amr: vec!["pwd".into()],
+        auth_time: Some(t),
     }
 }
 
