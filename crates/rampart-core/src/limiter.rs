@@ -239,6 +239,11 @@ impl Limiter {
         &self.local
     }
 
+    /// Whether a shared store (Redis) is configured.
+    pub fn uses_redis(&self) -> bool {
+        self.redis.is_some()
+    }
+
     pub fn is_degraded(&self) -> bool {
         self.degraded.load(Ordering::SeqCst)
     }

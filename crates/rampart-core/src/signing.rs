@@ -112,7 +112,7 @@ impl SigningKeys {
     ) -> Result<SigningKeys, SigningError> {
         let mut ring = read_ring(&store, &master_key, &config, clock.now()).await?;
         if ring.is_none() {
-            match create(&store, &master_key, &config, clock.now(), None, &events, "startup").await {
+            match create(&store, &master_key, &config, clock.now(), None, &events, "startup", Actor::System).await {
                 Ok(_) | Err(SigningError::Store(StoreError::Conflict(_))) => {}
                 Err(e) => return Err(e),
             }
@@ -200,9 +200,16 @@ impl SigningKeys {
     /// Replaces the current key with a new one; the old one stays published (and accepted)
     /// until the tokens it signed have expired. Returns the new key id.
     pub async fn rotate(&self, via: &'static str) -> Result<String, SigningError> {
+        self.rotate_by(via, Actor::System).await
+    }
+
+    /// [`SigningKeys::rotate`] on behalf of `actor` (an administrator in the console), who the
+    /// event names.
+    pub async fn rotate_by(&self, via: &'static str, actor: Actor) -> Result<String, SigningError> {
         let old = self.ring().current.kid().to_string();
-        let kid = create(&self.store, &self.master_key, &self.config, self.clock.now(), Some(&old), &self.events, via)
-            .await?;
+        let now = self.clock.now();
+        let kid =
+            create(&self.store, &self.master_key, &self.config, now, Some(&old), &self.events, via, actor).await?;
         self.reload().await?;
         Ok(kid)
     }
@@ -223,7 +230,9 @@ impl SigningKeys {
     }
 }
 
-/// Generates a key, seals it, and stores it as current (replacing `replacing`).
+/// Generates a key, seals it, and stores it as current (replacing `replacing`); the event
+/// names `actor` and says `via` which door.
+#[allow(clippy::too_many_arguments)] // the signing state's parts, passed apart to be usable before it exists
 async fn create(
     store: &Store,
     master_key: &MasterKey,
@@ -232,6 +241,7 @@ async fn create(
     replacing: Option<&str>,
     events: &SecurityEvents,
     via: &'static str,
+    actor: Actor,
 ) -> Result<String, SigningError> {
     let key = SigningKey::generate(config.algorithm, &mut rand::rngs::OsRng);
     let kid = key.kid().to_string();
@@ -246,7 +256,7 @@ async fn create(
     let action = if replacing.is_some() { Action::SigningKeyRotated } else { Action::SigningKeyCreated };
     let event = events
         .event(action, Outcome::Success)
-        .actor(Actor::System)
+        .actor(actor)
         .severity(if replacing.is_some() { Severity::Warning } else { Severity::Info })
         .resource(Resource::new("signing_key", &kid))
         .details(serde_json::json!({ "alg": key.alg().as_str(), "replaced": replacing, "via": via }));

@@ -119,6 +119,8 @@ pub enum Action {
     MfaWebauthnRemoved,
     /// A WebAuthn authenticator answered a step-up or a passwordless (passkey) login.
     MfaWebauthnUsed,
+    /// An administrator removed every second factor of a user.
+    MfaReset,
     /// The gateway refused a request (unauthenticated, forbidden, rate limited); one event per
     /// address, rule and outcome per interval, with the count.
     GatewayDenied,
@@ -185,6 +187,7 @@ impl Action {
         Action::MfaWebauthnAdded,
         Action::MfaWebauthnRemoved,
         Action::MfaWebauthnUsed,
+        Action::MfaReset,
         Action::GatewayDenied,
         Action::GatewayRulesLoaded,
         Action::GatewayRulesRejected,
@@ -245,6 +248,7 @@ impl Action {
             Action::MfaWebauthnAdded => "mfa.webauthn.added",
             Action::MfaWebauthnRemoved => "mfa.webauthn.removed",
             Action::MfaWebauthnUsed => "mfa.webauthn.used",
+            Action::MfaReset => "mfa.reset",
             Action::GatewayDenied => "gateway.denied",
             Action::GatewayRulesLoaded => "gateway.rules.loaded",
             Action::GatewayRulesRejected => "gateway.rules.rejected",

@@ -90,7 +90,7 @@ impl IpRule {
         self.expires_at.is_none_or(|t| now < t)
     }
 
-    fn holds(&self, ip: IpAddr) -> bool {
+    pub fn holds(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,

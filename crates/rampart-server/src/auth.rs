@@ -64,6 +64,11 @@ permissions! {
     IpRulesWrite = "ip_rules:write";
     /// Read the gateway's rules and explain its decisions.
     GatewayRead = "gateway:read";
+    /// Read the system page of the console: version, database and Redis state, the
+    /// configuration in effect (secrets redacted), the token signing keys.
+    SystemRead = "system:read";
+    /// Rotate the access-token signing key.
+    SigningKeysRotate = "signing_keys:rotate";
 }
 
 /// An extractor that admits only callers (session or API key) holding `P`; a handler that

@@ -48,6 +48,7 @@ impl AppState {
         key_origin: KeyOrigin,
         clock: Arc<dyn Clock>,
     ) -> Result<(AppState, MigrationReport), StartupError> {
+        let config_redacted = config.to_redacted_toml();
         let (core, report) = App::open(config, master_key, key_origin, clock).await?;
         let shield = Shield::from_settings(&core.settings).map_err(StartupError::Config)?;
         let built_in_proxy = crate::gateway_proxy::BuiltInProxy::from_settings(
@@ -56,16 +57,22 @@ impl AppState {
             core.events.clone(),
         )
         .map_err(StartupError::Config)?;
-        Ok((AppState::with_proxy(core, shield, built_in_proxy), report))
+        Ok((AppState::with_proxy(core, shield, built_in_proxy, config_redacted), report))
     }
 
     pub fn new(core: App, shield: Shield) -> AppState {
-        AppState::with_proxy(core, shield, None)
+        AppState::with_proxy(core, shield, None, String::new())
     }
 
-    fn with_proxy(core: App, shield: Shield, built_in_proxy: Option<crate::gateway_proxy::BuiltInProxy>) -> AppState {
+    fn with_proxy(
+        core: App,
+        shield: Shield,
+        built_in_proxy: Option<crate::gateway_proxy::BuiltInProxy>,
+        config_redacted: String,
+    ) -> AppState {
         let openapi_json = crate::openapi::render(&crate::router::openapi_doc());
-        let ui = crate::ui::Ui::new(&core.settings.ui);
+        let mut ui = crate::ui::Ui::new(&core.settings.ui);
+        ui.config_redacted = config_redacted;
         AppState(Arc::new(Inner { core, shield, built_in_proxy, openapi_json, ui }))
     }
 }

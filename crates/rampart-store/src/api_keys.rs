@@ -44,7 +44,7 @@ pub struct UsageCount {
     pub last_used_at: OffsetDateTime,
 }
 
-const KEY_COLUMNS: &str = "id, user_id, name, prefix, scopes, rate_limit_requests, rate_limit_per_seconds, \
+pub(crate) const KEY_COLUMNS: &str = "id, user_id, name, prefix, scopes, rate_limit_requests, rate_limit_per_seconds, \
      created_at, expires_at, last_used_at, revoked_at, rotated_to";
 
 macro_rules! insert_key {

@@ -1,5 +1,6 @@
 //! The `audit_events` table: writing security events and reading them back.
 
+use crate::Param;
 use crate::tx::Finish;
 use crate::{Result, Store, StoreError, with_pool, with_tx};
 use rampart_domain::audit::{AuditFilter, ChainFault, ChainOrigin, ChainedEvent, Checkpoint, NO_CHECKPOINT};
@@ -165,14 +166,6 @@ pub struct PurgeReport {
     pub deleted: u64,
 }
 
-/// A bound query parameter of a filter (the SQL text only ever holds placeholders).
-enum Param {
-    Uuid(Uuid),
-    Text(String),
-    Ts(OffsetDateTime),
-    Int(i64),
-}
-
 /// How a filter's columns are read.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scan {
@@ -231,22 +224,6 @@ fn filter_sql(f: &AuditFilter, scan: Scan) -> (String, Vec<Param>) {
         clauses.push("1 = 1".into());
     }
     (clauses.join(" AND "), params)
-}
-
-/// Binds filter parameters onto a query, in order (a macro: the query's type differs per backend).
-macro_rules! bind_params {
-    ($q:expr, $params:expr) => {{
-        let mut q = $q;
-        for p in $params {
-            q = match p {
-                Param::Uuid(u) => q.bind(*u),
-                Param::Text(t) => q.bind(t.clone()),
-                Param::Ts(t) => q.bind(crate::ts::Ts(*t)),
-                Param::Int(i) => q.bind(*i),
-            };
-        }
-        q
-    }};
 }
 
 impl Store {

@@ -8,10 +8,37 @@
 //! Invariant: a method that changes state takes the [`SecurityEvent`] recording that change
 //! and writes both in one transaction, so an acknowledged change always has its event.
 
+/// A bound query parameter of a filter (the SQL text only ever holds placeholders).
+pub(crate) enum Param {
+    Uuid(uuid::Uuid),
+    Text(String),
+    Ts(time::OffsetDateTime),
+    Int(i64),
+    Bool(bool),
+}
+
+/// Binds filter parameters onto a query, in order (a macro: the query's type differs per backend).
+macro_rules! bind_params {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                $crate::Param::Uuid(u) => q.bind(*u),
+                $crate::Param::Text(t) => q.bind(t.clone()),
+                $crate::Param::Ts(t) => q.bind($crate::ts::Ts(*t)),
+                $crate::Param::Int(i) => q.bind(*i),
+                $crate::Param::Bool(b) => q.bind(*b),
+            };
+        }
+        q
+    }};
+}
+
 mod account_tokens;
 mod api_keys;
 mod audit;
 mod cache;
+mod console;
 mod error;
 mod ip_rules;
 mod mfa;
@@ -26,6 +53,7 @@ mod webauthn;
 pub use account_tokens::{AccountToken, TokenPurpose};
 pub use api_keys::{StoredApiKey, UsageCount};
 pub use audit::{ChainReport, PurgeReport, StoredEvent};
+pub use console::{ConsoleUser, KeyOwnerRow, KeySearch, RoleAdoption, UserSearch};
 pub use error::{DbError, StoreError};
 pub use mfa::{MfaChallenge, MfaStatus, StoredTotp};
 pub use sessions::{RefreshOutcome, RevokeSessions};

@@ -104,6 +104,13 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            // The user list's "last sign-in" (the console's filters and column). Not part of the
+            // cached account (`Store::account`), so no cache is made stale by it.
+            sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+                .bind(Ts(s.created_at))
+                .bind(s.user_id.0)
+                .execute(&mut *tx)
+                .await?;
             tx.insert_event(event).await?;
         });
         Ok(())

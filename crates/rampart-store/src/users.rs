@@ -19,8 +19,8 @@ pub struct Role {
 }
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
-    id: Uuid,
+pub(crate) struct UserRow {
+    pub(crate) id: Uuid,
     email: String,
     name: Option<String>,
     email_verified: bool,
@@ -30,7 +30,7 @@ struct UserRow {
 }
 
 impl UserRow {
-    fn with_roles(self, roles: Vec<String>) -> User {
+    pub(crate) fn with_roles(self, roles: Vec<String>) -> User {
         User {
             id: UserId(self.id),
             email: Email::from_stored(self.email),

@@ -44,6 +44,11 @@ impl IpRules {
     }
 }
 
+/// Every rule, expired ones that are not purged yet included (the console's list).
+pub async fn list(state: &App) -> Result<Vec<IpRule>, ServiceError> {
+    Ok(state.store.list_ip_rules().await?)
+}
+
 /// A rule to add, as submitted.
 #[derive(Debug, Clone)]
 pub struct NewIpRule {

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod console;
 pub mod factors;
 pub mod gateway;
 pub mod ip_rules;

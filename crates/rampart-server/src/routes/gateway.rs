@@ -74,7 +74,7 @@ fn from_original(h: &HeaderMap) -> Option<Original> {
     Some(Original { method: method.to_ascii_uppercase(), proto: parsed.scheme().to_string(), host, uri })
 }
 
-fn credentials<'a>(h: &'a HeaderMap, cookie_name: &str) -> Credentials<'a> {
+pub(crate) fn credentials<'a>(h: &'a HeaderMap, cookie_name: &str) -> Credentials<'a> {
     let api_key = presented_api_key(h);
     // A key sent as `Authorization: Bearer rak_…` is the key, not a token as well.
     let bearer = if api_key.is_some() { None } else { bearer(h) };
@@ -83,7 +83,7 @@ fn credentials<'a>(h: &'a HeaderMap, cookie_name: &str) -> Credentials<'a> {
 }
 
 /// A browser loading a page: it accepts HTML and did not say it is a script.
-fn browser_page_load(h: &HeaderMap) -> bool {
+pub(crate) fn browser_page_load(h: &HeaderMap) -> bool {
     header_str(h, "accept").is_some_and(|a| a.contains("text/html")) && h.get("x-requested-with").is_none()
 }
 

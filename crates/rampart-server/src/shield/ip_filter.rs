@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use rampart_domain::iprule::{IpVerdict, verdict};
 use rampart_domain::{Action, Actor, Outcome, Resource, Severity};
 
-/// Whether a route is an admin route (what `admin`-scope rules and the allowlist cover).
+/// Whether a route is an admin route (what `admin`-scope rules and the allowlist cover): the
+/// JSON API's `/v1/admin/*` and the console's pages, `/ui/admin/*`.
 pub fn is_admin_route(path: &str) -> bool {
-    path.starts_with("/v1/admin/") || path == "/v1/admin"
+    path.starts_with("/v1/admin/") || path == "/v1/admin" || path.starts_with("/ui/admin/") || path == "/ui/admin"
 }
 
 /// Layer 9 (and the built-in proxy's second layer).

@@ -68,6 +68,8 @@ mod tests {
             concat!(env!("CARGO_MANIFEST_DIR"), "/ui/templates"),
             concat!(env!("CARGO_MANIFEST_DIR"), "/src/ui"),
             concat!(env!("CARGO_MANIFEST_DIR"), "/src/ui/pages"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/ui/templates/admin"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/src/ui/admin"),
         ];
         for dir in dirs {
             for entry in std::fs::read_dir(dir).unwrap() {

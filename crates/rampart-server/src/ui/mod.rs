@@ -15,6 +15,7 @@
 //!   shortens some round trips.
 //! - Text comes from the language catalogue ([`i18n`]); colours from `[ui]` ([`theme`]).
 
+mod admin;
 pub mod assets;
 pub mod i18n;
 mod pages;
@@ -47,6 +48,8 @@ pub struct Ui {
     pub product_name: String,
     pub assets: assets::Assets,
     pub catalog: i18n::Catalog,
+    /// The configuration in effect with its secrets redacted (the console's system page).
+    pub config_redacted: String,
 }
 
 impl Ui {
@@ -55,6 +58,7 @@ impl Ui {
             product_name: settings.product_name.clone(),
             assets: assets::Assets::new(settings),
             catalog: i18n::Catalog::english(),
+            config_redacted: String::new(),
         }
     }
 }
@@ -91,6 +95,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/account/keys/{id}/rotate", post(pages::rotate_key))
         .route("/ui/account/keys/{id}/revoke", post(pages::revoke_key))
         .route("/ui/account/activity", get(pages::activity))
+        .merge(admin::router())
         .route("/ui/assets/{name}", get(asset))
         .route("/favicon.ico", get(favicon))
         .layer(from_fn_with_state(state.clone(), csrf_field))
@@ -180,6 +185,8 @@ pub struct Chrome<'a> {
     /// Which section of the account the page belongs to; empty before sign-in.
     pub nav: &'static str,
     pub notice: Option<Notice>,
+    /// The console's sections the viewer may open (empty outside the console).
+    pub admin_nav: Vec<admin::Tab>,
 }
 
 impl<'a> Chrome<'a> {
@@ -191,6 +198,7 @@ impl<'a> Chrome<'a> {
             csrf: String::new(),
             nav: "",
             notice: None,
+            admin_nav: Vec::new(),
         }
     }
 
@@ -202,6 +210,7 @@ impl<'a> Chrome<'a> {
             csrf: state.auth.csrf_token(auth.session.id),
             nav,
             notice: None,
+            admin_nav: Vec::new(),
         }
     }
 
@@ -217,6 +226,11 @@ impl<'a> Chrome<'a> {
 
     pub fn signed_in(&self) -> bool {
         !self.nav.is_empty()
+    }
+
+    /// A page of the administrator's console.
+    pub fn in_console(&self) -> bool {
+        !self.admin_nav.is_empty()
     }
 
     /// `current` when `item` is the page's section (for `aria-current`).

@@ -20,6 +20,9 @@
 //! - `proxies`: real nginx (`auth_request`) and Caddy (`forward_auth`) with the README's
 //!   configurations in front of Rampart and a PyJWT upstream (`tests/upstream/echo_app.py`).
 //! - `ui`: the web pages over HTTP: CSP and caching, sign-in and `rd`, the step-up, CSRF.
+//! - `ui_admin`: the administrator's console over HTTP: a moderator's reads and refused
+//!   writes, CSRF, confirmation and re-authentication, role ceilings, search and paging,
+//!   dashboard counts against the audit viewer and its export, IP rules from the page.
 //! - `browser`: the pages in a real Chromium (Playwright for Python, axe-core, screenshots):
 //!   register, verify, sign in, TOTP, devices, API keys, reset (`tests/browser/`).
 //! - `clients`: the Python and Node client libraries (`clients/`) and their FastAPI, Starlette,
@@ -45,4 +48,5 @@ mod shield;
 mod store_contract;
 mod tokens;
 mod ui;
+mod ui_admin;
 mod webauthn;
