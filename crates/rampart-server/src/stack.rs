@@ -48,9 +48,11 @@ impl Core {
             telemetry::span(&self.redaction, req, async |req| {
                 http_metrics::observe(&self.metrics, req, async |req| {
                     limits::catch_panic(req, async |req| {
-                        limits::timeout(self.timeout, req, async |req| {
+                        // Boxed: a future is moved whole each time it is nested one level
+                        // deeper, so the stack is cut in two heap-held halves.
+                        Box::pin(limits::timeout(self.timeout, req, async |req| {
                             limits::body_limit(self.body_limit, self.json, req, next).await
-                        })
+                        }))
                         .await
                     })
                     .await
@@ -89,7 +91,7 @@ pub(crate) async fn middleware(State(stack): State<Arc<Stack>>, req: Request, ne
         stack
             .core
             .run(req, async |req| {
-                client_ip::apply(resolved, req, async |req| {
+                Box::pin(client_ip::apply(resolved, req, async |req| {
                     ip_filter::check(&stack.state, req, async |req| {
                         headers::cors(&shield.cors, req, async |req| {
                             rate_limit::limit(&stack.state, req, async |req| next.run(req).await).await
@@ -97,7 +99,7 @@ pub(crate) async fn middleware(State(stack): State<Arc<Stack>>, req: Request, ne
                         .await
                     })
                     .await
-                })
+                }))
                 .await
             })
             .await
