@@ -327,6 +327,16 @@ impl Store {
         Ok(())
     }
 
+    /// Records `events` in order, in one transaction, linked exactly as
+    /// [`Store::append_event`] links each: a bulk load (an import, the growth benchmark's
+    /// seeding). Holds the chain's head lock for the whole batch.
+    pub async fn append_events(&self, events: &[SecurityEvent]) -> Result<()> {
+        with_tx!(self, |tx| {
+            tx.insert_events(events).await?;
+        });
+        Ok(())
+    }
+
     /// Closes every connection; waits for checked-out ones to come back.
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await)

@@ -512,6 +512,23 @@ async fn the_audit_chain_verifies_and_names_the_first_tampered_event() {
 }
 
 #[tokio::test]
+async fn a_batch_append_links_like_single_appends() {
+    for_each_backend!(|db| {
+        let store = chained(&db, 3).await;
+        // More than one multi-row INSERT (1,000 rows each), then single appends after it.
+        let batch: Vec<SecurityEvent> =
+            (0..2500).map(|i| event(Action::Login).details(serde_json::json!({ "i": i }))).collect();
+        store.append_events(&batch).await.unwrap();
+        store.append_event(&event(Action::Logout)).await.unwrap();
+        let report = store.verify_audit_chain().await.unwrap();
+        assert!(report.ok, "{:?}: {report:?}", db.backend());
+        assert_eq!(report.events_checked, 3 + 2500 + 1);
+        let newest = store.recent_events(2).await.unwrap();
+        assert_eq!(newest[1].event, batch[2499], "in order, every field kept");
+    });
+}
+
+#[tokio::test]
 async fn reordered_events_break_the_chain() {
     for_each_backend!(|db| {
         let store = chained(&db, 6).await;
