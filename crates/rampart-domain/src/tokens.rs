@@ -88,7 +88,9 @@ enum Signer {
 #[derive(Clone)]
 enum Verifier {
     Ed(ed25519_dalek::VerifyingKey),
-    Es(p256::ecdsa::VerifyingKey),
+    /// The uncompressed point (0x04 ‖ x ‖ y), checked on the curve by `p256` when the key set
+    /// is built; verified with `ring`.
+    Es(std::sync::Arc<[u8]>),
 }
 
 impl Verifier {
@@ -115,7 +117,8 @@ impl Verifier {
                     p256::FieldBytes::from_slice(&y),
                     false,
                 );
-                p256::ecdsa::VerifyingKey::from_encoded_point(&point).ok().map(Verifier::Es)
+                p256::ecdsa::VerifyingKey::from_encoded_point(&point).ok()?;
+                Some(Verifier::Es(point.as_bytes().into()))
             }
             _ => None,
         }
@@ -128,9 +131,10 @@ impl Verifier {
             Verifier::Ed(k) => {
                 ed25519_dalek::Signature::from_slice(sig).is_ok_and(|sig| k.verify_strict(message, &sig).is_ok())
             }
-            Verifier::Es(k) => {
-                use p256::ecdsa::signature::Verifier as _;
-                p256::ecdsa::Signature::from_slice(sig).is_ok_and(|sig| k.verify(message, &sig).is_ok())
+            Verifier::Es(point) => {
+                ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(message, sig)
+                    .is_ok()
             }
         }
     }
@@ -186,7 +190,7 @@ impl SigningKey {
                     return Err(KeyMaterialError::Invalid("P-256"));
                 };
                 let signing = p256::ecdsa::SigningKey::from(&key);
-                let verifier = Verifier::Es(*signing.verifying_key());
+                let verifier = Verifier::Es(signing.verifying_key().to_encoded_point(false).as_bytes().into());
                 (
                     Zeroizing::new(der.as_bytes().to_vec()),
                     "P-256",
