@@ -73,7 +73,6 @@ pub struct SigningKey {
     /// The parsed private key (an Ed25519 key holds its expanded secret and public point), so
     /// signing does no parsing.
     signer: Signer,
-    verifier: Verifier,
 }
 
 /// A parsed private key of either algorithm.
@@ -81,6 +80,16 @@ pub struct SigningKey {
 enum Signer {
     Ed(Box<ed25519_dalek::SigningKey>),
     Es(Box<p256::ecdsa::SigningKey>),
+}
+
+impl Signer {
+    /// The public half, parsed (both keys hold it already).
+    fn verifier(&self) -> Verifier {
+        match self {
+            Signer::Ed(k) => Verifier::Ed(k.verifying_key()),
+            Signer::Es(k) => Verifier::Es(k.verifying_key().to_encoded_point(false).as_bytes().into()),
+        }
+    }
 }
 
 /// A parsed public key: the Ed25519 point already decompressed, the P-256 point already
@@ -170,15 +179,14 @@ impl SigningKey {
     /// stored (sealed) by the storage layer. The key id is derived from the public key
     /// (RFC 7638 thumbprint), so it cannot disagree with the key.
     pub fn from_private(alg: SigningAlg, private: &[u8]) -> Result<SigningKey, KeyMaterialError> {
-        let (der, crv, x, y, signer, verifier) = match alg {
+        let (der, crv, x, y, signer) = match alg {
             SigningAlg::EdDSA => {
                 let seed: Zeroizing<[u8; 32]> =
                     Zeroizing::new(private.try_into().map_err(|_| KeyMaterialError::Invalid("Ed25519"))?);
                 let key = ed25519_dalek::SigningKey::from_bytes(&seed);
                 let der = key.to_pkcs8_der().map_err(|_| KeyMaterialError::Invalid("Ed25519"))?;
                 let x = URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());
-                let verifier = Verifier::Ed(key.verifying_key());
-                (Zeroizing::new(der.as_bytes().to_vec()), "Ed25519", x, None, Signer::Ed(Box::new(key)), verifier)
+                (Zeroizing::new(der.as_bytes().to_vec()), "Ed25519", x, None, Signer::Ed(Box::new(key)))
             }
             SigningAlg::ES256 => {
                 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
@@ -190,14 +198,12 @@ impl SigningKey {
                     return Err(KeyMaterialError::Invalid("P-256"));
                 };
                 let signing = p256::ecdsa::SigningKey::from(&key);
-                let verifier = Verifier::Es(signing.verifying_key().to_encoded_point(false).as_bytes().into());
                 (
                     Zeroizing::new(der.as_bytes().to_vec()),
                     "P-256",
                     URL_SAFE_NO_PAD.encode(x),
                     Some(URL_SAFE_NO_PAD.encode(y)),
                     Signer::Es(Box::new(signing)),
-                    verifier,
                 )
             }
         };
@@ -216,7 +222,7 @@ impl SigningKey {
             alg: alg.as_str().into(),
             use_: "sig".into(),
         };
-        Ok(SigningKey { kid, alg, private: Zeroizing::new(private.to_vec()), jwk, signer, verifier })
+        Ok(SigningKey { kid, alg, private: Zeroizing::new(private.to_vec()), jwk, signer })
     }
 
     pub fn kid(&self) -> &str {
@@ -316,7 +322,7 @@ impl VerifyingKeys {
     }
 
     pub fn from_signing_keys<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> VerifyingKeys {
-        VerifyingKeys { keys: keys.into_iter().map(|k| (k.kid.clone(), k.verifier.clone())).collect() }
+        VerifyingKeys { keys: keys.into_iter().map(|k| (k.kid.clone(), k.signer.verifier())).collect() }
     }
 
     pub fn contains(&self, kid: &str) -> bool {

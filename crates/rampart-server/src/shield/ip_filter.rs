@@ -27,7 +27,6 @@ pub(crate) async fn check(state: &AppState, req: Request, next: impl AsyncFnOnce
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path(), |p| p.as_str());
     let admin = is_admin_route(route);
     let v = verdict(&rules, ip, admin, state.clock.now());
-    let route = route.to_string();
     let (error, what) = match &v {
         IpVerdict::Allowed => return next(req).await,
         IpVerdict::Blocked(id) => (ApiError::IpBlocked, format!("blocked:{id}")),
