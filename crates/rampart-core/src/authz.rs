@@ -131,7 +131,10 @@ pub async fn record_denied(
         .event(&state.events, Action::AuthorizationDenied, Outcome::Denied)
         .severity(Severity::Warning)
         .actor(caller.actor())
-        .details(serde_json::json!({ "permission": permission }));
+        .details(match &ctx.route {
+            Some(route) => serde_json::json!({ "permission": permission, "route": route }),
+            None => serde_json::json!({ "permission": permission }),
+        });
     let key = format!(
         "{}:{}|{permission}",
         caller.actor().kind(),

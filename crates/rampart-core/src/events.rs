@@ -144,13 +144,16 @@ impl SecurityEvents {
 }
 
 /// Who is asking, as far as the transport tells: request id, client address (resolved through
-/// trusted proxies by the server's client-IP layer; the TCP peer otherwise), user agent.
+/// trusted proxies by the server's client-IP layer; the TCP peer otherwise), user agent, route.
 /// The server builds it from each request; the CLI and background work pass none.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: Option<String>,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The route asked for (its pattern, e.g. `/v1/admin/users/{id}`, where the router matched
+    /// one; the path otherwise), named in refusals so the dashboard can count them by route.
+    pub route: Option<String>,
 }
 
 impl RequestContext {

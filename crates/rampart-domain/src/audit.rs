@@ -233,6 +233,9 @@ impl ChainFault {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     pub actor_id: Option<uuid::Uuid>,
+    /// The acting user by e-mail address, in its normal form (`Email::normalise`): the console
+    /// lets an administrator type an address where the API takes an id.
+    pub actor_email: Option<String>,
     /// An action name or a prefix of dotted segments: `auth` matches `auth.login` and
     /// `auth.refresh.reused`, `auth.refresh` matches `auth.refresh` and `auth.refresh.reused`.
     pub action: Option<String>,

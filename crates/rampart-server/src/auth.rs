@@ -257,6 +257,12 @@ pub fn request_context(parts: &Parts) -> RequestContext {
             .map(|c| c.0)
             .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
         user_agent: parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
+        route: Some(
+            parts
+                .extensions
+                .get::<axum::extract::MatchedPath>()
+                .map_or_else(|| parts.uri.path().to_string(), |m| m.as_str().to_string()),
+        ),
     }
 }
 

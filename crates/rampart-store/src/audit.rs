@@ -191,6 +191,10 @@ fn filter_sql(f: &AuditFilter, scan: Scan) -> (String, Vec<Param>) {
     if let Some(id) = f.actor_id {
         clauses.push(format!("{} = {}", col("actor_id"), p(Param::Uuid(id))));
     }
+    if let Some(email) = &f.actor_email {
+        let n = p(Param::Text(email.clone()));
+        clauses.push(format!("{} = (SELECT u.id FROM users u WHERE u.email = {n})", col("actor_id")));
+    }
     if let Some(a) = &f.action {
         // `AuditFilter::validate` allows only [a-z0-9_.] here, so the pattern needs no escaping
         // but for `_`, which LIKE reads as "any one character"; it is escaped.

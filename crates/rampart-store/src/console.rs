@@ -27,6 +27,8 @@ pub struct UserSearch {
     pub signed_in_after: Option<OffsetDateTime>,
     /// Last signed in before this time, or never.
     pub signed_in_before: Option<OffsetDateTime>,
+    /// Locked out of signing in now (a lockout that fell on the account), or not.
+    pub locked: Option<bool>,
 }
 
 /// A user as the console lists them.
@@ -36,6 +38,8 @@ pub struct ConsoleUser {
     pub last_login_at: Option<OffsetDateTime>,
     /// An enabled authenticator app or a passkey.
     pub has_mfa: bool,
+    /// Until when a sign-in lockout keeps the account out (`None`: not locked out now).
+    pub locked_until: Option<OffsetDateTime>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -44,6 +48,18 @@ struct ConsoleRow {
     user: UserRow,
     last_login_at: Option<OffsetDateTime>,
     has_mfa: bool,
+    locked_until: Option<OffsetDateTime>,
+}
+
+impl ConsoleRow {
+    fn into_user(self, roles: Vec<String>) -> ConsoleUser {
+        ConsoleUser {
+            user: self.user.with_roles(roles),
+            last_login_at: self.last_login_at,
+            has_mfa: self.has_mfa,
+            locked_until: self.locked_until,
+        }
+    }
 }
 
 /// How many users hold a role, and how many of them have a second factor.
@@ -65,19 +81,27 @@ pub struct KeyOwnerRow {
 const HAS_MFA: &str = "(EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL) \
      OR EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = u.id))";
 
+/// The SQL of "locked out until" for the user row `u` at the time bound to `now` (a lockout
+/// row names the account it fell on: `login_throttle.user_id`, migration 0015).
+fn locked_until(now: &str) -> String {
+    format!("(SELECT MAX(l.locked_until) FROM login_throttle l WHERE l.user_id = u.id AND l.locked_until > {now})")
+}
+
 /// `%q%` for LIKE, with LIKE's own characters escaped (`ESCAPE '\'`).
 fn contains_pattern(q: &str) -> String {
     format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
 impl Store {
-    /// Users matching `search`, in id order (UUIDv7: creation order) after `after`, at most
-    /// `limit`, and whether there are more. One query for the page and one for its roles.
+    /// Users matching `search` at `now`, in id order (UUIDv7: creation order) after `after`,
+    /// at most `limit`, and whether there are more. One query for the page and one for its
+    /// roles.
     pub async fn search_users(
         &self,
         search: &UserSearch,
         after: Option<UserId>,
         limit: u32,
+        now: OffsetDateTime,
     ) -> Result<(Vec<ConsoleUser>, bool)> {
         let mut clauses: Vec<String> = Vec::new();
         let mut params: Vec<Param> = Vec::new();
@@ -85,6 +109,7 @@ impl Store {
             params.push(v);
             format!("${}", params.len())
         };
+        let locked = locked_until(&p(Param::Ts(now)));
         if let Some(q) = search.q.as_deref().filter(|q| !q.trim().is_empty()) {
             let n = p(Param::Text(contains_pattern(q.trim())));
             // Addresses are stored in their normal form (lower case): no `lower()` on them. The
@@ -113,6 +138,11 @@ impl Store {
         if let Some(t) = search.signed_in_before {
             clauses.push(format!("(u.last_login_at IS NULL OR u.last_login_at < {})", p(Param::Ts(t))));
         }
+        match search.locked {
+            Some(true) => clauses.push(format!("{locked} IS NOT NULL")),
+            Some(false) => clauses.push(format!("{locked} IS NULL")),
+            None => {}
+        }
         if let Some(a) = after {
             clauses.push(format!("u.id > {}", p(Param::Uuid(a.0))));
         }
@@ -121,7 +151,8 @@ impl Store {
         let sql = format!(
             "SELECT u.id, u.email, u.name, u.email_verified, u.disabled, u.created_at, \
              COALESCE(u.password_changed_at, u.created_at) AS password_changed_at, u.last_login_at, \
-             {HAS_MFA} AS has_mfa FROM users u WHERE {filter} ORDER BY u.id LIMIT {limit_param}"
+             {HAS_MFA} AS has_mfa, {locked} AS locked_until FROM users u WHERE {filter} ORDER BY u.id \
+             LIMIT {limit_param}"
         );
         let rows: Vec<ConsoleRow> =
             with_pool!(self, |pool| bind_params!(sqlx::query_as(&sql), &params).fetch_all(pool).await)?;
@@ -132,7 +163,7 @@ impl Store {
             .into_iter()
             .map(|r| {
                 let held = roles.remove(&r.user.id).unwrap_or_default();
-                ConsoleUser { user: r.user.with_roles(held), last_login_at: r.last_login_at, has_mfa: r.has_mfa }
+                r.into_user(held)
             })
             .collect();
         Ok((users, more))
@@ -155,22 +186,19 @@ impl Store {
         Ok(out)
     }
 
-    /// One user as the console shows them (`None`: no such user).
-    pub async fn console_user(&self, id: UserId) -> Result<Option<ConsoleUser>> {
+    /// One user as the console shows them at `now` (`None`: no such user).
+    pub async fn console_user(&self, id: UserId, now: OffsetDateTime) -> Result<Option<ConsoleUser>> {
         let sql = format!(
             "SELECT u.id, u.email, u.name, u.email_verified, u.disabled, u.created_at, \
              COALESCE(u.password_changed_at, u.created_at) AS password_changed_at, u.last_login_at, \
-             {HAS_MFA} AS has_mfa FROM users u WHERE u.id = $1"
+             {HAS_MFA} AS has_mfa, {} AS locked_until FROM users u WHERE u.id = $1",
+            locked_until("$2")
         );
         let row: Option<ConsoleRow> =
-            with_pool!(self, |pool| sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await)?;
+            with_pool!(self, |pool| sqlx::query_as(&sql).bind(id.0).bind(Ts(now)).fetch_optional(pool).await)?;
         let Some(row) = row else { return Ok(None) };
         let roles = self.roles_of(&[id.0]).await?.remove(&id.0).unwrap_or_default();
-        Ok(Some(ConsoleUser {
-            user: row.user.with_roles(roles),
-            last_login_at: row.last_login_at,
-            has_mfa: row.has_mfa,
-        }))
+        Ok(Some(row.into_user(roles)))
     }
 
     /// Sessions neither revoked nor expired at `now`, across all users.

@@ -3,7 +3,7 @@
 use crate::ts::Ts;
 use crate::tx::Finish;
 use crate::{Result, Store, with_pool, with_tx};
-use rampart_domain::{Attempts, ThrottlePolicy, Verdict};
+use rampart_domain::{Attempts, ThrottlePolicy, UserId, Verdict};
 use time::{Duration, OffsetDateTime};
 
 #[derive(sqlx::FromRow)]
@@ -162,6 +162,20 @@ impl Store {
             .map(|r| r.rows_affected())
         })?;
         Ok(n)
+    }
+
+    /// Names `user` as the account the lock on `key` fell on (a wrong password or code for an
+    /// existing account reached its lockout), so the console can list locked-out users.
+    pub async fn throttle_lock_owner(&self, key: &str, user: UserId) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE login_throttle SET user_id = $1 WHERE key = $2")
+                .bind(user.0)
+                .bind(key)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
     }
 
     /// Forgets the counters of `key` (an administrator's unlock). Returns whether there were any.

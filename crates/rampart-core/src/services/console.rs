@@ -312,7 +312,7 @@ pub async fn search_users(
     limit: u32,
 ) -> Result<UserList, ServiceError> {
     let limit = limit.clamp(1, 200);
-    let (users, more) = state.store.search_users(search, after, limit).await?;
+    let (users, more) = state.store.search_users(search, after, limit, state.clock.now()).await?;
     let next = if more { users.last().map(|u| u.user.id) } else { None };
     let ev =
         ctx.event(&state.events, Action::UserRead, Outcome::Success).actor(caller.actor()).details(serde_json::json!({
@@ -321,6 +321,7 @@ pub async fn search_users(
             "role": search.role,
             "disabled": search.disabled,
             "mfa": search.mfa,
+            "locked": search.locked,
             "returned": users.len(),
         }));
     state.events.record(ev).await?;
@@ -347,7 +348,9 @@ pub async fn user_detail(
 ) -> Result<UserDetail, ServiceError> {
     let user = admin::get_user(state, ctx, caller, id).await?;
     let id = user.id;
-    let Some(console_user) = state.store.console_user(id).await? else { return Err(ServiceError::NotFound) };
+    let Some(console_user) = state.store.console_user(id, state.clock.now()).await? else {
+        return Err(ServiceError::NotFound);
+    };
     let about =
         AuditFilter { resource_type: Some("user".into()), resource_id: Some(id.to_string()), ..AuditFilter::default() };
     let by = AuditFilter { actor_id: Some(id.0), ..AuditFilter::default() };
@@ -555,7 +558,7 @@ pub async fn roles_with_holders(
     let mut out = Vec::new();
     for role in state.store.list_roles().await? {
         let search = UserSearch { role: Some(role.name.clone()), ..UserSearch::default() };
-        let (holders, more) = state.store.search_users(&search, None, per_role).await?;
+        let (holders, more) = state.store.search_users(&search, None, per_role, state.clock.now()).await?;
         out.push((role, holders, more));
     }
     Ok(out)

@@ -164,8 +164,11 @@ impl Attempt {
     /// A wrong answer: the attempt stays counted; the lock it caused (if any) and the failure
     /// (`mfa.failed` with `reason`) are recorded.
     pub(crate) async fn failed(&self, state: &App, ctx: &RequestContext, reason: &str) -> Result<(), ServiceError> {
-        for ((key, _), locked) in self.keys.iter().zip(&self.locks) {
+        for (((key, _), stored), locked) in self.keys.iter().zip(&self.stored).zip(&self.locks) {
             if *locked {
+                if let ThrottleKey::Identifier(_) = key {
+                    state.store.throttle_lock_owner(stored, self.user).await?;
+                }
                 let ev = ctx
                     .event(&state.events, Action::LoginLocked, Outcome::Denied)
                     .severity(Severity::Warning)

@@ -128,7 +128,10 @@ pub async fn check_password(
                             "via": via,
                         }));
                     let ev = match &user {
-                        Some(id) if kind == "identifier" => ev.resource(Resource::new("user", id)),
+                        Some(id) if kind == "identifier" => {
+                            state.store.throttle_lock_owner(key, *id).await?;
+                            ev.resource(Resource::new("user", id))
+                        }
                         _ => ev,
                     };
                     state.events.record(ev).await?;

@@ -104,6 +104,7 @@ impl FilterQuery {
         });
         let filter = AuditFilter {
             actor_id,
+            actor_email: None,
             action: self.action.clone(),
             resource_type: self.resource_type.clone(),
             resource_id: self.resource_id.clone(),

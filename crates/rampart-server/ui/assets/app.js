@@ -156,7 +156,13 @@
       b.addEventListener("click", function () { window.print(); });
     });
   }
-  function start() { wire(document); wirePasskeys(document); }
+  // On a narrow screen the tabs scroll sideways: the current one is brought into view.
+  function showCurrentTab() {
+    var tabs = document.querySelector(".tabs"), cur = tabs && tabs.querySelector('[aria-current="page"]');
+    if (!cur || tabs.scrollWidth <= tabs.clientWidth) return;
+    tabs.scrollLeft = Math.max(0, cur.offsetLeft - (tabs.clientWidth - cur.offsetWidth) / 2);
+  }
+  function start() { wire(document); wirePasskeys(document); showCurrentTab(); }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);
   } else {

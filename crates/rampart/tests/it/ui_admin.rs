@@ -94,6 +94,11 @@ async fn a_moderator_sees_reads_only_and_every_write_is_refused_when_posted_dire
     assert!(app.state.store.list_ip_rules().await.unwrap().is_empty());
     let denied = app.wait_for_events(1, |e| e.action == Action::AuthorizationDenied).await;
     assert!(denied.iter().all(|e| e.actor == Actor::User(moderator.id.0)), "refusals name the moderator");
+    // The dashboard's "most refused routes" names routes (their patterns), not permissions.
+    let root_cookie = cookie_of(&app, "root@example.com").await;
+    let (_, dash) = get(&app, &root_cookie, "/ui/admin/?range=1h").await;
+    assert!(dash.contains("<code>/ui/admin/users/{id}/disable</code>"), "{dash}");
+    assert!(!dash.contains("<code>needs "), "{dash}");
 
     // A user without any console permission: 403 everywhere.
     let plain_cookie = cookie_of(&app, "plain@example.com").await;
@@ -306,6 +311,61 @@ async fn the_user_search_filters_and_pages_by_keyset_and_answers_htmx_with_the_r
     assert!(emails(&none).is_empty());
     let (_, recent) = get(&app, &cookie, "/ui/admin/users?after=2000-01-01").await;
     assert_eq!(emails(&recent), ["root@example.com"], "only the admin signed in");
+}
+
+#[tokio::test]
+async fn a_locked_out_user_is_found_by_the_lockout_filter_and_only_then_offered_the_unlock() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
+    app.create_user("root@example.com", PW, &["admin"]).await;
+    let victim = app.create_user("victim@example.com", PW, &[]).await;
+    let bystander = app.create_user("bystander@example.com", PW, &[]).await;
+    // Five wrong passwords lock the account; the same for an address with no account, which
+    // must not make anyone look locked.
+    for email in ["victim@example.com", "nobody@example.com"] {
+        for _ in 0..5 {
+            let (s, _) =
+                app.post_json("/v1/auth/login", &serde_json::json!({ "email": email, "password": "not it" })).await;
+            assert_eq!(s, 401);
+        }
+    }
+    let (s, _) =
+        app.post_json("/v1/auth/login", &serde_json::json!({ "email": "victim@example.com", "password": PW })).await;
+    assert_eq!(s, 429, "locked out, the right password too");
+    let cookie = cookie_of(&app, "root@example.com").await;
+    let emails = |page: &str| {
+        page.split("class=\"strong\">").skip(1).map(|s| s.split('<').next().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let (_, locked) = get(&app, &cookie, "/ui/admin/users?locked=yes").await;
+    assert_eq!(emails(&locked), ["victim@example.com"]);
+    assert!(locked.contains("Locked out"), "the row says so");
+    let (_, unlocked) = get(&app, &cookie, "/ui/admin/users?locked=no").await;
+    assert_eq!(emails(&unlocked), ["root@example.com", "bystander@example.com"]);
+    let unlock_form = |id: &str| format!("/ui/admin/users/{id}/unlock\"");
+    let (_, page) = get(&app, &cookie, &format!("/ui/admin/users/{}", bystander.id)).await;
+    assert!(!page.contains(&unlock_form(&bystander.id.to_string())), "nothing to lift for a user not locked out");
+    let (_, page) = get(&app, &cookie, &format!("/ui/admin/users/{}", victim.id)).await;
+    assert!(page.contains(&unlock_form(&victim.id.to_string())) && page.contains("Locked out until"), "{page}");
+
+    // Lifted: the filter no longer finds her and she signs in.
+    let token = csrf(&app, &cookie).await;
+    let res = post(&app, &cookie, &format!("/ui/admin/users/{}/unlock", victim.id), &[("csrf", &token)]).await;
+    assert_eq!(res.status().as_u16(), 303);
+    let (_, locked) = get(&app, &cookie, "/ui/admin/users?locked=yes").await;
+    assert!(emails(&locked).is_empty(), "{locked}");
+    let (s, _) =
+        app.post_json("/v1/auth/login", &serde_json::json!({ "email": "victim@example.com", "password": PW })).await;
+    assert_eq!(s, 200);
+
+    // The audit viewer takes the actor as an e-mail address, not only an id.
+    let (_, by_email) = get(&app, &cookie, "/ui/admin/audit?actor=Victim%40Example.com&action=auth.login").await;
+    let (_, by_id) = get(&app, &cookie, &format!("/ui/admin/audit?actor={}&action=auth.login", victim.id)).await;
+    let seqs = |page: &str| {
+        page.split("data-seq=\"").skip(1).map(|s| s.split('"').next().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert!(!seqs(&by_id).is_empty(), "her sign-in names her");
+    assert_eq!(seqs(&by_email), seqs(&by_id));
+    let (_, nobody) = get(&app, &cookie, "/ui/admin/audit?actor=nobody%40example.com").await;
+    assert!(seqs(&nobody).is_empty(), "no account, no events");
 }
 
 #[tokio::test]

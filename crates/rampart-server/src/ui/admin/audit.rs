@@ -58,13 +58,21 @@ impl FilterForm {
     fn filter(&self) -> Result<AuditFilter, ServiceError> {
         let mut errors = Vec::new();
         let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-        let actor_id = opt(&self.actor).and_then(|s| match s.parse() {
-            Ok(id) => Some(id),
-            Err(_) => {
-                errors.push(FieldProblem::new("actor", "invalid_id", "a user's or key's id"));
-                None
+        // An id, or a user's e-mail address.
+        let (mut actor_id, mut actor_email) = (None, None);
+        if let Some(s) = opt(&self.actor) {
+            if s.contains('@') {
+                match rampart_domain::EmailLookup::parse(&s) {
+                    Ok(e) => actor_email = Some(e.normal().as_str().to_string()),
+                    Err(_) => errors.push(FieldProblem::new("actor", "invalid_email", "an e-mail address")),
+                }
+            } else {
+                match s.parse() {
+                    Ok(id) => actor_id = Some(id),
+                    Err(_) => errors.push(FieldProblem::new("actor", "invalid_id", "a user's e-mail address or an id")),
+                }
             }
-        });
+        }
         let outcome = opt(&self.outcome).and_then(|s| Outcome::parse(&s));
         let severity = opt(&self.severity).and_then(|s| Severity::parse(&s));
         let ip = opt(&self.ip).and_then(|s| match s.parse() {
@@ -78,6 +86,7 @@ impl FilterForm {
         let until = local_time("until", &self.until, &mut errors);
         let filter = AuditFilter {
             actor_id,
+            actor_email,
             action: opt(&self.action),
             resource_type: opt(&self.resource_type),
             resource_id: opt(&self.resource_id),

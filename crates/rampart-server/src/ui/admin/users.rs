@@ -27,6 +27,8 @@ pub struct ListQuery {
     /// `yes`, `no` or empty (either).
     disabled: String,
     mfa: String,
+    /// `yes` (locked out of signing in now), `no` or empty.
+    locked: String,
     /// `YYYY-MM-DD`: last signed in on or after this day.
     after: String,
     /// `YYYY-MM-DD`: last signed in before this day, or never.
@@ -57,6 +59,7 @@ pub struct UserRow {
     roles: String,
     disabled: bool,
     mfa: bool,
+    locked: bool,
     last_login: String,
 }
 
@@ -96,6 +99,7 @@ pub async fn list(
         mfa: yes_no(&q.mfa),
         signed_in_after: day(&q.after),
         signed_in_before: day(&q.before),
+        locked: yes_no(&q.locked),
     };
     let after = q.cursor.parse().ok().map(rampart_domain::UserId);
     let page = match console::search_users(&state, &ctx, &admin.caller, &search, after, PAGE).await {
@@ -113,6 +117,7 @@ pub async fn list(
             roles: u.user.roles.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
             disabled: u.user.disabled,
             mfa: u.has_mfa,
+            locked: u.locked_until.is_some(),
             last_login: u.last_login_at.map_or_else(|| never.to_string(), when),
         })
         .collect();
@@ -124,6 +129,7 @@ pub async fn list(
                 ("role", &q.role),
                 ("disabled", &q.disabled),
                 ("mfa", &q.mfa),
+                ("locked", &q.locked),
                 ("after", &q.after),
                 ("before", &q.before),
             ] {
@@ -193,6 +199,8 @@ pub struct UserPage<'a> {
     name: String,
     verified: bool,
     disabled: bool,
+    /// Until when a sign-in lockout keeps the user out (empty: not locked out).
+    locked_until: String,
     created: String,
     last_login: String,
     roles: Vec<RoleChoice>,
@@ -282,6 +290,7 @@ pub async fn detail(
         name: u.name.clone().unwrap_or_default(),
         verified: u.email_verified,
         disabled: u.disabled,
+        locked_until: d.user.locked_until.map(when).unwrap_or_default(),
         created: when(u.created_at),
         last_login: d.user.last_login_at.map_or_else(|| never.to_string(), when),
         roles,
