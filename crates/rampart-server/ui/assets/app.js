@@ -156,13 +156,17 @@
       b.addEventListener("click", function () { window.print(); });
     });
   }
-  // On a narrow screen the tabs scroll sideways: the current one is brought into view.
+  // On a narrow screen the tabs scroll sideways: the current one is brought into view (at load,
+  // and when the window narrows, e.g. a phone turned).
   function showCurrentTab() {
     var tabs = document.querySelector(".tabs"), cur = tabs && tabs.querySelector('[aria-current="page"]');
     if (!cur || tabs.scrollWidth <= tabs.clientWidth) return;
     tabs.scrollLeft = Math.max(0, cur.offsetLeft - (tabs.clientWidth - cur.offsetWidth) / 2);
   }
-  function start() { wire(document); wirePasskeys(document); showCurrentTab(); }
+  function start() {
+    wire(document); wirePasskeys(document); showCurrentTab();
+    window.addEventListener("resize", showCurrentTab);
+  }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);
   } else {
