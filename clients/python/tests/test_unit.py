@@ -291,3 +291,44 @@ def test_problem_documents_become_typed_errors_with_their_code() -> None:
     r = problem_error(429, {"code": "rate_limited"}, retry_after="7")
     assert isinstance(r, TooManyRequests) and r.retry_after == 7
     assert isinstance(problem_error(401, None), Unauthorized)
+
+
+def test_a_repeated_token_is_answered_from_the_seen_cache_but_never_past_its_exp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rampart_client import Rampart
+    from rampart_client.tokens import VERIFIED_TTL
+
+    s = Signer("k1")
+    fake = FakeRampart(s)
+    r = Rampart(
+        "http://rampart.test", audience="rampart", leeway=0, transport=httpx.MockTransport(fake.handler)
+    )
+    now = time.time()
+    token = s.sign(exp=int(now) + 60)
+    headers = {"authorization": f"Bearer {token}"}
+    first = r.authorize(headers, Requirement.of())
+    assert r.authorize(headers, Requirement.of()) is first, "the repeat is the principal already made"
+    # A step-up requirement still checks the (cached) principal: no factor in amr.
+    with pytest.raises(StepUpRequired):
+        r.authorize(headers, Requirement.of(mfa=True))
+    # Another header (one character changed) is never the cached principal.
+    tampered = {"authorization": f"Bearer {token[:-2]}{'A' if token[-2] != 'A' else 'B'}{token[-1]}"}
+    with pytest.raises(InvalidToken):
+        r.authorize(tampered, Requirement.of())
+    # Past exp: refused, the cache notwithstanding.
+    # (`time` is one module: this moves the clock for the client and the verifier alike.)
+    monkeypatch.setattr(time, "time", lambda: now + 61)
+    with pytest.raises(InvalidToken) as e:
+        r.authorize(headers, Requirement.of())
+    assert e.value.code == "token_expired"
+    # Past the verifier's own cache lifetime the principal is made again (a key withdrawn from
+    # the JWKS is noticed as the verifier notices it).
+    monkeypatch.undo()
+    later = time.time()
+    fresh = s.sign(exp=int(later) + 3600)
+    h2 = {"authorization": f"Bearer {fresh}"}
+    p = r.authorize(h2, Requirement.of())
+    assert r.authorize(h2, Requirement.of()) is p
+    monkeypatch.setattr(time, "time", lambda: later + VERIFIED_TTL + 1)
+    assert r.authorize(h2, Requirement.of()) is not p

@@ -24,7 +24,7 @@ from .errors import (
 from .jwks import JwksPolicy
 from .keys import ApiKeyVerifier, AsyncApiKeyVerifier
 from .roles import AsyncRoleCache, RoleCache
-from .tokens import AssertionVerifier, AsyncAssertionVerifier, AsyncTokenVerifier, TokenVerifier
+from .tokens import VERIFIED_TTL, AssertionVerifier, AsyncAssertionVerifier, AsyncTokenVerifier, TokenVerifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +157,45 @@ def _wrong_kind(cred: Credential | None, req: Requirement) -> RampartError:
     return InvalidApiKey("unknown", "this route takes an API key")
 
 
+class _Seen:
+    """The principals of access tokens already authorized offline, by the whole
+    ``Authorization`` value: a repeat of a token costs one dict lookup and the ``exp``/``nbf``
+    check, not a parse, a digest and a new ``Principal``. Only for requirements whose answer
+    depends on the token alone (offline, no permissions: those come from the role cache, which
+    expires on its own); bounded (cleared when full). A token past ``exp`` falls through to the
+    full check, which gives the refusal."""
+
+    __slots__ = ("_items", "_leeway", "_max")
+
+    def __init__(self, leeway: float, max_entries: int = 10_000) -> None:
+        # value: the principal and until when it may be answered from here (the token
+        # verifier's own cache lifetime: a key withdrawn from the JWKS is noticed as soon as
+        # the verifier would notice it).
+        self._items: dict[str, tuple[Principal, float]] = {}
+        self._max = max_entries
+        self._leeway = leeway
+
+    @staticmethod
+    def applies(req: Requirement, online: bool) -> bool:
+        online = online if req.online is None else req.online
+        return not req.permissions and not online and "user" in req.kinds
+
+    def get(self, authorization: str, now: float) -> Principal | None:
+        hit = self._items.get(authorization)
+        if hit is None:
+            return None
+        p, until = hit
+        t = p.token
+        if t is None or now >= until or t.exp <= now - self._leeway or t.nbf > now + self._leeway:
+            return None
+        return p
+
+    def put(self, authorization: str, p: Principal, now: float) -> None:
+        if len(self._items) >= self._max:
+            self._items.clear()
+        self._items[authorization] = (p, now + VERIFIED_TTL)
+
+
 class _Config:
     def __init__(
         self,
@@ -222,6 +261,7 @@ class Rampart:
             leeway=leeway,
             jwks=jwks,
         )
+        self._seen = _Seen(leeway)
         self.tokens = TokenVerifier(
             base_url,
             audience=audience,
@@ -262,14 +302,23 @@ class Rampart:
 
     def authorize(self, headers: Mapping[str, str], req: Requirement) -> Principal:
         """Authenticates the request's credential as ``req`` allows, then checks it."""
-        cred = read_credential(headers.get("authorization"), headers.get("x-api-key"))
+        authorization, x_api_key = headers.get("authorization"), headers.get("x-api-key")
+        now = time.time()
+        seen = authorization is not None and x_api_key is None and _Seen.applies(req, self.config.online)
+        if seen and authorization is not None:
+            hit = self._seen.get(authorization, now)
+            if hit is not None:
+                return check(hit, req, now)
+        cred = read_credential(authorization, x_api_key)
         if cred is None or (("user" if cred.kind == "bearer" else "api_key") not in req.kinds):
             raise _wrong_kind(cred, req)
         if cred.kind == "bearer":
             principal = self.user(cred.value, online=req.online, permissions=bool(req.permissions))
+            if seen and authorization is not None:
+                self._seen.put(authorization, principal, now)
         else:
             principal = self.api_key(cred.value, req.scopes)
-        return check(principal, req, time.time())
+        return check(principal, req, now)
 
     def close(self) -> None:
         self.http.close()
@@ -309,6 +358,7 @@ class AsyncRampart:
             leeway=leeway,
             jwks=jwks,
         )
+        self._seen = _Seen(leeway)
         self.tokens = AsyncTokenVerifier(
             base_url,
             audience=audience,
@@ -348,14 +398,23 @@ class AsyncRampart:
         return Principal.of_assertion(await self.assertions.verify(value))
 
     async def authorize(self, headers: Mapping[str, str], req: Requirement) -> Principal:
-        cred = read_credential(headers.get("authorization"), headers.get("x-api-key"))
+        authorization, x_api_key = headers.get("authorization"), headers.get("x-api-key")
+        now = time.time()
+        seen = authorization is not None and x_api_key is None and _Seen.applies(req, self.config.online)
+        if seen and authorization is not None:
+            hit = self._seen.get(authorization, now)
+            if hit is not None:
+                return check(hit, req, now)
+        cred = read_credential(authorization, x_api_key)
         if cred is None or (("user" if cred.kind == "bearer" else "api_key") not in req.kinds):
             raise _wrong_kind(cred, req)
         if cred.kind == "bearer":
             principal = await self.user(cred.value, online=req.online, permissions=bool(req.permissions))
+            if seen and authorization is not None:
+                self._seen.put(authorization, principal, now)
         else:
             principal = await self.api_key(cred.value, req.scopes)
-        return check(principal, req, time.time())
+        return check(principal, req, now)
 
     async def aclose(self) -> None:
         await self.http.aclose()
