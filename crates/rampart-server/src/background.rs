@@ -7,6 +7,12 @@
 //! Jobs that touch the audit log (checkpoints, summaries, the SIEM output, the purge, which
 //! cuts only at a checkpoint) take one lock in turn, as they did when one loop ran them all.
 //! A checkpoint is signed at start, so the start-up events are anchored at once.
+//!
+//! Checkpoint signing, the SIEM output and the purge are singletons: with several instances on
+//! one PostgreSQL database, only the instance that leads a job (`rampart_store::Leadership`, an
+//! advisory lock held on a connection of its own) runs it; another takes over within one period
+//! when the leader stops. The other jobs fill or read this instance's own memory and run
+//! everywhere.
 
 use crate::state::AppState;
 use rampart_core::services;
@@ -48,6 +54,11 @@ where
     });
 }
 
+/// This instance's leadership of a singleton job, shared by the job's runs.
+fn singleton(state: &AppState, job: &str) -> Arc<tokio::sync::Mutex<rampart_store::Leadership>> {
+    Arc::new(tokio::sync::Mutex::new(state.store.leadership(job)))
+}
+
 /// Starts every job; dropping (or `abort_all` on) the returned set stops them together.
 pub async fn start(state: &AppState) -> JoinSet<()> {
     let mut jobs = JoinSet::new();
@@ -84,9 +95,13 @@ pub async fn start(state: &AppState) -> JoinSet<()> {
     });
     let audit = &state.settings.audit;
     let lock = audit_lock.clone();
+    let lead = singleton(state, "audit.checkpoint");
     every(&mut jobs, state, audit.checkpoint_interval, First::Now, move |state| {
-        let lock = lock.clone();
+        let (lock, lead) = (lock.clone(), lead.clone());
         async move {
+            if !lead.lock().await.lead(&state.store).await {
+                return;
+            }
             let _turn = lock.lock().await;
             if let Err(e) = services::audit::sign_checkpoint(&state).await {
                 tracing::warn!(error = %e, "audit: signing a checkpoint failed");
@@ -103,9 +118,13 @@ pub async fn start(state: &AppState) -> JoinSet<()> {
     });
     if state.siem.lock().await.is_some() {
         let lock = audit_lock.clone();
+        let lead = singleton(state, "audit.siem");
         every(&mut jobs, state, services::audit::SIEM_POLL_INTERVAL, First::Now, move |state| {
-            let lock = lock.clone();
+            let (lock, lead) = (lock.clone(), lead.clone());
             async move {
+                if !lead.lock().await.lead(&state.store).await {
+                    return;
+                }
                 let _turn = lock.lock().await;
                 if let Some(s) = state.siem.lock().await.as_mut()
                     && let Err(e) = s.ship(&state).await
@@ -117,12 +136,16 @@ pub async fn start(state: &AppState) -> JoinSet<()> {
     }
     // The purge runs once shortly after start, then hourly.
     let first = state.clone();
+    let lead = singleton(state, "maintenance.purge");
     jobs.spawn(async move {
         tokio::time::sleep(rampart_core::signing::REFRESH_INTERVAL).await;
         let mut tick = tokio::time::interval(PURGE_INTERVAL);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !lead.lock().await.lead(&first.store).await {
+                continue;
+            }
             let _turn = audit_lock.lock().await;
             services::maintenance::purge(&first).await;
         }

@@ -80,7 +80,12 @@ pub struct TestDb {
 #[derive(Debug)]
 enum Cleanup {
     Dir(#[allow(dead_code)] TempDir),
-    Schema { admin_url: String, schema: String },
+    Schema {
+        admin_url: String,
+        schema: String,
+    },
+    /// Another handle on a database some other `TestDb` owns (and removes).
+    Borrowed,
 }
 
 impl TestDb {
@@ -112,6 +117,12 @@ impl TestDb {
             Backend::Sqlite => TestDb::sqlite(),
             Backend::Postgres => TestDb::postgres().await.expect("postgres configured"),
         }
+    }
+
+    /// Another handle on this database, for a second server on it (several instances on one
+    /// database); the database is removed when `self` is dropped, so keep `self` the longest.
+    pub fn shared(&self) -> TestDb {
+        TestDb { url: self.url.clone(), backend: self.backend, cleanup: Cleanup::Borrowed }
     }
 
     pub fn url(&self) -> &str {

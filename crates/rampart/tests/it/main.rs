@@ -44,6 +44,7 @@ mod http_core;
 mod ip_rules;
 mod mfa;
 mod proxies;
+mod scale_out;
 mod shield;
 mod store_contract;
 mod tokens;
