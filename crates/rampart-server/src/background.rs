@@ -1,5 +1,5 @@
 //! Periodic work while serving, one task per job in a [`JoinSet`], all stopped together at
-//! shutdown: the signing-key refresh (and due rotation), IP-rule and gateway-rule reloads
+//! shutdown: the invalidation bus's listener (`rampart_store`'s `bus`), the signing-key refresh (and due rotation), IP-rule and gateway-rule reloads
 //! (the latter also on SIGHUP), API-key usage
 //! flushes, audit checkpoints, aggregated-event summaries, the SIEM output, the limiter's
 //! sweep and the hourly purge.
@@ -62,6 +62,9 @@ fn singleton(state: &AppState, job: &str) -> Arc<tokio::sync::Mutex<rampart_stor
 /// Starts every job; dropping (or `abort_all` on) the returned set stops them together.
 pub async fn start(state: &AppState) -> JoinSet<()> {
     let mut jobs = JoinSet::new();
+    // Other instances' changes (PostgreSQL's LISTEN; returns at once on SQLite).
+    let bus = state.clone();
+    jobs.spawn(async move { bus.store.follow_invalidations().await });
     let audit_lock = Arc::new(tokio::sync::Mutex::new(()));
     every(&mut jobs, state, rampart_core::signing::REFRESH_INTERVAL, First::AfterAPeriod, |state| async move {
         if let Err(e) = state.signing.tick().await {

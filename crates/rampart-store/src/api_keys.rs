@@ -1,7 +1,7 @@
 //! API keys (hashed) and their hourly usage.
 
 use crate::ts::Ts;
-use crate::tx::Finish;
+use crate::tx::{Cache, Finish};
 use crate::{Result, Store, with_pool, with_tx};
 use rampart_domain::{SecurityEvent, TokenHash, UserId};
 use sqlx::types::Json;
@@ -132,6 +132,7 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
+            tx.invalidates(Cache::ApiKeys);
             tx.swap_and_record(
                 sqlx::query(
                     "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
@@ -177,6 +178,7 @@ impl Store {
             }
             insert_key!(tx, new, hash);
             tx.insert_event(event).await?;
+            tx.invalidates(Cache::ApiKeys);
             true
         });
         Ok(done)
@@ -284,6 +286,7 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
             tx.insert_event(event).await?;
+            tx.invalidates(Cache::ApiKeys);
             rows.into_iter().map(|(id,)| id).collect::<Vec<_>>()
         });
         Ok(ids)

@@ -37,6 +37,7 @@ macro_rules! bind_params {
 mod account_tokens;
 mod api_keys;
 mod audit;
+mod bus;
 mod cache;
 mod console;
 mod error;
@@ -54,6 +55,7 @@ mod webauthn;
 pub use account_tokens::{AccountToken, TokenPurpose};
 pub use api_keys::{StoredApiKey, UsageCount};
 pub use audit::{ChainReport, PurgeReport, StoredEvent};
+pub use bus::BusState;
 pub use console::{ConsoleUser, KeyOwnerRow, KeySearch, RoleAdoption, UserSearch};
 pub use error::{DbError, StoreError};
 pub use leader::Leadership;
@@ -201,6 +203,10 @@ pub struct Store {
     audit: Arc<AuditKeys>,
     /// Moves after every committed change to what a role grants (`Cache::Roles`).
     roles_epoch: Arc<std::sync::atomic::AtomicU64>,
+    /// Moves after every committed change to an API key (`Cache::ApiKeys`).
+    api_keys_epoch: Arc<std::sync::atomic::AtomicU64>,
+    /// PostgreSQL: the channel other instances hear this one's changes on (`bus`).
+    bus: Option<Arc<bus::Bus>>,
 }
 
 /// What [`Store::migrate`] did.
@@ -222,6 +228,7 @@ impl Store {
     /// `audit` (derived from the master key).
     pub async fn connect(url: &str, opts: &ConnectOptions, audit: AuditKeys) -> Result<Store> {
         let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or_default();
+        let mut bus = None;
         let db = match scheme {
             "sqlite" => {
                 let options = SqliteConnectOptions::from_str(url)
@@ -249,6 +256,9 @@ impl Store {
                     .connect_with(options)
                     .await
                     .map_err(StoreError::connect)?;
+                let (schema,): (String,) =
+                    sqlx::query_as("SELECT current_schema()").fetch_one(&pool).await.map_err(StoreError::connect)?;
+                bus = Some(Arc::new(bus::Bus::new(&schema)));
                 Db::Postgres(pool)
             }
             other => return Err(StoreError::UnsupportedUrl(other.to_string())),
@@ -259,6 +269,8 @@ impl Store {
             accounts: Arc::new(EpochCache::new(opts.session_cache_ttl)),
             audit: Arc::new(audit),
             roles_epoch: Arc::default(),
+            api_keys_epoch: Arc::default(),
+            bus,
         })
     }
 
@@ -267,6 +279,21 @@ impl Store {
     /// changed, roles redefined. A cache of answers derived from those (the gateway's
     /// decisions) keeps an answer only while this has not moved.
     pub fn authz_epoch(&self) -> u64 {
+        self.auth_epochs()
+    }
+
+    /// A number that moves after every change committed through this store (or heard from
+    /// another instance) that can change what an API key may do: the key revoked, rotated or
+    /// changed, its owner's account or roles changed, roles redefined. The API-key verify
+    /// cache keeps an entry only while this has not moved.
+    pub fn api_keys_epoch(&self) -> u64 {
+        self.accounts
+            .epoch()
+            .wrapping_add(self.roles_epoch.load(std::sync::atomic::Ordering::Acquire))
+            .wrapping_add(self.api_keys_epoch.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    fn auth_epochs(&self) -> u64 {
         self.sessions
             .epoch()
             .wrapping_add(self.accounts.epoch())

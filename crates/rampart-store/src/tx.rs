@@ -36,19 +36,32 @@ pub(crate) enum Cache {
     /// What a role grants changed (a role created, changed or deleted): answers derived from
     /// permissions (the gateway's decision cache) are dropped.
     Roles,
+    /// An API key was revoked, rotated or changed: the verify path's cached keys are dropped.
+    ApiKeys,
 }
 
 /// What the writes of one transaction made stale, applied when it commits.
 #[derive(Debug, Default)]
-struct Stale {
-    sessions: bool,
-    accounts: bool,
-    roles: bool,
+pub(crate) struct Stale {
+    pub(crate) sessions: bool,
+    pub(crate) accounts: bool,
+    pub(crate) roles: bool,
+    pub(crate) api_keys: bool,
     session_entries: Vec<SessionId>,
 }
 
 impl Stale {
-    fn apply(self, store: &Store) {
+    /// Everything (what another instance may have changed while its news were lost).
+    pub(crate) fn all() -> Stale {
+        Stale { sessions: true, accounts: true, roles: true, api_keys: true, session_entries: Vec::new() }
+    }
+
+    /// Whether other instances must hear of it (an entry's activity times need not).
+    pub(crate) fn shared(&self) -> bool {
+        self.sessions || self.accounts || self.roles || self.api_keys
+    }
+
+    pub(crate) fn apply(self, store: &Store) {
         if self.sessions {
             store.sessions.changed();
         }
@@ -60,6 +73,9 @@ impl Stale {
         }
         if self.roles {
             store.roles_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        if self.api_keys {
+            store.api_keys_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
     }
 }
@@ -120,6 +136,7 @@ impl<'c, DB: Database> Tx<'c, DB> {
             Cache::Session(id) => self.stale.session_entries.push(id),
             Cache::Accounts => self.stale.accounts = true,
             Cache::Roles => self.stale.roles = true,
+            Cache::ApiKeys => self.stale.api_keys = true,
         }
     }
 
@@ -130,7 +147,11 @@ impl<'c, DB: Database> Tx<'c, DB> {
         let (rollback, out) = match result {
             Ok(Finish::Commit(v)) => {
                 self.inner.commit().await?;
+                let shared = self.stale.shared().then(|| crate::bus::Message::of(&self.stale));
                 self.stale.apply(store);
+                if let Some(m) = shared {
+                    store.publish(m).await;
+                }
                 return Ok(v);
             }
             Ok(Finish::Rollback(v)) => (self.inner.rollback().await, Ok(v)),

@@ -32,6 +32,9 @@ struct Cached {
     key: StoredApiKey,
     owner_permissions: Vec<String>,
     fetched: Instant,
+    /// `Store::api_keys_epoch` before the lookup: the entry answers only while it has not
+    /// moved (a key or its owner changed here, or on another instance: the invalidation bus).
+    epoch: u64,
 }
 
 /// A key that authenticated a request.
@@ -109,7 +112,7 @@ impl ApiKeys {
         let hash = apikey::check_format(presented).map_err(|_: KeyFormatError| KeyRefusal::Unknown)?;
         let cached = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&hash).cloned();
         let cached = match cached {
-            Some(c) if c.fetched.elapsed() < CACHE_TTL => c,
+            Some(c) if c.fetched.elapsed() < CACHE_TTL && c.epoch == state.store.api_keys_epoch() => c,
             _ => {
                 if self
                     .misses
@@ -121,6 +124,7 @@ impl ApiKeys {
                     return Err(KeyRefusal::Unknown);
                 }
                 let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+                let epoch = state.store.api_keys_epoch();
                 let key = state.store.api_key_by_hash(hash).await.map_err(|e| {
                     tracing::warn!(error = %e, "API key lookup failed");
                     KeyRefusal::Unknown
@@ -133,7 +137,7 @@ impl ApiKeys {
                     tracing::warn!(error = %e, "API key owner lookup failed");
                     KeyRefusal::Unknown
                 })?;
-                let c = Cached { key, owner_permissions, fetched: Instant::now() };
+                let c = Cached { key, owner_permissions, fetched: Instant::now(), epoch };
                 let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
                 if cache.len() >= CACHE_MAX_ENTRIES {
                     cache.retain(|_, v| v.fetched.elapsed() < CACHE_TTL);

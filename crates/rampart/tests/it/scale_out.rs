@@ -1,7 +1,9 @@
-//! Several instances on one PostgreSQL database (issue 21): the singleton jobs (here the audit
-//! checkpoints, signed every second) run on one instance at a time, not once per instance;
-//! when the leading instance stops another takes over; writes from all of them leave one
-//! audit chain that verifies.
+//! Several instances on one PostgreSQL database (issue 21): a session ended on one instance is
+//! refused on another at once (the invalidation bus), not when that one's cache expires; an
+//! API key revoked through one store is dropped from another's cache; the singleton jobs (here
+//! the audit checkpoints, signed every second) run on one instance at a time, not once per
+//! instance; when the leading instance stops another takes over; writes from all of them leave
+//! one audit chain that verifies.
 
 use rampart_testkit::{TestApp, TestDb};
 use serde_json::json;
@@ -55,4 +57,89 @@ async fn three_instances_sign_one_checkpoint_per_interval_and_another_takes_over
     assert!(report.ok, "{report:?}");
     let after = report.checkpoints_checked - signed;
     assert!((1..=6).contains(&after), "{after} checkpoints in 4 s after the leader stopped");
+}
+
+/// Waits until `store` listens for other instances' changes.
+async fn listening(store: &rampart_store::Store) {
+    for _ in 0..200 {
+        if store.bus_state() == rampart_store::BusState::Listening {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the invalidation bus never listened: {:?}", store.bus_state());
+}
+
+#[tokio::test]
+async fn a_session_ended_on_one_instance_is_refused_on_another_long_before_its_cache_would_expire() {
+    let Some(db) = TestDb::postgres().await else { return };
+    // A minute of session cache: only the bus can make the other instance refuse sooner.
+    let long_cache = |c: &mut rampart_config::Config| {
+        c.sessions.cache_ttl_ms = 60_000;
+        c.login.delay_base_ms = 0;
+    };
+    let a = TestApp::spawn_with(db.shared(), long_cache).await;
+    let b = TestApp::spawn_with(db.shared(), long_cache).await;
+    listening(&a.state.store).await;
+    listening(&b.state.store).await;
+    a.create_user("walker@example.com", "correct horse battery staple", &[]).await;
+
+    let mut waits = Vec::new();
+    for _ in 0..10 {
+        let session = a.login("walker@example.com", "correct horse battery staple").await;
+        let token = session.access_token;
+        // Served by A, then from A's cache.
+        assert_eq!(a.me(&token).await.0, 200);
+        assert_eq!(a.me(&token).await.0, 200);
+        let res = b.authed(reqwest::Method::POST, "/v1/auth/logout", &token).send().await.unwrap();
+        assert_eq!(res.status(), 204, "signed out on B");
+        let ended = std::time::Instant::now();
+        loop {
+            if a.me(&token).await.0 == 401 {
+                break;
+            }
+            assert!(ended.elapsed() < Duration::from_secs(10), "A still accepts a session B ended");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        waits.push(ended.elapsed());
+    }
+    waits.sort();
+    eprintln!(
+        "refused on A after B ended the session: median {:?}, worst {:?}",
+        waits[waits.len() / 2],
+        waits[waits.len() - 1]
+    );
+    assert!(a.state.store.bus_received() >= 10, "A heard B's notices");
+}
+
+#[tokio::test]
+async fn an_api_key_revoked_through_one_store_leaves_the_other_stores_key_cache_at_once() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let app = TestApp::spawn_with(db.shared(), |_| {}).await;
+    let other = db.store().await;
+    let follower = other.clone();
+    let listener = tokio::spawn(async move { follower.follow_invalidations().await });
+    listening(&other).await;
+    let user = app.create_user("keys@example.com", "correct horse battery staple", &[]).await;
+    let login = app.login("keys@example.com", "correct horse battery staple").await;
+    let (s, created) =
+        app.post_bearer("/v1/me/api-keys", &login.access_token, &json!({ "name": "ci", "scopes": [] })).await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    // The notices of the writes so far (the account, the sign-in) have arrived by now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = other.api_keys_epoch();
+    let res = app
+        .authed(reqwest::Method::DELETE, &format!("/v1/me/api-keys/{id}"), &login.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let ended = std::time::Instant::now();
+    while other.api_keys_epoch() == before {
+        assert!(ended.elapsed() < Duration::from_secs(10), "the other store never heard of the revocation");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    drop(user);
+    listener.abort();
 }
