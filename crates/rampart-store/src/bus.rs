@@ -36,7 +36,7 @@ impl Bus {
         let schema: String = schema.chars().take(48).collect();
         Bus {
             channel: format!("rampart_invalidate:{schema}"),
-            instance: uuid::Uuid::new_v4().simple().to_string(),
+            instance: uuid::Uuid::now_v7().simple().to_string(),
             listening: AtomicBool::new(false),
             received: AtomicU64::new(0),
         }
