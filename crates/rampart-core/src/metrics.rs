@@ -48,6 +48,7 @@ pub struct Metrics {
     events: Family<EventLabels, Counter>,
     rate_limit: Family<RuleLabels, Counter>,
     rate_limit_degraded: Gauge,
+    bus_down: Gauge,
     csp_reports: Counter,
     ip_blocks: Family<ScopeLabels, Counter>,
     gateway: Family<RuleLabels, Counter>,
@@ -84,6 +85,13 @@ impl Metrics {
         let rate_limit = Family::<RuleLabels, Counter>::default();
         let rate_limit_degraded = Gauge::default();
         let csp_reports = Counter::default();
+        let bus_down = Gauge::default();
+        registry.register(
+            "invalidation_bus_down",
+            "1 while this instance does not hear other instances' changes (PostgreSQL LISTEN down): \
+             they are seen within the caches' TTL only",
+            bus_down.clone(),
+        );
         registry.register(
             "rate_limit_decisions",
             "Rate-limit decisions by rule and outcome (allowed, limited, shadow_limited, fallback)",
@@ -116,6 +124,7 @@ impl Metrics {
             events,
             rate_limit,
             rate_limit_degraded,
+            bus_down,
             csp_reports,
             ip_blocks,
             gateway,
@@ -145,6 +154,10 @@ impl Metrics {
 
     pub fn set_rate_limit_degraded(&self, degraded: bool) {
         self.rate_limit_degraded.set(i64::from(degraded));
+    }
+
+    pub fn set_bus_down(&self, down: bool) {
+        self.bus_down.set(i64::from(down));
     }
 
     pub fn observe_gateway(&self, rule: &str, outcome: &'static str) {

@@ -65,6 +65,9 @@ pub async fn start(state: &AppState) -> JoinSet<()> {
     // Other instances' changes (PostgreSQL's LISTEN; returns at once on SQLite).
     let bus = state.clone();
     jobs.spawn(async move { bus.store.follow_invalidations().await });
+    every(&mut jobs, state, Duration::from_secs(2), First::Now, |state| async move {
+        state.metrics.set_bus_down(state.store.bus_state() == rampart_store::BusState::Down);
+    });
     let audit_lock = Arc::new(tokio::sync::Mutex::new(()));
     every(&mut jobs, state, rampart_core::signing::REFRESH_INTERVAL, First::AfterAPeriod, |state| async move {
         if let Err(e) = state.signing.tick().await {

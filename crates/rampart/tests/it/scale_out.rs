@@ -143,3 +143,64 @@ async fn an_api_key_revoked_through_one_store_leaves_the_other_stores_key_cache_
     drop(user);
     listener.abort();
 }
+
+#[tokio::test]
+async fn three_instances_admit_exactly_the_global_limit_and_lock_an_account_after_five_failures_in_all() {
+    use rampart_config::{RateLimitBackend, RateLimitKey, RateLimitRule, SecretUrl};
+    let Some(db) = TestDb::postgres().await else { return };
+    let Some(url) = rampart_testkit::redis::redis_url() else { return };
+    let prefix = rampart_testkit::redis::unique_prefix();
+    let rule: RateLimitRule = serde_json::from_value(json!({
+        "name": "global", "path": "/healthz", "methods": ["GET"], "key": RateLimitKey::Ip, "limit": 100,
+        "window_secs": 60,
+    }))
+    .unwrap();
+    let configure = |c: &mut rampart_config::Config| {
+        c.rate_limit.enabled = true;
+        c.rate_limit.backend = RateLimitBackend::Redis;
+        c.rate_limit.redis_url = Some(SecretUrl::new(&url));
+        c.rate_limit.key_prefix = prefix.clone();
+        c.rate_limit.rules = vec![rule.clone()];
+        c.login.delay_base_ms = 0;
+        c.login.ip_max_failures = 0;
+    };
+    let apps = [
+        TestApp::spawn_with(db.shared(), configure).await,
+        TestApp::spawn_with(db.shared(), configure).await,
+        TestApp::spawn_with(db.shared(), configure).await,
+    ];
+    // 150 requests at once, spread over the three (all from one address, so the per-address
+    // rule is the whole traffic's limit): exactly 100 pass.
+    let mut tasks = Vec::new();
+    for i in 0..150 {
+        let (client, url) = (apps[i % 3].client.clone(), apps[i % 3].url("/healthz"));
+        tasks.push(tokio::spawn(async move { client.get(url).send().await.unwrap().status().as_u16() }));
+    }
+    let mut admitted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => admitted += 1,
+            429 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(admitted, 100, "one global limit across three instances");
+
+    // Five wrong passwords, one or two on each instance: the account is locked on all three.
+    apps[0].create_user("spread@example.com", "correct horse battery staple", &[]).await;
+    for i in 0..5 {
+        let (s, _) = apps[i % 3]
+            .post_json("/v1/auth/login", &json!({ "email": "spread@example.com", "password": "wrong" }))
+            .await;
+        assert_eq!(s, 401);
+    }
+    for app in &apps {
+        let (s, body) = app
+            .post_json(
+                "/v1/auth/login",
+                &json!({ "email": "spread@example.com", "password": "correct horse battery staple" }),
+            )
+            .await;
+        assert_eq!(s, 429, "locked on every instance: {body}");
+    }
+}
