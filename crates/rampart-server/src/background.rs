@@ -68,6 +68,21 @@ pub async fn start(state: &AppState) -> JoinSet<()> {
     every(&mut jobs, state, Duration::from_secs(2), First::Now, |state| async move {
         state.metrics.set_bus_down(state.store.bus_state() == rampart_store::BusState::Down);
     });
+    // A signing-key rotation (here, or on another instance: the bus) re-reads the key ring
+    // within a quarter second, not at the next refresh: the JWKS every instance serves then
+    // holds the new key before clients meet tokens signed with it.
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(state.store.signing_epoch()));
+    every(&mut jobs, state, Duration::from_millis(250), First::AfterAPeriod, move |state| {
+        let seen = seen.clone();
+        async move {
+            let now = state.store.signing_epoch();
+            if seen.swap(now, std::sync::atomic::Ordering::AcqRel) != now
+                && let Err(e) = state.signing.reload().await
+            {
+                tracing::warn!(error = %e, "signing keys: reloading after a rotation failed; the next refresh retries");
+            }
+        }
+    });
     let audit_lock = Arc::new(tokio::sync::Mutex::new(()));
     every(&mut jobs, state, rampart_core::signing::REFRESH_INTERVAL, First::AfterAPeriod, |state| async move {
         if let Err(e) = state.signing.tick().await {

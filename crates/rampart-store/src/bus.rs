@@ -1,7 +1,8 @@
 //! The invalidation bus: several instances on one PostgreSQL database behave as one.
 //!
 //! Every committed write that makes a cache stale (see `cache` and `tx`: sessions ended,
-//! accounts, roles and factors changed, roles redefined, API keys revoked or rotated) moves
+//! accounts, roles and factors changed, roles redefined, API keys revoked or rotated, the
+//! token signing key rotated) moves
 //! this instance's epochs at once and is then published with `pg_notify` on a channel named
 //! for the database schema. Every instance listens on that channel (`LISTEN`, on a connection
 //! of its own) and moves the same epochs when another instance's news arrive, so a revocation
@@ -50,7 +51,13 @@ pub(crate) struct Message(String);
 impl Message {
     pub(crate) fn of(stale: &Stale) -> Message {
         let mut flags = String::with_capacity(4);
-        for (on, c) in [(stale.sessions, 's'), (stale.accounts, 'a'), (stale.roles, 'r'), (stale.api_keys, 'k')] {
+        for (on, c) in [
+            (stale.sessions, 's'),
+            (stale.accounts, 'a'),
+            (stale.roles, 'r'),
+            (stale.api_keys, 'k'),
+            (stale.signing_keys, 'g'),
+        ] {
             if on {
                 flags.push(c);
             }
@@ -73,6 +80,7 @@ fn parse(payload: &str, me: &str) -> Option<Stale> {
             'a' => stale.accounts = true,
             'r' => stale.roles = true,
             'k' => stale.api_keys = true,
+            'g' => stale.signing_keys = true,
             _ => return None,
         }
     }

@@ -205,6 +205,8 @@ pub struct Store {
     roles_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// Moves after every committed change to an API key (`Cache::ApiKeys`).
     api_keys_epoch: Arc<std::sync::atomic::AtomicU64>,
+    /// Moves after every signing-key rotation (`Cache::SigningKeys`), here or heard of.
+    signing_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// PostgreSQL: the channel other instances hear this one's changes on (`bus`).
     bus: Option<Arc<bus::Bus>>,
 }
@@ -270,6 +272,7 @@ impl Store {
             audit: Arc::new(audit),
             roles_epoch: Arc::default(),
             api_keys_epoch: Arc::default(),
+            signing_epoch: Arc::default(),
             bus,
         })
     }
@@ -291,6 +294,12 @@ impl Store {
             .epoch()
             .wrapping_add(self.roles_epoch.load(std::sync::atomic::Ordering::Acquire))
             .wrapping_add(self.api_keys_epoch.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// A number that moves after every rotation of the token signing keys, made here or (the
+    /// invalidation bus) on another instance: the key ring is re-read when it moved.
+    pub fn signing_epoch(&self) -> u64 {
+        self.signing_epoch.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn auth_epochs(&self) -> u64 {

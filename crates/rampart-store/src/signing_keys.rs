@@ -2,6 +2,7 @@
 
 use crate::error::is_unique_violation;
 use crate::ts::Ts;
+use crate::tx::Cache;
 use crate::{Result, Store, StoreError, with_pool, with_tx};
 use rampart_domain::SecurityEvent;
 use time::OffsetDateTime;
@@ -45,6 +46,7 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<()> {
         with_tx!(self, |tx| {
+            tx.invalidates(Cache::SigningKeys);
             let retired = match replacing {
                 Some(kid) => {
                     tx.swapped(

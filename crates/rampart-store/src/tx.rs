@@ -38,6 +38,8 @@ pub(crate) enum Cache {
     Roles,
     /// An API key was revoked, rotated or changed: the verify path's cached keys are dropped.
     ApiKeys,
+    /// The token signing keys were rotated: every instance re-reads its key ring.
+    SigningKeys,
 }
 
 /// What the writes of one transaction made stale, applied when it commits.
@@ -47,18 +49,26 @@ pub(crate) struct Stale {
     pub(crate) accounts: bool,
     pub(crate) roles: bool,
     pub(crate) api_keys: bool,
+    pub(crate) signing_keys: bool,
     session_entries: Vec<SessionId>,
 }
 
 impl Stale {
     /// Everything (what another instance may have changed while its news were lost).
     pub(crate) fn all() -> Stale {
-        Stale { sessions: true, accounts: true, roles: true, api_keys: true, session_entries: Vec::new() }
+        Stale {
+            sessions: true,
+            accounts: true,
+            roles: true,
+            api_keys: true,
+            signing_keys: true,
+            session_entries: Vec::new(),
+        }
     }
 
     /// Whether other instances must hear of it (an entry's activity times need not).
     pub(crate) fn shared(&self) -> bool {
-        self.sessions || self.accounts || self.roles || self.api_keys
+        self.sessions || self.accounts || self.roles || self.api_keys || self.signing_keys
     }
 
     pub(crate) fn apply(self, store: &Store) {
@@ -76,6 +86,9 @@ impl Stale {
         }
         if self.api_keys {
             store.api_keys_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        if self.signing_keys {
+            store.signing_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
     }
 }
@@ -137,6 +150,7 @@ impl<'c, DB: Database> Tx<'c, DB> {
             Cache::Accounts => self.stale.accounts = true,
             Cache::Roles => self.stale.roles = true,
             Cache::ApiKeys => self.stale.api_keys = true,
+            Cache::SigningKeys => self.stale.signing_keys = true,
         }
     }
 

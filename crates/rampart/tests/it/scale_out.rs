@@ -204,3 +204,23 @@ async fn three_instances_admit_exactly_the_global_limit_and_lock_an_account_afte
         assert_eq!(s, 429, "locked on every instance: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_signing_key_rotated_on_one_instance_is_in_the_others_jwks_within_a_second() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let a = TestApp::spawn_with(db.shared(), |_| {}).await;
+    let b = TestApp::spawn_with(db.shared(), |_| {}).await;
+    listening(&b.state.store).await;
+    let kid = a.state.signing.rotate("test").await.unwrap();
+    let rotated = std::time::Instant::now();
+    loop {
+        let jwks: serde_json::Value = b.get("/.well-known/jwks.json").await.json().await.unwrap();
+        if jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid.as_str()) {
+            break;
+        }
+        // The ring's own refresh is every 30 s: only the bus explains a sooner arrival.
+        assert!(rotated.elapsed() < Duration::from_secs(5), "B's JWKS lacks the key A rotated to");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("the new key was in B's JWKS after {:?}", rotated.elapsed());
+}
