@@ -102,6 +102,11 @@ pub enum Action {
     RateLimitDegraded,
     /// The shared rate-limit store answers again.
     RateLimitRecovered,
+    /// This instance stopped hearing other instances' changes (the invalidation bus's
+    /// connection dropped): until it is back, their changes reach its caches within the TTL.
+    InvalidationBusDown,
+    /// The invalidation bus listens again (every cache was read afresh).
+    InvalidationBusRestored,
     /// A browser reported a Content-Security-Policy violation.
     CspViolation,
     /// An IP allow or block rule was added (by an operator, or automatically: details say).
@@ -179,6 +184,8 @@ impl Action {
         Action::RateLimited,
         Action::RateLimitDegraded,
         Action::RateLimitRecovered,
+        Action::InvalidationBusDown,
+        Action::InvalidationBusRestored,
         Action::CspViolation,
         Action::IpRuleCreated,
         Action::IpRuleDeleted,
@@ -240,6 +247,8 @@ impl Action {
             Action::RateLimited => "ratelimit.exceeded",
             Action::RateLimitDegraded => "ratelimit.backend.degraded",
             Action::RateLimitRecovered => "ratelimit.backend.recovered",
+            Action::InvalidationBusDown => "cluster.bus.down",
+            Action::InvalidationBusRestored => "cluster.bus.restored",
             Action::CspViolation => "csp.violation",
             Action::IpRuleCreated => "ip_rule.created",
             Action::IpRuleDeleted => "ip_rule.deleted",

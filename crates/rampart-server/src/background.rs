@@ -65,8 +65,43 @@ pub async fn start(state: &AppState) -> JoinSet<()> {
     // Other instances' changes (PostgreSQL's LISTEN; returns at once on SQLite).
     let bus = state.clone();
     jobs.spawn(async move { bus.store.follow_invalidations().await });
-    every(&mut jobs, state, Duration::from_secs(2), First::Now, |state| async move {
-        state.metrics.set_bus_down(state.store.bus_state() == rampart_store::BusState::Down);
+    // The bus's state as a metric, and its losses and returns as events.
+    let seen = Arc::new(std::sync::Mutex::new((0u64, false))); // (drops seen, down reported)
+    every(&mut jobs, state, Duration::from_millis(500), First::Now, move |state| {
+        let seen = seen.clone();
+        async move {
+            let bus = state.store.bus_state();
+            if bus == rampart_store::BusState::None {
+                return;
+            }
+            let up = bus == rampart_store::BusState::Listening;
+            state.metrics.set_bus_down(!up);
+            let drops = state.store.bus_drops();
+            let mut report = Vec::new();
+            {
+                let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
+                if drops > s.0 && !s.1 {
+                    report.push(rampart_domain::Action::InvalidationBusDown);
+                    s.1 = true;
+                }
+                if s.1 && up {
+                    report.push(rampart_domain::Action::InvalidationBusRestored);
+                    s.1 = false;
+                }
+                s.0 = drops;
+            }
+            for action in report {
+                let (outcome, severity) = if action == rampart_domain::Action::InvalidationBusRestored {
+                    (rampart_domain::Outcome::Success, rampart_domain::Severity::Info)
+                } else {
+                    (rampart_domain::Outcome::Failure, rampart_domain::Severity::Warning)
+                };
+                let ev = state.events.event(action, outcome).actor(rampart_domain::Actor::System).severity(severity);
+                if let Err(e) = state.events.record(ev).await {
+                    tracing::warn!(error = %e, "cannot record the invalidation bus's change");
+                }
+            }
+        }
     });
     // A signing-key rotation (here, or on another instance: the bus) re-reads the key ring
     // within a quarter second, not at the next refresh: the JWKS every instance serves then

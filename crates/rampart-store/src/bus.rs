@@ -29,6 +29,8 @@ pub(crate) struct Bus {
     listening: AtomicBool,
     /// Notices applied from other instances.
     received: AtomicU64,
+    /// Times the listening connection was lost.
+    drops: AtomicU64,
 }
 
 impl Bus {
@@ -40,6 +42,7 @@ impl Bus {
             instance: uuid::Uuid::now_v7().simple().to_string(),
             listening: AtomicBool::new(false),
             received: AtomicU64::new(0),
+            drops: AtomicU64::new(0),
         }
     }
 }
@@ -123,6 +126,11 @@ impl Store {
         self.bus.as_ref().map_or(0, |b| b.received.load(Ordering::Acquire))
     }
 
+    /// How many times the listening connection was lost since start.
+    pub fn bus_drops(&self) -> u64 {
+        self.bus.as_ref().map_or(0, |b| b.drops.load(Ordering::Acquire))
+    }
+
     /// Listens for other instances' changes and applies them, reconnecting after a failure,
     /// until the task is dropped. Returns at once on SQLite.
     pub async fn follow_invalidations(&self) {
@@ -148,11 +156,13 @@ impl Store {
                                     // sent meanwhile are lost: everything is read again.
                                     tracing::warn!("invalidation bus: connection lost; reconnecting");
                                     bus.listening.store(false, Ordering::Release);
+                                    bus.drops.fetch_add(1, Ordering::AcqRel);
                                     break;
                                 }
                                 Err(e) => {
                                     tracing::warn!(error = %e, "invalidation bus: receiving failed; reconnecting");
                                     bus.listening.store(false, Ordering::Release);
+                                    bus.drops.fetch_add(1, Ordering::AcqRel);
                                     break;
                                 }
                             }

@@ -310,3 +310,44 @@ async fn killing_one_instance_mid_load_loses_nothing_acknowledged_and_the_other_
     assert!(report.ok, "{report:?}");
     eprintln!("{} registrations acknowledged across the kill; all present; the chain verifies", acknowledged.len());
 }
+
+#[tokio::test]
+async fn a_lost_bus_connection_is_an_event_and_a_metric_and_it_comes_back_and_carries_changes_again() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let long_cache = |c: &mut rampart_config::Config| c.sessions.cache_ttl_ms = 60_000;
+    let a = TestApp::spawn_with(db.shared(), long_cache).await;
+    let b = TestApp::spawn_with(db.shared(), long_cache).await;
+    listening(&a.state.store).await;
+    listening(&b.state.store).await;
+    // Cut A's listening connection from the server side (its schema names its connections).
+    let app_name = db.url().split("application_name=").nth(1).unwrap().to_string();
+    let admin = rampart_testkit::postgres_url().unwrap();
+    let mut conn: sqlx::PgConnection = sqlx::Connection::connect(&admin).await.unwrap();
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'",
+    )
+    .bind(&app_name)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(cut.len(), 2, "both instances' listeners found");
+    let down = a.wait_for_event(rampart_domain::Action::InvalidationBusDown).await;
+    assert_eq!(down.actor, rampart_domain::Actor::System);
+    a.wait_for_event(rampart_domain::Action::InvalidationBusRestored).await;
+    listening(&a.state.store).await;
+    assert!(a.state.store.bus_drops() >= 1);
+    let metrics = a.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("rampart_invalidation_bus_down 0"), "back up: {metrics}");
+
+    // And it carries changes again.
+    a.create_user("back@example.com", "correct horse battery staple", &[]).await;
+    let token = a.login("back@example.com", "correct horse battery staple").await.access_token;
+    assert_eq!(a.me(&token).await.0, 200);
+    let res = b.authed(reqwest::Method::POST, "/v1/auth/logout", &token).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let ended = std::time::Instant::now();
+    while a.me(&token).await.0 != 401 {
+        assert!(ended.elapsed() < Duration::from_secs(10), "A accepts a session B ended, after the bus came back");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
