@@ -175,10 +175,16 @@ class _Seen:
         self._max = max_entries
         self._leeway = leeway
 
-    @staticmethod
-    def applies(req: Requirement, online: bool) -> bool:
+    def lookup(
+        self, authorization: str | None, x_api_key: str | None, req: Requirement, online: bool, now: float
+    ) -> tuple[str | None, Principal | None]:
+        """The key this request's answer is cached under (``None``: not cacheable), and the
+        cached principal if there is one."""
         online = online if req.online is None else req.online
-        return not req.permissions and not online and "user" in req.kinds
+        cacheable = not (req.permissions or online) and "user" in req.kinds
+        if authorization is None or x_api_key is not None or not cacheable:
+            return None, None
+        return authorization, self.get(authorization, now)
 
     def get(self, authorization: str, now: float) -> Principal | None:
         hit = self._items.get(authorization)
@@ -304,18 +310,16 @@ class Rampart:
         """Authenticates the request's credential as ``req`` allows, then checks it."""
         authorization, x_api_key = headers.get("authorization"), headers.get("x-api-key")
         now = time.time()
-        seen = authorization is not None and x_api_key is None and _Seen.applies(req, self.config.online)
-        if seen and authorization is not None:
-            hit = self._seen.get(authorization, now)
-            if hit is not None:
-                return check(hit, req, now)
+        seen, hit = self._seen.lookup(authorization, x_api_key, req, self.config.online, now)
+        if hit is not None:
+            return check(hit, req, now)
         cred = read_credential(authorization, x_api_key)
         if cred is None or (("user" if cred.kind == "bearer" else "api_key") not in req.kinds):
             raise _wrong_kind(cred, req)
         if cred.kind == "bearer":
             principal = self.user(cred.value, online=req.online, permissions=bool(req.permissions))
-            if seen and authorization is not None:
-                self._seen.put(authorization, principal, now)
+            if seen is not None:
+                self._seen.put(seen, principal, now)
         else:
             principal = self.api_key(cred.value, req.scopes)
         return check(principal, req, now)
@@ -400,18 +404,16 @@ class AsyncRampart:
     async def authorize(self, headers: Mapping[str, str], req: Requirement) -> Principal:
         authorization, x_api_key = headers.get("authorization"), headers.get("x-api-key")
         now = time.time()
-        seen = authorization is not None and x_api_key is None and _Seen.applies(req, self.config.online)
-        if seen and authorization is not None:
-            hit = self._seen.get(authorization, now)
-            if hit is not None:
-                return check(hit, req, now)
+        seen, hit = self._seen.lookup(authorization, x_api_key, req, self.config.online, now)
+        if hit is not None:
+            return check(hit, req, now)
         cred = read_credential(authorization, x_api_key)
         if cred is None or (("user" if cred.kind == "bearer" else "api_key") not in req.kinds):
             raise _wrong_kind(cred, req)
         if cred.kind == "bearer":
             principal = await self.user(cred.value, online=req.online, permissions=bool(req.permissions))
-            if seen and authorization is not None:
-                self._seen.put(authorization, principal, now)
+            if seen is not None:
+                self._seen.put(seen, principal, now)
         else:
             principal = await self.api_key(cred.value, req.scopes)
         return check(principal, req, now)
