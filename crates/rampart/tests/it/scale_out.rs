@@ -351,3 +351,74 @@ async fn a_lost_bus_connection_is_an_event_and_a_metric_and_it_comes_back_and_ca
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test]
+async fn with_redis_stopped_three_instances_keep_serving_on_local_limits_and_the_bus_still_carries_revocations() {
+    use rampart_config::{RateLimitBackend, RateLimitKey, RateLimitRule, SecretUrl};
+    let Some(db) = TestDb::postgres().await else { return };
+    let Some(mut redis) = rampart_testkit::redis::RedisServer::start().await else { return };
+    let url = redis.url();
+    let prefix = rampart_testkit::redis::unique_prefix();
+    let rule: RateLimitRule = serde_json::from_value(json!({
+        "name": "health", "path": "/healthz", "methods": ["GET"], "key": RateLimitKey::Ip, "limit": 30,
+        "window_secs": 60, "on_redis_error": "strict", "fallback_limit": 4,
+    }))
+    .unwrap();
+    let configure = |c: &mut rampart_config::Config| {
+        c.rate_limit.enabled = true;
+        c.rate_limit.backend = RateLimitBackend::Redis;
+        c.rate_limit.redis_url = Some(SecretUrl::new(&url));
+        c.rate_limit.key_prefix = prefix.clone();
+        c.rate_limit.redis_retry_ms = 50;
+        c.rate_limit.redis_timeout_ms = 500;
+        c.rate_limit.rules = vec![rule.clone()];
+        c.sessions.cache_ttl_ms = 60_000;
+    };
+    let apps = [
+        TestApp::spawn_with(db.shared(), configure).await,
+        TestApp::spawn_with(db.shared(), configure).await,
+        TestApp::spawn_with(db.shared(), configure).await,
+    ];
+    for app in &apps {
+        listening(&app.state.store).await;
+        assert_eq!(app.get("/healthz").await.status(), 200);
+    }
+    redis.stop();
+    // Each instance falls back to the rule's local limit (4 per instance), never to unlimited.
+    for app in &apps {
+        let statuses: Vec<u16> = futures::future::join_all((0..8).map(|_| app.get("/healthz")))
+            .await
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect();
+        let admitted = statuses.iter().filter(|s| **s == 200).count();
+        assert!((1..=4).contains(&admitted), "local fallback limit per instance: {statuses:?}");
+        assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+    }
+    // The bus is PostgreSQL's: a revocation still reaches every instance at once.
+    apps[0].create_user("outage@example.com", "correct horse battery staple", &[]).await;
+    let token = apps[0].login("outage@example.com", "correct horse battery staple").await.access_token;
+    assert_eq!(apps[1].me(&token).await.0, 200);
+    let res = apps[2].authed(reqwest::Method::POST, "/v1/auth/logout", &token).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let ended = std::time::Instant::now();
+    while apps[1].me(&token).await.0 != 401 {
+        assert!(ended.elapsed() < Duration::from_secs(10), "the revocation did not reach B during the Redis outage");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Redis back: every instance counts in Redis again.
+    redis.restart().await;
+    for app in &apps {
+        let mut recovered = false;
+        for _ in 0..200 {
+            app.get("/healthz").await;
+            let m = app.get("/metrics").await.text().await.unwrap();
+            if m.contains("rampart_rate_limit_degraded 0") {
+                recovered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(recovered, "an instance did not go back to Redis");
+    }
+}
