@@ -228,6 +228,11 @@ async fn a_signing_key_rotated_on_one_instance_is_in_the_others_jwks_within_a_se
 /// `rampart serve` as a child process on `db` (a real process, so it can be killed with
 /// SIGKILL); its address once it logged that it is ready.
 fn serve_process(db: &TestDb, dir: &std::path::Path) -> (std::process::Child, String) {
+    serve_process_with(db, dir, &[])
+}
+
+/// [`serve_process`] with more environment variables (configuration).
+fn serve_process_with(db: &TestDb, dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
     use std::io::BufRead;
     let key = hex::encode(*b"rampart test master key, tests!!"); // the test kit's master key
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
@@ -239,6 +244,7 @@ fn serve_process(db: &TestDb, dir: &std::path::Path) -> (std::process::Child, St
         .env("RAMPART_SERVER__LISTEN", "127.0.0.1:0")
         .env("RAMPART_DATABASE__URL", db.url())
         .env("RAMPART_MASTER_KEY", key)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -421,4 +427,94 @@ async fn with_redis_stopped_three_instances_keep_serving_on_local_limits_and_the
         }
         assert!(recovered, "an instance did not go back to Redis");
     }
+}
+
+/// Kills the child processes when the test ends, however it ends.
+struct Processes(Vec<std::process::Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[tokio::test]
+async fn three_rampart_serve_processes_share_revocations_at_once_and_sign_one_checkpoint_chain() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let env = [
+        ("RAMPART_AUDIT__CHECKPOINT_INTERVAL_SECS", "1"),
+        ("RAMPART_SESSIONS__CACHE_TTL_MS", "60000"),
+        ("RAMPART_LOGIN__DELAY_BASE_MS", "0"),
+        ("RAMPART_LOGIN__IP_MAX_FAILURES", "0"),
+        // The built-in per-address rules would refuse this many sign-ins from one address.
+        ("RAMPART_RATE_LIMIT__ENABLED", "false"),
+    ];
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut children = Processes(Vec::new());
+    let mut base = Vec::new();
+    for d in &dirs {
+        let (child, addr) = serve_process_with(&db, d.path(), &env);
+        children.0.push(child);
+        base.push(format!("http://{addr}"));
+    }
+    let client = reqwest::Client::new();
+    let pw = "correct horse battery staple";
+    let res = client
+        .post(format!("{}/v1/auth/register", base[0]))
+        .json(&json!({ "email": "three@example.com", "password": pw }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // Give every listener time to be up (they start with the server).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut waits = Vec::new();
+    for i in 0..20 {
+        let (a, b) = (&base[i % 3], &base[(i + 1) % 3]);
+        let res = client
+            .post(format!("{a}/v1/auth/login"))
+            .json(&json!({ "email": "three@example.com", "password": pw }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let token = res.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+        let me = |base: &str| client.get(format!("{base}/v1/me")).bearer_auth(&token).send();
+        assert_eq!(me(a).await.unwrap().status(), 200);
+        assert_eq!(me(a).await.unwrap().status(), 200, "now from A's cache");
+        let res = client.post(format!("{b}/v1/auth/logout")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), 204);
+        let ended = std::time::Instant::now();
+        while me(a).await.unwrap().status() != 401 {
+            assert!(ended.elapsed() < Duration::from_secs(10), "{a} still accepts a session {b} ended");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        waits.push(ended.elapsed());
+    }
+    waits.sort();
+    eprintln!(
+        "three processes: a sign-out on one refused on another after p50 {:?}, p95 {:?}, max {:?} (20 tries)",
+        waits[10], waits[18], waits[19]
+    );
+
+    // Failed sign-ins on all three for 4 s: one chain, about one checkpoint a second.
+    let store = db.store().await;
+    let before = store.verify_audit_chain().await.unwrap().checkpoints_checked;
+    let until = tokio::time::Instant::now() + Duration::from_secs(4);
+    let mut i = 0;
+    while tokio::time::Instant::now() < until {
+        let body = json!({ "email": format!("nobody{i}@example.com"), "password": "wrong" });
+        let res = client.post(format!("{}/v1/auth/login", base[i % 3])).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    let signed = report.checkpoints_checked - before;
+    assert!((1..=6).contains(&signed), "{signed} checkpoints in 4 s from three processes");
 }
