@@ -85,8 +85,7 @@ impl<P: Permission> FromRequestParts<AppState> for Guard<P> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
         if let Err(e) = caller.require(state, P::NAME).await {
-            let ctx = RequestContext::from_request_parts(parts, state).await.unwrap_or_else(|i| match i {});
-            rampart_core::authz::record_denied(state, &ctx, &caller, P::NAME).await?;
+            rampart_core::authz::record_denied(state, &refusal_context(parts), &caller, P::NAME).await?;
             return Err(e.into());
         }
         Ok(Guard { caller, _permission: std::marker::PhantomData })
@@ -257,13 +256,19 @@ pub fn request_context(parts: &Parts) -> RequestContext {
             .map(|c| c.0)
             .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
         user_agent: parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
-        route: Some(
-            parts
-                .extensions
-                .get::<axum::extract::MatchedPath>()
-                .map_or_else(|| parts.uri.path().to_string(), |m| m.as_str().to_string()),
-        ),
+        route: None,
     }
+}
+
+/// [`request_context`] with the route named (its pattern where the router matched one, the
+/// path otherwise): for a refusal, which the dashboard counts by route. Built only where a
+/// refusal is recorded, so other requests do not copy the route.
+pub fn refusal_context(parts: &Parts) -> RequestContext {
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| parts.uri.path().to_string(), |m| m.as_str().to_string());
+    RequestContext { route: Some(route), ..request_context(parts) }
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Periodic work while serving, one task per job in a [`JoinSet`], all stopped together at
-//! shutdown: the invalidation bus's listener (`rampart_store`'s `bus`), the signing-key refresh (and due rotation), IP-rule and gateway-rule reloads
-//! (the latter also on SIGHUP), API-key usage
-//! flushes, audit checkpoints, aggregated-event summaries, the SIEM output, the limiter's
-//! sweep and the hourly purge.
+//! shutdown: the invalidation bus's listener (`rampart_store`'s `bus`) and its monitor, the
+//! signing-key refresh (and due rotation, and a re-read after a rotation anywhere), IP-rule and
+//! gateway-rule reloads (the latter also on SIGHUP), API-key usage flushes, audit checkpoints,
+//! aggregated-event summaries, the SIEM output, the limiter's sweep and the hourly purge.
 //!
 //! Jobs that touch the audit log (checkpoints, summaries, the SIEM output, the purge, which
 //! cuts only at a checkpoint) take one lock in turn, as they did when one loop ran them all.
@@ -62,47 +62,42 @@ fn singleton(state: &AppState, job: &str) -> Arc<tokio::sync::Mutex<rampart_stor
 /// Starts every job; dropping (or `abort_all` on) the returned set stops them together.
 pub async fn start(state: &AppState) -> JoinSet<()> {
     let mut jobs = JoinSet::new();
-    // Other instances' changes (PostgreSQL's LISTEN; returns at once on SQLite).
-    let bus = state.clone();
-    jobs.spawn(async move { bus.store.follow_invalidations().await });
-    // The bus's state as a metric, and its losses and returns as events.
-    let seen = Arc::new(std::sync::Mutex::new((0u64, false))); // (drops seen, down reported)
-    every(&mut jobs, state, Duration::from_millis(500), First::Now, move |state| {
-        let seen = seen.clone();
-        async move {
-            let bus = state.store.bus_state();
-            if bus == rampart_store::BusState::None {
-                return;
-            }
-            let up = bus == rampart_store::BusState::Listening;
-            state.metrics.set_bus_down(!up);
-            let drops = state.store.bus_drops();
-            let mut report = Vec::new();
-            {
-                let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
-                if drops > s.0 && !s.1 {
-                    report.push(rampart_domain::Action::InvalidationBusDown);
-                    s.1 = true;
+    if state.store.bus_state() != rampart_store::BusState::None {
+        // Other instances' changes (PostgreSQL's LISTEN; SQLite has no bus).
+        let bus = state.clone();
+        jobs.spawn(async move { bus.store.follow_invalidations().await });
+        // The bus's state as a metric, and its losses and returns as events.
+        let seen = Arc::new(std::sync::Mutex::new((0u64, false))); // (drops seen, down reported)
+        every(&mut jobs, state, Duration::from_millis(500), First::Now, move |state| {
+            let seen = seen.clone();
+            async move {
+                use rampart_domain::{Action, Outcome, Severity};
+                let up = state.store.bus_state() == rampart_store::BusState::Listening;
+                state.metrics.set_bus_down(!up);
+                let drops = state.store.bus_drops();
+                let mut report = Vec::new();
+                {
+                    let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    if drops > s.0 && !s.1 {
+                        report.push((Action::InvalidationBusDown, Outcome::Failure, Severity::Warning));
+                        s.1 = true;
+                    }
+                    if s.1 && up {
+                        report.push((Action::InvalidationBusRestored, Outcome::Success, Severity::Info));
+                        s.1 = false;
+                    }
+                    s.0 = drops;
                 }
-                if s.1 && up {
-                    report.push(rampart_domain::Action::InvalidationBusRestored);
-                    s.1 = false;
-                }
-                s.0 = drops;
-            }
-            for action in report {
-                let (outcome, severity) = if action == rampart_domain::Action::InvalidationBusRestored {
-                    (rampart_domain::Outcome::Success, rampart_domain::Severity::Info)
-                } else {
-                    (rampart_domain::Outcome::Failure, rampart_domain::Severity::Warning)
-                };
-                let ev = state.events.event(action, outcome).actor(rampart_domain::Actor::System).severity(severity);
-                if let Err(e) = state.events.record(ev).await {
-                    tracing::warn!(error = %e, "cannot record the invalidation bus's change");
+                for (action, outcome, severity) in report {
+                    let ev =
+                        state.events.event(action, outcome).actor(rampart_domain::Actor::System).severity(severity);
+                    if let Err(e) = state.events.record(ev).await {
+                        tracing::warn!(error = %e, "cannot record the invalidation bus's change");
+                    }
                 }
             }
-        }
-    });
+        });
+    }
     // A signing-key rotation (here, or on another instance: the bus) re-reads the key ring
     // within a quarter second, not at the next refresh: the JWKS every instance serves then
     // holds the new key before clients meet tokens signed with it.

@@ -2,9 +2,8 @@
 //!
 //! Every committed write that makes a cache stale (see `cache` and `tx`: sessions ended,
 //! accounts, roles and factors changed, roles redefined, API keys revoked or rotated, the
-//! token signing key rotated) moves
-//! this instance's epochs at once and is then published with `pg_notify` on a channel named
-//! for the database schema. Every instance listens on that channel (`LISTEN`, on a connection
+//! token signing key rotated) moves this instance's epochs at once and is then published with
+//! `pg_notify` on a channel named for the database schema. Every instance listens on that channel (`LISTEN`, on a connection
 //! of its own) and moves the same epochs when another instance's news arrive, so a revocation
 //! made on one instance is refused on all of them about one round trip later.
 //!
@@ -143,7 +142,9 @@ impl Store {
                         // Whatever was published while nobody listened is unknown: read all again.
                         Stale::all().apply(self);
                         tracing::info!(channel = %bus.channel, "invalidation bus: listening");
-                        loop {
+                        // Until the connection drops (`Ok(None)`) or fails. Notices sent until
+                        // this listens again are lost: everything is read again then.
+                        let lost = loop {
                             match listener.try_recv().await {
                                 Ok(Some(n)) => {
                                     if let Some(stale) = parse(n.payload(), &bus.instance) {
@@ -151,21 +152,15 @@ impl Store {
                                         bus.received.fetch_add(1, Ordering::AcqRel);
                                     }
                                 }
-                                Ok(None) => {
-                                    // The connection dropped; the next call reconnects. Notices
-                                    // sent meanwhile are lost: everything is read again.
-                                    tracing::warn!("invalidation bus: connection lost; reconnecting");
-                                    bus.listening.store(false, Ordering::Release);
-                                    bus.drops.fetch_add(1, Ordering::AcqRel);
-                                    break;
-                                }
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "invalidation bus: receiving failed; reconnecting");
-                                    bus.listening.store(false, Ordering::Release);
-                                    bus.drops.fetch_add(1, Ordering::AcqRel);
-                                    break;
-                                }
+                                Ok(None) => break None,
+                                Err(e) => break Some(e),
                             }
+                        };
+                        bus.listening.store(false, Ordering::Release);
+                        bus.drops.fetch_add(1, Ordering::AcqRel);
+                        match lost {
+                            None => tracing::warn!("invalidation bus: connection lost; reconnecting"),
+                            Some(e) => tracing::warn!(error = %e, "invalidation bus: receiving failed; reconnecting"),
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "invalidation bus: LISTEN failed; retrying"),

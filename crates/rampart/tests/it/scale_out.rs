@@ -17,18 +17,38 @@ fn config(c: &mut rampart_config::Config) {
     c.login.ip_max_failures = 0;
 }
 
-/// Failed sign-ins on `app` (each one an audit event) for `secs` seconds.
-async fn write_events(apps: &[&TestApp], secs: u64) {
+/// Failed sign-ins (each one an audit event) for `secs` seconds, spread over the instances at
+/// `bases` (`http://host:port`).
+async fn write_events(bases: &[String], secs: u64) {
+    let client = reqwest::Client::new();
     let until = tokio::time::Instant::now() + Duration::from_secs(secs);
-    let mut i = 0u32;
+    let mut i = 0;
     while tokio::time::Instant::now() < until {
-        let app = apps[i as usize % apps.len()];
-        let (s, _) = app
-            .post_json("/v1/auth/login", &json!({ "email": format!("nobody{i}@example.com"), "password": "wrong" }))
-            .await;
-        assert_eq!(s, 401);
+        let body = json!({ "email": format!("nobody{i}@example.com"), "password": "wrong" });
+        let res = client.post(format!("{}/v1/auth/login", bases[i % bases.len()])).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 401);
         i += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The address of a test server, for [`write_events`] and [`refused_after`].
+fn base(app: &TestApp) -> String {
+    app.url("")
+}
+
+/// Asks `GET {base}/v1/me` with `token` until it answers 401; how long that took. Fails after
+/// 10 s with `what` (who still accepts the token).
+async fn refused_after(base: &str, token: &str, what: &str) -> Duration {
+    let client = reqwest::Client::new();
+    let asked = std::time::Instant::now();
+    loop {
+        let res = client.get(format!("{base}/v1/me")).bearer_auth(token).send().await.unwrap();
+        if res.status() == 401 {
+            return asked.elapsed();
+        }
+        assert!(asked.elapsed() < Duration::from_secs(10), "{what}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -42,7 +62,7 @@ async fn three_instances_sign_one_checkpoint_per_interval_and_another_takes_over
     let store = db.store().await;
 
     let secs = 6;
-    write_events(&[&a, &b, &c], secs).await;
+    write_events(&[base(&a), base(&b), base(&c)], secs).await;
     let report = store.verify_audit_chain().await.unwrap();
     assert!(report.ok, "one chain from three writers: {report:?}");
     let signed = report.checkpoints_checked;
@@ -52,7 +72,7 @@ async fn three_instances_sign_one_checkpoint_per_interval_and_another_takes_over
 
     // The leader stops: within a period or two another instance leads and signs.
     a.stop().await.unwrap();
-    write_events(&[&b, &c], 4).await;
+    write_events(&[base(&b), base(&c)], 4).await;
     let report = store.verify_audit_chain().await.unwrap();
     assert!(report.ok, "{report:?}");
     let after = report.checkpoints_checked - signed;
@@ -93,15 +113,7 @@ async fn a_session_ended_on_one_instance_is_refused_on_another_long_before_its_c
         assert_eq!(a.me(&token).await.0, 200);
         let res = b.authed(reqwest::Method::POST, "/v1/auth/logout", &token).send().await.unwrap();
         assert_eq!(res.status(), 204, "signed out on B");
-        let ended = std::time::Instant::now();
-        loop {
-            if a.me(&token).await.0 == 401 {
-                break;
-            }
-            assert!(ended.elapsed() < Duration::from_secs(10), "A still accepts a session B ended");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        waits.push(ended.elapsed());
+        waits.push(refused_after(&base(&a), &token, "A still accepts a session B ended").await);
     }
     waits.sort();
     eprintln!(
@@ -351,11 +363,7 @@ async fn a_lost_bus_connection_is_an_event_and_a_metric_and_it_comes_back_and_ca
     assert_eq!(a.me(&token).await.0, 200);
     let res = b.authed(reqwest::Method::POST, "/v1/auth/logout", &token).send().await.unwrap();
     assert_eq!(res.status(), 204);
-    let ended = std::time::Instant::now();
-    while a.me(&token).await.0 != 401 {
-        assert!(ended.elapsed() < Duration::from_secs(10), "A accepts a session B ended, after the bus came back");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    refused_after(&base(&a), &token, "A accepts a session B ended, after the bus came back").await;
 }
 
 #[tokio::test]
@@ -407,11 +415,7 @@ async fn with_redis_stopped_three_instances_keep_serving_on_local_limits_and_the
     assert_eq!(apps[1].me(&token).await.0, 200);
     let res = apps[2].authed(reqwest::Method::POST, "/v1/auth/logout", &token).send().await.unwrap();
     assert_eq!(res.status(), 204);
-    let ended = std::time::Instant::now();
-    while apps[1].me(&token).await.0 != 401 {
-        assert!(ended.elapsed() < Duration::from_secs(10), "the revocation did not reach B during the Redis outage");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    refused_after(&base(&apps[1]), &token, "the revocation did not reach B during the Redis outage").await;
     // Redis back: every instance counts in Redis again.
     redis.restart().await;
     for app in &apps {
@@ -454,16 +458,16 @@ async fn three_rampart_serve_processes_share_revocations_at_once_and_sign_one_ch
     ];
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut children = Processes(Vec::new());
-    let mut base = Vec::new();
+    let mut bases = Vec::new();
     for d in &dirs {
         let (child, addr) = serve_process_with(&db, d.path(), &env);
         children.0.push(child);
-        base.push(format!("http://{addr}"));
+        bases.push(format!("http://{addr}"));
     }
     let client = reqwest::Client::new();
     let pw = "correct horse battery staple";
     let res = client
-        .post(format!("{}/v1/auth/register", base[0]))
+        .post(format!("{}/v1/auth/register", bases[0]))
         .json(&json!({ "email": "three@example.com", "password": pw }))
         .send()
         .await
@@ -474,7 +478,7 @@ async fn three_rampart_serve_processes_share_revocations_at_once_and_sign_one_ch
 
     let mut waits = Vec::new();
     for i in 0..20 {
-        let (a, b) = (&base[i % 3], &base[(i + 1) % 3]);
+        let (a, b) = (&bases[i % 3], &bases[(i + 1) % 3]);
         let res = client
             .post(format!("{a}/v1/auth/login"))
             .json(&json!({ "email": "three@example.com", "password": pw }))
@@ -488,12 +492,7 @@ async fn three_rampart_serve_processes_share_revocations_at_once_and_sign_one_ch
         assert_eq!(me(a).await.unwrap().status(), 200, "now from A's cache");
         let res = client.post(format!("{b}/v1/auth/logout")).bearer_auth(&token).send().await.unwrap();
         assert_eq!(res.status(), 204);
-        let ended = std::time::Instant::now();
-        while me(a).await.unwrap().status() != 401 {
-            assert!(ended.elapsed() < Duration::from_secs(10), "{a} still accepts a session {b} ended");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        waits.push(ended.elapsed());
+        waits.push(refused_after(a, &token, &format!("{a} still accepts a session {b} ended")).await);
     }
     waits.sort();
     eprintln!(
@@ -504,15 +503,7 @@ async fn three_rampart_serve_processes_share_revocations_at_once_and_sign_one_ch
     // Failed sign-ins on all three for 4 s: one chain, about one checkpoint a second.
     let store = db.store().await;
     let before = store.verify_audit_chain().await.unwrap().checkpoints_checked;
-    let until = tokio::time::Instant::now() + Duration::from_secs(4);
-    let mut i = 0;
-    while tokio::time::Instant::now() < until {
-        let body = json!({ "email": format!("nobody{i}@example.com"), "password": "wrong" });
-        let res = client.post(format!("{}/v1/auth/login", base[i % 3])).json(&body).send().await.unwrap();
-        assert_eq!(res.status(), 401);
-        i += 1;
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
+    write_events(&bases, 4).await;
     let report = store.verify_audit_chain().await.unwrap();
     assert!(report.ok, "{report:?}");
     let signed = report.checkpoints_checked - before;

@@ -131,7 +131,8 @@ impl<P: Permission> FromRequestParts<AppState> for Admin<P> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Viewer(auth) = Viewer::from_request_parts(parts, state).await?;
         let caller = Caller::Session(auth.clone());
-        let ctx = RequestContext::from_request_parts(parts, state).await.unwrap_or_else(|i| match i {});
+        // The console's permission check records its refusals: they name the route.
+        let ctx = crate::auth::refusal_context(parts);
         if let Err(e) = caller.require_recorded(state, &ctx, P::NAME).await {
             let mut c = Chrome::account(state, &auth, "admin.forbidden_title", "admin");
             c.notice = Some(refusal(&state.ui, &e));
