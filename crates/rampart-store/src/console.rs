@@ -111,14 +111,7 @@ impl Store {
         };
         let locked = locked_until(&p(Param::Ts(now)));
         if let Some(q) = search.q.as_deref().filter(|q| !q.trim().is_empty()) {
-            let n = p(Param::Text(contains_pattern(q.trim())));
-            // Addresses are stored in their normal form (lower case): no `lower()` on them. The
-            // matches are found by one pass over the table (`IN (SELECT …)`), so the id-ordered
-            // walk of the page reads only the primary key, not every row in key order.
-            clauses.push(format!(
-                "u.id IN (SELECT m.id FROM users m WHERE m.email LIKE {n} ESCAPE '\\' \
-                 OR lower(m.name) LIKE {n} ESCAPE '\\')"
-            ));
+            clauses.push(self.user_matches("u", q.trim(), &mut p).await?);
         }
         if let Some(role) = &search.role {
             let n = p(Param::Text(role.clone()));
@@ -154,8 +147,10 @@ impl Store {
              {HAS_MFA} AS has_mfa, {locked} AS locked_until FROM users u WHERE {filter} ORDER BY u.id \
              LIMIT {limit_param}"
         );
-        let rows: Vec<ConsoleRow> =
-            with_pool!(self, |pool| bind_params!(sqlx::query_as(&sql), &params).fetch_all(pool).await)?;
+        // Not a prepared statement kept for reuse: its text varies with the candidates found.
+        let rows: Vec<ConsoleRow> = with_pool!(self, |pool| {
+            bind_params!(sqlx::query_as(&sql), &params).persistent(false).fetch_all(pool).await
+        })?;
         let more = rows.len() > limit as usize;
         let rows: Vec<ConsoleRow> = rows.into_iter().take(limit as usize).collect();
         let mut roles = self.roles_of(&rows.iter().map(|r| r.user.id).collect::<Vec<_>>()).await?;

@@ -3,7 +3,7 @@
 use crate::error::is_unique_violation;
 use crate::ts::Ts;
 use crate::tx::{Cache, Finish};
-use crate::{Result, Store, StoreError, with_pool, with_tx};
+use crate::{Param, Result, Store, StoreError, with_pool, with_tx};
 use rampart_domain::{Email, EmailLookup, NewUser, RoleName, SecurityEvent, User, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -240,6 +240,53 @@ impl Store {
     }
 }
 
+/// At most this many candidates of a user search are taken from the trigram index; a query
+/// matching more is common enough that the id-ordered walk finds a page of it soon.
+const SEARCH_CANDIDATES: usize = 1000;
+
+impl Store {
+    /// The SQL of "the user row `alias` has `q` in its e-mail or its name" (case-insensitive),
+    /// its values bound through `p`.
+    ///
+    /// The candidates come first from `user_search (user_id, text)`, the e-mail and the
+    /// lower-case name under a trigram index on both backends (migration 0016), so a rare
+    /// query reads its few rows rather than the whole table. Up to [`SEARCH_CANDIDATES`] of
+    /// them become an id list; a query matching more is left to the id-ordered walk, which
+    /// meets a page of matches soon (the index would hand over every one of them first).
+    /// The index is asked without an escape character (SQLite's FTS5 answers `LIKE` from its
+    /// index only in the two-argument form), so `%`, `_` and `\` of `q` become `_` there: a
+    /// superset. The exact `LIKE … ESCAPE` on the row then decides, as the full scan did.
+    /// Addresses are stored in their normal form (lower case).
+    pub(crate) async fn user_matches(
+        &self,
+        alias: &str,
+        q: &str,
+        p: &mut impl FnMut(Param) -> String,
+    ) -> Result<String> {
+        let q = q.to_lowercase();
+        let pattern = format!("%{}%", q.replace(['%', '_', '\\'], "_"));
+        let limit = SEARCH_CANDIDATES as i64 + 1;
+        let candidates: Vec<(Uuid,)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT user_id FROM user_search WHERE text LIKE $1 LIMIT $2")
+                .bind(&pattern)
+                .bind(limit)
+                .persistent(false)
+                .fetch_all(pool)
+                .await
+        })?;
+        let exact = p(Param::Text(format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))));
+        let exact = format!("({alias}.email LIKE {exact} ESCAPE '\\' OR lower({alias}.name) LIKE {exact} ESCAPE '\\')");
+        if candidates.len() > SEARCH_CANDIDATES {
+            return Ok(exact);
+        }
+        if candidates.is_empty() {
+            return Ok("1 = 0".into());
+        }
+        let ids: Vec<String> = candidates.into_iter().map(|(id,)| p(Param::Uuid(id))).collect();
+        Ok(format!("{alias}.id IN ({}) AND {exact}", ids.join(", ")))
+    }
+}
+
 /// A page of users.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserPage {
@@ -252,19 +299,24 @@ impl Store {
     /// Users whose e-mail or name contains `q` (case-insensitive), ordered by id (UUIDv7:
     /// creation order), after `after`, at most `limit`.
     pub async fn list_users(&self, q: Option<&str>, after: Option<UserId>, limit: u32) -> Result<UserPage> {
-        let pattern =
-            q.map(|q| format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR lower(email) LIKE $1 ESCAPE '\\' \
-             OR lower(COALESCE(name, '')) LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
-        );
+        let mut params: Vec<Param> = Vec::new();
+        let mut p = |v: Param| {
+            params.push(v);
+            format!("${}", params.len())
+        };
+        let mut clauses = Vec::new();
+        if let Some(q) = q {
+            clauses.push(self.user_matches("users", q, &mut p).await?);
+        }
+        if let Some(a) = after {
+            clauses.push(format!("id > {}", p(Param::Uuid(a.0))));
+        }
+        let limit_param = p(Param::Int(i64::from(limit) + 1));
+        let filter = if clauses.is_empty() { "1 = 1".to_string() } else { clauses.join(" AND ") };
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {filter} ORDER BY id LIMIT {limit_param}");
+        // Not a prepared statement kept for reuse: its text varies with the candidates found.
         let rows: Vec<UserRow> = with_pool!(self, |pool| {
-            sqlx::query_as(&sql)
-                .bind(pattern.clone())
-                .bind(after.map(|a| a.0))
-                .bind(i64::from(limit) + 1)
-                .fetch_all(pool)
-                .await
+            bind_params!(sqlx::query_as(&sql), &params).persistent(false).fetch_all(pool).await
         })?;
         let more = rows.len() > limit as usize;
         let mut users = Vec::with_capacity(rows.len());

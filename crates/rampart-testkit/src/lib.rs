@@ -102,6 +102,16 @@ impl TestDb {
         let mut conn: sqlx::PgConnection = sqlx::Connection::connect(&admin_url)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {TEST_DATABASE_URL_ENV}: {e}"));
+        // pg_trgm once per database, in `public`, as an operator would install it: were a test's
+        // migration to create it in its own schema, dropping that schema at the end would drop
+        // the extension, and with it the user-search index of every other test's schema.
+        sqlx::Executor::execute(
+            &mut conn,
+            "DO $$ BEGIN PERFORM pg_advisory_xact_lock(hashtext('rampart: pg_trgm')); \
+             CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public; END $$",
+        )
+        .await
+        .expect("create extension pg_trgm");
         sqlx::Executor::execute(&mut conn, format!("CREATE SCHEMA {schema}").as_str()).await.expect("create schema");
         let _ = sqlx::Connection::close(conn).await;
         let sep = if admin_url.contains('?') { '&' } else { '?' };

@@ -1,5 +1,6 @@
 //! The storage contract: every backend gives the same answers.
 
+use rampart_domain::audit::AuditFilter;
 use rampart_domain::{Action, Actor, Email, NewUser, Outcome, Resource, RoleName, SecurityEvent, Severity, UserId};
 use rampart_store::{Backend, Store, StoreError};
 use rampart_testkit::{TestDb, for_each_backend};
@@ -588,5 +589,149 @@ async fn verification_under_concurrent_appends_never_reports_a_fault() {
             assert!(r.ok, "{:?}: a live chain is not tampered with: {r:?}", db.backend());
         }
         assert_eq!(reports.last().unwrap().events_checked, 1500, "{:?}", db.backend());
+    });
+}
+
+/// The e-mails a user search finds, sorted: through the admin API's `list_users` (followed
+/// page by page, two at a time) and the console's `search_users`, which must agree.
+async fn searched(store: &Store, q: &str) -> Vec<String> {
+    let mut listed = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_users(Some(q), after, 2).await.unwrap();
+        listed.extend(page.users.into_iter().map(|u| u.email.to_string()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let search = rampart_store::UserSearch { q: Some(q.to_string()), ..Default::default() };
+    let (console, more) = store.search_users(&search, None, 50, now()).await.unwrap();
+    assert!(!more);
+    let mut console: Vec<String> = console.into_iter().map(|u| u.user.email.to_string()).collect();
+    listed.sort();
+    console.sort();
+    assert_eq!(listed, console, "{q:?}: the API's search and the console's agree");
+    listed
+}
+
+/// User search finds a substring of the e-mail or the name, case-insensitively, through the
+/// trigram index of migration 0016 (FTS5 on SQLite, pg_trgm on PostgreSQL), with exactly the
+/// answers of the full scan it replaced: LIKE's own characters in a query are literal, queries
+/// shorter than a trigram still work, and the index follows creation, rename and deletion.
+#[tokio::test]
+async fn user_search_finds_substrings_and_follows_every_change() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let mk = |email: &str, name: Option<&str>| NewUser { name: name.map(Into::into), ..new_user(email, &["user"]) };
+        let users = [
+            mk("ada.lovelace@example.com", Some("Ada Lovelace")),
+            mk("grace@navy.example", Some("Grace HOPPER")),
+            mk("percent%sign@example.org", None),
+            mk("under_score@example.org", Some("Back\\Slash")),
+            mk("underxscore@example.org", None),
+            mk("zoe@example.net", Some("Zoë")),
+        ];
+        for u in &users {
+            store.create_user(u, &created_event(u)).await.unwrap();
+        }
+        let b = db.backend();
+        assert_eq!(searched(&store, "lovelace").await, ["ada.lovelace@example.com"], "{b:?}");
+        assert_eq!(searched(&store, "HOPPER").await, ["grace@navy.example"], "{b:?}: a name, any case");
+        assert_eq!(
+            searched(&store, "example.org").await,
+            ["percent%sign@example.org", "under_score@example.org", "underxscore@example.org"],
+            "{b:?}"
+        );
+        assert_eq!(searched(&store, "%").await, ["percent%sign@example.org"], "{b:?}: % is literal");
+        assert_eq!(searched(&store, "r_s").await, ["under_score@example.org"], "{b:?}: _ is literal");
+        assert_eq!(searched(&store, "k\\s").await, ["under_score@example.org"], "{b:?}: \\ is literal");
+        assert_eq!(searched(&store, "ov").await, ["ada.lovelace@example.com"], "{b:?}: two letters");
+        assert_eq!(searched(&store, "zoë").await, ["zoe@example.net"], "{b:?}: a non-ASCII name");
+        assert_eq!(searched(&store, "nobody").await, Vec::<String>::new(), "{b:?}");
+        assert_eq!(searched(&store, "e").await.len(), 6, "{b:?}: every user, over three pages");
+
+        // A rename: the old name no longer finds the user, the new one does.
+        let grace = users[1].id;
+        let renamed = || {
+            SecurityEvent::new(Uuid::now_v7(), now(), Action::UserUpdated, Outcome::Success)
+                .actor(Actor::System)
+                .resource(Resource::new("user", grace))
+        };
+        assert!(store.update_user(grace, Some(Some("Rear Admiral")), None, None, now(), &renamed()).await.unwrap());
+        assert_eq!(searched(&store, "hopper").await, Vec::<String>::new(), "{b:?}");
+        assert_eq!(searched(&store, "admiral").await, ["grace@navy.example"], "{b:?}");
+        assert!(store.update_user(grace, Some(None), None, None, now(), &renamed()).await.unwrap());
+        assert_eq!(searched(&store, "admiral").await, Vec::<String>::new(), "{b:?}: a name removed");
+        assert_eq!(searched(&store, "navy").await, ["grace@navy.example"], "{b:?}: the e-mail still");
+
+        // A deletion, then a new user.
+        let ada = users[0].id;
+        let erased = SecurityEvent::new(Uuid::now_v7(), now(), Action::UserDeleted, Outcome::Success)
+            .actor(Actor::System)
+            .resource(Resource::new("user", ada));
+        assert!(store.delete_user(ada, &erased).await.unwrap());
+        assert_eq!(searched(&store, "lovelace").await, Vec::<String>::new(), "{b:?}");
+        let late = mk("late.lovelace@example.com", None);
+        store.create_user(&late, &created_event(&late)).await.unwrap();
+        assert_eq!(searched(&store, "lovelace").await, ["late.lovelace@example.com"], "{b:?}");
+    });
+}
+
+/// The audit query's action filter (found actions, one branch per action and outcome read in
+/// index order, merged: migration 0017) pages exactly like a filter applied to every event,
+/// newest first: an action and its `.…` children, never a look-alike (`auth.log` is neither
+/// `auth.login` nor `auth.logout`), with and without an outcome, across pages.
+#[tokio::test]
+async fn the_action_filter_pages_like_a_filter_over_every_event() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let mix = [
+            (Action::Login, Outcome::Success),
+            (Action::Login, Outcome::Failure),
+            (Action::Logout, Outcome::Success),
+            (Action::LoginLocked, Outcome::Failure),
+            (Action::TokenRefreshed, Outcome::Success),
+            (Action::RefreshTokenReused, Outcome::Denied),
+            (Action::PasswordReset, Outcome::Success),
+            (Action::PasswordResetRequested, Outcome::Success),
+            (Action::AuthorizationDenied, Outcome::Denied),
+        ];
+        for i in 0..150 {
+            let (action, outcome) = mix[(i * 7 + i / 5) % mix.len()];
+            let ev = SecurityEvent::new(Uuid::now_v7(), now(), action, outcome).actor(Actor::System);
+            store.append_event(&ev).await.unwrap();
+        }
+        let all = store.recent_events(1000).await.unwrap();
+        assert_eq!(all.len(), 150);
+        let filters = ["auth", "auth.login", "auth.refresh", "auth.log", "password.reset", "password", "nothing"];
+        for action in filters.map(Some).into_iter().chain([None]) {
+            for outcome in [None, Some(Outcome::Success), Some(Outcome::Failure), Some(Outcome::Denied)] {
+                let filter = AuditFilter { action: action.map(Into::into), outcome, ..Default::default() };
+                let expected: Vec<i64> = all
+                    .iter()
+                    .filter(|e| filter.action_matches(e.event.action.as_str()))
+                    .filter(|e| outcome.is_none_or(|o| e.event.outcome == o))
+                    .map(|e| e.seq)
+                    .collect();
+                let mut got = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let page = store.query_events(&filter, cursor, 7).await.unwrap();
+                    got.extend(page.iter().map(|e| e.seq));
+                    if page.len() < 7 {
+                        break;
+                    }
+                    cursor = page.last().map(|e| e.seq);
+                }
+                assert_eq!(got, expected, "{:?}: action {action:?}, outcome {outcome:?}", db.backend());
+                if action == Some("auth.log") {
+                    assert!(got.is_empty(), "a look-alike prefix matches nothing");
+                }
+                if action == Some("auth") && outcome.is_none() {
+                    assert!(got.len() > 50, "the category matches many actions");
+                }
+            }
+        }
     });
 }
