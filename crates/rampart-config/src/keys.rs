@@ -87,6 +87,7 @@ mod tests {
             "headers",
             "cors",
             "ip_rules",
+            "webhooks",
             "webauthn",
             "gateway",
             "security",

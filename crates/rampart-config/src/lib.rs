@@ -32,6 +32,7 @@ mod tokens;
 mod ui;
 mod url;
 mod webauthn;
+mod webhooks;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -59,6 +60,7 @@ pub use tokens::*;
 pub use ui::{UiConfig, UiLogo, UiSettings};
 pub use url::SecretUrl;
 pub use webauthn::WebAuthnConfig;
+pub use webhooks::*;
 
 /// The prefix of every configuration environment variable.
 pub const ENV_PREFIX: &str = "RAMPART_";
@@ -83,6 +85,7 @@ pub struct Config {
     pub headers: HeadersConfig,
     pub cors: CorsConfig,
     pub ip_rules: IpRulesConfig,
+    pub webhooks: WebhooksConfig,
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewayConfig,
     pub security: SecurityConfig,

@@ -23,7 +23,7 @@ use crate::{
     AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings,
     GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings, MfaSettings,
     PasswordsSettings, RateLimitSettings, SecuritySettings, ServerSettings, SessionsSettings, TokensSettings,
-    UiSettings, WebAuthnConfig,
+    UiSettings, WebAuthnConfig, WebhooksSettings,
 };
 use std::time::Duration;
 
@@ -94,6 +94,7 @@ pub struct Settings {
     pub headers: HeadersSettings,
     pub cors: CorsSettings,
     pub ip_rules: IpRulesSettings,
+    pub webhooks: WebhooksSettings,
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewaySettings,
     pub security: SecuritySettings,
@@ -129,13 +130,14 @@ impl Settings {
         let headers = keep(c.headers.settings(), &mut p);
         let cors = keep(c.cors.settings(), &mut p);
         let ip_rules = keep(c.ip_rules.settings(), &mut p);
+        let webhooks = keep(c.webhooks.settings(), &mut p);
         let webauthn = keep(c.webauthn.settings(), &mut p);
         let gateway = keep(c.gateway.settings(), &mut p);
         let security = keep(c.security.settings(), &mut p);
         let ui = keep(c.ui.settings(), &mut p);
         match (
             server, database, log, passwords, tokens, accounts, sessions, login, api_keys, mail, audit, mfa,
-            rate_limit, headers, cors, ip_rules, webauthn, gateway, security, ui,
+            rate_limit, headers, cors, ip_rules, webhooks, webauthn, gateway, security, ui,
         ) {
             (
                 Some(server),
@@ -154,6 +156,7 @@ impl Settings {
                 Some(headers),
                 Some(cors),
                 Some(ip_rules),
+                Some(webhooks),
                 Some(webauthn),
                 Some(gateway),
                 Some(security),
@@ -176,6 +179,7 @@ impl Settings {
                 headers,
                 cors,
                 ip_rules,
+                webhooks,
                 webauthn,
                 gateway,
                 security,

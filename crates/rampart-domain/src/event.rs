@@ -137,6 +137,20 @@ pub enum Action {
     GatewayUpstreamEjected,
     /// An ejected upstream answered its probes and takes traffic again.
     GatewayUpstreamRestored,
+    /// A webhook endpoint was added (details: its URL and event filters).
+    WebhookCreated,
+    /// A webhook endpoint was changed (URL, filters, description or enabled).
+    WebhookUpdated,
+    /// A webhook endpoint was removed, with its pending deliveries.
+    WebhookDeleted,
+    /// A webhook endpoint's signing secret was replaced (details: the overlap in seconds).
+    WebhookSecretRotated,
+    /// A test delivery was queued for one endpoint (it goes to that endpoint only).
+    WebhookTest,
+    /// An administrator queued a delivery again.
+    WebhookRedelivered,
+    /// An endpoint that kept failing for `webhooks.disable_after_days` was disabled.
+    WebhookDisabled,
 }
 
 impl Action {
@@ -200,6 +214,13 @@ impl Action {
         Action::GatewayRulesRejected,
         Action::GatewayUpstreamEjected,
         Action::GatewayUpstreamRestored,
+        Action::WebhookCreated,
+        Action::WebhookUpdated,
+        Action::WebhookDeleted,
+        Action::WebhookSecretRotated,
+        Action::WebhookTest,
+        Action::WebhookRedelivered,
+        Action::WebhookDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -263,6 +284,13 @@ impl Action {
             Action::GatewayRulesRejected => "gateway.rules.rejected",
             Action::GatewayUpstreamEjected => "gateway.upstream.ejected",
             Action::GatewayUpstreamRestored => "gateway.upstream.restored",
+            Action::WebhookCreated => "webhook.created",
+            Action::WebhookUpdated => "webhook.updated",
+            Action::WebhookDeleted => "webhook.deleted",
+            Action::WebhookSecretRotated => "webhook.secret.rotated",
+            Action::WebhookTest => "webhook.test",
+            Action::WebhookRedelivered => "webhook.redelivered",
+            Action::WebhookDisabled => "webhook.disabled",
         }
     }
 

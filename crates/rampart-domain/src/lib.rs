@@ -25,6 +25,7 @@ pub mod session;
 pub mod throttle;
 pub mod tokens;
 pub mod user;
+pub mod webhook;
 
 pub use clock::{Clock, SystemClock};
 pub use crypto::MasterKey;

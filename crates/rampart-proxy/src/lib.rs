@@ -14,12 +14,17 @@
 //!   headers are added.
 //! - The proxy's own answers are problem+json ([`Refusal`]), as every Rampart error.
 //!
+//! - [`outbound::OutboundClient`]: POSTs to addresses someone else chose (webhook receivers),
+//!   every connection through the caller's address guard, checked on the addresses actually
+//!   dialled (the SSRF guard's mechanism; the rule itself is the caller's).
+//!
 //! The crate knows nothing of rules or identities: the caller decides, then forwards.
 #![warn(missing_docs)]
 
 mod body;
 pub mod breaker;
 mod headers;
+pub mod outbound;
 mod problem;
 mod proxy;
 mod settings;

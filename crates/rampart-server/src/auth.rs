@@ -62,6 +62,10 @@ permissions! {
     IpRulesRead = "ip_rules:read";
     /// Add and remove IP allow and block rules.
     IpRulesWrite = "ip_rules:write";
+    /// List webhook endpoints and their delivery logs.
+    WebhooksRead = "webhooks:read";
+    /// Add, change, remove, test and redeliver webhook endpoints; rotate their secrets.
+    WebhooksWrite = "webhooks:write";
     /// Read the gateway's rules and explain its decisions.
     GatewayRead = "gateway:read";
     /// Read the system page of the console: version, database and Redis state, the

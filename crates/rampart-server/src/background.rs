@@ -2,7 +2,8 @@
 //! shutdown: the invalidation bus's listener (`rampart_store`'s `bus`) and its monitor, the
 //! signing-key refresh (and due rotation, and a re-read after a rotation anywhere), IP-rule and
 //! gateway-rule reloads (the latter also on SIGHUP), API-key usage flushes, audit checkpoints,
-//! aggregated-event summaries, the SIEM output, the limiter's sweep and the hourly purge.
+//! aggregated-event summaries, the SIEM output, the limiter's sweep, the hourly purge and the
+//! webhook outbox's delivery worker.
 //!
 //! Jobs that touch the audit log (checkpoints, summaries, the SIEM output, the purge, which
 //! cuts only at a checkpoint) take one lock in turn, as they did when one loop ran them all.
@@ -62,6 +63,11 @@ fn singleton(state: &AppState, job: &str) -> Arc<tokio::sync::Mutex<rampart_stor
 /// Starts every job; dropping (or `abort_all` on) the returned set stops them together.
 pub async fn start(state: &AppState) -> JoinSet<()> {
     let mut jobs = JoinSet::new();
+    // The webhook outbox's worker, on every instance (their claims never overlap).
+    let transport: Arc<dyn services::webhooks::Transport> =
+        Arc::new(crate::webhook_transport::HttpTransport::new(&state.core, rampart_proxy::outbound::system_resolver()));
+    let core = state.core.clone();
+    jobs.spawn(async move { services::webhooks::run_worker(core, transport, std::future::pending()).await });
     if state.store.bus_state() != rampart_store::BusState::None {
         // Other instances' changes (PostgreSQL's LISTEN; SQLite has no bus).
         let bus = state.clone();

@@ -34,6 +34,7 @@ pub mod state;
 pub mod telemetry;
 pub mod ui;
 pub mod views;
+pub mod webhook_transport;
 
 pub use error::ApiError;
 pub use router::{openapi_doc, router};

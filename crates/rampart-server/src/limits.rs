@@ -263,6 +263,29 @@ where
     }
 }
 
+/// An optional JSON body (`Option<ApiJson<T>>`): a request with neither a body nor a content
+/// type is `None`; anything else is read as [`ApiJson`] reads it, refusals included.
+impl<S, T> axum::extract::OptionalFromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let headers = req.headers();
+        let empty = !headers.contains_key(axum::http::header::CONTENT_TYPE)
+            && headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .is_none_or(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()) == Some(0))
+            && !headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+        if empty {
+            return Ok(None);
+        }
+        <ApiJson<T> as FromRequest<S>>::from_request(req, state).await.map(Some)
+    }
+}
+
 /// `axum::extract::Query` whose rejections (an unknown parameter, a malformed value) are
 /// problem documents (400 `invalid_request`) like every other error.
 #[derive(Debug, Clone, Copy, Default)]

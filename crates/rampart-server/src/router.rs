@@ -87,6 +87,16 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::csp::csp_report))
         .routes(routes!(routes::ip_rules::list_ip_rules, routes::ip_rules::create_ip_rule))
         .routes(routes!(routes::ip_rules::delete_ip_rule))
+        .routes(routes!(routes::webhooks::list_webhooks, routes::webhooks::create_webhook))
+        .routes(routes!(
+            routes::webhooks::get_webhook,
+            routes::webhooks::update_webhook,
+            routes::webhooks::delete_webhook
+        ))
+        .routes(routes!(routes::webhooks::rotate_webhook_secret))
+        .routes(routes!(routes::webhooks::test_webhook))
+        .routes(routes!(routes::webhooks::list_webhook_deliveries))
+        .routes(routes!(routes::webhooks::redeliver_webhook))
         .routes(routes!(routes::gateway::forward_auth))
         .routes(routes!(routes::gateway::auth_request))
         .routes(routes!(routes::gateway::ext_authz))

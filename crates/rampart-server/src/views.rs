@@ -90,6 +90,35 @@ pub fn ip_rule_view(r: &rampart_domain::iprule::IpRule) -> rampart_wire::IpRuleV
     }
 }
 
+pub fn webhook_view(w: &rampart_store::StoredWebhook) -> rampart_wire::WebhookView {
+    rampart_wire::WebhookView {
+        id: w.id.to_string(),
+        url: w.url.clone(),
+        events: w.filters.iter().map(rampart_domain::webhook::EventFilter::text).collect(),
+        description: w.description.clone(),
+        enabled: w.enabled,
+        created_at: rfc3339(w.created_at),
+        updated_at: rfc3339(w.updated_at),
+        failing_since: w.failing_since.map(rfc3339),
+        disabled_reason: w.disabled_reason.clone(),
+    }
+}
+
+pub fn webhook_attempt_view(a: &rampart_store::WebhookAttempt) -> rampart_wire::WebhookAttemptView {
+    rampart_wire::WebhookAttemptView {
+        id: a.id.to_string(),
+        event_id: a.event_id.to_string(),
+        attempt: a.attempt,
+        at: rfc3339(a.at),
+        status: a.status.clone(),
+        http_status: a.http_status,
+        latency_ms: a.latency_ms,
+        error: a.error.clone(),
+        response: a.response.clone(),
+        next_attempt_at: a.next_attempt_at.map(rfc3339),
+    }
+}
+
 pub fn verification(r: &rampart_store::ChainReport) -> rampart_wire::AuditVerification {
     rampart_wire::AuditVerification {
         ok: r.ok,

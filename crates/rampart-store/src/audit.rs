@@ -41,7 +41,7 @@ impl TryFrom<ChainRow> for StoredEvent {
 }
 
 #[derive(sqlx::FromRow)]
-struct ChainRow {
+pub(crate) struct ChainRow {
     #[sqlx(flatten)]
     event: EventRow,
     prev_hash: Option<Vec<u8>>,
@@ -155,7 +155,7 @@ impl TryFrom<CheckpointRow> for Checkpoint {
 }
 
 const VERIFY_PAGE: i64 = 1000;
-const CHAIN_COLUMNS: &str = "seq, id, ts, action, outcome, severity, actor_type, actor_id, resource_type, resource_id, \
+pub(crate) const CHAIN_COLUMNS: &str = "seq, id, ts, action, outcome, severity, actor_type, actor_id, resource_type, resource_id, \
                              ip, user_agent, request_id, details, prev_hash, hash";
 
 /// The outcome of a retention purge.

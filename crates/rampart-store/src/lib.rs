@@ -51,6 +51,7 @@ mod ts;
 mod tx;
 mod users;
 mod webauthn;
+mod webhooks;
 
 pub use account_tokens::{AccountToken, TokenPurpose};
 pub use api_keys::{StoredApiKey, UsageCount};
@@ -65,6 +66,7 @@ pub use signing_keys::StoredSigningKey;
 pub use throttle::AttemptDecision;
 pub use users::Role;
 pub use webauthn::{NewWebauthn, StoredWebauthn, WebauthnCeremony, WebauthnChallenge};
+pub use webhooks::{AttemptOutcome, ClaimedMessage, StoredWebhook, WebhookAttempt, WebhookChange};
 
 use cache::EpochCache;
 use rampart_domain::audit::AuditKeys;

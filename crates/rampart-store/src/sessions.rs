@@ -269,14 +269,17 @@ impl Store {
                         RefreshOutcome::Reused(session)
                     } else {
                         // Liveness is checked by the write itself, which also locks the session
-                        // row: a revocation committed meanwhile (or a disabled owner) wins.
+                        // row: a revocation committed meanwhile (or a disabled owner) wins. The
+                        // owner is looked up by key (EXISTS): as `user_id IN (SELECT …)`, SQLite
+                        // built the list of every enabled user for each refresh (issue 24's
+                        // growth run: 1.4 ms at 1k users, 40 ms at 100k).
                         let idle = policy.extend(&session, now);
                         let live = tx
                             .swapped(
                                 sqlx::query(
                                     "UPDATE sessions SET last_active_at = $1, idle_expires_at = $2 WHERE id = $3 \
                                      AND revoked_at IS NULL AND idle_expires_at > $1 AND absolute_expires_at > $1 \
-                                     AND user_id IN (SELECT id FROM users WHERE NOT disabled)",
+                                     AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND NOT u.disabled)",
                                 )
                                 .bind(Ts(now))
                                 .bind(Ts(idle))

@@ -249,8 +249,9 @@ where
     /// Appends one event to the hash chain: locks the chain head (the row lock serializes
     /// appenders across instances on PostgreSQL; SQLite write transactions are serial
     /// already), links the event to it and to the newest checkpoint (an HMAC under the audit
-    /// chain key), inserts it and moves the head. Every store method calls this last in its
-    /// transaction, so the head lock is always the last lock taken and appenders cannot deadlock.
+    /// chain key), inserts it and moves the head, then queues its webhook deliveries. Every store
+    /// method calls this last in its transaction, so the head lock is always the last lock
+    /// taken and appenders cannot deadlock.
     pub(crate) async fn insert_event(&mut self, e: &SecurityEvent) -> Result<()> {
         let (prev, checkpoint_mac): (Vec<u8>, Vec<u8>) =
             sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash, checkpoint_mac")
@@ -283,12 +284,22 @@ where
         .execute(&mut **self)
         .await?;
         self.execute(sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash.to_vec())).await?;
+        // The event's webhook deliveries, in the same transaction (the outbox, migration 0018):
+        // a row for every enabled endpoint with a filter taking this action. A test event goes
+        // to the one endpoint tested, which its own use case queues.
+        if e.action != rampart_domain::Action::WebhookTest {
+            self.execute(
+                sqlx::query(crate::webhooks::FAN_OUT).bind(e.id).bind(Ts(e.ts)).bind(e.action.as_str().to_string()),
+            )
+            .await?;
+        }
         Ok(())
     }
 
     /// Appends `events` to the hash chain in order, as [`Tx::insert_event`] would one by one
     /// (same head lock, same links), but with one head read and write and multi-row inserts:
-    /// for bulk loads (imports, the growth benchmark's seeding), not for the request path.
+    /// for bulk loads (imports, the growth benchmark's seeding), not for the request path; they
+    /// queue no webhook deliveries.
     pub(crate) async fn insert_events(&mut self, events: &[SecurityEvent]) -> Result<()> {
         /// Rows per INSERT: 15 parameters each stays under both backends' parameter limits.
         const ROWS: usize = 1000;

@@ -18,6 +18,7 @@ mod problem;
 mod sensitive;
 mod service;
 mod webauthn;
+mod webhooks;
 
 pub use admin::{
     AdminUserEnvelope, AdminUserList, AdminUserView, AuthzCheckRequest, AuthzCheckResponse, RoleList, RoleRequest,
@@ -44,4 +45,8 @@ pub use service::{Health, Ready};
 pub use webauthn::{
     PasskeyFinish, WebauthnChallenge, WebauthnCredentialList, WebauthnCredentialView, WebauthnLoginFinish,
     WebauthnLoginStart, WebauthnRegisterFinish,
+};
+pub use webhooks::{
+    RotateSecretRequest, RotateSecretResponse, WebhookAttemptList, WebhookAttemptView, WebhookCreated, WebhookList,
+    WebhookPatch, WebhookQueued, WebhookRequest, WebhookView,
 };

@@ -23,3 +23,4 @@ pub mod step_up;
 pub mod tokens;
 pub mod users;
 pub mod webauthn;
+pub mod webhooks;

@@ -13,3 +13,4 @@ pub mod mfa;
 pub mod service;
 pub mod tokens;
 pub mod webauthn;
+pub mod webhooks;

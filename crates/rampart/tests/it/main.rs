@@ -27,6 +27,8 @@
 //!   register, verify, sign in, TOTP, devices, API keys, reset (`tests/browser/`).
 //! - `clients`: the Python and Node client libraries (`clients/`) and their FastAPI, Starlette,
 //!   Django, Express and Fastify example apps against a seeded server.
+//! - `webhooks`: signed webhooks from the outbox, every delivery checked by the reference
+//!   `standardwebhooks` package in a real receiver; retries, rotation, the SSRF guard.
 //! - `shield`: rate limits (memory and Redis, shadow mode, outage), client IP, security
 //!   headers, CSP reports, CORS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -51,3 +53,4 @@ mod tokens;
 mod ui;
 mod ui_admin;
 mod webauthn;
+mod webhooks;
