@@ -55,7 +55,20 @@ need(dockerfile.count("FROM ") >= 2, "Dockerfile: multi-stage")
 need("USER 10001" in dockerfile, "Dockerfile: a non-root user")
 need("HEALTHCHECK" in dockerfile and "/readyz" in dockerfile, "Dockerfile: a HEALTHCHECK on /readyz")
 
+# The Prometheus alerting rules name only metrics Rampart exports (counters with `_total`).
+import re  # noqa: E402
+
+metrics_src = open(os.path.join(ROOT, "crates", "rampart-core", "src", "metrics.rs")).read()
+registered = {"rampart_" + m for m in re.findall(r'registry\.register\(\s*"([a-z_]+)"', metrics_src)}
+need("rampart_security_events" in registered, "metrics.rs: the registered metric names are readable")
+alerts = yaml.safe_load(open(os.path.join(HERE, "prometheus", "alerts.yml")))
+for group in alerts["groups"]:
+    for rule in group["rules"]:
+        for name in re.findall(r"\brampart_[a-z_]+", rule["expr"]):
+            base = re.sub(r"_(total|count|sum|bucket)$", "", name)
+            need(base in registered, f"prometheus/alerts.yml {rule['alert']}: {name} is not a metric Rampart exports")
+
 if problems:
     print("deployment files:\n  " + "\n  ".join(problems))
     sys.exit(1)
-print(f"deployment files: {len(docs)} YAML files parse; compose, Kubernetes and Dockerfile checks pass")
+print(f"deployment files: {len(docs)} YAML files parse; compose, Kubernetes, Dockerfile and alert-rule checks pass")

@@ -244,7 +244,11 @@ fn serve_process(db: &TestDb, dir: &std::path::Path) -> (std::process::Child, St
 }
 
 /// [`serve_process`] with more environment variables (configuration).
-fn serve_process_with(db: &TestDb, dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
+pub(crate) fn serve_process_with(
+    db: &TestDb,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let key = hex::encode(*b"rampart test master key, tests!!"); // the test kit's master key
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
@@ -434,7 +438,7 @@ async fn with_redis_stopped_three_instances_keep_serving_on_local_limits_and_the
 }
 
 /// Kills the child processes when the test ends, however it ends.
-struct Processes(Vec<std::process::Child>);
+pub(crate) struct Processes(pub(crate) Vec<std::process::Child>);
 
 impl Drop for Processes {
     fn drop(&mut self) {

@@ -1,7 +1,7 @@
 """A webhook receiver for the tests: every delivery is checked with the `standardwebhooks`
 package (the reference implementation of Standard Webhooks), independently of Rampart.
 
-    webhook_receiver.py LOG SECRETS_JSON FAIL_FIRST CHECK
+    webhook_receiver.py LOG SECRETS_JSON FAIL_FIRST CHECK [DELAY_MS]
 
 Listens on 127.0.0.1 (a free port, printed as the first line of stdout), and appends one JSON
 line per delivery to LOG: {"id", "timestamp", "type", "answered", "verified": [i, ...]}, where
@@ -9,7 +9,7 @@ line per delivery to LOG: {"id", "timestamp", "type", "answered", "verified": [i
 CHECK is `verify` (the package's `Webhook.verify`: signature and a timestamp within five
 minutes of now) or `sign` (the signature only, recomputed with the package's `Webhook.sign`:
 for a server whose clock a test has moved ahead). The first FAIL_FIRST deliveries of each
-webhook-id are answered 500, later ones 204.
+webhook-id are answered 500, later ones 204, each after DELAY_MS (default 0).
 """
 
 import base64
@@ -18,11 +18,13 @@ import hmac
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 LOG, SECRETS, FAIL_FIRST, CHECK = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+DELAY = int(sys.argv[5]) / 1000 if len(sys.argv) > 5 else 0.0
 seen: dict[str, int] = {}
 lock = threading.Lock()
 
@@ -69,6 +71,7 @@ class Handler(BaseHTTPRequestHandler):
             }
             with open(LOG, "a") as f:
                 f.write(json.dumps(line) + "\n")
+        time.sleep(DELAY)
         self.send_response(answer)
         self.send_header("content-length", "0")
         self.end_headers()
