@@ -75,6 +75,15 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "audit_verify": ("GET", "/v1/admin/audit/verify"),
     "gateway_explain": ("POST", "/v1/admin/gateway/explain"),
     "gateway_rules": ("GET", "/v1/admin/gateway/rules"),
+    "list_webhooks": ("GET", "/v1/admin/webhooks"),
+    "create_webhook": ("POST", "/v1/admin/webhooks"),
+    "get_webhook": ("GET", "/v1/admin/webhooks/{id}"),
+    "update_webhook": ("PATCH", "/v1/admin/webhooks/{id}"),
+    "delete_webhook": ("DELETE", "/v1/admin/webhooks/{id}"),
+    "rotate_webhook_secret": ("POST", "/v1/admin/webhooks/{id}/rotate-secret"),
+    "test_webhook": ("POST", "/v1/admin/webhooks/{id}/test"),
+    "webhook_deliveries": ("GET", "/v1/admin/webhooks/{id}/deliveries"),
+    "redeliver_webhook": ("POST", "/v1/admin/webhooks/deliveries/{id}/redeliver"),
 }
 
 
@@ -399,3 +408,72 @@ class AsyncRampartClient(AsyncBase):
 
     async def gateway_rules(self) -> JsonObject:
         return await self._json("GET", "/v1/admin/gateway/rules")
+
+    # --- webhooks ----------------------------------------------------------------------------
+    async def list_webhooks(self) -> JsonObject:
+        return await self._json("GET", "/v1/admin/webhooks")
+
+    async def create_webhook(
+        self,
+        url: str,
+        events: list[str],
+        *,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> JsonObject:
+        """The endpoint and its ``whsec_…`` signing secret (shown in this answer only)."""
+        return await self._json(
+            "POST",
+            "/v1/admin/webhooks",
+            json=body(url=url, events=events, description=description, enabled=enabled),
+        )
+
+    async def get_webhook(self, webhook_id: str) -> JsonObject:
+        return await self._json("GET", f"/v1/admin/webhooks/{_seg(webhook_id)}")
+
+    async def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        events: list[str] | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> JsonObject:
+        """Changes only the fields given; ``enabled=True`` also ends a failure streak."""
+        return await self._json(
+            "PATCH",
+            f"/v1/admin/webhooks/{_seg(webhook_id)}",
+            json=body(url=url, events=events, description=description, enabled=enabled),
+        )
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self._call("DELETE", f"/v1/admin/webhooks/{_seg(webhook_id)}")
+
+    async def rotate_webhook_secret(self, webhook_id: str, grace_seconds: int | None = None) -> JsonObject:
+        """``{"secret"}``; the old secret keeps signing beside it for ``grace_seconds``."""
+        return await self._json(
+            "POST",
+            f"/v1/admin/webhooks/{_seg(webhook_id)}/rotate-secret",
+            json=body(grace_seconds=grace_seconds),
+        )
+
+    async def test_webhook(self, webhook_id: str) -> JsonObject:
+        return await self._json("POST", f"/v1/admin/webhooks/{_seg(webhook_id)}/test")
+
+    async def webhook_deliveries(
+        self,
+        webhook_id: str,
+        *,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> JsonObject:
+        return await self._json(
+            "GET",
+            f"/v1/admin/webhooks/{_seg(webhook_id)}/deliveries",
+            params=query(status=status, cursor=cursor, limit=limit),
+        )
+
+    async def redeliver_webhook(self, attempt_id: str) -> JsonObject:
+        return await self._json("POST", f"/v1/admin/webhooks/deliveries/{_seg(attempt_id)}/redeliver")

@@ -313,3 +313,72 @@ class RampartClient(SyncBase):
 
     def gateway_rules(self) -> JsonObject:
         return self._json("GET", "/v1/admin/gateway/rules")
+
+    # --- webhooks ----------------------------------------------------------------------------
+    def list_webhooks(self) -> JsonObject:
+        return self._json("GET", "/v1/admin/webhooks")
+
+    def create_webhook(
+        self,
+        url: str,
+        events: list[str],
+        *,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> JsonObject:
+        """The endpoint and its ``whsec_…`` signing secret (shown in this answer only)."""
+        return self._json(
+            "POST",
+            "/v1/admin/webhooks",
+            json=body(url=url, events=events, description=description, enabled=enabled),
+        )
+
+    def get_webhook(self, webhook_id: str) -> JsonObject:
+        return self._json("GET", f"/v1/admin/webhooks/{_seg(webhook_id)}")
+
+    def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        events: list[str] | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> JsonObject:
+        """Changes only the fields given; ``enabled=True`` also ends a failure streak."""
+        return self._json(
+            "PATCH",
+            f"/v1/admin/webhooks/{_seg(webhook_id)}",
+            json=body(url=url, events=events, description=description, enabled=enabled),
+        )
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._call("DELETE", f"/v1/admin/webhooks/{_seg(webhook_id)}")
+
+    def rotate_webhook_secret(self, webhook_id: str, grace_seconds: int | None = None) -> JsonObject:
+        """``{"secret"}``; the old secret keeps signing beside it for ``grace_seconds``."""
+        return self._json(
+            "POST",
+            f"/v1/admin/webhooks/{_seg(webhook_id)}/rotate-secret",
+            json=body(grace_seconds=grace_seconds),
+        )
+
+    def test_webhook(self, webhook_id: str) -> JsonObject:
+        return self._json("POST", f"/v1/admin/webhooks/{_seg(webhook_id)}/test")
+
+    def webhook_deliveries(
+        self,
+        webhook_id: str,
+        *,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> JsonObject:
+        return self._json(
+            "GET",
+            f"/v1/admin/webhooks/{_seg(webhook_id)}/deliveries",
+            params=query(status=status, cursor=cursor, limit=limit),
+        )
+
+    def redeliver_webhook(self, attempt_id: str) -> JsonObject:
+        return self._json("POST", f"/v1/admin/webhooks/deliveries/{_seg(attempt_id)}/redeliver")
