@@ -22,6 +22,7 @@ mod keys;
 mod log;
 mod mail;
 mod mfa;
+mod notifications;
 mod passwords;
 mod rate_limit;
 mod security;
@@ -50,6 +51,7 @@ pub use keys::config_keys;
 pub use log::*;
 pub use mail::*;
 pub use mfa::{MfaConfig, MfaSettings};
+pub use notifications::*;
 pub use passwords::*;
 pub use rate_limit::*;
 pub use security::{SecurityConfig, SecuritySettings};
@@ -86,6 +88,7 @@ pub struct Config {
     pub cors: CorsConfig,
     pub ip_rules: IpRulesConfig,
     pub webhooks: WebhooksConfig,
+    pub notifications: NotificationsConfig,
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewayConfig,
     pub security: SecurityConfig,

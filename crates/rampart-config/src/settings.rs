@@ -22,8 +22,8 @@
 use crate::{
     AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings,
     GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings, MfaSettings,
-    PasswordsSettings, RateLimitSettings, SecuritySettings, ServerSettings, SessionsSettings, TokensSettings,
-    UiSettings, WebAuthnConfig, WebhooksSettings,
+    NotificationsSettings, PasswordsSettings, RateLimitSettings, SecuritySettings, ServerSettings, SessionsSettings,
+    TokensSettings, UiSettings, WebAuthnConfig, WebhooksSettings,
 };
 use std::time::Duration;
 
@@ -95,6 +95,7 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub ip_rules: IpRulesSettings,
     pub webhooks: WebhooksSettings,
+    pub notifications: NotificationsSettings,
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewaySettings,
     pub security: SecuritySettings,
@@ -131,13 +132,34 @@ impl Settings {
         let cors = keep(c.cors.settings(), &mut p);
         let ip_rules = keep(c.ip_rules.settings(), &mut p);
         let webhooks = keep(c.webhooks.settings(), &mut p);
+        let notifications = keep(c.notifications.settings(), &mut p);
         let webauthn = keep(c.webauthn.settings(), &mut p);
         let gateway = keep(c.gateway.settings(), &mut p);
         let security = keep(c.security.settings(), &mut p);
         let ui = keep(c.ui.settings(), &mut p);
         match (
-            server, database, log, passwords, tokens, accounts, sessions, login, api_keys, mail, audit, mfa,
-            rate_limit, headers, cors, ip_rules, webhooks, webauthn, gateway, security, ui,
+            server,
+            database,
+            log,
+            passwords,
+            tokens,
+            accounts,
+            sessions,
+            login,
+            api_keys,
+            mail,
+            audit,
+            mfa,
+            rate_limit,
+            headers,
+            cors,
+            ip_rules,
+            webhooks,
+            notifications,
+            webauthn,
+            gateway,
+            security,
+            ui,
         ) {
             (
                 Some(server),
@@ -157,6 +179,7 @@ impl Settings {
                 Some(cors),
                 Some(ip_rules),
                 Some(webhooks),
+                Some(notifications),
                 Some(webauthn),
                 Some(gateway),
                 Some(security),
@@ -180,6 +203,7 @@ impl Settings {
                 cors,
                 ip_rules,
                 webhooks,
+                notifications,
                 webauthn,
                 gateway,
                 security,

@@ -21,6 +21,8 @@ pub struct SecurityEvents {
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     aggregated: Arc<Mutex<HashMap<(Action, String), Pending>>>,
+    /// Wakes the mail worker when an event with a security notice was committed.
+    mail_wake: Arc<tokio::sync::Notify>,
 }
 
 /// A high-volume event already written once in this interval, and what came after it.
@@ -39,7 +41,14 @@ pub const AGGREGATE_MAX_KEYS: usize = 10_000;
 
 impl SecurityEvents {
     pub fn new(store: Store, metrics: Arc<Metrics>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, metrics, clock, aggregated: Arc::default() }
+        Self { store, metrics, clock, aggregated: Arc::default(), mail_wake: Arc::default() }
+    }
+
+    /// These events, waking `mail_wake` (the mailer's, [`crate::mail::Mailer::wake_handle`])
+    /// when one that gives rise to a security notice is observed.
+    pub fn waking(mut self, mail_wake: Arc<tokio::sync::Notify>) -> Self {
+        self.mail_wake = mail_wake;
+        self
     }
 
     /// Records a high-volume event (refusals of a locked client, denied permissions, rate-limit
@@ -126,6 +135,9 @@ impl SecurityEvents {
 
     /// Logs and counts an event that storage already persisted with its state change.
     pub fn observed(&self, e: &SecurityEvent) {
+        if rampart_domain::notice::notice_for(e).is_some() {
+            self.mail_wake.notify_one();
+        }
         self.metrics.observe_event(e.action.as_str(), e.outcome.as_str());
         tracing::info!(
             target: "rampart::security",

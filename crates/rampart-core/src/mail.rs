@@ -1,5 +1,6 @@
-//! Outgoing e-mail (password-reset and verification mails): a [`Mailer`] over SMTP or over
-//! `.eml` files, and a background queue so that no response waits for mail delivery.
+//! Outgoing e-mail: a [`Mailer`] over SMTP or over `.eml` files. Messages are queued in the
+//! database's mail outbox (`services::notifications::queue`) and sent by its worker, so no
+//! response waits for mail delivery and nothing queued is lost when the process stops.
 //!
 //! Message bodies carry single-use tokens: they are never logged, and neither are full
 //! recipient addresses (logs name the recipient's domain).
@@ -14,24 +15,19 @@ use rampart_config::{MailConfig, MailDelivery, MailSettings, SmtpSettings, SmtpT
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, watch};
 
-/// How many messages [`Mailer::enqueue`] holds before it drops new ones.
-pub const QUEUE_CAPACITY: usize = 1000;
-/// Waits between delivery attempts of a queued message: three attempts in all.
-pub const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(5)];
-/// Queued messages delivered at the same time, at most.
-const CONCURRENT_DELIVERIES: usize = 4;
-
-/// One plain-text message to one recipient.
-#[derive(Clone)]
+/// One message to one recipient: plain text, and HTML beside it when `html` is set.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct OutgoingMail {
     /// `address` or `Name <address>`.
     pub to: String,
     pub subject: String,
     /// The plain-text body. May hold single-use tokens: never logged, `Debug` hides it.
     pub text: String,
+    /// The same message in HTML (sent as `multipart/alternative`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }
 
 impl fmt::Debug for OutgoingMail {
@@ -64,7 +60,7 @@ pub enum MailError {
 impl MailError {
     /// Whether trying again later may succeed (a network problem or a 4xx answer), as
     /// opposed to a bad address, a rejected message or a broken configuration.
-    fn is_transient(&self) -> bool {
+    pub fn is_transient(&self) -> bool {
         match self {
             MailError::Smtp(e) => !e.is_permanent(),
             MailError::Io { .. } => true,
@@ -73,13 +69,14 @@ impl MailError {
     }
 }
 
-/// Sends mail through the configured transport. Cheap to clone; clones share one queue.
+/// Sends mail through the configured transport. Cheap to clone; clones share one transport.
 #[derive(Clone, Debug)]
 pub struct Mailer {
     delivery: Arc<Delivery>,
-    queue: mpsc::Sender<OutgoingMail>,
-    /// Messages handed to [`Mailer::enqueue`] and not yet delivered or given up on.
-    pending: Arc<watch::Sender<usize>>,
+    /// Messages on their way into the outbox (its write runs beside the request).
+    inflight: Arc<watch::Sender<usize>>,
+    /// Wakes the outbox worker when this instance queues a message.
+    wake: Arc<Notify>,
 }
 
 #[derive(Debug)]
@@ -96,8 +93,7 @@ enum Transport {
 }
 
 impl Mailer {
-    /// Builds the transport from a (validated) configuration and starts the delivery worker of
-    /// [`Mailer::enqueue`]; must run inside a tokio runtime. `data_dir` is `data.dir`, under
+    /// Builds the transport from a (validated) configuration; must run inside a tokio runtime. `data_dir` is `data.dir`, under
     /// which the file transport writes when `mail.dir` is unset. Nothing is connected yet.
     pub fn from_config(config: &MailConfig, data_dir: &Path) -> Result<Mailer, MailError> {
         let settings = config.settings(data_dir).map_err(|problems| MailError::Config(problems.join("; ")))?;
@@ -111,51 +107,59 @@ impl Mailer {
             MailDelivery::File(dir) => Transport::File(dir.clone()),
             MailDelivery::Smtp(smtp) => Transport::Smtp(Box::new(smtp_transport(smtp)?)),
         };
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| MailError::NoRuntime)?;
+        tokio::runtime::Handle::try_current().map_err(|_| MailError::NoRuntime)?;
         let delivery = Arc::new(Delivery { from, transport });
-        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let pending = Arc::new(watch::Sender::new(0));
-        // Ends when the last `Mailer` clone (so the last sender) is dropped.
-        runtime.spawn(worker(delivery.clone(), rx, pending.clone()));
-        Ok(Mailer { delivery, queue, pending })
+        Ok(Mailer { delivery, inflight: Arc::new(watch::Sender::new(0)), wake: Arc::new(Notify::new()) })
     }
 
     /// Builds and delivers `mail` now, once: the caller waits for the SMTP server (up to the
-    /// configured timeout per command) or the file write. Handlers use [`Mailer::enqueue`].
+    /// configured timeout per command) or the file write. Use cases queue mail instead
+    /// (`services::notifications::queue`); the outbox worker calls this.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         self.delivery.send(mail).await
     }
 
-    /// Hands `mail` to the background worker and returns at once, so a response never waits
-    /// for (or reveals, by its timing) mail delivery. The worker makes up to three attempts
-    /// ([`RETRY_DELAYS`] apart) and logs a failure with the recipient's domain only. When
-    /// [`QUEUE_CAPACITY`] messages are already waiting, `mail` is dropped with a warning.
-    /// Messages still queued when the process exits are lost.
-    pub fn enqueue(&self, mail: OutgoingMail) {
-        // Counted before the worker can see it, so `idle` never misses a message in flight.
-        self.pending.send_modify(|n| *n += 1);
-        match self.queue.try_send(mail) {
-            Ok(()) => return,
-            Err(mpsc::error::TrySendError::Full(mail)) => tracing::warn!(
-                to_domain = %recipient_domain(&mail.to),
-                capacity = QUEUE_CAPACITY,
-                "mail queue full; message dropped"
-            ),
-            Err(mpsc::error::TrySendError::Closed(mail)) => {
-                tracing::error!(to_domain = %recipient_domain(&mail.to), "mail worker stopped; message dropped")
-            }
-        }
-        self.pending.send_modify(|n| *n = n.saturating_sub(1));
+    /// Counts a message on its way into the outbox; the guard's drop ends it and wakes the
+    /// worker.
+    pub fn begin_queueing(&self) -> Queueing {
+        self.inflight.send_modify(|n| *n += 1);
+        Queueing { mailer: self.clone() }
     }
 
-    /// Resolves once every message handed to [`Mailer::enqueue`] so far has been delivered or
-    /// given up on (after its last attempt, or dropped from a full queue): at once when none is
-    /// waiting. Tests use it to check that nothing more was sent; nothing in the request path
-    /// waits on it.
+    /// Wakes the outbox worker (a message was written to the outbox some other way).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// What wakes the outbox worker (shared with `SecurityEvents`, which wakes it for notices).
+    pub fn wake_handle(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Resolves when a message was queued by this instance since the last call (or at once if
+    /// one was queued before anyone waited): the worker's cue to look before its next poll.
+    pub async fn queued(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Resolves once every message this instance began queueing has been written to the outbox
+    /// (or failed to be). Tests wait on it, then on the outbox itself.
     pub async fn idle(&self) {
-        let mut pending = self.pending.subscribe();
-        // `wait_for` looks at the current count first; the sender lives as long as `self`.
-        let _ = pending.wait_for(|n| *n == 0).await;
+        let mut inflight = self.inflight.subscribe();
+        let _ = inflight.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// A message being written to the outbox (see [`Mailer::begin_queueing`]).
+#[derive(Debug)]
+pub struct Queueing {
+    mailer: Mailer,
+}
+
+impl Drop for Queueing {
+    fn drop(&mut self) {
+        self.mailer.inflight.send_modify(|n| *n = n.saturating_sub(1));
+        self.mailer.wake.notify_one();
     }
 }
 
@@ -195,14 +199,17 @@ impl Delivery {
     fn build(&self, mail: &OutgoingMail) -> Result<Message, MailError> {
         let to = mail.to.parse::<Mailbox>().map_err(|source| MailError::Address { field: "recipient", source })?;
         let message_id = format!("<{}@{}>", uuid::Uuid::now_v7().simple(), self.from.email.domain());
-        Ok(Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(mail.subject.as_str())
-            .message_id(Some(message_id))
-            .header(ContentType::TEXT_PLAIN)
-            // lettre picks 7bit, quoted-printable or base64 to fit the text (long lines, UTF-8).
-            .body(mail.text.clone())?)
+            .message_id(Some(message_id));
+        // lettre picks 7bit, quoted-printable or base64 to fit the text (long lines, UTF-8).
+        Ok(match &mail.html {
+            Some(html) => builder
+                .multipart(lettre::message::MultiPart::alternative_plain_html(mail.text.clone(), html.clone()))?,
+            None => builder.header(ContentType::TEXT_PLAIN).body(mail.text.clone())?,
+        })
     }
 }
 
@@ -241,51 +248,14 @@ fn write_eml_blocking(dir: &Path, bytes: &[u8]) -> Result<PathBuf, MailError> {
     Ok(path)
 }
 
-/// Delivers queued messages, a few at a time, until every sender is gone. `pending` goes down
-/// by one as each message is delivered or given up on.
-async fn worker(delivery: Arc<Delivery>, mut rx: mpsc::Receiver<OutgoingMail>, pending: Arc<watch::Sender<usize>>) {
-    let permits = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
-    while let Some(mail) = rx.recv().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else { break };
-        let (delivery, pending) = (delivery.clone(), pending.clone());
-        tokio::spawn(async move {
-            deliver_with_retries(&delivery, &mail).await;
-            drop(permit);
-            pending.send_modify(|n| *n = n.saturating_sub(1));
-        });
-    }
-}
-
-async fn deliver_with_retries(delivery: &Delivery, mail: &OutgoingMail) {
-    let to_domain = recipient_domain(&mail.to);
-    for attempt in 1..=RETRY_DELAYS.len() + 1 {
-        let e = match delivery.send(mail).await {
-            Ok(()) => return,
-            Err(e) => e,
-        };
-        // A server's answer may quote the address ("550 <x@y>: no such user").
-        let error = scrub(&e.to_string(), &mail.to);
-        match RETRY_DELAYS.get(attempt - 1) {
-            Some(delay) if e.is_transient() => {
-                tracing::warn!(%to_domain, attempt, %error, retry_in_secs = delay.as_secs(), "mail delivery failed");
-                tokio::time::sleep(*delay).await;
-            }
-            _ => {
-                tracing::error!(%to_domain, attempt, %error, "mail delivery failed; message dropped");
-                return;
-            }
-        }
-    }
-}
-
 /// The recipient's domain, for logs (`[invalid]` when the address does not parse).
-fn recipient_domain(to: &str) -> String {
+pub fn recipient_domain(to: &str) -> String {
     to.parse::<Mailbox>().map(|m| m.email.domain().to_ascii_lowercase()).unwrap_or_else(|_| "[invalid]".into())
 }
 
 /// `text` with every occurrence of the recipient's address (any ASCII case) replaced by
 /// `[recipient]`.
-fn scrub(text: &str, to: &str) -> String {
+pub fn scrub(text: &str, to: &str) -> String {
     let address = match to.parse::<Mailbox>() {
         Ok(m) => m.email.to_string(),
         Err(_) => to.trim().to_string(),
@@ -328,6 +298,7 @@ mod tests {
             to: "Alice <alice@example.com>".into(),
             subject: "Reset your password".into(),
             text: "Open https://app.example/reset?token=s3cr3t-t0ken to choose a new password.\nGrüße".into(),
+            html: None,
         }
     }
 
@@ -380,45 +351,6 @@ mod tests {
         let mailer = Mailer::from_config(&config, tmp.path()).unwrap();
         mailer.send(&reset_mail()).await.unwrap();
         assert_eq!(eml_files(&tmp.path().join("mail")).len(), 1);
-    }
-
-    #[tokio::test]
-    async fn enqueue_delivers_through_the_file_transport() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("mail");
-        let mailer = Mailer::from_config(&file_config(&dir), tmp.path()).unwrap();
-        for i in 0..3 {
-            mailer.enqueue(OutgoingMail { subject: format!("Message {i}"), ..reset_mail() });
-        }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while eml_files(&dir).len() < 3 {
-            assert!(tokio::time::Instant::now() < deadline, "queued mail not written: {:?}", eml_files(&dir));
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let mut subjects: Vec<String> = eml_files(&dir)
-            .iter()
-            .map(|f| {
-                let raw = std::fs::read(f).unwrap();
-                mail_parser::MessageParser::default().parse(&raw).unwrap().subject().unwrap().to_string()
-            })
-            .collect();
-        subjects.sort();
-        assert_eq!(subjects, ["Message 0", "Message 1", "Message 2"]);
-    }
-
-    #[tokio::test]
-    async fn idle_resolves_once_every_queued_message_is_delivered_or_given_up() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("mail");
-        let mailer = Mailer::from_config(&file_config(&dir), tmp.path()).unwrap();
-        tokio::time::timeout(Duration::from_secs(1), mailer.idle()).await.expect("nothing queued: idle at once");
-        for i in 0..3 {
-            mailer.enqueue(OutgoingMail { subject: format!("Message {i}"), ..reset_mail() });
-        }
-        // A permanent failure is given up at once, and counts as done.
-        mailer.enqueue(OutgoingMail { to: "not an address".into(), ..reset_mail() });
-        tokio::time::timeout(Duration::from_secs(10), mailer.clone().idle()).await.expect("the queue drains");
-        assert_eq!(eml_files(&dir).len(), 3, "every delivered message is written when idle resolves");
     }
 
     #[tokio::test]

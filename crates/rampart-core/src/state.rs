@@ -71,7 +71,8 @@ impl App {
         let store = connect_store(&settings, &master_key).await?;
         let (report, migrated) = migrate(&store, clock.as_ref(), "startup").await?;
         let metrics = Arc::new(Metrics::new(store.backend().as_str()));
-        let events = SecurityEvents::new(store.clone(), metrics.clone(), clock.clone());
+        let mailer = mail::Mailer::new(&settings.mail).map_err(|e| StartupError::Config(format!("mail: {e}")))?;
+        let events = SecurityEvents::new(store.clone(), metrics.clone(), clock.clone()).waking(mailer.wake_handle());
         let master_key = Arc::new(master_key);
         if let Some(event) = &migrated {
             events.observed(event);
@@ -101,7 +102,6 @@ impl App {
         let hasher = PasswordHasher::new(p.argon2).map_err(|e| StartupError::Config(e.to_string()))?;
         let hashing = HashingPool::new(hasher, p.hashing_threads, p.hashing_nice, p.hashing_queue)
             .map_err(|e| StartupError::Config(format!("cannot start the password hashing threads: {e}")))?;
-        let mailer = mail::Mailer::new(&settings.mail).map_err(|e| StartupError::Config(format!("mail: {e}")))?;
         let webauthn = services::webauthn::RelyingParty::from_config(&settings.webauthn)
             .map_err(|e| StartupError::Config(format!("webauthn: {e}")))?;
         for s in settings.gateway.rules.shadowed() {

@@ -151,6 +151,16 @@ pub enum Action {
     WebhookRedelivered,
     /// An endpoint that kept failing for `webhooks.disable_after_days` was disabled.
     WebhookDisabled,
+    /// A user changed which security notices they get.
+    NotificationsUpdated,
+    /// An alert rule's threshold was reached (outside its cooldown).
+    AlertFired,
+    /// An administrator added an alert rule.
+    AlertRuleCreated,
+    /// An administrator changed an alert rule.
+    AlertRuleUpdated,
+    /// An administrator removed an alert rule.
+    AlertRuleDeleted,
 }
 
 impl Action {
@@ -221,6 +231,11 @@ impl Action {
         Action::WebhookTest,
         Action::WebhookRedelivered,
         Action::WebhookDisabled,
+        Action::NotificationsUpdated,
+        Action::AlertFired,
+        Action::AlertRuleCreated,
+        Action::AlertRuleUpdated,
+        Action::AlertRuleDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -291,6 +306,11 @@ impl Action {
             Action::WebhookTest => "webhook.test",
             Action::WebhookRedelivered => "webhook.redelivered",
             Action::WebhookDisabled => "webhook.disabled",
+            Action::NotificationsUpdated => "user.notifications.updated",
+            Action::AlertFired => "alert.fired",
+            Action::AlertRuleCreated => "alert.rule.created",
+            Action::AlertRuleUpdated => "alert.rule.updated",
+            Action::AlertRuleDeleted => "alert.rule.deleted",
         }
     }
 

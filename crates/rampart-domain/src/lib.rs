@@ -5,6 +5,7 @@
 //! testable with fixed inputs (RFC vectors, frozen clocks) and lets the storage and HTTP layers
 //! stay thin.
 
+pub mod alert;
 pub mod apikey;
 pub mod audit;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod event;
 pub mod gateway;
 pub mod iprule;
 pub mod mfa;
+pub mod notice;
 pub mod opaque;
 pub mod otp;
 pub mod password;

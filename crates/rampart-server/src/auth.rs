@@ -66,6 +66,10 @@ permissions! {
     WebhooksRead = "webhooks:read";
     /// Add, change, remove, test and redeliver webhook endpoints; rotate their secrets.
     WebhooksWrite = "webhooks:write";
+    /// List alert rules.
+    AlertsRead = "alerts:read";
+    /// Add, change and remove alert rules.
+    AlertsWrite = "alerts:write";
     /// Read the gateway's rules and explain its decisions.
     GatewayRead = "gateway:read";
     /// Read the system page of the console: version, database and Redis state, the

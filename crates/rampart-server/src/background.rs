@@ -3,7 +3,7 @@
 //! signing-key refresh (and due rotation, and a re-read after a rotation anywhere), IP-rule and
 //! gateway-rule reloads (the latter also on SIGHUP), API-key usage flushes, audit checkpoints,
 //! aggregated-event summaries, the SIEM output, the limiter's sweep, the hourly purge and the
-//! webhook outbox's delivery worker.
+//! webhook outbox's delivery worker, the mail outbox's worker and the alert evaluator.
 //!
 //! Jobs that touch the audit log (checkpoints, summaries, the SIEM output, the purge, which
 //! cuts only at a checkpoint) take one lock in turn, as they did when one loop ran them all.
@@ -68,6 +68,13 @@ pub async fn start(state: &AppState) -> JoinSet<()> {
         Arc::new(crate::webhook_transport::HttpTransport::new(&state.core, rampart_proxy::outbound::system_resolver()));
     let core = state.core.clone();
     jobs.spawn(async move { services::webhooks::run_worker(core, transport, std::future::pending()).await });
+    // The mail outbox's worker, on every instance too.
+    let core = state.core.clone();
+    jobs.spawn(async move { services::notifications::run_worker(core, std::future::pending()).await });
+    // The alert rules' evaluator, on every instance (a rule fires once per cooldown however
+    // many watch: the store's conditional update decides).
+    let core = state.core.clone();
+    jobs.spawn(async move { services::alerts::run_evaluator(core, std::future::pending()).await });
     if state.store.bus_state() != rampart_store::BusState::None {
         // Other instances' changes (PostgreSQL's LISTEN; SQLite has no bus).
         let bus = state.clone();

@@ -20,6 +20,7 @@ use utoipa::OpenApi;
         (name = "api-keys", description = "API keys: the caller's own, and verification for backends"),
         (name = "admin", description = "Administration (permission-guarded)"),
         (name = "audit", description = "The audit log: query, statistics, export, verification"),
+        (name = "alerts", description = "Threshold alert rules over the audit log"),
     ),
     modifiers(&SecuritySchemes),
     components(schemas(rampart_wire::Problem, rampart_wire::FieldError, rampart_wire::MfaRequired)),

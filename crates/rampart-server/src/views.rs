@@ -101,6 +101,7 @@ pub fn webhook_view(w: &rampart_store::StoredWebhook) -> rampart_wire::WebhookVi
         updated_at: rfc3339(w.updated_at),
         failing_since: w.failing_since.map(rfc3339),
         disabled_reason: w.disabled_reason.clone(),
+        format: w.format.clone(),
     }
 }
 

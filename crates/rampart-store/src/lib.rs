@@ -35,6 +35,7 @@ macro_rules! bind_params {
 }
 
 mod account_tokens;
+mod alerts;
 mod api_keys;
 mod audit;
 mod bus;
@@ -44,6 +45,7 @@ mod error;
 mod ip_rules;
 mod leader;
 mod mfa;
+mod notifications;
 mod sessions;
 mod signing_keys;
 mod throttle;
@@ -54,6 +56,7 @@ mod webauthn;
 mod webhooks;
 
 pub use account_tokens::{AccountToken, TokenPurpose};
+pub use alerts::{AlertSends, EventHead, StoredAlertRule};
 pub use api_keys::{StoredApiKey, UsageCount};
 pub use audit::{ChainReport, PurgeReport, StoredEvent};
 pub use bus::BusState;
@@ -61,6 +64,7 @@ pub use console::{ConsoleUser, KeyOwnerRow, KeySearch, RoleAdoption, UserSearch}
 pub use error::{DbError, StoreError};
 pub use leader::Leadership;
 pub use mfa::{MfaChallenge, MfaStatus, StoredTotp};
+pub use notifications::{ClaimedMail, MESSAGE_KIND, MailCounts, MailOutcome};
 pub use sessions::{RefreshOutcome, RevokeSessions};
 pub use signing_keys::StoredSigningKey;
 pub use throttle::AttemptDecision;

@@ -293,6 +293,19 @@ where
             )
             .await?;
         }
+        // The security notice the event gives rise to, if any, in the same transaction (the mail
+        // outbox, migration 0019). One per event at most, so the row takes the event's id.
+        if let Some((kind, user)) = rampart_domain::notice::notice_for(e) {
+            self.execute(
+                sqlx::query(crate::notifications::NOTICE)
+                    .bind(e.id)
+                    .bind(kind.as_str().to_string())
+                    .bind(e.id)
+                    .bind(Ts(e.ts))
+                    .bind(user),
+            )
+            .await?;
+        }
         Ok(())
     }
 

@@ -39,6 +39,8 @@ pub struct StoredWebhook {
     pub updated_at: OffsetDateTime,
     pub failing_since: Option<OffsetDateTime>,
     pub disabled_reason: Option<String>,
+    /// `standard` (Standard Webhooks) or `slack` (a Slack-compatible `{"text"}` body).
+    pub format: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -55,10 +57,11 @@ struct EndpointRow {
     updated_at: OffsetDateTime,
     failing_since: Option<OffsetDateTime>,
     disabled_reason: Option<String>,
+    format: String,
 }
 
 const ENDPOINT_COLUMNS: &str = "id, url, description, enabled, secret, previous_secret, previous_until, created_by, \
-                                created_at, updated_at, failing_since, disabled_reason";
+                                created_at, updated_at, failing_since, disabled_reason, format";
 
 /// What a change of an endpoint sets (`None`: unchanged).
 #[derive(Debug, Clone, Default)]
@@ -67,6 +70,7 @@ pub struct WebhookChange {
     pub description: Option<String>,
     pub enabled: Option<bool>,
     pub filters: Option<Vec<EventFilter>>,
+    pub format: Option<String>,
 }
 
 /// A delivery a worker has claimed.
@@ -147,6 +151,7 @@ impl Store {
                     updated_at: r.updated_at,
                     failing_since: r.failing_since,
                     disabled_reason: r.disabled_reason,
+                    format: r.format,
                 }
             })
             .collect()
@@ -174,7 +179,7 @@ impl Store {
         with_tx!(self, |tx| {
             sqlx::query(
                 "INSERT INTO webhook_endpoints (id, url, description, enabled, secret, previous_secret, previous_until, \
-                 created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $7, $7)",
+                 created_by, created_at, updated_at, format) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $7, $7, $8)",
             )
             .bind(w.id)
             .bind(&w.url)
@@ -183,6 +188,7 @@ impl Store {
             .bind(&w.secret_sealed)
             .bind(w.created_by)
             .bind(Ts(w.created_at))
+            .bind(&w.format)
             .execute(&mut *tx)
             .await?;
             for f in &w.filters {
@@ -220,6 +226,13 @@ impl Store {
             if let Some(url) = &change.url {
                 sqlx::query("UPDATE webhook_endpoints SET url = $1 WHERE id = $2")
                     .bind(url)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(f) = &change.format {
+                sqlx::query("UPDATE webhook_endpoints SET format = $1 WHERE id = $2")
+                    .bind(f)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;

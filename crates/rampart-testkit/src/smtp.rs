@@ -9,8 +9,8 @@
 //! ```
 //!
 //! The waits wake when a message arrives (no polling). To check that *nothing more* was sent,
-//! wait for the server's mail queue instead (`TestApp::mail_idle`): once it resolves, every
-//! message enqueued before has reached the sink or failed.
+//! wait for the server's mail outbox instead (`TestApp::mail_idle`): once it resolves, every
+//! message queued before has reached the sink, failed, or was skipped.
 //!
 //! It speaks enough of RFC 5321 for a client: EHLO/HELO, MAIL, RCPT, DATA (with dot-unstuffing),
 //! RSET, NOOP, QUIT; anything else (AUTH, STARTTLS, VRFY…) gets `502`. It offers no STARTTLS
@@ -40,6 +40,8 @@ pub struct ReceivedMail {
     pub subject: String,
     /// The decoded first text body (quoted-printable/base64 undone); empty when there is none.
     pub text: String,
+    /// The decoded `text/html` part, when the message has one.
+    pub html: Option<String>,
 }
 
 /// A running SMTP sink; stops when dropped.
@@ -279,7 +281,13 @@ fn received(from: String, to: Vec<String>, raw: Vec<u8>) -> ReceivedMail {
     let parsed = mail_parser::MessageParser::default().parse(&raw);
     let subject = parsed.as_ref().and_then(|m| m.subject()).unwrap_or_default().to_string();
     let text = parsed.as_ref().and_then(|m| m.body_text(0)).map(|t| t.into_owned()).unwrap_or_default();
-    ReceivedMail { from, to, raw: String::from_utf8_lossy(&raw).into_owned(), subject, text }
+    let html = parsed
+        .as_ref()
+        .and_then(|m| m.html_part(0))
+        .filter(|p| mail_parser::MimeHeaders::is_content_type(*p, "text", "html"))
+        .and_then(|p| p.text_contents())
+        .map(str::to_string);
+    ReceivedMail { from, to, raw: String::from_utf8_lossy(&raw).into_owned(), subject, text, html }
 }
 
 #[cfg(test)]
@@ -314,6 +322,7 @@ mod tests {
             to: "Alice <alice@example.com>".into(),
             subject: "Passwort zurücksetzen".into(),
             text: text.clone(),
+            html: None,
         };
         mailer.send(&mail).await.unwrap();
 
@@ -332,17 +341,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn enqueue_delivers_over_smtp() {
+    async fn html_goes_beside_the_text_as_multipart_alternative() {
         let sink = SmtpSink::start().await;
         let dir = tempfile::tempdir().unwrap();
         let mailer = Mailer::from_config(&smtp_config(&sink), dir.path()).unwrap();
-        for to in ["a@example.com", "b@example.org"] {
-            mailer.enqueue(OutgoingMail { to: to.into(), subject: "Verify".into(), text: "hello".into() });
-        }
-        let b = sink.wait_for("b@example.org", Duration::from_secs(5)).await;
-        let a = sink.wait_for("A@example.com", Duration::from_secs(5)).await;
-        assert_eq!((a.subject.as_str(), b.text.trim_end()), ("Verify", "hello"));
-        assert_eq!(sink.messages().len(), 2);
+        let mail = OutgoingMail {
+            to: "a@example.com".into(),
+            subject: "Notice".into(),
+            text: "plain words".into(),
+            html: Some("<p>html <b>words</b></p>".into()),
+        };
+        mailer.send(&mail).await.unwrap();
+        let got = sink.wait_for("a@example.com", Duration::from_secs(5)).await;
+        assert!(got.raw.to_ascii_lowercase().contains("multipart/alternative"), "{}", got.raw);
+        assert!(got.text.contains("plain words"), "{}", got.text);
+        assert_eq!(got.html.as_deref().map(str::trim_end), Some("<p>html <b>words</b></p>"), "{}", got.raw);
     }
 
     #[tokio::test]
@@ -371,7 +384,7 @@ mod tests {
         config.smtp.port = port;
         let dir = tempfile::tempdir().unwrap();
         let mailer = Mailer::from_config(&config, dir.path()).unwrap();
-        let mail = OutgoingMail { to: "a@example.com".into(), subject: "s".into(), text: "t".into() };
+        let mail = OutgoingMail { to: "a@example.com".into(), subject: "s".into(), text: "t".into(), html: None };
         let err = mailer.send(&mail).await.unwrap_err();
         assert!(matches!(err, MailError::Smtp(_)), "{err:?}");
         assert!(err.to_string().starts_with("SMTP delivery failed"), "{err}");

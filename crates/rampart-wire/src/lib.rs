@@ -7,6 +7,7 @@
 //! always `rampart_wire::Name`.
 
 mod admin;
+mod alerts;
 mod api_keys;
 mod audit;
 mod auth;
@@ -24,6 +25,7 @@ pub use admin::{
     AdminUserEnvelope, AdminUserList, AdminUserView, AuthzCheckRequest, AuthzCheckResponse, RoleList, RoleRequest,
     RoleView, UpdateUserRequest,
 };
+pub use alerts::{AlertChannel, AlertMatch, AlertRuleList, AlertRuleRequest, AlertRuleView, AlertThreshold};
 pub use api_keys::{
     ApiKeyList, ApiKeyUsage, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, RateLimitSpec, RateLimitState,
     RotateApiKeyRequest, UsageHour, VerifyKeyRequest, VerifyKeyResponse,
@@ -35,7 +37,10 @@ pub use auth::{
 };
 pub use gateway::{ExplainRequest, ExplainResponse, GatewayRuleView, GatewayRules, ShadowedRuleView};
 pub use ip_rules::{IpRuleList, IpRuleRequest, IpRuleView};
-pub use me::{ChangePasswordRequest, DeviceView, SessionList, SessionView, UserEnvelope, UserView};
+pub use me::{
+    ChangePasswordRequest, DeviceView, NotificationPreferences, NotificationPreferencesUpdate, SessionList,
+    SessionView, UserEnvelope, UserView,
+};
 pub use mfa::{
     BackupCodes, FactorReauth, MfaLoginRequest, MfaRequired, MfaStatus, MfaTokenRequest, TotpCode, TotpSetup,
 };

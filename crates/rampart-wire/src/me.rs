@@ -64,3 +64,27 @@ pub struct SessionList {
     pub items: Vec<SessionView>,
     pub next_cursor: Option<String>,
 }
+
+/// `GET /v1/me/notifications`: the security e-mails the caller may turn off, and those that
+/// always go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationPreferences {
+    /// A sign-in from a device or network not seen in the last 90 days.
+    pub new_sign_in: bool,
+    /// A second factor, passkey or API key added; backup codes regenerated or running low.
+    pub security_changes: bool,
+    /// The notices that cannot be turned off: `password_changed`, `password_reset`,
+    /// `factor_removed`, `account_locked`, `roles_changed`, `account_disabled`.
+    pub always_on: Vec<String>,
+}
+
+/// `PUT /v1/me/notifications`: only the fields sent change. A critical notice is not a field
+/// here, so trying to turn one off is a `400`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationPreferencesUpdate {
+    #[serde(default)]
+    pub new_sign_in: Option<bool>,
+    #[serde(default)]
+    pub security_changes: Option<bool>,
+}

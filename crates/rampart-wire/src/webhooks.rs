@@ -18,6 +18,9 @@ pub struct WebhookView {
     pub failing_since: Option<String>,
     /// Why Rampart disabled it (`null` unless it did).
     pub disabled_reason: Option<String>,
+    /// `standard` (Standard Webhooks) or `slack` (a Slack-compatible `{"text"}` body, for
+    /// alert channels).
+    pub format: String,
 }
 
 /// `201` of `POST /v1/admin/webhooks`: the endpoint and its signing secret, shown this once.
@@ -50,6 +53,9 @@ pub struct WebhookRequest {
     /// Default `true`.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// `standard` (default) or `slack`.
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 /// `PATCH /v1/admin/webhooks/{id}`: the fields to change.
@@ -65,6 +71,9 @@ pub struct WebhookPatch {
     /// `true` enables it again (and ends its failure streak).
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// `standard` or `slack`.
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 /// `POST /v1/admin/webhooks/{id}/rotate-secret`.

@@ -84,6 +84,12 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "test_webhook": ("POST", "/v1/admin/webhooks/{id}/test"),
     "webhook_deliveries": ("GET", "/v1/admin/webhooks/{id}/deliveries"),
     "redeliver_webhook": ("POST", "/v1/admin/webhooks/deliveries/{id}/redeliver"),
+    "notification_preferences": ("GET", "/v1/me/notifications"),
+    "set_notification_preferences": ("PUT", "/v1/me/notifications"),
+    "list_alerts": ("GET", "/v1/admin/alerts"),
+    "create_alert": ("POST", "/v1/admin/alerts"),
+    "put_alert": ("PUT", "/v1/admin/alerts/{id}"),
+    "delete_alert": ("DELETE", "/v1/admin/alerts/{id}"),
 }
 
 
@@ -420,12 +426,14 @@ class AsyncRampartClient(AsyncBase):
         *,
         description: str | None = None,
         enabled: bool | None = None,
+        format: str | None = None,
     ) -> JsonObject:
-        """The endpoint and its ``whsec_…`` signing secret (shown in this answer only)."""
+        """The endpoint and its ``whsec_…`` signing secret (shown in this answer only).
+        ``format``: ``"standard"`` (default) or ``"slack"``."""
         return await self._json(
             "POST",
             "/v1/admin/webhooks",
-            json=body(url=url, events=events, description=description, enabled=enabled),
+            json=body(url=url, events=events, description=description, enabled=enabled, format=format),
         )
 
     async def get_webhook(self, webhook_id: str) -> JsonObject:
@@ -439,12 +447,13 @@ class AsyncRampartClient(AsyncBase):
         events: list[str] | None = None,
         description: str | None = None,
         enabled: bool | None = None,
+        format: str | None = None,
     ) -> JsonObject:
         """Changes only the fields given; ``enabled=True`` also ends a failure streak."""
         return await self._json(
             "PATCH",
             f"/v1/admin/webhooks/{_seg(webhook_id)}",
-            json=body(url=url, events=events, description=description, enabled=enabled),
+            json=body(url=url, events=events, description=description, enabled=enabled, format=format),
         )
 
     async def delete_webhook(self, webhook_id: str) -> None:
@@ -477,3 +486,32 @@ class AsyncRampartClient(AsyncBase):
 
     async def redeliver_webhook(self, attempt_id: str) -> JsonObject:
         return await self._json("POST", f"/v1/admin/webhooks/deliveries/{_seg(attempt_id)}/redeliver")
+
+    # --- notifications and alerts ------------------------------------------------------------
+    async def notification_preferences(self) -> JsonObject:
+        """``{"new_sign_in", "security_changes", "always_on": [...]}``."""
+        return await self._json("GET", "/v1/me/notifications")
+
+    async def set_notification_preferences(
+        self, *, new_sign_in: bool | None = None, security_changes: bool | None = None
+    ) -> JsonObject:
+        """Turns the optional security e-mails on or off; critical ones always go."""
+        return await self._json(
+            "PUT",
+            "/v1/me/notifications",
+            json=body(new_sign_in=new_sign_in, security_changes=security_changes),
+        )
+
+    async def list_alerts(self) -> JsonObject:
+        return await self._json("GET", "/v1/admin/alerts")
+
+    async def create_alert(self, rule: JsonObject) -> JsonObject:
+        """``rule``: ``{"name", "match": {"action", "outcome"?, "severity"?}, "threshold": {"count",
+        "window_secs"}, "channels": [{"email": ...} | {"webhook": ...}], "cooldown_secs", "enabled"?}``."""
+        return await self._json("POST", "/v1/admin/alerts", json=rule)
+
+    async def put_alert(self, rule_id: str, rule: JsonObject) -> JsonObject:
+        return await self._json("PUT", f"/v1/admin/alerts/{_seg(rule_id)}", json=rule)
+
+    async def delete_alert(self, rule_id: str) -> None:
+        await self._call("DELETE", f"/v1/admin/alerts/{_seg(rule_id)}")

@@ -325,12 +325,14 @@ class RampartClient(SyncBase):
         *,
         description: str | None = None,
         enabled: bool | None = None,
+        format: str | None = None,
     ) -> JsonObject:
-        """The endpoint and its ``whsec_…`` signing secret (shown in this answer only)."""
+        """The endpoint and its ``whsec_…`` signing secret (shown in this answer only).
+        ``format``: ``"standard"`` (default) or ``"slack"``."""
         return self._json(
             "POST",
             "/v1/admin/webhooks",
-            json=body(url=url, events=events, description=description, enabled=enabled),
+            json=body(url=url, events=events, description=description, enabled=enabled, format=format),
         )
 
     def get_webhook(self, webhook_id: str) -> JsonObject:
@@ -344,12 +346,13 @@ class RampartClient(SyncBase):
         events: list[str] | None = None,
         description: str | None = None,
         enabled: bool | None = None,
+        format: str | None = None,
     ) -> JsonObject:
         """Changes only the fields given; ``enabled=True`` also ends a failure streak."""
         return self._json(
             "PATCH",
             f"/v1/admin/webhooks/{_seg(webhook_id)}",
-            json=body(url=url, events=events, description=description, enabled=enabled),
+            json=body(url=url, events=events, description=description, enabled=enabled, format=format),
         )
 
     def delete_webhook(self, webhook_id: str) -> None:
@@ -382,3 +385,32 @@ class RampartClient(SyncBase):
 
     def redeliver_webhook(self, attempt_id: str) -> JsonObject:
         return self._json("POST", f"/v1/admin/webhooks/deliveries/{_seg(attempt_id)}/redeliver")
+
+    # --- notifications and alerts ------------------------------------------------------------
+    def notification_preferences(self) -> JsonObject:
+        """``{"new_sign_in", "security_changes", "always_on": [...]}``."""
+        return self._json("GET", "/v1/me/notifications")
+
+    def set_notification_preferences(
+        self, *, new_sign_in: bool | None = None, security_changes: bool | None = None
+    ) -> JsonObject:
+        """Turns the optional security e-mails on or off; critical ones always go."""
+        return self._json(
+            "PUT",
+            "/v1/me/notifications",
+            json=body(new_sign_in=new_sign_in, security_changes=security_changes),
+        )
+
+    def list_alerts(self) -> JsonObject:
+        return self._json("GET", "/v1/admin/alerts")
+
+    def create_alert(self, rule: JsonObject) -> JsonObject:
+        """``rule``: ``{"name", "match": {"action", "outcome"?, "severity"?}, "threshold": {"count",
+        "window_secs"}, "channels": [{"email": ...} | {"webhook": ...}], "cooldown_secs", "enabled"?}``."""
+        return self._json("POST", "/v1/admin/alerts", json=rule)
+
+    def put_alert(self, rule_id: str, rule: JsonObject) -> JsonObject:
+        return self._json("PUT", f"/v1/admin/alerts/{_seg(rule_id)}", json=rule)
+
+    def delete_alert(self, rule_id: str) -> None:
+        self._call("DELETE", f"/v1/admin/alerts/{_seg(rule_id)}")

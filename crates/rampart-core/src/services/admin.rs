@@ -9,7 +9,7 @@ use crate::authz::Caller;
 use crate::error::{FieldProblem, ServiceError};
 use crate::events::RequestContext;
 use crate::services::{passwords, sessions};
-use rampart_domain::{Action, Outcome, Permission, Resource, RoleName, User, UserId, permission};
+use rampart_domain::{Action, Outcome, Permission, Resource, RoleName, Severity, User, UserId, permission};
 use rampart_store::{RevokeSessions, Role, StoreError};
 
 /// The user an administrator names by id; `not_found` for a malformed or unknown id.
@@ -230,9 +230,12 @@ pub async fn save_role(
     // Changing an existing role needs its current permissions too.
     caller.require_covers(state, &permissions_of(state, &[name]).await?, "changing this role").await?;
     let description = description.unwrap_or_default();
+    // A role granting every permission is critical (the built-in alert rule watches for it).
+    let severity = if permissions.iter().any(|p| p == "*") { Severity::Critical } else { Severity::Info };
     let ev = ctx
         .event(&state.events, Action::RoleChanged, Outcome::Success)
         .actor(caller.actor())
+        .severity(severity)
         .resource(Resource::new("role", name))
         .details(serde_json::json!({ "permissions": permissions }));
     state.store.put_role(name, &description, &permissions, &ev).await.map_err(|e| match e {

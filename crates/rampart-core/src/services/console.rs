@@ -447,7 +447,6 @@ pub async fn reset_factors(
         return Err(ServiceError::MfaNotEnabled);
     }
     state.events.observed(&ev);
-    factors::notify(state, &user, "an administrator removed your second factors");
     Ok(())
 }
 

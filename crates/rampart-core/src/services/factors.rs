@@ -16,7 +16,6 @@ use crate::App;
 use crate::authz::Authenticated;
 use crate::error::{FieldProblem, ServiceError};
 use crate::events::RequestContext;
-use crate::mail::OutgoingMail;
 use rampart_domain::mfa::{self, Factor};
 use rampart_domain::otp::{Totp, TotpSecret};
 use rampart_domain::{
@@ -305,11 +304,9 @@ pub(crate) async fn check_backup_code(
         })
         .await?;
     match used {
-        Some((left, ev)) => {
+        Some((_, ev)) => {
+            // Two or fewer left: the event gives rise to a notice (`backup_codes_low`).
             state.events.observed(&ev);
-            if left <= 2 {
-                notify(state, user, &format!("a backup code was used; {left} remain, generate new ones soon"));
-            }
             Ok(Ok(()))
         }
         None => Ok(Err("wrong_code")),
@@ -326,20 +323,6 @@ pub(crate) fn revoke_choice(state: &App, auth: &Authenticated) -> RevokeSessions
     } else {
         RevokeSessions::None
     }
-}
-
-/// Tells the account's owner that a factor was added or removed (a stolen session adding its
-/// own authenticator is then noticed).
-pub(crate) fn notify(state: &App, user: &User, what: &str) {
-    state.mailer.enqueue(OutgoingMail {
-        to: user.email.to_string(),
-        subject: format!("Security notice: {what}"),
-        text: format!(
-            "{what} on your account ({}).\n\nIf this was you, nothing else is needed. If not, reset your password \
-             at once and review your sessions and second factors.",
-            user.email
-        ),
-    });
 }
 
 pub(crate) async fn record_failure(

@@ -33,4 +33,7 @@ pub async fn purge(state: &App) {
     if let Err(e) = state.store.purge_webauthn_challenges(now).await {
         tracing::warn!(error = %e, "purge of webauthn challenges failed");
     }
+    if let Err(e) = state.store.purge_mail(services::notifications::purge_before(state, now)).await {
+        tracing::warn!(error = %e, "purge of sent mail failed");
+    }
 }

@@ -16,7 +16,7 @@ use crate::error::ServiceError;
 use crate::events::RequestContext;
 use crate::mail::OutgoingMail;
 use crate::services::factors::{
-    Reauth, backup_key, count_attempt, factor_event, invalid_code, notify, open_secret, reauthenticate, revoke_choice,
+    Reauth, backup_key, count_attempt, factor_event, invalid_code, open_secret, reauthenticate, revoke_choice,
     seal_secret, step_i64, totp, unix,
 };
 use base64::Engine as _;
@@ -146,7 +146,6 @@ pub async fn totp_enable(
     }
     attempt.taken_back(state).await?;
     state.events.observed(&ev);
-    notify(state, &user, "an authenticator app (TOTP) was added as a second factor");
     Ok(codes)
 }
 
@@ -166,7 +165,6 @@ pub async fn totp_disable(
         return Err(ServiceError::TotpNotEnabled);
     }
     state.events.observed(&ev);
-    notify(state, &user, "the authenticator app (TOTP) second factor was removed");
     Ok(())
 }
 
@@ -187,7 +185,6 @@ pub async fn regenerate_backup_codes(
         .details(serde_json::json!({ "backup_codes": codes.len() }));
     state.store.replace_backup_codes(user.id, &hashes, state.clock.now(), &ev).await?;
     state.events.observed(&ev);
-    notify(state, &user, "new backup codes were generated (the old ones no longer work)");
     Ok(codes)
 }
 
@@ -222,14 +219,19 @@ pub async fn send_email_code(state: &App, ctx: &RequestContext, mfa_token: &str)
     }
     state.events.observed(&ev);
     let minutes = state.settings.mfa.challenge_ttl.whole_minutes();
-    state.mailer.enqueue(OutgoingMail {
-        to: user.email.to_string(),
-        subject: "Your sign-in code".into(),
-        text: format!(
-            "Your sign-in code is {code}\n\nIt works once, for this sign-in only, for at most {minutes} minutes. \
-             If you are not signing in, someone knows your password: change it now."
-        ),
-    });
+    super::notifications::queue(
+        state,
+        OutgoingMail {
+            to: user.email.to_string(),
+            subject: "Your sign-in code".into(),
+            text: format!(
+                "Your sign-in code is {code}\n\nIt works once, for this sign-in only, for at most {minutes} minutes. \
+                 If you are not signing in, someone knows your password: change it now."
+            ),
+            html: None,
+        },
+        Some(user.id),
+    );
     Ok(())
 }
 

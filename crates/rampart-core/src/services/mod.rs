@@ -7,6 +7,7 @@
 //! `login::check_password`; `registration` → `users`.
 
 pub mod admin;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod console;
@@ -16,6 +17,8 @@ pub mod ip_rules;
 pub mod login;
 pub mod maintenance;
 pub mod mfa;
+mod notices;
+pub mod notifications;
 pub mod passwords;
 pub mod registration;
 pub mod sessions;

@@ -142,15 +142,20 @@ async fn send_reset(state: &App, ctx: &RequestContext, submitted: &str) -> Resul
     } else {
         ""
     };
-    state.mailer.enqueue(OutgoingMail {
-        to: user.email.to_string(),
-        subject: "Reset your password".into(),
-        text: format!(
-            "Someone asked to reset the password of this account. To choose a new password, open the link \
-             below (it works once, for {minutes} minutes):\n\n{link}\n\n\
-             If it was not you, ignore this message: your password stays as it is.{keys}"
-        ),
-    });
+    super::notifications::queue(
+        state,
+        OutgoingMail {
+            to: user.email.to_string(),
+            subject: "Reset your password".into(),
+            text: format!(
+                "Someone asked to reset the password of this account. To choose a new password, open the link \
+                 below (it works once, for {minutes} minutes):\n\n{link}\n\n\
+                 If it was not you, ignore this message: your password stays as it is.{keys}"
+            ),
+            html: None,
+        },
+        Some(user.id),
+    );
     Ok(())
 }
 

@@ -45,13 +45,18 @@ pub async fn register(
             if !state.mail_pacing.allow(owner.as_str(), std::time::Instant::now()) {
                 return Ok(None);
             }
-            state.mailer.enqueue(OutgoingMail {
-                to: owner.to_string(),
-                subject: "Someone tried to register with your address".into(),
-                text: "Someone tried to create an account with this e-mail address, which already has one.\n\n\
-                       If it was you, sign in or reset your password instead. If not, you can ignore this message."
-                    .into(),
-            });
+            super::notifications::queue(
+                state,
+                OutgoingMail {
+                    to: owner.to_string(),
+                    subject: "Someone tried to register with your address".into(),
+                    text: "Someone tried to create an account with this e-mail address, which already has one.\n\n\
+                           If it was you, sign in or reset your password instead. If not, you can ignore this message."
+                        .into(),
+                    html: None,
+                },
+                None,
+            );
             Ok(None)
         }
         Err(e) => Err(e),
@@ -83,14 +88,19 @@ pub async fn send_verification(state: &App, ctx: &RequestContext, user: &User) -
         .await?;
     state.events.observed(&ev);
     let link = state.settings.accounts.verify_email_link(token.expose());
-    state.mailer.enqueue(OutgoingMail {
-        to: user.email.to_string(),
-        subject: "Confirm your e-mail address".into(),
-        text: format!(
-            "Confirm this e-mail address by opening the link below (it works once, for {ttl_hours} hours):\n\n{link}\n\n\
-             If you did not create an account, ignore this message."
-        ),
-    });
+    super::notifications::queue(
+        state,
+        OutgoingMail {
+            to: user.email.to_string(),
+            subject: "Confirm your e-mail address".into(),
+            text: format!(
+                "Confirm this e-mail address by opening the link below (it works once, for {ttl_hours} hours):\n\n{link}\n\n\
+                 If you did not create an account, ignore this message."
+            ),
+            html: None,
+        },
+        Some(user.id),
+    );
     Ok(())
 }
 

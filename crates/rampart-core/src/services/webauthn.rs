@@ -14,7 +14,7 @@ use crate::App;
 use crate::authz::Authenticated;
 use crate::error::ServiceError;
 use crate::events::RequestContext;
-use crate::services::factors::{Reauth, factor_event, notify, reauthenticate, record_failure, revoke_choice};
+use crate::services::factors::{Reauth, factor_event, reauthenticate, record_failure, revoke_choice};
 use rampart_config::WebAuthnConfig;
 use rampart_domain::ThrottleKey;
 use rampart_domain::mfa::Factor;
@@ -197,7 +197,6 @@ pub async fn register_finish(
         }
         Err(e) => return Err(e.into()),
     }
-    notify(state, &user, &format!("a security key or passkey ({name}) was added as a second factor"));
     Ok(Authenticator { id: stored.id, name: name.to_string(), created_at: now, last_used_at: None })
 }
 
@@ -223,7 +222,6 @@ pub async fn remove(
         return Err(ServiceError::NotFound);
     }
     state.events.observed(&ev);
-    notify(state, &user, "a security key or passkey was removed from your second factors");
     Ok(())
 }
 

@@ -83,6 +83,31 @@ pub struct EndpointInput {
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    /// `standard` (the default) or `slack`.
+    pub format: Option<String>,
+}
+
+/// The bodies an endpoint may take: Standard Webhooks, or a Slack-compatible incoming webhook's.
+pub const FORMATS: [&str; 2] = ["standard", "slack"];
+
+fn check_format(format: Option<&str>, errors: &mut Vec<FieldProblem>) {
+    if let Some(f) = format
+        && !FORMATS.contains(&f)
+    {
+        errors.push(problem("format", "invalid_format", "\"standard\" or \"slack\""));
+    }
+}
+
+/// A Slack-compatible incoming webhook's body for an event: one line of text.
+pub fn slack_text(e: &rampart_domain::SecurityEvent) -> String {
+    let when = e.ts.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let mut text = format!("*{}* ({}, {}) at {when}", e.action.as_str(), e.outcome.as_str(), e.severity.as_str());
+    if let Some(rule) = e.details.get("rule").and_then(serde_json::Value::as_str) {
+        let count = e.details.get("count").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let window = e.details.get("window_secs").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        text = format!(":rotating_light: Rampart alert *{rule}*: {count} matching events in {window} s ({when})");
+    }
+    text
 }
 
 fn problem(field: &str, code: &str, message: &str) -> FieldProblem {
@@ -171,6 +196,7 @@ pub async fn create(
     let url = input.url.unwrap_or_default();
     check_url(state, &url, &mut errors);
     let filters = check_filters(&input.events.unwrap_or_default(), &mut errors);
+    check_format(input.format.as_deref(), &mut errors);
     let description = input.description.unwrap_or_default();
     if description.chars().count() > 500 {
         errors.push(problem("description", "too_long", "at most 500 characters"));
@@ -201,6 +227,7 @@ pub async fn create(
         updated_at: now,
         failing_since: None,
         disabled_reason: None,
+        format: input.format.unwrap_or_else(|| "standard".into()),
     };
     let event = state
         .events
@@ -238,10 +265,17 @@ pub async fn update(
     if input.description.as_ref().is_some_and(|d| d.chars().count() > 500) {
         errors.push(problem("description", "too_long", "at most 500 characters"));
     }
+    check_format(input.format.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors));
     }
-    let change = WebhookChange { url: input.url, description: input.description, enabled: input.enabled, filters };
+    let change = WebhookChange {
+        url: input.url,
+        description: input.description,
+        enabled: input.enabled,
+        filters,
+        format: input.format,
+    };
     let event = state
         .events
         .event_for(ctx, Action::WebhookUpdated, Outcome::Success)
@@ -468,11 +502,15 @@ pub async fn deliver(state: &App, transport: &dyn Transport, m: &ClaimedMessage)
         state.store.record_webhook_attempt(&log, AttemptOutcome::GaveUp, None).await?;
         return Ok(());
     };
-    let body = serde_json::to_vec(&serde_json::json!({
-        "type": stored.event.action.as_str(),
-        "timestamp": stored.event.ts.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "data": stored.chained().to_json(),
-    }))
+    let body = if endpoint.format == "slack" {
+        serde_json::to_vec(&serde_json::json!({ "text": slack_text(&stored.event) }))
+    } else {
+        serde_json::to_vec(&serde_json::json!({
+            "type": stored.event.action.as_str(),
+            "timestamp": stored.event.ts.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "data": stored.chained().to_json(),
+        }))
+    }
     .unwrap_or_default();
     let secrets = secrets_in_force(state, &endpoint, at)?;
     let id = message_id(m.event_id);
@@ -574,6 +612,7 @@ async fn tell_the_creator(state: &App, w: &StoredWebhook) {
             days = state.settings.webhooks.disable_after.map(|d| d.whole_days()).unwrap_or(0),
             id = w.id,
         ),
+        html: None,
     };
-    state.mailer.enqueue(mail);
+    super::notifications::queue(state, mail, Some(user.id));
 }

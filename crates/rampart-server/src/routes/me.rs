@@ -9,9 +9,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rampart_core::RequestContext;
 use rampart_core::ServiceError;
-use rampart_core::services::{passwords, sessions};
+use rampart_core::services::{notifications, passwords, sessions};
 use rampart_domain::SessionId;
-use rampart_wire::{ChangePasswordRequest, Problem, SessionList, UserEnvelope};
+use rampart_wire::{
+    ChangePasswordRequest, NotificationPreferences, NotificationPreferencesUpdate, Problem, SessionList, UserEnvelope,
+};
 use serde::Deserialize;
 
 /// The caller's account.
@@ -95,4 +97,52 @@ pub async fn revoke_all_sessions(
 ) -> Result<StatusCode, ApiError> {
     sessions::revoke_all_own(&state, &ctx, &auth, q.keep_current).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn preferences_view(p: rampart_domain::notice::Preferences) -> NotificationPreferences {
+    use rampart_domain::notice::{Category, NoticeKind};
+    NotificationPreferences {
+        new_sign_in: p.new_sign_in,
+        security_changes: p.security_changes,
+        always_on: NoticeKind::ALL
+            .into_iter()
+            .filter(|k| k.category() == Category::Critical)
+            .map(|k| k.as_str().to_string())
+            .collect(),
+    }
+}
+
+/// The security e-mails the caller gets. Critical ones (password, second factors removed,
+/// lockouts, an administrator's changes) always go.
+#[utoipa::path(get, path = "/v1/me/notifications", tag = "me", security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Preferences", body = NotificationPreferences),
+        (status = 401, description = "Not logged in", body = Problem),
+    ))]
+pub async fn notifications(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<axum::Json<NotificationPreferences>, ApiError> {
+    let prefs = notifications::preferences(&state, auth.user_id).await?;
+    Ok(axum::Json(preferences_view(prefs)))
+}
+
+/// Turns the optional security e-mails on or off (only the fields sent change).
+#[utoipa::path(put, path = "/v1/me/notifications", tag = "me", security(("bearer" = []), ("cookie" = [])),
+    request_body = NotificationPreferencesUpdate,
+    responses(
+        (status = 200, description = "Preferences as they are now", body = NotificationPreferences),
+        (status = 400, description = "`validation_failed` (an unknown field, such as a critical notice)", body = Problem),
+        (status = 401, description = "Not logged in", body = Problem),
+    ))]
+pub async fn set_notifications(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    ApiJson(req): ApiJson<NotificationPreferencesUpdate>,
+) -> Result<axum::Json<NotificationPreferences>, ApiError> {
+    let change =
+        notifications::PreferencesChange { new_sign_in: req.new_sign_in, security_changes: req.security_changes };
+    let prefs = notifications::set_preferences(&state, &ctx, auth.user_id, change).await?;
+    Ok(axum::Json(preferences_view(prefs)))
 }

@@ -2,6 +2,7 @@
 //! `utoipa_axum::routes!`, so a route cannot exist without its OpenAPI entry.
 
 pub mod admin;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;

@@ -58,6 +58,7 @@ pub async fn create_webhook(
         events: Some(req.events),
         description: req.description,
         enabled: req.enabled,
+        format: req.format,
     };
     let (w, secret) = webhooks::create(&state, Some(&ctx), guard.caller.actor(), input).await?;
     Ok((StatusCode::CREATED, axum::Json(WebhookCreated { webhook: views::webhook_view(&w), secret })))
@@ -99,7 +100,13 @@ pub async fn update_webhook(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<WebhookPatch>,
 ) -> Result<axum::Json<WebhookView>, ApiError> {
-    let input = EndpointInput { url: req.url, events: req.events, description: req.description, enabled: req.enabled };
+    let input = EndpointInput {
+        url: req.url,
+        events: req.events,
+        description: req.description,
+        enabled: req.enabled,
+        format: req.format,
+    };
     let w = webhooks::update(&state, Some(&ctx), guard.caller.actor(), id_of(&id)?, input).await?;
     Ok(axum::Json(views::webhook_view(&w)))
 }

@@ -27,6 +27,8 @@
 //!   register, verify, sign in, TOTP, devices, API keys, reset (`tests/browser/`).
 //! - `clients`: the Python and Node client libraries (`clients/`) and their FastAPI, Starlette,
 //!   Django, Express and Fastify example apps against a seeded server.
+//! - `notifications`: security e-mails from the mail outbox (what they say, preferences,
+//!   merging, the hourly cap, `kill -9`), alert rules (once per burst, cooldown, channels).
 //! - `webhooks`: signed webhooks from the outbox, every delivery checked by the reference
 //!   `standardwebhooks` package in a real receiver; retries, rotation, the SSRF guard.
 //! - `shield`: rate limits (memory and Redis, shadow mode, outage), client IP, security
@@ -45,6 +47,7 @@ mod hardening;
 mod http_core;
 mod ip_rules;
 mod mfa;
+mod notifications;
 mod proxies;
 mod scale_out;
 mod shield;

@@ -735,3 +735,60 @@ async fn the_action_filter_pages_like_a_filter_over_every_event() {
         }
     });
 }
+
+/// The mail outbox (migration 0019): a notice row commits with its event (and none for a user
+/// that does not exist), 50 claimers racing take each row once, a claim that runs out is taken
+/// again, and an alert rule raced by 50 firers fires once per cooldown.
+#[tokio::test]
+async fn the_mail_outbox_gives_each_row_to_one_claimer_and_an_alert_fires_once() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let user = new_user("notice@example.com", &[]);
+        store.create_user(&user, &created_event(&user)).await.unwrap();
+        let t = now();
+        let changed = |who: Uuid| {
+            SecurityEvent::new(Uuid::now_v7(), t, Action::PasswordChanged, Outcome::Success)
+                .actor(Actor::User(who))
+                .resource(Resource::new("user", who))
+        };
+        store.append_event(&changed(user.id.0)).await.unwrap();
+        store.append_event(&changed(Uuid::now_v7())).await.unwrap(); // nobody: no row, no error
+        for i in 0..19 {
+            store.queue_mail(Uuid::now_v7(), None, &format!("sealed-{i}"), t).await.unwrap();
+        }
+        assert_eq!(store.mail_counts().await.unwrap().pending, 20, "{:?}", db.backend());
+
+        let claims = (0..50).map(|_| {
+            let store = store.clone();
+            async move { store.claim_mail(t, t + time::Duration::minutes(1), 3).await.unwrap() }
+        });
+        let claimed: Vec<_> = futures::future::join_all(claims).await.into_iter().flatten().collect();
+        let mut ids: Vec<Uuid> = claimed.iter().map(|m| m.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!((claimed.len(), ids.len()), (20, 20), "{:?}: each row to one claimer", db.backend());
+        let notice = claimed.iter().find(|m| m.kind == "password_changed").unwrap();
+        assert_eq!((notice.user_id, notice.sealed.as_deref()), (Some(user.id.0), None));
+        // Held: nothing more now; after the claim runs out, everything again.
+        assert!(store.claim_mail(t, t + time::Duration::minutes(1), 50).await.unwrap().is_empty());
+        let later = t + time::Duration::minutes(2);
+        let again = store.claim_mail(later, later + time::Duration::minutes(1), 50).await.unwrap();
+        assert_eq!(again.len(), 20);
+        store.finish_mail(notice.id, 1, &rampart_store::MailOutcome::Sent(later)).await.unwrap();
+        let (total, same) = store.notices_sent_since(user.id.0, "password_changed", t).await.unwrap();
+        assert_eq!((total, same), (1, 1));
+
+        // One alert however many race to fire it.
+        let rule = store.list_alert_rules().await.unwrap().into_iter().find(|r| r.name == "lockouts").unwrap();
+        let fire = (0..50).map(|_| {
+            let store = store.clone();
+            async move {
+                let ev = SecurityEvent::new(Uuid::now_v7(), now(), Action::AlertFired, Outcome::Success);
+                let cooled = now() - time::Duration::seconds(i64::from(rule.cooldown_secs));
+                store.fire_alert(rule.id, cooled, &ev, &rampart_store::AlertSends::default()).await.unwrap()
+            }
+        });
+        let fired = futures::future::join_all(fire).await.into_iter().filter(|f| *f).count();
+        assert_eq!(fired, 1, "{:?}: one alert per cooldown", db.backend());
+    });
+}
