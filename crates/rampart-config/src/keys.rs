@@ -88,6 +88,7 @@ mod tests {
             "cors",
             "ip_rules",
             "webhooks",
+            "notifications",
             "webauthn",
             "gateway",
             "security",

@@ -46,6 +46,7 @@ mod ip_rules;
 mod leader;
 mod mfa;
 mod notifications;
+mod outbox;
 mod sessions;
 mod signing_keys;
 mod throttle;

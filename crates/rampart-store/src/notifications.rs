@@ -3,11 +3,10 @@
 //!
 //! A security notice's row is written by [`Tx::insert_event`](crate::tx::Tx) with its event
 //! ([`NOTICE`]); a message a use case built whole is queued by [`Store::queue_mail`]. Workers take
-//! due rows with [`Store::claim_mail`], the same way (and with the same one backend difference)
-//! as the webhook outbox.
+//! due rows with [`Store::claim_mail`], the same way as the webhook outbox (`outbox.rs`).
 
 use crate::ts::Ts;
-use crate::{Db, Result, Store, with_pool, with_tx};
+use crate::{Result, Store, with_pool, with_tx};
 use rampart_domain::SecurityEvent;
 use rampart_domain::notice::Preferences;
 use time::OffsetDateTime;
@@ -95,24 +94,7 @@ impl Store {
             )
         };
         type Row = (Uuid, String, Option<Uuid>, Option<Uuid>, Option<String>, i32, OffsetDateTime);
-        let rows: Vec<Row> = match &self.db {
-            Db::Postgres(pool) => {
-                sqlx::query_as(&claim(&format!("{DUE} FOR UPDATE SKIP LOCKED")))
-                    .bind(Ts(now))
-                    .bind(Ts(hold_until))
-                    .bind(i64::from(limit))
-                    .fetch_all(pool)
-                    .await?
-            }
-            Db::Sqlite(pool) => {
-                sqlx::query_as(&claim(DUE))
-                    .bind(Ts(now))
-                    .bind(Ts(hold_until))
-                    .bind(i64::from(limit))
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
+        let rows: Vec<Row> = self.claim_due(DUE, claim, now, hold_until, limit).await?;
         Ok(rows
             .into_iter()
             .map(|(id, kind, user_id, event_id, sealed, attempts, created_at)| ClaimedMail {

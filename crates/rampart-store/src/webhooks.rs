@@ -2,14 +2,12 @@
 //!
 //! The outbox rows are written by [`Tx::insert_event`](crate::tx::Tx) with every event
 //! ([`FAN_OUT`]), so an event and its deliveries commit or roll back together. Workers take due
-//! rows with [`Store::claim_webhook_messages`], which is the one place here whose SQL differs by
-//! backend: PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, so instances delivering at once
-//! each take different rows without waiting on one another; SQLite has no such clause and no
-//! need of it (one writer at a time).
+//! rows with [`Store::claim_webhook_messages`] (`outbox.rs`: `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, the one query whose text differs by backend).
 
 use crate::audit::{CHAIN_COLUMNS, ChainRow};
 use crate::ts::Ts;
-use crate::{Db, Result, Store, StoreError, StoredEvent, with_pool, with_tx};
+use crate::{Result, Store, StoreError, StoredEvent, with_pool, with_tx};
 use rampart_domain::SecurityEvent;
 use rampart_domain::webhook::EventFilter;
 use time::OffsetDateTime;
@@ -272,12 +270,10 @@ impl Store {
         Ok(done)
     }
 
-    /// Removes an endpoint, its filters, pending deliveries and log, with `event`.
+    /// Removes an endpoint with `event`; its filters, pending deliveries and log go with it (the
+    /// foreign keys cascade, on SQLite too: the pool turns `foreign_keys` on).
     pub async fn delete_webhook(&self, id: Uuid, event: &SecurityEvent) -> Result<bool> {
         let done = with_tx!(self, |tx| {
-            sqlx::query("DELETE FROM webhook_attempts WHERE endpoint_id = $1").bind(id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM webhook_messages WHERE endpoint_id = $1").bind(id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM webhook_filters WHERE endpoint_id = $1").bind(id).execute(&mut *tx).await?;
             tx.swap_and_record(sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1").bind(id), event).await?
         });
         Ok(done)
@@ -354,24 +350,7 @@ impl Store {
                  RETURNING event_id, endpoint_id, attempts"
             )
         };
-        let rows: Vec<(Uuid, Uuid, i32)> = match &self.db {
-            Db::Postgres(pool) => {
-                sqlx::query_as(&claim(&format!("{DUE} FOR UPDATE SKIP LOCKED")))
-                    .bind(Ts(now))
-                    .bind(Ts(hold_until))
-                    .bind(i64::from(limit))
-                    .fetch_all(pool)
-                    .await?
-            }
-            Db::Sqlite(pool) => {
-                sqlx::query_as(&claim(DUE))
-                    .bind(Ts(now))
-                    .bind(Ts(hold_until))
-                    .bind(i64::from(limit))
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
+        let rows: Vec<(Uuid, Uuid, i32)> = self.claim_due(DUE, claim, now, hold_until, limit).await?;
         Ok(rows
             .into_iter()
             .map(|(event_id, endpoint_id, attempts)| ClaimedMessage {

@@ -219,10 +219,10 @@ async fn notice(state: &App, m: &ClaimedMail) -> Result<Result<OutgoingMail, &'s
     render(state, kind, &event, &user).map(Ok)
 }
 
-#[derive(Template)]
-#[template(path = "notice.txt")]
-struct NoticeText<'a> {
+/// What a notice says, in both its forms.
+struct Notice<'a> {
     c: &'a Catalogue,
+    subject: &'a str,
     headline: &'a str,
     when: &'a str,
     from_where: &'a str,
@@ -232,16 +232,15 @@ struct NoticeText<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "notice.txt")]
+struct NoticeText<'a> {
+    n: &'a Notice<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "notice.html")]
 struct NoticeHtml<'a> {
-    c: &'a Catalogue,
-    subject: &'a str,
-    headline: &'a str,
-    when: &'a str,
-    from_where: &'a str,
-    device: &'a str,
-    link: Option<&'a str>,
-    product: &'a str,
+    n: &'a Notice<'a>,
 }
 
 /// The security page of the self-service pages, when the reset link shows where they are.
@@ -267,19 +266,7 @@ pub fn render(state: &App, kind: NoticeKind, event: &SecurityEvent, user: &User)
     };
     let link = security_page(state);
     let product = state.settings.ui.product_name.as_str();
-    let failed = ServiceError::internal;
-    let text = NoticeText {
-        c,
-        headline,
-        when: &when,
-        from_where: &from_where,
-        device: &device,
-        link: link.as_deref(),
-        product,
-    }
-    .render()
-    .map_err(failed)?;
-    let html = NoticeHtml {
+    let n = Notice {
         c,
         subject,
         headline,
@@ -288,9 +275,9 @@ pub fn render(state: &App, kind: NoticeKind, event: &SecurityEvent, user: &User)
         device: &device,
         link: link.as_deref(),
         product,
-    }
-    .render()
-    .map_err(failed)?;
+    };
+    let text = NoticeText { n: &n }.render().map_err(ServiceError::internal)?;
+    let html = NoticeHtml { n: &n }.render().map_err(ServiceError::internal)?;
     Ok(OutgoingMail { to: user.email.to_string(), subject: subject.to_string(), text, html: Some(html) })
 }
 

@@ -792,3 +792,60 @@ async fn the_mail_outbox_gives_each_row_to_one_claimer_and_an_alert_fires_once()
         assert_eq!(fired, 1, "{:?}: one alert per cooldown", db.backend());
     });
 }
+
+/// Removing a webhook endpoint takes its filters, queued deliveries and delivery log with it
+/// (the foreign keys cascade on both backends), in the transaction that records the removal.
+#[tokio::test]
+async fn a_removed_webhook_endpoint_leaves_no_deliveries_or_log_behind() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let t = now();
+        let id = Uuid::now_v7();
+        let endpoint = rampart_store::StoredWebhook {
+            id,
+            url: "https://hooks.example.com/in".into(),
+            description: String::new(),
+            enabled: true,
+            filters: vec![rampart_domain::webhook::EventFilter::parse("auth.*").unwrap()],
+            secret_sealed: "sealed".into(),
+            previous_secret_sealed: None,
+            previous_until: None,
+            created_by: None,
+            created_at: t,
+            updated_at: t,
+            failing_since: None,
+            disabled_reason: None,
+            format: "standard".into(),
+        };
+        let made = SecurityEvent::new(Uuid::now_v7(), t, Action::WebhookCreated, Outcome::Success);
+        store.create_webhook(&endpoint, &made).await.unwrap();
+        let login = SecurityEvent::new(Uuid::now_v7(), t, Action::Login, Outcome::Failure);
+        store.append_event(&login).await.unwrap();
+        assert_eq!(store.webhook_message_counts().await.unwrap(), [("pending".to_string(), 1)]);
+        let claimed = store.claim_webhook_messages(t, t + time::Duration::minutes(1), 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let attempt = rampart_store::WebhookAttempt {
+            id: Uuid::now_v7(),
+            event_id: login.id,
+            endpoint_id: id,
+            attempt: 1,
+            at: t,
+            status: "failed".into(),
+            http_status: Some(500),
+            latency_ms: 3,
+            error: Some("http_500".into()),
+            response: None,
+            next_attempt_at: Some(t + time::Duration::seconds(5)),
+        };
+        let retry = rampart_store::AttemptOutcome::RetryAt(t + time::Duration::seconds(5));
+        store.record_webhook_attempt(&attempt, retry, None).await.unwrap();
+        assert_eq!(store.list_webhook_attempts(id, None, None, 10).await.unwrap().len(), 1);
+
+        let gone = SecurityEvent::new(Uuid::now_v7(), t, Action::WebhookDeleted, Outcome::Success);
+        assert!(store.delete_webhook(id, &gone).await.unwrap());
+        assert!(store.webhook_message_counts().await.unwrap().is_empty(), "{:?}", db.backend());
+        assert!(store.list_webhook_attempts(id, None, None, 10).await.unwrap().is_empty());
+        assert!(store.get_webhook(id).await.unwrap().is_none());
+        assert!(!store.delete_webhook(id, &gone).await.unwrap(), "a second removal finds nothing");
+    });
+}
