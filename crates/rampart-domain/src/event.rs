@@ -161,6 +161,8 @@ pub enum Action {
     AlertRuleUpdated,
     /// An administrator removed an alert rule.
     AlertRuleDeleted,
+    /// Everything held about a user was exported (by the user, or by an administrator).
+    UserDataExported,
 }
 
 impl Action {
@@ -236,6 +238,7 @@ impl Action {
         Action::AlertRuleCreated,
         Action::AlertRuleUpdated,
         Action::AlertRuleDeleted,
+        Action::UserDataExported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -311,6 +314,7 @@ impl Action {
             Action::AlertRuleCreated => "alert.rule.created",
             Action::AlertRuleUpdated => "alert.rule.updated",
             Action::AlertRuleDeleted => "alert.rule.deleted",
+            Action::UserDataExported => "user.exported",
         }
     }
 

@@ -48,6 +48,8 @@ permissions! {
     UsersWrite = "users:write";
     /// Erase users.
     UsersDelete = "users:delete";
+    /// Export everything held about a user (GDPR access).
+    UsersExport = "users:export";
     /// Read roles.
     RolesRead = "roles:read";
     /// Create, change and delete custom roles.

@@ -55,6 +55,8 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::me::list_sessions, routes::me::revoke_all_sessions))
         .routes(routes!(routes::me::revoke_session))
         .routes(routes!(routes::me::notifications, routes::me::set_notifications))
+        .routes(routes!(routes::me::export))
+        .routes(routes!(routes::me::admin_export))
         .routes(routes!(routes::mfa::totp_setup))
         .routes(routes!(routes::mfa::totp_enable))
         .routes(routes!(routes::mfa::totp_disable))

@@ -65,7 +65,7 @@ pub use console::{ConsoleUser, KeyOwnerRow, KeySearch, RoleAdoption, UserSearch}
 pub use error::{DbError, StoreError};
 pub use leader::Leadership;
 pub use mfa::{MfaChallenge, MfaStatus, StoredTotp};
-pub use notifications::{ClaimedMail, MESSAGE_KIND, MailCounts, MailOutcome};
+pub use notifications::{ClaimedMail, MESSAGE_KIND, MailCounts, MailOutcome, MailRecord};
 pub use sessions::{RefreshOutcome, RevokeSessions};
 pub use signing_keys::StoredSigningKey;
 pub use throttle::AttemptDecision;

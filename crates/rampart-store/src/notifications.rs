@@ -248,3 +248,24 @@ impl Store {
         Ok(done)
     }
 }
+
+/// A mail outbox row about a user, as a personal-data export shows it (never the body).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MailRecord {
+    pub kind: String,
+    pub state: String,
+    pub created_at: OffsetDateTime,
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+impl Store {
+    /// The mail outbox rows about `user`, oldest first.
+    pub async fn mail_about(&self, user: Uuid) -> Result<Vec<MailRecord>> {
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            "SELECT kind, state, created_at, sent_at FROM mail_outbox WHERE user_id = $1 ORDER BY created_at, id"
+        )
+        .bind(user)
+        .fetch_all(pool)
+        .await)?)
+    }
+}

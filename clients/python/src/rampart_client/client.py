@@ -90,6 +90,8 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "create_alert": ("POST", "/v1/admin/alerts"),
     "put_alert": ("PUT", "/v1/admin/alerts/{id}"),
     "delete_alert": ("DELETE", "/v1/admin/alerts/{id}"),
+    "export_me": ("GET", "/v1/me/export"),
+    "export_user": ("GET", "/v1/admin/users/{id}/export"),
 }
 
 
@@ -515,3 +517,12 @@ class AsyncRampartClient(AsyncBase):
 
     async def delete_alert(self, rule_id: str) -> None:
         await self._call("DELETE", f"/v1/admin/alerts/{_seg(rule_id)}")
+
+    # --- personal data -----------------------------------------------------------------------
+    async def export_me(self) -> JsonObject:
+        """Everything held about the caller (``format``: ``rampart.personal-data.v1``)."""
+        return await self._json("GET", "/v1/me/export")
+
+    async def export_user(self, user_id: str) -> JsonObject:
+        """The same document about any user (``users:export``)."""
+        return await self._json("GET", f"/v1/admin/users/{_seg(user_id)}/export")

@@ -414,3 +414,12 @@ class RampartClient(SyncBase):
 
     def delete_alert(self, rule_id: str) -> None:
         self._call("DELETE", f"/v1/admin/alerts/{_seg(rule_id)}")
+
+    # --- personal data -----------------------------------------------------------------------
+    def export_me(self) -> JsonObject:
+        """Everything held about the caller (``format``: ``rampart.personal-data.v1``)."""
+        return self._json("GET", "/v1/me/export")
+
+    def export_user(self, user_id: str) -> JsonObject:
+        """The same document about any user (``users:export``)."""
+        return self._json("GET", f"/v1/admin/users/{_seg(user_id)}/export")

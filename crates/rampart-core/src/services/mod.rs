@@ -20,6 +20,7 @@ pub mod mfa;
 mod notices;
 pub mod notifications;
 pub mod passwords;
+pub mod privacy;
 pub mod registration;
 pub mod sessions;
 pub mod step_up;

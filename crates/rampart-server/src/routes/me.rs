@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rampart_core::RequestContext;
 use rampart_core::ServiceError;
-use rampart_core::services::{notifications, passwords, sessions};
+use rampart_core::services::{notifications, passwords, privacy, sessions};
 use rampart_domain::SessionId;
 use rampart_wire::{
     ChangePasswordRequest, NotificationPreferences, NotificationPreferencesUpdate, Problem, SessionList, UserEnvelope,
@@ -145,4 +145,59 @@ pub async fn set_notifications(
         notifications::PreferencesChange { new_sign_in: req.new_sign_in, security_changes: req.security_changes };
     let prefs = notifications::set_preferences(&state, &ctx, auth.user_id, change).await?;
     Ok(axum::Json(preferences_view(prefs)))
+}
+
+fn export_response(
+    user: uuid::Uuid,
+    stream: impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"rampart-personal-data-{user}.json\"")),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// Everything Rampart holds about the caller, as one JSON document (GDPR access and
+/// portability): profile, sessions and devices, second factors' metadata, API keys' metadata
+/// and usage, notification preferences, the e-mails sent, and the audit events about them.
+/// Never a secret. Recorded as `user.exported`.
+#[utoipa::path(get, path = "/v1/me/export", tag = "me", security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The document (`format`: `rampart.personal-data.v1`), streamed", content_type = "application/json", body = Object),
+        (status = 401, description = "Not logged in", body = Problem),
+    ))]
+pub async fn export(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+) -> Result<axum::response::Response, ApiError> {
+    let stream = privacy::export(&state, Some(&ctx), rampart_domain::Actor::User(auth.user_id.0), auth.user_id).await?;
+    Ok(export_response(auth.user_id.0, stream))
+}
+
+/// The same document about any user, for an administrator (`users:export`); recorded as
+/// `user.exported` with the administrator as actor.
+#[utoipa::path(get, path = "/v1/admin/users/{id}/export", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The document, streamed", content_type = "application/json", body = Object),
+        (status = 403, description = "Lacks users:export", body = Problem),
+        (status = 404, description = "No such user", body = Problem),
+    ))]
+pub async fn admin_export(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    guard: crate::auth::Guard<crate::auth::UsersExport>,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let user = privacy::user_id(&id)?;
+    let stream = privacy::export(&state, Some(&ctx), guard.caller.actor(), user).await?;
+    Ok(export_response(user.0, stream))
 }
