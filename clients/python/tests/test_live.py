@@ -42,7 +42,8 @@ def test_the_client_has_a_method_for_every_route_of_the_openapi_document() -> No
         (method.upper(), path)
         for path, ops in doc["paths"].items()
         for method in ops
-        if not path.startswith("/authz/")  # the gateway's doors are for proxies
+        # The gateway's doors are for proxies; the transit API is Vault's (use hvac).
+        if not path.startswith(("/authz/", "/v1/transit/"))
     }
     covered = set(OPERATIONS.values())
     assert routes - covered == set(), "routes without a client method"

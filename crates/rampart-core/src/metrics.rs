@@ -53,6 +53,13 @@ pub struct Metrics {
     ip_blocks: Family<ScopeLabels, Counter>,
     gateway: Family<RuleLabels, Counter>,
     upstream_state: Family<UpstreamLabels, Gauge>,
+    transit: Family<TransitLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransitLabels {
+    key: String,
+    operation: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -117,6 +124,12 @@ impl Metrics {
             "The built-in proxy's circuit breaker per upstream: 0 closed, 1 half-open, 2 open",
             upstream_state.clone(),
         );
+        let transit = Family::<TransitLabels, Counter>::default();
+        registry.register(
+            "transit_operations",
+            "Transit values processed, by key and operation (a batch counts each item)",
+            transit.clone(),
+        );
         Self {
             registry,
             requests,
@@ -129,6 +142,7 @@ impl Metrics {
             ip_blocks,
             gateway,
             upstream_state,
+            transit,
         }
     }
 
@@ -162,6 +176,10 @@ impl Metrics {
 
     pub fn observe_gateway(&self, rule: &str, outcome: &'static str) {
         self.gateway.get_or_create(&RuleLabels { rule: rule.to_string(), outcome }).inc();
+    }
+
+    pub fn observe_transit(&self, key: &str, operation: &'static str, items: usize) {
+        self.transit.get_or_create(&TransitLabels { key: key.to_string(), operation }).inc_by(items as u64);
     }
 
     pub fn set_upstream_state(&self, upstream: &str, state: i64) {

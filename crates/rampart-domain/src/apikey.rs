@@ -77,7 +77,8 @@ pub fn check_format(presented: &str) -> Result<TokenHash, KeyFormatError> {
     Ok(TokenHash::of(presented))
 }
 
-/// Whether a scope is well formed: `resource:action`, `resource:*` or `*`, lowercase letters,
+/// Whether a scope is well formed: `resource:action`, `resource:*`, `resource:action:object`
+/// (one named thing: `transit:encrypt:orders`), `resource:action:*` or `*`; lowercase letters,
 /// digits, `_`, `-` and `.`.
 pub fn is_valid_scope(scope: &str) -> bool {
     let part = |s: &str| {
@@ -85,7 +86,13 @@ pub fn is_valid_scope(scope: &str) -> bool {
             && s.len() <= 64
             && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'))
     };
-    scope == "*" || scope.split_once(':').is_some_and(|(r, a)| part(r) && (a == "*" || part(a)))
+    let parts: Vec<&str> = scope.split(':').collect();
+    match parts.as_slice() {
+        ["*"] => true,
+        [r, a] => part(r) && (*a == "*" || part(a)),
+        [r, a, o] => part(r) && part(a) && (*o == "*" || part(o)),
+        _ => false,
+    }
 }
 
 /// Whether `granted` (an owner's permissions) covers a scope a key asks for: a concrete scope
@@ -94,8 +101,14 @@ pub fn covers<S: AsRef<str>>(granted: &[S], scope: &str) -> bool {
     if scope == "*" {
         return granted.iter().any(|g| g.as_ref() == "*");
     }
-    if scope.ends_with(":*") {
-        return granted.iter().any(|g| g.as_ref() == "*" || g.as_ref() == scope);
+    if let Some(stem) = scope.strip_suffix('*') {
+        // The same wildcard, or a wider one (`transit:*` covers `transit:encrypt:*`).
+        return granted.iter().any(|g| {
+            let g = g.as_ref();
+            g == "*"
+                || g == scope
+                || g.strip_suffix('*').is_some_and(|wide| wide.ends_with(':') && stem.starts_with(wide))
+        });
     }
     permission::allows(granted, scope)
 }
@@ -153,10 +166,10 @@ mod tests {
 
     #[test]
     fn scopes_and_the_owner_ceiling() {
-        for ok in ["*", "users:read", "users:*", "keys:verify", "anime.catalog:read-all"] {
+        for ok in ["*", "users:read", "users:*", "keys:verify", "anime.catalog:read-all", "transit:encrypt:orders"] {
             assert!(is_valid_scope(ok), "{ok}");
         }
-        for bad in ["", "users", "Users:read", ":read", "users:", "a:b:c", "users:re ad"] {
+        for bad in ["", "users", "Users:read", ":read", "users:", "a:b:c:d", "a:*:c", "users:re ad"] {
             assert!(!is_valid_scope(bad), "{bad}");
         }
         let owner = ["users:read", "audit:*"];
@@ -169,5 +182,12 @@ mod tests {
         assert!(key_allows(&["users:*"], &owner, "users:read"));
         assert!(!key_allows(&["users:*"], &owner, "users:write"), "the owner lacks it");
         assert!(!key_allows(&["users:read"], &["*"], "users:write"), "the key lacks it");
+        // Scopes naming one thing (a transit key): wider wildcards cover narrower ones.
+        let transit = ["transit:*"];
+        assert!(covers(&transit, "transit:encrypt:*") && covers(&transit, "transit:encrypt:orders"));
+        assert!(covers(&["transit:encrypt:*"], "transit:encrypt:orders"));
+        assert!(!covers(&["transit:encrypt:*"], "transit:*"), "a narrower wildcard does not cover a wider one");
+        assert!(!covers(&["transit:encrypt:orders"], "transit:encrypt:*"));
+        assert!(!covers(&["transit:encrypt:orders"], "transit:decrypt:orders"));
     }
 }

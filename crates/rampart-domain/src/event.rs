@@ -163,6 +163,14 @@ pub enum Action {
     AlertRuleDeleted,
     /// Everything held about a user was exported (by the user, or by an administrator).
     UserDataExported,
+    /// A transit key was created.
+    TransitKeyCreated,
+    /// A transit key got a new version.
+    TransitKeyRotated,
+    /// A transit key's settings changed (`min_decryption_version`, `deletion_allowed`).
+    TransitKeyConfigured,
+    /// A transit key was deleted, with every version: what it encrypted is unreadable now.
+    TransitKeyDeleted,
 }
 
 impl Action {
@@ -239,6 +247,10 @@ impl Action {
         Action::AlertRuleUpdated,
         Action::AlertRuleDeleted,
         Action::UserDataExported,
+        Action::TransitKeyCreated,
+        Action::TransitKeyRotated,
+        Action::TransitKeyConfigured,
+        Action::TransitKeyDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -315,6 +327,10 @@ impl Action {
             Action::AlertRuleUpdated => "alert.rule.updated",
             Action::AlertRuleDeleted => "alert.rule.deleted",
             Action::UserDataExported => "user.exported",
+            Action::TransitKeyCreated => "transit.key.created",
+            Action::TransitKeyRotated => "transit.key.rotated",
+            Action::TransitKeyConfigured => "transit.key.configured",
+            Action::TransitKeyDeleted => "transit.key.deleted",
         }
     }
 

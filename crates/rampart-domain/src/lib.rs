@@ -26,6 +26,7 @@ pub mod secret;
 pub mod session;
 pub mod throttle;
 pub mod tokens;
+pub mod transit;
 pub mod user;
 pub mod webhook;
 

@@ -61,10 +61,12 @@ impl fmt::Display for Permission {
 
 /// Whether any of `granted` allows `needed` (a concrete `resource:action`).
 pub fn allows<S: AsRef<str>>(granted: &[S], needed: &str) -> bool {
-    let (resource, _) = needed.split_once(':').unwrap_or((needed, ""));
     granted.iter().any(|g| {
         let g = g.as_ref();
-        g == "*" || g == needed || g.strip_suffix(":*").is_some_and(|r| r == resource)
+        // `users:*` grants `users:…`; `transit:encrypt:*` grants `transit:encrypt:…`.
+        g == "*"
+            || g == needed
+            || g.strip_suffix('*').is_some_and(|stem| stem.ends_with(':') && needed.starts_with(stem))
     })
 }
 
@@ -74,10 +76,10 @@ mod tests {
 
     #[test]
     fn permissions_parse_their_documented_shapes_only() {
-        for ok in ["*", "users:read", "users:*", "audit.log:export"] {
+        for ok in ["*", "users:read", "users:*", "audit.log:export", "transit:encrypt:orders", "transit:encrypt:*"] {
             assert_eq!(Permission::parse(ok).unwrap().as_str(), ok);
         }
-        for bad in ["", "users", ":read", "users:", "Users:read", "users:read:x", "a b:c", "*:read"] {
+        for bad in ["", "users", ":read", "users:", "Users:read", "a:b:c:d", "a:*:c", "a b:c", "*:read", "a:b:"] {
             assert!(Permission::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Permission::parse("users:read").unwrap().is_concrete());
@@ -94,5 +96,12 @@ mod tests {
         assert!(!allows(&["user:*"], "users:write"));
         assert!(!allows::<&str>(&[], "users:read"));
         assert!(!allows(&["users"], "users:read"));
+        // A third segment names one thing.
+        assert!(allows(&["transit:*"], "transit:encrypt:orders"));
+        assert!(allows(&["transit:encrypt:*"], "transit:encrypt:orders"));
+        assert!(allows(&["transit:encrypt:orders"], "transit:encrypt:orders"));
+        assert!(!allows(&["transit:encrypt:orders"], "transit:encrypt:orders2"));
+        assert!(!allows(&["transit:encrypt:*"], "transit:decrypt:orders"));
+        assert!(!allows(&["transit:encrypt"], "transit:encrypt:orders"));
     }
 }

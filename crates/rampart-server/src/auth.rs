@@ -107,6 +107,10 @@ pub fn presented_api_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(k) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(k.trim());
     }
+    // Vault clients (the transit API) send their token here.
+    if let Some(k) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
+        return Some(k.trim());
+    }
     bearer(headers).filter(|t| t.starts_with(rampart_domain::apikey::PREFIX))
 }
 

@@ -21,6 +21,7 @@ use utoipa::OpenApi;
         (name = "admin", description = "Administration (permission-guarded)"),
         (name = "audit", description = "The audit log: query, statistics, export, verification"),
         (name = "alerts", description = "Threshold alert rules over the audit log"),
+        (name = "transit", description = "Encryption as a service, Vault-compatible (X-Vault-Token: a Rampart API key)"),
     ),
     modifiers(&SecuritySchemes),
     components(schemas(rampart_wire::Problem, rampart_wire::FieldError, rampart_wire::MfaRequired)),

@@ -50,6 +50,7 @@ mod outbox;
 mod sessions;
 mod signing_keys;
 mod throttle;
+mod transit;
 mod ts;
 mod tx;
 mod users;
@@ -69,6 +70,7 @@ pub use notifications::{ClaimedMail, MESSAGE_KIND, MailCounts, MailOutcome, Mail
 pub use sessions::{RefreshOutcome, RevokeSessions};
 pub use signing_keys::StoredSigningKey;
 pub use throttle::AttemptDecision;
+pub use transit::{StoredTransitKey, TransitVersion};
 pub use users::Role;
 pub use webauthn::{NewWebauthn, StoredWebauthn, WebauthnCeremony, WebauthnChallenge};
 pub use webhooks::{AttemptOutcome, ClaimedMessage, StoredWebhook, WebhookAttempt, WebhookChange};

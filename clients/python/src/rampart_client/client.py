@@ -2,7 +2,8 @@
 is generated from this file by ``scripts/unasync.py`` (a test keeps the two in step).
 
 One method per route of ``docs/openapi.json`` (``OPERATIONS`` maps each method to its route;
-the gateway's ``/authz/*`` doors are for proxies and left out). Answers are the decoded JSON
+the gateway's ``/authz/*`` doors are for proxies and left out, and so is ``/v1/transit/*``, which
+is Vault's transit API in shape: use ``hvac``). Answers are the decoded JSON
 (``None`` for 204); a problem document is raised as a :class:`~rampart_client.errors.ProblemError`
 subclass carrying its ``code``.
 """

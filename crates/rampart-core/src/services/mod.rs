@@ -25,6 +25,7 @@ pub mod registration;
 pub mod sessions;
 pub mod step_up;
 pub mod tokens;
+pub mod transit;
 pub mod users;
 pub mod webauthn;
 pub mod webhooks;

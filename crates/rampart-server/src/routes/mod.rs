@@ -13,5 +13,6 @@ pub mod me;
 pub mod mfa;
 pub mod service;
 pub mod tokens;
+pub mod transit;
 pub mod webauthn;
 pub mod webhooks;

@@ -29,7 +29,8 @@
 //!   Django, Express and Fastify example apps against a seeded server.
 //! - `notifications`: security e-mails from the mail outbox (what they say, preferences,
 //!   merging, the hourly cap, `kill -9`), alert rules (once per burst, cooldown, channels).
-//! - `privacy`: the personal-data export (the person's and an administrator's), no secrets in it.
+//! - `privacy`: the personal-data export (the person's and an administrator's), no secrets in
+//!   it; transit encryption through hvac, Vault's Python client (`py/transit_hvac.py`).
 //! - `webhooks`: signed webhooks from the outbox, every delivery checked by the reference
 //!   `standardwebhooks` package in a real receiver; retries, rotation, the SSRF guard.
 //! - `shield`: rate limits (memory and Redis, shadow mode, outage), client IP, security

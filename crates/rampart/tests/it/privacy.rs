@@ -1,5 +1,6 @@
-//! Personal data: the export of everything held about a person, for them and for an
-//! administrator, without a secret in it and without anyone else's data.
+//! Data protection: the export of everything held about a person (for them and for an
+//! administrator, without a secret in it and without anyone else's data), and transit
+//! encryption, used through Vault's own Python client (hvac).
 
 use rampart_domain::{Action, Actor, Outcome};
 use rampart_testkit::TestApp;
@@ -110,4 +111,72 @@ async fn an_administrator_exports_with_users_export_and_it_is_recorded() {
         .remove(0);
     assert_eq!(ev.severity, rampart_domain::Severity::Warning, "an administrator's export stands out");
     assert_eq!(ev.resource.unwrap().id.as_deref(), Some(user.id.0.to_string().as_str()));
+}
+
+/// Whether python3 has hvac: CI must (`.ci/run` installs it); elsewhere the test skips.
+fn hvac_available() -> bool {
+    let ok = std::process::Command::new("python3").args(["-c", "import hvac"]).status().is_ok_and(|s| s.success());
+    assert!(ok || std::env::var_os("CI").is_none(), "CI must have hvac: see .ci/run");
+    if !ok {
+        eprintln!("skipping: python3 has no hvac (pip install hvac==2.3.0)");
+    }
+    ok
+}
+
+/// The transit API through hvac, unchanged: create, encrypt, decrypt, batches, rotate, rewrap,
+/// the minimum version, tampering, data keys, derived keys, HMAC, Ed25519, scopes per key and
+/// operation, deletion only when allowed (`py/transit_hvac.py`); then what Rampart recorded.
+#[tokio::test]
+async fn vaults_own_python_client_uses_the_transit_api_unchanged() {
+    if !hvac_available() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let admin = app.create_and_login("crypto@example.com", PW, &["admin"]).await;
+    let make_key = |scopes: Value| {
+        let app = &app;
+        let token = admin.access_token.clone();
+        async move {
+            let (s, k) =
+                app.post_bearer("/v1/me/api-keys", &token, &json!({"name": "transit", "scopes": scopes})).await;
+            assert_eq!(s, 201, "{k}");
+            k["key"].as_str().unwrap().to_string()
+        }
+    };
+    let all = make_key(json!(["transit:*"])).await;
+    let narrow = make_key(json!(["transit:encrypt:orders"])).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/transit_hvac.py");
+    let url = app.url("");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3").arg(script).arg(url.trim_end_matches('/')).arg(all).arg(narrow).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("ok encrypt/decrypt batch_input rotate/rewrap"), "{stdout}");
+
+    // Key management is audited (not each use: those are counted in the metrics).
+    for action in
+        [Action::TransitKeyCreated, Action::TransitKeyRotated, Action::TransitKeyConfigured, Action::TransitKeyDeleted]
+    {
+        assert!(app.has_event(action, Outcome::Success).await, "{action:?}");
+    }
+    let denied = app.wait_for_events(1, |e| e.action == Action::AuthorizationDenied).await;
+    assert!(denied.iter().any(|e| e.details.to_string().contains("transit:decrypt:orders")), "{denied:?}");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("rampart_transit_operations_total{") && l.contains("operation=\"encrypt\"")),
+        "{metrics}"
+    );
+    // Key material is sealed at rest: no version's material is stored as it is used.
+    let versions = app.state.store.transit_versions("orders").await.unwrap();
+    assert_eq!(versions.len(), 2);
+    for v in &versions {
+        assert!(v.material.starts_with("v1."), "sealed: {}", v.material);
+        assert!(app.state.master_key.open(&v.material, b"another binding").is_err(), "bound to its key and version");
+    }
 }

@@ -849,3 +849,47 @@ async fn a_removed_webhook_endpoint_leaves_no_deliveries_or_log_behind() {
         assert!(!store.delete_webhook(id, &gone).await.unwrap(), "a second removal finds nothing");
     });
 }
+
+/// Transit keys (migration 0020): 50 rotations racing each get their own version; a key is
+/// deleted only once allowed, with every version.
+#[tokio::test]
+async fn transit_rotations_racing_get_one_version_each_and_deletion_waits_for_permission() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let t = now();
+        let key = rampart_store::StoredTransitKey {
+            name: "orders".into(),
+            kind: "aes256-gcm96".into(),
+            derived: false,
+            deletion_allowed: false,
+            min_decryption_version: 1,
+            latest_version: 1,
+            created_by: None,
+            created_at: t,
+            updated_at: t,
+        };
+        let ev = || SecurityEvent::new(Uuid::now_v7(), now(), Action::TransitKeyRotated, Outcome::Success);
+        store.create_transit_key(&key, "sealed-1", &ev()).await.unwrap();
+        assert!(matches!(store.create_transit_key(&key, "again", &ev()).await, Err(StoreError::Conflict(_))));
+        let rotations = (0..50).map(|_| {
+            let store = store.clone();
+            async move { store.rotate_transit_key("orders", |v| format!("sealed-{v}"), now(), &ev()).await.unwrap() }
+        });
+        let mut versions: Vec<i32> =
+            futures::future::join_all(rotations).await.into_iter().map(Option::unwrap).collect();
+        versions.sort_unstable();
+        assert_eq!(versions, (2..=51).collect::<Vec<_>>(), "{:?}", db.backend());
+        let stored = store.transit_versions("orders").await.unwrap();
+        assert_eq!(stored.len(), 51);
+        assert!(stored.iter().all(|v| v.material == format!("sealed-{}", v.version)), "each version its own material");
+        assert_eq!(store.transit_key("orders").await.unwrap().unwrap().latest_version, 51);
+        assert_eq!(store.rotate_transit_key("nope", |_| String::new(), now(), &ev()).await.unwrap(), None);
+
+        assert_eq!(store.delete_transit_key("orders", &ev()).await.unwrap(), Some(false), "not allowed yet");
+        assert!(store.configure_transit_key("orders", Some(3), Some(true), now(), &ev()).await.unwrap());
+        assert_eq!(store.transit_key("orders").await.unwrap().unwrap().min_decryption_version, 3);
+        assert_eq!(store.delete_transit_key("orders", &ev()).await.unwrap(), Some(true));
+        assert!(store.transit_versions("orders").await.unwrap().is_empty(), "the versions go with it");
+        assert_eq!(store.delete_transit_key("orders", &ev()).await.unwrap(), None);
+    });
+}
