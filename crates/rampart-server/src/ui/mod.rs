@@ -79,6 +79,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/reset", get(pages::reset_page).post(pages::reset))
         .route("/ui/account", get(pages::account))
         .route("/ui/account/security", get(pages::security))
+        .route("/ui/account/notifications", post(pages::save_notifications))
         .route("/ui/account/password", get(pages::password_page).post(pages::change_password))
         .route("/ui/account/totp", get(pages::totp_page).post(pages::totp_setup))
         .route("/ui/account/totp/enable", post(pages::totp_enable))

@@ -9,6 +9,7 @@ use rampart_domain::clock::FixedClock;
 use rampart_testkit::smtp::SmtpSink;
 use rampart_testkit::{TestApp, TestDb};
 use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -324,4 +325,45 @@ async fn the_e_mailed_code_step_and_an_expired_password_on_the_pages() {
     assert_eq!(location(&res), "/ui/login?done=password_reset");
     let res = form(&app, "/ui/login", &[("email", "mail@example.com"), ("password", new)]).send().await.unwrap();
     assert!(res.text().await.unwrap().contains("Authenticator code"), "the new password works");
+}
+
+/// The security page shows the e-mail notices a user may turn off, and saving the form
+/// changes them (with the session's CSRF token, and never the critical ones).
+#[tokio::test]
+async fn the_security_page_turns_the_optional_notices_off_and_on() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, no_delays).await;
+    let user = app.create_and_login("notices@example.com", PW, &[]).await;
+    let cookie = session_cookie(&sign_in(&app, "notices@example.com", "").await);
+    let page = |cookie: String| {
+        let app = &app;
+        async move {
+            let res = app.client.get(app.url("/ui/account/security")).header("cookie", cookie).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.text().await.unwrap()
+        }
+    };
+    let before = page(cookie.clone()).await;
+    assert!(before.contains("E-mail notices") && before.contains("Always sent"), "{before}");
+    assert!(before.contains("name=\"new_sign_in\" value=\"1\" checked"), "on by default");
+    let csrf = csrf_of(&before);
+
+    // Without the token: refused, nothing changes.
+    let res = form(&app, "/ui/account/notifications", &[("csrf", "wrong"), ("security_changes", "1")])
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // Unticking "new sign-in" turns it off; the other stays on.
+    let res = form(&app, "/ui/account/notifications", &[("csrf", csrf.as_str()), ("security_changes", "1")])
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/ui/account/security?done=notifications_saved"));
+    let (_, prefs) = app.get_bearer("/v1/me/notifications", &user.access_token).await;
+    assert_eq!((prefs["new_sign_in"].clone(), prefs["security_changes"].clone()), (json!(false), json!(true)));
+    let after = page(cookie).await;
+    assert!(after.contains("name=\"new_sign_in\" value=\"1\">"), "unticked now");
+    assert!(after.contains("name=\"security_changes\" value=\"1\" checked"));
 }

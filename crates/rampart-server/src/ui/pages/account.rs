@@ -42,11 +42,17 @@ pub struct SecurityPage<'a> {
     passkeys: u32,
     backup_codes_left: u32,
     password_changed: String,
+    new_sign_in: bool,
+    security_changes: bool,
 }
 
 pub async fn security(State(state): State<AppState>, Viewer(auth): Viewer, Query(q): Query<DoneQuery>) -> Response {
     let (user, mfa) = match sessions::account(&state, &auth).await {
         Ok(a) => a,
+        Err(e) => return account_error(&state, &auth, &e),
+    };
+    let prefs = match notifications::preferences(&state, auth.user_id).await {
+        Ok(p) => p,
         Err(e) => return account_error(&state, &auth, &e),
     };
     let page = SecurityPage {
@@ -55,8 +61,35 @@ pub async fn security(State(state): State<AppState>, Viewer(auth): Viewer, Query
         passkeys: mfa.webauthn,
         backup_codes_left: mfa.backup_codes_left,
         password_changed: when(user.password_changed_at),
+        new_sign_in: prefs.new_sign_in,
+        security_changes: prefs.security_changes,
     };
     html(StatusCode::OK, &page)
+}
+
+/// The e-mail notices form: a box present is on, absent is off.
+#[derive(Debug, Deserialize)]
+pub struct NotificationsForm {
+    #[serde(default)]
+    new_sign_in: Option<String>,
+    #[serde(default)]
+    security_changes: Option<String>,
+}
+
+pub async fn save_notifications(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Viewer(auth): Viewer,
+    PageForm(f): PageForm<NotificationsForm>,
+) -> Response {
+    let change = notifications::PreferencesChange {
+        new_sign_in: Some(f.new_sign_in.is_some()),
+        security_changes: Some(f.security_changes.is_some()),
+    };
+    match notifications::set_preferences(&state, &ctx, auth.user_id, change).await {
+        Ok(_) => see_other("/ui/account/security?done=notifications_saved"),
+        Err(e) => account_error(&state, &auth, &e),
+    }
 }
 
 #[derive(Template, Debug)]

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use rampart_core::services::factors::Reauth;
 use rampart_core::services::login::{self, Issued, LoginOutcome};
 use rampart_core::services::step_up::{Answer, StepUpRequired};
-use rampart_core::services::{api_keys, audit, mfa, passwords, registration, sessions};
+use rampart_core::services::{api_keys, audit, mfa, notifications, passwords, registration, sessions};
 use rampart_core::{RequestContext, ServiceError};
 use rampart_domain::SessionId;
 use rampart_domain::device::parse_user_agent;
