@@ -155,7 +155,10 @@ impl Store {
     }
 
     /// The address and user agent of each successful sign-in of `user` from `since` up to (not
-    /// including) the event `before`, newest first, at most `limit`.
+    /// including) the event `before`, newest first, among the user's newest `limit` events of
+    /// that time. Read by the user's own index (`actor_id`) and filtered here: on SQLite a
+    /// filter by action would pick the (action, outcome) index and read every sign-in of
+    /// everyone.
     pub async fn sign_ins_between(
         &self,
         user: Uuid,
@@ -163,18 +166,22 @@ impl Store {
         before: &SecurityEvent,
         limit: u32,
     ) -> Result<Vec<(Option<String>, Option<String>)>> {
-        let rows: Vec<(Option<String>, Option<String>)> = with_pool!(self, |pool| sqlx::query_as(
-            "SELECT ip, user_agent FROM audit_events WHERE actor_id = $1 AND action = 'auth.login' \
-             AND outcome = 'success' AND ts >= $2 AND ts <= $3 AND id <> $4 ORDER BY ts DESC LIMIT $5"
+        type Row = (Uuid, String, String, Option<String>, Option<String>);
+        let rows: Vec<Row> = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT id, action, outcome, ip, user_agent FROM audit_events WHERE actor_id = $1 AND ts >= $2 \
+             AND ts <= $3 ORDER BY ts DESC LIMIT $4"
         )
         .bind(user)
         .bind(Ts(since))
         .bind(Ts(before.ts))
-        .bind(before.id)
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await)?;
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .filter(|(id, action, outcome, _, _)| *id != before.id && action == "auth.login" && outcome == "success")
+            .map(|(_, _, _, ip, ua)| (ip, ua))
+            .collect())
     }
 
     /// A user's notification preferences (the defaults when never set).

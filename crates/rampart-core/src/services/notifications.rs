@@ -34,8 +34,8 @@ pub const RETRY_DELAYS: [Duration; 5] = [
 /// Messages one worker sends at once.
 const BATCH: u32 = 8;
 
-/// Earlier sign-ins compared with a new one, at most.
-const SIGN_INS_COMPARED: u32 = 500;
+/// The user's newest events read to find their earlier sign-ins, at most.
+const SIGN_INS_COMPARED: u32 = 2000;
 
 fn aad(id: Uuid) -> Vec<u8> {
     let mut aad = b"rampart:mail:".to_vec();

@@ -76,6 +76,15 @@ fn failed(e: TransitFailure) -> Vault {
     }))
 }
 
+macro_rules! vault {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return failed(e),
+        }
+    };
+}
+
 /// The caller, holding `transit:<operation>:<key>`; refusals in Vault's error shape.
 async fn allowed(parts: &mut Parts, state: &AppState, operation: &str, key: &str) -> Result<Caller, Vault> {
     let caller = Caller::from_request_parts(parts, state).await.map_err(|e| {
@@ -240,11 +249,15 @@ fn items(body: &Value, value_field: &str) -> Result<(Vec<Item>, bool), Vault> {
     }
 }
 
+/// The version a `vault:v<N>:…` text names.
+fn version_of(text: &str) -> Option<u64> {
+    text.strip_prefix("vault:v").and_then(|r| r.split(':').next()).and_then(|v| v.parse().ok())
+}
+
 /// One result or a batch, as Vault shapes them (a failed single item is a 400; a batch with a
 /// failed item is a 400 carrying every item's result).
 fn results(results: Vec<Result<String, TransitError>>, batch: bool, field_name: &str) -> Vault {
-    let version =
-        |text: &str| text.strip_prefix("vault:v").and_then(|r| r.split(':').next()).and_then(|v| v.parse::<u64>().ok());
+    let version = version_of;
     let one = |r: &Result<String, TransitError>| match r {
         Ok(v) if field_name == "plaintext" => json!({ "plaintext": v }),
         Ok(v) => json!({ field_name: v, "key_version": version(v) }),
@@ -262,13 +275,30 @@ fn results(results: Vec<Result<String, TransitError>>, batch: bool, field_name: 
     if any_failed { Vault(Ok((StatusCode::BAD_REQUEST, data))) } else { ok(data) }
 }
 
-macro_rules! vault {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return failed(e),
-        }
+#[derive(Clone, Copy)]
+enum Op {
+    Encrypt,
+    Decrypt,
+    Rewrap,
+}
+
+/// Encrypt, decrypt or rewrap one value or a `batch_input`.
+async fn batch_op(state: &AppState, name: &str, body: &Value, op: Op) -> Vault {
+    let (takes, gives) = match op {
+        Op::Encrypt => ("plaintext", "ciphertext"),
+        Op::Decrypt => ("ciphertext", "plaintext"),
+        Op::Rewrap => ("ciphertext", "ciphertext"),
     };
+    let (list, batch) = match items(body, takes) {
+        Ok(x) => x,
+        Err(v) => return v,
+    };
+    let done = match op {
+        Op::Encrypt => transit::encrypt(state, name, &list).await,
+        Op::Decrypt => transit::decrypt(state, name, &list).await,
+        Op::Rewrap => transit::rewrap(state, name, &list).await,
+    };
+    results(vault!(done), batch, gives)
 }
 
 /// Creates a key (Vault's `POST /transit/keys/:name`): `type` (`aes256-gcm96`, the default,
@@ -333,11 +363,7 @@ pub async fn configure_key(State(state): State<AppState>, Path(name): Path<Strin
     params(("name" = String, Path, description = "The key's name")), request_body = Object,
     responses((status = 200, description = "`{data: {ciphertext: \"vault:v1:…\", key_version}}` or `batch_results`", body = Object)))]
 pub async fn encrypt(State(state): State<AppState>, Path(name): Path<String>, req: TransitRequest) -> Vault {
-    let (list, batch) = match items(&req.body, "plaintext") {
-        Ok(x) => x,
-        Err(v) => return v,
-    };
-    results(vault!(transit::encrypt(&state, &name, &list).await), batch, "ciphertext")
+    batch_op(&state, &name, &req.body, Op::Encrypt).await
 }
 
 /// Decrypts `ciphertext`, or each item of `batch_input`: `plaintext` (base64).
@@ -345,11 +371,7 @@ pub async fn encrypt(State(state): State<AppState>, Path(name): Path<String>, re
     params(("name" = String, Path, description = "The key's name")), request_body = Object,
     responses((status = 200, description = "`{data: {plaintext}}` or `batch_results`", body = Object)))]
 pub async fn decrypt(State(state): State<AppState>, Path(name): Path<String>, req: TransitRequest) -> Vault {
-    let (list, batch) = match items(&req.body, "ciphertext") {
-        Ok(x) => x,
-        Err(v) => return v,
-    };
-    results(vault!(transit::decrypt(&state, &name, &list).await), batch, "plaintext")
+    batch_op(&state, &name, &req.body, Op::Decrypt).await
 }
 
 /// Re-encrypts `ciphertext` (or each batch item) under the latest version, without showing it.
@@ -357,11 +379,7 @@ pub async fn decrypt(State(state): State<AppState>, Path(name): Path<String>, re
     params(("name" = String, Path, description = "The key's name")), request_body = Object,
     responses((status = 200, description = "`{data: {ciphertext, key_version}}` or `batch_results`", body = Object)))]
 pub async fn rewrap(State(state): State<AppState>, Path(name): Path<String>, req: TransitRequest) -> Vault {
-    let (list, batch) = match items(&req.body, "ciphertext") {
-        Ok(x) => x,
-        Err(v) => return v,
-    };
-    results(vault!(transit::rewrap(&state, &name, &list).await), batch, "ciphertext")
+    batch_op(&state, &name, &req.body, Op::Rewrap).await
 }
 
 /// A fresh data key (`bits`: 128, 256 or 512), encrypted under the key; `plaintext` also shows it.
@@ -383,8 +401,7 @@ pub async fn datakey(
     let context = field(&req.body, "context").map(str::to_string);
     let (plaintext, ciphertext) =
         vault!(transit::datakey(&state, &name, wrapped, u32::try_from(bits).unwrap_or(0), context).await);
-    let version =
-        ciphertext.strip_prefix("vault:v").and_then(|r| r.split(':').next()).and_then(|v| v.parse::<u64>().ok());
+    let version = version_of(&ciphertext);
     let mut data = json!({ "ciphertext": ciphertext, "key_version": version });
     if let Some(p) = plaintext {
         data["plaintext"] = json!(p);
@@ -409,8 +426,7 @@ pub async fn hmac(State(state): State<AppState>, Path(name): Path<String>, req: 
     responses((status = 200, description = "`{data: {signature: \"vault:v1:…\", key_version}}`", body = Object)))]
 pub async fn sign(State(state): State<AppState>, Path(name): Path<String>, req: TransitRequest) -> Vault {
     let signature = vault!(transit::sign(&state, &name, field(&req.body, "input").unwrap_or_default()).await);
-    let version =
-        signature.strip_prefix("vault:v").and_then(|r| r.split(':').next()).and_then(|v| v.parse::<u64>().ok());
+    let version = version_of(&signature);
     ok(json!({ "signature": signature, "key_version": version }))
 }
 

@@ -27,6 +27,7 @@ CREATE TABLE mail_outbox (
 ) STRICT;
 CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX mail_outbox_user_sent ON mail_outbox (user_id, sent_at) WHERE state = 'sent';
+CREATE INDEX mail_outbox_user ON mail_outbox (user_id, created_at);
 
 CREATE TABLE notification_prefs (
     user_id          BLOB PRIMARY KEY NOT NULL REFERENCES users (id) ON DELETE CASCADE,
