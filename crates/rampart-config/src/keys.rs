@@ -89,6 +89,7 @@ mod tests {
             "ip_rules",
             "webhooks",
             "notifications",
+            "retention",
             "webauthn",
             "gateway",
             "security",

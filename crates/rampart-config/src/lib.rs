@@ -25,6 +25,7 @@ mod mfa;
 mod notifications;
 mod passwords;
 mod rate_limit;
+mod retention;
 mod security;
 mod server;
 mod sessions;
@@ -54,6 +55,7 @@ pub use mfa::{MfaConfig, MfaSettings};
 pub use notifications::*;
 pub use passwords::*;
 pub use rate_limit::*;
+pub use retention::*;
 pub use security::{SecurityConfig, SecuritySettings};
 pub use server::*;
 pub use sessions::*;
@@ -89,6 +91,7 @@ pub struct Config {
     pub ip_rules: IpRulesConfig,
     pub webhooks: WebhooksConfig,
     pub notifications: NotificationsConfig,
+    pub retention: RetentionConfig,
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewayConfig,
     pub security: SecurityConfig,

@@ -30,8 +30,6 @@ pub struct NotificationsConfig {
     /// How long a worker holds the messages it claimed; one that dies leaves them to be claimed
     /// again after this.
     pub claim_secs: u64,
-    /// Sent and given-up messages are deleted after this many days.
-    pub keep_days: u32,
 }
 
 impl Default for NotificationsConfig {
@@ -44,7 +42,6 @@ impl Default for NotificationsConfig {
             new_device_days: 90,
             poll_ms: 1000,
             claim_secs: 120,
-            keep_days: 30,
         }
     }
 }
@@ -59,7 +56,6 @@ pub struct NotificationsSettings {
     pub new_device_window: time::Duration,
     pub poll: Duration,
     pub claim: time::Duration,
-    pub keep: time::Duration,
 }
 
 impl NotificationsConfig {
@@ -77,7 +73,6 @@ impl NotificationsConfig {
             ("notifications.new_device_days", u64::from(self.new_device_days)),
             ("notifications.poll_ms", self.poll_ms),
             ("notifications.claim_secs", self.claim_secs),
-            ("notifications.keep_days", u64::from(self.keep_days)),
         ] {
             if v == 0 {
                 p.push(format!("{key}: must be at least 1"));
@@ -98,7 +93,6 @@ impl NotificationsConfig {
             new_device_window: span(secs(u64::from(self.new_device_days) * 86_400)),
             poll: millis(self.poll_ms),
             claim: span(secs(self.claim_secs)),
-            keep: span(secs(u64::from(self.keep_days) * 86_400)),
         })
     }
 }

@@ -22,8 +22,8 @@
 use crate::{
     AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings,
     GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings, MfaSettings,
-    NotificationsSettings, PasswordsSettings, RateLimitSettings, SecuritySettings, ServerSettings, SessionsSettings,
-    TokensSettings, UiSettings, WebAuthnConfig, WebhooksSettings,
+    NotificationsSettings, PasswordsSettings, RateLimitSettings, RetentionSettings, SecuritySettings, ServerSettings,
+    SessionsSettings, TokensSettings, UiSettings, WebAuthnConfig, WebhooksSettings,
 };
 use std::time::Duration;
 
@@ -96,6 +96,7 @@ pub struct Settings {
     pub ip_rules: IpRulesSettings,
     pub webhooks: WebhooksSettings,
     pub notifications: NotificationsSettings,
+    pub retention: RetentionSettings,
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewaySettings,
     pub security: SecuritySettings,
@@ -123,9 +124,20 @@ impl Settings {
         let accounts = keep(c.accounts.settings(), &mut p);
         let sessions = keep(c.sessions.settings(), &mut p);
         let login = keep(c.login.settings(), &mut p);
-        let api_keys = keep(c.api_keys.settings(&c.security), &mut p);
+        // `[retention]` wins over the two older keys of its classes when it names them.
+        let api_keys = keep(c.api_keys.settings(&c.security), &mut p).map(|mut k| {
+            if let Some(d) = c.retention.api_key_usage_days.filter(|d| (1..=3650).contains(d)) {
+                k.usage_retention = span(days(d));
+            }
+            k
+        });
         let mail = keep(c.mail.settings(&c.data.dir), &mut p);
-        let audit = keep(c.audit.settings(), &mut p);
+        let audit = keep(c.audit.settings(), &mut p).map(|mut a| {
+            if let Some(d) = c.retention.audit_days.filter(|d| *d <= 36_500) {
+                a.retention = (d > 0).then(|| span(days(d)));
+            }
+            a
+        });
         let mfa = keep(c.mfa.settings(), &mut p);
         let rate_limit = keep(c.rate_limit.settings(), &mut p);
         let headers = keep(c.headers.settings(), &mut p);
@@ -133,6 +145,7 @@ impl Settings {
         let ip_rules = keep(c.ip_rules.settings(), &mut p);
         let webhooks = keep(c.webhooks.settings(), &mut p);
         let notifications = keep(c.notifications.settings(), &mut p);
+        let retention = keep(c.retention.settings(), &mut p);
         let webauthn = keep(c.webauthn.settings(), &mut p);
         let gateway = keep(c.gateway.settings(), &mut p);
         let security = keep(c.security.settings(), &mut p);
@@ -156,6 +169,7 @@ impl Settings {
             ip_rules,
             webhooks,
             notifications,
+            retention,
             webauthn,
             gateway,
             security,
@@ -180,6 +194,7 @@ impl Settings {
                 Some(ip_rules),
                 Some(webhooks),
                 Some(notifications),
+                Some(retention),
                 Some(webauthn),
                 Some(gateway),
                 Some(security),
@@ -204,6 +219,7 @@ impl Settings {
                 ip_rules,
                 webhooks,
                 notifications,
+                retention,
                 webauthn,
                 gateway,
                 security,

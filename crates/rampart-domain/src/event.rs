@@ -171,6 +171,8 @@ pub enum Action {
     TransitKeyConfigured,
     /// A transit key was deleted, with every version: what it encrypted is unreadable now.
     TransitKeyDeleted,
+    /// The hourly purge ran (details: rows deleted per data class, and the retention of each).
+    RetentionPurged,
 }
 
 impl Action {
@@ -251,6 +253,7 @@ impl Action {
         Action::TransitKeyRotated,
         Action::TransitKeyConfigured,
         Action::TransitKeyDeleted,
+        Action::RetentionPurged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -331,6 +334,7 @@ impl Action {
             Action::TransitKeyRotated => "transit.key.rotated",
             Action::TransitKeyConfigured => "transit.key.configured",
             Action::TransitKeyDeleted => "transit.key.deleted",
+            Action::RetentionPurged => "retention.purged",
         }
     }
 

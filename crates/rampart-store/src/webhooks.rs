@@ -517,3 +517,20 @@ impl Store {
         Ok(rows)
     }
 }
+
+impl Store {
+    /// Deletes delivery-log rows older than `before`, and deliveries made or given up on that
+    /// were queued before it; pending ones stay whatever their age. Rows deleted in all.
+    pub async fn purge_webhook_deliveries(&self, before: OffsetDateTime) -> Result<u64> {
+        let n = with_tx!(self, |tx| {
+            let attempts =
+                sqlx::query("DELETE FROM webhook_attempts WHERE at < $1").bind(Ts(before)).execute(&mut *tx).await?;
+            let messages = sqlx::query("DELETE FROM webhook_messages WHERE state <> 'pending' AND created_at < $1")
+                .bind(Ts(before))
+                .execute(&mut *tx)
+                .await?;
+            attempts.rows_affected() + messages.rows_affected()
+        });
+        Ok(n)
+    }
+}

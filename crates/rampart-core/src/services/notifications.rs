@@ -283,5 +283,5 @@ pub fn render(state: &App, kind: NoticeKind, event: &SecurityEvent, user: &User)
 
 /// When a sent message is old enough to be deleted.
 pub fn purge_before(state: &App, now: OffsetDateTime) -> OffsetDateTime {
-    now - state.settings.notifications.keep
+    now - state.settings.retention.notifications
 }

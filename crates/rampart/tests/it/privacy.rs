@@ -180,3 +180,48 @@ async fn vaults_own_python_client_uses_the_transit_api_unchanged() {
         assert!(app.state.master_key.open(&v.material, b"another binding").is_err(), "bound to its key and version");
     }
 }
+
+/// The hourly purge deletes each class past its `[retention]` and no more, and records one
+/// `retention.purged` event with the rows per class.
+#[tokio::test]
+async fn the_purge_deletes_what_is_past_its_retention_and_says_how_much() {
+    let clock = std::sync::Arc::new(rampart_domain::clock::FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(rampart_testkit::TestDb::fresh().await, clock.clone(), |c| {
+        c.login.delay_base_ms = 0;
+        c.retention.ended_sessions_days = 2;
+        c.retention.notifications_days = 2;
+    })
+    .await;
+    let old = app.create_and_login("old@example.com", PW, &[]).await;
+    let (s, _) = app.post_bearer("/v1/auth/logout", &old.access_token, &json!({})).await;
+    assert!(s < 300);
+    app.mail_idle().await;
+    let mail_before = app.state.store.mail_counts().await.unwrap();
+    assert!(mail_before.sent + mail_before.skipped > 0, "{mail_before:?}");
+
+    // Three days on: what ended then is past two days' retention; a session opened now is not.
+    clock.advance(time::Duration::days(3));
+    let fresh = app.login("old@example.com", PW).await;
+    rampart_core::services::maintenance::purge(&app.state).await;
+    let ev = app.wait_for_event(Action::RetentionPurged).await;
+    let deleted = &ev.details["deleted"];
+    for class in [
+        "ended_sessions_and_tokens",
+        "mfa_challenges",
+        "webauthn_ceremonies",
+        "login_counters",
+        "expired_ip_rules",
+        "webhook_deliveries",
+        "mail",
+        "api_key_usage",
+        "audit_events",
+    ] {
+        assert!(deleted[class].is_u64(), "{class}: {deleted}");
+    }
+    assert!(deleted["ended_sessions_and_tokens"].as_u64().unwrap() >= 1, "{deleted}");
+    assert!(deleted["mail"].as_u64().unwrap() >= 1, "{deleted}");
+    assert_eq!(ev.details["retention_days"]["ended_sessions"], 2);
+    assert_eq!(app.state.store.mail_counts().await.unwrap().sent, 0, "sent mail past two days is gone");
+    assert_eq!(app.me(&fresh.access_token).await.0, 200, "a live session is kept");
+    assert_eq!(ev.actor, Actor::System);
+}

@@ -840,6 +840,11 @@ async fn a_removed_webhook_endpoint_leaves_no_deliveries_or_log_behind() {
         let retry = rampart_store::AttemptOutcome::RetryAt(t + time::Duration::seconds(5));
         store.record_webhook_attempt(&attempt, retry, None).await.unwrap();
         assert_eq!(store.list_webhook_attempts(id, None, None, 10).await.unwrap().len(), 1);
+        // Retention: nothing is old enough yet; a day on, the log goes, the pending delivery stays.
+        assert_eq!(store.purge_webhook_deliveries(t - time::Duration::seconds(1)).await.unwrap(), 0);
+        assert_eq!(store.purge_webhook_deliveries(t + time::Duration::days(1)).await.unwrap(), 1);
+        assert_eq!(store.webhook_message_counts().await.unwrap(), [("pending".to_string(), 1)]);
+        store.record_webhook_attempt(&attempt, retry, None).await.unwrap(); // the log again, for the cascade
 
         let gone = SecurityEvent::new(Uuid::now_v7(), t, Action::WebhookDeleted, Outcome::Success);
         assert!(store.delete_webhook(id, &gone).await.unwrap());
