@@ -190,11 +190,24 @@ impl DeviceMark {
     }
 }
 
-/// Whether a sign-in marked `now` is from a device none of `earlier` (the user's sign-ins of
-/// the last days) was. A first sign-in ever is not new: there is nothing to compare it with,
-/// and the user has just created the account.
-pub fn is_new_device(now: &DeviceMark, earlier: &[DeviceMark]) -> bool {
-    !earlier.is_empty() && !earlier.contains(now)
+impl DeviceMark {
+    /// The mark as stored (`known_devices.mark`): `browser|os|network`, `-` for an unknown part.
+    pub fn key(&self) -> String {
+        let part = |p: Option<String>| p.unwrap_or_else(|| "-".into());
+        format!(
+            "{}|{}|{}",
+            part(self.browser.clone()),
+            part(self.os.clone()),
+            part(self.network.map(|n| n.to_string()))
+        )
+    }
+}
+
+/// Whether a sign-in is from a new device, given whether its device was seen recently and
+/// whether the user had any device recorded. A first sign-in ever is not new: there is nothing
+/// to compare it with, and the user has just created the account.
+pub fn is_new_device(seen_recently: bool, had_any: bool) -> bool {
+    had_any && !seen_recently
 }
 
 #[cfg(test)]
@@ -273,19 +286,23 @@ mod tests {
     }
 
     #[test]
-    fn a_device_is_new_by_browser_family_system_and_network_not_by_version_or_host() {
+    fn a_device_is_marked_by_browser_family_system_and_network_not_by_version_or_host() {
         let home: IpAddr = "203.0.113.7".parse().unwrap();
-        let seen = [DeviceMark::of(Some(home), Some(CHROME_WIN))];
+        let seen = DeviceMark::of(Some(home), Some(CHROME_WIN)).key();
+        assert_eq!(seen, "Chrome|Windows 10|203.0.113.0/24");
         // A browser update and another address in the same /24: the same device.
-        assert!(!is_new_device(&DeviceMark::of(Some("203.0.113.200".parse().unwrap()), Some(CHROME_WIN_NEXT)), &seen));
-        // Another network, or another browser: new.
-        assert!(is_new_device(&DeviceMark::of(Some("198.51.100.7".parse().unwrap()), Some(CHROME_WIN)), &seen));
-        assert!(is_new_device(&DeviceMark::of(Some(home), Some(FIREFOX_LINUX)), &seen));
+        assert_eq!(DeviceMark::of(Some("203.0.113.200".parse().unwrap()), Some(CHROME_WIN_NEXT)).key(), seen);
+        // Another network, or another browser: another device.
+        assert_ne!(DeviceMark::of(Some("198.51.100.7".parse().unwrap()), Some(CHROME_WIN)).key(), seen);
+        assert_ne!(DeviceMark::of(Some(home), Some(FIREFOX_LINUX)).key(), seen);
         // IPv6: the /48.
-        let v6 = [DeviceMark::of(Some("2001:db8:1:2::1".parse().unwrap()), Some(FIREFOX_LINUX))];
-        assert!(!is_new_device(&DeviceMark::of(Some("2001:db8:1:ffff::9".parse().unwrap()), Some(FIREFOX_LINUX)), &v6));
-        assert!(is_new_device(&DeviceMark::of(Some("2001:db8:2::1".parse().unwrap()), Some(FIREFOX_LINUX)), &v6));
-        // Nothing to compare with: not new.
-        assert!(!is_new_device(&DeviceMark::of(Some(home), Some(CHROME_WIN)), &[]));
+        let v6 = DeviceMark::of(Some("2001:db8:1:2::1".parse().unwrap()), Some(FIREFOX_LINUX)).key();
+        assert_eq!(DeviceMark::of(Some("2001:db8:1:ffff::9".parse().unwrap()), Some(FIREFOX_LINUX)).key(), v6);
+        assert_ne!(DeviceMark::of(Some("2001:db8:2::1".parse().unwrap()), Some(FIREFOX_LINUX)).key(), v6);
+        assert_eq!(DeviceMark::of(None, None).key(), "-|-|-");
+        // New: seen before by the user, but not this device lately. A first device is not new.
+        assert!(is_new_device(false, true));
+        assert!(!is_new_device(true, true));
+        assert!(!is_new_device(false, false));
     }
 }

@@ -154,34 +154,50 @@ impl Store {
         Ok((row.0, row.1.unwrap_or(0)))
     }
 
-    /// The address and user agent of each successful sign-in of `user` from `since` up to (not
-    /// including) the event `before`, newest first, among the user's newest `limit` events of
-    /// that time. Read by the user's own index (`actor_id`) and filtered here: on SQLite a
-    /// filter by action would pick the (action, outcome) index and read every sign-in of
-    /// everyone.
-    pub async fn sign_ins_between(
+    /// Records that `user` signed in at `at` from the device `mark`, and says what was known
+    /// before: whether this device was seen at or after `since`, and whether any device of the
+    /// user was ever recorded.
+    pub async fn see_device(
         &self,
         user: Uuid,
+        mark: &str,
+        at: OffsetDateTime,
         since: OffsetDateTime,
-        before: &SecurityEvent,
-        limit: u32,
-    ) -> Result<Vec<(Option<String>, Option<String>)>> {
-        type Row = (Uuid, String, String, Option<String>, Option<String>);
-        let rows: Vec<Row> = with_pool!(self, |pool| sqlx::query_as(
-            "SELECT id, action, outcome, ip, user_agent FROM audit_events WHERE actor_id = $1 AND ts >= $2 \
-             AND ts <= $3 ORDER BY ts DESC LIMIT $4"
+    ) -> Result<(bool, bool)> {
+        let known = with_tx!(self, |tx| {
+            let last: Option<(OffsetDateTime,)> =
+                sqlx::query_as("SELECT last_seen FROM known_devices WHERE user_id = $1 AND mark = $2")
+                    .bind(user)
+                    .bind(mark.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let any: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM known_devices WHERE user_id = $1 LIMIT 1")
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO known_devices (user_id, mark, last_seen) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id, mark) DO UPDATE SET last_seen = excluded.last_seen \
+                 WHERE known_devices.last_seen < excluded.last_seen",
+            )
+            .bind(user)
+            .bind(mark.to_string())
+            .bind(Ts(at))
+            .execute(&mut *tx)
+            .await?;
+            (last.is_some_and(|(t,)| t >= since), any.is_some())
+        });
+        Ok(known)
+    }
+
+    /// The devices a user signed in from (mark, last seen), newest first.
+    pub async fn known_devices(&self, user: Uuid) -> Result<Vec<(String, OffsetDateTime)>> {
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            "SELECT mark, last_seen FROM known_devices WHERE user_id = $1 ORDER BY last_seen DESC"
         )
         .bind(user)
-        .bind(Ts(since))
-        .bind(Ts(before.ts))
-        .bind(i64::from(limit))
         .fetch_all(pool)
-        .await)?;
-        Ok(rows
-            .into_iter()
-            .filter(|(id, action, outcome, _, _)| *id != before.id && action == "auth.login" && outcome == "success")
-            .map(|(_, _, _, ip, ua)| (ip, ua))
-            .collect())
+        .await)?)
     }
 
     /// A user's notification preferences (the defaults when never set).

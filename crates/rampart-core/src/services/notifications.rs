@@ -34,9 +34,6 @@ pub const RETRY_DELAYS: [Duration; 5] = [
 /// Messages one worker sends at once.
 const BATCH: u32 = 8;
 
-/// The user's newest events read to find their earlier sign-ins, at most.
-const SIGN_INS_COMPARED: u32 = 2000;
-
 fn aad(id: Uuid) -> Vec<u8> {
     let mut aad = b"rampart:mail:".to_vec();
     aad.extend_from_slice(id.as_bytes());
@@ -191,21 +188,17 @@ async fn notice(state: &App, m: &ClaimedMail) -> Result<Result<OutgoingMail, &'s
     let Some(user) = state.store.get_user(UserId(user_id)).await? else { return Ok(Err("no such user")) };
     let Some(stored) = state.store.event_by_id(event_id).await? else { return Ok(Err("the event was purged")) };
     let event = stored.event;
-    if !state.store.notification_prefs(user_id).await?.wants(kind) {
-        return Ok(Err("turned off by the user"));
-    }
     if kind == NoticeKind::NewSignIn {
+        // Kept whatever the user's choice, so turning the notice back on knows their devices.
+        let mark = DeviceMark::of(event.ip, event.user_agent.as_deref()).key();
         let since = event.ts - settings.new_device_window;
-        let earlier: Vec<DeviceMark> = state
-            .store
-            .sign_ins_between(user_id, since, &event, SIGN_INS_COMPARED)
-            .await?
-            .into_iter()
-            .map(|(ip, ua)| DeviceMark::of(ip.and_then(|ip| ip.parse().ok()), ua.as_deref()))
-            .collect();
-        if !is_new_device(&DeviceMark::of(event.ip, event.user_agent.as_deref()), &earlier) {
+        let (seen_recently, had_any) = state.store.see_device(user_id, &mark, event.ts, since).await?;
+        if !is_new_device(seen_recently, had_any) {
             return Ok(Err("a device seen before"));
         }
+    }
+    if !state.store.notification_prefs(user_id).await?.wants(kind) {
+        return Ok(Err("turned off by the user"));
     }
     let now = state.clock.now();
     let (_, same_kind) = state.store.notices_sent_since(user_id, kind.as_str(), now - settings.merge_window).await?;

@@ -102,6 +102,12 @@ pub async fn export(
             |m| json!({"kind": m.kind, "state": m.state, "created_at": ts(m.created_at), "sent_at": m.sent_at.map(ts)}),
         )
         .collect();
+    let devices: Vec<Value> = store
+        .known_devices(user_id.0)
+        .await?
+        .into_iter()
+        .map(|(mark, last_seen)| json!({"device": mark, "last_sign_in": ts(last_seen)}))
+        .collect();
     let head = json!({
         "format": FORMAT,
         "exported_at": ts(now),
@@ -116,6 +122,7 @@ pub async fn export(
             "created_at": ts(user.created_at),
         },
         "sessions": sessions,
+        "known_devices": devices,
         "second_factors": {
             "totp": mfa.totp,
             "backup_codes_left": mfa.backup_codes_left,

@@ -8,6 +8,8 @@
 -- links). Workers claim due rows for a while (`claimed_until`) as the webhook outbox does;
 -- a sent notice stays (`state = 'sent'`, `sent_at`) for the hourly cap and for merging.
 -- `notification_prefs`: the notices a user turned off (no row: every notice on).
+-- `known_devices`: the devices (browser family | system | network) each user signed in from,
+-- and when last, for "a sign-in from a new device" (kept by the notice worker).
 -- `alert_rules`: threshold rules over the audit log (built-in ones have fixed ids); `last_fired_at`
 -- is moved by a conditional update, so one incident fires once however many instances watch.
 
@@ -34,6 +36,13 @@ CREATE TABLE notification_prefs (
     new_sign_in      BOOLEAN NOT NULL,
     security_changes BOOLEAN NOT NULL,
     updated_at       TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE known_devices (
+    user_id   UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    mark      TEXT NOT NULL,
+    last_seen TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, mark)
 );
 
 CREATE TABLE alert_rules (

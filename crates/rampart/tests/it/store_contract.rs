@@ -898,3 +898,35 @@ async fn transit_rotations_racing_get_one_version_each_and_deletion_waits_for_pe
         assert_eq!(store.delete_transit_key("orders", &ev()).await.unwrap(), None);
     });
 }
+
+/// Known devices (the new-sign-in notice): the first device of a user is recorded without being
+/// "known"; the same one is known while seen within the window, another is not; an out-of-order
+/// older sighting never moves `last_seen` back.
+#[tokio::test]
+async fn known_devices_answer_for_the_window_whatever_else_the_user_did() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let user = new_user("devices@example.com", &[]);
+        store.create_user(&user, &created_event(&user)).await.unwrap();
+        let u = user.id.0;
+        let t = now();
+        let window = time::Duration::days(90);
+        let phone = "Safari|iOS|203.0.113.0/24";
+        assert_eq!(store.see_device(u, phone, t, t - window).await.unwrap(), (false, false), "the first device");
+        assert_eq!(store.see_device(u, phone, t, t - window).await.unwrap(), (true, true));
+        assert_eq!(store.see_device(u, "Firefox|Linux|198.51.100.0/24", t, t - window).await.unwrap(), (false, true));
+        // An older sighting processed late keeps the newer time.
+        store.see_device(u, phone, t - time::Duration::days(30), t - window).await.unwrap();
+        let later = t + time::Duration::days(80);
+        assert_eq!(
+            store.see_device(u, phone, later, later - window).await.unwrap(),
+            (true, true),
+            "{:?}",
+            db.backend()
+        );
+        // Past the window: not known any more.
+        let much_later = later + time::Duration::days(91);
+        assert_eq!(store.see_device(u, phone, much_later, much_later - window).await.unwrap(), (false, true));
+        assert_eq!(store.known_devices(u).await.unwrap().len(), 2);
+    });
+}
