@@ -88,7 +88,7 @@ pub async fn create(
 }
 
 /// The caller's keys (never the secrets), with `last_used_at`.
-#[utoipa::path(get, path = "/v1/me/api-keys", tag = "api-keys", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/v1/me/api-keys", tag = "api-keys", operation_id = "listApiKeys", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "Keys", body = ApiKeyList)))]
 pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<axum::Json<ApiKeyList>, ApiError> {
     let keys = keys::list_own(&state, &auth).await?;
@@ -187,7 +187,7 @@ pub async fn usage(
 /// For backends: is this key valid (and does it hold `scope`)? Answers 200 either way; the
 /// caller authenticates with an API key holding `keys:verify` (or a session with that
 /// permission). Answered from memory after a key's first lookup; a revoked key fails at once.
-#[utoipa::path(post, path = "/v1/keys/verify", tag = "api-keys", security(("api_key" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/v1/keys/verify", tag = "api-keys", operation_id = "verifyApiKey", security(("api_key" = []), ("bearer" = [])),
     request_body = VerifyKeyRequest,
     responses(
         (status = 200, description = "`{valid: true, …}` or `{valid: false, code}`", body = VerifyKeyResponse),

@@ -150,7 +150,7 @@ fn view(e: &StoredEvent) -> AuditEvent {
 
 /// Events matching the filter, newest first, a page at a time. Needs `audit:read`; the read
 /// is recorded (`audit.read`, with the filter).
-#[utoipa::path(get, path = "/v1/admin/audit", tag = "audit", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "audit", operation_id = "listAuditEvents", security(("bearer" = []), ("api_key" = [])),
     params(FilterQuery),
     responses(
         (status = 200, description = "A page of events", body = AuditPage),
@@ -214,7 +214,7 @@ pub async fn stats(
 /// `GET /v1/admin/audit`, one per line) or CSV (a header row, then one row per event), in
 /// constant memory however many there are. Needs `audit:export`; the export is recorded
 /// before the first byte.
-#[utoipa::path(get, path = "/v1/admin/audit/export", tag = "audit", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/v1/admin/audit/export", tag = "audit", operation_id = "exportAuditLog", security(("bearer" = []), ("api_key" = [])),
     params(FilterQuery),
     responses(
         (status = 200, description = "The events", content_type = "application/x-ndjson", body = String),
@@ -256,7 +256,7 @@ pub async fn export(
 /// inserted or re-ordered event is found and the first bad `seq` named; a chain rewritten
 /// whole (every hash recomputed) fails at the first checkpoint it no longer matches. Needs
 /// `audit:read`; the check is itself recorded.
-#[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "audit", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "audit", operation_id = "verifyAuditLog", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "The verdict", body = AuditVerification)))]
 pub async fn verify(
     State(state): State<AppState>,

@@ -168,7 +168,7 @@ fn export_response(
 /// portability): profile, sessions and devices, second factors' metadata, API keys' metadata
 /// and usage, notification preferences, the e-mails sent, and the audit events about them.
 /// Never a secret. Recorded as `user.exported`.
-#[utoipa::path(get, path = "/v1/me/export", tag = "me", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/v1/me/export", tag = "me", operation_id = "exportMe", security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The document (`format`: `rampart.personal-data.v1`), streamed", content_type = "application/json", body = Object),
         (status = 401, description = "Not logged in", body = Problem),
@@ -184,7 +184,7 @@ pub async fn export(
 
 /// The same document about any user, for an administrator (`users:export`); recorded as
 /// `user.exported` with the administrator as actor.
-#[utoipa::path(get, path = "/v1/admin/users/{id}/export", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/v1/admin/users/{id}/export", tag = "admin", operation_id = "exportUser", security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The document, streamed", content_type = "application/json", body = Object),

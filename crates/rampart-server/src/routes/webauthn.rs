@@ -63,7 +63,7 @@ pub async fn register_finish(
 }
 
 /// The caller's registered WebAuthn authenticators, oldest first.
-#[utoipa::path(get, path = "/v1/me/mfa/webauthn", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/v1/me/mfa/webauthn", tag = "mfa", operation_id = "listPasskeys", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "The authenticators", body = WebauthnCredentialList)))]
 pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
     let items = webauthn::list(&state, &auth).await?.iter().map(authenticator_view).collect();
