@@ -93,8 +93,9 @@ enum Transport {
 }
 
 impl Mailer {
-    /// Builds the transport from a (validated) configuration; must run inside a tokio runtime. `data_dir` is `data.dir`, under
-    /// which the file transport writes when `mail.dir` is unset. Nothing is connected yet.
+    /// Builds the transport from a (validated) configuration; must run inside a tokio runtime.
+    /// `data_dir` is `data.dir`, under which the file transport writes when `mail.dir` is
+    /// unset. Nothing is connected yet.
     pub fn from_config(config: &MailConfig, data_dir: &Path) -> Result<Mailer, MailError> {
         let settings = config.settings(data_dir).map_err(|problems| MailError::Config(problems.join("; ")))?;
         Mailer::new(&settings)

@@ -5,7 +5,7 @@
 //! rule may fire again (its cooldown) is decided by the store's conditional update, so several
 //! instances watching the same log fire once.
 
-use crate::event::{Outcome, SecurityEvent, Severity};
+use crate::event::{Outcome, Severity};
 use crate::webhook::EventFilter;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -36,23 +36,11 @@ pub struct Match {
     pub severity: Option<Severity>,
 }
 
-fn rank(s: Severity) -> u8 {
-    match s {
-        Severity::Info => 0,
-        Severity::Warning => 1,
-        Severity::Critical => 2,
-    }
-}
-
 impl Match {
     pub fn matches(&self, action: &str, outcome: Outcome, severity: Severity) -> bool {
         self.action.matches(action)
             && self.outcome.is_none_or(|o| o == outcome)
-            && self.severity.is_none_or(|s| rank(severity) >= rank(s))
-    }
-
-    pub fn matches_event(&self, e: &SecurityEvent) -> bool {
-        self.matches(e.action.as_str(), e.outcome, e.severity)
+            && self.severity.is_none_or(|least| severity >= least)
     }
 }
 

@@ -139,19 +139,29 @@ impl Store {
         Ok(())
     }
 
-    /// Notices sent to `user` since `since`: in all, and of `kind`.
-    pub async fn notices_sent_since(&self, user: Uuid, kind: &str, since: OffsetDateTime) -> Result<(i64, i64)> {
-        let row: (i64, Option<i64>) = with_pool!(self, |pool| sqlx::query_as(
-            "SELECT count(*), sum(CASE WHEN kind = $2 THEN 1 ELSE 0 END) FROM mail_outbox \
-             WHERE user_id = $1 AND state = 'sent' AND sent_at >= $3 AND kind <> $4"
+    /// Notices sent to `user`, in one read: all of them since `all_since`, and those of `kind`
+    /// since `kind_since` (the hourly cap and the merge window).
+    pub async fn notices_sent_since(
+        &self,
+        user: Uuid,
+        kind: &str,
+        all_since: OffsetDateTime,
+        kind_since: OffsetDateTime,
+    ) -> Result<(i64, i64)> {
+        let row: (Option<i64>, Option<i64>) = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT sum(CASE WHEN sent_at >= $3 THEN 1 ELSE 0 END), \
+             sum(CASE WHEN kind = $2 AND sent_at >= $4 THEN 1 ELSE 0 END) FROM mail_outbox \
+             WHERE user_id = $1 AND state = 'sent' AND sent_at >= $5 AND kind <> $6"
         )
         .bind(user)
         .bind(kind)
-        .bind(Ts(since))
+        .bind(Ts(all_since))
+        .bind(Ts(kind_since))
+        .bind(Ts(all_since.min(kind_since)))
         .bind(MESSAGE_KIND)
         .fetch_one(pool)
         .await)?;
-        Ok((row.0, row.1.unwrap_or(0)))
+        Ok((row.0.unwrap_or(0), row.1.unwrap_or(0)))
     }
 
     /// Records that `user` signed in at `at` from the device `mark`, and says what was known

@@ -280,7 +280,7 @@ async fn step(state: &App, windows: &mut HashMap<Uuid, Window>, next: &mut Optio
             }
             let window = time::Duration::seconds(i64::from(w.rule.window_secs));
             let count = windows.entry(w.rule.id).or_default().push(h.ts, h.weight, window);
-            if count >= u64::from(w.rule.count.max(1) as u32) && fire(state, w, count, h.seq).await? {
+            if count >= w.rule.count.max(1) as u64 && fire(state, w, count, h.seq).await? {
                 windows.entry(w.rule.id).or_default().clear();
             }
         }

@@ -29,7 +29,7 @@ pub async fn purge(state: &App) {
     note("login_counters", state.store.purge_throttle(now, state.settings.login.counter_lifetime).await);
     note("expired_ip_rules", state.store.purge_ip_rules(now - r.expired_ip_rules).await);
     note("webhook_deliveries", state.store.purge_webhook_deliveries(now - r.webhook_deliveries).await);
-    note("mail", state.store.purge_mail(services::notifications::purge_before(state, now)).await);
+    note("mail", state.store.purge_mail(now - r.notifications).await);
     note("api_key_usage", state.store.purge_api_key_usage(now - state.settings.api_keys.usage_retention).await);
     note("audit_events", services::audit::purge_expired(state).await.map(|r| r.map_or(0, |r| r.deleted)));
     let days = |d: time::Duration| json!(d.whole_days());

@@ -18,7 +18,6 @@ use rampart_domain::{Action, Actor, Outcome, Resource, SecurityEvent, User, User
 use rampart_store::{ClaimedMail, MESSAGE_KIND, MailOutcome};
 use std::future::Future;
 use std::time::Duration;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Waits before the attempts after the first of a message that failed for now (a network
@@ -201,11 +200,13 @@ async fn notice(state: &App, m: &ClaimedMail) -> Result<Result<OutgoingMail, &'s
         return Ok(Err("turned off by the user"));
     }
     let now = state.clock.now();
-    let (_, same_kind) = state.store.notices_sent_since(user_id, kind.as_str(), now - settings.merge_window).await?;
+    let (last_hour, same_kind) = state
+        .store
+        .notices_sent_since(user_id, kind.as_str(), now - time::Duration::HOUR, now - settings.merge_window)
+        .await?;
     if same_kind > 0 {
         return Ok(Err("merged with the same notice sent a moment ago"));
     }
-    let (last_hour, _) = state.store.notices_sent_since(user_id, kind.as_str(), now - time::Duration::HOUR).await?;
     if last_hour >= i64::from(settings.max_per_hour) {
         return Ok(Err("over the hourly cap"));
     }
@@ -272,9 +273,4 @@ pub fn render(state: &App, kind: NoticeKind, event: &SecurityEvent, user: &User)
     let text = NoticeText { n: &n }.render().map_err(ServiceError::internal)?;
     let html = NoticeHtml { n: &n }.render().map_err(ServiceError::internal)?;
     Ok(OutgoingMail { to: user.email.to_string(), subject: subject.to_string(), text, html: Some(html) })
-}
-
-/// When a sent message is old enough to be deleted.
-pub fn purge_before(state: &App, now: OffsetDateTime) -> OffsetDateTime {
-    now - state.settings.retention.notifications
 }

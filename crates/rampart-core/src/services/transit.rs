@@ -13,6 +13,7 @@ use rampart_domain::transit::{self, KeyType, MATERIAL_LEN, NONCE_LEN, TransitErr
 use rampart_domain::{Action, Actor, Outcome, Resource, Severity};
 use rampart_store::{StoredTransitKey, TransitVersion};
 use rand::RngCore as _;
+use std::collections::HashMap;
 use zeroize::Zeroize as _;
 
 /// Why a transit request failed: a status and a message for Vault's `{"errors": [...]}`, and a
@@ -100,17 +101,62 @@ async fn key(state: &App, name: &str) -> Result<(StoredTransitKey, KeyType)> {
     Ok((key, kind))
 }
 
-/// The material of `version` (`None`: the latest).
-async fn material(state: &App, key: &StoredTransitKey, version: Option<i32>) -> Result<(i32, Vec<u8>)> {
-    let version = version.unwrap_or(key.latest_version);
-    if version < 1 || version > key.latest_version {
-        return Err(TransitError::NoSuchVersion.into());
+/// A key's versions opened for one request: each version is read and unsealed once, however
+/// many items of a batch use it; the opened materials are wiped when the ring goes.
+struct Ring<'a> {
+    state: &'a App,
+    key: StoredTransitKey,
+    kind: KeyType,
+    opened: HashMap<i32, Vec<u8>>,
+}
+
+impl Drop for Ring<'_> {
+    fn drop(&mut self) {
+        self.opened.values_mut().for_each(|m| m.zeroize());
     }
-    if version < key.min_decryption_version {
-        return Err(TransitError::VersionTooOld.into());
+}
+
+impl<'a> Ring<'a> {
+    async fn load(state: &'a App, name: &str) -> Result<Ring<'a>> {
+        let (key, kind) = key(state, name).await?;
+        Ok(Ring { state, key, kind, opened: HashMap::new() })
     }
-    let v = state.store.transit_version(&key.name, version).await?.ok_or(TransitError::NoSuchVersion)?;
-    Ok((version, open(state, &key.name, &v)?))
+
+    /// The material of `version` (`None`: the latest); the inner error is a version the key
+    /// refuses, the outer one a failure of the service.
+    async fn material(&mut self, version: Option<i32>) -> Result<std::result::Result<(i32, &[u8]), TransitError>> {
+        let version = version.unwrap_or(self.key.latest_version);
+        if version < 1 || version > self.key.latest_version {
+            return Ok(Err(TransitError::NoSuchVersion));
+        }
+        if version < self.key.min_decryption_version {
+            return Ok(Err(TransitError::VersionTooOld));
+        }
+        if !self.opened.contains_key(&version) {
+            let Some(v) = self.state.store.transit_version(&self.key.name, version).await? else {
+                return Ok(Err(TransitError::NoSuchVersion));
+            };
+            self.opened.insert(version, open(self.state, &self.key.name, &v)?);
+        }
+        Ok(Ok((version, self.opened.get(&version).map_or(&[][..], Vec::as_slice))))
+    }
+
+    /// Opens one ciphertext (`vault:v<N>:…`) with its version and the item's context.
+    async fn open_item(&mut self, item: &Item) -> Result<std::result::Result<Vec<u8>, TransitError>> {
+        let (version, body) = match transit::unarmor(item.ciphertext.as_deref().unwrap_or_default()) {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(e)),
+        };
+        let context = match context_of(item) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let (kind, derived) = (self.kind, self.key.derived);
+        Ok(match self.material(Some(i32::try_from(version).unwrap_or(i32::MAX))).await? {
+            Ok((_, m)) => transit::decrypt(kind, m, derived, context.as_deref(), &body),
+            Err(e) => Err(e),
+        })
+    }
 }
 
 pub async fn read(state: &App, name: &str) -> Result<KeyInfo> {
@@ -276,20 +322,20 @@ pub async fn encrypt(
     name: &str,
     items: &[Item],
 ) -> Result<Vec<std::result::Result<String, TransitError>>> {
-    let (key, kind) = key(state, name).await?;
+    let mut ring = Ring::load(state, name).await?;
+    let (kind, derived) = (ring.kind, ring.key.derived);
     if !kind.encrypts() {
         return Err(TransitError::Unsupported(kind.as_str()).into());
     }
-    let (version, mut m) = material(state, &key, None).await?;
+    let (version, m) = ring.material(None).await??;
     let out = items
         .iter()
         .map(|item| {
             let plaintext = transit::decode_b64(item.plaintext.as_deref().unwrap_or_default(), "plaintext")?;
-            let body = transit::encrypt(kind, &m, key.derived, context_of(item)?.as_deref(), nonce(), &plaintext)?;
+            let body = transit::encrypt(kind, m, derived, context_of(item)?.as_deref(), nonce(), &plaintext)?;
             Ok(transit::armor(version as u32, &body))
         })
         .collect();
-    m.zeroize();
     state.metrics.observe_transit(name, "encrypt", items.len());
     Ok(out)
 }
@@ -300,48 +346,35 @@ pub async fn decrypt(
     name: &str,
     items: &[Item],
 ) -> Result<Vec<std::result::Result<String, TransitError>>> {
-    let (key, kind) = key(state, name).await?;
+    let mut ring = Ring::load(state, name).await?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        out.push(open_item(state, &key, kind, item).await.map(|p| STANDARD.encode(p)));
+        out.push(ring.open_item(item).await?.map(|p| STANDARD.encode(p)));
     }
     state.metrics.observe_transit(name, "decrypt", items.len());
     Ok(out)
 }
 
-async fn open_item(
-    state: &App,
-    key: &StoredTransitKey,
-    kind: KeyType,
-    item: &Item,
-) -> std::result::Result<Vec<u8>, TransitError> {
-    let (version, body) = transit::unarmor(item.ciphertext.as_deref().unwrap_or_default())?;
-    let version = i32::try_from(version).map_err(|_| TransitError::NoSuchVersion)?;
-    let (_, mut m) = material(state, key, Some(version)).await.map_err(|e| match e {
-        TransitFailure::BadRequest("version_too_old", _) => TransitError::VersionTooOld,
-        _ => TransitError::NoSuchVersion,
-    })?;
-    let plain = transit::decrypt(kind, &m, key.derived, context_of(item)?.as_deref(), &body);
-    m.zeroize();
-    plain
-}
-
 /// Decrypts each item and encrypts it again under the latest version.
 pub async fn rewrap(state: &App, name: &str, items: &[Item]) -> Result<Vec<std::result::Result<String, TransitError>>> {
-    let (key, kind) = key(state, name).await?;
-    let (latest, mut m) = material(state, &key, None).await?;
+    let mut ring = Ring::load(state, name).await?;
+    let (kind, derived) = (ring.kind, ring.key.derived);
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let result = match open_item(state, &key, kind, item).await {
-            Ok(plain) => context_of(item).and_then(|ctx| {
-                transit::encrypt(kind, &m, key.derived, ctx.as_deref(), nonce(), &plain)
-                    .map(|body| transit::armor(latest as u32, &body))
-            }),
+        let result = match ring.open_item(item).await? {
+            Ok(mut plain) => {
+                let (latest, m) = ring.material(None).await??;
+                let sealed = context_of(item).and_then(|ctx| {
+                    transit::encrypt(kind, m, derived, ctx.as_deref(), nonce(), &plain)
+                        .map(|body| transit::armor(latest as u32, &body))
+                });
+                plain.zeroize();
+                sealed
+            }
             Err(e) => Err(e),
         };
         out.push(result);
     }
-    m.zeroize();
     state.metrics.observe_transit(name, "rewrap", items.len());
     Ok(out)
 }
@@ -369,35 +402,34 @@ pub async fn datakey(
 
 /// `vault:v<N>:<base64 HMAC>` of `input` (base64).
 pub async fn hmac(state: &App, name: &str, input: &str, algorithm: &str, version: Option<i32>) -> Result<String> {
-    let (key, kind) = key(state, name).await?;
+    let mut ring = Ring::load(state, name).await?;
     let input = transit::decode_b64(input, "input")?;
-    let (version, mut m) = material(state, &key, version).await?;
-    let mac = transit::hmac(kind, &m, algorithm, &input);
-    m.zeroize();
+    let kind = ring.kind;
+    let (version, m) = ring.material(version).await??;
+    let mac = transit::hmac(kind, m, algorithm, &input)?;
     state.metrics.observe_transit(name, "hmac", 1);
-    Ok(transit::armor(version as u32, &mac?))
+    Ok(transit::armor(version as u32, &mac))
 }
 
 /// `vault:v<N>:<base64 signature>` of `input` (base64).
 pub async fn sign(state: &App, name: &str, input: &str) -> Result<String> {
-    let (key, kind) = key(state, name).await?;
+    let mut ring = Ring::load(state, name).await?;
     let input = transit::decode_b64(input, "input")?;
-    let (version, mut m) = material(state, &key, None).await?;
-    let sig = transit::sign(kind, &m, &input);
-    m.zeroize();
+    let kind = ring.kind;
+    let (version, m) = ring.material(None).await??;
+    let sig = transit::sign(kind, m, &input)?;
     state.metrics.observe_transit(name, "sign", 1);
-    Ok(transit::armor(version as u32, &sig?))
+    Ok(transit::armor(version as u32, &sig))
 }
 
 /// Whether `signature` (`vault:v<N>:…`) signs `input` (base64).
 pub async fn verify(state: &App, name: &str, input: &str, signature: &str) -> Result<bool> {
-    let (key, kind) = key(state, name).await?;
+    let mut ring = Ring::load(state, name).await?;
     let input = transit::decode_b64(input, "input")?;
     let (version, sig) = transit::unarmor(signature)?;
-    let (_, mut m) =
-        material(state, &key, Some(i32::try_from(version).map_err(|_| TransitError::NoSuchVersion)?)).await?;
-    let valid = transit::verify(kind, &m, &input, &sig);
-    m.zeroize();
+    let kind = ring.kind;
+    let (_, m) = ring.material(Some(i32::try_from(version).unwrap_or(i32::MAX))).await??;
+    let valid = transit::verify(kind, m, &input, &sig)?;
     state.metrics.observe_transit(name, "verify", 1);
-    Ok(valid?)
+    Ok(valid)
 }

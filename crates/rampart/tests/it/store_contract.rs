@@ -775,8 +775,13 @@ async fn the_mail_outbox_gives_each_row_to_one_claimer_and_an_alert_fires_once()
         let again = store.claim_mail(later, later + time::Duration::minutes(1), 50).await.unwrap();
         assert_eq!(again.len(), 20);
         store.finish_mail(notice.id, 1, &rampart_store::MailOutcome::Sent(later)).await.unwrap();
-        let (total, same) = store.notices_sent_since(user.id.0, "password_changed", t).await.unwrap();
+        let (total, same) = store.notices_sent_since(user.id.0, "password_changed", t, t).await.unwrap();
         assert_eq!((total, same), (1, 1));
+        // Each count has its own window.
+        let soon = later + time::Duration::seconds(1);
+        assert_eq!(store.notices_sent_since(user.id.0, "password_changed", t, soon).await.unwrap(), (1, 0));
+        assert_eq!(store.notices_sent_since(user.id.0, "password_changed", soon, t).await.unwrap(), (0, 1));
+        assert_eq!(store.notices_sent_since(user.id.0, "factor_added", t, t).await.unwrap(), (1, 0));
 
         // One alert however many race to fire it.
         let rule = store.list_alert_rules().await.unwrap().into_iter().find(|r| r.name == "lockouts").unwrap();
