@@ -38,6 +38,7 @@ pub use auth::{
 pub use gateway::{ExplainRequest, ExplainResponse, GatewayRuleView, GatewayRules, ShadowedRuleView};
 pub use ip_rules::{IpRuleList, IpRuleRequest, IpRuleView};
 pub use me::{
+    ErasureScheduled,
     ChangePasswordRequest, DeviceView, NotificationPreferences, NotificationPreferencesUpdate, SessionList,
     SessionView, UserEnvelope, UserView,
 };
