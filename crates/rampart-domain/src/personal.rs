@@ -207,7 +207,10 @@ mod tests {
         }
         let linked = e.canonical();
         reveal(&mut e, Some(&key));
-        assert_eq!((e.ip, e.user_agent.clone(), e.details.clone()), (original.ip, original.user_agent, original.details));
+        assert_eq!(
+            (e.ip, e.user_agent.clone(), e.details.clone()),
+            (original.ip, original.user_agent, original.details)
+        );
         assert_eq!(e.canonical(), linked, "revealing does not change what the chain links");
     }
 

@@ -40,7 +40,6 @@ mod account_tokens;
 mod alerts;
 mod api_keys;
 mod audit;
-mod personal;
 mod bus;
 mod cache;
 mod console;
@@ -50,6 +49,7 @@ mod leader;
 mod mfa;
 mod notifications;
 mod outbox;
+mod personal;
 mod sessions;
 mod signing_keys;
 mod throttle;
@@ -159,7 +159,8 @@ macro_rules! with_tx {
         match &store.db {
             $crate::Db::Sqlite(pool) => {
                 #[allow(unused_mut)]
-                let mut $tx = $crate::tx::Tx::begin(pool, Some("BEGIN IMMEDIATE"), &store.audit, &store.persons).await?;
+                let mut $tx =
+                    $crate::tx::Tx::begin(pool, Some("BEGIN IMMEDIATE"), &store.audit, &store.persons).await?;
                 let result: $crate::Result<$crate::tx::Finish<_>> =
                     async { Ok($crate::tx::Finish::Commit($body)) }.await;
                 $tx.finish(store, result).await?

@@ -2,8 +2,8 @@
 //! key (`person_keys`), the sealing of an event's personal fields when it is appended, their
 //! revealing when events are read, and erasure, which destroys the key.
 
-use crate::tx::{Cache, Finish};
 use crate::ts::Ts;
+use crate::tx::{Cache, Finish};
 use crate::{Result, Store, StoredEvent, with_pool, with_tx};
 use rampart_domain::personal::{self, PersonKey};
 use rampart_domain::{SecurityEvent, UserId};

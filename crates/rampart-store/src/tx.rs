@@ -406,7 +406,11 @@ where
     }
 
     /// `user`'s person key from the table, created if they have none; `None` once erased.
-    async fn person_key(&mut self, user: Uuid, now: OffsetDateTime) -> Result<Option<rampart_domain::personal::PersonKey>> {
+    async fn person_key(
+        &mut self,
+        user: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<rampart_domain::personal::PersonKey>> {
         let read = |row: Option<(Option<Vec<u8>>,)>, audit: &AuditKeys| -> Result<Option<Option<_>>> {
             match row {
                 None => Ok(None),

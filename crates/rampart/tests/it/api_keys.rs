@@ -484,7 +484,12 @@ async fn usage_of_an_erased_users_key_does_not_block_later_flushes() {
     assert_eq!(res.status(), 200);
     // …and its owner is erased before the flush.
     let (status, _) = app
-        .send_bearer(Method::DELETE, &format!("/v1/admin/users/{}?immediately=true", me["user"]["id"].as_str().unwrap()), &admin, None)
+        .send_bearer(
+            Method::DELETE,
+            &format!("/v1/admin/users/{}?immediately=true", me["user"]["id"].as_str().unwrap()),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     verify(&app, &service_key, &service_key, None).await;

@@ -226,7 +226,7 @@ async fn the_purge_deletes_what_is_past_its_retention_and_says_how_much() {
     assert_eq!(ev.actor, Actor::System);
 }
 
-/// Erasure by crypto-shredding, on the default backend (both in CI): a person's address,
+/// Erasure by crypto-shredding, on both backends: a person's address,
 /// browser and the names they gave things are sealed in the audit log under their own key, so
 /// the log can still be searched by address and shows them to an administrator; `DELETE /v1/me`
 /// disables the account at once, an administrator can restore it within the grace, and once the
@@ -234,13 +234,19 @@ async fn the_purge_deletes_what_is_past_its_retention_and_says_how_much() {
 /// read as erased, and no table holds their e-mail, address, browser or key name.
 #[tokio::test]
 async fn an_erased_person_leaves_no_trace_while_the_audit_chain_still_verifies() {
+    rampart_testkit::for_each_backend!(|db| {
+        erasure_journey(db).await;
+    });
+}
+
+async fn erasure_journey(db: rampart_testkit::TestDb) {
     // TEST-NET-2: an address that only ever appears in a header; nothing is sent to it.
     const IP: &str = "198.51.100.77";
     const UA: &str = "ErasureProbe/1.0 (a browser only this test uses)";
     const EMAIL: &str = "erase.me@example.com";
     const KEY_NAME: &str = "Ada's laptop key";
     let clock = std::sync::Arc::new(rampart_domain::clock::FixedClock::new(time::OffsetDateTime::now_utc()));
-    let app = TestApp::spawn_with_clock(rampart_testkit::TestDb::fresh().await, clock.clone(), |c| {
+    let app = TestApp::spawn_with_clock(db, clock.clone(), |c| {
         c.login.delay_base_ms = 0;
         c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
     })
@@ -291,7 +297,11 @@ async fn an_erased_person_leaves_no_trace_while_the_audit_chain_still_verifies()
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    assert_eq!((erase_after - rampart_domain::Clock::now(clock.as_ref())).whole_days(), 30, "accounts.erasure_grace_days");
+    assert_eq!(
+        (erase_after - rampart_domain::Clock::now(clock.as_ref())).whole_days(),
+        30,
+        "accounts.erasure_grace_days"
+    );
     assert_eq!(app.me(&token).await.0, 401, "every session ended at once");
     assert_eq!(login().await.0, 403, "the account is disabled");
     let path = format!("/v1/admin/users/{}", person.id.0);
