@@ -159,15 +159,14 @@ macro_rules! with_tx {
         match &store.db {
             $crate::Db::Sqlite(pool) => {
                 #[allow(unused_mut)]
-                let mut $tx =
-                    $crate::tx::Tx::begin(pool, Some("BEGIN IMMEDIATE"), &store.audit, &store.persons).await?;
+                let mut $tx = $crate::tx::Tx::begin(pool, Some("BEGIN IMMEDIATE"), &store.audit).await?;
                 let result: $crate::Result<$crate::tx::Finish<_>> =
                     async { Ok($crate::tx::Finish::Commit($body)) }.await;
                 $tx.finish(store, result).await?
             }
             $crate::Db::Postgres(pool) => {
                 #[allow(unused_mut)]
-                let mut $tx = $crate::tx::Tx::begin(pool, None, &store.audit, &store.persons).await?;
+                let mut $tx = $crate::tx::Tx::begin(pool, None, &store.audit).await?;
                 let result: $crate::Result<$crate::tx::Finish<_>> =
                     async { Ok($crate::tx::Finish::Commit($body)) }.await;
                 $tx.finish(store, result).await?
@@ -214,8 +213,6 @@ pub struct Store {
     accounts: Arc<EpochCache<UserId, (User, MfaStatus)>>,
     /// The audit chain's keys: every append is linked under them, verification checks with them.
     audit: Arc<AuditKeys>,
-    /// Person keys read for appends (`personal`).
-    persons: Arc<personal::PersonKeyCache>,
     /// Moves after every committed change to what a role grants (`Cache::Roles`).
     roles_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// Moves after every committed change to an API key (`Cache::ApiKeys`).
@@ -285,7 +282,6 @@ impl Store {
             sessions: Arc::new(EpochCache::new(opts.session_cache_ttl)),
             accounts: Arc::new(EpochCache::new(opts.session_cache_ttl)),
             audit: Arc::new(audit),
-            persons: Arc::default(),
             roles_epoch: Arc::default(),
             api_keys_epoch: Arc::default(),
             signing_epoch: Arc::default(),

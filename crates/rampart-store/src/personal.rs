@@ -8,48 +8,8 @@ use crate::{Result, Store, StoredEvent, with_pool, with_tx};
 use rampart_domain::personal::{self, PersonKey};
 use rampart_domain::{SecurityEvent, UserId};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// Person keys this process has read from `person_keys`, for appends only: a hit saves the
-/// append a read. Only keys read back committed are kept (never one this transaction just
-/// created, which a rollback would leave stored nowhere). Reads of events never use it: they
-/// always ask the table, so a key erased by any instance opens nothing from then on.
-#[derive(Default)]
-pub(crate) struct PersonKeyCache {
-    keys: Mutex<HashMap<Uuid, PersonKey>>,
-}
-
-/// Entries kept before the cache starts over (32 bytes and an id each: about 5 MB).
-const CACHE_CAP: usize = 100_000;
-
-impl PersonKeyCache {
-    pub(crate) fn get(&self, user: Uuid) -> Option<PersonKey> {
-        self.keys.lock().ok()?.get(&user).cloned()
-    }
-
-    pub(crate) fn put(&self, user: Uuid, key: PersonKey) {
-        if let Ok(mut m) = self.keys.lock() {
-            if m.len() >= CACHE_CAP {
-                m.clear();
-            }
-            m.insert(user, key);
-        }
-    }
-
-    pub(crate) fn forget(&self, user: Uuid) {
-        if let Ok(mut m) = self.keys.lock() {
-            m.remove(&user);
-        }
-    }
-}
-
-impl std::fmt::Debug for PersonKeyCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PersonKeyCache").finish_non_exhaustive()
-    }
-}
 
 impl Store {
     /// The keyed tag of an address (hex), as sealed events are searched by: what a record of a
@@ -231,9 +191,6 @@ impl Store {
             tx.insert_event(event).await?;
             true
         });
-        if done {
-            self.persons.forget(user.0);
-        }
         Ok(done)
     }
 }

@@ -107,8 +107,6 @@ pub(crate) struct Tx<'c, DB: Database> {
     stale: Stale,
     /// The keys an appended event is linked under.
     audit: Arc<AuditKeys>,
-    /// Person keys already read (an event's personal fields are sealed under its subject's).
-    persons: Arc<crate::personal::PersonKeyCache>,
 }
 
 impl<'c, DB: Database> Deref for Tx<'c, DB> {
@@ -134,13 +132,12 @@ impl<DB: Database> Tx<'static, DB> {
         pool: &Pool<DB>,
         statement: Option<&'static str>,
         audit: &Arc<AuditKeys>,
-        persons: &Arc<crate::personal::PersonKeyCache>,
     ) -> Result<Self> {
         let inner = match statement {
             Some(s) => pool.begin_with(s).await?,
             None => pool.begin().await?,
         };
-        Ok(Tx { inner, stale: Stale::default(), audit: Arc::clone(audit), persons: Arc::clone(persons) })
+        Ok(Tx { inner, stale: Stale::default(), audit: Arc::clone(audit) })
     }
 }
 
@@ -388,11 +385,7 @@ where
         let Some(user) = personal::subject(e).filter(|_| personal::has_personal_fields(e)) else {
             return Ok((stored, None));
         };
-        let key = match self.persons.get(user) {
-            Some(k) => Some(k),
-            None => self.person_key(user, e.ts).await?,
-        };
-        match key {
+        match self.person_key(user, e.ts).await? {
             Some(key) => {
                 let tag = e.ip.map(|ip| self.audit.ip_tag(ip).to_vec());
                 personal::seal(&mut stored, &key, &mut rand::rngs::OsRng);
@@ -406,6 +399,12 @@ where
     }
 
     /// `user`'s person key from the table, created if they have none; `None` once erased.
+    ///
+    /// Read in the appending transaction every time, never from a cache: an instance that kept
+    /// a key would go on sealing (and tagging) under it after another instance erased the
+    /// person. On PostgreSQL the read takes a share lock on the key's row, so an erasure either
+    /// committed before (the key is gone: the fields are dropped) or waits for this append to
+    /// commit and then clears its address tag with the others'; SQLite's writers are serial.
     async fn person_key(
         &mut self,
         user: Uuid,
@@ -421,12 +420,13 @@ where
                     .ok_or_else(|| StoreError::Corrupt(format!("person key of {user} does not open"))),
             }
         };
-        let select = "SELECT wrapped FROM person_keys WHERE user_id = $1";
+        let select = if DB::NAME == "PostgreSQL" {
+            "SELECT wrapped FROM person_keys WHERE user_id = $1 FOR SHARE"
+        } else {
+            "SELECT wrapped FROM person_keys WHERE user_id = $1"
+        };
         let row = sqlx::query_as(select).bind(user).fetch_optional(&mut **self).await?;
         if let Some(found) = read(row, &self.audit)? {
-            if let Some(k) = &found {
-                self.persons.put(user, k.clone());
-            }
             return Ok(found);
         }
         let key = rampart_domain::personal::new_key(&mut rand::rngs::OsRng);
@@ -443,7 +443,6 @@ where
             )
             .await?;
         if inserted == 1 {
-            // Not cached: this transaction may yet roll back.
             return Ok(Some(key));
         }
         // Another writer's key won the race: use theirs.
