@@ -47,6 +47,7 @@ mod leader;
 mod mfa;
 mod notifications;
 mod outbox;
+pub mod sealed;
 mod sessions;
 mod signing_keys;
 mod throttle;
@@ -66,6 +67,7 @@ pub use console::{ConsoleUser, KeyOwnerRow, KeySearch, RoleAdoption, UserSearch}
 pub use error::{DbError, StoreError};
 pub use leader::Leadership;
 pub use mfa::{MfaChallenge, MfaStatus, StoredTotp};
+pub use sealed::{RowKey, SEALED_COLUMNS, SealedColumn, SealedCount, SealedRow, StoredRootKey};
 pub use notifications::{ClaimedMail, MESSAGE_KIND, MailCounts, MailOutcome, MailRecord};
 pub use sessions::{RefreshOutcome, RevokeSessions};
 pub use signing_keys::StoredSigningKey;
