@@ -213,7 +213,8 @@ mod tests {
 
         let file = dir.path().join("keys");
         std::fs::write(&file, format!("# current\n{}\n\n{}  # retiring\n", k2.encode(), k1.encode())).unwrap();
-        let (ring, origin) = resolve(&src(|s| s.ring_file = Some(file.clone())), dir.path(), Generation::Refused).unwrap();
+        let (ring, origin) =
+            resolve(&src(|s| s.ring_file = Some(file.clone())), dir.path(), Generation::Refused).unwrap();
         assert_eq!(ring.ids().collect::<Vec<_>>(), [k2.key_id(), k1.key_id()]);
         assert_eq!(origin, KeyOrigin::File(file));
         assert!(!dir.path().join(KEY_FILE_NAME).exists());
@@ -261,8 +262,7 @@ mod tests {
         let (k, o) = resolve(&src, dir.path(), Generation::Refused).unwrap();
         assert_eq!((k.key_id().to_string(), o), (key.key_id(), KeyOrigin::File(file.clone())));
 
-        let both =
-            MasterKeySource { env_value: Some(key.encode().into()), env_file: Some(file), ..Default::default() };
+        let both = MasterKeySource { env_value: Some(key.encode().into()), env_file: Some(file), ..Default::default() };
         assert!(matches!(resolve(&both, dir.path(), Generation::Allowed), Err(MasterKeyError::Both(_))));
         let bad = MasterKeySource { env_value: Some("short".to_string().into()), ..Default::default() };
         let msg = resolve(&bad, dir.path(), Generation::Allowed).unwrap_err().to_string();

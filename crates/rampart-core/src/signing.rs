@@ -9,10 +9,10 @@
 
 use crate::events::SecurityEvents;
 use rampart_config::TokensSettings;
+use rampart_domain::crypto::KeyRing as MasterKeyRing;
 use rampart_domain::tokens::{
     self, AccessClaims, Expectation, PublicJwk, SigningAlg, SigningKey, TokenError, VerifyingKeys,
 };
-use rampart_domain::crypto::KeyRing as MasterKeyRing;
 use rampart_domain::{Action, Actor, Clock, Outcome, Resource, Severity};
 use rampart_store::{Store, StoreError, StoredSigningKey};
 use sha2::{Digest, Sha256};

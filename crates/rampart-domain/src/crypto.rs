@@ -171,7 +171,12 @@ pub enum RingError {
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyRing(current={}, older=[{}], [redacted])", self.key_id(), self.older_ids().collect::<Vec<_>>().join(", "))
+        write!(
+            f,
+            "KeyRing(current={}, older=[{}], [redacted])",
+            self.key_id(),
+            self.older_ids().collect::<Vec<_>>().join(", ")
+        )
     }
 }
 

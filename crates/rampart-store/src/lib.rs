@@ -67,8 +67,8 @@ pub use console::{ConsoleUser, KeyOwnerRow, KeySearch, RoleAdoption, UserSearch}
 pub use error::{DbError, StoreError};
 pub use leader::Leadership;
 pub use mfa::{MfaChallenge, MfaStatus, StoredTotp};
-pub use sealed::{RowKey, SEALED_COLUMNS, SealedColumn, SealedCount, SealedRow, StoredRootKey};
 pub use notifications::{ClaimedMail, MESSAGE_KIND, MailCounts, MailOutcome, MailRecord};
+pub use sealed::{RowKey, SEALED_COLUMNS, SealedColumn, SealedCount, SealedRow, StoredRootKey};
 pub use sessions::{RefreshOutcome, RevokeSessions};
 pub use signing_keys::StoredSigningKey;
 pub use throttle::AttemptDecision;

@@ -61,7 +61,8 @@ async fn transit(app: &TestApp, api_key: &str, path: &str, body: Value) -> (u16,
 }
 
 async fn encrypt(app: &TestApp, api_key: &str, plain: &str) -> String {
-    let (s, body) = transit(app, api_key, "/v1/transit/encrypt/orders", json!({ "plaintext": B64.encode(plain) })).await;
+    let (s, body) =
+        transit(app, api_key, "/v1/transit/encrypt/orders", json!({ "plaintext": B64.encode(plain) })).await;
     assert_eq!(s, 200, "{body}");
     body["data"]["ciphertext"].as_str().unwrap().to_string()
 }
@@ -77,7 +78,7 @@ async fn new_webhook(app: &TestApp, token: &str) -> (String, String) {
         .post_bearer(
             "/v1/admin/webhooks",
             token,
-            &json!({ "url": "http://127.0.0.1:9/", "events": ["webhook.test"], "enabled": false }),
+            &json!({ "url": "https://receiver.example/hook", "events": ["webhook.test"], "enabled": false }),
         )
         .await;
     assert_eq!(s, 201, "{w}");
@@ -86,7 +87,12 @@ async fn new_webhook(app: &TestApp, token: &str) -> (String, String) {
 
 /// Writes while a rotation runs: sign-ins, new webhooks, transit encryptions. Returns what
 /// it encrypted (plaintext, ciphertext) and the webhooks it made; panics on any failure.
-async fn load(app: &TestApp, admin: &str, api_key: &str, stop: &AtomicBool) -> (Vec<(String, String)>, Vec<(String, String)>) {
+async fn load(
+    app: &TestApp,
+    admin: &str,
+    api_key: &str,
+    stop: &AtomicBool,
+) -> (Vec<(String, String)>, Vec<(String, String)>) {
     let (mut encrypted, mut hooks) = (Vec::new(), Vec::new());
     let mut i = 0;
     while !stop.load(Ordering::Acquire) || i < 3 {
@@ -102,7 +108,13 @@ async fn load(app: &TestApp, admin: &str, api_key: &str, stop: &AtomicBool) -> (
 
 /// Rotates with the real binary while `app` takes writes; asserts the run ends with nothing
 /// left under older keys and showed progress.
-async fn rotate_under_load(app: &TestApp, db: &TestDb, ns: &[u8], admin: &str, api_key: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
+async fn rotate_under_load(
+    app: &TestApp,
+    db: &TestDb,
+    ns: &[u8],
+    admin: &str,
+    api_key: &str,
+) -> (Vec<(String, String)>, Vec<(String, String)>) {
     let stop = AtomicBool::new(false);
     let writes = load(app, admin, api_key, &stop);
     let run = async {
@@ -117,7 +129,8 @@ async fn rotate_under_load(app: &TestApp, db: &TestDb, ns: &[u8], admin: &str, a
     assert_eq!(report["key_id"], key(ns[0]).key_id(), "{report}");
     assert_eq!(report["remaining_under_older_keys"], 0, "{report}");
     assert!(report["resealed"].as_u64().unwrap() > 5, "{report}");
-    for column in ["mfa_totp.secret", "signing_keys.private_sealed", "transit_key_versions.material", "root_keys.sealed"]
+    for column in
+        ["mfa_totp.secret", "signing_keys.private_sealed", "transit_key_versions.material", "root_keys.sealed"]
     {
         assert!(stderr.lines().any(|l| l.starts_with(&format!("{column}: "))), "progress for {column}: {stderr}");
     }
@@ -195,7 +208,8 @@ async fn rotating_twice_under_load_keeps_everything_readable_and_the_old_keys_ca
     assert!(status["counts"].as_array().unwrap().iter().all(|c| c["key_id"] == key(3).key_id()), "{status}");
     totp_login(&app, &clock, &secret).await;
     let mt = app.mfa_token("ann@rotation.test", PW).await.mfa_token;
-    let (s, body) = app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "backup_code": backup_codes[0] })).await;
+    let (s, body) =
+        app.post_json("/v1/auth/login/mfa", &json!({ "mfa_token": mt, "backup_code": backup_codes[0] })).await;
     assert_eq!(s, 200, "a backup code made under k1: {body}");
     for (plain, ciphertext) in &encrypted {
         assert_eq!(&decrypt(&app, &api_key, ciphertext).await, plain);
@@ -214,7 +228,8 @@ async fn rotating_twice_under_load_keeps_everything_readable_and_the_old_keys_ca
         let original = WebhookSecret::parse(secret).unwrap();
         assert_eq!(WebhookSecret::from_bytes(opened).sign("msg_1", 1, b"{}"), original.sign("msg_1", 1, b"{}"));
     }
-    let (s, body) = app.post_bearer(&format!("/v1/admin/webhooks/{}/rotate-secret", hooks[0].0), &old_token, &json!({})).await;
+    let (s, body) =
+        app.post_bearer(&format!("/v1/admin/webhooks/{}/rotate-secret", hooks[0].0), &old_token, &json!({})).await;
     assert!(s < 300, "{body}");
     assert!(rampart_core::services::audit::sign_checkpoint(&app.state).await.unwrap().is_some());
     app.stop().await.unwrap();
@@ -255,7 +270,13 @@ async fn a_rotation_stopped_half_way_is_finished_by_the_next_run() {
     let out = rampart(&db, &[2, 1], &["master-key", "status"]).await;
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     let under = |id: String| {
-        status["counts"].as_array().unwrap().iter().filter(|c| c["key_id"] == id).map(|c| c["count"].as_i64().unwrap()).sum::<i64>()
+        status["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["key_id"] == id)
+            .map(|c| c["count"].as_i64().unwrap())
+            .sum::<i64>()
     };
     assert!(under(key(1).key_id()) > 0 && under(key(2).key_id()) > 0, "a mix after the crash: {status}");
     let app = spawn(&db, &[2, 1], &clock).await;
