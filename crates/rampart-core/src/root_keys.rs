@@ -1,13 +1,14 @@
 //! The keys Rampart once derived from the master key on every start, now kept sealed in the
 //! store (`root_keys`, migration 0021) so that their values outlive a master-key rotation: the
-//! audit chain's link and checkpoint keys (old checkpoints keep verifying), the backup-code
+//! audit chain's link and checkpoint keys (old checkpoints keep verifying), the personal-data
+//! key (person keys stay unwrappable, address tags keep matching), the backup-code
 //! hashing key (stored codes keep working), the e-mail login code key, and the login-throttle
 //! and CSRF keys. A purpose seen for the first time is stored as the current master key's
 //! derivation, exactly what every start derived before the table existed.
 
 use crate::authz::{AuthKeys, CSRF_KEY_PURPOSE, THROTTLE_KEY_PURPOSE};
 use rampart_domain::KeyRing;
-use rampart_domain::audit::{AuditKeys, CHAIN_KEY_PURPOSE, CHECKPOINT_KEY_PURPOSE};
+use rampart_domain::audit::{AuditKeys, CHAIN_KEY_PURPOSE, CHECKPOINT_KEY_PURPOSE, PERSONAL_KEY_PURPOSE};
 use rampart_store::{Store, StoreError, sealed};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -19,6 +20,7 @@ pub const EMAIL_CODES_PURPOSE: &str = "rampart email login codes v1";
 pub const PURPOSES: &[&str] = &[
     CHAIN_KEY_PURPOSE,
     CHECKPOINT_KEY_PURPOSE,
+    PERSONAL_KEY_PURPOSE,
     BACKUP_CODES_PURPOSE,
     EMAIL_CODES_PURPOSE,
     THROTTLE_KEY_PURPOSE,
@@ -60,11 +62,11 @@ pub async fn load(store: &Store, ring: &KeyRing, now: OffsetDateTime) -> Result<
     for purpose in PURPOSES {
         keys.push(one(store, ring, purpose, now).await?);
     }
-    let [chain, checkpoint, backup, email, throttle, csrf] = <[_; 6]>::try_from(keys)
+    let [chain, checkpoint, personal, backup, email, throttle, csrf] = <[_; 7]>::try_from(keys)
         .map_err(|_| RootKeyError::Open { purpose: "*".into(), reason: "wrong number of root keys".into() })?;
     Ok(RootKeys {
         // Checkpoints name the master key the checkpoint key was first derived from.
-        audit: AuditKeys::from_keys(*chain.0, *checkpoint.0, checkpoint.1),
+        audit: AuditKeys::from_keys(*chain.0, *checkpoint.0, *personal.0, checkpoint.1),
         auth: AuthKeys::from_keys(*throttle.0, *csrf.0),
         codes: CodeKeys { backup_codes: backup.0, email_codes: email.0 },
     })

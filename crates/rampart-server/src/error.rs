@@ -159,6 +159,8 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         | K::RoleExists
         | K::RoleBuiltin
         | K::LastAdmin
+        | K::ErasureScheduled
+        | K::ErasureNotScheduled
         | K::Conflict => (S::CONFLICT, "Conflict"),
         K::Overloaded => (S::SERVICE_UNAVAILABLE, "Overloaded"),
         K::Unavailable => (S::SERVICE_UNAVAILABLE, "Service unavailable"),

@@ -15,6 +15,7 @@ pub(crate) enum Param {
     Ts(time::OffsetDateTime),
     Int(i64),
     Bool(bool),
+    Bytes(Vec<u8>),
 }
 
 /// Binds filter parameters onto a query, in order (a macro: the query's type differs per backend).
@@ -28,6 +29,7 @@ macro_rules! bind_params {
                 $crate::Param::Ts(t) => q.bind($crate::ts::Ts(*t)),
                 $crate::Param::Int(i) => q.bind(*i),
                 $crate::Param::Bool(b) => q.bind(*b),
+                $crate::Param::Bytes(v) => q.bind(v.clone()),
             };
         }
         q
@@ -47,6 +49,7 @@ mod leader;
 mod mfa;
 mod notifications;
 mod outbox;
+mod personal;
 pub mod sealed;
 mod sessions;
 mod signing_keys;
@@ -158,14 +161,15 @@ macro_rules! with_tx {
         match &store.db {
             $crate::Db::Sqlite(pool) => {
                 #[allow(unused_mut)]
-                let mut $tx = $crate::tx::Tx::begin(pool, Some("BEGIN IMMEDIATE"), &store.audit).await?;
+                let mut $tx =
+                    $crate::tx::Tx::begin(pool, Some("BEGIN IMMEDIATE"), &store.audit, &store.persons).await?;
                 let result: $crate::Result<$crate::tx::Finish<_>> =
                     async { Ok($crate::tx::Finish::Commit($body)) }.await;
                 $tx.finish(store, result).await?
             }
             $crate::Db::Postgres(pool) => {
                 #[allow(unused_mut)]
-                let mut $tx = $crate::tx::Tx::begin(pool, None, &store.audit).await?;
+                let mut $tx = $crate::tx::Tx::begin(pool, None, &store.audit, &store.persons).await?;
                 let result: $crate::Result<$crate::tx::Finish<_>> =
                     async { Ok($crate::tx::Finish::Commit($body)) }.await;
                 $tx.finish(store, result).await?
@@ -212,6 +216,8 @@ pub struct Store {
     accounts: Arc<EpochCache<UserId, (User, MfaStatus)>>,
     /// The audit chain's keys: every append is linked under them, verification checks with them.
     audit: Arc<AuditKeys>,
+    /// Person keys read for appends (`personal`).
+    persons: Arc<personal::PersonKeyCache>,
     /// Moves after every committed change to what a role grants (`Cache::Roles`).
     roles_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// Moves after every committed change to an API key (`Cache::ApiKeys`).
@@ -281,6 +287,7 @@ impl Store {
             sessions: Arc::new(EpochCache::new(opts.session_cache_ttl)),
             accounts: Arc::new(EpochCache::new(opts.session_cache_ttl)),
             audit: Arc::new(audit),
+            persons: Arc::default(),
             roles_epoch: Arc::default(),
             api_keys_epoch: Arc::default(),
             signing_epoch: Arc::default(),
