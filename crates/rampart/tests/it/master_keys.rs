@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+const UA: &str = "rotation-test-browser/1.0";
+
 fn key(n: u8) -> MasterKey {
     if n == 1 { test_master_key() } else { MasterKey::from_bytes([n; 32]) }
 }
@@ -156,6 +158,15 @@ async fn rotating_twice_under_load_keeps_everything_readable_and_the_old_keys_ca
     let app = spawn(&db, &[1], &clock).await;
     let admin = app.create_and_login("root@rotation.test", PW, &["admin"]).await;
     let ann = app.create_and_login("ann@rotation.test", PW, &[]).await;
+    let ann_id = app.me(&ann.access_token).await.1["user"]["id"].as_str().unwrap().to_string();
+    // A sign-in whose browser the audit log keeps sealed under Ann's person key.
+    let res = app
+        .post("/v1/auth/login", &json!({ "email": "ann@rotation.test", "password": PW }))
+        .header("user-agent", UA)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
     let (secret, backup_codes) = enable_totp(&app, &ann.access_token, clock.now()).await;
     let (hook_id, hook_secret) = new_webhook(&app, &admin.access_token).await;
     let (s, k) = app
@@ -218,6 +229,12 @@ async fn rotating_twice_under_load_keeps_everything_readable_and_the_old_keys_ca
     let (s, jwks) = app.get_bearer("/.well-known/jwks.json", &old_token).await;
     assert_eq!((s, jwks["keys"].as_array().map(Vec::len)), (200, Some(2)), "{jwks}");
     app.state.signing.rotate("test").await.unwrap();
+    let (s, found) = app.get_bearer(&format!("/v1/admin/audit?actor_id={ann_id}"), &old_token).await;
+    assert_eq!(s, 200, "{found}");
+    assert!(
+        found["items"].as_array().unwrap().iter().any(|e| e["user_agent"] == UA),
+        "personal fields sealed under k1's era still read: {found}"
+    );
     for (id, secret) in hooks.iter().chain(&more_hooks).chain([(hook_id, hook_secret)].iter()) {
         let stored = app.state.store.get_webhook(id.parse().unwrap()).await.unwrap().unwrap();
         let opened = app
