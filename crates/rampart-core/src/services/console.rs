@@ -337,6 +337,8 @@ pub struct UserDetail {
     pub keys: Vec<StoredApiKey>,
     /// The newest events about or by the user.
     pub events: Vec<StoredEvent>,
+    /// When a scheduled erasure is due (restorable until then).
+    pub erase_after: Option<time::OffsetDateTime>,
 }
 
 /// One user's whole picture (recorded as `user.read` of that user).
@@ -365,6 +367,7 @@ pub async fn user_detail(
         sessions: state.store.list_sessions(id, state.clock.now()).await?,
         keys: state.store.list_api_keys(id).await?,
         events,
+        erase_after: state.store.erasure_due(id).await?,
     })
 }
 

@@ -206,6 +206,15 @@ async fn destructive_actions_need_a_confirmation_and_a_recent_reauthentication_a
     let scheduled = app.state.store.get_user(target.id).await.unwrap().expect("kept until the grace ends");
     assert!(scheduled.disabled, "disabled at once");
     assert_eq!(app.wait_for_event(Action::UserErasureScheduled).await.actor, Actor::User(root.id.0));
+    // The user's page says so and offers the restore, which enables the account again.
+    let (_, page) = get(&app, &cookie, &format!("/ui/admin/users/{id}")).await;
+    assert!(page.contains("Erasure scheduled") && page.contains(&format!("/ui/admin/users/{id}/restore")), "{page}");
+    let res = post(&app, &cookie, &format!("/ui/admin/users/{id}/restore"), &[("csrf", &token)]).await;
+    assert_eq!(location(&res), format!("/ui/admin/users/{id}?done=admin_restored"));
+    let restored = app.state.store.get_user(target.id).await.unwrap().unwrap();
+    assert!(!restored.disabled && app.state.store.erasure_due(target.id).await.unwrap().is_none());
+    let (_, page) = get(&app, &cookie, &format!("/ui/admin/users/{id}")).await;
+    assert!(!page.contains("Erasure scheduled"));
 
     // Clearing IP rules is destructive too.
     let res = post(

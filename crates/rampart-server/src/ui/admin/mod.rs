@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/admin/users/{id}/disable", post(users::disable))
         .route("/ui/admin/users/{id}/enable", post(users::enable))
         .route("/ui/admin/users/{id}/unlock", post(users::unlock))
+        .route("/ui/admin/users/{id}/restore", post(users::restore))
         .route("/ui/admin/users/{id}/sessions/revoke", post(users::revoke_sessions))
         .route("/ui/admin/users/{id}/sessions/{sid}/revoke", post(users::revoke_session))
         .route("/ui/admin/users/{id}/keys/{kid}/revoke", post(users::revoke_key))

@@ -201,6 +201,8 @@ pub struct UserPage<'a> {
     disabled: bool,
     /// Until when a sign-in lockout keeps the user out (empty: not locked out).
     locked_until: String,
+    /// When a scheduled erasure is due (empty: none scheduled).
+    erase_after: String,
     created: String,
     last_login: String,
     roles: Vec<RoleChoice>,
@@ -291,6 +293,7 @@ pub async fn detail(
         verified: u.email_verified,
         disabled: u.disabled,
         locked_until: d.user.locked_until.map(when).unwrap_or_default(),
+        erase_after: d.erase_after.map(when).unwrap_or_default(),
         created: when(u.created_at),
         last_login: d.user.last_login_at.map_or_else(|| never.to_string(), when),
         roles,
@@ -380,6 +383,16 @@ pub async fn enable(
     let changes = admin::UserChanges { disabled: Some(false), ..admin::UserChanges::default() };
     let r = admin::update_user(&state, &ctx, &admin.caller, &id, changes).await.map(|_| ());
     done_or_error(&state, &admin.auth, r, &back(&id, "admin_enabled"))
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    admin: Admin<UsersDelete>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = admin::restore_user(&state, &ctx, &admin.caller, &id).await;
+    done_or_error(&state, &admin.auth, r, &back(&id, "admin_restored"))
 }
 
 pub async fn unlock(
