@@ -220,6 +220,18 @@ class Journeys(unittest.TestCase):
         p.fill("#backup", codes[1])
         p.click("form:has(#backup) button[type=submit]")
         page.wait_for_url("**/ui/account")
+
+        # Leaving: the account page's danger zone, the password, then signed out with a date.
+        p.click("text=Delete my account…")
+        page.wait_for_url("**/ui/account/delete")
+        self.assertIn("The grace period is 30 days.", p.inner_text("main"))
+        page.check("delete-account")
+        p.fill("#password", new_password)
+        p.click("main button[type=submit]")
+        self.assertEqual(p.inner_text("h1"), "Your account is scheduled for erasure")
+        page.check("deleted")
+        page.goto("/ui/account")
+        page.wait_for_url("**/ui/login**")
         self.assertEqual(page.problems, [])
         page.close()
 
