@@ -162,6 +162,8 @@ pub struct ReauthPage<'a> {
     danger: bool,
     /// A sentence after the intro (empty: none).
     note: String,
+    /// The way back: the account page (`true`) or the security page.
+    from_account: bool,
 }
 
 fn reauth_page<'a>(
@@ -186,14 +188,16 @@ fn reauth_page<'a>(
         ),
         _ => String::new(),
     };
+    let from_account = which == "erase";
     ReauthPage {
-        c: Chrome::account(state, auth, title, "security").with(notice),
+        c: Chrome::account(state, auth, title, if from_account { "account" } else { "security" }).with(notice),
         action: action.to_string(),
         intro,
         submit,
         ask_code,
         danger,
         note,
+        from_account,
     }
 }
 
@@ -404,6 +408,7 @@ fn remove_passkey_page<'a>(
         ask_code: true,
         danger: true,
         note: String::new(),
+        from_account: false,
     }
 }
 
