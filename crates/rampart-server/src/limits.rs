@@ -313,6 +313,29 @@ where
     }
 }
 
+/// `axum::extract::Form` whose rejections (a wrong media type, a missing or malformed field)
+/// are problem documents like every other error: 415 `unsupported_media_type` when the body is
+/// not `application/x-www-form-urlencoded`, else 400 `invalid_request`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiForm<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::FormRejection;
+        match axum::extract::Form::<T>::from_request(req, state).await {
+            Ok(axum::extract::Form(v)) => Ok(ApiForm(v)),
+            Err(FormRejection::InvalidFormContentType(_)) => Err(ApiError::UnsupportedMediaType),
+            Err(rejection) => Err(ApiError::InvalidRequest(rejection.body_text())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
