@@ -90,6 +90,7 @@ mod tests {
             "webhooks",
             "notifications",
             "retention",
+            "exports",
             "webauthn",
             "gateway",
             "security",
