@@ -127,4 +127,17 @@ impl Store {
         });
         Ok(done)
     }
+
+    /// Deletes the records of exports downloaded, or expired, before `cutoff` (the retention
+    /// purge); their events stay in the audit log. The number deleted.
+    pub async fn purge_exports(&self, cutoff: OffsetDateTime) -> Result<u64> {
+        let done = with_pool!(self, |pool| sqlx::query(
+            "DELETE FROM exports WHERE (downloaded_at IS NOT NULL AND downloaded_at < $1) OR expires_at < $1"
+        )
+        .bind(Ts(cutoff))
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done)
+    }
 }

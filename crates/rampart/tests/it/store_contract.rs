@@ -992,6 +992,9 @@ async fn an_export_is_approved_by_another_and_claimed_once_and_its_rows_stay_fro
         let waiting = store.list_exports(Some("pending_approval"), 10).await.unwrap();
         assert_eq!(waiting.iter().map(|x| x.id).collect::<Vec<_>>(), [stale.id]);
         assert_eq!(store.list_exports(None, 10).await.unwrap().len(), 3);
+        assert_eq!(store.purge_exports(t).await.unwrap(), 0, "none expired or downloaded before t");
+        assert_eq!(store.purge_exports(t + time::Duration::minutes(1)).await.unwrap(), 3);
+        assert!(store.list_exports(None, 10).await.unwrap().is_empty());
 
         // Frozen rows: events after `through_seq` and users created after `as_of` are out.
         let filter = AuditFilter { action: Some("auth.refresh".into()), ..AuditFilter::default() };
