@@ -24,6 +24,10 @@ pub struct AccountsConfig {
     /// The link in the password-reset e-mail; `{token}` is replaced by the token. The default is
     /// Rampart's own page (`/ui/reset`).
     pub reset_password_url: String,
+    /// How long an account whose erasure was asked for (`DELETE /v1/me`, or an administrator's
+    /// `DELETE /v1/admin/users/{id}`) stays disabled, restorable by an administrator, before it
+    /// is erased, in days. 0: erased by the next maintenance run.
+    pub erasure_grace_days: u64,
 }
 
 impl Default for AccountsConfig {
@@ -35,6 +39,7 @@ impl Default for AccountsConfig {
             reset_ttl_minutes: 30,
             verify_email_url: "http://127.0.0.1:8080/ui/verify-email?token={token}".into(),
             reset_password_url: "http://127.0.0.1:8080/ui/reset?token={token}".into(),
+            erasure_grace_days: 30,
         }
     }
 }
@@ -52,6 +57,8 @@ pub struct AccountsSettings {
     pub verify_email_url: String,
     /// Contains `{token}`; see [`AccountsSettings::reset_password_link`].
     pub reset_password_url: String,
+    /// How long an erasure waits (0 to 365 days).
+    pub erasure_grace: time::Duration,
 }
 
 impl AccountsSettings {
@@ -87,6 +94,9 @@ impl AccountsConfig {
         if !(5..=24 * 60).contains(&self.reset_ttl_minutes) {
             p.push(format!("accounts.reset_ttl_minutes: must be between 5 and 1440; got {}", self.reset_ttl_minutes));
         }
+        if self.erasure_grace_days > 365 {
+            p.push(format!("accounts.erasure_grace_days: must be between 0 and 365; got {}", self.erasure_grace_days));
+        }
         p
     }
 
@@ -99,6 +109,7 @@ impl AccountsConfig {
             reset_ttl: span(minutes(self.reset_ttl_minutes)),
             verify_email_url: self.verify_email_url.clone(),
             reset_password_url: self.reset_password_url.clone(),
+            erasure_grace: span(days(self.erasure_grace_days)),
         })
     }
 }

@@ -94,6 +94,12 @@ pub enum ServiceError {
     RoleBuiltin(String),
     #[error("this is the last enabled administrator; make another one first")]
     LastAdmin,
+    /// The account's erasure is already scheduled.
+    #[error("this account's erasure is already scheduled")]
+    ErasureScheduled,
+    /// Restore of an account with no erasure pending (never asked for, or already done).
+    #[error("this account has no erasure to take back")]
+    ErasureNotScheduled,
     #[error("{0}")]
     Conflict(String),
     #[error(
@@ -180,6 +186,8 @@ impl ServiceErrorKind {
             K::RoleExists => "role_exists",
             K::RoleBuiltin => "role_builtin",
             K::LastAdmin => "last_admin",
+            K::ErasureScheduled => "erasure_scheduled",
+            K::ErasureNotScheduled => "erasure_not_scheduled",
             K::Conflict => "conflict",
             K::ExportApprovalRequired => "export_approval_required",
             K::ExportSelfApproval => "export_self_approval",

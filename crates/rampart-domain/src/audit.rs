@@ -25,6 +25,9 @@ use time::OffsetDateTime;
 pub const CHECKPOINT_KEY_PURPOSE: &str = "audit-checkpoint-v1";
 /// The purpose string the chain's link key is derived under.
 pub const CHAIN_KEY_PURPOSE: &str = "audit-chain-v1";
+/// The purpose string of the key person keys are wrapped under and addresses tagged with
+/// ([`crate::personal`]).
+pub const PERSONAL_KEY_PURPOSE: &str = "audit-personal-v1";
 /// The MAC "before the first checkpoint" that links and the first checkpoint carry.
 pub const NO_CHECKPOINT: [u8; 32] = [0; 32];
 
@@ -53,6 +56,7 @@ fn hmac_verify(key: &[u8; 32], parts: &[&[u8]], tag: &[u8; 32]) -> bool {
 pub struct AuditKeys {
     chain: zeroize::Zeroizing<[u8; 32]>,
     checkpoint: zeroize::Zeroizing<[u8; 32]>,
+    personal: zeroize::Zeroizing<[u8; 32]>,
     key_id: String,
 }
 
@@ -67,6 +71,7 @@ impl AuditKeys {
         AuditKeys {
             chain: zeroize::Zeroizing::new(master.derive(CHAIN_KEY_PURPOSE)),
             checkpoint: zeroize::Zeroizing::new(master.derive(CHECKPOINT_KEY_PURPOSE)),
+            personal: zeroize::Zeroizing::new(master.derive(PERSONAL_KEY_PURPOSE)),
             key_id: master.key_id(),
         }
     }
@@ -74,6 +79,26 @@ impl AuditKeys {
     /// The id of the master key these were derived from (stored with checkpoints).
     pub fn key_id(&self) -> &str {
         &self.key_id
+    }
+
+    /// A person key wrapped for storage ([`crate::personal::wrap_key`]).
+    pub fn wrap_person_key(
+        &self,
+        user: uuid::Uuid,
+        key: &crate::personal::PersonKey,
+        rng: &mut (impl rand::RngCore + rand::CryptoRng),
+    ) -> Vec<u8> {
+        crate::personal::wrap_key(&self.personal, user, key, rng)
+    }
+
+    pub fn unwrap_person_key(&self, user: uuid::Uuid, wrapped: &[u8]) -> Option<crate::personal::PersonKey> {
+        crate::personal::unwrap_key(&self.personal, user, wrapped)
+    }
+
+    /// The searchable tag of a sealed event's address: an HMAC, so the table holds no address,
+    /// yet `?ip=` finds the events.
+    pub fn ip_tag(&self, ip: std::net::IpAddr) -> [u8; 32] {
+        hmac(&self.personal, &[b"rampart.audit.ip.v1\n", ip.to_string().as_bytes()])
     }
 
     /// An event's link: HMAC over the previous link, the newest checkpoint's MAC (or

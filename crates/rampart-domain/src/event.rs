@@ -66,6 +66,11 @@ pub enum Action {
     UserUpdated,
     /// A user and their data were erased.
     UserDeleted,
+    /// A user's erasure was asked for (by themselves or an administrator): the account is
+    /// disabled now and erased when the grace ends (details: `erase_after`).
+    UserErasureScheduled,
+    /// An administrator restored an account scheduled for erasure, within the grace.
+    UserRestored,
     /// The audit hash chain was verified (details: the verdict).
     AuditVerified,
     /// The audit log was queried (`GET /v1/admin/audit`, stats; details: the filter).
@@ -209,6 +214,8 @@ impl Action {
         Action::RoleDeleted,
         Action::UserUpdated,
         Action::UserDeleted,
+        Action::UserErasureScheduled,
+        Action::UserRestored,
         Action::AuditVerified,
         Action::AuditRead,
         Action::AuditExported,
@@ -293,6 +300,8 @@ impl Action {
             Action::RoleDeleted => "role.deleted",
             Action::UserUpdated => "user.updated",
             Action::UserDeleted => "user.deleted",
+            Action::UserErasureScheduled => "user.erasure_scheduled",
+            Action::UserRestored => "user.restored",
             Action::AuditVerified => "audit.verified",
             Action::AuditRead => "audit.read",
             Action::AuditExported => "audit.exported",
@@ -471,6 +480,9 @@ pub struct SecurityEvent {
     pub request_id: Option<String>,
     /// Structured extra facts. Never a secret: callers put ids and reasons here, not values.
     pub details: serde_json::Value,
+    /// The personal fields sealed under the subject's key, as stored ([`crate::personal`]); when
+    /// set, the chain links this instead of `ip`, `user_agent` and the personal detail keys.
+    pub sealed_personal: Option<String>,
 }
 
 /// Longest user agent kept in an event; longer ones are cut (a client controls this header).
@@ -492,6 +504,7 @@ impl SecurityEvent {
             user_agent: None,
             request_id: None,
             details: serde_json::Value::Object(Default::default()),
+            sealed_personal: None,
         }
     }
 
@@ -561,6 +574,30 @@ impl SecurityEvent {
                 "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
             ))
             .unwrap_or_default();
+        if let Some(sealed) = &self.sealed_personal {
+            // The stored form of an event with sealed personal fields: those fields appear only
+            // sealed, so erasing the key that opens them leaves the link intact.
+            let mut details = sorted(&self.details);
+            if let Some(m) = details.as_object_mut() {
+                m.retain(|k, _| !crate::personal::PERSONAL_DETAILS.contains(&k.as_str()));
+            }
+            let v = serde_json::json!([
+                "rampart.audit.v2",
+                self.id.to_string(),
+                ts,
+                self.action.as_str(),
+                self.outcome.as_str(),
+                self.severity.as_str(),
+                self.actor.kind(),
+                self.actor.id().map(|id| id.to_string()),
+                self.resource.as_ref().map(|r| r.kind.clone()),
+                self.resource.as_ref().and_then(|r| r.id.clone()),
+                self.request_id,
+                details,
+                sealed,
+            ]);
+            return serde_json::to_vec(&v).unwrap_or_default();
+        }
         let v = serde_json::json!([
             "rampart.audit.v1",
             self.id.to_string(),

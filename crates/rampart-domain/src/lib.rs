@@ -22,6 +22,7 @@ pub mod opaque;
 pub mod otp;
 pub mod password;
 pub mod permission;
+pub mod personal;
 pub mod ratelimit;
 pub mod secret;
 pub mod session;

@@ -159,6 +159,8 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         | K::RoleExists
         | K::RoleBuiltin
         | K::LastAdmin
+        | K::ErasureScheduled
+        | K::ErasureNotScheduled
         | K::Conflict => (S::CONFLICT, "Conflict"),
         K::ExportApprovalRequired | K::ExportSelfApproval | K::ExportNotRequester => (S::FORBIDDEN, "Forbidden"),
         K::ExportNotPending | K::ExportPendingApproval => (S::CONFLICT, "Conflict"),

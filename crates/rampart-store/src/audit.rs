@@ -3,7 +3,7 @@
 use crate::Param;
 use crate::tx::Finish;
 use crate::{Result, Store, StoreError, with_pool, with_tx};
-use rampart_domain::audit::{AuditFilter, ChainFault, ChainOrigin, ChainedEvent, Checkpoint, NO_CHECKPOINT};
+use rampart_domain::audit::{AuditFilter, AuditKeys, ChainFault, ChainOrigin, ChainedEvent, Checkpoint, NO_CHECKPOINT};
 use rampart_domain::{Action, Actor, Outcome, Resource, SecurityEvent, Severity};
 use sqlx::types::Json;
 use std::sync::Arc;
@@ -64,6 +64,7 @@ struct EventRow {
     user_agent: Option<String>,
     request_id: Option<String>,
     details: Json<serde_json::Value>,
+    personal: Option<String>,
 }
 
 fn decode(r: EventRow) -> Result<(i64, SecurityEvent)> {
@@ -90,6 +91,7 @@ fn decode(r: EventRow) -> Result<(i64, SecurityEvent)> {
             user_agent: r.user_agent,
             request_id: r.request_id,
             details: r.details.0,
+            sealed_personal: r.personal,
         };
         Ok((r.seq, event))
     }
@@ -156,7 +158,7 @@ impl TryFrom<CheckpointRow> for Checkpoint {
 
 const VERIFY_PAGE: i64 = 1000;
 pub(crate) const CHAIN_COLUMNS: &str = "seq, id, ts, action, outcome, severity, actor_type, actor_id, resource_type, resource_id, \
-                             ip, user_agent, request_id, details, prev_hash, hash";
+                             ip, user_agent, request_id, details, prev_hash, hash, personal";
 
 /// The outcome of a retention purge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +181,7 @@ enum Scan {
 }
 
 /// `WHERE …` for a filter, with placeholders numbered from `$1`, and the values to bind.
-fn filter_sql(f: &AuditFilter, scan: Scan) -> (String, Vec<Param>) {
+fn filter_sql(f: &AuditFilter, scan: Scan, audit: &AuditKeys) -> (String, Vec<Param>) {
     let col = |c: &str| if scan == Scan::BySeq { format!("COALESCE({c}, {c})") } else { c.to_string() };
     let mut clauses: Vec<String> = Vec::new();
     let mut params = Vec::new();
@@ -216,7 +218,9 @@ fn filter_sql(f: &AuditFilter, scan: Scan) -> (String, Vec<Param>) {
         clauses.push(format!("{} = {}", col("severity"), p(Param::Text(s.as_str().into()))));
     }
     if let Some(ip) = f.ip {
-        clauses.push(format!("{} = {}", col("ip"), p(Param::Text(ip.to_string()))));
+        // A sealed event keeps only its address's keyed tag (`rampart_domain::personal`).
+        let (plain, tag) = (p(Param::Text(ip.to_string())), p(Param::Bytes(audit.ip_tag(ip).to_vec())));
+        clauses.push(format!("({} = {plain} OR {} = {tag})", col("ip"), col("ip_tag")));
     }
     if let Some(t) = f.since {
         clauses.push(format!("{} >= {}", col("ts"), p(Param::Ts(t))));
@@ -733,7 +737,7 @@ impl Store {
             None => Outcome::ALL.to_vec(),
         };
         let rest = AuditFilter { action: None, outcome: None, ..filter.clone() };
-        let (mut clause, mut params) = filter_sql(&rest, Scan::Indexed);
+        let (mut clause, mut params) = filter_sql(&rest, Scan::Indexed, &self.audit);
         if let Some(b) = before_seq {
             params.push(Param::Int(b));
             clause.push_str(&format!(" AND seq < ${}", params.len()));
@@ -769,7 +773,7 @@ impl Store {
         };
         let rows: Vec<ChainRow> =
             with_pool!(self, |pool| bind_params!(sqlx::query_as(&sql), &params).fetch_all(pool).await)?;
-        rows.into_iter().map(StoredEvent::try_from).collect()
+        self.reveal(rows.into_iter().map(StoredEvent::try_from).collect::<Result<_>>()?).await
     }
 
     /// The distinct actions recorded in the byte range [`action`, `action` + "/"), which holds
@@ -812,7 +816,7 @@ impl Store {
         through_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>> {
-        let (mut clause, mut params) = filter_sql(filter, Scan::BySeq);
+        let (mut clause, mut params) = filter_sql(filter, Scan::BySeq, &self.audit);
         params.push(Param::Int(after_seq));
         clause.push_str(&format!(" AND seq > ${}", params.len()));
         params.push(Param::Int(through_seq));
@@ -822,12 +826,12 @@ impl Store {
             format!("SELECT {CHAIN_COLUMNS} FROM audit_events WHERE {clause} ORDER BY seq LIMIT ${}", params.len());
         let rows: Vec<ChainRow> =
             with_pool!(self, |pool| bind_params!(sqlx::query_as(&sql), &params).fetch_all(pool).await)?;
-        rows.into_iter().map(StoredEvent::try_from).collect()
+        self.reveal(rows.into_iter().map(StoredEvent::try_from).collect::<Result<_>>()?).await
     }
 
     /// Counts of events matching `filter` by action and outcome, sorted by action then outcome.
     pub async fn event_stats(&self, filter: &AuditFilter) -> Result<Vec<(String, String, i64)>> {
-        let (clause, params) = filter_sql(filter, Scan::Indexed);
+        let (clause, params) = filter_sql(filter, Scan::Indexed, &self.audit);
         let sql = format!(
             "SELECT action, outcome, COUNT(*) FROM audit_events WHERE {clause} GROUP BY action, outcome ORDER BY action, outcome"
         );
@@ -840,7 +844,7 @@ impl Store {
     /// [`Store::export_page_through`] pages through), counting at most `cap` when given (a
     /// direct export only needs to know whether it is over the threshold).
     pub async fn count_matching(&self, filter: &AuditFilter, through_seq: i64, cap: Option<i64>) -> Result<i64> {
-        let (mut clause, mut params) = filter_sql(filter, Scan::Indexed);
+        let (mut clause, mut params) = filter_sql(filter, Scan::Indexed, &self.audit);
         params.push(Param::Int(through_seq));
         clause.push_str(&format!(" AND seq <= ${}", params.len()));
         let sql = match cap {

@@ -15,6 +15,7 @@ pub(crate) enum Param {
     Ts(time::OffsetDateTime),
     Int(i64),
     Bool(bool),
+    Bytes(Vec<u8>),
 }
 
 /// Binds filter parameters onto a query, in order (a macro: the query's type differs per backend).
@@ -28,6 +29,7 @@ macro_rules! bind_params {
                 $crate::Param::Ts(t) => q.bind($crate::ts::Ts(*t)),
                 $crate::Param::Int(i) => q.bind(*i),
                 $crate::Param::Bool(b) => q.bind(*b),
+                $crate::Param::Bytes(v) => q.bind(v.clone()),
             };
         }
         q
@@ -48,6 +50,7 @@ mod leader;
 mod mfa;
 mod notifications;
 mod outbox;
+mod personal;
 mod sessions;
 mod signing_keys;
 mod throttle;

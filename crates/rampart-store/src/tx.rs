@@ -210,6 +210,8 @@ where
     for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
     for<'q> Json<serde_json::Value>: Encode<'q, DB> + Type<DB>,
     for<'r> (Vec<u8>, Vec<u8>): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (Option<Vec<u8>>,): sqlx::FromRow<'r, DB::Row>,
+    for<'q> Option<Vec<u8>>: Encode<'q, DB> + Type<DB>,
 {
     /// Runs a statement, returning how many rows it changed.
     pub(crate) async fn execute<'q, A>(&mut self, q: Query<'q, DB, A>) -> Result<u64>
@@ -253,6 +255,8 @@ where
     /// method calls this last in its transaction, so the head lock is always the last lock
     /// taken and appenders cannot deadlock.
     pub(crate) async fn insert_event(&mut self, e: &SecurityEvent) -> Result<()> {
+        let (stored, ip_tag) = self.personal_form(e).await?;
+        let e = &stored;
         let (prev, checkpoint_mac): (Vec<u8>, Vec<u8>) =
             sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash, checkpoint_mac")
                 .fetch_one(&mut **self)
@@ -263,8 +267,8 @@ where
         let hash = self.audit.link(&prev, &checkpoint_mac, e);
         sqlx::query(
             "INSERT INTO audit_events (id, ts, action, outcome, severity, actor_type, actor_id, \
-             resource_type, resource_id, ip, user_agent, request_id, details, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             resource_type, resource_id, ip, user_agent, request_id, details, prev_hash, hash, personal, ip_tag) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(e.id)
         .bind(Ts(e.ts))
@@ -281,6 +285,8 @@ where
         .bind(Json(e.details.clone()))
         .bind(prev.to_vec())
         .bind(hash.to_vec())
+        .bind(e.sealed_personal.clone())
+        .bind(ip_tag)
         .execute(&mut **self)
         .await?;
         self.execute(sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash.to_vec())).await?;
@@ -314,8 +320,12 @@ where
     /// for bulk loads (imports, the growth benchmark's seeding), not for the request path; they
     /// queue no webhook deliveries.
     pub(crate) async fn insert_events(&mut self, events: &[SecurityEvent]) -> Result<()> {
-        /// Rows per INSERT: 15 parameters each stays under both backends' parameter limits.
+        /// Rows per INSERT: 17 parameters each stays under both backends' parameter limits.
         const ROWS: usize = 1000;
+        let mut stored = Vec::with_capacity(events.len());
+        for e in events {
+            stored.push(self.personal_form(e).await?);
+        }
         let (prev, checkpoint_mac): (Vec<u8>, Vec<u8>) =
             sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash, checkpoint_mac")
                 .fetch_one(&mut **self)
@@ -323,22 +333,22 @@ where
         let corrupt = || StoreError::Corrupt("audit chain head is not 32 bytes".into());
         let mut prev: [u8; 32] = prev.try_into().map_err(|_| corrupt())?;
         let checkpoint_mac: [u8; 32] = checkpoint_mac.try_into().map_err(|_| corrupt())?;
-        for chunk in events.chunks(ROWS) {
+        for chunk in stored.chunks(ROWS) {
             let mut sql = String::from(
                 "INSERT INTO audit_events (id, ts, action, outcome, severity, actor_type, actor_id, \
-                 resource_type, resource_id, ip, user_agent, request_id, details, prev_hash, hash) VALUES ",
+                 resource_type, resource_id, ip, user_agent, request_id, details, prev_hash, hash, personal, ip_tag) VALUES ",
             );
             for i in 0..chunk.len() {
-                let b = i * 15;
+                let b = i * 17;
                 if i > 0 {
                     sql.push(',');
                 }
                 sql.push('(');
-                sql.push_str(&(1..=15).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(", "));
+                sql.push_str(&(1..=17).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(", "));
                 sql.push(')');
             }
             let mut q = sqlx::query(&sql);
-            for e in chunk {
+            for (e, ip_tag) in chunk {
                 let hash = self.audit.link(&prev, &checkpoint_mac, e);
                 q = q
                     .bind(e.id)
@@ -355,13 +365,89 @@ where
                     .bind(e.request_id.clone())
                     .bind(Json(e.details.clone()))
                     .bind(prev.to_vec())
-                    .bind(hash.to_vec());
+                    .bind(hash.to_vec())
+                    .bind(e.sealed_personal.clone())
+                    .bind(ip_tag.clone());
                 prev = hash;
             }
             self.execute(q).await?;
         }
         self.execute(sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(prev.to_vec())).await?;
         Ok(())
+    }
+
+    /// The form an event is stored in: a user actor's personal fields sealed under their person
+    /// key (created on their first such event), or dropped when that user has been erased; with
+    /// the address tag that keeps a sealed event findable by address.
+    async fn personal_form(&mut self, e: &SecurityEvent) -> Result<(SecurityEvent, Option<Vec<u8>>)> {
+        use rampart_domain::personal;
+        let mut stored = e.clone();
+        let Some(user) = personal::subject(e).filter(|_| personal::has_personal_fields(e)) else {
+            return Ok((stored, None));
+        };
+        match self.person_key(user, e.ts).await? {
+            Some(key) => {
+                let tag = e.ip.map(|ip| self.audit.ip_tag(ip).to_vec());
+                personal::seal(&mut stored, &key, &mut rand::rngs::OsRng);
+                Ok((stored, tag))
+            }
+            None => {
+                personal::drop_personal(&mut stored);
+                Ok((stored, None))
+            }
+        }
+    }
+
+    /// `user`'s person key from the table, created if they have none; `None` once erased.
+    ///
+    /// Read in the appending transaction every time, never from a cache: an instance that kept
+    /// a key would go on sealing (and tagging) under it after another instance erased the
+    /// person. On PostgreSQL the read takes a share lock on the key's row, so an erasure either
+    /// committed before (the key is gone: the fields are dropped) or waits for this append to
+    /// commit and then clears its address tag with the others'; SQLite's writers are serial.
+    async fn person_key(
+        &mut self,
+        user: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<rampart_domain::personal::PersonKey>> {
+        let read = |row: Option<(Option<Vec<u8>>,)>, audit: &AuditKeys| -> Result<Option<Option<_>>> {
+            match row {
+                None => Ok(None),
+                Some((None,)) => Ok(Some(None)),
+                Some((Some(w),)) => audit
+                    .unwrap_person_key(user, &w)
+                    .map(|k| Some(Some(k)))
+                    .ok_or_else(|| StoreError::Corrupt(format!("person key of {user} does not open"))),
+            }
+        };
+        let select = if DB::NAME == "PostgreSQL" {
+            "SELECT wrapped FROM person_keys WHERE user_id = $1 FOR SHARE"
+        } else {
+            "SELECT wrapped FROM person_keys WHERE user_id = $1"
+        };
+        let row = sqlx::query_as(select).bind(user).fetch_optional(&mut **self).await?;
+        if let Some(found) = read(row, &self.audit)? {
+            return Ok(found);
+        }
+        let key = rampart_domain::personal::new_key(&mut rand::rngs::OsRng);
+        let wrapped = self.audit.wrap_person_key(user, &key, &mut rand::rngs::OsRng);
+        let inserted = self
+            .execute(
+                sqlx::query(
+                    "INSERT INTO person_keys (user_id, wrapped, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (user_id) DO NOTHING",
+                )
+                .bind(user)
+                .bind(Some(wrapped))
+                .bind(Ts(now)),
+            )
+            .await?;
+        if inserted == 1 {
+            return Ok(Some(key));
+        }
+        // Another writer's key won the race: use theirs.
+        let row = sqlx::query_as(select).bind(user).fetch_optional(&mut **self).await?;
+        Ok(read(row, &self.audit)?.flatten())
     }
 
     /// Revokes a user's sessions as `which` says; returns how many (and, if any, declares the

@@ -365,7 +365,8 @@ impl Store {
     pub async fn event_by_id(&self, id: Uuid) -> Result<Option<StoredEvent>> {
         let sql = format!("SELECT {CHAIN_COLUMNS} FROM audit_events WHERE id = $1");
         let row: Option<ChainRow> = with_pool!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
-        row.map(StoredEvent::try_from).transpose()
+        let Some(row) = row else { return Ok(None) };
+        Ok(self.reveal(vec![StoredEvent::try_from(row)?]).await?.pop())
     }
 
     /// Logs an attempt and moves its message on: delivered, due again, or given up. A success

@@ -158,6 +158,61 @@ impl TestDb {
         }
     }
 
+    /// Every row of every table, as text (one line per row, prefixed by the table's name), for
+    /// tests that prove something is stored nowhere. SQLite quotes each value (`quote()`: text
+    /// as written, blobs as hex); PostgreSQL casts each row to text.
+    pub async fn dump(&self) -> String {
+        let mut out = String::new();
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn: sqlx::SqliteConnection = sqlx::Connection::connect(&self.url).await.expect("connect");
+                let tables: Vec<(String,)> =
+                    sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                        .fetch_all(&mut conn)
+                        .await
+                        .expect("tables");
+                for (table,) in tables {
+                    let cols: Vec<(String,)> = sqlx::query_as("SELECT name FROM pragma_table_info($1)")
+                        .bind(&table)
+                        .fetch_all(&mut conn)
+                        .await
+                        .expect("columns");
+                    if cols.is_empty() {
+                        continue;
+                    }
+                    let row = cols.iter().map(|(c,)| format!("quote(\"{c}\")")).collect::<Vec<_>>().join(" || '|' || ");
+                    let rows: Vec<(String,)> = sqlx::query_as(&format!("SELECT {row} FROM \"{table}\""))
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{table}: {e}"));
+                    for (r,) in rows {
+                        out.push_str(&format!("{table}: {r}\n"));
+                    }
+                }
+            }
+            Backend::Postgres => {
+                let mut conn: sqlx::PgConnection = sqlx::Connection::connect(&self.url).await.expect("connect");
+                let tables: Vec<(String,)> = sqlx::query_as(
+                    "SELECT table_name::text FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("tables");
+                for (table,) in tables {
+                    let rows: Vec<(String,)> = sqlx::query_as(&format!("SELECT t::text FROM \"{table}\" t"))
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{table}: {e}"));
+                    for (r,) in rows {
+                        out.push_str(&format!("{table}: {r}\n"));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// A raw connection pool to this database, for tests that inspect or damage it directly
     /// (its audit chain keys derive from [`test_master_key`], like a [`TestApp`]'s).
     pub async fn store(&self) -> rampart_store::Store {

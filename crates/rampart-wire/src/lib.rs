@@ -40,8 +40,8 @@ pub use exports::{ExportList, ExportRequest, ExportView};
 pub use gateway::{ExplainRequest, ExplainResponse, GatewayRuleView, GatewayRules, ShadowedRuleView};
 pub use ip_rules::{IpRuleList, IpRuleRequest, IpRuleView};
 pub use me::{
-    ChangePasswordRequest, DeviceView, NotificationPreferences, NotificationPreferencesUpdate, SessionList,
-    SessionView, UserEnvelope, UserView,
+    ChangePasswordRequest, DeviceView, ErasureScheduled, NotificationPreferences, NotificationPreferencesUpdate,
+    SessionList, SessionView, UserEnvelope, UserView,
 };
 pub use mfa::{
     BackupCodes, FactorReauth, MfaLoginRequest, MfaRequired, MfaStatus, MfaTokenRequest, TotpCode, TotpSetup,

@@ -88,3 +88,14 @@ pub struct NotificationPreferencesUpdate {
     #[serde(default)]
     pub security_changes: Option<bool>,
 }
+
+/// The answer of `DELETE /v1/me` and of an administrator's `DELETE /v1/admin/users/{id}`: the
+/// account is disabled now and erased at `erase_after` unless an administrator restores it
+/// first (`POST /v1/admin/users/{id}/restore`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErasureScheduled {
+    /// Always `scheduled`.
+    pub status: String,
+    /// RFC 3339, UTC.
+    pub erase_after: String,
+}

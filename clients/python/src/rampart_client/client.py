@@ -61,6 +61,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "get_user": ("GET", "/v1/admin/users/{id}"),
     "update_user": ("PATCH", "/v1/admin/users/{id}"),
     "delete_user": ("DELETE", "/v1/admin/users/{id}"),
+    "restore_user": ("POST", "/v1/admin/users/{id}/restore"),
     "unlock_user": ("POST", "/v1/admin/users/{id}/unlock"),
     "revoke_user_sessions": ("DELETE", "/v1/admin/users/{id}/sessions"),
     "list_roles": ("GET", "/v1/admin/roles"),
@@ -92,6 +93,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "put_alert": ("PUT", "/v1/admin/alerts/{id}"),
     "delete_alert": ("DELETE", "/v1/admin/alerts/{id}"),
     "export_me": ("GET", "/v1/me/export"),
+    "delete_me": ("DELETE", "/v1/me"),
     "export_user": ("GET", "/v1/admin/users/{id}/export"),
     "create_export": ("POST", "/v1/admin/exports"),
     "list_exports": ("GET", "/v1/admin/exports"),
@@ -349,8 +351,16 @@ class AsyncRampartClient(AsyncBase):
             "PATCH", f"/v1/admin/users/{_seg(user_id)}", json=body(name=name, roles=roles, disabled=disabled)
         )
 
-    async def delete_user(self, user_id: str) -> None:
-        await self._call("DELETE", f"/v1/admin/users/{_seg(user_id)}")
+    async def delete_user(self, user_id: str, *, immediately: bool = False) -> JsonObject | None:
+        """Erases a user: by default scheduled after the grace (``{status, erase_after}``);
+        ``immediately=True`` erases now (``None``)."""
+        params = query(immediately="true") if immediately else None
+        answer = await self._call("DELETE", f"/v1/admin/users/{_seg(user_id)}", params=params)
+        return answer if isinstance(answer, dict) else None
+
+    async def restore_user(self, user_id: str) -> None:
+        """Takes back a scheduled erasure within its grace."""
+        await self._call("POST", f"/v1/admin/users/{_seg(user_id)}/restore")
 
     async def unlock_user(self, user_id: str) -> None:
         await self._call("POST", f"/v1/admin/users/{_seg(user_id)}/unlock")
@@ -528,6 +538,11 @@ class AsyncRampartClient(AsyncBase):
     async def export_me(self) -> JsonObject:
         """Everything held about the caller (``format``: ``rampart.personal-data.v1``)."""
         return await self._json("GET", "/v1/me/export")
+
+    async def delete_me(self, password: str, code: str | None = None) -> JsonObject:
+        """Asks for the caller's erasure: disabled now, erased after the grace
+        (``{status: "scheduled", erase_after}``)."""
+        return await self._json("DELETE", "/v1/me", json=body(password=password, code=code))
 
     async def export_user(self, user_id: str) -> JsonObject:
         """The same document about any user (``users:export``)."""

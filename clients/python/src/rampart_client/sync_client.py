@@ -244,8 +244,16 @@ class RampartClient(SyncBase):
             "PATCH", f"/v1/admin/users/{_seg(user_id)}", json=body(name=name, roles=roles, disabled=disabled)
         )
 
-    def delete_user(self, user_id: str) -> None:
-        self._call("DELETE", f"/v1/admin/users/{_seg(user_id)}")
+    def delete_user(self, user_id: str, *, immediately: bool = False) -> JsonObject | None:
+        """Erases a user: by default scheduled after the grace (``{status, erase_after}``);
+        ``immediately=True`` erases now (``None``)."""
+        params = query(immediately="true") if immediately else None
+        answer = self._call("DELETE", f"/v1/admin/users/{_seg(user_id)}", params=params)
+        return answer if isinstance(answer, dict) else None
+
+    def restore_user(self, user_id: str) -> None:
+        """Takes back a scheduled erasure within its grace."""
+        self._call("POST", f"/v1/admin/users/{_seg(user_id)}/restore")
 
     def unlock_user(self, user_id: str) -> None:
         self._call("POST", f"/v1/admin/users/{_seg(user_id)}/unlock")
@@ -419,6 +427,11 @@ class RampartClient(SyncBase):
     def export_me(self) -> JsonObject:
         """Everything held about the caller (``format``: ``rampart.personal-data.v1``)."""
         return self._json("GET", "/v1/me/export")
+
+    def delete_me(self, password: str, code: str | None = None) -> JsonObject:
+        """Asks for the caller's erasure: disabled now, erased after the grace
+        (``{status: "scheduled", erase_after}``)."""
+        return self._json("DELETE", "/v1/me", json=body(password=password, code=code))
 
     def export_user(self, user_id: str) -> JsonObject:
         """The same document about any user (``users:export``)."""

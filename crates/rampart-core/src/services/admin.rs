@@ -8,7 +8,7 @@ use crate::App;
 use crate::authz::Caller;
 use crate::error::{FieldProblem, ServiceError};
 use crate::events::RequestContext;
-use crate::services::{passwords, sessions};
+use crate::services::{passwords, privacy, sessions};
 use rampart_domain::{Action, Outcome, Permission, Resource, RoleName, Severity, User, UserId, permission};
 use rampart_store::{RevokeSessions, Role, StoreError};
 
@@ -150,21 +150,41 @@ pub async fn update_user(
     state.store.get_user(user.id).await?.ok_or(ServiceError::NotFound)
 }
 
-/// Erases a user (GDPR erasure of the account row and what hangs off it).
-pub async fn delete_user(state: &App, ctx: &RequestContext, caller: &Caller, id: &str) -> Result<(), ServiceError> {
+/// Erases a user (GDPR): by default schedules it, as `DELETE /v1/me` does (disabled now, erased
+/// after `accounts.erasure_grace_days`, restorable until then); `immediately` erases now (the
+/// schedule and the erasure are both recorded). `Some` with the schedule, `None` when erased.
+pub async fn delete_user(
+    state: &App,
+    ctx: &RequestContext,
+    caller: &Caller,
+    id: &str,
+    immediately: bool,
+) -> Result<Option<privacy::Erasure>, ServiceError> {
     let user = target(state, id).await?;
     caller.require_covers(state, &permissions_of(state, &user.roles).await?, "erasing this user").await?;
     keep_an_admin(state, &user, false).await?;
-    let ev = ctx
-        .event(&state.events, Action::UserDeleted, Outcome::Success)
-        .actor(caller.actor())
-        .resource(Resource::new("user", user.id));
-    if !state.store.delete_user(user.id, &ev).await? {
+    let erasure = match state.store.erasure_due(user.id).await? {
+        Some(erase_after) if immediately => privacy::Erasure { erase_after },
+        Some(_) => return Err(ServiceError::ErasureScheduled),
+        None => privacy::schedule_erasure(state, ctx, caller.actor(), &user).await?,
+    };
+    if !immediately {
+        return Ok(Some(erasure));
+    }
+    // Due now: the schedule is moved to this moment, then the erasure runs as the job's would.
+    state.store.erase_now(user.id, state.clock.now()).await?;
+    if !privacy::erase(state, Some(ctx), caller.actor(), user.id).await? {
         return Err(ServiceError::NotFound);
     }
-    state.events.observed(&ev);
-    state.api_keys.evict_user(user.id);
-    Ok(())
+    Ok(None)
+}
+
+/// Takes back a user's scheduled erasure (within the grace).
+pub async fn restore_user(state: &App, ctx: &RequestContext, caller: &Caller, id: &str) -> Result<(), ServiceError> {
+    let id: UserId = id.parse().map(UserId).map_err(|_| ServiceError::NotFound)?;
+    let user = state.store.get_user(id).await?.ok_or(ServiceError::NotFound)?;
+    caller.require_covers(state, &permissions_of(state, &user.roles).await?, "restoring this user").await?;
+    privacy::restore(state, ctx, caller.actor(), user.id).await
 }
 
 /// Lifts a user's login lockout.

@@ -118,7 +118,7 @@ async fn record_access(
     filter: &AuditFilter,
     extra: serde_json::Value,
 ) -> Result<(), ServiceError> {
-    let mut details = filter_json(filter);
+    let mut details = filter_json(filter, |ip| state.store.ip_tag(ip));
     if let (Some(d), Some(x)) = (details.as_object_mut(), extra.as_object()) {
         d.extend(x.clone());
     }
@@ -127,7 +127,10 @@ async fn record_access(
     Ok(())
 }
 
-fn filter_json(f: &AuditFilter) -> serde_json::Value {
+/// The filter as a record of the search keeps it; an address searched for is kept as its keyed
+/// tag (`ip_tag`), which finds the same events but does not hold the address of a person who may
+/// later be erased.
+fn filter_json(f: &AuditFilter, ip_tag: impl Fn(std::net::IpAddr) -> String) -> serde_json::Value {
     serde_json::json!({
         "filter": {
             "actor_id": f.actor_id,
@@ -136,7 +139,7 @@ fn filter_json(f: &AuditFilter) -> serde_json::Value {
             "resource_id": f.resource_id,
             "outcome": f.outcome.map(|o| o.as_str()),
             "severity": f.severity.map(|s| s.as_str()),
-            "ip": f.ip.map(|i| i.to_string()),
+            "ip_tag": f.ip.map(ip_tag),
             "since": f.since.map(crate::rfc3339),
             "until": f.until.map(crate::rfc3339),
         }

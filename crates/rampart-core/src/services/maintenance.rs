@@ -32,6 +32,7 @@ pub async fn purge(state: &App) {
     note("mail", state.store.purge_mail(now - r.notifications).await);
     note("exports", state.store.purge_exports(now - r.exports).await);
     note("api_key_usage", state.store.purge_api_key_usage(now - state.settings.api_keys.usage_retention).await);
+    note("erased_accounts", services::privacy::erase_due(state).await);
     note("audit_events", services::audit::purge_expired(state).await.map(|r| r.map_or(0, |r| r.deleted)));
     let days = |d: time::Duration| json!(d.whole_days());
     let retention_days = json!({

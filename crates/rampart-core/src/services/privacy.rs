@@ -183,3 +183,108 @@ pub async fn export(
 pub fn user_id(text: &str) -> Result<UserId, ServiceError> {
     text.parse::<Uuid>().map(UserId).map_err(|_| ServiceError::NotFound)
 }
+
+/// An erasure asked for: the account is disabled from now and erased at `erase_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Erasure {
+    pub erase_after: OffsetDateTime,
+}
+
+/// The caller asks for their own erasure (`DELETE /v1/me`), proving it is them with the password
+/// (and a current second factor where re-authentication asks for one).
+pub async fn request_own_erasure(
+    state: &App,
+    ctx: &RequestContext,
+    auth: &crate::authz::Authenticated,
+    reauth: crate::services::factors::Reauth<'_>,
+) -> Result<Erasure, ServiceError> {
+    let user = crate::services::factors::reauthenticate(state, ctx, auth, reauth).await?;
+    schedule_erasure(state, ctx, Actor::User(user.id.0), &user).await
+}
+
+/// Schedules `user`'s erasure after `accounts.erasure_grace_days`: disabled at once, sessions
+/// ended, API keys refused; an administrator may restore the account until then.
+pub(crate) async fn schedule_erasure(
+    state: &App,
+    ctx: &RequestContext,
+    actor: Actor,
+    user: &rampart_domain::User,
+) -> Result<Erasure, ServiceError> {
+    let now = state.clock.now();
+    let erase_after = now + state.settings.accounts.erasure_grace;
+    let ev = ctx
+        .event(&state.events, Action::UserErasureScheduled, Outcome::Success)
+        .severity(Severity::Warning)
+        .actor(actor)
+        .resource(Resource::new("user", user.id))
+        .details(json!({ "erase_after": ts(erase_after) }));
+    if !state.store.schedule_erasure(user.id, erase_after, now, &ev).await? {
+        return Err(match state.store.get_user(user.id).await? {
+            Some(_) => ServiceError::ErasureScheduled,
+            None => ServiceError::NotFound,
+        });
+    }
+    state.events.observed(&ev);
+    state.api_keys.evict_user(user.id);
+    Ok(Erasure { erase_after })
+}
+
+/// Erases `user` now if their erasure is due (the maintenance run, or an administrator's
+/// immediate erasure): recorded as `user.deleted`. False when not due (or gone).
+pub(crate) async fn erase(
+    state: &App,
+    ctx: Option<&RequestContext>,
+    actor: Actor,
+    user: UserId,
+) -> Result<bool, rampart_store::StoreError> {
+    let ev = match ctx {
+        Some(ctx) => ctx.event(&state.events, Action::UserDeleted, Outcome::Success),
+        None => state.events.event(Action::UserDeleted, Outcome::Success),
+    }
+    .severity(Severity::Warning)
+    .actor(actor)
+    .resource(Resource::new("user", user))
+    .details(json!({ "personal_data": "erased" }));
+    let done = state.store.erase_user(user, state.clock.now(), &ev).await?;
+    if done {
+        state.events.observed(&ev);
+        state.api_keys.evict_user(user);
+    }
+    Ok(done)
+}
+
+/// Takes back a scheduled erasure (an administrator, within the grace): the account is enabled.
+pub(crate) async fn restore(state: &App, ctx: &RequestContext, actor: Actor, user: UserId) -> Result<(), ServiceError> {
+    let ev = ctx
+        .event(&state.events, Action::UserRestored, Outcome::Success)
+        .severity(Severity::Warning)
+        .actor(actor)
+        .resource(Resource::new("user", user));
+    if !state.store.restore_user(user, state.clock.now(), &ev).await? {
+        return Err(ServiceError::ErasureNotScheduled);
+    }
+    state.events.observed(&ev);
+    state.api_keys.evict_user(user);
+    Ok(())
+}
+
+/// Erases every account whose grace has ended (the maintenance run); how many.
+pub async fn erase_due(state: &App) -> Result<u64, rampart_store::StoreError> {
+    let mut erased = 0;
+    loop {
+        let due = state.store.users_due_for_erasure(state.clock.now(), 100).await?;
+        if due.is_empty() {
+            return Ok(erased);
+        }
+        let mut progressed = false;
+        for user in due {
+            if erase(state, None, Actor::System, user).await? {
+                erased += 1;
+                progressed = true;
+            }
+        }
+        if !progressed {
+            return Ok(erased);
+        }
+    }
+}

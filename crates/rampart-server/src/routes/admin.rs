@@ -93,18 +93,54 @@ pub async fn update_user(
     Ok(axum::Json(AdminUserEnvelope { user: admin_view(&user) }))
 }
 
-/// Erases a user and everything held about them except the audit log (GDPR). Needs
-/// `users:delete`.
+/// `?immediately=`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EraseQuery {
+    /// Erase now instead of after `accounts.erasure_grace_days` (no restore possible).
+    #[serde(default)]
+    pub immediately: bool,
+}
+
+/// Erases a user (GDPR art. 17). By default as `DELETE /v1/me` does: disabled now, erased after
+/// `accounts.erasure_grace_days`, restorable until then (202). `?immediately=true` erases at
+/// once (204). Erasure deletes the account and everything held about it and destroys the key
+/// its personal data in the audit log is sealed under. Needs `users:delete`.
 #[utoipa::path(delete, path = "/v1/admin/users/{id}", tag = "admin", security(("bearer" = []), ("api_key" = [])),
-    params(("id" = String, Path, description = "User id")),
-    responses((status = 204, description = "Erased"), (status = 404, description = "No such user", body = Problem)))]
+    params(("id" = String, Path, description = "User id"), EraseQuery),
+    responses(
+        (status = 202, description = "Scheduled", body = rampart_wire::ErasureScheduled),
+        (status = 204, description = "Erased (`immediately`)"),
+        (status = 404, description = "No such user", body = Problem),
+        (status = 409, description = "`erasure_scheduled` (already) or `last_admin`", body = Problem),
+    ))]
 pub async fn delete_user(
     State(state): State<AppState>,
     ctx: RequestContext,
     guard: Guard<UsersDelete>,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<EraseQuery>,
+) -> Result<Response, ApiError> {
+    let erasure = admin::delete_user(&state, &ctx, &guard.caller, &id, q.immediately).await?;
+    Ok(crate::routes::me::erasure_response(erasure))
+}
+
+/// Takes back a scheduled erasure within its grace: the account is enabled again (its sessions
+/// stay ended). Needs `users:delete`.
+#[utoipa::path(post, path = "/v1/admin/users/{id}/restore", tag = "admin", operation_id = "restoreUser", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Restored"),
+        (status = 404, description = "No such user (or already erased)", body = Problem),
+        (status = 409, description = "`erasure_not_scheduled`", body = Problem),
+    ))]
+pub async fn restore_user(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    guard: Guard<UsersDelete>,
+    Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    admin::delete_user(&state, &ctx, &guard.caller, &id).await?;
+    admin::restore_user(&state, &ctx, &guard.caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

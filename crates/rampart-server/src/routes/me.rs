@@ -203,3 +203,43 @@ pub async fn admin_export(
     let (user, stream) = rampart_core::services::exports::person(&state, limiter, &ctx, &guard.caller, &id).await?;
     Ok(export_response(user.0, stream))
 }
+
+fn erasure_view(e: privacy::Erasure) -> rampart_wire::ErasureScheduled {
+    rampart_wire::ErasureScheduled {
+        status: "scheduled".into(),
+        erase_after: e.erase_after.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+    }
+}
+
+/// Asks for the caller's erasure (GDPR art. 17). The account is disabled at once (every session
+/// ends, API keys stop working) and erased after `accounts.erasure_grace_days` (default 30)
+/// unless an administrator restores it first. Erasure deletes the account and everything held
+/// about it, and destroys the key its personal data in the audit log is sealed under: the events
+/// stay in the verified chain with those fields unreadable. Re-authentication as for a second
+/// factor change: the password, and a current `code` when the account has a second factor.
+#[utoipa::path(delete, path = "/v1/me", tag = "me", operation_id = "deleteMe", security(("bearer" = []), ("cookie" = [])),
+    request_body = rampart_wire::FactorReauth,
+    responses(
+        (status = 202, description = "Scheduled", body = rampart_wire::ErasureScheduled),
+        (status = 400, description = "`validation_failed`: `password_incorrect` or `invalid_code`", body = Problem),
+        (status = 401, description = "Not logged in", body = Problem),
+        (status = 403, description = "`second_factor_required`", body = Problem),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
+    ))]
+pub async fn delete_me(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    ApiJson(req): ApiJson<rampart_wire::FactorReauth>,
+) -> Result<(StatusCode, axum::Json<rampart_wire::ErasureScheduled>), ApiError> {
+    let erasure = privacy::request_own_erasure(&state, &ctx, &auth, crate::routes::mfa::reauth(&req)).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(erasure_view(erasure))))
+}
+
+pub(crate) fn erasure_response(e: Option<privacy::Erasure>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match e {
+        Some(e) => (StatusCode::ACCEPTED, axum::Json(erasure_view(e))).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}

@@ -298,8 +298,13 @@ async fn removing_the_owners_role_removes_the_keys_access_at_once_and_disabling_
     let (status, _) = app.post_json("/v1/auth/login", &json!({"email": "fan@example.com", "password": PW})).await;
     assert_eq!(status, 403);
 
-    // Erasure.
+    // Erasure, asked for (the account stays, disabled, through the grace), then done at once.
     let (status, _) = app.send_bearer(Method::DELETE, &format!("/v1/admin/users/{uid}"), &admin, None).await;
+    assert_eq!(status, 202);
+    assert_eq!(app.get_bearer(&format!("/v1/admin/users/{uid}"), &admin).await.0, 200);
+    assert_eq!(verify(&app, &service_key, &key, None).await["code"], "revoked");
+    let now = format!("/v1/admin/users/{uid}?immediately=true");
+    let (status, _) = app.send_bearer(Method::DELETE, &now, &admin, None).await;
     assert_eq!(status, 204);
     let (status, _) = app.get_bearer(&format!("/v1/admin/users/{uid}"), &admin).await;
     assert_eq!(status, 404);
@@ -479,7 +484,12 @@ async fn usage_of_an_erased_users_key_does_not_block_later_flushes() {
     assert_eq!(res.status(), 200);
     // …and its owner is erased before the flush.
     let (status, _) = app
-        .send_bearer(Method::DELETE, &format!("/v1/admin/users/{}", me["user"]["id"].as_str().unwrap()), &admin, None)
+        .send_bearer(
+            Method::DELETE,
+            &format!("/v1/admin/users/{}?immediately=true", me["user"]["id"].as_str().unwrap()),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     verify(&app, &service_key, &service_key, None).await;

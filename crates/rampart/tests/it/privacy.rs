@@ -232,3 +232,141 @@ async fn the_purge_deletes_what_is_past_its_retention_and_says_how_much() {
     assert_eq!(app.me(&fresh.access_token).await.0, 200, "a live session is kept");
     assert_eq!(ev.actor, Actor::System);
 }
+
+/// Erasure by crypto-shredding, on both backends: a person's address,
+/// browser and the names they gave things are sealed in the audit log under their own key, so
+/// the log can still be searched by address and shows them to an administrator; `DELETE /v1/me`
+/// disables the account at once, an administrator can restore it within the grace, and once the
+/// grace ends the maintenance run erases it. Afterwards the chain still verifies, their events
+/// read as erased, and no table holds their e-mail, address, browser or key name.
+#[tokio::test]
+async fn an_erased_person_leaves_no_trace_while_the_audit_chain_still_verifies() {
+    rampart_testkit::for_each_backend!(|db| {
+        erasure_journey(db).await;
+    });
+}
+
+async fn erasure_journey(db: rampart_testkit::TestDb) {
+    // TEST-NET-2: an address that only ever appears in a header; nothing is sent to it.
+    const IP: &str = "198.51.100.77";
+    const UA: &str = "ErasureProbe/1.0 (a browser only this test uses)";
+    const EMAIL: &str = "erase.me@example.com";
+    const KEY_NAME: &str = "Ada's laptop key";
+    let clock = std::sync::Arc::new(rampart_domain::clock::FixedClock::new(time::OffsetDateTime::now_utc()));
+    let app = TestApp::spawn_with_clock(db, clock.clone(), |c| {
+        c.login.delay_base_ms = 0;
+        c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let admin = app.create_and_login("root@example.com", PW, &["admin"]).await.access_token;
+    let person = app.create_user(EMAIL, PW, &[]).await;
+    let from_them = |b: reqwest::RequestBuilder| b.header("x-forwarded-for", IP).header("user-agent", UA);
+    let login = || async {
+        let res = from_them(app.post("/v1/auth/login", &json!({"email": EMAIL, "password": PW}))).send().await.unwrap();
+        let (s, b) = rampart_testkit::read_json(res).await;
+        (s, b["access_token"].as_str().map(str::to_string))
+    };
+    let (s, token) = login().await;
+    assert_eq!(s, 200);
+    let token = token.unwrap();
+    let res = from_them(app.authed(reqwest::Method::POST, "/v1/me/api-keys", &token))
+        .json(&json!({"name": KEY_NAME, "scopes": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    // Sealed at rest, yet an administrator sees them and can search by the address.
+    let dump = app.db.dump().await;
+    let events_at_rest: String = dump.lines().filter(|l| l.starts_with("audit_events:")).collect();
+    for plain in [IP, UA, KEY_NAME] {
+        assert!(!events_at_rest.contains(plain), "{plain} stored in the clear in audit_events");
+    }
+    let (s, found) = app.get_bearer(&format!("/v1/admin/audit?ip={IP}&actor_id={}", person.id.0), &admin).await;
+    assert_eq!(s, 200, "{found}");
+    let items = found["items"].as_array().unwrap();
+    assert!(items.len() >= 2, "the sign-in and the key, found by address: {found}");
+    assert!(items.iter().all(|e| e["ip"] == IP && e["user_agent"] == UA), "{found}");
+    assert!(items.iter().any(|e| e["details"]["name"] == KEY_NAME), "{found}");
+
+    // Asking: the password is needed, and a wrong one changes nothing.
+    let delete = |password: &str| {
+        from_them(app.authed(reqwest::Method::DELETE, "/v1/me", &token)).json(&json!({"password": password})).send()
+    };
+    let (s, p) = rampart_testkit::read_json(delete("wrong password").await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (400, Some("validation_failed")), "{p}");
+    assert!(!app.state.store.get_user(person.id).await.unwrap().unwrap().disabled);
+    let (s, scheduled) = rampart_testkit::read_json(delete(PW).await.unwrap()).await;
+    assert_eq!(s, 202, "{scheduled}");
+    assert_eq!(scheduled["status"], "scheduled");
+    let erase_after = time::OffsetDateTime::parse(
+        scheduled["erase_after"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(
+        (erase_after - rampart_domain::Clock::now(clock.as_ref())).whole_days(),
+        30,
+        "accounts.erasure_grace_days"
+    );
+    assert_eq!(app.me(&token).await.0, 401, "every session ended at once");
+    assert_eq!(login().await.0, 403, "the account is disabled");
+    let path = format!("/v1/admin/users/{}", person.id.0);
+    let (s, p) = app.send_bearer(reqwest::Method::DELETE, &path, &admin, None).await;
+    assert_eq!((s, p["code"].as_str()), (409, Some("erasure_scheduled")), "{p}");
+
+    // Restored within the grace: signs in again. Then asked for again.
+    let restore = format!("{path}/restore");
+    assert_eq!(app.post_bearer(&restore, &admin, &json!({})).await.0, 204);
+    let (s, p) = app.post_bearer(&restore, &admin, &json!({})).await;
+    assert_eq!((s, p["code"].as_str()), (409, Some("erasure_not_scheduled")), "{p}");
+    let (s, token) = login().await;
+    assert_eq!(s, 200, "restored");
+    let token = token.unwrap();
+    let res = from_them(app.authed(reqwest::Method::DELETE, "/v1/me", &token))
+        .json(&json!({"password": PW}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+
+    // Not yet due: the maintenance run leaves it. Due: erased.
+    rampart_core::services::maintenance::purge(&app.state).await;
+    assert!(app.state.store.get_user(person.id).await.unwrap().is_some(), "erased before the grace ended");
+    clock.advance(time::Duration::days(30) + time::Duration::minutes(1));
+    rampart_core::services::maintenance::purge(&app.state).await;
+    assert!(app.state.store.get_user(person.id).await.unwrap().is_none(), "erased when the grace ended");
+    let admin = app.login("root@example.com", PW).await.access_token;
+    let (s, p) = app.post_bearer(&restore, &admin, &json!({})).await;
+    assert_eq!((s, p["code"].as_str()), (404, Some("not_found")), "too late to restore: {p}");
+    let purged = app.wait_for_event(Action::RetentionPurged).await;
+    assert_eq!(purged.details["deleted"]["erased_accounts"], 1, "{}", purged.details);
+
+    // The chain verifies; their events are still there, their personal fields erased.
+    let (s, verdict) = app.get_bearer("/v1/admin/audit/verify", &admin).await;
+    assert_eq!((s, verdict["ok"].as_bool()), (200, Some(true)), "{verdict}");
+    let (s, theirs) = app.get_bearer(&format!("/v1/admin/audit?actor_id={}", person.id.0), &admin).await;
+    assert_eq!(s, 200);
+    let theirs = theirs["items"].as_array().unwrap().clone();
+    assert!(theirs.len() >= 4, "sign-ins, the key, the erasure asked for twice: {theirs:?}");
+    for e in &theirs {
+        assert_eq!(e["details"]["personal"], "erased", "{e}");
+        assert!(e["ip"].is_null() && e["user_agent"].is_null(), "{e}");
+    }
+    let (_, by_ip) = app.get_bearer(&format!("/v1/admin/audit?ip={IP}&actor_id={}", person.id.0), &admin).await;
+    assert_eq!(by_ip["items"], json!([]), "the address tags went with the key: {by_ip}");
+    assert!(app.has_event(Action::UserDeleted, Outcome::Success).await);
+
+    // No trace of them in any table, nor in the audit export.
+    let dump = app.db.dump().await;
+    for plain in [EMAIL, IP, UA, KEY_NAME] {
+        let hits: Vec<&str> = dump.lines().filter(|l| l.contains(plain)).collect();
+        assert!(hits.is_empty(), "{plain} is still stored: {hits:#?}");
+    }
+    let res = app.authed(reqwest::Method::GET, "/v1/admin/audit/export?format=jsonl", &admin).send().await.unwrap();
+    let export = res.text().await.unwrap();
+    assert!(export.contains(&person.id.0.to_string()), "their (erased) events are exported");
+    for plain in [EMAIL, IP, UA, KEY_NAME] {
+        assert!(!export.contains(plain), "{plain} in the audit export");
+    }
+}

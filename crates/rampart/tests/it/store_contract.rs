@@ -1021,3 +1021,66 @@ async fn an_export_is_approved_by_another_and_claimed_once_and_its_rows_stay_fro
         assert_eq!(store.count_users_as_of(None, as_of + time::Duration::seconds(2)).await.unwrap(), 2);
     });
 }
+
+/// Person keys (migration 0023) under races and across instances: 50 concurrent first events of
+/// one person through two stores (two instances) agree on one key, so every event opens; after
+/// one instance erases the person, the other, which still holds the key in its append cache,
+/// reads every event as erased, and what it appends later opens for nobody either.
+#[tokio::test]
+async fn person_keys_agree_under_races_and_erasure_holds_on_every_instance() {
+    for_each_backend!(|db| {
+        let a = migrated(&db).await;
+        let b = db.store().await;
+        let b_name = db.backend();
+        let person = new_user("racer@example.com", &[]);
+        a.create_user(&person, &created_event(&person)).await.unwrap();
+        let ip: std::net::IpAddr = "203.0.113.50".parse().unwrap();
+        let ev = |i: usize| {
+            SecurityEvent::new(Uuid::now_v7(), now(), Action::TokenRefreshed, Outcome::Success)
+                .actor(Actor::User(person.id.0))
+                .ip(Some(ip))
+                .user_agent(Some(&format!("Racer/{i}")))
+        };
+        let writes = (0..50).map(|i| {
+            let (store, e) = (if i % 2 == 0 { a.clone() } else { b.clone() }, ev(i));
+            async move { store.append_event(&e).await }
+        });
+        for r in futures::future::join_all(writes).await {
+            r.unwrap();
+        }
+        let filter = AuditFilter { actor_id: Some(person.id.0), ..Default::default() };
+        for store in [&a, &b] {
+            let seen = store.query_events(&filter, None, 100).await.unwrap();
+            assert_eq!(seen.len(), 50, "{b_name:?}");
+            assert!(
+                seen.iter().all(|e| e.event.ip == Some(ip) && e.event.details.get("personal").is_none()),
+                "{b_name:?}: every event opens with the one key"
+            );
+        }
+        let by_ip = AuditFilter { ip: Some(ip), ..Default::default() };
+        assert_eq!(a.query_events(&by_ip, None, 100).await.unwrap().len(), 50, "{b_name:?}: found by the address tag");
+
+        // Instance b erases; instance a (its append cache holds the key) reads them erased.
+        let t = now();
+        let scheduled = SecurityEvent::new(Uuid::now_v7(), t, Action::UserErasureScheduled, Outcome::Success)
+            .actor(Actor::System)
+            .resource(Resource::new("user", person.id));
+        assert!(b.schedule_erasure(person.id, t, t, &scheduled).await.unwrap());
+        let erased = SecurityEvent::new(Uuid::now_v7(), t, Action::UserDeleted, Outcome::Success)
+            .actor(Actor::System)
+            .resource(Resource::new("user", person.id));
+        assert!(b.erase_user(person.id, t, &erased).await.unwrap());
+        assert!(!b.erase_user(person.id, t, &erased).await.unwrap(), "{b_name:?}: once");
+        a.append_event(&ev(99)).await.unwrap();
+        let seen = a.query_events(&filter, None, 100).await.unwrap();
+        assert_eq!(seen.len(), 51, "{b_name:?}");
+        for e in &seen {
+            assert_eq!(e.event.details["personal"], "erased", "{b_name:?}: {:?}", e.event);
+            assert_eq!((e.event.ip, e.event.user_agent.as_deref()), (None, None), "{b_name:?}");
+        }
+        assert!(a.query_events(&by_ip, None, 100).await.unwrap().is_empty(), "{b_name:?}: tags cleared");
+        assert!(a.verify_audit_chain().await.unwrap().ok, "{b_name:?}: the chain still verifies");
+        let dump = db.dump().await;
+        assert!(!dump.contains("203.0.113.50") && !dump.contains("Racer/"), "{b_name:?}: nothing in the clear");
+    });
+}

@@ -202,9 +202,10 @@ async fn destructive_actions_need_a_confirmation_and_a_recent_reauthentication_a
     assert!(app.state.store.get_user(target.id).await.unwrap().is_some());
     let fields = [("csrf", token.as_str()), ("confirmed", "yes"), ("password", PW), ("typed", "target@example.com")];
     let res = post(&app, &cookie, &erase, &fields).await;
-    assert_eq!(location(&res), "/ui/admin/users?done=admin_erased");
-    assert!(app.state.store.get_user(target.id).await.unwrap().is_none());
-    assert_eq!(app.wait_for_event(Action::UserDeleted).await.actor, Actor::User(root.id.0));
+    assert_eq!(location(&res), "/ui/admin/users?done=admin_erasure_scheduled");
+    let scheduled = app.state.store.get_user(target.id).await.unwrap().expect("kept until the grace ends");
+    assert!(scheduled.disabled, "disabled at once");
+    assert_eq!(app.wait_for_event(Action::UserErasureScheduled).await.actor, Actor::User(root.id.0));
 
     // Clearing IP rules is destructive too.
     let res = post(

@@ -459,8 +459,8 @@ pub async fn erase(
     if let Err(page) = confirm(&state, &ctx, &admin, &form, what).await {
         return page;
     }
-    match admin::delete_user(&state, &ctx, &admin.caller, &id).await {
-        Ok(()) => see_other("/ui/admin/users?done=admin_erased"),
+    match admin::delete_user(&state, &ctx, &admin.caller, &id, false).await {
+        Ok(_) => see_other("/ui/admin/users?done=admin_erasure_scheduled"),
         Err(e) => error_page(&state, &admin.auth, &e),
     }
 }
