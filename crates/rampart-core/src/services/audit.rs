@@ -198,7 +198,7 @@ pub async fn export(
     filter: AuditFilter,
     format: ExportFormat,
 ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, ServiceError> {
-    super::exports::admit(state, limiter, caller).await?;
+    super::exports::admit(state, limiter, ctx, caller).await?;
     let through_seq = state.store.newest_seq().await?;
     let rows = super::exports::direct_audit_rows(state, &filter, through_seq).await?;
     recorded_export(state, caller.actor(), ctx, filter, format, rows, through_seq).await

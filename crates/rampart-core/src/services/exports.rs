@@ -126,17 +126,34 @@ pub fn administrator(caller: &Caller) -> Uuid {
 }
 
 /// Counts one export against its administrator's `[exports]` rate limit; over it,
-/// `rate_limited` with the seconds to wait.
-pub async fn admit(state: &App, limiter: &Limiter, caller: &Caller) -> Result<(), ServiceError> {
+/// `rate_limited` with the seconds to wait, and a `ratelimit.exceeded` event (rule `exports`;
+/// one per administrator and aggregation interval, then a summary with the count).
+pub async fn admit(
+    state: &App,
+    limiter: &Limiter,
+    ctx: Option<&RequestContext>,
+    caller: &Caller,
+) -> Result<(), ServiceError> {
     let quota = state.settings.exports.rate_limit;
     let key = format!("export:{}", administrator(caller));
     let now_us = i64::try_from(state.clock.now().unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX);
     let (decision, _, _) = limiter.check(&key, quota, quota, now_us).await;
     if decision.allowed {
-        Ok(())
-    } else {
-        Err(ServiceError::RateLimited { retry_after_secs: decision.retry_after.as_secs().max(1) })
+        return Ok(());
     }
+    let ev = state
+        .events
+        .event_for(ctx, Action::RateLimited, Outcome::Denied)
+        .actor(caller.actor())
+        .severity(Severity::Warning)
+        .details(json!({
+            "rule": "exports",
+            "key": key,
+            "limit": quota.limit,
+            "window_secs": quota.period.as_secs(),
+        }));
+    state.events.record_aggregated(&format!("exports|{key}"), ev).await?;
+    Err(ServiceError::RateLimited { retry_after_secs: decision.retry_after.as_secs().max(1) })
 }
 
 /// An administrator's export of everything held about one person
@@ -150,7 +167,7 @@ pub async fn person(
     id: &str,
 ) -> Result<(UserId, impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static), ServiceError> {
     let user = super::privacy::user_id(id)?;
-    admit(state, limiter, caller).await?;
+    admit(state, limiter, Some(ctx), caller).await?;
     Ok((user, super::privacy::export(state, Some(ctx), caller.actor(), user).await?))
 }
 
@@ -167,7 +184,7 @@ pub async fn create(
 ) -> Result<Export, ServiceError> {
     let kind = filter.kind();
     caller.require_recorded(state, ctx, kind.permission()).await?;
-    admit(state, limiter, caller).await?;
+    admit(state, limiter, Some(ctx), caller).await?;
     let now = state.clock.now();
     let (rows, through_seq) = match &filter {
         ExportFilter::Users { q } => (state.store.count_users_as_of(q.as_deref(), now).await?, None),

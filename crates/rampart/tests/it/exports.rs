@@ -231,6 +231,10 @@ async fn the_rate_limit_is_per_administrator_and_covers_direct_exports() {
     let res =
         app.authed(Method::GET, &format!("/v1/admin/users/{}/export", someone.id.0), &alice).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 429);
+    let refused =
+        app.wait_for_events(1, |e| e.action == Action::RateLimited && e.details["rule"] == "exports").await.remove(0);
+    assert_eq!(refused.actor, Actor::User(user_id(&alice).parse().unwrap()));
+    assert_eq!(refused.details["limit"], 2);
     // ...and another administrator has their own.
     assert_eq!(app.post_bearer("/v1/admin/exports", &bob, &body).await.0, 201);
     let res = app.authed(Method::GET, "/v1/admin/audit/export?action=user", &bob).send().await.unwrap();
