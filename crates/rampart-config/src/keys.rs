@@ -4,7 +4,14 @@
 use crate::{Config, ENV_PREFIX};
 
 /// `RAMPART_` variables that are not configuration keys but are read elsewhere.
-const OTHER_ENV: &[&str] = &["RAMPART_MASTER_KEY", "RAMPART_MASTER_KEY_FILE", "RAMPART_CONFIG", "RAMPART_BLESS"];
+const OTHER_ENV: &[&str] = &[
+    "RAMPART_MASTER_KEY",
+    "RAMPART_MASTER_KEY_FILE",
+    "RAMPART_MASTER_KEYS",
+    "RAMPART_MASTER_KEYS_FILE",
+    "RAMPART_CONFIG",
+    "RAMPART_BLESS",
+];
 
 /// Every key of the configuration as a dotted path, tables included (`server`,
 /// `server.listen`, `mail.smtp`, `mail.smtp.host`, …), sorted. Derived by serializing

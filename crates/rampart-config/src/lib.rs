@@ -112,7 +112,7 @@ pub enum ConfigError {
 
 impl Config {
     /// Loads the file (if given) and the `RAMPART_<SECTION>__<KEY>` environment overlay.
-    /// Only variables with a `__` are configuration: `RAMPART_MASTER_KEY` and the test
+    /// Only variables with a `__` are configuration: `RAMPART_MASTER_KEY(S)` and the test
     /// variables are read elsewhere.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let config = Self::extract(path)?;
@@ -241,6 +241,8 @@ mod tests {
         let names = [
             "RAMPART_DATABASE_URL",
             "RAMPART_MASTER_KEY",
+            "RAMPART_MASTER_KEYS",
+            "RAMPART_MASTER_KEYS_FILE",
             "RAMPART_TEST_DATABASE_URL",
             "RAMPART_SERVER__LISTEN",
             "PATH",

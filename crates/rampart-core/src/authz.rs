@@ -171,12 +171,18 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// The purposes [`AuthKeys`] are derived under (kept in the store's root keys).
+pub const THROTTLE_KEY_PURPOSE: &str = "rampart login throttle v1";
+pub const CSRF_KEY_PURPOSE: &str = "rampart csrf v1";
+
 impl AuthKeys {
     pub fn derive(master: &MasterKey) -> AuthKeys {
-        AuthKeys {
-            throttle: Zeroizing::new(master.derive("rampart login throttle v1")),
-            csrf: Zeroizing::new(master.derive("rampart csrf v1")),
-        }
+        AuthKeys::from_keys(master.derive(THROTTLE_KEY_PURPOSE), master.derive(CSRF_KEY_PURPOSE))
+    }
+
+    /// Keys kept from an earlier derivation (see `root_keys`).
+    pub fn from_keys(throttle: [u8; 32], csrf: [u8; 32]) -> AuthKeys {
+        AuthKeys { throttle: Zeroizing::new(throttle), csrf: Zeroizing::new(csrf) }
     }
 
     /// The throttle key of a submitted login identifier (existing account or not), counted

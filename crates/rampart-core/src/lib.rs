@@ -7,7 +7,7 @@
 //! - [`authz`]: who is calling ([`authz::Principal`], [`authz::Caller`]) and the permission
 //!   checks, in one module.
 //! - [`events`]: the security-event pipeline; [`mail`], [`signing`], [`hashing`],
-//!   [`limiter`], [`metrics`], [`master_key`]: the machinery the use cases drive.
+//!   [`limiter`], [`metrics`], [`master_key`], [`root_keys`]: the machinery the use cases drive.
 
 pub mod authz;
 pub mod error;
@@ -17,6 +17,7 @@ pub mod limiter;
 pub mod mail;
 pub mod master_key;
 pub mod metrics;
+pub mod root_keys;
 pub mod services;
 pub mod signing;
 pub mod startup;

@@ -1,9 +1,12 @@
-//! Where the master key comes from: `RAMPART_MASTER_KEY`, the file named by
-//! `RAMPART_MASTER_KEY_FILE`, or, failing both, a key generated once into the data directory
-//! (mode 0600) with a loud warning that production should supply its own.
+//! Where the master keys come from: one key in `RAMPART_MASTER_KEY` or the file named by
+//! `RAMPART_MASTER_KEY_FILE`; a key ring (the current key first, then older ones still
+//! needed to open what they sealed) in `RAMPART_MASTER_KEYS` (comma-separated) or the file
+//! named by `RAMPART_MASTER_KEYS_FILE` (one key a line, `#` comments); or, failing all, a key
+//! generated once into the data directory (mode 0600) with a loud warning that production
+//! should supply its own. Errors name a key by its position or id, never by its value.
 
-use rampart_domain::MasterKey;
-use rampart_domain::crypto::KeyError;
+use rampart_domain::crypto::{KeyError, RingError};
+use rampart_domain::{KeyRing, MasterKey};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -14,8 +17,34 @@ pub const KEY_FILE_NAME: &str = "master.key";
 /// What the environment supplied (read by the binary, passed in here).
 #[derive(Debug, Default, Clone)]
 pub struct MasterKeySource {
+    /// `RAMPART_MASTER_KEY`.
     pub env_value: Option<rampart_domain::Secret<String>>,
+    /// `RAMPART_MASTER_KEY_FILE`.
     pub env_file: Option<PathBuf>,
+    /// `RAMPART_MASTER_KEYS`: a ring, comma-separated, the current key first.
+    pub ring_value: Option<rampart_domain::Secret<String>>,
+    /// `RAMPART_MASTER_KEYS_FILE`: a ring, one key a line, the current key first.
+    pub ring_file: Option<PathBuf>,
+}
+
+impl MasterKeySource {
+    /// The variables set, by name.
+    fn set(&self) -> Vec<&'static str> {
+        [
+            (self.env_value.is_some(), "RAMPART_MASTER_KEY"),
+            (self.env_file.is_some(), "RAMPART_MASTER_KEY_FILE"),
+            (self.ring_value.is_some(), "RAMPART_MASTER_KEYS"),
+            (self.ring_file.is_some(), "RAMPART_MASTER_KEYS_FILE"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
+    }
+
+    /// Whether any key was supplied (else one is generated, or refused).
+    pub fn is_supplied(&self) -> bool {
+        !self.set().is_empty()
+    }
 }
 
 /// Where the key in use came from.
@@ -37,8 +66,14 @@ pub enum MasterKeyError {
     FileKey { path: PathBuf, source: KeyError },
     #[error("master key file {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("set either RAMPART_MASTER_KEY or RAMPART_MASTER_KEY_FILE, not both")]
-    Both,
+    #[error("{0}: key {1}: {2}")]
+    RingKey(&'static str, usize, KeyError),
+    #[error("{0}: {1}")]
+    Ring(String, RingError),
+    #[error(
+        "set one of RAMPART_MASTER_KEY, RAMPART_MASTER_KEY_FILE, RAMPART_MASTER_KEYS, RAMPART_MASTER_KEYS_FILE; got {0}"
+    )]
+    Both(String),
     #[error(
         "RAMPART_MASTER_KEY or RAMPART_MASTER_KEY_FILE is required with a shared database (PostgreSQL): \
          every instance must use the same master key, so none is generated"
@@ -55,13 +90,47 @@ pub enum Generation {
     Refused,
 }
 
+/// The key ring in use and where it came from (a single key is a ring of one).
 pub fn resolve(
+    source: &MasterKeySource,
+    data_dir: &Path,
+    generation: Generation,
+) -> Result<(KeyRing, KeyOrigin), MasterKeyError> {
+    let set = source.set();
+    if set.len() > 1 {
+        return Err(MasterKeyError::Both(set.join(" and ")));
+    }
+    if let Some(v) = &source.ring_value {
+        let ring = parse_ring("RAMPART_MASTER_KEYS", v.expose().split(','))?;
+        return Ok((ring, KeyOrigin::Environment));
+    }
+    if let Some(path) = &source.ring_file {
+        let text = read_private(path)?;
+        let lines = text.expose().lines().map(|l| l.split('#').next().unwrap_or_default());
+        return Ok((parse_ring("RAMPART_MASTER_KEYS_FILE", lines)?, KeyOrigin::File(path.clone())));
+    }
+    let (key, origin) = resolve_one(source, data_dir, generation)?;
+    Ok((key.into(), origin))
+}
+
+/// A ring from its entries in order (blank ones skipped), the first the current key.
+fn parse_ring<'a>(what: &'static str, entries: impl Iterator<Item = &'a str>) -> Result<KeyRing, MasterKeyError> {
+    let keys = entries
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .enumerate()
+        .map(|(i, e)| MasterKey::parse(e).map_err(|err| MasterKeyError::RingKey(what, i + 1, err)))
+        .collect::<Result<Vec<_>, _>>()?;
+    KeyRing::new(keys).map_err(|e| MasterKeyError::Ring(what.to_string(), e))
+}
+
+fn resolve_one(
     source: &MasterKeySource,
     data_dir: &Path,
     generation: Generation,
 ) -> Result<(MasterKey, KeyOrigin), MasterKeyError> {
     match (&source.env_value, &source.env_file) {
-        (Some(_), Some(_)) => Err(MasterKeyError::Both),
+        (Some(_), Some(_)) => Err(MasterKeyError::Both(source.set().join(" and "))),
         (Some(v), None) => Ok((MasterKey::parse(v.expose()).map_err(MasterKeyError::Env)?, KeyOrigin::Environment)),
         (None, Some(path)) => Ok((read_key_file(path)?, KeyOrigin::File(path.clone()))),
         (None, None) if generation == Generation::Refused => Err(MasterKeyError::Required),
@@ -95,13 +164,18 @@ pub fn resolve(
 }
 
 fn read_key_file(path: &Path) -> Result<MasterKey, MasterKeyError> {
+    let text = read_private(path)?;
+    MasterKey::parse(text.expose()).map_err(|source| MasterKeyError::FileKey { path: path.to_path_buf(), source })
+}
+
+/// A key file's text, with a warning when others may read it.
+fn read_private(path: &Path) -> Result<rampart_domain::Secret<String>, MasterKeyError> {
     let io = |source| MasterKeyError::Io { path: path.to_path_buf(), source };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.permissions().mode() & 0o077 != 0 {
         tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "master key file is readable by group or others; chmod 600 it");
     }
-    let text = rampart_domain::Secret::new(std::fs::read_to_string(path).map_err(io)?);
-    MasterKey::parse(text.expose()).map_err(|source| MasterKeyError::FileKey { path: path.to_path_buf(), source })
+    Ok(rampart_domain::Secret::new(std::fs::read_to_string(path).map_err(io)?))
 }
 
 #[cfg(test)]
@@ -122,24 +196,75 @@ mod tests {
         assert_eq!(k1.key_id(), k2.key_id());
     }
 
+    fn src(f: impl FnOnce(&mut MasterKeySource)) -> MasterKeySource {
+        let mut s = MasterKeySource::default();
+        f(&mut s);
+        s
+    }
+
+    #[test]
+    fn a_ring_comes_from_a_list_or_a_file_with_the_current_key_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k1, k2) = (MasterKey::from_bytes([1; 32]), MasterKey::from_bytes([2; 32]));
+        let list = src(|s| s.ring_value = Some(format!("{}, {}", k2.encode(), hex::encode([1u8; 32])).into()));
+        let (ring, origin) = resolve(&list, dir.path(), Generation::Refused).unwrap();
+        assert_eq!(ring.ids().collect::<Vec<_>>(), [k2.key_id(), k1.key_id()]);
+        assert_eq!(origin, KeyOrigin::Environment);
+
+        let file = dir.path().join("keys");
+        std::fs::write(&file, format!("# current\n{}\n\n{}  # retiring\n", k2.encode(), k1.encode())).unwrap();
+        let (ring, origin) =
+            resolve(&src(|s| s.ring_file = Some(file.clone())), dir.path(), Generation::Refused).unwrap();
+        assert_eq!(ring.ids().collect::<Vec<_>>(), [k2.key_id(), k1.key_id()]);
+        assert_eq!(origin, KeyOrigin::File(file));
+        assert!(!dir.path().join(KEY_FILE_NAME).exists());
+    }
+
+    #[test]
+    fn a_ring_refuses_mixed_sources_duplicates_and_bad_keys_without_echoing_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let k1 = MasterKey::from_bytes([1; 32]);
+        let mixed = src(|s| {
+            s.ring_value = Some(k1.encode().into());
+            s.env_value = Some(k1.encode().into());
+        });
+        let msg = resolve(&mixed, dir.path(), Generation::Allowed).unwrap_err().to_string();
+        assert!(msg.contains("RAMPART_MASTER_KEY and RAMPART_MASTER_KEYS"), "{msg}");
+        assert!(!msg.contains(&k1.encode()), "{msg}");
+
+        let twice = src(|s| s.ring_value = Some(format!("{},{}", k1.encode(), hex::encode([1u8; 32])).into()));
+        let msg = resolve(&twice, dir.path(), Generation::Allowed).unwrap_err().to_string();
+        assert!(msg.contains(&k1.key_id()) && msg.contains("twice"), "{msg}");
+        assert!(!msg.contains(&k1.encode()), "{msg}");
+
+        let bad = src(|s| s.ring_value = Some(format!("{},not-a-key-at-all", k1.encode()).into()));
+        let msg = resolve(&bad, dir.path(), Generation::Allowed).unwrap_err().to_string();
+        assert!(msg.starts_with("RAMPART_MASTER_KEYS: key 2:"), "{msg}");
+        assert!(!msg.contains("not-a-key-at-all") && !msg.contains(&k1.encode()), "{msg}");
+
+        let empty = src(|s| s.ring_value = Some(" , ".to_string().into()));
+        let msg = resolve(&empty, dir.path(), Generation::Allowed).unwrap_err().to_string();
+        assert!(msg.contains("empty"), "{msg}");
+    }
+
     #[test]
     fn environment_and_file_take_precedence() {
         let dir = tempfile::tempdir().unwrap();
         let key = MasterKey::from_bytes([9; 32]);
-        let env = MasterKeySource { env_value: Some(key.encode().into()), env_file: None };
+        let env = MasterKeySource { env_value: Some(key.encode().into()), ..Default::default() };
         let (k, o) = resolve(&env, dir.path(), Generation::Refused).unwrap();
-        assert_eq!((k.key_id(), o), (key.key_id(), KeyOrigin::Environment));
+        assert_eq!((k.key_id().to_string(), o), (key.key_id(), KeyOrigin::Environment));
         assert!(!dir.path().join(KEY_FILE_NAME).exists(), "nothing generated when a key is supplied");
 
         let file = dir.path().join("k");
         std::fs::write(&file, format!("{}\n", key.encode())).unwrap();
-        let src = MasterKeySource { env_value: None, env_file: Some(file.clone()) };
+        let src = MasterKeySource { env_file: Some(file.clone()), ..Default::default() };
         let (k, o) = resolve(&src, dir.path(), Generation::Refused).unwrap();
-        assert_eq!((k.key_id(), o), (key.key_id(), KeyOrigin::File(file.clone())));
+        assert_eq!((k.key_id().to_string(), o), (key.key_id(), KeyOrigin::File(file.clone())));
 
-        let both = MasterKeySource { env_value: Some(key.encode().into()), env_file: Some(file) };
-        assert!(matches!(resolve(&both, dir.path(), Generation::Allowed), Err(MasterKeyError::Both)));
-        let bad = MasterKeySource { env_value: Some("short".to_string().into()), env_file: None };
+        let both = MasterKeySource { env_value: Some(key.encode().into()), env_file: Some(file), ..Default::default() };
+        assert!(matches!(resolve(&both, dir.path(), Generation::Allowed), Err(MasterKeyError::Both(_))));
+        let bad = MasterKeySource { env_value: Some("short".to_string().into()), ..Default::default() };
         let msg = resolve(&bad, dir.path(), Generation::Allowed).unwrap_err().to_string();
         assert!(msg.starts_with("RAMPART_MASTER_KEY:"), "{msg}");
         assert!(!msg.contains("short"), "the bad value itself is not echoed: {msg}");

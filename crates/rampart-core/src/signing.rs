@@ -9,10 +9,11 @@
 
 use crate::events::SecurityEvents;
 use rampart_config::TokensSettings;
+use rampart_domain::crypto::KeyRing as MasterKeyRing;
 use rampart_domain::tokens::{
     self, AccessClaims, Expectation, PublicJwk, SigningAlg, SigningKey, TokenError, VerifyingKeys,
 };
-use rampart_domain::{Action, Actor, Clock, MasterKey, Outcome, Resource, Severity};
+use rampart_domain::{Action, Actor, Clock, Outcome, Resource, Severity};
 use rampart_store::{Store, StoreError, StoredSigningKey};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -91,21 +92,21 @@ pub struct SigningKeys {
     /// What every token must say; fixed by configuration, so built once, not per verify.
     expectation: Expectation,
     store: Store,
-    master_key: Arc<MasterKey>,
+    master_key: Arc<MasterKeyRing>,
     config: TokensSettings,
     clock: Arc<dyn Clock>,
     events: SecurityEvents,
 }
 
 fn aad(kid: &str) -> Vec<u8> {
-    format!("signing_key:{kid}").into_bytes()
+    rampart_store::sealed::aad::signing_key(kid)
 }
 
 impl SigningKeys {
     /// Loads the ring, generating the first key if there is none.
     pub async fn load(
         store: Store,
-        master_key: Arc<MasterKey>,
+        master_key: Arc<MasterKeyRing>,
         config: TokensSettings,
         clock: Arc<dyn Clock>,
         events: SecurityEvents,
@@ -235,7 +236,7 @@ impl SigningKeys {
 #[allow(clippy::too_many_arguments)] // the signing state's parts, passed apart to be usable before it exists
 async fn create(
     store: &Store,
-    master_key: &MasterKey,
+    master_key: &MasterKeyRing,
     config: &TokensSettings,
     now: OffsetDateTime,
     replacing: Option<&str>,
@@ -268,7 +269,7 @@ async fn create(
 /// Reads and opens every key still in its window. `None` when there is no current key yet.
 async fn read_ring(
     store: &Store,
-    master_key: &MasterKey,
+    master_key: &MasterKeyRing,
     config: &TokensSettings,
     now: OffsetDateTime,
 ) -> Result<Option<KeyRing>, SigningError> {

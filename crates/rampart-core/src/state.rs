@@ -8,11 +8,11 @@ use crate::hashing::HashingPool;
 use crate::master_key::KeyOrigin;
 use crate::metrics::Metrics;
 use crate::services;
-use crate::startup::{StartupError, connect_store, migrate};
+use crate::startup::{Opened, StartupError, open_store};
 use crate::{mail, signing};
 use rampart_config::{Config, Settings};
 use rampart_domain::{
-    Action, Actor, Clock, MasterKey, Outcome, PasswordHasher, PasswordPolicy, Resource, SessionPolicy, Severity,
+    Action, Actor, Clock, KeyRing, Outcome, PasswordHasher, PasswordPolicy, Resource, SessionPolicy, Severity,
     ThrottlePolicy,
 };
 use rampart_store::{MigrationReport, Store};
@@ -29,7 +29,10 @@ pub struct Inner {
     pub settings: Settings,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    pub master_key: Arc<MasterKey>,
+    /// The master key ring: seals under the current key, opens with any (`rampart master-key`).
+    pub master_key: Arc<KeyRing>,
+    /// The keys one-time codes are hashed with (kept in the store's root keys).
+    pub codes: crate::root_keys::CodeKeys,
     pub metrics: Arc<Metrics>,
     pub events: SecurityEvents,
     pub hashing: HashingPool,
@@ -63,13 +66,14 @@ impl App {
     /// generated). Used by `serve` and by CLI commands.
     pub async fn open(
         config: Config,
-        master_key: MasterKey,
+        master_key: impl Into<KeyRing>,
         key_origin: KeyOrigin,
         clock: Arc<dyn Clock>,
     ) -> Result<(App, MigrationReport), StartupError> {
+        let master_key: KeyRing = master_key.into();
         let settings = Settings::from_config(&config).map_err(|e| StartupError::Config(e.to_string()))?;
-        let store = connect_store(&settings, &master_key).await?;
-        let (report, migrated) = migrate(&store, clock.as_ref(), "startup").await?;
+        let Opened { store, root_keys, report, migrated } =
+            open_store(&settings, &master_key, clock.as_ref(), "startup").await?;
         let metrics = Arc::new(Metrics::new(store.backend().as_str()));
         let mailer = mail::Mailer::new(&settings.mail).map_err(|e| StartupError::Config(format!("mail: {e}")))?;
         let events = SecurityEvents::new(store.clone(), metrics.clone(), clock.clone()).waking(mailer.wake_handle());
@@ -115,7 +119,8 @@ impl App {
             ),
             webauthn,
             hashing,
-            auth: AuthKeys::derive(&master_key),
+            auth: root_keys.auth,
+            codes: root_keys.codes,
             mailer,
             mail_pacing: Default::default(),
             api_keys: Default::default(),

@@ -76,6 +76,17 @@ impl AuditKeys {
         }
     }
 
+    /// Keys kept from an earlier derivation (the store keeps them sealed, so they outlive the
+    /// master key they were derived from): `key_id` names that master key, as checkpoints do.
+    pub fn from_keys(chain: [u8; 32], checkpoint: [u8; 32], personal: [u8; 32], key_id: String) -> AuditKeys {
+        AuditKeys {
+            chain: zeroize::Zeroizing::new(chain),
+            checkpoint: zeroize::Zeroizing::new(checkpoint),
+            personal: zeroize::Zeroizing::new(personal),
+            key_id,
+        }
+    }
+
     /// The id of the master key these were derived from (stored with checkpoints).
     pub fn key_id(&self) -> &str {
         &self.key_id

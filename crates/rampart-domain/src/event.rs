@@ -18,6 +18,9 @@ pub enum Action {
     ConfigLoaded,
     /// No master key was supplied, so one was generated into the data directory.
     MasterKeyGenerated,
+    /// `rampart master-key rotate` ran: every sealed value re-sealed under the current master
+    /// key (details: the ring's key ids, values re-sealed and still under older keys, per column).
+    MasterKeyRotated,
     /// Database migrations were applied.
     MigrationsApplied,
     /// A user account was created (details say through which path: CLI, API, admin).
@@ -190,6 +193,7 @@ impl Action {
     pub const ALL: &'static [Action] = &[
         Action::ConfigLoaded,
         Action::MasterKeyGenerated,
+        Action::MasterKeyRotated,
         Action::MigrationsApplied,
         Action::UserCreated,
         Action::SigningKeyCreated,
@@ -276,6 +280,7 @@ impl Action {
         match self {
             Action::ConfigLoaded => "system.config.loaded",
             Action::MasterKeyGenerated => "system.master_key.generated",
+            Action::MasterKeyRotated => "system.master_key.rotated",
             Action::MigrationsApplied => "system.migrations.applied",
             Action::UserCreated => "user.created",
             Action::SigningKeyCreated => "token.signing_key.created",

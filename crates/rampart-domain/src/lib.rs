@@ -33,7 +33,7 @@ pub mod user;
 pub mod webhook;
 
 pub use clock::{Clock, SystemClock};
-pub use crypto::MasterKey;
+pub use crypto::{KeyRing, MasterKey};
 pub use device::{Device, DeviceKind};
 pub use email::{Email, EmailLookup};
 pub use event::{Action, Actor, Outcome, Resource, SecurityEvent, Severity};

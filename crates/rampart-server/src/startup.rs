@@ -8,7 +8,7 @@ use rampart_config::Config;
 use rampart_core::master_key::KeyOrigin;
 use rampart_core::services;
 use rampart_core::startup::StartupError;
-use rampart_domain::{Action, Actor, Clock, MasterKey, Outcome};
+use rampart_domain::{Action, Actor, Clock, KeyRing, Outcome};
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,7 +31,7 @@ impl Application {
     /// binds the listener.
     pub async fn build(
         config: Config,
-        master_key: MasterKey,
+        master_key: impl Into<KeyRing>,
         key_origin: KeyOrigin,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartupError> {
@@ -66,6 +66,7 @@ impl Application {
             backend = state.store.backend().as_str(),
             migrations_applied = report.applied.len(),
             master_key_id = %state.master_key.key_id(),
+            older_master_keys = %state.master_key.older_ids().collect::<Vec<_>>().join(","),
             startup_ms = started.elapsed().as_secs_f64() * 1000.0,
             "ready on http://{local_addr}"
         );

@@ -7,7 +7,7 @@ use rampart_config::Config;
 use rampart_core::App;
 use rampart_core::master_key::KeyOrigin;
 use rampart_core::startup::StartupError;
-use rampart_domain::{Clock, MasterKey};
+use rampart_domain::{Clock, KeyRing};
 use rampart_store::MigrationReport;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ impl AppState {
     /// Opens the use cases' [`App`] (database, migrations, keys) and compiles the shield.
     pub async fn open(
         config: Config,
-        master_key: MasterKey,
+        master_key: impl Into<KeyRing>,
         key_origin: KeyOrigin,
         clock: Arc<dyn Clock>,
     ) -> Result<(AppState, MigrationReport), StartupError> {

@@ -351,13 +351,22 @@ impl TestApp {
         clock: Arc<dyn rampart_domain::Clock>,
         configure: impl FnOnce(&mut Config),
     ) -> TestApp {
+        Self::try_spawn_with_keys(db, test_master_key().into(), clock, configure).await.expect("application starts")
+    }
+
+    /// Like [`TestApp::spawn_with`], under the master key ring `keys` (the current key first);
+    /// the start-up's error when it fails (a ring lacking a key some value is sealed under).
+    pub async fn try_spawn_with_keys(
+        db: TestDb,
+        keys: rampart_domain::KeyRing,
+        clock: Arc<dyn rampart_domain::Clock>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<TestApp, rampart_core::startup::StartupError> {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path(), &db);
         configure(&mut config);
         config.validate().expect("test config is valid");
-        let app = Application::build(config, test_master_key(), KeyOrigin::Environment, clock)
-            .await
-            .expect("application starts");
+        let app = Application::build(config, keys, KeyOrigin::Environment, clock).await?;
         let addr = app.local_addr();
         let gateway_addr = app.gateway_addr();
         let state = app.state().clone();
@@ -366,7 +375,7 @@ impl TestApp {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        TestApp { addr, client, state, db, gateway_addr, shutdown: Some(tx), server: Some(server), _dir: dir }
+        Ok(TestApp { addr, client, state, db, gateway_addr, shutdown: Some(tx), server: Some(server), _dir: dir })
     }
 
     pub fn url(&self, path: &str) -> String {

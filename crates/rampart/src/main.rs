@@ -50,6 +50,9 @@ enum Command {
     /// Key management: API keys, and the access-token signing key.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The master key ring: re-seal every secret under the current key, and see what each key seals.
+    #[command(subcommand)]
+    MasterKey(MasterKeyCommand),
     /// IP allow and block rules (`clear` is the break-glass when locked out).
     #[command(subcommand)]
     IpRules(ip_rules::IpRulesCommand),
@@ -107,6 +110,26 @@ enum KeysCommand {
         #[arg(long)]
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum MasterKeyCommand {
+    /// Re-seal every sealed secret under the ring's current key (the first of
+    /// RAMPART_MASTER_KEYS), in batches, while the service runs; progress on stderr. Safe to
+    /// stop and run again. Says at the end whether any value is left under an older key.
+    Rotate(RotateArgs),
+    /// The ring's key ids and how many stored values each key seals, per column, as JSON.
+    Status,
+}
+
+#[derive(Debug, Args)]
+struct RotateArgs {
+    /// Values re-sealed per batch.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Test hook: exit abruptly (status 3) after this many batches, as a crash would.
+    #[arg(long, hide = true)]
+    crash_after_batches: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +204,12 @@ fn main() -> ExitCode {
         Command::Keys(KeysCommand::Revoke { id }) => {
             runtime(config.log.clone(), LogTarget::Stderr, revoke_key(config, id))
         }
+        Command::MasterKey(MasterKeyCommand::Rotate(args)) => {
+            runtime(config.log.clone(), LogTarget::Stderr, master_key_rotate(config, args))
+        }
+        Command::MasterKey(MasterKeyCommand::Status) => {
+            runtime(config.log.clone(), LogTarget::Stderr, master_key_status(config))
+        }
         Command::IpRules(cmd) => runtime(config.log.clone(), LogTarget::Stderr, ip_rules::run(config, cmd)),
         Command::Users(UsersCommand::Create(args)) => {
             runtime(config.log.clone(), LogTarget::Stderr, create_user(config, args))
@@ -210,17 +239,19 @@ fn key_source() -> MasterKeySource {
     MasterKeySource {
         env_value: std::env::var("RAMPART_MASTER_KEY").ok().filter(|v| !v.is_empty()).map(Secret::new),
         env_file: std::env::var_os("RAMPART_MASTER_KEY_FILE").filter(|v| !v.is_empty()).map(PathBuf::from),
+        ring_value: std::env::var("RAMPART_MASTER_KEYS").ok().filter(|v| !v.is_empty()).map(Secret::new),
+        ring_file: std::env::var_os("RAMPART_MASTER_KEYS_FILE").filter(|v| !v.is_empty()).map(PathBuf::from),
     }
 }
 
-fn resolve_master_key(config: &Config) -> anyhow::Result<(rampart_domain::MasterKey, KeyOrigin)> {
+fn resolve_master_key(config: &Config) -> anyhow::Result<(rampart_domain::KeyRing, KeyOrigin)> {
     let generation =
         if config.is_embedded_database() { master_key::Generation::Allowed } else { master_key::Generation::Refused };
     let (key, origin) = master_key::resolve(&key_source(), &config.data.dir, generation)?;
     match &origin {
         KeyOrigin::Generated(path) => tracing::warn!(
             path = %path.display(),
-            "no RAMPART_MASTER_KEY or RAMPART_MASTER_KEY_FILE given: generated a master key into the data directory. \
+            "no RAMPART_MASTER_KEY, RAMPART_MASTER_KEYS or their _FILE given: generated a master key into the data directory. \
              Production should supply its own key (and back it up): without it, encrypted secrets cannot be read."
         ),
         KeyOrigin::PreviouslyGenerated(path) => tracing::warn!(
@@ -243,8 +274,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 async fn migrate(config: Config) -> anyhow::Result<()> {
     // The master key too: the migration's own event is linked into the keyed audit chain.
     let (key, _) = resolve_master_key(&config)?;
-    let store = rampart_core::startup::connect_store(&config.settings()?, &key).await?;
-    let (report, _) = rampart_core::startup::migrate(&store, &SystemClock, "cli").await?;
+    let opened = rampart_core::startup::open_store(&config.settings()?, &key, &SystemClock, "cli").await?;
+    let (store, report) = (opened.store, opened.report);
     println!(
         "{} backend: {} migration(s) applied, {} in total",
         store.backend().as_str(),
@@ -257,18 +288,23 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 fn config_check(config: &Config) -> anyhow::Result<()> {
     let source = key_source();
-    let key = match (&source.env_value, &source.env_file) {
-        (None, None) if !config.is_embedded_database() => {
+    let key = match source.is_supplied() {
+        false if !config.is_embedded_database() => {
             anyhow::bail!("{}", master_key::MasterKeyError::Required)
         }
-        (None, None) => {
+        false => {
             let path = config.data.dir.join(master_key::KEY_FILE_NAME);
             let state = if path.exists() { "exists" } else { "will be generated on first start" };
             format!("generated file {} ({state}); production should supply RAMPART_MASTER_KEY", path.display())
         }
-        _ => {
-            let (key, origin) = master_key::resolve(&source, &config.data.dir, master_key::Generation::Refused)?;
-            format!("{origin:?}, key id {}", key.key_id())
+        true => {
+            let (ring, origin) = master_key::resolve(&source, &config.data.dir, master_key::Generation::Refused)?;
+            let older: Vec<&str> = ring.older_ids().collect();
+            if older.is_empty() {
+                format!("{origin:?}, key id {}", ring.key_id())
+            } else {
+                format!("{origin:?}, key id {} (older: {})", ring.key_id(), older.join(", "))
+            }
         }
     };
     let db = config.database.url.as_ref().map_or_else(|| config.database_url(), |u| u.redacted());
@@ -488,4 +524,64 @@ async fn audit_export(config: Config, args: AuditExportArgs) -> anyhow::Result<(
     .await;
     state.store.close().await;
     result
+}
+
+async fn master_key_rotate(config: Config, args: RotateArgs) -> anyhow::Result<()> {
+    let state = open_state(config).await?;
+    let older: Vec<&str> = state.master_key.older_ids().collect();
+    eprintln!(
+        "re-sealing every secret under master key {} (older keys in the ring: {})",
+        state.master_key.key_id(),
+        if older.is_empty() { "none".to_string() } else { older.join(", ") }
+    );
+    let mut batches = 0usize;
+    let result = services::master_keys::rotate(&state, args.batch, "cli", |p| {
+        eprintln!("{}: {}/{}", p.column, p.done, p.total);
+        batches += 1;
+        if args.crash_after_batches.is_some_and(|n| batches >= n) {
+            eprintln!("stopping abruptly after {batches} batch(es) (--crash-after-batches)");
+            std::process::exit(3);
+        }
+    })
+    .await
+    .map_err(|e| explain("rotate the master key", e));
+    state.store.close().await;
+    let report = result?;
+    let older: Vec<_> = report
+        .older
+        .iter()
+        .map(|c| serde_json::json!({ "column": c.column, "key_id": c.key_id, "count": c.count }))
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({
+            "key_id": report.key_id,
+            "resealed": report.resealed(),
+            "remaining_under_older_keys": report.remaining(),
+            "older": older,
+        })
+    );
+    if report.remaining() == 0 {
+        eprintln!("done: every value is sealed under {}; older keys may be removed from the ring", report.key_id);
+    } else {
+        eprintln!(
+            "done, but {} value(s) are still under older keys (changed while this ran): run it again before removing any key",
+            report.remaining()
+        );
+    }
+    Ok(())
+}
+
+async fn master_key_status(config: Config) -> anyhow::Result<()> {
+    let state = open_state(config).await?;
+    let result = services::master_keys::status(&state).await.map_err(|e| explain("read the key ring's status", e));
+    state.store.close().await;
+    let status = result?;
+    let counts: Vec<_> = status
+        .counts
+        .iter()
+        .map(|c| serde_json::json!({ "column": c.column, "key_id": c.key_id, "count": c.count }))
+        .collect();
+    println!("{}", serde_json::json!({ "ring": status.ring, "current": status.ring.first(), "counts": counts }));
+    Ok(())
 }

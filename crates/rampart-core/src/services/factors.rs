@@ -229,7 +229,7 @@ pub fn totp() -> Totp {
 /// The associated data a user's TOTP secret is sealed with: a sealed secret copied into another
 /// user's row does not open.
 fn totp_aad(user: UserId) -> Vec<u8> {
-    format!("mfa_totp:{user}").into_bytes()
+    rampart_store::sealed::aad::totp(user.0)
 }
 
 /// `secret` sealed under the master key, for `user`'s row only.
@@ -244,7 +244,7 @@ pub(crate) fn open_secret(state: &App, user: UserId, sealed: &str) -> Result<Tot
 
 /// The key backup codes are hashed with.
 pub(crate) fn backup_key(state: &App) -> zeroize::Zeroizing<[u8; 32]> {
-    zeroize::Zeroizing::new(state.master_key.derive("rampart backup codes v1"))
+    state.codes.backup_codes.clone()
 }
 
 /// The clock's time in Unix seconds, for TOTP steps.

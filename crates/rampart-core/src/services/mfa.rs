@@ -62,7 +62,7 @@ pub async fn totp_setup(
     let secret = TotpSecret::generate(&mut rand::rngs::OsRng);
     let sealed = seal_secret(state, user.id, &secret);
     let ev = factor_event(state, ctx, user.id, Action::MfaTotpSetup);
-    match state.store.set_pending_totp(user.id, &sealed, &state.master_key.key_id(), state.clock.now(), &ev).await {
+    match state.store.set_pending_totp(user.id, &sealed, state.master_key.key_id(), state.clock.now(), &ev).await {
         Ok(()) => state.events.observed(&ev),
         Err(StoreError::Conflict(_)) => {
             return Err(ServiceError::TotpAlreadyEnabled(
@@ -189,7 +189,7 @@ pub async fn regenerate_backup_codes(
 }
 
 fn email_key(state: &App) -> zeroize::Zeroizing<[u8; 32]> {
-    zeroize::Zeroizing::new(state.master_key.derive("rampart email login codes v1"))
+    state.codes.email_codes.clone()
 }
 
 /// At most one e-mailed code per `mfa_token` this often.

@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod ip_rules;
 pub mod login;
 pub mod maintenance;
+pub mod master_keys;
 pub mod mfa;
 mod notices;
 pub mod notifications;

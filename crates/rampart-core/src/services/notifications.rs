@@ -34,9 +34,7 @@ pub const RETRY_DELAYS: [Duration; 5] = [
 const BATCH: u32 = 8;
 
 fn aad(id: Uuid) -> Vec<u8> {
-    let mut aad = b"rampart:mail:".to_vec();
-    aad.extend_from_slice(id.as_bytes());
-    aad
+    rampart_store::sealed::aad::mail(id)
 }
 
 /// `mail` sealed with the master key for the outbox row `id`.

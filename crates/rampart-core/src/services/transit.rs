@@ -60,7 +60,7 @@ pub fn check_name(name: &str) -> Result<()> {
 }
 
 fn aad(name: &str, version: i32) -> Vec<u8> {
-    format!("rampart transit {name}:{version}").into_bytes()
+    rampart_store::sealed::aad::transit(name, version)
 }
 
 fn seal(state: &App, name: &str, version: i32, material: &[u8]) -> String {

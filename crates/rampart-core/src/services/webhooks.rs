@@ -174,7 +174,7 @@ fn seal(state: &App, id: Uuid, secret: &WebhookSecret) -> String {
 }
 
 fn aad(id: Uuid) -> Vec<u8> {
-    [b"rampart webhook secret ".as_slice(), id.as_bytes()].concat()
+    rampart_store::sealed::aad::webhook_secret(id)
 }
 
 fn details(w: &StoredWebhook) -> serde_json::Value {

@@ -96,6 +96,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/account/keys/{id}/rotate", post(pages::rotate_key))
         .route("/ui/account/keys/{id}/revoke", post(pages::revoke_key))
         .route("/ui/account/activity", get(pages::activity))
+        .route("/ui/account/delete", get(pages::delete_account_page).post(pages::delete_account))
         .merge(admin::router())
         .route("/ui/assets/{name}", get(asset))
         .route("/favicon.ico", get(favicon))

@@ -4,7 +4,7 @@
 
 use rampart_core::master_key::KeyOrigin;
 use rampart_domain::clock::FixedClock;
-use rampart_domain::{MasterKey, SessionId, SystemClock};
+use rampart_domain::{KeyRing, SessionId, SystemClock};
 use rampart_server::AppState;
 use rampart_store::RevokeSessions;
 use rampart_testkit::{TestApp, TestDb};
@@ -76,7 +76,7 @@ async fn another_instance_s_revocation_is_seen_within_the_cache_ttl() {
     // A second instance on the same database revokes the session.
     let dir = tempfile::tempdir().unwrap();
     let config = rampart_testkit::test_config(dir.path(), &app.db);
-    let key: MasterKey = (*app.state.master_key).clone();
+    let key: KeyRing = (*app.state.master_key).clone();
     let (other, _) = AppState::open(config, key, KeyOrigin::Environment, Arc::new(SystemClock)).await.unwrap();
     let sid = SessionId(login.session_id.parse().unwrap());
     let ev = rampart_domain::SecurityEvent::new(

@@ -12,6 +12,8 @@
 //! - `api_keys`: keys within the owner's permissions, verify, rotation grace, limits, usage.
 //! - `audit`: checkpoints, retention, the query/stats/export API, aggregation, SIEM output,
 //!   a million-event export in bounded memory, no acknowledged event lost to `kill -9`.
+//! - `master_keys`: master-key rotation with the real binary under load, twice, then the newest
+//!   key alone; a ring lacking a needed key refuses to start; a run stopped half-way resumes.
 //! - `mfa`: TOTP (with pyotp as the independent implementation), backup codes, step-up login
 //!   and its lockout, the enrolment policy, single-use races on both backends.
 //! - `ip_rules`: IP allow/block rules, admin allowlist, break-glass, automatic blocks.
@@ -49,6 +51,7 @@ mod gateway;
 mod hardening;
 mod http_core;
 mod ip_rules;
+mod master_keys;
 mod mfa;
 mod notifications;
 mod privacy;

@@ -1084,3 +1084,68 @@ async fn person_keys_agree_under_races_and_erasure_holds_on_every_instance() {
         assert!(!dump.contains("203.0.113.50") && !dump.contains("Racer/"), "{b_name:?}: nothing in the clear");
     });
 }
+
+/// The rotation's writes: a re-seal lands only over the value it read (a value the service
+/// changed meanwhile is kept), keyset pages of values not under a key id (composite keys
+/// included), counts per key id; and the first root key stored for a purpose is the one kept.
+#[tokio::test]
+async fn a_reseal_writes_only_over_the_value_it_read_and_the_first_root_key_wins() {
+    use rampart_store::{RowKey, SEALED_COLUMNS};
+    let (a, b, c) = ("aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb", "cccccccccccccccc");
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let first = store.root_key_or_insert("purpose x", &format!("v1.{a}.one"), a, now()).await.unwrap();
+        let second = store.root_key_or_insert("purpose x", &format!("v1.{b}.two"), b, now()).await.unwrap();
+        assert_eq!(second, first, "the first insert wins; both read it back");
+        assert_eq!(first.origin_key_id, a);
+
+        let col = SEALED_COLUMNS.iter().find(|c| c.table == "root_keys").unwrap();
+        let key = RowKey::Text("purpose x".into());
+        assert!(!store.reseal(col, &key, "a stale read", &format!("v1.{c}.new"), c).await.unwrap());
+        assert_eq!(store.sealed_value(col, &key).await.unwrap(), Some(first.sealed.clone()), "not overwritten");
+        assert!(store.reseal(col, &key, &first.sealed, &format!("v1.{c}.new"), c).await.unwrap());
+        assert_eq!(store.sealed_value(col, &key).await.unwrap(), Some(format!("v1.{c}.new")));
+
+        // Transit versions: a composite key, paged in key order after the last one seen.
+        let t = now();
+        let tk = rampart_store::StoredTransitKey {
+            name: "k".into(),
+            kind: "aes256-gcm96".into(),
+            derived: false,
+            deletion_allowed: false,
+            min_decryption_version: 1,
+            latest_version: 1,
+            created_by: None,
+            created_at: t,
+            updated_at: t,
+        };
+        store
+            .create_transit_key(&tk, &format!("v1.{a}.m1"), &created_event(&new_user("t@example.com", &[])))
+            .await
+            .unwrap();
+        for _ in 0..4 {
+            store
+                .rotate_transit_key("k", |v| format!("v1.{a}.m{v}"), t, &created_event(&new_user("t@example.com", &[])))
+                .await
+                .unwrap();
+        }
+        let versions = SEALED_COLUMNS.iter().find(|c| c.table == "transit_key_versions").unwrap();
+        let page1 = store.sealed_not_under(versions, c, None, 2).await.unwrap();
+        assert_eq!(
+            page1.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+            [RowKey::TextInt("k".into(), 1), RowKey::TextInt("k".into(), 2)]
+        );
+        let page2 = store.sealed_not_under(versions, c, Some(&page1[1].key), 2).await.unwrap();
+        assert_eq!(page2[0].key, RowKey::TextInt("k".into(), 3));
+        assert!(store.reseal(versions, &page2[0].key, &page2[0].sealed, &format!("v1.{c}.m3"), c).await.unwrap());
+        let left = store.sealed_not_under(versions, c, None, 10).await.unwrap();
+        assert_eq!(left.len(), 4, "the re-sealed one is no longer pending");
+        let counts = store.sealed_counts().await.unwrap();
+        let count = |column: &str, id: &str| {
+            counts.iter().find(|x| x.column == column && x.key_id == id).map_or(0, |x| x.count)
+        };
+        assert_eq!((count("transit_key_versions.material", a), count("transit_key_versions.material", c)), (4, 1));
+        assert_eq!(count("root_keys.sealed", c), 1);
+        store.close().await;
+    });
+}

@@ -3,7 +3,7 @@
 
 use rampart_core::master_key::KeyOrigin;
 use rampart_domain::tokens::{self, AccessClaims, TokenError, VerifyingKeys};
-use rampart_domain::{MasterKey, SystemClock};
+use rampart_domain::{KeyRing, SystemClock};
 use rampart_server::AppState;
 use rampart_testkit::TestApp;
 use rampart_wire::Jwks;
@@ -68,7 +68,7 @@ async fn a_rotation_by_another_instance_is_picked_up_on_the_first_unknown_kid() 
     // A second process on the same database and master key (as `rampart keys rotate-signing` is).
     let dir = tempfile::tempdir().unwrap();
     let config = rampart_testkit::test_config(dir.path(), &app.db);
-    let key: MasterKey = (*app.state.master_key).clone();
+    let key: KeyRing = (*app.state.master_key).clone();
     let (other, _) = AppState::open(config, key, KeyOrigin::Environment, Arc::new(SystemClock)).await.unwrap();
     let before = app.state.signing.ring().current.kid().to_string();
     assert_eq!(other.signing.ring().current.kid(), before, "both instances share the key");

@@ -367,3 +367,57 @@ async fn the_security_page_turns_the_optional_notices_off_and_on() {
     assert!(after.contains("name=\"new_sign_in\" value=\"1\">"), "unticked now");
     assert!(after.contains("name=\"security_changes\" value=\"1\" checked"));
 }
+
+/// The account page's "Delete my account": it says what happens (and the grace), needs the
+/// password (a wrong one changes nothing), then signs the person out everywhere, disables the
+/// account and names the day it will be erased.
+#[tokio::test]
+async fn a_person_deletes_their_account_from_the_account_page() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        no_delays(c);
+        c.accounts.erasure_grace_days = 14;
+    })
+    .await;
+    let user = app.create_user("leaving@example.com", PW, &[]).await;
+    let other_device = app.login("leaving@example.com", PW).await.access_token;
+    let cookie = session_cookie(&sign_in(&app, "leaving@example.com", "").await);
+    let get = |path: &'static str| {
+        let (app, cookie) = (&app, cookie.clone());
+        async move {
+            let res = app.client.get(app.url(path)).header("cookie", cookie).send().await.unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            res.text().await.unwrap()
+        }
+    };
+    let account = get("/ui/account").await;
+    assert!(account.contains("href=\"/ui/account/delete\""), "{account}");
+    let page = get("/ui/account/delete").await;
+    assert!(page.contains("The grace period is 14 days."), "{page}");
+    let csrf = csrf_of(&page);
+
+    let res = form(&app, "/ui/account/delete", &[("csrf", csrf.as_str()), ("password", "not it")])
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("class=\"notice"), "the refusal is shown");
+    assert!(!app.state.store.get_user(user.id).await.unwrap().unwrap().disabled, "a wrong password changes nothing");
+
+    let res = form(&app, "/ui/account/delete", &[("csrf", csrf.as_str()), ("password", PW)])
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cleared = res.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    assert!(cleared.contains("Max-Age=0"), "the session cookie is cleared: {cleared}");
+    let done = res.text().await.unwrap();
+    assert!(done.contains("scheduled for erasure") && done.contains("will be erased on"), "{done}");
+    let due = app.state.store.erasure_due(user.id).await.unwrap().expect("scheduled");
+    assert_eq!((due - time::OffsetDateTime::now_utc()).whole_days(), 13, "14 days, less the seconds the test took");
+    assert!(app.state.store.get_user(user.id).await.unwrap().unwrap().disabled);
+    assert_eq!(app.me(&other_device).await.0, 401, "signed out on every device");
+    let res = app.client.get(app.url("/ui/account")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), 303, "the old cookie opens nothing");
+}

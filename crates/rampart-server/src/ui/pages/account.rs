@@ -160,6 +160,8 @@ pub struct ReauthPage<'a> {
     /// Ask for a current second-factor code too.
     ask_code: bool,
     danger: bool,
+    /// A sentence after the intro (empty: none).
+    note: String,
 }
 
 fn reauth_page<'a>(
@@ -173,7 +175,16 @@ fn reauth_page<'a>(
         "disable" => {
             ("totp.disable_title", "/ui/account/totp/disable", "totp.disable_intro", "totp.disable", true, true)
         }
+        "erase" => ("erase.title", "/ui/account/delete", "erase.intro", "erase.submit", true, true),
         _ => ("backup.title", "/ui/account/backup-codes", "backup.intro", "backup.generate", true, false),
+    };
+    let note = match which {
+        "erase" => state.ui.catalog.fill(
+            "erase.grace",
+            "days",
+            &state.settings.accounts.erasure_grace.whole_days().to_string(),
+        ),
+        _ => String::new(),
     };
     ReauthPage {
         c: Chrome::account(state, auth, title, "security").with(notice),
@@ -182,7 +193,40 @@ fn reauth_page<'a>(
         submit,
         ask_code,
         danger,
+        note,
     }
+}
+
+/// Deleting the account, step 1: what happens, and re-authentication.
+pub async fn delete_account_page(State(state): State<AppState>, Viewer(auth): Viewer) -> Response {
+    html(StatusCode::OK, &reauth_page(&state, &auth, "erase", None))
+}
+
+/// Deleting the account: scheduled (the session is over); the page says until when an
+/// administrator can still restore it.
+pub async fn delete_account(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Viewer(auth): Viewer,
+    PageForm(f): PageForm<ReauthForm>,
+) -> Response {
+    let erasure = match rampart_core::services::privacy::request_own_erasure(&state, &ctx, &auth, f.reauth()).await {
+        Ok(e) => e,
+        Err(e) => return html(StatusCode::OK, &reauth_page(&state, &auth, "erase", Some(refusal(&state.ui, &e)))),
+    };
+    let c = &state.ui.catalog;
+    let page = crate::ui::MessagePage {
+        c: Chrome::public(&state, "erase.done_title"),
+        heading: c.get("erase.done_title").to_string(),
+        body: c.fill("erase.done", "date", &when(erasure.erase_after)),
+        link: "/ui/login",
+        link_text: c.get("nav.sign_in").to_string(),
+    };
+    let mut res = html(StatusCode::OK, &page);
+    if let Ok(v) = cleared_cookie(&state) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
 }
 
 /// TOTP set-up, step 1: re-authenticate.
@@ -359,6 +403,7 @@ fn remove_passkey_page<'a>(
         submit: "passkeys.remove",
         ask_code: true,
         danger: true,
+        note: String::new(),
     }
 }
 
