@@ -309,6 +309,14 @@ async fn a_direct_export_over_the_threshold_is_refused_and_one_under_it_records_
     assert_eq!(ev.details["rows"], 1, "{}", ev.details);
     assert_eq!(ev.details["filter"]["action"], "user.created");
     assert_eq!(ev.details["format"], "jsonl");
+    // An address in the filter is recorded as its keyed tag, as the log's own reads are: the
+    // log keeps no address of someone who may be erased.
+    let (s, e) =
+        app.post_bearer("/v1/admin/exports", &admin, &json!({"kind": "audit", "filter": {"ip": "203.0.113.9"}})).await;
+    assert_eq!((s, e["filter"]["ip"].as_str()), (201, Some("203.0.113.9")), "{e}");
+    let ev = app.wait_for_event(Action::ExportRequested).await;
+    assert!(ev.details["filter"]["ip_tag"].is_string(), "{}", ev.details);
+    assert!(!ev.details.to_string().contains("203.0.113.9"), "{}", ev.details);
     // The per-person export records its person and its one row.
     let someone = app.create_user("person@example.com", PW, &[]).await;
     let res =
