@@ -15,6 +15,7 @@ mod accounts;
 mod audit;
 mod cors;
 mod database;
+mod exports;
 mod gateway;
 mod headers;
 mod ip_rules;
@@ -45,6 +46,7 @@ pub use accounts::*;
 pub use audit::*;
 pub use cors::*;
 pub use database::*;
+pub use exports::*;
 pub use gateway::*;
 pub use headers::*;
 pub use ip_rules::*;
@@ -92,6 +94,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub notifications: NotificationsConfig,
     pub retention: RetentionConfig,
+    pub exports: ExportsConfig,
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewayConfig,
     pub security: SecurityConfig,

@@ -181,6 +181,12 @@ pub enum Action {
     TransitKeyDeleted,
     /// The hourly purge ran (details: rows deleted per data class, and the retention of each).
     RetentionPurged,
+    /// An administrator asked for a bulk export (details: kind, format, filter, rows, status).
+    ExportRequested,
+    /// A second administrator approved a bulk export over the threshold.
+    ExportApproved,
+    /// A bulk export was downloaded (once; details: kind, format, filter, rows).
+    ExportDownloaded,
 }
 
 impl Action {
@@ -265,6 +271,9 @@ impl Action {
         Action::TransitKeyConfigured,
         Action::TransitKeyDeleted,
         Action::RetentionPurged,
+        Action::ExportRequested,
+        Action::ExportApproved,
+        Action::ExportDownloaded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -349,6 +358,9 @@ impl Action {
             Action::TransitKeyConfigured => "transit.key.configured",
             Action::TransitKeyDeleted => "transit.key.deleted",
             Action::RetentionPurged => "retention.purged",
+            Action::ExportRequested => "export.requested",
+            Action::ExportApproved => "export.approved",
+            Action::ExportDownloaded => "export.downloaded",
         }
     }
 

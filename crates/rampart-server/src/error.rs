@@ -162,6 +162,9 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         | K::ErasureScheduled
         | K::ErasureNotScheduled
         | K::Conflict => (S::CONFLICT, "Conflict"),
+        K::ExportApprovalRequired | K::ExportSelfApproval | K::ExportNotRequester => (S::FORBIDDEN, "Forbidden"),
+        K::ExportNotPending | K::ExportPendingApproval => (S::CONFLICT, "Conflict"),
+        K::ExportDownloaded | K::ExportExpired => (S::GONE, "Gone"),
         K::Overloaded => (S::SERVICE_UNAVAILABLE, "Overloaded"),
         K::Unavailable => (S::SERVICE_UNAVAILABLE, "Service unavailable"),
         K::Internal => (S::INTERNAL_SERVER_ERROR, "Internal server error"),

@@ -46,6 +46,7 @@ mod browser;
 mod caches;
 mod cli;
 mod clients;
+mod exports;
 mod gateway;
 mod hardening;
 mod http_core;
