@@ -210,17 +210,15 @@ impl Metrics {
 pub fn to_prometheus_text(openmetrics: &str) -> String {
     let mut renamed: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
     for line in openmetrics.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            if let Some((name, kind)) = rest.split_once(' ') {
-                match kind {
-                    "counter" => {
-                        renamed.insert(name, format!("{name}_total"));
-                    }
-                    "info" => {
-                        renamed.insert(name, format!("{name}_info"));
-                    }
-                    _ => {}
+        if let Some((name, kind)) = line.strip_prefix("# TYPE ").and_then(|rest| rest.split_once(' ')) {
+            match kind {
+                "counter" => {
+                    renamed.insert(name, format!("{name}_total"));
                 }
+                "info" => {
+                    renamed.insert(name, format!("{name}_info"));
+                }
+                _ => {}
             }
         }
     }
@@ -238,7 +236,7 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
                 ("# TYPE ", "unknown") => "untyped",
                 _ => tail,
             };
-            out.push_str(&format!("{prefix}{name} {tail}").trim_end().to_string());
+            out.push_str(format!("{prefix}{name} {tail}").trim_end());
             out.push('\n');
             continue;
         }
