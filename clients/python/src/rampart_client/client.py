@@ -264,10 +264,13 @@ class AsyncRampartClient(AsyncBase):
     async def list_webauthn(self) -> JsonObject:
         return await self._json("GET", "/v1/me/mfa/webauthn")
 
-    async def remove_webauthn(self, credential_id: str, password: str, code: str | None = None) -> None:
-        await self._call(
-            "DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=body(password=password, code=code)
-        )
+    async def remove_webauthn(
+        self, credential_id: str, password: str | None = None, code: str | None = None
+    ) -> None:
+        """Without ``password``: the session must be a two-factor sign-in within the
+        re-authentication window (else ``reauthentication_required``)."""
+        payload = body(password=password, code=code) if password is not None else None
+        await self._call("DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=payload)
 
     # --- API keys ----------------------------------------------------------------------------
     async def create_api_key(

@@ -159,10 +159,13 @@ class RampartClient(SyncBase):
     def list_webauthn(self) -> JsonObject:
         return self._json("GET", "/v1/me/mfa/webauthn")
 
-    def remove_webauthn(self, credential_id: str, password: str, code: str | None = None) -> None:
-        self._call(
-            "DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=body(password=password, code=code)
-        )
+    def remove_webauthn(
+        self, credential_id: str, password: str | None = None, code: str | None = None
+    ) -> None:
+        """Without ``password``: the session must be a two-factor sign-in within the
+        re-authentication window (else ``reauthentication_required``)."""
+        payload = body(password=password, code=code) if password is not None else None
+        self._call("DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=payload)
 
     # --- API keys ----------------------------------------------------------------------------
     def create_api_key(

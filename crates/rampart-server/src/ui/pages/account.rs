@@ -428,7 +428,7 @@ pub async fn remove_passkey(
     PageForm(f): PageForm<ReauthForm>,
 ) -> Response {
     let id = id.to_string();
-    match rampart_core::services::webauthn::remove(&state, &ctx, &auth, &id, f.reauth()).await {
+    match rampart_core::services::webauthn::remove(&state, &ctx, &auth, &id, Some(f.reauth())).await {
         Ok(()) => see_other("/ui/account/passkeys?done=passkey_removed"),
         Err(e) => html(StatusCode::OK, &remove_passkey_page(&state, &auth, &id, Some(refusal(&state.ui, &e)))),
     }
