@@ -27,6 +27,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("request took longer than {secs} s")]
     Timeout { secs: u64 },
+    #[error("the request body did not arrive within {secs} s (fewer bytes than announced, or too slowly)")]
+    BodyTimeout { secs: u64 },
     #[error("request body is not valid JSON: {0}")]
     InvalidJson(String),
     #[error("request body does not match the expected shape: {0}")]
@@ -63,6 +65,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
             ApiError::PayloadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
             ApiError::Timeout { .. } => (S::SERVICE_UNAVAILABLE, "request_timeout", "Request timed out"),
+            ApiError::BodyTimeout { .. } => (S::REQUEST_TIMEOUT, "body_timeout", "Request body timed out"),
             ApiError::InvalidJson(_) => (S::BAD_REQUEST, "invalid_json", "Malformed JSON"),
             ApiError::InvalidRequest(_) => (S::BAD_REQUEST, "invalid_request", "Invalid request"),
             ApiError::UnsupportedMediaType => {
@@ -246,6 +249,7 @@ mod tests {
             ApiErrorKind::MethodNotAllowed => ApiError::MethodNotAllowed,
             ApiErrorKind::PayloadTooLarge => ApiError::PayloadTooLarge { limit: 1 },
             ApiErrorKind::Timeout => ApiError::Timeout { secs: 1 },
+            ApiErrorKind::BodyTimeout => ApiError::BodyTimeout { secs: 1 },
             ApiErrorKind::InvalidJson => ApiError::InvalidJson("x".into()),
             ApiErrorKind::InvalidRequest => ApiError::InvalidRequest("x".into()),
             ApiErrorKind::UnsupportedMediaType => ApiError::UnsupportedMediaType,
