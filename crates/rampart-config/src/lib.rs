@@ -15,6 +15,7 @@ mod accounts;
 mod audit;
 mod cors;
 mod database;
+mod federation;
 mod gateway;
 mod headers;
 mod ip_rules;
@@ -45,6 +46,7 @@ pub use accounts::*;
 pub use audit::*;
 pub use cors::*;
 pub use database::*;
+pub use federation::{FederationConfig, FederationSettings, TelegramConfig, TelegramSettings};
 pub use gateway::*;
 pub use headers::*;
 pub use ip_rules::*;
@@ -96,6 +98,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub security: SecurityConfig,
     pub ui: UiConfig,
+    pub federation: FederationConfig,
 }
 
 /// Why configuration could not be loaded. The message names the file, key and problem.

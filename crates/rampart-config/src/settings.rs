@@ -20,7 +20,7 @@
 //! [`SessionPolicy`]: rampart_domain::SessionPolicy
 
 use crate::{
-    AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings,
+    AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings, FederationSettings,
     GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings, MfaSettings,
     NotificationsSettings, PasswordsSettings, RateLimitSettings, RetentionSettings, SecuritySettings, ServerSettings,
     SessionsSettings, TokensSettings, UiSettings, WebAuthnConfig, WebhooksSettings,
@@ -101,6 +101,7 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub security: SecuritySettings,
     pub ui: UiSettings,
+    pub federation: FederationSettings,
 }
 
 impl Settings {
@@ -150,6 +151,7 @@ impl Settings {
         let gateway = keep(c.gateway.settings(), &mut p);
         let security = keep(c.security.settings(), &mut p);
         let ui = keep(c.ui.settings(), &mut p);
+        let federation = keep(c.federation.settings(), &mut p);
         match (
             server,
             database,
@@ -174,6 +176,7 @@ impl Settings {
             gateway,
             security,
             ui,
+            federation,
         ) {
             (
                 Some(server),
@@ -199,6 +202,7 @@ impl Settings {
                 Some(gateway),
                 Some(security),
                 Some(ui),
+                Some(federation),
             ) if p.is_empty() => Ok(Settings {
                 server,
                 data: c.data.clone(),
@@ -224,6 +228,7 @@ impl Settings {
                 gateway,
                 security,
                 ui,
+                federation,
             }),
             _ => Err(ConfigError::Invalid(p.join("\n"))),
         }

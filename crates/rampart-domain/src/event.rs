@@ -181,6 +181,12 @@ pub enum Action {
     TransitKeyDeleted,
     /// The hourly purge ran (details: rows deleted per data class, and the retention of each).
     RetentionPurged,
+    /// A sign-in with an external identity (details: `provider`; refusals: `reason`).
+    FederatedLogin,
+    /// An external identity was linked to an account (details: `provider`).
+    IdentityLinked,
+    /// An external identity was unlinked from an account (details: `provider`).
+    IdentityUnlinked,
 }
 
 impl Action {
@@ -265,6 +271,9 @@ impl Action {
         Action::TransitKeyConfigured,
         Action::TransitKeyDeleted,
         Action::RetentionPurged,
+        Action::FederatedLogin,
+        Action::IdentityLinked,
+        Action::IdentityUnlinked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -349,6 +358,9 @@ impl Action {
             Action::TransitKeyConfigured => "transit.key.configured",
             Action::TransitKeyDeleted => "transit.key.deleted",
             Action::RetentionPurged => "retention.purged",
+            Action::FederatedLogin => "auth.federated",
+            Action::IdentityLinked => "user.identity.linked",
+            Action::IdentityUnlinked => "user.identity.unlinked",
         }
     }
 

@@ -63,6 +63,9 @@ pub enum Amr {
     User,
     /// More than one factor.
     Mfa,
+    /// An external identity provider vouched for the user (Telegram, OpenID Connect): the
+    /// value identity providers such as Microsoft Entra use, RFC 8176 having none.
+    Fed,
 }
 
 impl Amr {
@@ -73,6 +76,7 @@ impl Amr {
             Amr::Hwk => "hwk",
             Amr::User => "user",
             Amr::Mfa => "mfa",
+            Amr::Fed => "fed",
         }
     }
 }
