@@ -136,6 +136,8 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         K::InvalidMfaCode => (S::UNAUTHORIZED, "Invalid second-factor code"),
         K::InvalidMfaToken => (S::UNAUTHORIZED, "Invalid mfa_token"),
         K::InvalidApiKey => (S::UNAUTHORIZED, "Invalid API key"),
+        K::InvalidTelegramLogin => (S::UNAUTHORIZED, "Invalid Telegram login"),
+        K::FederatedLoginReplayed => (S::UNAUTHORIZED, "Sign-in replayed"),
         K::RateLimited => (S::TOO_MANY_REQUESTS, "Rate limited"),
         K::TooManyAttempts => (S::TOO_MANY_REQUESTS, "Too many attempts"),
         K::PasswordExpired => (S::FORBIDDEN, "Password expired"),
@@ -148,7 +150,8 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         | K::ReauthenticationRequired
         | K::SecondFactorRequired
         | K::MfaEnrollmentRequired
-        | K::MethodNotAvailable => (S::FORBIDDEN, "Forbidden"),
+        | K::MethodNotAvailable
+        | K::IdentityNotLinked => (S::FORBIDDEN, "Forbidden"),
         K::EmailTaken
         | K::TotpAlreadyEnabled
         | K::TotpNotSetUp
@@ -161,6 +164,8 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         | K::LastAdmin
         | K::ErasureScheduled
         | K::ErasureNotScheduled
+        | K::IdentityTaken
+        | K::LastSignInMethod
         | K::Conflict => (S::CONFLICT, "Conflict"),
         K::Overloaded => (S::SERVICE_UNAVAILABLE, "Overloaded"),
         K::Unavailable => (S::SERVICE_UNAVAILABLE, "Service unavailable"),

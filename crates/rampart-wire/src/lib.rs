@@ -11,6 +11,7 @@ mod alerts;
 mod api_keys;
 mod audit;
 mod auth;
+mod federation;
 mod gateway;
 mod ip_rules;
 mod me;
@@ -25,6 +26,7 @@ pub use admin::{
     AdminUserEnvelope, AdminUserList, AdminUserView, AuthzCheckRequest, AuthzCheckResponse, RoleList, RoleRequest,
     RoleView, UpdateUserRequest,
 };
+pub use federation::{LinkedIdentityList, LinkedIdentityView, TelegramLoginRequest};
 pub use alerts::{AlertChannel, AlertMatch, AlertRuleList, AlertRuleRequest, AlertRuleView, AlertThreshold};
 pub use api_keys::{
     ApiKeyList, ApiKeyUsage, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, RateLimitSpec, RateLimitState,
