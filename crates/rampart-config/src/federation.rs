@@ -79,10 +79,11 @@ impl FederationConfig {
     pub fn settings(&self) -> Result<FederationSettings, Vec<String>> {
         checked(self.problems(), || FederationSettings {
             auto_register: self.auto_register,
-            telegram: self.telegram.bot_token.clone().map(|bot_token| TelegramSettings {
-                bot_token,
-                max_age: span(secs(self.telegram.max_age_secs)),
-            }),
+            telegram: self
+                .telegram
+                .bot_token
+                .clone()
+                .map(|bot_token| TelegramSettings { bot_token, max_age: span(secs(self.telegram.max_age_secs)) }),
         })
     }
 }

@@ -20,10 +20,10 @@
 //! [`SessionPolicy`]: rampart_domain::SessionPolicy
 
 use crate::{
-    AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings, FederationSettings,
-    GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings, MfaSettings,
-    NotificationsSettings, PasswordsSettings, RateLimitSettings, RetentionSettings, SecuritySettings, ServerSettings,
-    SessionsSettings, TokensSettings, UiSettings, WebAuthnConfig, WebhooksSettings,
+    AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings,
+    FederationSettings, GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings,
+    MfaSettings, NotificationsSettings, PasswordsSettings, RateLimitSettings, RetentionSettings, SecuritySettings,
+    ServerSettings, SessionsSettings, TokensSettings, UiSettings, WebAuthnConfig, WebhooksSettings,
 };
 use std::time::Duration;
 

@@ -113,7 +113,8 @@ pub fn verify_telegram_login(
     if !bool::from(expected.as_bytes().ct_eq(hash.as_bytes())) {
         return Err(TelegramError::BadSignature);
     }
-    let id = fields.get("id").and_then(|v| v.parse::<i64>().ok()).filter(|id| *id > 0).ok_or(TelegramError::Malformed)?;
+    let id =
+        fields.get("id").and_then(|v| v.parse::<i64>().ok()).filter(|id| *id > 0).ok_or(TelegramError::Malformed)?;
     let auth_date = fields
         .get("auth_date")
         .and_then(|v| v.parse::<i64>().ok())

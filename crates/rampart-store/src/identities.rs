@@ -246,7 +246,10 @@ impl Store {
     /// concurrent unlinks of its last two identities cannot both succeed.
     pub async fn unlink_identity(&self, user: UserId, id: Uuid, event: &SecurityEvent) -> Result<UnlinkOutcome> {
         let outcome = with_tx!(self, |tx| {
-            sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1").bind(user.0).execute(&mut *tx).await?;
+            sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+                .bind(user.0)
+                .execute(&mut *tx)
+                .await?;
             let found: Option<(Uuid,)> =
                 sqlx::query_as("SELECT id FROM user_identities WHERE id = $1 AND user_id = $2")
                     .bind(id)

@@ -26,7 +26,6 @@ pub use admin::{
     AdminUserEnvelope, AdminUserList, AdminUserView, AuthzCheckRequest, AuthzCheckResponse, RoleList, RoleRequest,
     RoleView, UpdateUserRequest,
 };
-pub use federation::{LinkedIdentityList, LinkedIdentityView, TelegramLoginRequest};
 pub use alerts::{AlertChannel, AlertMatch, AlertRuleList, AlertRuleRequest, AlertRuleView, AlertThreshold};
 pub use api_keys::{
     ApiKeyList, ApiKeyUsage, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, RateLimitSpec, RateLimitState,
@@ -37,6 +36,7 @@ pub use auth::{
     Accepted, CookieSession, ForgotPasswordRequest, Introspection, Jwk, Jwks, LoginRequest, RefreshRequest,
     RegisterRequest, ResetPasswordRequest, TokenResponse, VerifyEmailRequest,
 };
+pub use federation::{LinkedIdentityList, LinkedIdentityView, TelegramLoginRequest};
 pub use gateway::{ExplainRequest, ExplainResponse, GatewayRuleView, GatewayRules, ShadowedRuleView};
 pub use ip_rules::{IpRuleList, IpRuleRequest, IpRuleView};
 pub use me::{

@@ -65,7 +65,10 @@ pub async fn link_telegram(
 /// The external identities linked to the caller's account, oldest first.
 #[utoipa::path(get, path = "/v1/me/identities", tag = "me", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "Linked identities", body = LinkedIdentityList)))]
-pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<axum::Json<LinkedIdentityList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<axum::Json<LinkedIdentityList>, ApiError> {
     let items = federation::list(&state, &auth).await?.iter().map(linked_identity_view).collect();
     Ok(axum::Json(LinkedIdentityList { items }))
 }

@@ -96,7 +96,8 @@ async fn a_linked_identity_signs_in_is_listed_exported_and_unlinked_with_events(
     assert!(list["items"][0]["last_used_at"].is_string(), "{list}");
 
     // Cookie mode, like /v1/auth/login?session=cookie.
-    let res = app.client.post(app.url("/v1/auth/telegram?session=cookie")).json(&widget(4242, "ada")).send().await.unwrap();
+    let res =
+        app.client.post(app.url("/v1/auth/telegram?session=cookie")).json(&widget(4242, "ada")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
     assert!(cookie.contains("HttpOnly") && cookie.contains("Secure"), "{cookie}");
@@ -132,9 +133,8 @@ async fn a_linked_identity_signs_in_is_listed_exported_and_unlinked_with_events(
         let found = app.wait_for_events(1, |e| e.action == action && e.outcome == outcome).await;
         assert_eq!(found[0].details["provider"], "telegram", "{action:?} {outcome:?}: {:?}", found[0]);
     }
-    let replayed = app
-        .wait_for_events(1, |e| e.action == Action::FederatedLogin && e.details["reason"] == "replayed")
-        .await;
+    let replayed =
+        app.wait_for_events(1, |e| e.action == Action::FederatedLogin && e.details["reason"] == "replayed").await;
     assert_eq!(replayed[0].outcome, Outcome::Denied);
 }
 
@@ -173,9 +173,8 @@ async fn tampered_wrong_bot_stale_and_hashless_payloads_are_refused_and_nothing_
     assert_eq!((s, body["code"].as_str()), (403, Some("identity_not_linked")), "{body}");
     assert!(app.state.store.identity_by_subject("telegram", "77").await.unwrap().is_none());
     assert_eq!(app.state.store.count_users().await.unwrap(), users_before);
-    let failures = app
-        .wait_for_events(6, |e| e.action == Action::FederatedLogin && e.outcome == Outcome::Failure)
-        .await;
+    let failures =
+        app.wait_for_events(6, |e| e.action == Action::FederatedLogin && e.outcome == Outcome::Failure).await;
     assert!(failures.iter().all(|e| e.details["provider"] == "telegram"), "{failures:?}");
     for reason in ["bad_signature", "stale", "from_the_future", "missing_hash"] {
         assert!(failures.iter().any(|e| e.details["reason"] == reason), "{reason}: {failures:?}");

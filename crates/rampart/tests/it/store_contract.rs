@@ -1094,11 +1094,16 @@ async fn identities_link_once_keep_the_last_way_in_and_go_with_the_account() {
             name: Some("Ada L".into()),
             created_at: now(),
         };
-        let user = store.create_federated_user(&fed, &telegram("1"), &event_about(fed.id, Action::UserCreated)).await.unwrap();
+        let user =
+            store.create_federated_user(&fed, &telegram("1"), &event_about(fed.id, Action::UserCreated)).await.unwrap();
         assert_eq!(user.roles, [RoleName::USER]);
         assert_eq!(store.password_hash(fed.id).await.unwrap(), None, "no password");
         // The same identity again: refused, nothing left behind.
-        let dup = NewFederatedUser { id: UserId(Uuid::now_v7()), email: Email::parse("tg1b@telegram.invalid").unwrap(), ..fed.clone() };
+        let dup = NewFederatedUser {
+            id: UserId(Uuid::now_v7()),
+            email: Email::parse("tg1b@telegram.invalid").unwrap(),
+            ..fed.clone()
+        };
         let err = store.create_federated_user(&dup, &telegram("1"), &event_about(dup.id, Action::UserCreated)).await;
         assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
         assert!(store.get_user(dup.id).await.unwrap().is_none());
@@ -1106,9 +1111,21 @@ async fn identities_link_once_keep_the_last_way_in_and_go_with_the_account() {
         let linked = store.identity_by_subject("telegram", "1").await.unwrap().unwrap();
         assert_eq!(linked.user_id, fed.id);
         let ev = event_about(with_pw.id, Action::IdentityLinked);
-        assert_eq!(store.link_identity(with_pw.id, &telegram("1"), now(), &ev).await.unwrap(), LinkOutcome::LinkedElsewhere);
-        assert!(matches!(store.link_identity(fed.id, &telegram("1"), now(), &ev).await.unwrap(), LinkOutcome::AlreadyLinked(_)));
-        let LinkOutcome::Linked(second) = store.link_identity(fed.id, &telegram("2"), now(), &event_about(fed.id, Action::IdentityLinked)).await.unwrap() else { panic!() };
+        assert_eq!(
+            store.link_identity(with_pw.id, &telegram("1"), now(), &ev).await.unwrap(),
+            LinkOutcome::LinkedElsewhere
+        );
+        assert!(matches!(
+            store.link_identity(fed.id, &telegram("1"), now(), &ev).await.unwrap(),
+            LinkOutcome::AlreadyLinked(_)
+        ));
+        let LinkOutcome::Linked(second) = store
+            .link_identity(fed.id, &telegram("2"), now(), &event_about(fed.id, Action::IdentityLinked))
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(store.list_identities(fed.id).await.unwrap().len(), 2);
 
         // Of two identities one may go, the last may not (no password).
@@ -1117,9 +1134,16 @@ async fn identities_link_once_keep_the_last_way_in_and_go_with_the_account() {
         assert_eq!(unlink(linked.id).await.unwrap(), UnlinkOutcome::Unlinked);
         assert_eq!(unlink(second.id).await.unwrap(), UnlinkOutcome::LastWayIn);
         assert_eq!(unlink(linked.id).await.unwrap(), UnlinkOutcome::NotFound);
-        assert_eq!(store.unlink_identity(with_pw.id, second.id, &ev).await.unwrap(), UnlinkOutcome::NotFound, "not theirs");
+        assert_eq!(
+            store.unlink_identity(with_pw.id, second.id, &ev).await.unwrap(),
+            UnlinkOutcome::NotFound,
+            "not theirs"
+        );
         // An account with a password may unlink its only identity.
-        let LinkOutcome::Linked(own) = store.link_identity(with_pw.id, &telegram("3"), now(), &ev).await.unwrap() else { panic!() };
+        let LinkOutcome::Linked(own) = store.link_identity(with_pw.id, &telegram("3"), now(), &ev).await.unwrap()
+        else {
+            panic!()
+        };
         let ev = event_about(with_pw.id, Action::IdentityUnlinked);
         assert_eq!(store.unlink_identity(with_pw.id, own.id, &ev).await.unwrap(), UnlinkOutcome::Unlinked);
 
@@ -1135,6 +1159,9 @@ async fn identities_link_once_keep_the_last_way_in_and_go_with_the_account() {
         assert!(!store.claim_federation_nonce("telegram", "abc", later, now()).await.unwrap());
         assert!(store.claim_federation_nonce("oidc", "abc", later, now()).await.unwrap(), "per provider");
         let after = later + time::Duration::seconds(1);
-        assert!(store.claim_federation_nonce("telegram", "abc", after + time::Duration::hours(1), after).await.unwrap(), "purged once expired");
+        assert!(
+            store.claim_federation_nonce("telegram", "abc", after + time::Duration::hours(1), after).await.unwrap(),
+            "purged once expired"
+        );
     });
 }
