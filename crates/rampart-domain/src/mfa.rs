@@ -81,6 +81,13 @@ impl Amr {
     }
 }
 
+impl Amr {
+    /// The stored form back (`None` for a value this version does not know).
+    pub fn parse(s: &str) -> Option<Amr> {
+        [Amr::Pwd, Amr::Otp, Amr::Hwk, Amr::User, Amr::Mfa, Amr::Fed].into_iter().find(|a| a.as_str() == s)
+    }
+}
+
 impl PartialEq<&str> for Amr {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
@@ -89,7 +96,13 @@ impl PartialEq<&str> for Amr {
 
 /// The `amr` of a session opened with a password and then `factor`.
 pub fn amr_with(factor: Factor) -> Vec<Amr> {
-    vec![Amr::Pwd, factor.amr(), Amr::Mfa]
+    amr_after(Amr::Pwd, factor)
+}
+
+/// The `amr` of a session opened with `first` (a password, an external identity) and then
+/// `factor`.
+pub fn amr_after(first: Amr, factor: Factor) -> Vec<Amr> {
+    vec![first, factor.amr(), Amr::Mfa]
 }
 
 /// A fresh backup code, `xxxx-xxxx-xxxx-xxxx`.

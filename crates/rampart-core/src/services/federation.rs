@@ -147,7 +147,7 @@ pub async fn sign_in(
         return Err(ServiceError::AccountDisabled);
     }
     state.events.record(about(Outcome::Success)).await?;
-    if let Some(required) = step_up::begin_step_up(state, ctx, &user, mode).await? {
+    if let Some(required) = step_up::begin_step_up_after(state, ctx, &user, mode, Amr::Fed).await? {
         return Ok(LoginOutcome::StepUp(required));
     }
     Ok(LoginOutcome::Session(login::start_session(state, ctx, &user, vec![Amr::Fed], mode).await?))

@@ -28,3 +28,7 @@ CREATE TABLE federation_replays (
 ) STRICT;
 
 CREATE INDEX federation_replays_by_expiry ON federation_replays (expires_at);
+
+-- A step-up's first factor: `pwd` for a password login, `fed` after an external identity, so
+-- the session it opens names what was really used (`amr`).
+ALTER TABLE mfa_challenges ADD COLUMN first_factor TEXT NOT NULL DEFAULT 'pwd';

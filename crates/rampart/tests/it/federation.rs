@@ -238,11 +238,17 @@ async fn disabled_accounts_are_refused_and_a_second_factor_still_applies() {
     let ann_token = app.login("ann@example.com", PW).await.access_token;
     let (s, _) = app.post_bearer("/v1/me/identities/telegram", &ann_token, &widget(501, "ann")).await;
     assert_eq!(s, 200);
-    crate::mfa::enable_totp(&app, &ann_token, time::OffsetDateTime::now_utc()).await;
+    let (_, backup_codes) = crate::mfa::enable_totp(&app, &ann_token, time::OffsetDateTime::now_utc()).await;
     let (s, body) = app.post_json("/v1/auth/telegram", &widget(501, "ann")).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["mfa_required"], true, "login's step-up answer: {body}");
     assert!(body["mfa_token"].is_string() && body.get("access_token").is_none(), "{body}");
+    // The step-up completes as after a password, and the session names what was used.
+    let (s, done) = app
+        .post_json("/v1/auth/login/mfa", &json!({"mfa_token": body["mfa_token"], "backup_code": backup_codes[0]}))
+        .await;
+    assert_eq!(s, 200, "{done}");
+    assert_eq!(claims(done["access_token"].as_str().unwrap())["amr"], json!(["fed", "otp", "mfa"]));
 
     let (s, _) = app
         .send_bearer(
