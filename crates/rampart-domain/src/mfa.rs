@@ -212,6 +212,11 @@ mod tests {
     fn amr_names_the_factor() {
         assert_eq!(amr_with(Factor::Totp), ["pwd", "otp", "mfa"]);
         assert_eq!(amr_with(Factor::WebAuthn), ["pwd", "hwk", "mfa"]);
+        assert_eq!(amr_after(Amr::Fed, Factor::BackupCode), ["fed", "otp", "mfa"]);
+        for a in [Amr::Pwd, Amr::Otp, Amr::Hwk, Amr::User, Amr::Mfa, Amr::Fed] {
+            assert_eq!(Amr::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Amr::parse("sms"), None);
         assert_eq!(Factor::BackupCode.as_str(), "backup_code");
     }
 }
