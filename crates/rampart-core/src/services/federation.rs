@@ -190,14 +190,19 @@ async fn register(state: &App, ctx: &RequestContext, identity: &ExternalIdentity
 }
 
 /// `POST /v1/me/identities/telegram`: links the Telegram account of a widget payload to the
-/// signed-in user. Linking an identity already linked here answers it again; one linked to
-/// another account is refused (`identity_taken`).
+/// signed-in user. A link is a new way into the account, so it needs a sign-in within
+/// `security.reauth_window_secs` (a stolen, older session cannot add its thief's Telegram).
+/// Linking an identity already linked here answers it again; one linked to another account is
+/// refused (`identity_taken`).
 pub async fn link_telegram(
     state: &App,
     ctx: &RequestContext,
     auth: &Authenticated,
     fields: &TelegramFields,
 ) -> Result<LinkedIdentity, ServiceError> {
+    if !auth.session.is_recent(state.clock.now(), state.settings.security.reauth_window) {
+        return Err(ServiceError::ReauthenticationRequired);
+    }
     let login = checked_telegram(state, ctx, fields, Action::IdentityLinked, Some(auth.user_id)).await?;
     link(state, ctx, auth, &login.identity).await
 }

@@ -43,13 +43,14 @@ pub async fn telegram_login(
 }
 
 /// Links the Telegram account of a Login Widget payload to the caller's account (checked and
-/// single-use like a sign-in). Linking one already linked here answers it again.
+/// single-use like a sign-in). The session must be recent (`security.reauth_window_secs`), as a
+/// link is a new way in. Linking one already linked here answers it again.
 #[utoipa::path(post, path = "/v1/me/identities/telegram", tag = "me", security(("bearer" = []), ("cookie" = [])),
     request_body = TelegramLoginRequest,
     responses(
         (status = 200, description = "The linked identity", body = LinkedIdentityView),
         (status = 401, description = "Not signed in, `invalid_telegram_login`, or `federated_login_replayed`", body = Problem),
-        (status = 403, description = "`method_not_available` (no bot token configured)", body = Problem),
+        (status = 403, description = "`reauthentication_required` (sign in again), `method_not_available` (no bot token configured)", body = Problem),
         (status = 409, description = "`identity_taken`: linked to another account", body = Problem),
     ))]
 pub async fn link_telegram(

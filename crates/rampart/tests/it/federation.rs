@@ -263,6 +263,22 @@ async fn disabled_accounts_are_refused_and_a_second_factor_still_applies() {
     assert_eq!((s, body["code"].as_str()), (403, Some("account_disabled")), "{body}");
 }
 
+/// A link is a new way in: only from a recent sign-in (`security.reauth_window_secs`).
+#[tokio::test]
+async fn linking_needs_a_recent_sign_in() {
+    let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+        configure(c, false);
+        c.security.reauth_window_secs = 0;
+    })
+    .await;
+    app.create_user("old@example.com", PW, &[]).await;
+    let token = app.login("old@example.com", PW).await.access_token;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (s, body) = app.post_bearer("/v1/me/identities/telegram", &token, &widget(808, "old")).await;
+    assert_eq!((s, body["code"].as_str()), (403, Some("reauthentication_required")), "{body}");
+    assert!(app.state.store.identity_by_subject("telegram", "808").await.unwrap().is_none());
+}
+
 /// 50 presentations of one fresh payload at once: exactly one signs in.
 #[tokio::test]
 async fn fifty_concurrent_presentations_of_one_payload_sign_in_once() {
