@@ -97,6 +97,7 @@ mod tests {
             "webhooks",
             "notifications",
             "retention",
+            "exports",
             "webauthn",
             "gateway",
             "security",

@@ -15,6 +15,7 @@ mod accounts;
 mod audit;
 mod cors;
 mod database;
+mod exports;
 mod federation;
 mod gateway;
 mod headers;
@@ -46,6 +47,7 @@ pub use accounts::*;
 pub use audit::*;
 pub use cors::*;
 pub use database::*;
+pub use exports::*;
 pub use federation::{FederationConfig, FederationSettings, TelegramConfig, TelegramSettings};
 pub use gateway::*;
 pub use headers::*;
@@ -94,6 +96,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub notifications: NotificationsConfig,
     pub retention: RetentionConfig,
+    pub exports: ExportsConfig,
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewayConfig,
     pub security: SecurityConfig,

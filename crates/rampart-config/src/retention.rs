@@ -22,6 +22,9 @@ pub struct RetentionConfig {
     pub webhook_deliveries_days: u64,
     /// E-mails sent or given up on (the mail outbox; bodies are dropped at once).
     pub notifications_days: u64,
+    /// Bulk exports' records (`POST /v1/admin/exports`), after they are downloaded or expire
+    /// (their events stay in the audit log).
+    pub exports_days: u64,
     /// API-key usage counts (hourly). Unset: `api_keys.usage_retention_days`.
     pub api_key_usage_days: Option<u64>,
     /// Audit events, cut at a signed checkpoint; 0 keeps them forever. Unset:
@@ -37,6 +40,7 @@ impl Default for RetentionConfig {
             expired_ip_rules_days: 1,
             webhook_deliveries_days: 30,
             notifications_days: 30,
+            exports_days: 30,
             api_key_usage_days: None,
             audit_days: None,
         }
@@ -51,6 +55,7 @@ pub struct RetentionSettings {
     pub expired_ip_rules: time::Duration,
     pub webhook_deliveries: time::Duration,
     pub notifications: time::Duration,
+    pub exports: time::Duration,
 }
 
 impl RetentionConfig {
@@ -62,6 +67,7 @@ impl RetentionConfig {
             ("retention.expired_ip_rules_days", self.expired_ip_rules_days),
             ("retention.webhook_deliveries_days", self.webhook_deliveries_days),
             ("retention.notifications_days", self.notifications_days),
+            ("retention.exports_days", self.exports_days),
         ] {
             if !(1..=3650).contains(&v) {
                 p.push(format!("{key}: must be between 1 and 3650; got {v}"));
@@ -87,6 +93,7 @@ impl RetentionConfig {
             expired_ip_rules: span(days(self.expired_ip_rules_days)),
             webhook_deliveries: span(days(self.webhook_deliveries_days)),
             notifications: span(days(self.notifications_days)),
+            exports: span(days(self.exports_days)),
         })
     }
 }

@@ -21,9 +21,9 @@
 
 use crate::{
     AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings,
-    FederationSettings, GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings,
-    MfaSettings, NotificationsSettings, PasswordsSettings, RateLimitSettings, RetentionSettings, SecuritySettings,
-    ServerSettings, SessionsSettings, TokensSettings, UiSettings, WebAuthnConfig, WebhooksSettings,
+    ExportsSettings, FederationSettings, GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings,
+    MailSettings, MfaSettings, NotificationsSettings, PasswordsSettings, RateLimitSettings, RetentionSettings,
+    SecuritySettings, ServerSettings, SessionsSettings, TokensSettings, UiSettings, WebAuthnConfig, WebhooksSettings,
 };
 use std::time::Duration;
 
@@ -97,6 +97,7 @@ pub struct Settings {
     pub webhooks: WebhooksSettings,
     pub notifications: NotificationsSettings,
     pub retention: RetentionSettings,
+    pub exports: ExportsSettings,
     pub webauthn: WebAuthnConfig,
     pub gateway: GatewaySettings,
     pub security: SecuritySettings,
@@ -147,6 +148,7 @@ impl Settings {
         let webhooks = keep(c.webhooks.settings(), &mut p);
         let notifications = keep(c.notifications.settings(), &mut p);
         let retention = keep(c.retention.settings(), &mut p);
+        let exports = keep(c.exports.settings(), &mut p);
         let webauthn = keep(c.webauthn.settings(), &mut p);
         let gateway = keep(c.gateway.settings(), &mut p);
         let security = keep(c.security.settings(), &mut p);
@@ -172,6 +174,7 @@ impl Settings {
             webhooks,
             notifications,
             retention,
+            exports,
             webauthn,
             gateway,
             security,
@@ -198,6 +201,7 @@ impl Settings {
                 Some(webhooks),
                 Some(notifications),
                 Some(retention),
+                Some(exports),
                 Some(webauthn),
                 Some(gateway),
                 Some(security),
@@ -224,6 +228,7 @@ impl Settings {
                 webhooks,
                 notifications,
                 retention,
+                exports,
                 webauthn,
                 gateway,
                 security,

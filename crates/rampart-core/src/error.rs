@@ -117,6 +117,23 @@ pub enum ServiceError {
     LastSignInMethod,
     #[error("{0}")]
     Conflict(String),
+    #[error(
+        "this export holds more than {threshold} rows (exports.approval_threshold_rows): request it with \
+         POST /v1/admin/exports, where a second administrator approves it"
+    )]
+    ExportApprovalRequired { threshold: u64 },
+    #[error("you requested this export: a second administrator must approve it")]
+    ExportSelfApproval,
+    #[error("this export is not waiting for approval")]
+    ExportNotPending,
+    #[error("this export waits for a second administrator's approval")]
+    ExportPendingApproval,
+    #[error("only the administrator who requested this export may download it")]
+    ExportNotRequester,
+    #[error("this export was downloaded already; an export is downloaded once")]
+    ExportDownloaded,
+    #[error("this export expired (exports.download_ttl_hours); request a new one")]
+    ExportExpired,
     #[error("too busy to check passwords right now; retry in {retry_after_secs} s")]
     Overloaded { retry_after_secs: u64 },
     #[error("service temporarily unavailable")]
@@ -192,6 +209,13 @@ impl ServiceErrorKind {
             K::IdentityTaken => "identity_taken",
             K::LastSignInMethod => "last_sign_in_method",
             K::Conflict => "conflict",
+            K::ExportApprovalRequired => "export_approval_required",
+            K::ExportSelfApproval => "export_self_approval",
+            K::ExportNotPending => "export_not_pending",
+            K::ExportPendingApproval => "export_pending_approval",
+            K::ExportNotRequester => "export_not_requester",
+            K::ExportDownloaded => "export_downloaded",
+            K::ExportExpired => "export_expired",
             K::Overloaded => "overloaded",
             K::Unavailable => "unavailable",
             K::Internal => "internal_error",

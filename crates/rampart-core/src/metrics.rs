@@ -203,9 +203,75 @@ impl Metrics {
     }
 }
 
+/// The Prometheus text exposition format (0.0.4) of an OpenMetrics document, for scrapers and
+/// parsers that do not speak OpenMetrics: a counter's `# TYPE`/`# HELP` name its `_total`
+/// samples, `info` becomes a gauge of its `_info` samples, `unknown` is `untyped`, and there is
+/// no `# UNIT`, `_created` sample or `# EOF`.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut renamed: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+    for line in openmetrics.lines() {
+        if let Some((name, kind)) = line.strip_prefix("# TYPE ").and_then(|rest| rest.split_once(' ')) {
+            match kind {
+                "counter" => {
+                    renamed.insert(name, format!("{name}_total"));
+                }
+                "info" => {
+                    renamed.insert(name, format!("{name}_info"));
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# TYPE ", "# HELP "].into_iter().find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        if let Some((prefix, rest)) = meta {
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            let name = renamed.get(name).map_or(name, String::as_str);
+            let tail = match (prefix, tail) {
+                ("# TYPE ", "info") => "gauge",
+                ("# TYPE ", "unknown") => "untyped",
+                _ => tail,
+            };
+            out.push_str(format!("{prefix}{name} {tail}").trim_end());
+            out.push('\n');
+            continue;
+        }
+        let sample_name = line.split(['{', ' ']).next().unwrap_or_default();
+        if sample_name.ends_with("_created") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prometheus_text_form_names_counters_by_their_samples() {
+        let m = Metrics::new("sqlite");
+        m.observe_request("GET", "/healthz".into(), 200, 0.001);
+        m.observe_event("user.created", "success");
+        let om = m.render();
+        assert!(om.trim_end().ends_with("# EOF"), "{om}");
+        let text = to_prometheus_text(&om);
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
+        assert!(text.contains("# TYPE rampart_http_requests_total counter"), "{text}");
+        assert!(
+            text.contains(r#"rampart_http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
+            "{text}"
+        );
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ") && l.ends_with(" counter")) {
+            assert!(line.split(' ').nth(2).unwrap().ends_with("_total"), "{line}");
+        }
+    }
 
     #[test]
     fn renders_counters_and_histograms_with_labels() {

@@ -472,7 +472,7 @@ impl ChainedEvent<'_> {
     }
 }
 
-fn csv_field(out: &mut String, f: &str) {
+pub(crate) fn csv_field(out: &mut String, f: &str) {
     let formula = matches!(f.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'));
     let needs_quotes = formula || f.contains([',', '"', '\n', '\r']);
     if !needs_quotes {

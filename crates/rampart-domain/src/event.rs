@@ -181,6 +181,12 @@ pub enum Action {
     TransitKeyDeleted,
     /// The hourly purge ran (details: rows deleted per data class, and the retention of each).
     RetentionPurged,
+    /// An administrator asked for a bulk export (details: kind, format, filter, rows, status).
+    ExportRequested,
+    /// A second administrator approved a bulk export over the threshold.
+    ExportApproved,
+    /// A bulk export was downloaded (once; details: kind, format, filter, rows).
+    ExportDownloaded,
     /// A sign-in with an external identity (details: `provider`; refusals: `reason`).
     FederatedLogin,
     /// An external identity was linked to an account (details: `provider`).
@@ -271,6 +277,9 @@ impl Action {
         Action::TransitKeyConfigured,
         Action::TransitKeyDeleted,
         Action::RetentionPurged,
+        Action::ExportRequested,
+        Action::ExportApproved,
+        Action::ExportDownloaded,
         Action::FederatedLogin,
         Action::IdentityLinked,
         Action::IdentityUnlinked,
@@ -358,6 +367,9 @@ impl Action {
             Action::TransitKeyConfigured => "transit.key.configured",
             Action::TransitKeyDeleted => "transit.key.deleted",
             Action::RetentionPurged => "retention.purged",
+            Action::ExportRequested => "export.requested",
+            Action::ExportApproved => "export.approved",
+            Action::ExportDownloaded => "export.downloaded",
             Action::FederatedLogin => "auth.federated",
             Action::IdentityLinked => "user.identity.linked",
             Action::IdentityUnlinked => "user.identity.unlinked",

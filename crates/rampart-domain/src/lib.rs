@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod device;
 pub mod email;
 pub mod event;
+pub mod export;
 pub mod federation;
 pub mod gateway;
 pub mod iprule;

@@ -50,6 +50,12 @@ permissions! {
     UsersDelete = "users:delete";
     /// Export everything held about a user (GDPR access).
     UsersExport = "users:export";
+    /// Export the list of users in bulk (`POST /v1/admin/exports`, kind `users`).
+    UsersExportList = "users:export_list";
+    /// See bulk exports and what waits for approval.
+    ExportsRead = "exports:read";
+    /// Approve another administrator's bulk export (never one's own).
+    ExportsApprove = "exports:approve";
     /// Read roles.
     RolesRead = "roles:read";
     /// Create, change and delete custom roles.

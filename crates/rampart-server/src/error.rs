@@ -27,6 +27,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("request took longer than {secs} s")]
     Timeout { secs: u64 },
+    #[error("the request body did not arrive within {secs} s (fewer bytes than announced, or too slowly)")]
+    BodyTimeout { secs: u64 },
     #[error("request body is not valid JSON: {0}")]
     InvalidJson(String),
     #[error("request body does not match the expected shape: {0}")]
@@ -63,6 +65,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
             ApiError::PayloadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
             ApiError::Timeout { .. } => (S::SERVICE_UNAVAILABLE, "request_timeout", "Request timed out"),
+            ApiError::BodyTimeout { .. } => (S::REQUEST_TIMEOUT, "body_timeout", "Request body timed out"),
             ApiError::InvalidJson(_) => (S::BAD_REQUEST, "invalid_json", "Malformed JSON"),
             ApiError::InvalidRequest(_) => (S::BAD_REQUEST, "invalid_request", "Invalid request"),
             ApiError::UnsupportedMediaType => {
@@ -167,6 +170,9 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         | K::IdentityTaken
         | K::LastSignInMethod
         | K::Conflict => (S::CONFLICT, "Conflict"),
+        K::ExportApprovalRequired | K::ExportSelfApproval | K::ExportNotRequester => (S::FORBIDDEN, "Forbidden"),
+        K::ExportNotPending | K::ExportPendingApproval => (S::CONFLICT, "Conflict"),
+        K::ExportDownloaded | K::ExportExpired => (S::GONE, "Gone"),
         K::Overloaded => (S::SERVICE_UNAVAILABLE, "Overloaded"),
         K::Unavailable => (S::SERVICE_UNAVAILABLE, "Service unavailable"),
         K::Internal => (S::INTERNAL_SERVER_ERROR, "Internal server error"),
@@ -248,6 +254,7 @@ mod tests {
             ApiErrorKind::MethodNotAllowed => ApiError::MethodNotAllowed,
             ApiErrorKind::PayloadTooLarge => ApiError::PayloadTooLarge { limit: 1 },
             ApiErrorKind::Timeout => ApiError::Timeout { secs: 1 },
+            ApiErrorKind::BodyTimeout => ApiError::BodyTimeout { secs: 1 },
             ApiErrorKind::InvalidJson => ApiError::InvalidJson("x".into()),
             ApiErrorKind::InvalidRequest => ApiError::InvalidRequest("x".into()),
             ApiErrorKind::UnsupportedMediaType => ApiError::UnsupportedMediaType,

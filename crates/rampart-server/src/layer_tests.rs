@@ -222,6 +222,28 @@ async fn slow_requests_are_cut_off_with_a_problem() {
     assert!(p["detail"].as_str().unwrap().contains("5 s"));
 }
 
+/// A client that announces more body than it sends is the client's fault: 408 `body_timeout`
+/// (and the connection closes), not the 503 of a slow service.
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_arrives_is_a_408() {
+    let mut config = Config::default();
+    config.server.request_timeout_secs = 5;
+    let first: Result<bytes::Bytes, std::io::Error> = Ok(bytes::Bytes::from_static(b"{\"email\": "));
+    let stalled = futures::StreamExt::chain(futures::stream::iter([first]), futures::stream::pending());
+    let req = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, "100")
+        .body(Body::from_stream(stalled))
+        .unwrap();
+    let res = app(&config).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(res.headers()["connection"], "close");
+    assert!(res.headers().contains_key("x-request-id"));
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let p = body_json(res).await;
+    assert_eq!(p["code"], "body_timeout");
+}
+
 #[tokio::test]
 async fn a_panicking_handler_is_a_500_that_reveals_nothing() {
     let res = app(&Config::default()).oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();

@@ -12,6 +12,7 @@ use rampart_core::FieldProblem;
 use rampart_core::ServiceError;
 
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The body limit in force, for extractors to name in their errors.
@@ -37,12 +38,69 @@ pub(crate) async fn body_limit(
     next(req).await
 }
 
-/// Cancels a request still running after `timeout` and answers 503 `request_timeout`
-/// (layer 6).
+/// Cancels a request still running after `timeout` (layer 6). When the handler was still
+/// waiting for the request's body (a client that announced more bytes than it sends, or sends
+/// them too slowly) the fault is the client's: 408 `body_timeout`, and the connection closes
+/// (its unread bytes cannot be skipped). Otherwise the service was too slow: 503
+/// `request_timeout`.
 pub(crate) async fn timeout(timeout: Duration, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
+    let (parts, body) = req.into_parts();
+    let watch = Arc::new(BodyWatch::default());
+    let req = Request::from_parts(parts, axum::body::Body::new(Watched { inner: body, watch: Arc::clone(&watch) }));
     match tokio::time::timeout(timeout, next(req)).await {
         Ok(res) => res,
+        Err(_) if watch.waiting() => {
+            let mut res = ApiError::BodyTimeout { secs: timeout.as_secs() }.into_response();
+            res.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+            res
+        }
         Err(_) => ApiError::Timeout { secs: timeout.as_secs() }.into_response(),
+    }
+}
+
+/// Whether a request's body has been asked for and has not ended yet.
+#[derive(Debug, Default)]
+struct BodyWatch {
+    started: std::sync::atomic::AtomicBool,
+    ended: std::sync::atomic::AtomicBool,
+}
+
+impl BodyWatch {
+    fn waiting(&self) -> bool {
+        use std::sync::atomic::Ordering::Acquire;
+        self.started.load(Acquire) && !self.ended.load(Acquire)
+    }
+}
+
+/// The request body, telling [`BodyWatch`] when it is first read and when it ends.
+struct Watched {
+    inner: axum::body::Body,
+    watch: Arc<BodyWatch>,
+}
+
+impl http_body::Body for Watched {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::sync::atomic::Ordering::Release;
+        self.watch.started.store(true, Release);
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None | Some(Err(_)))) || self.inner.is_end_stream() {
+            self.watch.ended.store(true, Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -308,6 +366,29 @@ where
         }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rejection) => Err(ApiError::InvalidRequest(rejection.body_text())),
+        }
+    }
+}
+
+/// `axum::extract::Form` whose rejections (a wrong media type, a missing or malformed field)
+/// are problem documents like every other error: 415 `unsupported_media_type` when the body is
+/// not `application/x-www-form-urlencoded`, else 400 `invalid_request`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiForm<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::FormRejection;
+        match axum::extract::Form::<T>::from_request(req, state).await {
+            Ok(axum::extract::Form(v)) => Ok(ApiForm(v)),
+            Err(FormRejection::InvalidFormContentType(_)) => Err(ApiError::UnsupportedMediaType),
             Err(rejection) => Err(ApiError::InvalidRequest(rejection.body_text())),
         }
     }

@@ -8,7 +8,7 @@
 //! 3. request log span — every log line inside the request carries the id (`telemetry`);
 //! 4. metrics — counts every answer by method, route template, status (`http_metrics`);
 //! 5. panic — a panicking handler answers 500 `internal_error` (`limits::panic_response`);
-//! 6. timeout — 503 `request_timeout` after `server.request_timeout_secs`;
+//! 6. timeout — 503 `request_timeout` after `server.request_timeout_secs` (408 `body_timeout` when the body was still awaited);
 //! 7. body limit — 413 `payload_too_large`, then JSON depth and string limits (`limits`);
 //! 8. client IP — resolved once through `server.trusted_proxies` (`shield::client_ip`);
 //! 9. IP rules — allow and block lists (`shield::ip_filter`);
@@ -89,6 +89,10 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::audit::stats))
         .routes(routes!(routes::audit::export))
         .routes(routes!(routes::audit::verify))
+        .routes(routes!(routes::exports::list_exports, routes::exports::create_export))
+        .routes(routes!(routes::exports::get_export))
+        .routes(routes!(routes::exports::approve_export))
+        .routes(routes!(routes::exports::download_export))
         .routes(routes!(routes::admin::unlock_user))
         .routes(routes!(routes::admin::restore_user))
         .routes(routes!(routes::admin::revoke_user_sessions))

@@ -803,9 +803,24 @@ impl Store {
     /// Events matching `filter`, oldest first, after `after_seq`, at most `limit`: the pages
     /// of an export (keyset pagination, so each page costs the same however deep).
     pub async fn export_page(&self, filter: &AuditFilter, after_seq: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+        self.export_page_through(filter, after_seq, i64::MAX, limit).await
+    }
+
+    /// [`Store::export_page`] up to `through_seq` inclusive: the pages of an export whose rows
+    /// were counted when the newest event was `through_seq` (events appended since are not in
+    /// it).
+    pub async fn export_page_through(
+        &self,
+        filter: &AuditFilter,
+        after_seq: i64,
+        through_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
         let (mut clause, mut params) = filter_sql(filter, Scan::BySeq, &self.audit);
         params.push(Param::Int(after_seq));
         clause.push_str(&format!(" AND seq > ${}", params.len()));
+        params.push(Param::Int(through_seq));
+        clause.push_str(&format!(" AND seq <= ${}", params.len()));
         params.push(Param::Int(i64::from(limit)));
         let sql =
             format!("SELECT {CHAIN_COLUMNS} FROM audit_events WHERE {clause} ORDER BY seq LIMIT ${}", params.len());
@@ -823,6 +838,35 @@ impl Store {
         let rows: Vec<(String, String, i64)> =
             with_pool!(self, |pool| bind_params!(sqlx::query_as(&sql), &params).fetch_all(pool).await)?;
         Ok(rows)
+    }
+
+    /// How many events match `filter` up to `through_seq` inclusive (what
+    /// [`Store::export_page_through`] pages through), counting at most `cap` when given (a
+    /// direct export only needs to know whether it is over the threshold).
+    pub async fn count_matching(&self, filter: &AuditFilter, through_seq: i64, cap: Option<i64>) -> Result<i64> {
+        let (mut clause, mut params) = filter_sql(filter, Scan::Indexed, &self.audit);
+        params.push(Param::Int(through_seq));
+        clause.push_str(&format!(" AND seq <= ${}", params.len()));
+        let sql = match cap {
+            Some(cap) => {
+                params.push(Param::Int(cap));
+                format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 AS one FROM audit_events WHERE {clause} LIMIT ${}) AS capped",
+                    params.len()
+                )
+            }
+            None => format!("SELECT COUNT(*) FROM audit_events WHERE {clause}"),
+        };
+        let (n,): (i64,) = with_pool!(self, |pool| bind_params!(sqlx::query_as(&sql), &params).fetch_one(pool).await)?;
+        Ok(n)
+    }
+
+    /// The newest event's `seq` (0 when there is none). Events commit in `seq` order (appenders
+    /// hold the chain-head lock), so none at or below it can appear later.
+    pub async fn newest_seq(&self) -> Result<i64> {
+        let (n,): (Option<i64>,) =
+            with_pool!(self, |pool| sqlx::query_as("SELECT MAX(seq) FROM audit_events").fetch_one(pool).await)?;
+        Ok(n.unwrap_or(0))
     }
 
     pub async fn count_events(&self) -> Result<i64> {

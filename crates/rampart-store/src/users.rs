@@ -299,6 +299,18 @@ impl Store {
     /// Users whose e-mail or name contains `q` (case-insensitive), ordered by id (UUIDv7:
     /// creation order), after `after`, at most `limit`.
     pub async fn list_users(&self, q: Option<&str>, after: Option<UserId>, limit: u32) -> Result<UserPage> {
+        self.list_users_as_of(q, None, after, limit).await
+    }
+
+    /// [`Store::list_users`] among the users created at or before `as_of` (when given): the
+    /// pages of a users export, whose set was fixed when it was counted.
+    pub async fn list_users_as_of(
+        &self,
+        q: Option<&str>,
+        as_of: Option<OffsetDateTime>,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<UserPage> {
         let mut params: Vec<Param> = Vec::new();
         let mut p = |v: Param| {
             params.push(v);
@@ -307,6 +319,9 @@ impl Store {
         let mut clauses = Vec::new();
         if let Some(q) = q {
             clauses.push(self.user_matches("users", q, &mut p).await?);
+        }
+        if let Some(t) = as_of {
+            clauses.push(format!("created_at <= {}", p(Param::Ts(t))));
         }
         if let Some(a) = after {
             clauses.push(format!("id > {}", p(Param::Uuid(a.0))));
@@ -327,6 +342,25 @@ impl Store {
         }
         let next = if more { users.last().map(|u| u.id) } else { None };
         Ok(UserPage { users, next })
+    }
+
+    /// How many users [`Store::list_users_as_of`] would page through.
+    pub async fn count_users_as_of(&self, q: Option<&str>, as_of: OffsetDateTime) -> Result<i64> {
+        let mut params: Vec<Param> = Vec::new();
+        let mut p = |v: Param| {
+            params.push(v);
+            format!("${}", params.len())
+        };
+        let mut clauses = Vec::new();
+        if let Some(q) = q {
+            clauses.push(self.user_matches("users", q, &mut p).await?);
+        }
+        clauses.push(format!("created_at <= {}", p(Param::Ts(as_of))));
+        let sql = format!("SELECT COUNT(*) FROM users WHERE {}", clauses.join(" AND "));
+        let (n,): (i64,) = with_pool!(self, |pool| {
+            bind_params!(sqlx::query_as(&sql), &params).persistent(false).fetch_one(pool).await
+        })?;
+        Ok(n)
     }
 
     /// Changes a user's name, roles and/or disabled flag, with `event`, in one transaction.

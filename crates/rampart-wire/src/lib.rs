@@ -11,6 +11,7 @@ mod alerts;
 mod api_keys;
 mod audit;
 mod auth;
+mod exports;
 mod federation;
 mod gateway;
 mod ip_rules;
@@ -36,6 +37,7 @@ pub use auth::{
     Accepted, CookieSession, ForgotPasswordRequest, Introspection, Jwk, Jwks, LoginRequest, RefreshRequest,
     RegisterRequest, ResetPasswordRequest, TokenResponse, VerifyEmailRequest,
 };
+pub use exports::{ExportList, ExportRequest, ExportView};
 pub use federation::{LinkedIdentityList, LinkedIdentityView, TelegramLoginRequest};
 pub use gateway::{ExplainRequest, ExplainResponse, GatewayRuleView, GatewayRules, ShadowedRuleView};
 pub use ip_rules::{IpRuleList, IpRuleRequest, IpRuleView};

@@ -502,7 +502,7 @@ async fn audit_export(config: Config, args: AuditExportArgs) -> anyhow::Result<(
     let (state, _) = App::open(config, key, origin, Arc::new(SystemClock)).await?;
     let result = async {
         let mut stream = Box::pin(
-            services::audit::export(&state, Actor::System, None, filter, format)
+            services::audit::export_by_operator(&state, filter, format)
                 .await
                 .map_err(|e| explain("export the audit log", e))?,
         );

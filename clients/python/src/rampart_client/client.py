@@ -99,6 +99,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "export_me": ("GET", "/v1/me/export"),
     "delete_me": ("DELETE", "/v1/me"),
     "export_user": ("GET", "/v1/admin/users/{id}/export"),
+    "create_export": ("POST", "/v1/admin/exports"),
+    "list_exports": ("GET", "/v1/admin/exports"),
+    "get_export": ("GET", "/v1/admin/exports/{id}"),
+    "approve_export": ("POST", "/v1/admin/exports/{id}/approve"),
+    "download_export": ("GET", "/v1/admin/exports/{id}/download"),
 }
 
 
@@ -271,10 +276,13 @@ class AsyncRampartClient(AsyncBase):
     async def list_webauthn(self) -> JsonObject:
         return await self._json("GET", "/v1/me/mfa/webauthn")
 
-    async def remove_webauthn(self, credential_id: str, password: str, code: str | None = None) -> None:
-        await self._call(
-            "DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=body(password=password, code=code)
-        )
+    async def remove_webauthn(
+        self, credential_id: str, password: str | None = None, code: str | None = None
+    ) -> None:
+        """Without ``password``: the session must be a two-factor sign-in within the
+        re-authentication window (else ``reauthentication_required``)."""
+        payload = body(password=password, code=code) if password is not None else None
+        await self._call("DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=payload)
 
     # --- linked identities ---------------------------------------------------------------------
     async def link_telegram(self, widget: JsonObject) -> JsonObject:
@@ -565,3 +573,28 @@ class AsyncRampartClient(AsyncBase):
     async def export_user(self, user_id: str) -> JsonObject:
         """The same document about any user (``users:export``)."""
         return await self._json("GET", f"/v1/admin/users/{_seg(user_id)}/export")
+
+    # --- bulk exports ------------------------------------------------------------------------
+    async def create_export(
+        self, kind: str, filter: JsonObject | None = None, format: str | None = None
+    ) -> JsonObject:
+        """Requests a bulk export (``users``: ``users:export_list``; ``audit``: ``audit:export``):
+        ``status`` is ``ready``, or ``pending_approval`` over the approval threshold."""
+        return await self._json(
+            "POST", "/v1/admin/exports", json=body(kind=kind, filter=filter, format=format)
+        )
+
+    async def list_exports(self, status: str | None = None) -> JsonObject:
+        """The exports, newest first (``exports:read``); ``status="pending_approval"``: what waits."""
+        return await self._json("GET", "/v1/admin/exports", params=query(status=status))
+
+    async def get_export(self, export_id: str) -> JsonObject:
+        return await self._json("GET", f"/v1/admin/exports/{_seg(export_id)}")
+
+    async def approve_export(self, export_id: str) -> None:
+        """A second administrator's approval (``exports:approve``; never the requester)."""
+        await self._call("POST", f"/v1/admin/exports/{_seg(export_id)}/approve")
+
+    async def download_export(self, export_id: str) -> str:
+        """The export's rows (JSON Lines or CSV), once, by its requester."""
+        return await self._text("GET", f"/v1/admin/exports/{_seg(export_id)}/download")

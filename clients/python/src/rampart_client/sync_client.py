@@ -167,10 +167,13 @@ class RampartClient(SyncBase):
     def list_webauthn(self) -> JsonObject:
         return self._json("GET", "/v1/me/mfa/webauthn")
 
-    def remove_webauthn(self, credential_id: str, password: str, code: str | None = None) -> None:
-        self._call(
-            "DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=body(password=password, code=code)
-        )
+    def remove_webauthn(
+        self, credential_id: str, password: str | None = None, code: str | None = None
+    ) -> None:
+        """Without ``password``: the session must be a two-factor sign-in within the
+        re-authentication window (else ``reauthentication_required``)."""
+        payload = body(password=password, code=code) if password is not None else None
+        self._call("DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=payload)
 
     # --- linked identities ---------------------------------------------------------------------
     def link_telegram(self, widget: JsonObject) -> JsonObject:
@@ -455,3 +458,26 @@ class RampartClient(SyncBase):
     def export_user(self, user_id: str) -> JsonObject:
         """The same document about any user (``users:export``)."""
         return self._json("GET", f"/v1/admin/users/{_seg(user_id)}/export")
+
+    # --- bulk exports ------------------------------------------------------------------------
+    def create_export(
+        self, kind: str, filter: JsonObject | None = None, format: str | None = None
+    ) -> JsonObject:
+        """Requests a bulk export (``users``: ``users:export_list``; ``audit``: ``audit:export``):
+        ``status`` is ``ready``, or ``pending_approval`` over the approval threshold."""
+        return self._json("POST", "/v1/admin/exports", json=body(kind=kind, filter=filter, format=format))
+
+    def list_exports(self, status: str | None = None) -> JsonObject:
+        """The exports, newest first (``exports:read``); ``status="pending_approval"``: what waits."""
+        return self._json("GET", "/v1/admin/exports", params=query(status=status))
+
+    def get_export(self, export_id: str) -> JsonObject:
+        return self._json("GET", f"/v1/admin/exports/{_seg(export_id)}")
+
+    def approve_export(self, export_id: str) -> None:
+        """A second administrator's approval (``exports:approve``; never the requester)."""
+        self._call("POST", f"/v1/admin/exports/{_seg(export_id)}/approve")
+
+    def download_export(self, export_id: str) -> str:
+        """The export's rows (JSON Lines or CSV), once, by its requester."""
+        return self._text("GET", f"/v1/admin/exports/{_seg(export_id)}/download")

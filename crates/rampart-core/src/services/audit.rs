@@ -7,7 +7,7 @@ use crate::events::RequestContext;
 use bytes::Bytes;
 use futures::Stream;
 use rampart_config::SiemSink;
-use rampart_domain::audit::{AuditFilter, CSV_HEADER, Checkpoint};
+use rampart_domain::audit::{AuditFilter, Checkpoint};
 use rampart_domain::{Action, Actor, Outcome, Severity};
 use rampart_store::{ChainReport, PurgeReport, StoreError, StoredEvent};
 use std::io::Write;
@@ -154,6 +154,17 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::JsonLines => "jsonl",
+            ExportFormat::Csv => "csv",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ExportFormat> {
+        [ExportFormat::JsonLines, ExportFormat::Csv].into_iter().find(|f| f.as_str() == s)
+    }
+
     pub fn content_type(self) -> &'static str {
         match self {
             ExportFormat::JsonLines => "application/x-ndjson",
@@ -172,47 +183,52 @@ impl ExportFormat {
 /// Rows read per page of an export.
 const EXPORT_PAGE: u32 = 1000;
 
-/// Records the export (committed before the first byte is sent), then streams the matching
-/// events oldest first, one page of [`EXPORT_PAGE`] rows in memory at a time, so an export of
-/// millions of events runs in constant memory.
+/// A direct export (`GET /v1/admin/audit/export`, the console's export): counted against the
+/// administrator's `[exports]` rate limit; the rows are counted up to the newest event now, and
+/// over `exports.approval_threshold_rows` refused (`export_approval_required`: such exports go
+/// through `POST /v1/admin/exports`); recorded with its filter and row count (committed before
+/// the first byte is sent); then the matching events stream oldest first, one page of
+/// 1,000 rows in memory at a time, up to that newest event, so the rows sent are the
+/// rows counted and an export of millions of events runs in constant memory.
 pub async fn export(
+    state: &App,
+    limiter: &crate::limiter::Limiter,
+    caller: &crate::authz::Caller,
+    ctx: Option<&RequestContext>,
+    filter: AuditFilter,
+    format: ExportFormat,
+) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, ServiceError> {
+    super::exports::admit(state, limiter, ctx, caller).await?;
+    let through_seq = state.store.newest_seq().await?;
+    let rows = super::exports::direct_audit_rows(state, &filter, through_seq).await?;
+    recorded_export(state, caller.actor(), ctx, filter, format, rows, through_seq).await
+}
+
+/// The operator's export (`rampart audit export`, as `system`): recorded with its filter and
+/// row count like any other, without the administrators' rate limit or threshold (whoever runs
+/// it holds the database and the master key).
+pub async fn export_by_operator(
+    state: &App,
+    filter: AuditFilter,
+    format: ExportFormat,
+) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, ServiceError> {
+    let through_seq = state.store.newest_seq().await?;
+    let rows = u64::try_from(state.store.count_matching(&filter, through_seq, None).await?).unwrap_or(0);
+    recorded_export(state, Actor::System, None, filter, format, rows, through_seq).await
+}
+
+async fn recorded_export(
     state: &App,
     actor: Actor,
     ctx: Option<&RequestContext>,
     filter: AuditFilter,
     format: ExportFormat,
+    rows: u64,
+    through_seq: i64,
 ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, ServiceError> {
-    let fmt = match format {
-        ExportFormat::JsonLines => "jsonl",
-        ExportFormat::Csv => "csv",
-    };
-    record_access(state, actor, ctx, Action::AuditExported, &filter, serde_json::json!({ "format": fmt })).await?;
-    let store = state.store.clone();
-    let header = (format == ExportFormat::Csv).then(|| Bytes::from_static(CSV_HEADER.as_bytes()));
-    let pages = futures::stream::try_unfold(Some(i64::MIN), move |after| {
-        let store = store.clone();
-        let filter = filter.clone();
-        async move {
-            let Some(after) = after else { return Ok(None) };
-            let page = store.export_page(&filter, after, EXPORT_PAGE).await.map_err(std::io::Error::other)?;
-            if page.is_empty() {
-                return Ok(None);
-            }
-            let next = (page.len() == EXPORT_PAGE as usize).then(|| page.last().map_or(after, |e| e.seq));
-            let mut buf = Vec::with_capacity(page.len() * 512);
-            for e in &page {
-                match format {
-                    ExportFormat::JsonLines => {
-                        serde_json::to_writer(&mut buf, &e.chained().to_json()).map_err(std::io::Error::other)?;
-                        buf.push(b'\n');
-                    }
-                    ExportFormat::Csv => buf.extend_from_slice(e.chained().to_csv().as_bytes()),
-                }
-            }
-            Ok(Some((Bytes::from(buf), next)))
-        }
-    });
-    Ok(futures::StreamExt::chain(futures::stream::iter(header.map(Ok)), pages))
+    let details = serde_json::json!({ "format": format.as_str(), "rows": rows, "through_seq": through_seq });
+    record_access(state, actor, ctx, Action::AuditExported, &filter, details).await?;
+    Ok(super::exports::audit_rows(state, filter, through_seq, format))
 }
 
 /// How often the SIEM output looks for new events.

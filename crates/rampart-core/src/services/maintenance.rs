@@ -1,6 +1,6 @@
 //! Housekeeping: the hourly purge of what is past its retention (`[retention]`): ended
 //! sessions, spent tokens and ceremonies, stale throttle counters, expired IP rules, webhook
-//! delivery logs, sent mail, API-key usage, audit events. Each run is one `retention.purged`
+//! delivery logs, sent mail, bulk exports' records, API-key usage, audit events. Each run is one `retention.purged`
 //! event with the rows deleted per class.
 
 use crate::App;
@@ -30,6 +30,7 @@ pub async fn purge(state: &App) {
     note("expired_ip_rules", state.store.purge_ip_rules(now - r.expired_ip_rules).await);
     note("webhook_deliveries", state.store.purge_webhook_deliveries(now - r.webhook_deliveries).await);
     note("mail", state.store.purge_mail(now - r.notifications).await);
+    note("exports", state.store.purge_exports(now - r.exports).await);
     note("api_key_usage", state.store.purge_api_key_usage(now - state.settings.api_keys.usage_retention).await);
     note("erased_accounts", services::privacy::erase_due(state).await);
     note("audit_events", services::audit::purge_expired(state).await.map(|r| r.map_or(0, |r| r.deleted)));
@@ -40,6 +41,7 @@ pub async fn purge(state: &App) {
         "expired_ip_rules": days(r.expired_ip_rules),
         "webhook_deliveries": days(r.webhook_deliveries),
         "mail": days(r.notifications),
+        "exports": days(r.exports),
         "api_key_usage": days(state.settings.api_keys.usage_retention),
         "audit_events": state.settings.audit.retention.map(days),
     });

@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod console;
+pub mod exports;
 pub mod factors;
 pub mod federation;
 pub mod gateway;

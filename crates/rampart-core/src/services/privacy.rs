@@ -48,7 +48,8 @@ pub async fn export(
         .actor(actor)
         .severity(if by_self { Severity::Info } else { Severity::Warning })
         .resource(Resource::new("user", user_id))
-        .details(json!({ "format": FORMAT }));
+        // An export of one person's document: its filter is the person, its row the document.
+        .details(json!({ "format": FORMAT, "filter": { "user_id": user_id.0 }, "rows": 1 }));
     state.events.record(ev).await?;
 
     let sessions: Vec<Value> = store

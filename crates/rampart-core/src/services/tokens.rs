@@ -14,10 +14,11 @@ use rampart_domain::{Session, SessionId, TokenHash, TokenKind, User, UserId};
 pub enum Introspected {
     /// Unknown, expired, revoked, or its owner is disabled: nothing more is said.
     Inactive,
-    /// A live refresh token, and its session.
-    Refresh(Session),
-    /// A live access token: its claims, and its owner with the roles in force now.
-    Access { claims: AccessClaims, user: User },
+    /// A live refresh token, its session, and what its owner's roles grant now.
+    Refresh { session: Session, permissions: Vec<String> },
+    /// A live access token: its claims, its owner with the roles in force now, and what those
+    /// roles grant (RFC 7662's `scope`).
+    Access { claims: AccessClaims, user: User, permissions: Vec<String> },
 }
 
 /// Introspects `token` for a caller holding `tokens:introspect` (a refusal is recorded).
@@ -31,7 +32,10 @@ pub async fn introspect(
     let now = state.clock.now();
     if looks_like(TokenKind::Refresh, token) {
         return Ok(match state.store.refresh_token_session(TokenHash::of(token)).await? {
-            Some(session) if session.is_active(now) => Introspected::Refresh(session),
+            Some(session) if session.is_active(now) => {
+                let permissions = state.store.user_permissions(session.user_id).await?;
+                Introspected::Refresh { session, permissions }
+            }
             _ => Introspected::Inactive,
         });
     }
@@ -46,7 +50,10 @@ pub async fn introspect(
         _ => None,
     };
     Ok(match user {
-        Some(user) => Introspected::Access { claims, user },
+        Some(user) => {
+            let permissions = state.store.user_permissions(user.id).await?;
+            Introspected::Access { claims, user, permissions }
+        }
         None => Introspected::Inactive,
     })
 }

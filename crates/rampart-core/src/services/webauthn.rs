@@ -211,9 +211,17 @@ pub async fn remove(
     ctx: &RequestContext,
     auth: &Authenticated,
     id: &str,
-    reauth: Reauth<'_>,
+    reauth: Option<Reauth<'_>>,
 ) -> Result<(), ServiceError> {
-    let user = reauthenticate(state, ctx, auth, reauth).await?;
+    // Without a body (many clients and proxies drop DELETE bodies): a session opened with two
+    // factors within `security.reauth_window_secs` is the proof, else `reauthentication_required`.
+    let user = match reauth {
+        Some(r) => reauthenticate(state, ctx, auth, r).await?,
+        None if auth.session.is_recent_multi_factor(state.clock.now(), state.settings.security.reauth_window) => {
+            state.store.get_user(auth.user_id).await?.ok_or(ServiceError::InvalidToken)?
+        }
+        None => return Err(ServiceError::ReauthenticationRequired),
+    };
     let Some(id) = parse_id(id) else { return Err(ServiceError::NotFound) };
     let ev = factor_event(state, ctx, user.id, Action::MfaWebauthnRemoved).severity(Severity::Warning).details(
         serde_json::json!({ "credential": id.to_string(), "other_sessions_revoked": state.settings.mfa.revoke_other_sessions_on_change }),

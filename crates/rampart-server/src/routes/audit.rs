@@ -55,7 +55,7 @@ pub struct FilterQuery {
 impl FilterQuery {
     /// Parses every filter field, reporting all bad ones at once (400 `validation_failed`),
     /// and refuses the view-specific parameters not in `allowed`.
-    fn parse(&self, allowed: &[&str], errors: &mut Vec<FieldProblem>) -> AuditFilter {
+    pub(crate) fn parse(&self, allowed: &[&str], errors: &mut Vec<FieldProblem>) -> AuditFilter {
         for (name, present) in
             [("cursor", self.cursor.is_some()), ("limit", self.limit.is_some()), ("format", self.format.is_some())]
         {
@@ -212,13 +212,19 @@ pub async fn stats(
 
 /// The events matching the filter, oldest first, streamed as JSON Lines (the event shape of
 /// `GET /v1/admin/audit`, one per line) or CSV (a header row, then one row per event), in
-/// constant memory however many there are. Needs `audit:export`; the export is recorded
-/// before the first byte.
+/// constant memory however many there are. Needs `audit:export`; counts against the
+/// administrator's `[exports]` rate limit (429 with `Retry-After`); more rows than
+/// `exports.approval_threshold_rows` is refused with 403 `export_approval_required` (request
+/// it with `POST /v1/admin/exports` instead); recorded (`audit.exported`, with the filter and
+/// the row count) before the first byte. The rows are those up to the newest event when the
+/// request came.
 #[utoipa::path(get, path = "/v1/admin/audit/export", tag = "audit", operation_id = "exportAuditLog", security(("bearer" = []), ("api_key" = [])),
     params(FilterQuery),
     responses(
         (status = 200, description = "The events", content_type = "application/x-ndjson", body = String),
         (status = 400, description = "`validation_failed`: the format or a filter value", body = Problem),
+        (status = 403, description = "Lacks audit:export, or `export_approval_required`: over the threshold", body = Problem),
+        (status = 429, description = "`rate_limited`: the administrator's export limit", body = Problem),
     ))]
 pub async fn export(
     State(state): State<AppState>,
@@ -239,7 +245,8 @@ pub async fn export(
     let (Some(format), true) = (format, errors.is_empty()) else {
         return Err(ServiceError::Validation(errors).into());
     };
-    let stream = service::export(&state, guard.caller.actor(), Some(&ctx), filter, format).await?;
+    let limiter = &state.shield.rate_limits.limiter;
+    let stream = service::export(&state, limiter, &guard.caller, Some(&ctx), filter, format).await?;
     let name = format!("attachment; filename=\"rampart-audit.{}\"", format.extension());
     Ok((
         [

@@ -6,7 +6,6 @@ use crate::auth::{Authenticated, Caller, Via};
 use crate::error::ApiError;
 use crate::limits::{ApiJson, ApiQuery};
 use crate::views::{mfa_required, token_response, user_view};
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -231,31 +230,34 @@ pub struct IntrospectionRequest {
 #[utoipa::path(post, path = "/v1/auth/introspect", tag = "accounts", security(("api_key" = []), ("bearer" = [])),
     request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "RFC 7662 answer", body = Introspection),
+        (status = 200, description = "RFC 7662 answer; `scope`: what the owner's roles grant now, space-separated", body = Introspection),
+        (status = 400, description = "`invalid_request`: the form lacks `token` or does not parse", body = Problem),
         (status = 401, description = "Caller not authenticated", body = Problem),
+        (status = 415, description = "`unsupported_media_type`: not a form", body = Problem),
         (status = 403, description = "Caller lacks `tokens:introspect`", body = Problem),
     ))]
 pub async fn introspect(
     State(state): State<AppState>,
     ctx: RequestContext,
     caller: Caller,
-    Form(req): Form<IntrospectionRequest>,
+    crate::limits::ApiForm(req): crate::limits::ApiForm<IntrospectionRequest>,
 ) -> Result<Response, ApiError> {
     let answer = match tokens::introspect(&state, &ctx, &caller, &req.token).await? {
         Introspected::Inactive => Introspection::default(),
-        Introspected::Refresh(session) => Introspection {
+        Introspected::Refresh { session, permissions } => Introspection {
             active: true,
             token_type: Some("refresh_token".into()),
+            scope: Some(permissions.join(" ")),
             sub: Some(session.user_id.0.to_string()),
             sid: Some(session.id.to_string()),
             exp: Some(session.expires_at().unix_timestamp()),
             iat: Some(session.created_at.unix_timestamp()),
             ..Default::default()
         },
-        Introspected::Access { claims, user } => Introspection {
+        Introspected::Access { claims, user, permissions } => Introspection {
             active: true,
             token_type: Some("access_token".into()),
-            scope: None,
+            scope: Some(permissions.join(" ")),
             sub: Some(claims.sub),
             sid: Some(claims.sid),
             roles: Some(user.roles.iter().map(ToString::to_string).collect()),

@@ -182,14 +182,16 @@ pub async fn export(
     Ok(export_response(auth.user_id.0, stream))
 }
 
-/// The same document about any user, for an administrator (`users:export`); recorded as
-/// `user.exported` with the administrator as actor.
+/// The same document about any user, for an administrator (`users:export`); counts against
+/// the administrator's `[exports]` rate limit (429 with `Retry-After`); recorded as
+/// `user.exported` with the administrator as actor, the person as filter and one row.
 #[utoipa::path(get, path = "/v1/admin/users/{id}/export", tag = "admin", operation_id = "exportUser", security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The document, streamed", content_type = "application/json", body = Object),
         (status = 403, description = "Lacks users:export", body = Problem),
         (status = 404, description = "No such user", body = Problem),
+        (status = 429, description = "`rate_limited`: the administrator's export limit", body = Problem),
     ))]
 pub async fn admin_export(
     State(state): State<AppState>,
@@ -197,8 +199,8 @@ pub async fn admin_export(
     guard: crate::auth::Guard<crate::auth::UsersExport>,
     Path(id): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
-    let user = privacy::user_id(&id)?;
-    let stream = privacy::export(&state, Some(&ctx), guard.caller.actor(), user).await?;
+    let limiter = &state.shield.rate_limits.limiter;
+    let (user, stream) = rampart_core::services::exports::person(&state, limiter, &ctx, &guard.caller, &id).await?;
     Ok(export_response(user.0, stream))
 }
 

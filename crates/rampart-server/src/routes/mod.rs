@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod csp;
+pub mod exports;
 pub mod federation;
 pub mod gateway;
 pub mod ip_rules;

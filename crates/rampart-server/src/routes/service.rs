@@ -51,15 +51,36 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, ApiErr
 /// Prometheus metrics (OpenMetrics text format), for clients in `server.metrics_allow`
 /// (loopback by default); anyone else gets 404.
 #[utoipa::path(get, path = "/metrics", tag = "service",
-    responses((status = 200, description = "Metrics in OpenMetrics text format", body = String,
-        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    responses((status = 200, description = "Metrics: OpenMetrics when `Accept` names `application/openmetrics-text` (Prometheus does), else the Prometheus text format 0.0.4",
+        content((String = "application/openmetrics-text; version=1.0.0; charset=utf-8"), (String = "text/plain; version=0.0.4; charset=utf-8"))),
         (status = 404, description = "The client is not in `server.metrics_allow`", body = Problem, content_type = PROBLEM_JSON)))]
-pub async fn metrics(State(state): State<AppState>, ctx: RequestContext) -> Result<impl IntoResponse, ApiError> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
     let allowed = ctx.ip.is_some_and(|ip| state.settings.server.metrics_allow.iter().any(|n| n.contains(&ip)));
     if !allowed {
         return Err(ApiError::NotFound);
     }
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()))
+    // OpenMetrics to whoever asks for it (Prometheus does, first); the classic text format to
+    // everyone else (curl, simple parsers, older scrapers).
+    let wants_openmetrics =
+        headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let kind = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| p.replace(' ', "").eq_ignore_ascii_case("q=0"));
+            kind.eq_ignore_ascii_case("application/openmetrics-text") && !refused
+        });
+    let body = state.metrics.render();
+    Ok(if wants_openmetrics {
+        ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+    } else {
+        (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            rampart_core::metrics::to_prometheus_text(&body),
+        )
+    })
 }
 
 /// This API's OpenAPI 3.1 document.

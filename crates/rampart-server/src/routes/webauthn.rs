@@ -70,16 +70,18 @@ pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<
     Ok(axum::Json(WebauthnCredentialList { items }).into_response())
 }
 
-/// Removes one of the caller's authenticators. Re-authentication (ASVS 7.5.1): the body
-/// carries the password and a current `code` (an authenticator or backup code), unless the
-/// session was opened with two factors within `security.reauth_window_secs`. Other sessions end
-/// as for registering; the user is e-mailed.
+/// Removes one of the caller's authenticators. Re-authentication (ASVS 7.5.1): a session opened
+/// with two factors within `security.reauth_window_secs` needs no body (many clients and
+/// proxies drop DELETE bodies); otherwise the body carries the password and a current `code`
+/// (an authenticator or backup code). Other sessions end as for registering; the user is
+/// e-mailed.
 #[utoipa::path(delete, path = "/v1/me/mfa/webauthn/{id}", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, description = "Authenticator id")), request_body = FactorReauth,
+    params(("id" = String, Path, description = "Authenticator id")),
+    request_body(content = Option<FactorReauth>, description = "Optional: not needed within the re-authentication window of a two-factor sign-in"),
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "`validation_failed`: `password_incorrect` or `invalid_code`", body = Problem),
-        (status = 403, description = "`second_factor_required`", body = Problem),
+        (status = 403, description = "`second_factor_required`, or `reauthentication_required` (no body, and no recent two-factor sign-in)", body = Problem),
         (status = 404, description = "No such authenticator of the caller", body = Problem),
         (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
     ))]
@@ -88,9 +90,9 @@ pub async fn remove(
     ctx: RequestContext,
     auth: Authenticated,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<FactorReauth>,
+    body: Option<ApiJson<FactorReauth>>,
 ) -> Result<StatusCode, ApiError> {
-    webauthn::remove(&state, &ctx, &auth, &id, reauth(&req)).await?;
+    webauthn::remove(&state, &ctx, &auth, &id, body.as_ref().map(|ApiJson(req)| reauth(req))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

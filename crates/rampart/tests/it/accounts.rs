@@ -577,6 +577,39 @@ async fn introspection_reports_live_tokens_to_permitted_callers() {
     assert_eq!(a["sid"], user.session_id.as_str());
     let (_, r) = introspect(&svc, &user.refresh_token).await;
     assert_eq!((r["active"].as_bool(), r["token_type"].as_str()), (Some(true), Some("refresh_token")));
+    // RFC 7662's `scope`: what the owner's roles grant now, space-separated.
+    let (_, roles) = app.get_bearer("/v1/admin/roles", &svc.access_token).await;
+    let granted = roles["items"].as_array().unwrap().iter().find(|r| r["name"] == "user").unwrap()["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect::<Vec<_>>();
+    let mut scope: Vec<&str> = a["scope"].as_str().expect("scope sent").split(' ').filter(|s| !s.is_empty()).collect();
+    scope.sort_unstable();
+    let mut want = granted.clone();
+    want.sort_unstable();
+    assert_eq!(scope, want, "{a}");
+    assert_eq!(r["scope"], a["scope"]);
+    assert_eq!(introspect(&svc, &svc.access_token).await.1["scope"], "*", "an administrator's");
+    // Bad forms are problem documents too.
+    let res = app
+        .authed(Method::POST, "/v1/auth/introspect", &svc.access_token)
+        .json(&json!({"token": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(read_json(res).await.0, 415);
+    let res = app
+        .authed(Method::POST, "/v1/auth/introspect", &svc.access_token)
+        .form(&[("nottoken", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let (status, p) = read_json(res).await;
+    assert_eq!((status, p["code"].as_str()), (400, Some("invalid_request")), "{p}");
 
     let (status, p) = introspect(&user, &svc.access_token).await;
     assert_eq!((status, p["code"].as_str()), (403, Some("forbidden")), "needs tokens:introspect");

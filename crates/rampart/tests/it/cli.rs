@@ -454,7 +454,8 @@ async fn a_million_events_export_in_bounded_server_memory() {
     .unwrap();
     pool.close().await;
 
-    let server = cli.serve();
+    // A million rows is over any sensible approval threshold: this one lets it through directly.
+    let server = cli.serve_with(&[("RAMPART_EXPORTS__APPROVAL_THRESHOLD_ROWS", "2000000")]);
     let client = reqwest::Client::new();
     let login: serde_json::Value = client
         .post(server.url("/v1/auth/login"))

@@ -77,7 +77,7 @@ async fn every_admin_route_on_a_user_refuses_a_more_powerful_target() {
     for (method, suffix, body) in &routes {
         let path = format!("/v1/admin/users/{}{suffix}", plain.id);
         let (s, b) = app.send_bearer(method.clone(), &path, &support.access_token, body.as_ref()).await;
-        assert!(s == 200 || s == 204, "{method} {path}: {s} {b}");
+        assert!(s == 200 || s == 202 || s == 204, "{method} {path}: {s} {b}");
     }
 }
 
@@ -255,6 +255,55 @@ async fn metrics_answer_only_the_allowed_networks() {
     assert!(!body.contains("rampart_http_requests_total"), "{body}");
     assert_eq!(scrape("10.1.2.3").await.unwrap().status(), 200, "the monitoring network scrapes");
     assert_eq!(app.get("/metrics").await.status(), 404, "loopback is no longer listed");
+}
+
+/// Issue 25: `/metrics` honours `Accept`. Prometheus asks for OpenMetrics first and gets it;
+/// anything else (curl's `*/*`, no header) gets the classic text format 0.0.4, which promtool's
+/// own parser accepts (`promtool check metrics`; `.ci/run` installs promtool).
+#[tokio::test]
+async fn metrics_speak_openmetrics_to_prometheus_and_the_text_format_to_the_rest() {
+    let app = TestApp::spawn_with(TestDb::sqlite(), |_| {}).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let scrape = |accept: Option<&'static str>| {
+        let mut req = app.client.get(app.url("/metrics"));
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let ct = res.headers()["content-type"].to_str().unwrap().to_string();
+            (ct, res.text().await.unwrap())
+        }
+    };
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+                      text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (ct, om) = scrape(Some(prometheus)).await;
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    assert!(om.trim_end().ends_with("# EOF"));
+    for accept in [None, Some("*/*"), Some("text/plain"), Some("application/openmetrics-text;q=0, text/plain")] {
+        let (ct, text) = scrape(accept).await;
+        assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8", "{accept:?}");
+        assert!(!text.contains("# EOF") && text.contains("# TYPE rampart_http_requests_total counter"), "{text}");
+    }
+    let (_, text) = scrape(None).await;
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    match promtool {
+        Ok(mut child) => {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            // promtool exits 1 for lint warnings too (it reports them as "…: <problem>");
+            // a parse error reads "error while linting".
+            assert!(!said.contains("error while linting"), "promtool cannot parse it: {said}");
+        }
+        Err(e) => assert!(std::env::var_os("CI").is_none(), "CI installs promtool: {e}"),
+    }
 }
 
 /// Item 9: the password-hashing queue was unbounded, so a login flood left minutes of hashing

@@ -87,7 +87,8 @@ async fn metrics_count_requests_by_route_template_and_status() {
         app.get("/healthz").await;
     }
     app.get("/definitely/not/here/12345").await;
-    let res = app.get("/metrics").await;
+    let res =
+        app.client.get(app.url("/metrics")).header("accept", "application/openmetrics-text").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     let text = res.text().await.unwrap();

@@ -48,6 +48,7 @@ mod browser;
 mod caches;
 mod cli;
 mod clients;
+mod exports;
 mod federation;
 mod gateway;
 mod hardening;

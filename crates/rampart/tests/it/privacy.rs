@@ -190,8 +190,13 @@ async fn the_purge_deletes_what_is_past_its_retention_and_says_how_much() {
         c.login.delay_base_ms = 0;
         c.retention.ended_sessions_days = 2;
         c.retention.notifications_days = 2;
+        c.retention.exports_days = 2;
+        c.exports.download_ttl_hours = 1;
     })
     .await;
+    let root = app.create_and_login("root@example.com", PW, &["admin"]).await;
+    let (s, e) = app.post_bearer("/v1/admin/exports", &root.access_token, &json!({"kind": "users"})).await;
+    assert_eq!(s, 201, "{e}");
     let old = app.create_and_login("old@example.com", PW, &[]).await;
     let (s, _) = app.post_bearer("/v1/auth/logout", &old.access_token, &json!({})).await;
     assert!(s < 300);
@@ -215,11 +220,13 @@ async fn the_purge_deletes_what_is_past_its_retention_and_says_how_much() {
         "mail",
         "api_key_usage",
         "audit_events",
+        "exports",
     ] {
         assert!(deleted[class].is_u64(), "{class}: {deleted}");
     }
     assert!(deleted["ended_sessions_and_tokens"].as_u64().unwrap() >= 1, "{deleted}");
     assert!(deleted["mail"].as_u64().unwrap() >= 1, "{deleted}");
+    assert_eq!(deleted["exports"], 1, "expired an hour after the request, two days before the cutoff");
     assert_eq!(ev.details["retention_days"]["ended_sessions"], 2);
     assert_eq!(app.state.store.mail_counts().await.unwrap().sent, 0, "sent mail past two days is gone");
     assert_eq!(app.me(&fresh.access_token).await.0, 200, "a live session is kept");

@@ -936,6 +936,92 @@ async fn known_devices_answer_for_the_window_whatever_else_the_user_did() {
     });
 }
 
+/// Bulk exports (migration 0022): the requester never approves (the row refuses it too), one
+/// approval wins, 50 racing downloads claim it once, an expired one cannot be claimed; the
+/// count and the pages stop at the frozen `seq` and creation time, whatever is added later.
+#[tokio::test]
+async fn an_export_is_approved_by_another_and_claimed_once_and_its_rows_stay_frozen() {
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let t = now();
+        let ev = || SecurityEvent::new(Uuid::now_v7(), now(), Action::ExportRequested, Outcome::Success);
+        let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        let new = |status: &str, expires: OffsetDateTime| rampart_store::StoredExport {
+            id: Uuid::now_v7(),
+            kind: "audit".into(),
+            format: "jsonl".into(),
+            filter: "{}".into(),
+            through_seq: Some(1),
+            as_of: t,
+            rows: 3,
+            status: status.into(),
+            requested_by: alice,
+            approved_by: None,
+            approved_at: None,
+            downloaded_at: None,
+            created_at: t,
+            expires_at: expires,
+        };
+        let later = t + time::Duration::hours(1);
+        let e = new("pending_approval", later);
+        store.create_export(&e, &ev()).await.unwrap();
+        assert_eq!(store.export(e.id).await.unwrap().unwrap(), e, "{:?}", db.backend());
+        assert!(!store.claim_export_download(e.id, alice, t, &ev()).await.unwrap(), "not approved");
+        assert!(!store.approve_export(e.id, alice, t, later, &ev()).await.unwrap(), "not by the requester");
+        let before = store.count_events().await.unwrap();
+        assert!(store.approve_export(e.id, bob, t, later, &ev()).await.unwrap());
+        assert_eq!(store.count_events().await.unwrap(), before + 1, "the approval and its event together");
+        assert!(!store.approve_export(e.id, bob, t, later, &ev()).await.unwrap(), "once");
+        let approved = store.export(e.id).await.unwrap().unwrap();
+        assert_eq!((approved.status.as_str(), approved.approved_by), ("ready", Some(bob)));
+        assert!(!store.claim_export_download(e.id, bob, t, &ev()).await.unwrap(), "only the requester");
+        let claims = (0..50).map(|_| {
+            let store = store.clone();
+            async move { store.claim_export_download(e.id, alice, now(), &ev()).await.unwrap() }
+        });
+        let won = futures::future::join_all(claims).await.into_iter().filter(|w| *w).count();
+        assert_eq!(won, 1, "{:?}", db.backend());
+        assert_eq!(store.export(e.id).await.unwrap().unwrap().status, "downloaded");
+
+        let expired = new("ready", t);
+        store.create_export(&expired, &ev()).await.unwrap();
+        assert!(!store.claim_export_download(expired.id, alice, t, &ev()).await.unwrap(), "expired");
+        let stale = new("pending_approval", t);
+        store.create_export(&stale, &ev()).await.unwrap();
+        assert!(!store.approve_export(stale.id, bob, t, later, &ev()).await.unwrap(), "expired");
+        let waiting = store.list_exports(Some("pending_approval"), 10).await.unwrap();
+        assert_eq!(waiting.iter().map(|x| x.id).collect::<Vec<_>>(), [stale.id]);
+        assert_eq!(store.list_exports(None, 10).await.unwrap().len(), 3);
+        assert_eq!(store.purge_exports(t).await.unwrap(), 0, "none expired or downloaded before t");
+        assert_eq!(store.purge_exports(t + time::Duration::minutes(1)).await.unwrap(), 3);
+        assert!(store.list_exports(None, 10).await.unwrap().is_empty());
+
+        // Frozen rows: events after `through_seq` and users created after `as_of` are out.
+        let filter = AuditFilter { action: Some("auth.refresh".into()), ..AuditFilter::default() };
+        let refresh = || SecurityEvent::new(Uuid::now_v7(), now(), Action::TokenRefreshed, Outcome::Success);
+        store.append_events(&(0..5).map(|_| refresh()).collect::<Vec<_>>()).await.unwrap();
+        let through = store.newest_seq().await.unwrap();
+        store.append_events(&(0..4).map(|_| refresh()).collect::<Vec<_>>()).await.unwrap();
+        assert_eq!(store.count_matching(&filter, through, None).await.unwrap(), 5);
+        assert_eq!(store.count_matching(&filter, through, Some(3)).await.unwrap(), 3, "capped");
+        assert_eq!(store.count_matching(&filter, i64::MAX, None).await.unwrap(), 9);
+        let page = store.export_page_through(&filter, i64::MIN, through, 100).await.unwrap();
+        assert_eq!(page.len(), 5);
+        assert!(page.iter().all(|e| e.seq <= through));
+
+        let early = new_user("early@example.com", &[]);
+        store.create_user(&early, &created_event(&early)).await.unwrap();
+        let as_of = now();
+        let mut late = new_user("late@example.com", &[]);
+        late.created_at = as_of + time::Duration::seconds(1);
+        store.create_user(&late, &created_event(&late)).await.unwrap();
+        assert_eq!(store.count_users_as_of(Some("example.com"), as_of).await.unwrap(), 1);
+        let page = store.list_users_as_of(Some("example.com"), Some(as_of), None, 10).await.unwrap();
+        assert_eq!(page.users.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(), ["early@example.com"]);
+        assert_eq!(store.count_users_as_of(None, as_of + time::Duration::seconds(2)).await.unwrap(), 2);
+    });
+}
+
 /// Person keys (migration 0023) under races and across instances: 50 concurrent first events of
 /// one person through two stores (two instances) agree on one key, so every event opens; after
 /// one instance erases the person, the other, which still holds the key in its append cache,

@@ -321,7 +321,8 @@ pub async fn export(
         Ok(filter) => filter,
         Err(e) => return error_page(&state, &admin.auth, &e),
     };
-    let stream = match audit::export(&state, admin.caller.actor(), Some(&ctx), filter, format).await {
+    let limiter = &state.shield.rate_limits.limiter;
+    let stream = match audit::export(&state, limiter, &admin.caller, Some(&ctx), filter, format).await {
         Ok(s) => s,
         Err(e) => return error_page(&state, &admin.auth, &e),
     };

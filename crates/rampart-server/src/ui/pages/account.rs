@@ -162,6 +162,8 @@ pub struct ReauthPage<'a> {
     danger: bool,
     /// A sentence after the intro (empty: none).
     note: String,
+    /// The way back: the account page (`true`) or the security page.
+    from_account: bool,
 }
 
 fn reauth_page<'a>(
@@ -186,14 +188,16 @@ fn reauth_page<'a>(
         ),
         _ => String::new(),
     };
+    let from_account = which == "erase";
     ReauthPage {
-        c: Chrome::account(state, auth, title, "security").with(notice),
+        c: Chrome::account(state, auth, title, if from_account { "account" } else { "security" }).with(notice),
         action: action.to_string(),
         intro,
         submit,
         ask_code,
         danger,
         note,
+        from_account,
     }
 }
 
@@ -404,6 +408,7 @@ fn remove_passkey_page<'a>(
         ask_code: true,
         danger: true,
         note: String::new(),
+        from_account: false,
     }
 }
 
@@ -423,7 +428,7 @@ pub async fn remove_passkey(
     PageForm(f): PageForm<ReauthForm>,
 ) -> Response {
     let id = id.to_string();
-    match rampart_core::services::webauthn::remove(&state, &ctx, &auth, &id, f.reauth()).await {
+    match rampart_core::services::webauthn::remove(&state, &ctx, &auth, &id, Some(f.reauth())).await {
         Ok(()) => see_other("/ui/account/passkeys?done=passkey_removed"),
         Err(e) => html(StatusCode::OK, &remove_passkey_page(&state, &auth, &id, Some(refusal(&state.ui, &e)))),
     }
