@@ -102,12 +102,20 @@ mod tests {
             "gateway",
             "security",
             "ui",
+            "federation",
         ];
         expected.sort_unstable();
         assert_eq!(sections, expected);
-        for key in
-            ["server.listen", "passwords.argon2", "passwords.argon2.memory_kib", "mail.smtp.host", "login.window_secs"]
-        {
+        for key in [
+            "server.listen",
+            "passwords.argon2",
+            "passwords.argon2.memory_kib",
+            "mail.smtp.host",
+            "login.window_secs",
+            "federation.auto_register",
+            "federation.telegram",
+            "federation.telegram.max_age_secs",
+        ] {
             assert!(keys.iter().any(|k| k == key), "{key}: {keys:?}");
         }
     }

@@ -16,6 +16,7 @@ mod audit;
 mod cors;
 mod database;
 mod exports;
+mod federation;
 mod gateway;
 mod headers;
 mod ip_rules;
@@ -47,6 +48,7 @@ pub use audit::*;
 pub use cors::*;
 pub use database::*;
 pub use exports::*;
+pub use federation::{FederationConfig, FederationSettings, TelegramConfig, TelegramSettings};
 pub use gateway::*;
 pub use headers::*;
 pub use ip_rules::*;
@@ -99,6 +101,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub security: SecurityConfig,
     pub ui: UiConfig,
+    pub federation: FederationConfig,
 }
 
 /// Why configuration could not be loaded. The message names the file, key and problem.

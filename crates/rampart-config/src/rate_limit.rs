@@ -130,6 +130,7 @@ impl RateLimitRule {
             Self::new("password-reset", "/v1/auth/password/*", &["POST"], 5, 60, true),
             Self::new("refresh", "/v1/auth/refresh", &["POST"], 30, 60, true),
             Self::new("passkey", "/v1/auth/passkey/*", &["POST"], 10, 60, true),
+            Self::new("telegram", "/v1/auth/telegram", &["POST"], 10, 60, true),
             Self::new("csp-report", "/v1/csp-report", &["POST"], 20, 60, false),
             all,
         ]

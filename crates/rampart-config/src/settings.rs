@@ -21,9 +21,9 @@
 
 use crate::{
     AccountsSettings, ApiKeysSettings, AuditSettings, Config, ConfigError, CorsSettings, DataConfig, DatabaseSettings,
-    ExportsSettings, GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings, MailSettings,
-    MfaSettings, NotificationsSettings, PasswordsSettings, RateLimitSettings, RetentionSettings, SecuritySettings,
-    ServerSettings, SessionsSettings, TokensSettings, UiSettings, WebAuthnConfig, WebhooksSettings,
+    ExportsSettings, FederationSettings, GatewaySettings, HeadersSettings, IpRulesSettings, LogConfig, LoginSettings,
+    MailSettings, MfaSettings, NotificationsSettings, PasswordsSettings, RateLimitSettings, RetentionSettings,
+    SecuritySettings, ServerSettings, SessionsSettings, TokensSettings, UiSettings, WebAuthnConfig, WebhooksSettings,
 };
 use std::time::Duration;
 
@@ -102,6 +102,7 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub security: SecuritySettings,
     pub ui: UiSettings,
+    pub federation: FederationSettings,
 }
 
 impl Settings {
@@ -152,6 +153,7 @@ impl Settings {
         let gateway = keep(c.gateway.settings(), &mut p);
         let security = keep(c.security.settings(), &mut p);
         let ui = keep(c.ui.settings(), &mut p);
+        let federation = keep(c.federation.settings(), &mut p);
         match (
             server,
             database,
@@ -177,6 +179,7 @@ impl Settings {
             gateway,
             security,
             ui,
+            federation,
         ) {
             (
                 Some(server),
@@ -203,6 +206,7 @@ impl Settings {
                 Some(gateway),
                 Some(security),
                 Some(ui),
+                Some(federation),
             ) if p.is_empty() => Ok(Settings {
                 server,
                 data: c.data.clone(),
@@ -229,6 +233,7 @@ impl Settings {
                 gateway,
                 security,
                 ui,
+                federation,
             }),
             _ => Err(ConfigError::Invalid(p.join("\n"))),
         }

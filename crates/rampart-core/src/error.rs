@@ -100,6 +100,21 @@ pub enum ServiceError {
     /// Restore of an account with no erasure pending (never asked for, or already done).
     #[error("this account has no erasure to take back")]
     ErasureNotScheduled,
+    /// A Telegram Login Widget payload whose signature, fields or age are wrong.
+    #[error("the Telegram login data is not signed by this site's bot, is incomplete, or is too old")]
+    InvalidTelegramLogin,
+    /// A provider-signed payload presented a second time.
+    #[error("this sign-in was used before; sign in again with the provider")]
+    FederatedLoginReplayed,
+    /// An external identity no account is linked to, and `federation.auto_register` is off.
+    #[error("no account is linked to this identity; sign in another way and link it from your account")]
+    IdentityNotLinked,
+    /// The identity is linked to another account.
+    #[error("this identity is linked to another account")]
+    IdentityTaken,
+    /// Unlinking would leave the account without a way to sign in.
+    #[error("this is the account's only way to sign in: set a password or link another identity first")]
+    LastSignInMethod,
     #[error("{0}")]
     Conflict(String),
     #[error(
@@ -188,6 +203,11 @@ impl ServiceErrorKind {
             K::LastAdmin => "last_admin",
             K::ErasureScheduled => "erasure_scheduled",
             K::ErasureNotScheduled => "erasure_not_scheduled",
+            K::InvalidTelegramLogin => "invalid_telegram_login",
+            K::FederatedLoginReplayed => "federated_login_replayed",
+            K::IdentityNotLinked => "identity_not_linked",
+            K::IdentityTaken => "identity_taken",
+            K::LastSignInMethod => "last_sign_in_method",
             K::Conflict => "conflict",
             K::ExportApprovalRequired => "export_approval_required",
             K::ExportSelfApproval => "export_self_approval",

@@ -70,6 +70,14 @@ impl EmailError {
     }
 }
 
+/// Whether mail to `address` can ever arrive: not when its domain is `invalid` or under it
+/// (RFC 2606 reserves it; accounts created from an external identity without an address get
+/// one there, and nothing is sent to it).
+pub fn is_deliverable(address: &str) -> bool {
+    let domain = address.rsplit_once('@').map_or("", |(_, d)| d).trim_end_matches('.').to_ascii_lowercase();
+    !(domain == "invalid" || domain.ends_with(".invalid"))
+}
+
 impl Email {
     /// A new address (registration, an account created by an administrator or the CLI):
     /// syntax, normal form, and the UTS #39 checks of the local part.

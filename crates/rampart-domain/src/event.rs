@@ -187,6 +187,12 @@ pub enum Action {
     ExportApproved,
     /// A bulk export was downloaded (once; details: kind, format, filter, rows).
     ExportDownloaded,
+    /// A sign-in with an external identity (details: `provider`; refusals: `reason`).
+    FederatedLogin,
+    /// An external identity was linked to an account (details: `provider`).
+    IdentityLinked,
+    /// An external identity was unlinked from an account (details: `provider`).
+    IdentityUnlinked,
 }
 
 impl Action {
@@ -274,6 +280,9 @@ impl Action {
         Action::ExportRequested,
         Action::ExportApproved,
         Action::ExportDownloaded,
+        Action::FederatedLogin,
+        Action::IdentityLinked,
+        Action::IdentityUnlinked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -361,6 +370,9 @@ impl Action {
             Action::ExportRequested => "export.requested",
             Action::ExportApproved => "export.approved",
             Action::ExportDownloaded => "export.downloaded",
+            Action::FederatedLogin => "auth.federated",
+            Action::IdentityLinked => "user.identity.linked",
+            Action::IdentityUnlinked => "user.identity.unlinked",
         }
     }
 

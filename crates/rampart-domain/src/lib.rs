@@ -14,6 +14,7 @@ pub mod device;
 pub mod email;
 pub mod event;
 pub mod export;
+pub mod federation;
 pub mod gateway;
 pub mod iprule;
 pub mod mfa;

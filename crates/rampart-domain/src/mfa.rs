@@ -63,6 +63,9 @@ pub enum Amr {
     User,
     /// More than one factor.
     Mfa,
+    /// An external identity provider vouched for the user (Telegram, OpenID Connect): the
+    /// value identity providers such as Microsoft Entra use, RFC 8176 having none.
+    Fed,
 }
 
 impl Amr {
@@ -73,7 +76,15 @@ impl Amr {
             Amr::Hwk => "hwk",
             Amr::User => "user",
             Amr::Mfa => "mfa",
+            Amr::Fed => "fed",
         }
+    }
+}
+
+impl Amr {
+    /// The stored form back (`None` for a value this version does not know).
+    pub fn parse(s: &str) -> Option<Amr> {
+        [Amr::Pwd, Amr::Otp, Amr::Hwk, Amr::User, Amr::Mfa, Amr::Fed].into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -85,7 +96,13 @@ impl PartialEq<&str> for Amr {
 
 /// The `amr` of a session opened with a password and then `factor`.
 pub fn amr_with(factor: Factor) -> Vec<Amr> {
-    vec![Amr::Pwd, factor.amr(), Amr::Mfa]
+    amr_after(Amr::Pwd, factor)
+}
+
+/// The `amr` of a session opened with `first` (a password, an external identity) and then
+/// `factor`.
+pub fn amr_after(first: Amr, factor: Factor) -> Vec<Amr> {
+    vec![first, factor.amr(), Amr::Mfa]
 }
 
 /// A fresh backup code, `xxxx-xxxx-xxxx-xxxx`.
@@ -195,6 +212,11 @@ mod tests {
     fn amr_names_the_factor() {
         assert_eq!(amr_with(Factor::Totp), ["pwd", "otp", "mfa"]);
         assert_eq!(amr_with(Factor::WebAuthn), ["pwd", "hwk", "mfa"]);
+        assert_eq!(amr_after(Amr::Fed, Factor::BackupCode), ["fed", "otp", "mfa"]);
+        for a in [Amr::Pwd, Amr::Otp, Amr::Hwk, Amr::User, Amr::Mfa, Amr::Fed] {
+            assert_eq!(Amr::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Amr::parse("sms"), None);
         assert_eq!(Factor::BackupCode.as_str(), "backup_code");
     }
 }

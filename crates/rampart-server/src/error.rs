@@ -139,6 +139,8 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         K::InvalidMfaCode => (S::UNAUTHORIZED, "Invalid second-factor code"),
         K::InvalidMfaToken => (S::UNAUTHORIZED, "Invalid mfa_token"),
         K::InvalidApiKey => (S::UNAUTHORIZED, "Invalid API key"),
+        K::InvalidTelegramLogin => (S::UNAUTHORIZED, "Invalid Telegram login"),
+        K::FederatedLoginReplayed => (S::UNAUTHORIZED, "Sign-in replayed"),
         K::RateLimited => (S::TOO_MANY_REQUESTS, "Rate limited"),
         K::TooManyAttempts => (S::TOO_MANY_REQUESTS, "Too many attempts"),
         K::PasswordExpired => (S::FORBIDDEN, "Password expired"),
@@ -151,7 +153,8 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         | K::ReauthenticationRequired
         | K::SecondFactorRequired
         | K::MfaEnrollmentRequired
-        | K::MethodNotAvailable => (S::FORBIDDEN, "Forbidden"),
+        | K::MethodNotAvailable
+        | K::IdentityNotLinked => (S::FORBIDDEN, "Forbidden"),
         K::EmailTaken
         | K::TotpAlreadyEnabled
         | K::TotpNotSetUp
@@ -164,6 +167,8 @@ pub fn service_status(kind: ServiceErrorKind) -> (StatusCode, &'static str) {
         | K::LastAdmin
         | K::ErasureScheduled
         | K::ErasureNotScheduled
+        | K::IdentityTaken
+        | K::LastSignInMethod
         | K::Conflict => (S::CONFLICT, "Conflict"),
         K::ExportApprovalRequired | K::ExportSelfApproval | K::ExportNotRequester => (S::FORBIDDEN, "Forbidden"),
         K::ExportNotPending | K::ExportPendingApproval => (S::CONFLICT, "Conflict"),

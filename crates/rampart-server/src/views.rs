@@ -77,6 +77,36 @@ pub fn authenticator_view(a: &rampart_core::services::webauthn::Authenticator) -
     }
 }
 
+pub fn linked_identity_view(i: &rampart_store::LinkedIdentity) -> rampart_wire::LinkedIdentityView {
+    rampart_wire::LinkedIdentityView {
+        id: i.id.to_string(),
+        provider: i.provider.clone(),
+        subject: i.subject.clone(),
+        username: i.username.clone(),
+        created_at: rfc3339(i.created_at),
+        last_used_at: i.last_used_at.map(rfc3339),
+    }
+}
+
+/// The widget's fields as received, as text: what its signature covers (numbers in decimal).
+pub fn telegram_fields(r: &rampart_wire::TelegramLoginRequest) -> rampart_core::services::federation::TelegramFields {
+    let mut f = std::collections::BTreeMap::new();
+    f.insert("id".to_string(), r.id.to_string());
+    f.insert("auth_date".to_string(), r.auth_date.to_string());
+    for (k, v) in [
+        ("first_name", &r.first_name),
+        ("last_name", &r.last_name),
+        ("username", &r.username),
+        ("photo_url", &r.photo_url),
+        ("hash", &r.hash),
+    ] {
+        if let Some(v) = v {
+            f.insert(k.to_string(), v.clone());
+        }
+    }
+    f
+}
+
 pub fn ip_rule_view(r: &rampart_domain::iprule::IpRule) -> rampart_wire::IpRuleView {
     rampart_wire::IpRuleView {
         id: r.id.to_string(),

@@ -46,10 +46,12 @@ pub struct MfaChallenge {
     pub failures: u32,
     /// The keyed hash of the e-mailed code, once one was sent.
     pub email_code_hash: Option<Vec<u8>>,
+    /// How the user got this far: `pwd` (a password), `fed` (an external identity).
+    pub first_factor: String,
 }
 
-/// `user_id, cookie_mode, ip, failures, email_code_hash` of `mfa_challenges`.
-type ChallengeRow = (Uuid, bool, Option<String>, i64, Option<Vec<u8>>);
+/// `user_id, cookie_mode, ip, failures, email_code_hash, first_factor` of `mfa_challenges`.
+type ChallengeRow = (Uuid, bool, Option<String>, i64, Option<Vec<u8>>, String);
 
 /// Replaces a user's backup codes inside an open transaction.
 macro_rules! replace_codes_in {
@@ -276,6 +278,7 @@ impl Store {
         hash: TokenHash,
         user: UserId,
         cookie_mode: bool,
+        first_factor: &str,
         ip: Option<&str>,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
@@ -283,8 +286,8 @@ impl Store {
     ) -> Result<()> {
         with_tx!(self, |tx| {
             sqlx::query(
-                "INSERT INTO mfa_challenges (hash, user_id, cookie_mode, ip, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO mfa_challenges (hash, user_id, cookie_mode, ip, created_at, expires_at, first_factor) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(hash.0.to_vec())
             .bind(user.0)
@@ -292,6 +295,7 @@ impl Store {
             .bind(ip)
             .bind(Ts(now))
             .bind(Ts(expires_at))
+            .bind(first_factor)
             .execute(&mut *tx)
             .await?;
             tx.insert_event(event).await?;
@@ -309,7 +313,7 @@ impl Store {
     ) -> Result<Option<MfaChallenge>> {
         let row: Option<ChallengeRow> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT user_id, cookie_mode, ip, failures, email_code_hash FROM mfa_challenges \
+                "SELECT user_id, cookie_mode, ip, failures, email_code_hash, first_factor FROM mfa_challenges \
                  WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures < $3",
             )
             .bind(hash.0.to_vec())
@@ -362,7 +366,7 @@ impl Store {
             sqlx::query_as(
                 "UPDATE mfa_challenges SET failures = failures + 1 \
                  WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
-                 RETURNING user_id, cookie_mode, ip, failures, email_code_hash",
+                 RETURNING user_id, cookie_mode, ip, failures, email_code_hash, first_factor",
             )
             .bind(hash.0.to_vec())
             .bind(Ts(now))
@@ -401,8 +405,9 @@ impl Store {
     }
 }
 
-fn challenge((user, cookie_mode, ip, failures, email_code_hash): ChallengeRow) -> MfaChallenge {
+fn challenge((user, cookie_mode, ip, failures, email_code_hash, first_factor): ChallengeRow) -> MfaChallenge {
     MfaChallenge {
+        first_factor,
         user_id: UserId(user),
         cookie_mode,
         ip,

@@ -12,6 +12,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod exports;
+mod federation;
 mod gateway;
 mod ip_rules;
 mod me;
@@ -37,6 +38,7 @@ pub use auth::{
     RegisterRequest, ResetPasswordRequest, TokenResponse, VerifyEmailRequest,
 };
 pub use exports::{ExportList, ExportRequest, ExportView};
+pub use federation::{LinkedIdentityList, LinkedIdentityView, TelegramLoginRequest};
 pub use gateway::{ExplainRequest, ExplainResponse, GatewayRuleView, GatewayRules, ShadowedRuleView};
 pub use ip_rules::{IpRuleList, IpRuleRequest, IpRuleView};
 pub use me::{

@@ -28,6 +28,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "login_webauthn_finish": ("POST", "/v1/auth/login/webauthn/finish"),
     "passkey_start": ("POST", "/v1/auth/passkey/start"),
     "passkey_finish": ("POST", "/v1/auth/passkey/finish"),
+    "telegram_login": ("POST", "/v1/auth/telegram"),
     "refresh": ("POST", "/v1/auth/refresh"),
     "logout": ("POST", "/v1/auth/logout"),
     "csrf": ("GET", "/v1/auth/csrf"),
@@ -48,6 +49,9 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "webauthn_register_finish": ("POST", "/v1/me/mfa/webauthn/register/finish"),
     "list_webauthn": ("GET", "/v1/me/mfa/webauthn"),
     "remove_webauthn": ("DELETE", "/v1/me/mfa/webauthn/{id}"),
+    "link_telegram": ("POST", "/v1/me/identities/telegram"),
+    "list_identities": ("GET", "/v1/me/identities"),
+    "unlink_identity": ("DELETE", "/v1/me/identities/{id}"),
     "create_api_key": ("POST", "/v1/me/api-keys"),
     "list_api_keys": ("GET", "/v1/me/api-keys"),
     "revoke_api_key": ("DELETE", "/v1/me/api-keys/{id}"),
@@ -186,6 +190,14 @@ class AsyncRampartClient(AsyncBase):
             params=query(session="cookie") if cookie else None,
         )
 
+    async def telegram_login(self, widget: JsonObject, *, cookie: bool = False) -> JsonObject:
+        """Signs in with the Telegram Login Widget's fields as the widget gave them (``id``,
+        ``auth_date``, ``hash``, and ``first_name``/``last_name``/``username``/``photo_url`` when
+        present). The TokenResponse, or ``{"mfa_required": true, ...}`` as ``login`` answers."""
+        return await self._json(
+            "POST", "/v1/auth/telegram", json=dict(widget), params=query(session="cookie") if cookie else None
+        )
+
     async def refresh(self, refresh_token: str) -> JsonObject:
         return await self._json("POST", "/v1/auth/refresh", json=body(refresh_token=refresh_token))
 
@@ -271,6 +283,17 @@ class AsyncRampartClient(AsyncBase):
         re-authentication window (else ``reauthentication_required``)."""
         payload = body(password=password, code=code) if password is not None else None
         await self._call("DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=payload)
+
+    # --- linked identities ---------------------------------------------------------------------
+    async def link_telegram(self, widget: JsonObject) -> JsonObject:
+        """Links the Telegram account of a Login Widget payload to the signed-in account."""
+        return await self._json("POST", "/v1/me/identities/telegram", json=dict(widget))
+
+    async def list_identities(self) -> JsonObject:
+        return await self._json("GET", "/v1/me/identities")
+
+    async def unlink_identity(self, identity_id: str) -> None:
+        await self._call("DELETE", f"/v1/me/identities/{_seg(identity_id)}")
 
     # --- API keys ----------------------------------------------------------------------------
     async def create_api_key(

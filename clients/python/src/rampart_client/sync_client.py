@@ -83,6 +83,14 @@ class RampartClient(SyncBase):
             params=query(session="cookie") if cookie else None,
         )
 
+    def telegram_login(self, widget: JsonObject, *, cookie: bool = False) -> JsonObject:
+        """Signs in with the Telegram Login Widget's fields as the widget gave them (``id``,
+        ``auth_date``, ``hash``, and ``first_name``/``last_name``/``username``/``photo_url`` when
+        present). The TokenResponse, or ``{"mfa_required": true, ...}`` as ``login`` answers."""
+        return self._json(
+            "POST", "/v1/auth/telegram", json=dict(widget), params=query(session="cookie") if cookie else None
+        )
+
     def refresh(self, refresh_token: str) -> JsonObject:
         return self._json("POST", "/v1/auth/refresh", json=body(refresh_token=refresh_token))
 
@@ -166,6 +174,17 @@ class RampartClient(SyncBase):
         re-authentication window (else ``reauthentication_required``)."""
         payload = body(password=password, code=code) if password is not None else None
         self._call("DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=payload)
+
+    # --- linked identities ---------------------------------------------------------------------
+    def link_telegram(self, widget: JsonObject) -> JsonObject:
+        """Links the Telegram account of a Login Widget payload to the signed-in account."""
+        return self._json("POST", "/v1/me/identities/telegram", json=dict(widget))
+
+    def list_identities(self) -> JsonObject:
+        return self._json("GET", "/v1/me/identities")
+
+    def unlink_identity(self, identity_id: str) -> None:
+        self._call("DELETE", f"/v1/me/identities/{_seg(identity_id)}")
 
     # --- API keys ----------------------------------------------------------------------------
     def create_api_key(

@@ -185,7 +185,10 @@ pub async fn complete_step_up(
     answer: step_up::Answer<'_>,
 ) -> Result<Issued, ServiceError> {
     let done = step_up::complete_step_up(state, ctx, mfa_token, answer).await?;
-    require_fresh_password(state, ctx, &done.user).await?;
+    // A password's age matters only when a password was used (not after an external identity).
+    if done.amr.contains(&rampart_domain::mfa::Amr::Pwd) {
+        require_fresh_password(state, ctx, &done.user).await?;
+    }
     start_session(state, ctx, &done.user, done.amr, done.mode).await
 }
 

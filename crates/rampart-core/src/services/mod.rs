@@ -4,7 +4,7 @@
 //!
 //! Dependencies run one way: `login` → `step_up` → (`mfa`, `webauthn`) → `factors` (the
 //! re-authentication before a factor change, code checks, the second-factor throttle) →
-//! `login::check_password`; `registration` → `users`.
+//! `login::check_password`; `registration` → `users`; `federation` → (`login`, `step_up`).
 
 pub mod admin;
 pub mod alerts;
@@ -13,6 +13,7 @@ pub mod audit;
 pub mod console;
 pub mod exports;
 pub mod factors;
+pub mod federation;
 pub mod gateway;
 pub mod ip_rules;
 pub mod login;

@@ -146,6 +146,11 @@ async fn handle(state: &App, m: &ClaimedMail) -> MailOutcome {
             Err(e) => return retry_or_fail(state, m, e.to_string()),
         }
     };
+    // An account created from an external identity may have a placeholder address under
+    // `.invalid` (RFC 2606): nothing is ever sent there.
+    if !rampart_domain::email::is_deliverable(&mail.to) {
+        return MailOutcome::Skipped("the address is not deliverable (.invalid)".into());
+    }
     match state.mailer.send(&mail).await {
         Ok(()) => MailOutcome::Sent(state.clock.now()),
         Err(e) => {

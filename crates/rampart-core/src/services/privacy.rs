@@ -2,8 +2,9 @@
 //! person (`GET /v1/me/export`) and for an administrator (`GET /v1/admin/users/{id}/export`).
 //!
 //! The export is one JSON document: the profile, sessions and their devices, second factors'
-//! metadata, API keys' metadata and usage, notification preferences, the e-mails sent, and the
-//! audit events about the person (those they did, and those done to their account). Secrets
+//! metadata, API keys' metadata and usage, notification preferences, the e-mails sent, the
+//! linked external identities (Telegram), and the audit events about the person (those they
+//! did, and those done to their account). Secrets
 //! never appear: no password hash, no TOTP secret, no passkey material, no key secret, no
 //! e-mail body. The export is recorded before its first byte is sent; the audit events stream
 //! a page at a time, so a long history costs constant memory.
@@ -109,6 +110,22 @@ pub async fn export(
         .into_iter()
         .map(|(mark, last_seen)| json!({"device": mark, "last_sign_in": ts(last_seen)}))
         .collect();
+    let identities: Vec<Value> = store
+        .list_identities(user_id)
+        .await?
+        .into_iter()
+        .map(|i| {
+            json!({
+                "id": i.id,
+                "provider": i.provider,
+                "subject": i.subject,
+                "username": i.username,
+                "display_name": i.display_name,
+                "created_at": ts(i.created_at),
+                "last_used_at": i.last_used_at.map(ts),
+            })
+        })
+        .collect();
     let head = json!({
         "format": FORMAT,
         "exported_at": ts(now),
@@ -132,7 +149,7 @@ pub async fn export(
         "api_keys": keys,
         "notification_preferences": store.notification_prefs(user_id.0).await?,
         "emails": mail,
-        "linked_identities": [],
+        "linked_identities": identities,
     });
     // The head without its closing brace, then the events, then the close.
     let mut open = serde_json::to_vec(&head).map_err(ServiceError::internal)?;

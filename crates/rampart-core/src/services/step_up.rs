@@ -40,6 +40,18 @@ pub async fn begin_step_up(
     user: &User,
     mode: SessionMode,
 ) -> Result<Option<StepUpRequired>, ServiceError> {
+    begin_step_up_after(state, ctx, user, mode, mfa::Amr::Pwd).await
+}
+
+/// [`begin_step_up`] after `first` (a password, or an external identity's sign-in): the
+/// session the step-up opens names it in its `amr`.
+pub async fn begin_step_up_after(
+    state: &App,
+    ctx: &RequestContext,
+    user: &User,
+    mode: SessionMode,
+    first: mfa::Amr,
+) -> Result<Option<StepUpRequired>, ServiceError> {
     let status = state.store.mfa_status(user.id).await?;
     if !status.any() {
         return Ok(None);
@@ -56,7 +68,16 @@ pub async fn begin_step_up(
     let ip = ctx.ip.map(|ip| ip.to_string());
     state
         .store
-        .create_mfa_challenge(token.hash(), user.id, mode == SessionMode::Cookie, ip.as_deref(), now, now + ttl, &ev)
+        .create_mfa_challenge(
+            token.hash(),
+            user.id,
+            mode == SessionMode::Cookie,
+            first.as_str(),
+            ip.as_deref(),
+            now,
+            now + ttl,
+            &ev,
+        )
         .await?;
     state.events.observed(&ev);
     Ok(Some(StepUpRequired { mfa_token: token.expose().to_string(), methods }))
@@ -141,7 +162,7 @@ pub async fn complete_step_up(
     }
     Ok(SteppedUp {
         user,
-        amr: mfa::amr_with(factor),
+        amr: mfa::amr_after(mfa::Amr::parse(&challenge.first_factor).unwrap_or(mfa::Amr::Pwd), factor),
         mode: if challenge.cookie_mode { SessionMode::Cookie } else { SessionMode::Token },
     })
 }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod csp;
 pub mod exports;
+pub mod federation;
 pub mod gateway;
 pub mod ip_rules;
 pub mod me;

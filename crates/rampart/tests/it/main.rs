@@ -33,6 +33,8 @@
 //!   merging, the hourly cap, `kill -9`), alert rules (once per burst, cooldown, channels).
 //! - `privacy`: the personal-data export (the person's and an administrator's), no secrets in
 //!   it; transit encryption through hvac, Vault's Python client (`py/transit_hvac.py`).
+//! - `federation`: Telegram sign-in (payloads signed by `py/telegram_widget.py`, an
+//!   independent implementation of Telegram's check), linked identities, replay races.
 //! - `webhooks`: signed webhooks from the outbox, every delivery checked by the reference
 //!   `standardwebhooks` package in a real receiver; retries, rotation, the SSRF guard.
 //! - `shield`: rate limits (memory and Redis, shadow mode, outage), client IP, security
@@ -47,6 +49,7 @@ mod caches;
 mod cli;
 mod clients;
 mod exports;
+mod federation;
 mod gateway;
 mod hardening;
 mod http_core;

@@ -1149,3 +1149,105 @@ async fn a_reseal_writes_only_over_the_value_it_read_and_the_first_root_key_wins
         store.close().await;
     });
 }
+
+fn telegram(subject: &str) -> rampart_domain::federation::ExternalIdentity {
+    rampart_domain::federation::ExternalIdentity {
+        provider: rampart_domain::federation::Provider::Telegram,
+        subject: subject.into(),
+        username: Some("ada".into()),
+        display_name: Some("Ada L".into()),
+    }
+}
+
+fn event_about(user: UserId, action: Action) -> SecurityEvent {
+    SecurityEvent::new(Uuid::now_v7(), now(), action, Outcome::Success)
+        .actor(Actor::User(user.0))
+        .resource(Resource::new("user", user))
+}
+
+/// Linked identities: one account per (provider, subject); unlinking never leaves a
+/// passwordless account without a way in; they go with the account; a replay claim is won once.
+#[tokio::test]
+async fn identities_link_once_keep_the_last_way_in_and_go_with_the_account() {
+    use rampart_store::{LinkOutcome, NewFederatedUser, UnlinkOutcome};
+    for_each_backend!(|db| {
+        let store = migrated(&db).await;
+        let with_pw = new_user("pw@example.com", &["user"]);
+        store.create_user(&with_pw, &created_event(&with_pw)).await.unwrap();
+        let fed = NewFederatedUser {
+            id: UserId(Uuid::now_v7()),
+            email: Email::parse("tg1@telegram.invalid").unwrap(),
+            name: Some("Ada L".into()),
+            created_at: now(),
+        };
+        let user =
+            store.create_federated_user(&fed, &telegram("1"), &event_about(fed.id, Action::UserCreated)).await.unwrap();
+        assert_eq!(user.roles, [RoleName::USER]);
+        assert_eq!(store.password_hash(fed.id).await.unwrap(), None, "no password");
+        // The same identity again: refused, nothing left behind.
+        let dup = NewFederatedUser {
+            id: UserId(Uuid::now_v7()),
+            email: Email::parse("tg1b@telegram.invalid").unwrap(),
+            ..fed.clone()
+        };
+        let err = store.create_federated_user(&dup, &telegram("1"), &event_about(dup.id, Action::UserCreated)).await;
+        assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+        assert!(store.get_user(dup.id).await.unwrap().is_none());
+
+        let linked = store.identity_by_subject("telegram", "1").await.unwrap().unwrap();
+        assert_eq!(linked.user_id, fed.id);
+        let ev = event_about(with_pw.id, Action::IdentityLinked);
+        assert_eq!(
+            store.link_identity(with_pw.id, &telegram("1"), now(), &ev).await.unwrap(),
+            LinkOutcome::LinkedElsewhere
+        );
+        assert!(matches!(
+            store.link_identity(fed.id, &telegram("1"), now(), &ev).await.unwrap(),
+            LinkOutcome::AlreadyLinked(_)
+        ));
+        let LinkOutcome::Linked(second) = store
+            .link_identity(fed.id, &telegram("2"), now(), &event_about(fed.id, Action::IdentityLinked))
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(store.list_identities(fed.id).await.unwrap().len(), 2);
+
+        // Of two identities one may go, the last may not (no password).
+        let unlinked = event_about(fed.id, Action::IdentityUnlinked);
+        let unlink = |id| store.unlink_identity(fed.id, id, &unlinked);
+        assert_eq!(unlink(linked.id).await.unwrap(), UnlinkOutcome::Unlinked);
+        assert_eq!(unlink(second.id).await.unwrap(), UnlinkOutcome::LastWayIn);
+        assert_eq!(unlink(linked.id).await.unwrap(), UnlinkOutcome::NotFound);
+        assert_eq!(
+            store.unlink_identity(with_pw.id, second.id, &ev).await.unwrap(),
+            UnlinkOutcome::NotFound,
+            "not theirs"
+        );
+        // An account with a password may unlink its only identity.
+        let LinkOutcome::Linked(own) = store.link_identity(with_pw.id, &telegram("3"), now(), &ev).await.unwrap()
+        else {
+            panic!()
+        };
+        let ev = event_about(with_pw.id, Action::IdentityUnlinked);
+        assert_eq!(store.unlink_identity(with_pw.id, own.id, &ev).await.unwrap(), UnlinkOutcome::Unlinked);
+
+        // Deleting the account deletes its identities.
+        assert!(store.delete_user(fed.id, &event_about(fed.id, Action::UserDeleted)).await.unwrap());
+        assert!(store.identity_by_subject("telegram", "2").await.unwrap().is_none());
+
+        // A payload is claimed once, also by 20 at once; an expired claim is purged.
+        let later = now() + time::Duration::hours(1);
+        let claims = (0..20).map(|_| store.claim_federation_nonce("telegram", "abc", later, now()));
+        let won = futures::future::join_all(claims).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+        assert_eq!(won, 1, "{:?}", db.backend());
+        assert!(!store.claim_federation_nonce("telegram", "abc", later, now()).await.unwrap());
+        assert!(store.claim_federation_nonce("oidc", "abc", later, now()).await.unwrap(), "per provider");
+        let after = later + time::Duration::seconds(1);
+        assert!(
+            store.claim_federation_nonce("telegram", "abc", after + time::Duration::hours(1), after).await.unwrap(),
+            "purged once expired"
+        );
+    });
+}
