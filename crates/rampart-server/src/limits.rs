@@ -19,9 +19,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyLimit(pub usize);
 
-/// Refuses a declared `Content-Length` over `limit` before reading anything, and caps
-/// streamed (chunked) bodies at `limit` while they are read (layer 7 of `crate::stack`, with the
-/// JSON limits for [`ApiJson`]).
+/// Refuses a declared `Content-Length` over `limit` before reading anything, reads a declared
+/// body within it whole, and caps streamed (chunked) bodies at `limit` while they are read
+/// (layer 7 of `crate::stack`, with the JSON limits for [`ApiJson`]).
 pub(crate) async fn body_limit(
     limit: usize,
     json: JsonLimits,
@@ -32,7 +32,23 @@ pub(crate) async fn body_limit(
     if declared.is_some_and(|n| n > limit as u64) {
         return ApiError::PayloadTooLarge { limit }.into_response();
     }
-    let mut req = req.map(|body| Body::new(Limited::new(body, limit)));
+    let mut req = match declared {
+        // A body of a declared size within the limit is read whole before anything answers:
+        // an answer sent with the body still unread (a refusal by an extractor) makes the
+        // server close the connection, and a client that reuses it meanwhile sees "connection
+        // closed" instead of the answer (Python's requests did, on a refused transit call).
+        // Reading is under the request timeout: a body that never comes is a 408.
+        Some(n) if n > 0 => {
+            let (parts, body) = req.into_parts();
+            match axum::body::to_bytes(body, limit).await {
+                Ok(bytes) => Request::from_parts(parts, Body::from(bytes)),
+                Err(e) => {
+                    return ApiError::InvalidRequest(format!("the request body could not be read: {e}")).into_response();
+                }
+            }
+        }
+        _ => req.map(|body| Body::new(Limited::new(body, limit))),
+    };
     req.extensions_mut().insert(BodyLimit(limit));
     req.extensions_mut().insert(json);
     next(req).await
