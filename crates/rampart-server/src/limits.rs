@@ -43,7 +43,8 @@ pub(crate) async fn body_limit(
             match axum::body::to_bytes(body, limit).await {
                 Ok(bytes) => Request::from_parts(parts, Body::from(bytes)),
                 Err(e) => {
-                    return ApiError::InvalidRequest(format!("the request body could not be read: {e}")).into_response();
+                    return ApiError::InvalidRequest(format!("the request body could not be read: {e}"))
+                        .into_response();
                 }
             }
         }
