@@ -584,6 +584,7 @@ impl SecurityEvent {
     /// `serde_json::Value` map is), so an event read back from either backend encodes to the
     /// same bytes it was written with.
     pub fn canonical(&self) -> Vec<u8> {
+        use serde_json::Value;
         let ts = self
             .ts
             .to_offset(time::UtcOffset::UTC)
@@ -591,47 +592,45 @@ impl SecurityEvent {
                 "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
             ))
             .unwrap_or_default();
-        if let Some(sealed) = &self.sealed_personal {
+        // What both forms begin with: the version tag, then who did what to what, and when.
+        let head = |tag: &str| -> Vec<Value> {
+            vec![
+                tag.into(),
+                self.id.to_string().into(),
+                ts.clone().into(),
+                self.action.as_str().into(),
+                self.outcome.as_str().into(),
+                self.severity.as_str().into(),
+                self.actor.kind().into(),
+                self.actor.id().map(|id| id.to_string()).into(),
+                self.resource.as_ref().map(|r| r.kind.clone()).into(),
+                self.resource.as_ref().and_then(|r| r.id.clone()).into(),
+            ]
+        };
+        let v = match &self.sealed_personal {
             // The stored form of an event with sealed personal fields: those fields appear only
             // sealed, so erasing the key that opens them leaves the link intact.
-            let mut details = sorted(&self.details);
-            if let Some(m) = details.as_object_mut() {
-                m.retain(|k, _| !crate::personal::PERSONAL_DETAILS.contains(&k.as_str()));
+            Some(sealed) => {
+                let mut details = sorted(&self.details);
+                if let Some(m) = details.as_object_mut() {
+                    m.retain(|k, _| !crate::personal::PERSONAL_DETAILS.contains(&k.as_str()));
+                }
+                let mut v = head("rampart.audit.v2");
+                v.extend([self.request_id.clone().into(), details, sealed.clone().into()]);
+                v
             }
-            let v = serde_json::json!([
-                "rampart.audit.v2",
-                self.id.to_string(),
-                ts,
-                self.action.as_str(),
-                self.outcome.as_str(),
-                self.severity.as_str(),
-                self.actor.kind(),
-                self.actor.id().map(|id| id.to_string()),
-                self.resource.as_ref().map(|r| r.kind.clone()),
-                self.resource.as_ref().and_then(|r| r.id.clone()),
-                self.request_id,
-                details,
-                sealed,
-            ]);
-            return serde_json::to_vec(&v).unwrap_or_default();
-        }
-        let v = serde_json::json!([
-            "rampart.audit.v1",
-            self.id.to_string(),
-            ts,
-            self.action.as_str(),
-            self.outcome.as_str(),
-            self.severity.as_str(),
-            self.actor.kind(),
-            self.actor.id().map(|id| id.to_string()),
-            self.resource.as_ref().map(|r| r.kind.clone()),
-            self.resource.as_ref().and_then(|r| r.id.clone()),
-            self.ip.map(|ip| ip.to_string()),
-            self.user_agent,
-            self.request_id,
-            sorted(&self.details),
-        ]);
-        serde_json::to_vec(&v).unwrap_or_default()
+            None => {
+                let mut v = head("rampart.audit.v1");
+                v.extend([
+                    self.ip.map(|ip| ip.to_string()).into(),
+                    self.user_agent.clone().into(),
+                    self.request_id.clone().into(),
+                    sorted(&self.details),
+                ]);
+                v
+            }
+        };
+        serde_json::to_vec(&Value::Array(v)).unwrap_or_default()
     }
 
     /// The unkeyed link of events written before the keyed chain existed (migration 0010):
@@ -674,6 +673,25 @@ mod tests {
         let text = String::from_utf8(e.canonical()).unwrap();
         assert!(text.starts_with(r#"["rampart.audit.v1","00000000-0000-0000-0000-000000000000","2026-11-23T12:00:00.123456Z","auth.login","failure""#), "{text}");
     }
+    /// The exact bytes the chain links, both forms: a change here would break the verification
+    /// of every stored event.
+    #[test]
+    fn canonical_bytes_are_pinned() {
+        let t = time::macros::datetime!(2026-11-23 12:00:00.123456 UTC);
+        let e = SecurityEvent::new(Uuid::nil(), t, Action::Login, Outcome::Failure)
+            .actor(Actor::User(Uuid::nil()))
+            .resource(Resource::new("user", "u1"))
+            .ip(Some("192.0.2.1".parse().unwrap()))
+            .user_agent(Some("UA"))
+            .request_id(Some("r1"))
+            .details(serde_json::json!({"b": 1, "name": "n"}));
+        assert_eq!(String::from_utf8(e.canonical()).unwrap(), PINNED_V1);
+        let mut sealed = e.clone();
+        sealed.sealed_personal = Some("p1.x".into());
+        assert_eq!(String::from_utf8(sealed.canonical()).unwrap(), PINNED_V2);
+    }
+    const PINNED_V1: &str = r#"["rampart.audit.v1","00000000-0000-0000-0000-000000000000","2026-11-23T12:00:00.123456Z","auth.login","failure","info","user","00000000-0000-0000-0000-000000000000","user","u1","192.0.2.1","UA","r1",{"b":1,"name":"n"}]"#;
+    const PINNED_V2: &str = r#"["rampart.audit.v2","00000000-0000-0000-0000-000000000000","2026-11-23T12:00:00.123456Z","auth.login","failure","info","user","00000000-0000-0000-0000-000000000000","user","u1","r1",{"b":1},"p1.x"]"#;
     use std::collections::HashSet;
 
     #[test]

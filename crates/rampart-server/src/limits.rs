@@ -274,7 +274,7 @@ fn is_control(c: u32) -> bool {
 fn data_error(text: &str) -> FieldProblem {
     let text = text.strip_prefix("Failed to deserialize the JSON body into the target type: ").unwrap_or(text);
     let (path, msg) = text.split_once(": ").unwrap_or((".", text));
-    let msg = msg.split(" at line ").next().unwrap_or(msg).to_string();
+    let msg = plain_types(msg.split(" at line ").next().unwrap_or(msg));
     let quoted = msg.split('`').nth(1).map(str::to_string);
     let parent = if path == "." { String::new() } else { path.to_string() };
     let join = |name: &str| {
@@ -290,6 +290,33 @@ fn data_error(text: &str) -> FieldProblem {
         (path.trim_start_matches('.').to_string(), "invalid")
     };
     FieldProblem { field: if field.is_empty() { "$".into() } else { field }, code: code.into(), message: msg }
+}
+
+/// serde's "expected u32" names a Rust type; a client is told what to send instead.
+fn plain_types(msg: &str) -> String {
+    const TYPES: &[(&str, &str)] = &[
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        ("expected u64", "expected a whole number of 0 or more"),
+        ("expected usize", "expected a whole number of 0 or more"),
+        ("expected i32", "expected a whole number from -2147483648 to 2147483647"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+    ];
+    let mut out = msg.to_string();
+    for (rust, plain) in TYPES {
+        // Whole words only: "expected u32" but not "expected u320".
+        if let Some(at) = out.find(rust) {
+            let end = at + rust.len();
+            if out[end..].chars().next().is_none_or(|c| !c.is_ascii_alphanumeric()) {
+                out.replace_range(at..end, plain);
+            }
+        }
+    }
+    out
 }
 
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
@@ -414,6 +441,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_name_what_to_send_not_a_rust_type() {
+        let p = data_error("grace_seconds: invalid type: floating point `13837.0`, expected u32 at line 1 column 25");
+        assert_eq!((p.field.as_str(), p.code.as_str()), ("grace_seconds", "invalid_type"));
+        assert_eq!(p.message, "invalid type: floating point `13837.0`, expected a whole number from 0 to 4294967295");
+        let p = data_error("enabled: invalid type: string \"yes\", expected a boolean at line 1 column 9");
+        assert!(p.message.ends_with("expected true or false"), "{}", p.message);
+        assert_eq!(plain_types("expected u320"), "expected u320");
+    }
 
     #[test]
     fn control_characters_are_found_raw_and_escaped() {

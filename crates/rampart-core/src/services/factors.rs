@@ -115,6 +115,40 @@ pub(crate) fn invalid_code(field: &str) -> ServiceError {
     )])
 }
 
+/// A sign-in attempt that names no account up front (a passkey, a federated sign-in), counted
+/// against the client address before it is checked; a right one is taken back
+/// ([`AddressAttempt::succeeded`]), a wrong one stays counted.
+pub(crate) struct AddressAttempt {
+    key: Option<(String, ThrottlePolicy)>,
+    locks: Vec<bool>,
+    now: time::OffsetDateTime,
+}
+
+impl AddressAttempt {
+    /// Counts the attempt; refuses with `too_many_attempts` while the address owes a delay.
+    pub(crate) async fn count(state: &App, ctx: &RequestContext) -> Result<AddressAttempt, ServiceError> {
+        let now = state.clock.now();
+        let (_, ip_policy) = state.throttle_policies();
+        let key = ctx.ip.zip(ip_policy).map(|(ip, p)| (ThrottleKey::address(ip).storage_key(), p));
+        let keys: Vec<(&str, ThrottlePolicy)> = key.iter().map(|(k, p)| (k.as_str(), *p)).collect();
+        match state.store.throttle_attempt(&keys, now).await? {
+            AttemptDecision::Counted(locks) => Ok(AddressAttempt { key, locks, now }),
+            AttemptDecision::Refused { retry_after, .. } => {
+                let secs = u64::try_from(retry_after.whole_seconds()).unwrap_or(0) + 1;
+                Err(ServiceError::TooManyAttempts { retry_after_secs: secs })
+            }
+        }
+    }
+
+    /// The attempt was right: it no longer counts.
+    pub(crate) async fn succeeded(self, state: &App) -> Result<(), ServiceError> {
+        let uncount: Vec<(&str, ThrottlePolicy, bool)> =
+            self.key.iter().zip(&self.locks).map(|((k, p), l)| (k.as_str(), *p, *l)).collect();
+        state.store.throttle_succeeded(&[], &uncount, self.now).await?;
+        Ok(())
+    }
+}
+
 /// One second-factor attempt, counted toward the login throttle (the client address, then the
 /// account) before its answer is checked, as a password attempt is. A wrong answer leaves it
 /// counted ([`Attempt::failed`]); a right one takes it back.

@@ -20,11 +20,8 @@ use crate::services::step_up;
 use crate::services::users::MAX_NAME_CHARS;
 use rampart_domain::federation::{self, ExternalIdentity, Provider, TelegramLogin};
 use rampart_domain::mfa::Amr;
-use rampart_domain::{
-    Action, Actor, Email, Outcome, Resource, SecurityEvent, SessionMode, Severity, ThrottleKey, ThrottlePolicy, User,
-    UserId,
-};
-use rampart_store::{AttemptDecision, LinkOutcome, LinkedIdentity, NewFederatedUser, UnlinkOutcome};
+use rampart_domain::{Action, Actor, Email, Outcome, Resource, SecurityEvent, SessionMode, Severity, User, UserId};
+use rampart_store::{LinkOutcome, LinkedIdentity, NewFederatedUser, UnlinkOutcome};
 use std::collections::BTreeMap;
 
 /// The Telegram Login Widget's fields as received (`id`, `auth_date` and the rest as text).
@@ -90,17 +87,7 @@ pub async fn telegram_login(
         return Err(ServiceError::MethodNotAvailable("Telegram sign-in is not configured"));
     }
     // Throttled per client address like a passkey login: every refusal counts.
-    let now = state.clock.now();
-    let (_, ip_policy) = state.throttle_policies();
-    let ip = ctx.ip.zip(ip_policy).map(|(ip, p)| (ThrottleKey::address(ip).storage_key(), p));
-    let keys: Vec<(&str, ThrottlePolicy)> = ip.iter().map(|(k, p)| (k.as_str(), *p)).collect();
-    let locks = match state.store.throttle_attempt(&keys, now).await? {
-        AttemptDecision::Counted(locks) => locks,
-        AttemptDecision::Refused { retry_after, .. } => {
-            let secs = u64::try_from(retry_after.whole_seconds()).unwrap_or(0) + 1;
-            return Err(ServiceError::TooManyAttempts { retry_after_secs: secs });
-        }
-    };
+    let attempt = crate::services::factors::AddressAttempt::count(state, ctx).await?;
     let login = match checked_telegram(state, ctx, fields, Action::FederatedLogin, None).await {
         Ok(login) => login,
         Err(e) => {
@@ -110,8 +97,7 @@ pub async fn telegram_login(
             return Err(e);
         }
     };
-    let uncount: Vec<(&str, ThrottlePolicy, bool)> = keys.iter().zip(&locks).map(|((k, p), l)| (*k, *p, *l)).collect();
-    state.store.throttle_succeeded(&[], &uncount, now).await?;
+    attempt.succeeded(state).await?;
     sign_in(state, ctx, &login.identity, mode).await
 }
 

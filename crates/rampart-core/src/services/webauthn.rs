@@ -16,10 +16,9 @@ use crate::error::ServiceError;
 use crate::events::RequestContext;
 use crate::services::factors::{Reauth, factor_event, reauthenticate, record_failure, revoke_choice};
 use rampart_config::WebAuthnConfig;
-use rampart_domain::ThrottleKey;
 use rampart_domain::mfa::Factor;
-use rampart_domain::{Action, Severity, ThrottlePolicy, TokenHash, User, UserId};
-use rampart_store::{AttemptDecision, NewWebauthn, StoreError, StoredWebauthn, WebauthnCeremony};
+use rampart_domain::{Action, Severity, TokenHash, User, UserId};
+use rampart_store::{NewWebauthn, StoreError, StoredWebauthn, WebauthnCeremony};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::{Duration, OffsetDateTime};
@@ -342,22 +341,11 @@ pub async fn passkey_finish(
     challenge_id: &str,
     credential: &serde_json::Value,
 ) -> Result<User, ServiceError> {
+    let attempt = crate::services::factors::AddressAttempt::count(state, ctx).await?;
     let now = state.clock.now();
-    let (_, ip_policy) = state.throttle_policies();
-    let ip = ctx.ip.zip(ip_policy).map(|(ip, p)| (ThrottleKey::address(ip).storage_key(), p));
-    let keys: Vec<(&str, ThrottlePolicy)> = ip.iter().map(|(k, p)| (k.as_str(), *p)).collect();
-    let locks = match state.store.throttle_attempt(&keys, now).await? {
-        AttemptDecision::Counted(locks) => locks,
-        AttemptDecision::Refused { retry_after, .. } => {
-            let secs = u64::try_from(retry_after.whole_seconds()).unwrap_or(0) + 1;
-            return Err(ServiceError::TooManyAttempts { retry_after_secs: secs });
-        }
-    };
     match verify_passkey(state, ctx, now, challenge_id, credential).await? {
         Ok(user) => {
-            let uncount: Vec<(&str, ThrottlePolicy, bool)> =
-                keys.iter().zip(&locks).map(|((k, p), l)| (*k, *p, *l)).collect();
-            state.store.throttle_succeeded(&[], &uncount, now).await?;
+            attempt.succeeded(state).await?;
             Ok(user)
         }
         Err((user, reason)) => {
