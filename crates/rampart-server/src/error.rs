@@ -31,7 +31,7 @@ pub enum ApiError {
     BodyTimeout { secs: u64 },
     #[error("request body is not valid JSON: {0}")]
     InvalidJson(String),
-    #[error("request body does not match the expected shape: {0}")]
+    #[error("the request is not what this endpoint takes: {0}")]
     InvalidRequest(String),
     #[error("expected a request with Content-Type: application/json")]
     UnsupportedMediaType,

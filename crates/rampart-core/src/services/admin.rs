@@ -48,7 +48,10 @@ pub async fn list_users(
     after: Option<UserId>,
     limit: u32,
 ) -> Result<UserPage, ServiceError> {
-    let limit = limit.clamp(1, 500);
+    // Out of range is refused, as the audit query refuses it, not silently clamped.
+    if !(1..=500).contains(&limit) {
+        return Err(ServiceError::field("limit", "out_of_range", "between 1 and 500"));
+    }
     let page = state.store.list_users(query.filter(|s| !s.is_empty()), after, limit).await?;
     // Reading account data is data access on a sensitive endpoint: recorded.
     let ev = ctx

@@ -39,7 +39,10 @@ pub struct UserListQuery {
 
 /// Lists or searches users. Needs `users:read`.
 #[utoipa::path(get, path = "/v1/admin/users", tag = "admin", security(("bearer" = []), ("api_key" = [])),
-    params(UserListQuery), responses((status = 200, description = "A page of users", body = AdminUserList)))]
+    params(UserListQuery), responses(
+        (status = 200, description = "A page of users", body = AdminUserList),
+        (status = 400, description = "`validation_failed`: `limit` `out_of_range` (1 to 500), `cursor` `invalid_cursor`", body = Problem),
+    ))]
 pub async fn list_users(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -47,7 +50,13 @@ pub async fn list_users(
     ApiQuery(q): ApiQuery<UserListQuery>,
 ) -> Result<axum::Json<AdminUserList>, ApiError> {
     let after = match &q.cursor {
-        Some(c) => Some(c.parse().map(UserId).map_err(|_| ApiError::InvalidRequest("bad cursor".into()))?),
+        Some(c) => Some(c.parse().map(UserId).map_err(|_| {
+            ApiError::from(rampart_core::ServiceError::field(
+                "cursor",
+                "invalid_cursor",
+                "not a cursor this list gave out (next_cursor)",
+            ))
+        })?),
         None => None,
     };
     let page = admin::list_users(&state, &ctx, &guard.caller, q.q.as_deref(), after, q.limit.unwrap_or(50)).await?;

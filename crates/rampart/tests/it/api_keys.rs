@@ -348,6 +348,20 @@ async fn admin_endpoints_are_guarded_by_named_permissions_for_sessions_and_keys(
     let (_, rest) = app.get_bearer(&format!("/v1/admin/users?limit=2&cursor={cursor}"), &admin).await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert!(rest["next_cursor"].is_null());
+    // Out of range or a foreign cursor: refused with the field named, as the audit query does.
+    for (query, field, code) in [
+        ("limit=0", "limit", "out_of_range"),
+        ("limit=501", "limit", "out_of_range"),
+        ("cursor=zz", "cursor", "invalid_cursor"),
+    ] {
+        let (s, p) = app.get_bearer(&format!("/v1/admin/users?{query}"), &admin).await;
+        assert_eq!((s, p["code"].as_str()), (400, Some("validation_failed")), "{query}: {p}");
+        assert_eq!(
+            (p["errors"][0]["field"].as_str(), p["errors"][0]["code"].as_str()),
+            (Some(field), Some(code)),
+            "{p}"
+        );
+    }
 
     // An API key with users:read can read users, not write them.
     let (_, k) = app.post_bearer("/v1/me/api-keys", &admin, &json!({"name": "ro", "scopes": ["users:read"]})).await;
