@@ -59,6 +59,7 @@ impl Message {
             (stale.roles, 'r'),
             (stale.api_keys, 'k'),
             (stale.signing_keys, 'g'),
+            (stale.transit, 't'),
         ] {
             if on {
                 flags.push(c);
@@ -83,6 +84,7 @@ fn parse(payload: &str, me: &str) -> Option<Stale> {
             'r' => stale.roles = true,
             'k' => stale.api_keys = true,
             'g' => stale.signing_keys = true,
+            't' => stale.transit = true,
             _ => return None,
         }
     }
@@ -184,6 +186,9 @@ mod tests {
         stale.api_keys = true;
         let m = Message::of(&stale);
         assert_eq!(m.0, "sk");
+        let mut transit = Stale::default();
+        transit.transit = true;
+        assert!(parse(&format!("other {}", Message::of(&transit).0), "me").expect("heard").transit);
         let got = parse(&format!("other {}", m.0), "me").expect("another instance's notice");
         assert!(got.sessions && got.api_keys && !got.accounts && !got.roles);
         assert!(parse(&format!("me {}", m.0), "me").is_none(), "its own");

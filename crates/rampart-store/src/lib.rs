@@ -225,6 +225,8 @@ pub struct Store {
     api_keys_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// Moves after every signing-key rotation (`Cache::SigningKeys`), here or heard of.
     signing_epoch: Arc<std::sync::atomic::AtomicU64>,
+    /// Moves after every committed change to a transit key (`Cache::Transit`), here or heard of.
+    transit_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// PostgreSQL: the channel other instances hear this one's changes on (`bus`).
     bus: Option<Arc<bus::Bus>>,
 }
@@ -291,6 +293,7 @@ impl Store {
             roles_epoch: Arc::default(),
             api_keys_epoch: Arc::default(),
             signing_epoch: Arc::default(),
+            transit_epoch: Arc::default(),
             bus,
         })
     }
@@ -316,6 +319,13 @@ impl Store {
 
     /// A number that moves after every rotation of the token signing keys, made here or (the
     /// invalidation bus) on another instance: the key ring is re-read when it moved.
+    /// A number that moves after every committed change to a transit key (created, rotated,
+    /// configured, deleted), here or on another instance: the transit key cache keeps a key only
+    /// while this has not moved.
+    pub fn transit_epoch(&self) -> u64 {
+        self.transit_epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn signing_epoch(&self) -> u64 {
         self.signing_epoch.load(std::sync::atomic::Ordering::Acquire)
     }

@@ -63,6 +63,7 @@ impl Store {
     /// Creates a key with its first version. A name taken: `Conflict`.
     pub async fn create_transit_key(&self, k: &StoredTransitKey, material: &str, event: &SecurityEvent) -> Result<()> {
         with_tx!(self, |tx| {
+            tx.invalidates(crate::tx::Cache::Transit);
             let done = sqlx::query(
                 "INSERT INTO transit_keys (name, type, derived, deletion_allowed, min_decryption_version, \
                  latest_version, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -107,6 +108,7 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<Option<i32>> {
         let version = with_tx!(self, |tx| {
+            tx.invalidates(crate::tx::Cache::Transit);
             let row: Option<(i32,)> = sqlx::query_as(
                 "UPDATE transit_keys SET latest_version = latest_version + 1, updated_at = $1 WHERE name = $2 \
                  RETURNING latest_version",
@@ -142,6 +144,7 @@ impl Store {
         event: &SecurityEvent,
     ) -> Result<bool> {
         let done = with_tx!(self, |tx| {
+            tx.invalidates(crate::tx::Cache::Transit);
             tx.swap_and_record(
                 sqlx::query(
                     "UPDATE transit_keys SET min_decryption_version = COALESCE($1, min_decryption_version), \
@@ -162,6 +165,7 @@ impl Store {
     /// key; `Ok(Some(false))`: deletion is not allowed.
     pub async fn delete_transit_key(&self, name: &str, event: &SecurityEvent) -> Result<Option<bool>> {
         let done = with_tx!(self, |tx| {
+            tx.invalidates(crate::tx::Cache::Transit);
             let row: Option<(bool,)> = sqlx::query_as("SELECT deletion_allowed FROM transit_keys WHERE name = $1")
                 .bind(name)
                 .fetch_optional(&mut *tx)

@@ -40,6 +40,8 @@ pub(crate) enum Cache {
     ApiKeys,
     /// The token signing keys were rotated: every instance re-reads its key ring.
     SigningKeys,
+    /// A transit key was created, rotated, configured or deleted: cached transit keys are dropped.
+    Transit,
 }
 
 /// What the writes of one transaction made stale, applied when it commits.
@@ -50,6 +52,7 @@ pub(crate) struct Stale {
     pub(crate) roles: bool,
     pub(crate) api_keys: bool,
     pub(crate) signing_keys: bool,
+    pub(crate) transit: bool,
     session_entries: Vec<SessionId>,
 }
 
@@ -62,13 +65,14 @@ impl Stale {
             roles: true,
             api_keys: true,
             signing_keys: true,
+            transit: true,
             session_entries: Vec::new(),
         }
     }
 
     /// Whether other instances must hear of it (an entry's activity times need not).
     pub(crate) fn shared(&self) -> bool {
-        self.sessions || self.accounts || self.roles || self.api_keys || self.signing_keys
+        self.sessions || self.accounts || self.roles || self.api_keys || self.signing_keys || self.transit
     }
 
     pub(crate) fn apply(self, store: &Store) {
@@ -89,6 +93,9 @@ impl Stale {
         }
         if self.signing_keys {
             store.signing_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        if self.transit {
+            store.transit_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
     }
 }
@@ -151,6 +158,7 @@ impl<'c, DB: Database> Tx<'c, DB> {
             Cache::Roles => self.stale.roles = true,
             Cache::ApiKeys => self.stale.api_keys = true,
             Cache::SigningKeys => self.stale.signing_keys = true,
+            Cache::Transit => self.stale.transit = true,
         }
     }
 

@@ -14,6 +14,7 @@ use rampart_domain::{Action, Actor, Outcome, Resource, Severity};
 use rampart_store::{StoredTransitKey, TransitVersion};
 use rand::RngCore as _;
 use std::collections::HashMap;
+use std::sync::Arc;
 use zeroize::Zeroize as _;
 
 /// Why a transit request failed: a status and a message for Vault's `{"errors": [...]}`, and a
@@ -101,25 +102,89 @@ async fn key(state: &App, name: &str) -> Result<(StoredTransitKey, KeyType)> {
     Ok((key, kind))
 }
 
+/// How long a cached transit key is trusted when no change notice arrives (another instance's
+/// notices are lost while the PostgreSQL bus is down): the API-key cache's bound.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Material of one version, wiped when the last holder lets go.
+type Material = Arc<zeroize::Zeroizing<Vec<u8>>>;
+
+/// Transit keys by name with the versions opened so far, so a request needs no database read
+/// and no unsealing once a key is warm. An entry is kept only while the store's transit epoch
+/// has not moved (every create, rotate, configure and delete moves it, here at commit and on
+/// other instances when its notice arrives) and for at most [`CACHE_TTL`]. Versions are
+/// immutable once made, so an opened one stays right for the entry's life.
+#[derive(Default)]
+pub struct TransitCache {
+    keys: std::sync::Mutex<HashMap<String, Arc<CachedKey>>>,
+}
+
+impl std::fmt::Debug for TransitCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransitCache").finish_non_exhaustive()
+    }
+}
+
+struct CachedKey {
+    epoch: u64,
+    at: std::time::Instant,
+    key: StoredTransitKey,
+    kind: KeyType,
+    opened: std::sync::Mutex<HashMap<i32, Material>>,
+}
+
+/// Keys kept before the cache starts over.
+const CACHE_CAP: usize = 10_000;
+
+impl TransitCache {
+    fn get(&self, name: &str, epoch: u64) -> Option<Arc<CachedKey>> {
+        let keys = self.keys.lock().ok()?;
+        keys.get(name).filter(|c| c.epoch == epoch && c.at.elapsed() < CACHE_TTL).cloned()
+    }
+
+    fn put(&self, name: &str, c: CachedKey) -> Arc<CachedKey> {
+        let c = Arc::new(c);
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= CACHE_CAP {
+                keys.clear();
+            }
+            keys.insert(name.to_string(), Arc::clone(&c));
+        }
+        c
+    }
+}
+
 /// A key's versions opened for one request: each version is read and unsealed once, however
-/// many items of a batch use it; the opened materials are wiped when the ring goes.
+/// many items of a batch use it, and kept in the [`TransitCache`] for the next requests.
 struct Ring<'a> {
     state: &'a App,
     key: StoredTransitKey,
     kind: KeyType,
-    opened: HashMap<i32, Vec<u8>>,
-}
-
-impl Drop for Ring<'_> {
-    fn drop(&mut self) {
-        self.opened.values_mut().for_each(|m| m.zeroize());
-    }
+    cached: Arc<CachedKey>,
+    opened: HashMap<i32, Material>,
 }
 
 impl<'a> Ring<'a> {
     async fn load(state: &'a App, name: &str) -> Result<Ring<'a>> {
-        let (key, kind) = key(state, name).await?;
-        Ok(Ring { state, key, kind, opened: HashMap::new() })
+        check_name(name)?;
+        // The epoch is read before the key: a change committed after the read moves it, so
+        // what was read is never kept past that change.
+        let epoch = state.store.transit_epoch();
+        let cached = match state.transit.get(name, epoch) {
+            Some(c) => c,
+            None => {
+                let (key, kind) = key(state, name).await?;
+                let entry = CachedKey {
+                    epoch,
+                    at: std::time::Instant::now(),
+                    key,
+                    kind,
+                    opened: std::sync::Mutex::new(HashMap::new()),
+                };
+                state.transit.put(name, entry)
+            }
+        };
+        Ok(Ring { state, key: cached.key.clone(), kind: cached.kind, cached, opened: HashMap::new() })
     }
 
     /// The material of `version` (`None`: the latest); the inner error is a version the key
@@ -133,12 +198,23 @@ impl<'a> Ring<'a> {
             return Ok(Err(TransitError::VersionTooOld));
         }
         if !self.opened.contains_key(&version) {
-            let Some(v) = self.state.store.transit_version(&self.key.name, version).await? else {
-                return Ok(Err(TransitError::NoSuchVersion));
+            let kept = self.cached.opened.lock().ok().and_then(|m| m.get(&version).cloned());
+            let material = match kept {
+                Some(m) => m,
+                None => {
+                    let Some(v) = self.state.store.transit_version(&self.key.name, version).await? else {
+                        return Ok(Err(TransitError::NoSuchVersion));
+                    };
+                    let m: Material = Arc::new(zeroize::Zeroizing::new(open(self.state, &self.key.name, &v)?));
+                    if let Ok(mut opened) = self.cached.opened.lock() {
+                        opened.insert(version, Arc::clone(&m));
+                    }
+                    m
+                }
             };
-            self.opened.insert(version, open(self.state, &self.key.name, &v)?);
+            self.opened.insert(version, material);
         }
-        Ok(Ok((version, self.opened.get(&version).map_or(&[][..], Vec::as_slice))))
+        Ok(Ok((version, self.opened.get(&version).map_or(&[][..], |m| m.as_slice()))))
     }
 
     /// Opens one ciphertext (`vault:v<N>:…`) with its version and the item's context.

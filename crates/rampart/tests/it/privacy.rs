@@ -370,3 +370,70 @@ async fn erasure_journey(db: rampart_testkit::TestDb) {
         assert!(!export.contains(plain), "{plain} in the audit export");
     }
 }
+
+/// The transit key cache (no database read or unsealing once a key is warm) never answers with
+/// what a committed change made false: after a rotation the next encryption uses the new
+/// version, after `min_decryption_version` is raised an old ciphertext is refused at once, and
+/// after the key's deletion it is gone, on the instance that changed it and, on PostgreSQL, on
+/// another instance within a second (the change notice, not the cache's 5 s bound).
+#[tokio::test]
+async fn cached_transit_keys_follow_every_committed_change() {
+    async fn vault(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let res = app.client.post(app.url(path)).header("x-vault-token", token).json(&body).send().await.unwrap();
+        rampart_testkit::read_json(res).await
+    }
+    async fn token(app: &TestApp) -> String {
+        let admin = app.login("crypto@example.com", PW).await.access_token;
+        let (s, k) = app.post_bearer("/v1/me/api-keys", &admin, &json!({"name": "t", "scopes": ["transit:*"]})).await;
+        assert_eq!(s, 201, "{k}");
+        k["key"].as_str().unwrap().to_string()
+    }
+    let plaintext = json!({"plaintext": "aGVsbG8="});
+    let db = rampart_testkit::TestDb::fresh().await;
+    let a = TestApp::spawn_with(db.shared(), |_| {}).await;
+    a.create_user("crypto@example.com", PW, &["admin"]).await;
+    let ta = token(&a).await;
+    assert_eq!(vault(&a, &ta, "/v1/transit/keys/orders", json!({})).await.0, 200);
+    let (_, v1) = vault(&a, &ta, "/v1/transit/encrypt/orders", plaintext.clone()).await;
+    let old = v1["data"]["ciphertext"].as_str().unwrap().to_string();
+    assert!(old.starts_with("vault:v1:"));
+    // Warm: a decrypt now reads nothing; the rotation still shows at once.
+    assert_eq!(vault(&a, &ta, "/v1/transit/decrypt/orders", json!({"ciphertext": old})).await.0, 200);
+    assert_eq!(vault(&a, &ta, "/v1/transit/keys/orders/rotate", json!({})).await.0, 200);
+    let (_, v2) = vault(&a, &ta, "/v1/transit/encrypt/orders", plaintext.clone()).await;
+    assert!(v2["data"]["ciphertext"].as_str().unwrap().starts_with("vault:v2:"), "{v2}");
+
+    // A second instance on the same database (PostgreSQL), warm with the same key.
+    let b = match db.backend() {
+        rampart_testkit::Backend::Postgres => Some(TestApp::spawn_with(db.shared(), |_| {}).await),
+        rampart_testkit::Backend::Sqlite => None,
+    };
+    let tb = match &b {
+        Some(b) => {
+            let t = token(b).await;
+            assert_eq!(vault(b, &t, "/v1/transit/decrypt/orders", json!({"ciphertext": old})).await.0, 200);
+            Some(t)
+        }
+        None => None,
+    };
+
+    let config = json!({"min_decryption_version": 2, "deletion_allowed": true});
+    assert!(vault(&a, &ta, "/v1/transit/keys/orders/config", config).await.0 < 300);
+    let (s, refused) = vault(&a, &ta, "/v1/transit/decrypt/orders", json!({"ciphertext": old})).await;
+    assert_eq!(s, 400, "refused at once on the instance that changed it: {refused}");
+    if let (Some(b), Some(tb)) = (&b, &tb) {
+        let started = std::time::Instant::now();
+        loop {
+            let (s, _) = vault(b, tb, "/v1/transit/decrypt/orders", json!({"ciphertext": old})).await;
+            if s == 400 {
+                break;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(1), "the other instance kept the old key");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let res = a.client.delete(a.url("/v1/transit/keys/orders")).header("x-vault-token", &ta).send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let (s, gone) = vault(&a, &ta, "/v1/transit/encrypt/orders", plaintext).await;
+    assert!(s == 400 || s == 404, "deleted at once: {s} {gone}");
+}
