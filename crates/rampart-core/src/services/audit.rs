@@ -131,19 +131,15 @@ async fn record_access(
 /// tag (`ip_tag`), which finds the same events but does not hold the address of a person who may
 /// later be erased.
 fn filter_json(f: &AuditFilter, ip_tag: impl Fn(std::net::IpAddr) -> String) -> serde_json::Value {
-    serde_json::json!({
-        "filter": {
-            "actor_id": f.actor_id,
-            "action": f.action,
-            "resource_type": f.resource_type,
-            "resource_id": f.resource_id,
-            "outcome": f.outcome.map(|o| o.as_str()),
-            "severity": f.severity.map(|s| s.as_str()),
-            "ip_tag": f.ip.map(ip_tag),
-            "since": f.since.map(crate::rfc3339),
-            "until": f.until.map(crate::rfc3339),
-        }
-    })
+    // The names of `GET /v1/admin/audit`'s query, as an export stores them; no address and no
+    // e-mail searched for stays in the record.
+    let mut filter = super::exports::audit_filter_json(f);
+    if let Some(o) = filter.as_object_mut() {
+        o.remove("ip");
+        o.remove("actor_email");
+        o.insert("ip_tag".into(), serde_json::json!(f.ip.map(ip_tag)));
+    }
+    serde_json::json!({ "filter": filter })
 }
 
 /// The export encodings.
