@@ -61,12 +61,18 @@ pub(crate) async fn body_limit(
 /// (its unread bytes cannot be skipped). Otherwise the service was too slow: 503
 /// `request_timeout`.
 pub(crate) async fn timeout(timeout: Duration, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
-    let (parts, body) = req.into_parts();
-    let watch = Arc::new(BodyWatch::default());
-    let req = Request::from_parts(parts, axum::body::Body::new(Watched { inner: body, watch: Arc::clone(&watch) }));
+    // A request without a body (most GETs) is not wrapped: nothing to wait for, no allocation.
+    let (req, watch) = if http_body::Body::is_end_stream(req.body()) {
+        (req, None)
+    } else {
+        let watch = Arc::new(BodyWatch::default());
+        let (parts, body) = req.into_parts();
+        let body = axum::body::Body::new(Watched { inner: body, watch: Arc::clone(&watch) });
+        (Request::from_parts(parts, body), Some(watch))
+    };
     match tokio::time::timeout(timeout, next(req)).await {
         Ok(res) => res,
-        Err(_) if watch.waiting() => {
+        Err(_) if watch.is_some_and(|w| w.waiting()) => {
             let mut res = ApiError::BodyTimeout { secs: timeout.as_secs() }.into_response();
             res.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
             res

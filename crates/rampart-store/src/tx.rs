@@ -264,7 +264,7 @@ where
     /// taken and appenders cannot deadlock.
     pub(crate) async fn insert_event(&mut self, e: &SecurityEvent) -> Result<()> {
         let (stored, ip_tag) = self.personal_form(e).await?;
-        let e = &stored;
+        let e: &SecurityEvent = &stored;
         let (prev, checkpoint_mac): (Vec<u8>, Vec<u8>) =
             sqlx::query_as("UPDATE audit_head SET hash = hash WHERE id = 1 RETURNING hash, checkpoint_mac")
                 .fetch_one(&mut **self)
@@ -387,21 +387,26 @@ where
     /// The form an event is stored in: a user actor's personal fields sealed under their person
     /// key (created on their first such event), or dropped when that user has been erased; with
     /// the address tag that keeps a sealed event findable by address.
-    async fn personal_form(&mut self, e: &SecurityEvent) -> Result<(SecurityEvent, Option<Vec<u8>>)> {
+    /// Borrowed when nothing is sealed (most events): no copy on the append path.
+    async fn personal_form<'e>(
+        &mut self,
+        e: &'e SecurityEvent,
+    ) -> Result<(std::borrow::Cow<'e, SecurityEvent>, Option<Vec<u8>>)> {
         use rampart_domain::personal;
-        let mut stored = e.clone();
+        use std::borrow::Cow;
         let Some(user) = personal::subject(e).filter(|_| personal::has_personal_fields(e)) else {
-            return Ok((stored, None));
+            return Ok((Cow::Borrowed(e), None));
         };
+        let mut stored = e.clone();
         match self.person_key(user, e.ts).await? {
             Some(key) => {
                 let tag = e.ip.map(|ip| self.audit.ip_tag(ip).to_vec());
                 personal::seal(&mut stored, &key, &mut rand::rngs::OsRng);
-                Ok((stored, tag))
+                Ok((Cow::Owned(stored), tag))
             }
             None => {
                 personal::drop_personal(&mut stored);
-                Ok((stored, None))
+                Ok((Cow::Owned(stored), None))
             }
         }
     }
