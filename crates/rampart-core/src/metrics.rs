@@ -54,6 +54,12 @@ pub struct Metrics {
     gateway: Family<RuleLabels, Counter>,
     upstream_state: Family<UpstreamLabels, Gauge>,
     transit: Family<TransitLabels, Counter>,
+    deprecated: Family<DeprecatedLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeprecatedLabels {
+    what: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -130,6 +136,12 @@ impl Metrics {
             "Transit values processed, by key and operation (a batch counts each item)",
             transit.clone(),
         );
+        let deprecated = Family::<DeprecatedLabels, Counter>::default();
+        registry.register(
+            "deprecated_uses",
+            "Requests that used a deprecated endpoint, parameter or shape (answered with Deprecation and Sunset headers)",
+            deprecated.clone(),
+        );
         Self {
             registry,
             requests,
@@ -143,6 +155,7 @@ impl Metrics {
             gateway,
             upstream_state,
             transit,
+            deprecated,
         }
     }
 
@@ -188,6 +201,11 @@ impl Metrics {
 
     pub fn observe_ip_block(&self, scope: &'static str) {
         self.ip_blocks.get_or_create(&ScopeLabels { scope }).inc();
+    }
+
+    /// `what` names one entry of the server's deprecation table: bounded.
+    pub fn observe_deprecated_use(&self, what: &'static str) {
+        self.deprecated.get_or_create(&DeprecatedLabels { what }).inc();
     }
 
     pub fn observe_csp_report(&self) {

@@ -25,6 +25,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request target (path and query) is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("the request's header section is larger than {limit} bytes")]
+    HeadersTooLarge { limit: usize },
     #[error("request took longer than {secs} s")]
     Timeout { secs: u64 },
     #[error("the request body did not arrive within {secs} s (fewer bytes than announced, or too slowly)")]
@@ -64,6 +68,10 @@ impl ApiError {
             ApiError::NotFound => (S::NOT_FOUND, "not_found", "Not found"),
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
             ApiError::PayloadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
+            ApiError::UriTooLong { .. } => (S::URI_TOO_LONG, "uri_too_long", "URI too long"),
+            ApiError::HeadersTooLarge { .. } => {
+                (S::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", "Request header fields too large")
+            }
             ApiError::Timeout { .. } => (S::SERVICE_UNAVAILABLE, "request_timeout", "Request timed out"),
             ApiError::BodyTimeout { .. } => (S::REQUEST_TIMEOUT, "body_timeout", "Request body timed out"),
             ApiError::InvalidJson(_) => (S::BAD_REQUEST, "invalid_json", "Malformed JSON"),
@@ -253,6 +261,8 @@ mod tests {
             ApiErrorKind::NotFound => ApiError::NotFound,
             ApiErrorKind::MethodNotAllowed => ApiError::MethodNotAllowed,
             ApiErrorKind::PayloadTooLarge => ApiError::PayloadTooLarge { limit: 1 },
+            ApiErrorKind::UriTooLong => ApiError::UriTooLong { limit: 1 },
+            ApiErrorKind::HeadersTooLarge => ApiError::HeadersTooLarge { limit: 1 },
             ApiErrorKind::Timeout => ApiError::Timeout { secs: 1 },
             ApiErrorKind::BodyTimeout => ApiError::BodyTimeout { secs: 1 },
             ApiErrorKind::InvalidJson => ApiError::InvalidJson("x".into()),

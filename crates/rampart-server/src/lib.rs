@@ -16,6 +16,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+pub mod deprecation;
 pub mod background;
 pub mod error;
 pub mod gateway_proxy;

@@ -19,6 +19,23 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyLimit(pub usize);
 
+/// The longest request target (path and query) answered: 8 KiB, as most servers and proxies.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The largest header section answered (names, values and their separators): 32 KiB.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// 414 `uri_too_long` and 431 `headers_too_large` as problem documents with the request id,
+/// for what hyper lets through (its own limits, far higher, answer with an empty body before
+/// any layer runs; so do a malformed request line and a NUL in a header).
+fn head_limits(req: &Request) -> Option<ApiError> {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return Some(ApiError::UriTooLong { limit: MAX_URI_BYTES });
+    }
+    let headers: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+    (headers > MAX_HEADER_BYTES).then_some(ApiError::HeadersTooLarge { limit: MAX_HEADER_BYTES })
+}
+
 /// Refuses a declared `Content-Length` over `limit` before reading anything, reads a declared
 /// body within it whole, and caps streamed (chunked) bodies at `limit` while they are read
 /// (layer 7 of `crate::stack`, with the JSON limits for [`ApiJson`]).
@@ -28,6 +45,9 @@ pub(crate) async fn body_limit(
     req: Request,
     next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
+    if let Some(refused) = head_limits(&req) {
+        return refused.into_response();
+    }
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return ApiError::PayloadTooLarge { limit }.into_response();

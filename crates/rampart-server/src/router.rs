@@ -67,6 +67,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::webauthn::register_finish))
         .routes(routes!(routes::webauthn::list))
         .routes(routes!(routes::webauthn::remove))
+        .routes(routes!(routes::webauthn::remove_with_reauth))
         .routes(routes!(routes::webauthn::login_start))
         .routes(routes!(routes::webauthn::login_finish))
         .routes(routes!(routes::webauthn::passkey_start))

@@ -50,6 +50,8 @@ pub struct RoleView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RoleList {
     pub items: Vec<RoleView>,
+    /// The cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/admin/roles` (with `name`) and `PUT /v1/admin/roles/{name}` (without).

@@ -76,6 +76,6 @@ pub struct AlertRuleView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AlertRuleList {
     pub items: Vec<AlertRuleView>,
-    /// Always `null`: every rule is on the one page.
+    /// The cursor of the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }

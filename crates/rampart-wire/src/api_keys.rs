@@ -85,7 +85,9 @@ pub struct UsageHour {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKeyUsage {
+    /// Oldest hour first.
     pub items: Vec<UsageHour>,
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/keys/verify`.
@@ -105,21 +107,36 @@ pub struct RateLimitState {
     pub reset_seconds: u64,
 }
 
-/// `{valid: true, …}` or `{valid: false, code}` (`unknown`, `expired`, `revoked`,
-/// `insufficient_scope`, `rate_limited`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-pub struct VerifyKeyResponse {
+/// `POST /v1/keys/verify`'s answer: [`ValidKey`] or [`InvalidKey`], told apart by `valid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum VerifyKeyResponse {
+    Valid(ValidKey),
+    Invalid(InvalidKey),
+}
+
+/// `{valid: true, …}`: the key is live and holds the scope asked about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ValidKey {
+    /// Always `true`.
     pub valid: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scopes: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: String,
+    pub owner_id: String,
+    /// The key's scopes its owner still holds.
+    pub scopes: Vec<String>,
+    /// RFC 3339; `null` when the key never expires.
     pub expires_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `null` when the key has no rate limit of its own.
+    pub ratelimit: Option<RateLimitState>,
+}
+
+/// `{valid: false, code}`: `unknown`, `expired`, `revoked`, `insufficient_scope` or
+/// `rate_limited`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InvalidKey {
+    /// Always `false`.
+    pub valid: bool,
+    pub code: String,
+    /// The key's limit state when it is `rate_limited` (or known), else `null`.
     pub ratelimit: Option<RateLimitState>,
 }

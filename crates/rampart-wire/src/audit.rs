@@ -15,14 +15,14 @@ pub struct AuditVerification {
     /// or after a deleted, inserted or moved event); after a checkpoint mismatch (the chain
     /// was rewritten), the first event after the last checkpoint that still matched; one past
     /// the last event when events were cut off the end.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub first_bad_seq: Option<i64>,
     /// Why it failed: `broken_link`, `head_mismatch`, `bad_checkpoint_signature`,
     /// `checkpoint_mismatch` or `unrecorded_purge`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub fault: Option<String>,
     /// After a retention purge: the signed checkpoint the remaining chain starts from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub anchored_at: Option<i64>,
 }
 
@@ -71,8 +71,7 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditPage {
     pub items: Vec<AuditEvent>,
-    /// Pass as `cursor` for the next (older) page; absent on the last page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 

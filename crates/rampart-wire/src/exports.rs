@@ -54,6 +54,6 @@ pub struct ExportView {
 pub struct ExportList {
     /// Newest first, at most 200.
     pub items: Vec<ExportView>,
-    /// Always `null`: one page.
+    /// The cursor of the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }

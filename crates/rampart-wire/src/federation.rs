@@ -46,4 +46,6 @@ pub struct LinkedIdentityView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LinkedIdentityList {
     pub items: Vec<LinkedIdentityView>,
+    /// The cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }

@@ -23,6 +23,8 @@ pub struct IpRuleView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct IpRuleList {
     pub items: Vec<IpRuleView>,
+    /// The cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/admin/ip-rules`.

@@ -30,7 +30,7 @@ pub use admin::{
 pub use alerts::{AlertChannel, AlertMatch, AlertRuleList, AlertRuleRequest, AlertRuleView, AlertThreshold};
 pub use api_keys::{
     ApiKeyList, ApiKeyUsage, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, RateLimitSpec, RateLimitState,
-    RotateApiKeyRequest, UsageHour, VerifyKeyRequest, VerifyKeyResponse,
+    RotateApiKeyRequest, UsageHour, InvalidKey, ValidKey, VerifyKeyRequest, VerifyKeyResponse,
 };
 pub use audit::{AuditActor, AuditCount, AuditEvent, AuditPage, AuditResource, AuditStats, AuditVerification};
 pub use auth::{

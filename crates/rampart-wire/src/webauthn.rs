@@ -39,6 +39,8 @@ pub struct WebauthnCredentialView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WebauthnCredentialList {
     pub items: Vec<WebauthnCredentialView>,
+    /// The cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/auth/login/webauthn/start`.

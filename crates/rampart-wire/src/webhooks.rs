@@ -35,7 +35,7 @@ pub struct WebhookCreated {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WebhookList {
     pub items: Vec<WebhookView>,
-    /// Always `null`: every endpoint is on the one page (there are at most 100).
+    /// The cursor of the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }
 

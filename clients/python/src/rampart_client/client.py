@@ -49,6 +49,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "webauthn_register_finish": ("POST", "/v1/me/mfa/webauthn/register/finish"),
     "list_webauthn": ("GET", "/v1/me/mfa/webauthn"),
     "remove_webauthn": ("DELETE", "/v1/me/mfa/webauthn/{id}"),
+    "remove_webauthn_with_reauth": ("POST", "/v1/me/mfa/webauthn/{id}/remove"),
     "link_telegram": ("POST", "/v1/me/identities/telegram"),
     "list_identities": ("GET", "/v1/me/identities"),
     "unlink_identity": ("DELETE", "/v1/me/identities/{id}"),
@@ -280,9 +281,22 @@ class AsyncRampartClient(AsyncBase):
         self, credential_id: str, password: str | None = None, code: str | None = None
     ) -> None:
         """Without ``password``: the session must be a two-factor sign-in within the
-        re-authentication window (else ``reauthentication_required``)."""
-        payload = body(password=password, code=code) if password is not None else None
-        await self._call("DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=payload)
+        re-authentication window (else ``reauthentication_required``). With it: re-authenticates
+        through ``remove_webauthn_with_reauth`` (a DELETE with a body is deprecated)."""
+        if password is not None:
+            await self.remove_webauthn_with_reauth(credential_id, password, code)
+            return
+        await self._call("DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}")
+
+    async def remove_webauthn_with_reauth(
+        self, credential_id: str, password: str, code: str | None = None
+    ) -> None:
+        """Removes a passkey after re-authenticating with the password and a current code."""
+        await self._call(
+            "POST",
+            f"/v1/me/mfa/webauthn/{_seg(credential_id)}/remove",
+            json=body(password=password, code=code),
+        )
 
     # --- linked identities ---------------------------------------------------------------------
     async def link_telegram(self, widget: JsonObject) -> JsonObject:

@@ -171,9 +171,20 @@ class RampartClient(SyncBase):
         self, credential_id: str, password: str | None = None, code: str | None = None
     ) -> None:
         """Without ``password``: the session must be a two-factor sign-in within the
-        re-authentication window (else ``reauthentication_required``)."""
-        payload = body(password=password, code=code) if password is not None else None
-        self._call("DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}", json=payload)
+        re-authentication window (else ``reauthentication_required``). With it: re-authenticates
+        through ``remove_webauthn_with_reauth`` (a DELETE with a body is deprecated)."""
+        if password is not None:
+            self.remove_webauthn_with_reauth(credential_id, password, code)
+            return
+        self._call("DELETE", f"/v1/me/mfa/webauthn/{_seg(credential_id)}")
+
+    def remove_webauthn_with_reauth(self, credential_id: str, password: str, code: str | None = None) -> None:
+        """Removes a passkey after re-authenticating with the password and a current code."""
+        self._call(
+            "POST",
+            f"/v1/me/mfa/webauthn/{_seg(credential_id)}/remove",
+            json=body(password=password, code=code),
+        )
 
     # --- linked identities ---------------------------------------------------------------------
     def link_telegram(self, widget: JsonObject) -> JsonObject:

@@ -1,6 +1,7 @@
 //! `/v1/admin/*` and `/v1/authz/check`. Every handler takes a [`Guard`] naming its permission,
 //! so none can run for a caller without it (session or API key alike).
 
+use super::paging::{self, ListQuery};
 use crate::AppState;
 use crate::auth::{Caller, Guard, RolesRead, RolesWrite, UsersDelete, UsersRead, UsersWrite};
 use crate::error::ApiError;
@@ -105,6 +106,7 @@ pub async fn update_user(
 /// `?immediately=`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EraseQuery {
     /// Erase now instead of after `accounts.erasure_grace_days` (no restore possible).
     #[serde(default)]
@@ -200,13 +202,16 @@ fn role_view(r: &Role) -> RoleView {
 
 /// Every role with its permissions. Needs `roles:read`.
 #[utoipa::path(get, path = "/v1/admin/roles", tag = "admin", security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "Roles", body = RoleList)))]
+    params(ListQuery),
+    responses((status = 200, description = "Roles, in name order", body = RoleList)))]
 pub async fn list_roles(
     State(state): State<AppState>,
     _guard: Guard<RolesRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<RoleList>, ApiError> {
     let roles = admin::list_roles(&state).await?;
-    Ok(axum::Json(RoleList { items: roles.iter().map(role_view).collect() }))
+    let (page, next_cursor) = paging::by_name(roles, &q, |r| r.name.clone())?;
+    Ok(axum::Json(RoleList { items: page.iter().map(role_view).collect(), next_cursor }))
 }
 
 /// Creates a custom role. Needs `roles:write`.
@@ -266,7 +271,11 @@ pub async fn delete_role(
 /// `authz:check`.
 #[utoipa::path(post, path = "/v1/authz/check", tag = "admin", security(("bearer" = []), ("api_key" = [])),
     request_body = AuthzCheckRequest,
-    responses((status = 200, description = "The answer", body = AuthzCheckResponse), (status = 403, description = "Lacks `authz:check`", body = Problem)))]
+    responses(
+        (status = 200, description = "The answer", body = AuthzCheckResponse),
+        (status = 403, description = "Lacks `authz:check`", body = Problem),
+        (status = 404, description = "`not_found`: no user has `subject_id`", body = Problem),
+    ))]
 pub async fn authz_check(
     State(state): State<AppState>,
     ctx: RequestContext,

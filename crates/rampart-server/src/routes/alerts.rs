@@ -1,10 +1,11 @@
 //! `/v1/admin/alerts`: threshold rules over the audit log (`alerts:read`, `alerts:write`).
 //! Built-in rules ship enabled and may be changed or disabled, not removed.
 
+use super::paging::{self, ListQuery, Order};
 use crate::AppState;
 use crate::auth::{AlertsRead, AlertsWrite, Guard};
 use crate::error::{ApiError, PROBLEM_JSON};
-use crate::limits::ApiJson;
+use crate::limits::{ApiJson, ApiQuery};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rampart_core::services::alerts::{self, RuleInput};
@@ -75,6 +76,7 @@ fn input(req: AlertRuleRequest) -> Result<RuleInput, ServiceError> {
 /// Every rule, built-in ones first.
 #[utoipa::path(get, path = "/v1/admin/alerts", tag = "alerts", operation_id = "listAlerts",
     security(("bearer" = []), ("api_key" = [])),
+    params(ListQuery),
     responses(
         (status = 200, description = "The rules", body = AlertRuleList),
         (status = 401, description = "No valid credential", body = Problem, content_type = PROBLEM_JSON),
@@ -83,9 +85,11 @@ fn input(req: AlertRuleRequest) -> Result<RuleInput, ServiceError> {
 pub async fn list_alerts(
     State(state): State<AppState>,
     _guard: Guard<AlertsRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<AlertRuleList>, ApiError> {
-    let items = alerts::list(&state).await?.iter().map(view).collect();
-    Ok(axum::Json(AlertRuleList { items, next_cursor: None }))
+    let all = alerts::list(&state).await?;
+    let (page, next_cursor) = paging::by_uuid(all, &q, Order::Ascending, |r| r.id)?;
+    Ok(axum::Json(AlertRuleList { items: page.iter().map(view).collect(), next_cursor }))
 }
 
 /// Adds a rule.

@@ -5,17 +5,18 @@ use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
 use crate::limits::{ApiJson, ApiQuery};
 use crate::views::rfc3339;
+use super::paging::{self, ListQuery, Order};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rampart_core::RequestContext;
+use rampart_core::{FieldProblem, RequestContext, ServiceError};
 use rampart_core::services::api_keys as keys;
 use rampart_domain::apikey::ApiKey;
 use rampart_domain::{Actor, UserId};
 use rampart_store::StoredApiKey;
 use rampart_wire::{
     ApiKeyList, ApiKeyUsage, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, Problem, RateLimitSpec, RateLimitState,
-    RotateApiKeyRequest, UsageHour, VerifyKeyRequest, VerifyKeyResponse,
+    RotateApiKeyRequest, UsageHour, InvalidKey, ValidKey, VerifyKeyRequest, VerifyKeyResponse,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -89,10 +90,16 @@ pub async fn create(
 
 /// The caller's keys (never the secrets), with `last_used_at`.
 #[utoipa::path(get, path = "/v1/me/api-keys", tag = "api-keys", operation_id = "listApiKeys", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "Keys", body = ApiKeyList)))]
-pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<axum::Json<ApiKeyList>, ApiError> {
-    let keys = keys::list_own(&state, &auth).await?;
-    Ok(axum::Json(ApiKeyList { items: keys.iter().map(view).collect(), next_cursor: None }))
+    params(ListQuery),
+    responses((status = 200, description = "Keys, oldest first", body = ApiKeyList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<axum::Json<ApiKeyList>, ApiError> {
+    let all = keys::list_own(&state, &auth).await?;
+    let (page, next_cursor) = paging::by_uuid(all, &q, Order::Ascending, |k| k.id)?;
+    Ok(axum::Json(ApiKeyList { items: page.iter().map(view).collect(), next_cursor }))
 }
 
 /// Revokes one of the caller's keys; it fails verification on the very next request.
@@ -155,6 +162,11 @@ pub struct UsageQuery {
     /// RFC 3339; default now.
     #[param(nullable)]
     pub until: Option<String>,
+    /// Hours per page: default 50, 1 to 500.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// Requests per hour of one of the caller's keys (counted in memory, written every 10 s).
@@ -169,19 +181,32 @@ pub async fn usage(
 ) -> Result<axum::Json<ApiKeyUsage>, ApiError> {
     let id = parse_id(&id)?;
     let now = state.clock.now();
-    let parse = |s: &Option<String>, default| match s {
-        None => Ok(default),
-        Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| ApiError::InvalidRequest(format!("{s:?} is not an RFC 3339 time"))),
+    let mut errors = Vec::new();
+    let mut parse = |field: &str, s: &Option<String>, default| match s {
+        None => default,
+        Some(s) => parse_time(s).unwrap_or_else(|| {
+            errors.push(FieldProblem::new(field, "invalid_time", "an RFC 3339 time, such as 2026-01-31T00:00:00Z"));
+            default
+        }),
     };
-    let since = parse(&q.since, now - time::Duration::days(7))?;
-    let until = parse(&q.until, now + time::Duration::seconds(1))?;
+    let since = parse("since", &q.since, now - time::Duration::days(7));
+    let until = parse("until", &q.until, now + time::Duration::seconds(1));
+    if !errors.is_empty() {
+        return Err(ServiceError::Validation(errors).into());
+    }
+    let paging = ListQuery { limit: q.limit, cursor: q.cursor };
     let (_, rows) = keys::usage_own(&state, &auth, id, since, until).await?;
+    let (rows, next_cursor) =
+        paging::keyset(rows, &paging, Order::Ascending, |(hour, _, _)| *hour, |c| parse_time(c), |h| rfc3339(*h))?;
     let items = rows
         .into_iter()
         .map(|(hour, requests, rejected)| UsageHour { hour: rfc3339(hour), requests, rejected })
         .collect();
-    Ok(axum::Json(ApiKeyUsage { items }))
+    Ok(axum::Json(ApiKeyUsage { items, next_cursor }))
+}
+
+fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// For backends: is this key valid (and does it hold `scope`)? Answers 200 either way; the
@@ -205,28 +230,23 @@ pub async fn verify(
         l.map(|l| RateLimitState { limit: l.limit, remaining: l.remaining, reset_seconds: l.reset.as_secs() })
     };
     let answer = match keys::verify(&state, &req.key.0, req.scope.as_deref()).await {
-        Ok((p, limit)) => VerifyKeyResponse {
+        Ok((p, limit)) => VerifyKeyResponse::Valid(ValidKey {
             valid: true,
-            code: None,
-            key_id: Some(p.key.id.to_string()),
-            owner_id: Some(UserId(p.key.user_id).0.to_string()),
-            scopes: Some(
-                p.key
-                    .scopes
-                    .iter()
-                    .filter(|s| rampart_domain::apikey::covers(&p.owner_permissions, s))
-                    .cloned()
-                    .collect(),
-            ),
+            key_id: p.key.id.to_string(),
+            owner_id: UserId(p.key.user_id).0.to_string(),
+            scopes: p
+                .key
+                .scopes
+                .iter()
+                .filter(|s| rampart_domain::apikey::covers(&p.owner_permissions, s))
+                .cloned()
+                .collect(),
             expires_at: p.key.expires_at.map(rfc3339),
             ratelimit: ratelimit(limit),
-        },
-        Err((code, _, limit)) => VerifyKeyResponse {
-            valid: false,
-            code: Some(code.into()),
-            ratelimit: ratelimit(limit),
-            ..Default::default()
-        },
+        }),
+        Err((code, _, limit)) => {
+            VerifyKeyResponse::Invalid(InvalidKey { valid: false, code: code.into(), ratelimit: ratelimit(limit) })
+        }
     };
     Ok(axum::Json(answer).into_response())
 }

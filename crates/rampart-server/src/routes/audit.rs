@@ -1,6 +1,8 @@
 //! `/v1/admin/audit*`: reading, counting, exporting and verifying the audit log. Reading and
 //! verifying need `audit:read`, exporting `audit:export`; each use is itself recorded.
 
+use super::paging;
+use crate::deprecation;
 use crate::AppState;
 use crate::auth::{AuditExport, AuditRead, Guard};
 use crate::error::ApiError;
@@ -27,6 +29,7 @@ use time::format_description::well_known::Rfc3339;
 /// one view (a view refuses the others').
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FilterQuery {
     /// The acting user's or key's id.
     pub actor_id: Option<String>,
@@ -46,7 +49,9 @@ pub struct FilterQuery {
     pub until: Option<String>,
     /// `GET /v1/admin/audit` only: the `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// `GET /v1/admin/audit` only: default 100, at most 1000.
+    /// `GET /v1/admin/audit` only: events per page, default 50, 1 to 500 (501 to 1000 still
+    /// work until 2027-06-30 and are answered with `Deprecation` and `Sunset` headers).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `GET /v1/admin/audit/export` only: `jsonl` (default) or `csv`.
     pub format: Option<String>,
@@ -153,7 +158,9 @@ fn view(e: &StoredEvent) -> AuditEvent {
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "audit", operation_id = "listAuditEvents", security(("bearer" = []), ("api_key" = [])),
     params(FilterQuery),
     responses(
-        (status = 200, description = "A page of events", body = AuditPage),
+        (status = 200, description = "A page of events", body = AuditPage,
+            headers(("Deprecation" = String, description = "Only when `limit` is over 500 (RFC 9745)"),
+                    ("Sunset" = String, description = "Only when `limit` is over 500 (RFC 8594)"))),
         (status = 400, description = "`validation_failed`: a filter value, the cursor or the limit", body = Problem),
     ))]
 pub async fn list(
@@ -161,25 +168,28 @@ pub async fn list(
     ctx: RequestContext,
     guard: Guard<AuditRead>,
     ApiQuery(q): ApiQuery<FilterQuery>,
-) -> Result<axum::Json<AuditPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
     let filter = q.parse(&["cursor", "limit"], &mut errors);
     let cursor = q.cursor.as_ref().and_then(|c| match c.parse::<i64>() {
         Ok(n) if n > 0 => Some(n),
         _ => {
-            errors.push(FieldProblem::new("cursor", "invalid_cursor", "use the next_cursor of the previous page"));
+            errors.push(paging::invalid_cursor());
             None
         }
     });
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        errors.push(FieldProblem::new("limit", "out_of_range", "between 1 and 1000"));
-    }
+    // Up to 1000 was the audit log's own maximum before every list took at most 500.
+    let limit = paging::limit_of(q.limit, 1000, &mut errors);
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors).into());
     }
     let (events, next) = service::query(&state, guard.caller.actor(), &ctx, &filter, cursor, limit).await?;
-    Ok(axum::Json(AuditPage { items: events.iter().map(view).collect(), next_cursor: next.map(|n| n.to_string()) }))
+    let page = AuditPage { items: events.iter().map(view).collect(), next_cursor: next.map(|n| n.to_string()) };
+    let mut res = axum::Json(page).into_response();
+    if limit > paging::MAX_LIMIT {
+        deprecation::AUDIT_LIMIT_OVER_500.mark(res.headers_mut(), &state.metrics);
+    }
+    Ok(res)
 }
 
 /// Counts of the events matching the filter, by action and outcome. Needs `audit:read`; the
@@ -221,7 +231,10 @@ pub async fn stats(
 #[utoipa::path(get, path = "/v1/admin/audit/export", tag = "audit", operation_id = "exportAuditLog", security(("bearer" = []), ("api_key" = [])),
     params(FilterQuery),
     responses(
-        (status = 200, description = "The events", content_type = "application/x-ndjson", body = String),
+        (status = 200, description = "The events: JSON Lines (`format=jsonl`, the default) or CSV (`format=csv`)", content(
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "`validation_failed`: the format or a filter value", body = Problem),
         (status = 403, description = "Lacks audit:export, or `export_approval_required`: over the threshold", body = Problem),
         (status = 429, description = "`rate_limited`: the administrator's export limit", body = Problem),

@@ -161,6 +161,7 @@ pub async fn logout(
 #[utoipa::path(get, path = "/v1/auth/csrf", tag = "accounts", security(("cookie" = [])),
     responses(
         (status = 200, description = "The session's CSRF token", body = CookieSession),
+        (status = 400, description = "`invalid_request`: a bearer session has no CSRF token", body = Problem),
         (status = 401, description = "No live cookie session", body = Problem),
     ))]
 pub async fn csrf(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {

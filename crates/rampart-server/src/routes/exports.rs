@@ -3,6 +3,7 @@
 //! kind is in the body or the export); listing and reading `exports:read`; approving
 //! `exports:approve`, by an administrator other than the requester.
 
+use super::paging::{self, ListQuery, Order};
 use crate::AppState;
 use crate::auth::{Caller, ExportsApprove, ExportsRead, Guard};
 use crate::error::{ApiError, PROBLEM_JSON};
@@ -129,6 +130,11 @@ pub struct ExportListQuery {
     /// `downloaded` or `expired`.
     #[param(nullable)]
     pub status: Option<String>,
+    /// Items per page: default 50, 1 to 500.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// The exports, newest first (at most 200). Needs `exports:read`.
@@ -152,7 +158,9 @@ pub async fn list_exports(
         })?),
     };
     let all = exports::list(&state, status).await?;
-    Ok(axum::Json(ExportList { items: all.iter().map(view).collect(), next_cursor: None }))
+    let paging = ListQuery { limit: q.limit, cursor: q.cursor };
+    let (page, next_cursor) = paging::by_uuid(all, &paging, Order::Descending, |e| e.id)?;
+    Ok(axum::Json(ExportList { items: page.iter().map(view).collect(), next_cursor }))
 }
 
 /// One export. Needs `exports:read`.
@@ -203,7 +211,10 @@ pub async fn approve_export(
     security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The export's id")),
     responses(
-        (status = 200, description = "The rows", content_type = "application/x-ndjson", body = String),
+        (status = 200, description = "The rows: JSON Lines or CSV, as the export was requested", content(
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        )),
         (status = 403, description = "Lacks the kind's permission, or `export_not_requester`", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such export", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`export_pending_approval`: not approved yet", body = Problem, content_type = PROBLEM_JSON),

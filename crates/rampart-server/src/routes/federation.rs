@@ -1,6 +1,7 @@
 //! Federation: `POST /v1/auth/telegram` (sign in with the Telegram Login Widget) and the
 //! caller's linked identities under `/v1/me/identities`.
 
+use super::paging::{self, ListQuery, Order};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -65,13 +66,17 @@ pub async fn link_telegram(
 
 /// The external identities linked to the caller's account, oldest first.
 #[utoipa::path(get, path = "/v1/me/identities", tag = "me", security(("bearer" = []), ("cookie" = [])),
+    params(ListQuery),
     responses((status = 200, description = "Linked identities", body = LinkedIdentityList)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<LinkedIdentityList>, ApiError> {
-    let items = federation::list(&state, &auth).await?.iter().map(linked_identity_view).collect();
-    Ok(axum::Json(LinkedIdentityList { items }))
+    let all = federation::list(&state, &auth).await?;
+    let (page, next_cursor) = paging::by_uuid(all, &q, Order::Ascending, |i| i.id)?;
+    let items = page.iter().map(linked_identity_view).collect();
+    Ok(axum::Json(LinkedIdentityList { items, next_cursor }))
 }
 
 /// Unlinks one of the caller's identities; refused when it is the account's only way to sign

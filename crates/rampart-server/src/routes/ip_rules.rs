@@ -1,10 +1,11 @@
 //! `/v1/admin/ip-rules`: list, add and remove IP allow and block rules (`ip_rules:read`,
 //! `ip_rules:write`). Changes apply on this instance at once and on the others within a second.
 
+use super::paging::{self, ListQuery, Order};
 use crate::AppState;
 use crate::auth::{Guard, IpRulesRead, IpRulesWrite};
 use crate::error::{ApiError, PROBLEM_JSON};
-use crate::limits::ApiJson;
+use crate::limits::{ApiJson, ApiQuery};
 use crate::views;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,16 +17,19 @@ use rampart_wire::{IpRuleList, IpRuleRequest, IpRuleView, Problem};
 
 /// Every rule, expired ones that are not purged yet included.
 #[utoipa::path(get, path = "/v1/admin/ip-rules", tag = "admin", security(("bearer" = []), ("api_key" = [])),
+    params(ListQuery),
     responses(
-        (status = 200, description = "The rules", body = IpRuleList),
+        (status = 200, description = "The rules, oldest first", body = IpRuleList),
         (status = 403, description = "Lacks ip_rules:read", body = Problem, content_type = PROBLEM_JSON),
     ))]
 pub async fn list_ip_rules(
     State(state): State<AppState>,
     _guard: Guard<IpRulesRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<IpRuleList>, ApiError> {
     let rules = state.store.list_ip_rules().await?;
-    Ok(axum::Json(IpRuleList { items: rules.iter().map(views::ip_rule_view).collect() }))
+    let (page, next_cursor) = paging::by_uuid(rules, &q, Order::Ascending, |r| r.id)?;
+    Ok(axum::Json(IpRuleList { items: page.iter().map(views::ip_rule_view).collect(), next_cursor }))
 }
 
 /// Adds an allow or block rule for a network, for every route or admin routes only.

@@ -5,6 +5,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::limits::{ApiJson, ApiQuery};
 use crate::views::{session_view, user_view_with};
+use super::paging::{self, ListQuery, Order};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rampart_core::RequestContext;
@@ -53,13 +54,17 @@ pub async fn change_password(
 
 /// The caller's live sessions, newest first, with the device each was opened from.
 #[utoipa::path(get, path = "/v1/me/sessions", tag = "me", security(("bearer" = []), ("cookie" = [])),
+    params(ListQuery),
     responses((status = 200, description = "Sessions", body = SessionList)))]
 pub async fn list_sessions(
     State(state): State<AppState>,
     auth: Authenticated,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<SessionList>, ApiError> {
-    let items = sessions::list(&state, &auth).await?.iter().map(|s| session_view(s, s.id == auth.session.id)).collect();
-    Ok(axum::Json(SessionList { items, next_cursor: None }))
+    let all = sessions::list(&state, &auth).await?;
+    let (page, next_cursor) = paging::by_uuid(all, &q, Order::Descending, |s| s.id.0)?;
+    let items = page.iter().map(|s| session_view(s, s.id == auth.session.id)).collect();
+    Ok(axum::Json(SessionList { items, next_cursor }))
 }
 
 /// Ends one of the caller's sessions (at once, on Rampart's own endpoints).

@@ -1,6 +1,8 @@
 //! WebAuthn: `/v1/me/mfa/webauthn*` (register, list, remove authenticators), the step-up login
 //! `/v1/auth/login/webauthn/*` and the passwordless passkey login `/v1/auth/passkey/*`.
 
+use super::paging::{self, ListQuery, Order};
+use crate::deprecation;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -64,20 +66,29 @@ pub async fn register_finish(
 
 /// The caller's registered WebAuthn authenticators, oldest first.
 #[utoipa::path(get, path = "/v1/me/mfa/webauthn", tag = "mfa", operation_id = "listPasskeys", security(("bearer" = []), ("cookie" = [])),
+    params(ListQuery),
     responses((status = 200, description = "The authenticators", body = WebauthnCredentialList)))]
-pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
-    let items = webauthn::list(&state, &auth).await?.iter().map(authenticator_view).collect();
-    Ok(axum::Json(WebauthnCredentialList { items }).into_response())
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let all = webauthn::list(&state, &auth).await?;
+    let (page, next_cursor) = paging::by_uuid(all, &q, Order::Ascending, |a| a.id)?;
+    let items = page.iter().map(authenticator_view).collect();
+    Ok(axum::Json(WebauthnCredentialList { items, next_cursor }).into_response())
 }
 
 /// Removes one of the caller's authenticators. Re-authentication (ASVS 7.5.1): a session opened
 /// with two factors within `security.reauth_window_secs` needs no body (many clients and
-/// proxies drop DELETE bodies); otherwise the body carries the password and a current `code`
-/// (an authenticator or backup code). Other sessions end as for registering; the user is
-/// e-mailed.
-#[utoipa::path(delete, path = "/v1/me/mfa/webauthn/{id}", tag = "mfa", security(("bearer" = []), ("cookie" = [])),
+/// proxies drop DELETE bodies); outside it, use `POST /v1/me/mfa/webauthn/{id}/remove` with
+/// the password and a current `code`. Other sessions end as for registering; the user is
+/// e-mailed. A JSON body on this DELETE still works until 2027-06-30 (answered with
+/// `Deprecation` and `Sunset` headers).
+#[utoipa::path(delete, path = "/v1/me/mfa/webauthn/{id}", tag = "mfa", operation_id = "deletePasskey",
+    security(("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path, description = "Authenticator id")),
-    request_body(content = Option<FactorReauth>, description = "Optional: not needed within the re-authentication window of a two-factor sign-in"),
+    request_body(content = Option<FactorReauth>, description = "Deprecated (use POST …/remove): the password and a current code"),
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "`validation_failed`: `password_incorrect` or `invalid_code`", body = Problem),
@@ -91,8 +102,38 @@ pub async fn remove(
     auth: Authenticated,
     Path(id): Path<String>,
     body: Option<ApiJson<FactorReauth>>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     webauthn::remove(&state, &ctx, &auth, &id, body.as_ref().map(|ApiJson(req)| reauth(req))).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if body.is_some() {
+        deprecation::WEBAUTHN_DELETE_BODY.mark(res.headers_mut(), &state.metrics);
+    }
+    Ok(res)
+}
+
+/// Removes one of the caller's authenticators after re-authenticating with the password and a
+/// current `code` (an authenticator or backup code; not needed within the re-authentication
+/// window of a two-factor sign-in). The same as `DELETE /v1/me/mfa/webauthn/{id}`, for when the
+/// window has passed: a POST keeps its body through every client and proxy.
+#[utoipa::path(post, path = "/v1/me/mfa/webauthn/{id}/remove", tag = "mfa", operation_id = "removePasskey",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "Authenticator id")),
+    request_body = FactorReauth,
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "`validation_failed`: `password_incorrect` or `invalid_code`", body = Problem),
+        (status = 403, description = "`second_factor_required`", body = Problem),
+        (status = 404, description = "No such authenticator of the caller", body = Problem),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = Problem),
+    ))]
+pub async fn remove_with_reauth(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<FactorReauth>,
+) -> Result<StatusCode, ApiError> {
+    webauthn::remove(&state, &ctx, &auth, &id, Some(reauth(&req))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,6 +1,7 @@
 //! `/v1/admin/webhooks`: signed webhook endpoints (`webhooks:read`, `webhooks:write`), their
 //! secrets, test deliveries and delivery logs. Deliveries follow Standard Webhooks.
 
+use super::paging::{self, ListQuery, Order};
 use crate::AppState;
 use crate::auth::{Guard, WebhooksRead, WebhooksWrite};
 use crate::error::{ApiError, PROBLEM_JSON};
@@ -9,7 +10,7 @@ use crate::views;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rampart_core::services::webhooks::{self, EndpointInput};
-use rampart_core::{FieldProblem, RequestContext, ServiceError};
+use rampart_core::{RequestContext, ServiceError};
 use rampart_wire::{
     Problem, RotateSecretRequest, RotateSecretResponse, WebhookAttemptList, WebhookCreated, WebhookList, WebhookPatch,
     WebhookQueued, WebhookRequest, WebhookView,
@@ -24,6 +25,7 @@ fn id_of(text: &str) -> Result<Uuid, ApiError> {
 /// Every endpoint.
 #[utoipa::path(get, path = "/v1/admin/webhooks", tag = "webhooks", operation_id = "listWebhooks",
     security(("bearer" = []), ("api_key" = [])),
+    params(ListQuery),
     responses(
         (status = 200, description = "The endpoints", body = WebhookList),
         (status = 401, description = "No valid credential", body = Problem, content_type = PROBLEM_JSON),
@@ -32,9 +34,11 @@ fn id_of(text: &str) -> Result<Uuid, ApiError> {
 pub async fn list_webhooks(
     State(state): State<AppState>,
     _guard: Guard<WebhooksRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<WebhookList>, ApiError> {
     let all = webhooks::list(&state).await?;
-    Ok(axum::Json(WebhookList { items: all.iter().map(views::webhook_view).collect(), next_cursor: None }))
+    let (page, next_cursor) = paging::by_uuid(all, &q, Order::Ascending, |w| w.id)?;
+    Ok(axum::Json(WebhookList { items: page.iter().map(views::webhook_view).collect(), next_cursor }))
 }
 
 /// Adds an endpoint. Its signing secret is in this answer only.
@@ -175,6 +179,7 @@ pub async fn test_webhook(
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// `delivered` or `failed`.
     pub status: Option<String>,
@@ -200,17 +205,14 @@ pub async fn list_webhook_deliveries(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<DeliveriesQuery>,
 ) -> Result<axum::Json<WebhookAttemptList>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
     let mut errors = Vec::new();
-    if !(1..=500).contains(&limit) {
-        errors.push(FieldProblem::new("limit", "out_of_range", "from 1 to 500"));
-    }
+    let limit = paging::limit_of(q.limit, paging::MAX_LIMIT, &mut errors);
     let cursor = match q.cursor.as_deref() {
         None => None,
         Some(c) => match c.parse::<Uuid>() {
             Ok(u) => Some(u),
             Err(_) => {
-                errors.push(FieldProblem::new("cursor", "invalid_cursor", "the next_cursor of the previous page"));
+                errors.push(paging::invalid_cursor());
                 None
             }
         },

@@ -184,7 +184,7 @@ class Journeys(unittest.TestCase):
             expect(p.locator("ul.rows > li")).to_have_count(remaining)
         for k in (key, new_key):
             status, verdict = SERVER.api("POST", "/v1/keys/verify", {"key": k}, verifier)
-            self.assertEqual(verdict, {"valid": False, "code": "revoked"})
+            self.assertEqual(verdict, {"valid": False, "code": "revoked", "ratelimit": None})
 
         page.goto("/ui/account/activity")
         self.assertIn("Sign-in", p.inner_text("ul.rows"))

@@ -80,6 +80,34 @@ async fn oversized_bodies_are_refused_with_413() {
     assert_eq!(problem(res).await.code, "payload_too_large");
 }
 
+/// Below the router (issue 25): an over-long request target and an oversized header section
+/// are problem documents with the request id, not hyper's empty answers; both limits are
+/// exact (one byte under passes).
+#[tokio::test]
+async fn long_targets_get_414_and_large_headers_431_as_problems() {
+    let app = TestApp::spawn().await;
+    let target = |len: usize| format!("/healthz?pad={}", "a".repeat(len - "/healthz?pad=".len()));
+    let res = app.client.get(app.url(&target(8 * 1024 + 1))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::URI_TOO_LONG);
+    assert_eq!(problem(res).await.code, "uri_too_long");
+    assert_eq!(app.client.get(app.url(&target(8 * 1024))).send().await.unwrap().status(), StatusCode::OK);
+
+    // Ten headers of 3.5 KiB: 35 KiB, over the 32 KiB limit; nine are not.
+    let value = "v".repeat(3584);
+    let mut req = app.client.get(app.url("/healthz"));
+    for i in 0..10 {
+        req = req.header(format!("x-pad-{i}"), &value);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(problem(res).await.code, "headers_too_large");
+    let mut req = app.client.get(app.url("/healthz"));
+    for i in 0..8 {
+        req = req.header(format!("x-pad-{i}"), &value);
+    }
+    assert_eq!(req.send().await.unwrap().status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_template_and_status() {
     let app = TestApp::spawn().await;

@@ -48,6 +48,7 @@ mod browser;
 mod caches;
 mod cli;
 mod clients;
+mod conformance;
 mod exports;
 mod federation;
 mod gateway;
