@@ -16,8 +16,8 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
-pub mod deprecation;
 pub mod background;
+pub mod deprecation;
 pub mod error;
 pub mod gateway_proxy;
 pub mod http_metrics;

@@ -79,8 +79,8 @@ pub fn conform(doc: &mut serde_json::Value) {
     for (path, item) in paths.iter_mut() {
         let Some(item) = item.as_object_mut() else { continue };
         let methods: Vec<String> = item.keys().cloned().collect();
-        let shared = methods.iter().filter(|m| HTTP_METHODS.contains(&m.as_str())).count() > 1
-            && path.starts_with("/authz/");
+        let shared =
+            methods.iter().filter(|m| HTTP_METHODS.contains(&m.as_str())).count() > 1 && path.starts_with("/authz/");
         for method in methods {
             if !HTTP_METHODS.contains(&method.as_str()) {
                 continue;
@@ -121,9 +121,9 @@ pub fn conform(doc: &mut serde_json::Value) {
                 }
             }
             let mut add = |status: &str, description: &str| {
-                responses.entry(status.to_string()).or_insert_with(
-                    || json!({ "description": description, "content": error_content(path) }),
-                );
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| json!({ "description": description, "content": error_content(path) }));
             };
             if has_body {
                 add("400", "`invalid_json`, `invalid_request` or `validation_failed` (with `errors`)");
@@ -162,7 +162,8 @@ pub fn conform(doc: &mut serde_json::Value) {
     // The sign-in answers.
     for path in SIGN_IN_ANSWERS {
         if let Some(ok) = doc.pointer_mut(&format!("/paths/{}/post/responses/200", pointer_escape(path))) {
-            ok["description"] = json!("Signed in (tokens, or the cookie session when `?session=cookie`), or a step-up to answer");
+            ok["description"] =
+                json!("Signed in (tokens, or the cookie session when `?session=cookie`), or a step-up to answer");
             ok["content"] = json!({ "application/json": { "schema": { "oneOf": [
                 { "$ref": "#/components/schemas/TokenResponse" },
                 { "$ref": "#/components/schemas/MfaRequired" },

@@ -29,8 +29,8 @@ pub use admin::{
 };
 pub use alerts::{AlertChannel, AlertMatch, AlertRuleList, AlertRuleRequest, AlertRuleView, AlertThreshold};
 pub use api_keys::{
-    ApiKeyList, ApiKeyUsage, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, RateLimitSpec, RateLimitState,
-    RotateApiKeyRequest, UsageHour, InvalidKey, ValidKey, VerifyKeyRequest, VerifyKeyResponse,
+    ApiKeyList, ApiKeyUsage, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, InvalidKey, RateLimitSpec, RateLimitState,
+    RotateApiKeyRequest, UsageHour, ValidKey, VerifyKeyRequest, VerifyKeyResponse,
 };
 pub use audit::{AuditActor, AuditCount, AuditEvent, AuditPage, AuditResource, AuditStats, AuditVerification};
 pub use auth::{

@@ -1,22 +1,22 @@
 //! `/v1/me/api-keys` (the caller's own keys) and `/v1/keys/verify` (for backends).
 
+use super::paging::{self, ListQuery, Order};
 use crate::AppState;
 use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
 use crate::limits::{ApiJson, ApiQuery};
 use crate::views::rfc3339;
-use super::paging::{self, ListQuery, Order};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rampart_core::{FieldProblem, RequestContext, ServiceError};
 use rampart_core::services::api_keys as keys;
+use rampart_core::{FieldProblem, RequestContext, ServiceError};
 use rampart_domain::apikey::ApiKey;
 use rampart_domain::{Actor, UserId};
 use rampart_store::StoredApiKey;
 use rampart_wire::{
-    ApiKeyList, ApiKeyUsage, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, Problem, RateLimitSpec, RateLimitState,
-    RotateApiKeyRequest, UsageHour, InvalidKey, ValidKey, VerifyKeyRequest, VerifyKeyResponse,
+    ApiKeyList, ApiKeyUsage, ApiKeyView, CreateApiKeyRequest, CreatedApiKey, InvalidKey, Problem, RateLimitSpec,
+    RateLimitState, RotateApiKeyRequest, UsageHour, ValidKey, VerifyKeyRequest, VerifyKeyResponse,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -197,7 +197,7 @@ pub async fn usage(
     let paging = ListQuery { limit: q.limit, cursor: q.cursor };
     let (_, rows) = keys::usage_own(&state, &auth, id, since, until).await?;
     let (rows, next_cursor) =
-        paging::keyset(rows, &paging, Order::Ascending, |(hour, _, _)| *hour, |c| parse_time(c), |h| rfc3339(*h))?;
+        paging::keyset(rows, &paging, Order::Ascending, |(hour, _, _)| *hour, parse_time, |h| rfc3339(*h))?;
     let items = rows
         .into_iter()
         .map(|(hour, requests, rejected)| UsageHour { hour: rfc3339(hour), requests, rejected })

@@ -2,9 +2,9 @@
 //! verifying need `audit:read`, exporting `audit:export`; each use is itself recorded.
 
 use super::paging;
-use crate::deprecation;
 use crate::AppState;
 use crate::auth::{AuditExport, AuditRead, Guard};
+use crate::deprecation;
 use crate::error::ApiError;
 use crate::limits::ApiQuery;
 use axum::body::Body;

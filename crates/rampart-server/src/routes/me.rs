@@ -1,11 +1,11 @@
 //! `/v1/me/*`: the caller's own account and sessions.
 
+use super::paging::{self, ListQuery, Order};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::limits::{ApiJson, ApiQuery};
 use crate::views::{session_view, user_view_with};
-use super::paging::{self, ListQuery, Order};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rampart_core::RequestContext;

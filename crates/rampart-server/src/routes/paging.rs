@@ -107,13 +107,28 @@ pub fn by_uuid<T>(
     keyset(items, q, order, key, |c| c.parse().ok(), |k| k.to_string())
 }
 
-/// [`keyset`] for lists keyed by a name (roles): in name order.
+/// [`keyset`] for lists keyed by a name (roles): in name order. The cursor is opaque (the
+/// name, tagged and base64url-encoded), so a string this list did not give out is refused
+/// rather than read as a name.
 pub fn by_name<T>(
     items: Vec<T>,
     q: &ListQuery,
     key: impl Fn(&T) -> String,
 ) -> Result<(Vec<T>, Option<String>), ServiceError> {
-    keyset(items, q, Order::Ascending, key, |c| Some(c.to_string()), |k| k.clone())
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    const TAG: &str = "name:";
+    keyset(
+        items,
+        q,
+        Order::Ascending,
+        key,
+        |c| {
+            let bytes = URL_SAFE_NO_PAD.decode(c).ok()?;
+            String::from_utf8(bytes).ok()?.strip_prefix(TAG).map(str::to_string)
+        },
+        |k| URL_SAFE_NO_PAD.encode(format!("{TAG}{k}")),
+    )
 }
 
 #[cfg(test)]
@@ -128,11 +143,14 @@ mod tests {
     fn pages_walk_every_item_once_in_key_order() {
         let items: Vec<u32> = vec![5, 1, 9, 3, 7];
         let parse = |c: &str| c.parse::<u32>().ok();
-        let (p1, c1) = keyset(items.clone(), &q(Some(2), None), Order::Ascending, |i| *i, parse, u32::to_string).unwrap();
+        let (p1, c1) =
+            keyset(items.clone(), &q(Some(2), None), Order::Ascending, |i| *i, parse, u32::to_string).unwrap();
         assert_eq!(p1, vec![1, 3]);
-        let (p2, c2) = keyset(items.clone(), &q(Some(2), c1.as_deref()), Order::Ascending, |i| *i, parse, u32::to_string).unwrap();
+        let (p2, c2) =
+            keyset(items.clone(), &q(Some(2), c1.as_deref()), Order::Ascending, |i| *i, parse, u32::to_string).unwrap();
         assert_eq!(p2, vec![5, 7]);
-        let (p3, c3) = keyset(items.clone(), &q(Some(2), c2.as_deref()), Order::Ascending, |i| *i, parse, u32::to_string).unwrap();
+        let (p3, c3) =
+            keyset(items.clone(), &q(Some(2), c2.as_deref()), Order::Ascending, |i| *i, parse, u32::to_string).unwrap();
         assert_eq!((p3, c3), (vec![9], None));
         let (d1, dc) = keyset(items, &q(Some(3), None), Order::Descending, |i| *i, parse, u32::to_string).unwrap();
         assert_eq!((d1, dc.as_deref()), (vec![9, 7, 5], Some("5")));
@@ -141,10 +159,23 @@ mod tests {
     #[test]
     fn an_item_removed_between_pages_shifts_nothing() {
         let parse = |c: &str| c.parse::<u32>().ok();
-        let (_, c1) = keyset(vec![1, 2, 3, 4], &q(Some(2), None), Order::Ascending, |i| *i, parse, u32::to_string).unwrap();
+        let (_, c1) =
+            keyset(vec![1, 2, 3, 4], &q(Some(2), None), Order::Ascending, |i| *i, parse, u32::to_string).unwrap();
         // 2 (the cursor's own item) and 1 are gone before the second page is read.
-        let (p2, _) = keyset(vec![3, 4], &q(Some(2), c1.as_deref()), Order::Ascending, |i| *i, parse, u32::to_string).unwrap();
+        let (p2, _) =
+            keyset(vec![3, 4], &q(Some(2), c1.as_deref()), Order::Ascending, |i| *i, parse, u32::to_string).unwrap();
         assert_eq!(p2, vec![3, 4]);
+    }
+
+    #[test]
+    fn name_cursors_are_opaque_and_read_back() {
+        let names = vec!["b".to_string(), "a".to_string(), "c".to_string()];
+        let (p1, c1) = by_name(names.clone(), &q(Some(2), None), |s| s.clone()).unwrap();
+        assert_eq!(p1, ["a", "b"]);
+        assert_ne!(c1.as_deref(), Some("b"), "opaque");
+        let (p2, c2) = by_name(names.clone(), &q(Some(2), c1.as_deref()), |s| s.clone()).unwrap();
+        assert_eq!((p2, c2), (vec!["c".to_string()], None));
+        assert!(by_name(names, &q(None, Some("b")), |s| s.clone()).is_err(), "a bare name is no cursor");
     }
 
     #[test]
@@ -155,11 +186,16 @@ mod tests {
 
     #[test]
     fn limits_and_cursors_out_of_shape_are_validation_errors_naming_the_field() {
-        for (limit, cursor, field) in [(Some(0), None, "limit"), (Some(501), None, "limit"), (None, Some("nope"), "cursor")] {
+        for (limit, cursor, field) in
+            [(Some(0), None, "limit"), (Some(501), None, "limit"), (None, Some("nope"), "cursor")]
+        {
             let err = by_uuid(vec![uuid::Uuid::nil()], &q(limit, cursor), Order::Ascending, |u| *u).unwrap_err();
             let ServiceError::Validation(errors) = err else { panic!("not a validation error: {err:?}") };
             assert_eq!(errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec![field]);
         }
-        assert_eq!(by_uuid(Vec::<uuid::Uuid>::new(), &q(Some(500), None), Order::Ascending, |u| *u).unwrap().0.len(), 0);
+        assert_eq!(
+            by_uuid(Vec::<uuid::Uuid>::new(), &q(Some(500), None), Order::Ascending, |u| *u).unwrap().0.len(),
+            0
+        );
     }
 }

@@ -2,9 +2,9 @@
 //! `/v1/auth/login/webauthn/*` and the passwordless passkey login `/v1/auth/passkey/*`.
 
 use super::paging::{self, ListQuery, Order};
-use crate::deprecation;
 use crate::AppState;
 use crate::auth::Authenticated;
+use crate::deprecation;
 use crate::error::ApiError;
 use crate::limits::{ApiJson, ApiQuery};
 use crate::routes::auth::{issued_response, no_store};

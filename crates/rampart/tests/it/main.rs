@@ -55,6 +55,7 @@ mod gateway;
 mod hardening;
 mod http_core;
 mod ip_rules;
+mod lists;
 mod master_keys;
 mod mfa;
 mod notifications;

@@ -216,6 +216,18 @@ async fn authenticators_register_list_remove_step_up_and_log_in_with_a_passkey()
             )
             .await;
         assert_eq!(s, 404);
+        // The same through POST …/remove, which keeps its body through any client or proxy.
+        let (s, body) =
+            app.post_bearer(&format!("{path}/remove"), &token, &json!({ "password": "nope nope nope" })).await;
+        assert_eq!((s, body["errors"][0]["code"].as_str()), (400, Some("password_incorrect")), "{body}");
+        let (s, _) = app
+            .post_bearer(
+                &format!("/v1/me/mfa/webauthn/{}/remove", uuid::Uuid::now_v7()),
+                &token,
+                &json!({ "password": PW }),
+            )
+            .await;
+        assert_eq!(s, 404);
         // Without a body (clients and proxies drop DELETE bodies): a two-factor sign-in older
         // than the re-authentication window is not proof enough…
         tokio::time::sleep(Duration::from_secs(REAUTH_WINDOW_SECS + 1)).await;
@@ -235,6 +247,19 @@ async fn authenticators_register_list_remove_step_up_and_log_in_with_a_passkey()
         let (s, body) = passkey_login(&app, &mut key1, ORIGIN).await;
         assert_eq!(s, 401, "{body}");
         assert_eq!(body["code"], "invalid_credentials", "{body}");
+
+        // A DELETE with a body still works, and says it is deprecated (RFC 9745, RFC 8594).
+        let res = app
+            .authed(Method::DELETE, &format!("/v1/me/mfa/webauthn/{id2}"), &token)
+            .json(&json!({ "password": PW }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+        assert_eq!(res.headers()["deprecation"], "@1796601600");
+        assert!(res.headers()["sunset"].to_str().unwrap().ends_with(" GMT"));
+        let (_, list) = app.get_bearer("/v1/me/mfa/webauthn", &token).await;
+        assert_eq!(list, json!({ "items": [], "next_cursor": null }));
 
         let acts = app.actions().await;
         for a in ["mfa.webauthn.added", "mfa.webauthn.removed", "mfa.webauthn.used", "mfa.failed"] {
