@@ -201,7 +201,9 @@ class AsyncRampartClient(AsyncBase):
             "POST", "/v1/auth/telegram", json=dict(widget), params=query(session="cookie") if cookie else None
         )
 
-    async def oauth_start(self, provider: str, *, rd: str | None = None, mode: str | None = None) -> JsonObject:
+    async def oauth_start(
+        self, provider: str, *, rd: str | None = None, mode: str | None = None
+    ) -> JsonObject:
         """Starts a sign-in with a configured provider (``mode="link"``: link it to the signed-in
         account). ``{"location": <the provider's authorization URL>, "cookies": [flow cookie]}``:
         the browser goes there, and brings the flow cookie back to the callback."""

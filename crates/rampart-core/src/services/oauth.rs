@@ -374,16 +374,16 @@ async fn finish(
         state.events.record(refuse("no_flow", Outcome::Failure, None)).await?;
         return Err(ServiceError::OAuthStateInvalid);
     };
+    let state_ok = params.state.as_deref().is_some_and(|s| bool::from(s.as_bytes().ct_eq(flow.s.as_bytes())));
+    if !state_ok {
+        state.events.record(refuse("state_mismatch", Outcome::Denied, flow.u)).await?;
+        return Err(ServiceError::OAuthStateInvalid);
+    }
     if let Some(error) = &params.error {
         let code = error_code(error);
         let ev = with_detail(refuse("provider_error", Outcome::Failure, flow.u), "error", code.clone().into());
         state.events.record(ev).await?;
         return Err(ServiceError::ProviderDenied(code));
-    }
-    let state_ok = params.state.as_deref().is_some_and(|s| bool::from(s.as_bytes().ct_eq(flow.s.as_bytes())));
-    if !state_ok {
-        state.events.record(refuse("state_mismatch", Outcome::Denied, flow.u)).await?;
-        return Err(ServiceError::OAuthStateInvalid);
     }
     let Some(code) = params.code.as_deref().filter(|c| !c.is_empty()) else {
         state.events.record(refuse("no_code", Outcome::Failure, flow.u)).await?;
