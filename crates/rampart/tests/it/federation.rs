@@ -365,7 +365,11 @@ mod oidc {
 
     /// `GET …/start`: (the provider's authorization URL, the flow cookie's value, its header).
     async fn start(app: &TestApp, query: &str, bearer: Option<&str>) -> (String, String, String) {
-        let mut req = app.client.get(app.url(&format!("/v1/auth/oauth/test/start{query}")));
+        start_at(app, "test", query, bearer).await
+    }
+
+    async fn start_at(app: &TestApp, provider: &str, query: &str, bearer: Option<&str>) -> (String, String, String) {
+        let mut req = app.client.get(app.url(&format!("/v1/auth/oauth/{provider}/start{query}")));
         if let Some(t) = bearer {
             req = req.bearer_auth(t);
         }
@@ -681,5 +685,57 @@ mod oidc {
             .await;
         assert_eq!(s, 200, "{done}");
         assert_eq!(claims(done["access_token"].as_str().unwrap())["amr"], json!(["fed", "otp", "mfa"]));
+    }
+
+    /// A provider configured as plain OAuth2 (the same certified server, read through its
+    /// user-info endpoint and the claim mapping), its client secret sealed with the master key.
+    #[tokio::test]
+    async fn a_plain_oauth2_provider_with_a_sealed_secret_signs_in_through_user_info() {
+        let idp = TestIdp::start().await;
+        let ring: rampart_domain::KeyRing = rampart_testkit::test_master_key().into();
+        let sealed = rampart_core::services::oauth::seal_secret(&ring, rampart_testkit::oidc::CLIENT_SECRET);
+        assert!(sealed.starts_with("sealed:v1.") && !sealed.contains(rampart_testkit::oidc::CLIENT_SECRET));
+        let issuer = idp.issuer();
+        let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+            c.login.delay_base_ms = 0;
+            c.federation.auto_register = true;
+            c.federation.allow_networks = vec!["127.0.0.1/32".into()];
+            c.federation.providers.push(rampart_config::ProviderConfig {
+                name: "plain".into(),
+                kind: rampart_config::ProviderKind::Oauth2,
+                client_id: rampart_testkit::oidc::CLIENT_ID.into(),
+                client_secret: Some(rampart_config::SecretString::new(sealed)),
+                authorization_url: Some(format!("{issuer}/auth")),
+                token_url: Some(format!("{issuer}/token")),
+                userinfo_url: Some(format!("{issuer}/me")),
+                scopes: Some(vec!["openid".into(), "email".into(), "profile".into()]),
+                ..Default::default()
+            });
+        })
+        .await;
+        idp.setup(&[app.url("/v1/auth/oauth/plain/callback")]).await;
+        idp.account(person("idp-plain", "plain@example.com", true)).await;
+        let (to, flow, _) = start_at(&app, "plain", "", None).await;
+        assert!(param(&to, "nonce").is_none() && param(&to, "code_challenge").is_some(), "{to}");
+        let back = idp.authorize(&to).await;
+        let (s, tokens) = finish(&app, &back, Some(&flow)).await;
+        assert_eq!(s, 200, "{tokens}");
+        let access = tokens["access_token"].as_str().unwrap();
+        let (_, me) = app.me(access).await;
+        assert_eq!(
+            (me["user"]["email"].as_str(), me["user"]["email_verified"].as_bool()),
+            (Some("plain@example.com"), Some(true))
+        );
+        assert_eq!(identities(&app, access).await[0]["provider"], "plain");
+        // The id_token is not what an OAuth2 provider is read by: a forged one changes nothing.
+        idp.tamper(Some("other_key")).await;
+        let (s, body) = sign_in_at(&app, &idp, "plain").await;
+        assert_eq!(s, 200, "{body}");
+    }
+
+    async fn sign_in_at(app: &TestApp, idp: &TestIdp, provider: &str) -> (u16, Value) {
+        let (to, flow, _) = start_at(app, provider, "", None).await;
+        let back = idp.authorize(&to).await;
+        finish(app, &back, Some(&flow)).await
     }
 }
