@@ -29,8 +29,8 @@ use crate::services::federation::{self, event, with_detail};
 use crate::services::login::LoginOutcome;
 use base64::Engine as _;
 use rampart_config::{Endpoints, ProviderKind, ProviderSettings, SEALED_PREFIX, TokenAuth};
+use rampart_domain::federation::ExternalIdentity;
 use rampart_domain::federation::oidc::{self, IdTokenError, IdTokenRules, Profile};
-use rampart_domain::federation::{ExternalIdentity, Provider};
 use rampart_domain::{Action, Actor, Outcome, Resource, SessionId, SessionMode, Severity, UserId};
 use rampart_store::LinkedIdentity;
 use serde::{Deserialize, Serialize};
@@ -240,10 +240,9 @@ async fn discovered(
     Ok(d)
 }
 
-fn provider_failed(state: &App, p: &ProviderSettings, why: &str) -> ServiceError {
+fn provider_failed(p: &ProviderSettings, why: &str) -> ServiceError {
     // Logged for the operator (URLs and statuses, never secrets); the caller sees a code.
     tracing::warn!(provider = p.name.as_str(), reason = why, "federation: provider request failed");
-    let _ = state;
     ServiceError::ProviderFailed
 }
 
@@ -273,7 +272,7 @@ pub async fn start(
     let authorization_endpoint = match &p.endpoints {
         Endpoints::OAuth2 { authorization_url, .. } => authorization_url.clone(),
         Endpoints::Discovery { .. } => {
-            discovered(state, http, p, false).await.map_err(|e| provider_failed(state, p, &e))?.authorization_endpoint
+            discovered(state, http, p, false).await.map_err(|e| provider_failed(p, &e))?.authorization_endpoint
         }
     };
     let mut rng = rand::rngs::OsRng;
@@ -288,7 +287,7 @@ pub async fn start(
         sid: link.map(|a| a.session.id.0),
         e: (now + state.settings.federation.flow_ttl).unix_timestamp(),
     };
-    let mut url = url::Url::parse(&authorization_endpoint).map_err(|e| provider_failed(state, p, &e.to_string()))?;
+    let mut url = url::Url::parse(&authorization_endpoint).map_err(|e| provider_failed(p, &e.to_string()))?;
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("response_type", "code")
@@ -404,7 +403,7 @@ async fn finish(
         Err(Refused::Provider(why)) => {
             let ev = refuse("provider_failed", Outcome::Failure, flow.u);
             state.events.record(ev).await?;
-            return Err(provider_failed(state, p, &why));
+            return Err(provider_failed(p, &why));
         }
     };
     let apple_name = params.user.as_deref().and_then(|u| serde_json::from_str::<Value>(u).ok()).and_then(|v| {
@@ -612,14 +611,4 @@ async fn identify(
         profile.email_verified = false;
     }
     Ok(profile)
-}
-
-/// Whether this provider name is configured (for the doors' 404).
-pub fn is_configured(state: &App, name: &str) -> bool {
-    state.settings.federation.provider(name).is_some()
-}
-
-/// A provider's identity as an [`ExternalIdentity`] provider value.
-pub fn provider_of(state: &App, name: &str) -> Option<Provider> {
-    state.settings.federation.provider(name).map(|p| p.name.clone())
 }
