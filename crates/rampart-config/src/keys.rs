@@ -113,6 +113,11 @@ mod tests {
             "mail.smtp.host",
             "login.window_secs",
             "federation.auto_register",
+            "federation.trust_email_for_linking",
+            "federation.allow_networks",
+            "federation.timeout_ms",
+            "federation.leeway_secs",
+            "federation.flow_ttl_secs",
             "federation.telegram",
             "federation.telegram.max_age_secs",
         ] {

@@ -48,7 +48,10 @@ pub use audit::*;
 pub use cors::*;
 pub use database::*;
 pub use exports::*;
-pub use federation::{FederationConfig, FederationSettings, TelegramConfig, TelegramSettings};
+pub use federation::{
+    AppleSecret, ClaimsConfig, Endpoints, FederationConfig, FederationSettings, ProviderConfig, ProviderKind,
+    ProviderSettings, SEALED_PREFIX, TelegramConfig, TelegramSettings, TokenAuth,
+};
 pub use gateway::*;
 pub use headers::*;
 pub use ip_rules::*;

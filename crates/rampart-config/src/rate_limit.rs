@@ -131,6 +131,8 @@ impl RateLimitRule {
             Self::new("refresh", "/v1/auth/refresh", &["POST"], 30, 60, true),
             Self::new("passkey", "/v1/auth/passkey/*", &["POST"], 10, 60, true),
             Self::new("telegram", "/v1/auth/telegram", &["POST"], 10, 60, true),
+            // A provider sign-in is two requests here (start, callback).
+            Self::new("oauth", "/v1/auth/oauth/*", &["GET", "POST"], 20, 60, true),
             Self::new("csp-report", "/v1/csp-report", &["POST"], 20, 60, false),
             all,
         ]

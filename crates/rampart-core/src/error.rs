@@ -112,6 +112,23 @@ pub enum ServiceError {
     /// The identity is linked to another account.
     #[error("this identity is linked to another account")]
     IdentityTaken,
+    /// A provider sign-in's callback without its flow: no (or a tampered, or an expired) flow
+    /// cookie, or a `state` that is not the cookie's.
+    #[error("this sign-in was not started in this browser, or took too long; start again")]
+    OAuthStateInvalid,
+    /// The provider answered the sign-in with an error (`error=access_denied`, …).
+    #[error("the provider did not sign you in ({0})")]
+    ProviderDenied(String),
+    /// The provider could not be reached, or its token or user-info answer was unusable.
+    #[error("the provider could not complete the sign-in; try again later")]
+    ProviderFailed,
+    /// The provider's `id_token` failed a check (signature, issuer, audience, time, nonce).
+    #[error("the provider's identity token was refused ({0})")]
+    InvalidIdToken(&'static str),
+    /// An account already has the provider's e-mail address, and nothing proves it is the
+    /// same person: sign in to it and link the provider from there.
+    #[error("an account with this e-mail address exists: sign in to it, then link this provider from your account")]
+    FederationLinkRequired,
     /// Unlinking would leave the account without a way to sign in.
     #[error("this is the account's only way to sign in: set a password or link another identity first")]
     LastSignInMethod,
@@ -208,6 +225,11 @@ impl ServiceErrorKind {
             K::IdentityNotLinked => "identity_not_linked",
             K::IdentityTaken => "identity_taken",
             K::LastSignInMethod => "last_sign_in_method",
+            K::OAuthStateInvalid => "oauth_state_invalid",
+            K::ProviderDenied => "provider_denied",
+            K::ProviderFailed => "provider_failed",
+            K::InvalidIdToken => "invalid_id_token",
+            K::FederationLinkRequired => "federation_link_required",
             K::Conflict => "conflict",
             K::ExportApprovalRequired => "export_approval_required",
             K::ExportSelfApproval => "export_self_approval",

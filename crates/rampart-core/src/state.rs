@@ -50,6 +50,8 @@ pub struct Inner {
     pub gateway: services::gateway::Gateway,
     /// Transit keys and their opened versions, while no change to a transit key is committed.
     pub transit: services::transit::TransitCache,
+    /// OpenID providers' discovery documents and key sets (`services::oauth`).
+    pub oauth: services::oauth::Directory,
     /// A hash of a random password at the configured cost, verified for unknown e-mail
     /// addresses so that their login costs what a real one does. Made on first use.
     dummy_hash: tokio::sync::OnceCell<String>,
@@ -116,6 +118,7 @@ impl App {
         let app = App(Arc::new(Inner {
             ip_rules: Default::default(),
             transit: Default::default(),
+            oauth: Default::default(),
             gateway: services::gateway::Gateway::new(
                 settings.gateway.rules.clone(),
                 settings.gateway.rules_file.as_deref(),

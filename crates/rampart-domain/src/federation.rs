@@ -14,26 +14,36 @@ use time::{Duration, OffsetDateTime};
 /// How far in the future a widget's `auth_date` may be (Telegram's clock against ours).
 pub const MAX_CLOCK_SKEW: Duration = Duration::seconds(60);
 
-/// An identity provider an account can be linked to. OpenID Connect and OAuth2 providers,
-/// named by configuration, will be further variants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Provider {
-    Telegram,
-}
+pub mod oidc;
+
+/// An identity provider an account can be linked to: `telegram` (the Login Widget), or an
+/// OpenID Connect / OAuth2 provider named by configuration (`[[federation.providers]] name`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Provider(String);
 
 impl Provider {
-    /// The stored and shown name (`user_identities.provider`, event details).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Telegram => "telegram",
-        }
+    /// The Login Widget's provider name.
+    pub const TELEGRAM: &'static str = "telegram";
+
+    pub fn telegram() -> Provider {
+        Provider(Self::TELEGRAM.to_string())
     }
 
+    /// The stored and shown name (`user_identities.provider`, event details, URLs).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_telegram(&self) -> bool {
+        self.0 == Self::TELEGRAM
+    }
+
+    /// A provider name: 1 to 32 of `a-z`, `0-9`, `-`, `_`, starting with a letter.
     pub fn parse(s: &str) -> Option<Provider> {
-        match s {
-            "telegram" => Some(Provider::Telegram),
-            _ => None,
-        }
+        let ok = (1..=32).contains(&s.len())
+            && s.as_bytes()[0].is_ascii_lowercase()
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        ok.then(|| Provider(s.to_string()))
     }
 }
 
@@ -47,6 +57,10 @@ pub struct ExternalIdentity {
     pub username: Option<String>,
     /// First and last name as the provider gives them.
     pub display_name: Option<String>,
+    /// The e-mail address the provider gave, if any.
+    pub email: Option<String>,
+    /// Whether the provider says it verified `email` (never assumed).
+    pub email_verified: bool,
 }
 
 /// A checked Telegram Login Widget payload.
@@ -133,10 +147,12 @@ pub fn verify_telegram_login(
     };
     Ok(TelegramLogin {
         identity: ExternalIdentity {
-            provider: Provider::Telegram,
+            provider: Provider::telegram(),
             subject: id.to_string(),
             username: text("username"),
             display_name,
+            email: None,
+            email_verified: false,
         },
         auth_date,
         hash,
@@ -148,6 +164,22 @@ pub fn verify_telegram_login(
 /// ([`crate::email::is_deliverable`]).
 pub fn telegram_placeholder_email(subject: &str) -> String {
     format!("tg{subject}@telegram.invalid")
+}
+
+/// The address of an account created from a provider's identity that came without one
+/// (`<provider>-<subject>@<provider>.invalid`, never deliverable); the subject is reduced to
+/// the characters an address may hold.
+pub fn placeholder_email(provider: &str, subject: &str) -> String {
+    let local: String =
+        subject.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).take(40).collect();
+    let local = local.trim_matches('.');
+    let local = if local.is_empty() {
+        hex::encode(Sha256::digest(subject.as_bytes()))[..16].to_string()
+    } else {
+        local.to_string()
+    };
+    let domain = provider.replace('_', "-");
+    format!("{provider}-{local}@{domain}.invalid")
 }
 
 #[cfg(test)]
@@ -200,7 +232,7 @@ mod tests {
     fn a_payload_signed_independently_is_accepted() {
         let t = now().unix_timestamp() - 30;
         let login = verify_telegram_login(&payload(t), BOT, Duration::days(1), now()).unwrap();
-        assert_eq!(login.identity.provider, Provider::Telegram);
+        assert_eq!(login.identity.provider, Provider::telegram());
         assert_eq!(login.identity.subject, "424242");
         assert_eq!(login.identity.username.as_deref(), Some("ada"));
         assert_eq!(login.identity.display_name.as_deref(), Some("Ada Lovelace"));
@@ -261,8 +293,11 @@ mod tests {
 
     #[test]
     fn providers_round_trip_and_the_placeholder_is_undeliverable() {
-        assert_eq!(Provider::parse(Provider::Telegram.as_str()), Some(Provider::Telegram));
-        assert_eq!(Provider::parse("google"), None);
+        assert_eq!(Provider::parse(Provider::telegram().as_str()), Some(Provider::telegram()));
+        assert_eq!(Provider::parse("google").unwrap().as_str(), "google");
+        for bad in ["", "Google", "1st", "a b", "a/b", &"x".repeat(33)] {
+            assert_eq!(Provider::parse(bad), None, "{bad}");
+        }
         let email = telegram_placeholder_email("424242");
         assert_eq!(email, "tg424242@telegram.invalid");
         assert!(crate::Email::parse(&email).is_ok());

@@ -1,5 +1,5 @@
-//! Outbound requests to addresses someone else chose (webhook receivers): an HTTP/1.1 POST
-//! client whose every connection goes through an address guard.
+//! Outbound requests to addresses someone else chose (webhook receivers, identity providers):
+//! an HTTP/1.1 POST and GET client whose every connection goes through an address guard.
 //!
 //! The guard sees the addresses the connection will actually use: a host name is resolved
 //! here ([`Resolve`]), every address it gives is judged, and only the ones allowed are handed
@@ -192,6 +192,21 @@ impl OutboundClient {
         headers: &[(&'static str, String)],
         body: Bytes,
     ) -> Result<OutboundAnswer, OutboundError> {
+        self.send(Method::POST, url, headers, body).await
+    }
+
+    /// GETs `url` with `headers`, under the same guard, deadline and cap as [`Self::post`].
+    pub async fn get(&self, url: &str, headers: &[(&'static str, String)]) -> Result<OutboundAnswer, OutboundError> {
+        self.send(Method::GET, url, headers, Bytes::new()).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: Bytes,
+    ) -> Result<OutboundAnswer, OutboundError> {
         let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| OutboundError::Url(e.to_string()))?;
         match uri.scheme_str() {
             Some("http" | "https") => {}
@@ -202,7 +217,7 @@ impl OutboundClient {
         if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
             (self.settings.guard)(ip).map_err(OutboundError::Refused)?;
         }
-        let mut req = Request::builder().method(Method::POST).uri(uri.clone());
+        let mut req = Request::builder().method(method).uri(uri.clone());
         for (name, value) in headers {
             let value = HeaderValue::from_str(value).map_err(|e| OutboundError::Url(format!("header {name}: {e}")))?;
             req = req.header(HeaderName::from_static(name), value);

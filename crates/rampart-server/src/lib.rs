@@ -24,6 +24,7 @@ pub mod http_metrics;
 #[cfg(test)]
 mod layer_tests;
 pub mod limits;
+pub mod oauth_transport;
 pub mod openapi;
 pub mod request_id;
 pub mod router;

@@ -73,6 +73,8 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::webauthn::passkey_start))
         .routes(routes!(routes::webauthn::passkey_finish))
         .routes(routes!(routes::federation::telegram_login))
+        .routes(routes!(routes::oauth::start))
+        .routes(routes!(routes::oauth::callback, routes::oauth::callback_post))
         .routes(routes!(routes::federation::link_telegram))
         .routes(routes!(routes::federation::list))
         .routes(routes!(routes::federation::unlink))

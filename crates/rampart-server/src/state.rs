@@ -24,6 +24,17 @@ pub struct Inner {
     pub(crate) openapi_json: String,
     /// The web pages' branding, assets and text.
     pub ui: crate::ui::Ui,
+    /// The guarded client requests to identity providers go through.
+    pub providers: Providers,
+}
+
+/// The way to identity providers ([`crate::oauth_transport::OAuthTransport`]).
+pub struct Providers(pub Arc<dyn rampart_core::services::oauth::ProviderHttp>);
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Providers")
+    }
 }
 
 impl Deref for AppState {
@@ -73,6 +84,10 @@ impl AppState {
         let openapi_json = crate::openapi::render(&crate::router::openapi_doc());
         let mut ui = crate::ui::Ui::new(&core.settings.ui);
         ui.config_redacted = config_redacted;
-        AppState(Arc::new(Inner { core, shield, built_in_proxy, openapi_json, ui }))
+        let providers = Providers(Arc::new(crate::oauth_transport::OAuthTransport::new(
+            &core,
+            rampart_proxy::outbound::system_resolver(),
+        )));
+        AppState(Arc::new(Inner { core, shield, built_in_proxy, openapi_json, ui, providers }))
     }
 }

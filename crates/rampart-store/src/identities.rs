@@ -66,6 +66,8 @@ pub struct NewFederatedUser {
     pub id: UserId,
     pub email: Email,
     pub name: Option<String>,
+    /// Only when the provider said it verified the address.
+    pub email_verified: bool,
     pub created_at: OffsetDateTime,
 }
 
@@ -93,6 +95,19 @@ impl Store {
             .rows_affected()
         });
         Ok(inserted == 1)
+    }
+
+    /// Deletes the claims of provider payloads that would be refused as stale anyway (run
+    /// hourly with the other purges; a claim also clears them as it goes).
+    pub async fn purge_federation_replays(&self, now: OffsetDateTime) -> Result<u64> {
+        let n = with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM federation_replays WHERE expires_at < $1")
+                .bind(Ts(now))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
     }
 
     /// The identity `provider` knows as `subject`, with the account it is linked to.
@@ -203,7 +218,7 @@ impl Store {
             .bind(new.id.0)
             .bind(new.email.as_str())
             .bind(new.name.as_deref())
-            .bind(false)
+            .bind(new.email_verified)
             .bind(Ts(new.created_at))
             .execute(&mut *tx)
             .await;
@@ -234,7 +249,7 @@ impl Store {
             email: new.email.clone(),
             name: new.name.clone(),
             roles: vec![RoleName::from_stored(role)],
-            email_verified: false,
+            email_verified: new.email_verified,
             disabled: false,
             created_at: new.created_at,
             password_changed_at: new.created_at,

@@ -19,6 +19,7 @@
 //! whose URL is missing fails instead of skipping.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod oidc;
 pub mod proxies;
 pub mod redis;
 pub mod smtp;

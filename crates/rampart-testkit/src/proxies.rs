@@ -34,7 +34,7 @@ pub const UPSTREAM_IN_CONFIG: &str = "http://127.0.0.1:8000";
 pub const APP_HOST: &str = "app.example.com";
 
 /// How long a child process gets to start listening.
-const START: Duration = Duration::from_secs(15);
+pub(crate) const START: Duration = Duration::from_secs(15);
 
 /// The upstream app, on the path the tests keep it at.
 pub fn echo_app_path() -> PathBuf {
@@ -57,9 +57,9 @@ pub fn proxy_client() -> reqwest::Client {
 
 /// A child process killed (and reaped) on drop.
 #[derive(Debug)]
-struct Running {
+pub(crate) struct Running {
     name: &'static str,
-    child: Child,
+    pub(crate) child: Child,
     /// A gentler signal first (nginx's master then stops its workers), SIGKILL after a while.
     stop_signal: Option<&'static str>,
 }
@@ -87,13 +87,13 @@ impl Drop for Running {
 }
 
 impl Running {
-    fn spawn(name: &'static str, cmd: &mut Command, stop_signal: Option<&'static str>) -> Running {
+    pub(crate) fn spawn(name: &'static str, cmd: &mut Command, stop_signal: Option<&'static str>) -> Running {
         let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}; see .ci/run"));
         Running { name, child, stop_signal }
     }
 
     /// Waits until `port` accepts connections; panics with `log` if the process exits first.
-    async fn wait_for(&mut self, port: u16, log: impl Fn() -> String) {
+    pub(crate) async fn wait_for(&mut self, port: u16, log: impl Fn() -> String) {
         let deadline = Instant::now() + START;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {

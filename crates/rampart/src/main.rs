@@ -56,6 +56,10 @@ enum Command {
     /// IP allow and block rules (`clear` is the break-glass when locked out).
     #[command(subcommand)]
     IpRules(ip_rules::IpRulesCommand),
+    /// Seal a secret for the configuration file with the master key (a provider's
+    /// `client_secret` or Apple `private_key`): reads it from standard input, prints
+    /// `sealed:v1.…`, which the configuration accepts in its place.
+    Seal,
     /// Print the OpenAPI 3.1 document of the HTTP API.
     Openapi,
     /// Print the version.
@@ -186,6 +190,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Config(ConfigCommand::Check) => config_check(&config),
+        Command::Seal => seal(&config),
         Command::Serve => runtime(config.log.clone(), LogTarget::Stdout, serve(config)),
         Command::Migrate => runtime(config.log.clone(), LogTarget::Stderr, migrate(config)),
         Command::Keys(KeysCommand::RotateSigning) => {
@@ -261,6 +266,18 @@ fn resolve_master_key(config: &Config) -> anyhow::Result<(rampart_domain::KeyRin
         KeyOrigin::Environment | KeyOrigin::File(_) => {}
     }
     Ok((key, origin))
+}
+
+/// `rampart seal`: the secret from standard input (a trailing newline dropped), sealed.
+fn seal(config: &Config) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    let (key, _) = resolve_master_key(config)?;
+    let mut secret = String::new();
+    std::io::stdin().read_to_string(&mut secret).context("cannot read the secret from standard input")?;
+    let secret = secret.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&secret);
+    anyhow::ensure!(!secret.is_empty(), "nothing to seal: give the secret on standard input");
+    println!("{}", rampart_core::services::oauth::seal_secret(&key, secret));
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -39,6 +39,12 @@ def _headers(token: str | None, api_key: str | None, csrf: str | None) -> dict[s
     return h
 
 
+def redirect_of(res: httpx.Response) -> JsonObject:
+    """A redirect's target and the cookies it set (``Set-Cookie`` values, name=value only)."""
+    cookies = [c.split(";", 1)[0] for c in res.headers.get_list("set-cookie")]
+    return {"location": res.headers.get("location"), "cookies": cookies}
+
+
 def result(res: httpx.Response, raw: bool = False) -> Any:
     if res.status_code >= 400:
         try:
@@ -99,8 +105,11 @@ class AsyncBase:
         params: Mapping[str, str] | None = None,
         raw: bool = False,
         content_type: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        redirect: bool = False,
     ) -> Any:
         headers = dict(self._auth.headers())
+        headers.update(extra_headers or {})
         content: bytes | None = None
         if content_type is not None:
             import json as _json
@@ -120,6 +129,8 @@ class AsyncBase:
             )
         except httpx.HTTPError as e:
             raise Unavailable(f"Rampart did not answer {method} {path}: {e}") from e
+        if redirect and res.status_code in (302, 303):
+            return redirect_of(res)
         return result(res, raw)
 
     async def _json(self, method: str, path: str, **kw: Any) -> JsonObject:
@@ -167,8 +178,11 @@ class SyncBase:
         params: Mapping[str, str] | None = None,
         raw: bool = False,
         content_type: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        redirect: bool = False,
     ) -> Any:
         headers = dict(self._auth.headers())
+        headers.update(extra_headers or {})
         content: bytes | None = None
         if content_type is not None:
             import json as _json
@@ -188,6 +202,8 @@ class SyncBase:
             )
         except httpx.HTTPError as e:
             raise Unavailable(f"Rampart did not answer {method} {path}: {e}") from e
+        if redirect and res.status_code in (302, 303):
+            return redirect_of(res)
         return result(res, raw)
 
     def _json(self, method: str, path: str, **kw: Any) -> JsonObject:

@@ -29,6 +29,9 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "passkey_start": ("POST", "/v1/auth/passkey/start"),
     "passkey_finish": ("POST", "/v1/auth/passkey/finish"),
     "telegram_login": ("POST", "/v1/auth/telegram"),
+    "oauth_start": ("GET", "/v1/auth/oauth/{provider}/start"),
+    "oauth_callback": ("GET", "/v1/auth/oauth/{provider}/callback"),
+    "oauth_callback_post": ("POST", "/v1/auth/oauth/{provider}/callback"),
     "refresh": ("POST", "/v1/auth/refresh"),
     "logout": ("POST", "/v1/auth/logout"),
     "csrf": ("GET", "/v1/auth/csrf"),
@@ -197,6 +200,39 @@ class AsyncRampartClient(AsyncBase):
         present). The TokenResponse, or ``{"mfa_required": true, ...}`` as ``login`` answers."""
         return await self._json(
             "POST", "/v1/auth/telegram", json=dict(widget), params=query(session="cookie") if cookie else None
+        )
+
+    async def oauth_start(
+        self, provider: str, *, rd: str | None = None, mode: str | None = None
+    ) -> JsonObject:
+        """Starts a sign-in with a configured provider (``mode="link"``: link it to the signed-in
+        account). ``{"location": <the provider's authorization URL>, "cookies": [flow cookie]}``:
+        the browser goes there, and brings the flow cookie back to the callback."""
+        answer = await self._call(
+            "GET",
+            f"/v1/auth/oauth/{_seg(provider)}/start",
+            params=query(rd=rd, mode=mode),
+            redirect=True,
+        )
+        return dict(answer)
+
+    async def oauth_callback(self, provider: str, params: JsonObject, flow_cookie: str) -> JsonObject:
+        """Finishes the flow with the provider's redirect parameters (``code``, ``state``) and
+        the flow cookie (``name=value``): tokens, ``mfa_required``, or the linked identity."""
+        return await self._json(
+            "GET",
+            f"/v1/auth/oauth/{_seg(provider)}/callback",
+            params={k: str(v) for k, v in params.items()},
+            extra_headers={"accept": "application/json", "cookie": flow_cookie},
+        )
+
+    async def oauth_callback_post(self, provider: str, form: JsonObject, flow_cookie: str) -> JsonObject:
+        """As ``oauth_callback``, for a provider answering with a form post (Apple)."""
+        return await self._json(
+            "POST",
+            f"/v1/auth/oauth/{_seg(provider)}/callback",
+            data={k: str(v) for k, v in form.items()},
+            extra_headers={"accept": "application/json", "cookie": flow_cookie},
         )
 
     async def refresh(self, refresh_token: str) -> JsonObject:

@@ -91,6 +91,37 @@ class RampartClient(SyncBase):
             "POST", "/v1/auth/telegram", json=dict(widget), params=query(session="cookie") if cookie else None
         )
 
+    def oauth_start(self, provider: str, *, rd: str | None = None, mode: str | None = None) -> JsonObject:
+        """Starts a sign-in with a configured provider (``mode="link"``: link it to the signed-in
+        account). ``{"location": <the provider's authorization URL>, "cookies": [flow cookie]}``:
+        the browser goes there, and brings the flow cookie back to the callback."""
+        answer = self._call(
+            "GET",
+            f"/v1/auth/oauth/{_seg(provider)}/start",
+            params=query(rd=rd, mode=mode),
+            redirect=True,
+        )
+        return dict(answer)
+
+    def oauth_callback(self, provider: str, params: JsonObject, flow_cookie: str) -> JsonObject:
+        """Finishes the flow with the provider's redirect parameters (``code``, ``state``) and
+        the flow cookie (``name=value``): tokens, ``mfa_required``, or the linked identity."""
+        return self._json(
+            "GET",
+            f"/v1/auth/oauth/{_seg(provider)}/callback",
+            params={k: str(v) for k, v in params.items()},
+            extra_headers={"accept": "application/json", "cookie": flow_cookie},
+        )
+
+    def oauth_callback_post(self, provider: str, form: JsonObject, flow_cookie: str) -> JsonObject:
+        """As ``oauth_callback``, for a provider answering with a form post (Apple)."""
+        return self._json(
+            "POST",
+            f"/v1/auth/oauth/{_seg(provider)}/callback",
+            data={k: str(v) for k, v in form.items()},
+            extra_headers={"accept": "application/json", "cookie": flow_cookie},
+        )
+
     def refresh(self, refresh_token: str) -> JsonObject:
         return self._json("POST", "/v1/auth/refresh", json=body(refresh_token=refresh_token))
 

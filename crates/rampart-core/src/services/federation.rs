@@ -1,7 +1,7 @@
 //! Federation: signing in with an identity another service vouches for, and the identities
-//! linked to an account. Today the Telegram Login Widget; OpenID Connect and OAuth2 providers
-//! will reach [`sign_in`] and [`link`] the same way once their flow has produced an
-//! [`ExternalIdentity`].
+//! linked to an account: the Telegram Login Widget here; OpenID Connect and OAuth2 providers
+//! reach [`sign_in`] and [`link_to`] the same way once their flow (`services::oauth`) has
+//! produced an [`ExternalIdentity`].
 //!
 //! A sign-in is throttled per client address like a passkey login (failures count toward the
 //! login throttle), checks the provider's signature ([`rampart_domain::federation`]), refuses
@@ -27,11 +27,17 @@ use std::collections::BTreeMap;
 /// The Telegram Login Widget's fields as received (`id`, `auth_date` and the rest as text).
 pub type TelegramFields = BTreeMap<String, String>;
 
-fn event(state: &App, ctx: &RequestContext, action: Action, outcome: Outcome, provider: Provider) -> SecurityEvent {
+pub(crate) fn event(
+    state: &App,
+    ctx: &RequestContext,
+    action: Action,
+    outcome: Outcome,
+    provider: &Provider,
+) -> SecurityEvent {
     ctx.event(&state.events, action, outcome).details(serde_json::json!({ "provider": provider.as_str() }))
 }
 
-fn with_detail(mut ev: SecurityEvent, key: &str, value: serde_json::Value) -> SecurityEvent {
+pub(crate) fn with_detail(mut ev: SecurityEvent, key: &str, value: serde_json::Value) -> SecurityEvent {
     if let Some(map) = ev.details.as_object_mut() {
         map.insert(key.to_string(), value);
     }
@@ -52,7 +58,7 @@ async fn checked_telegram(
     };
     let now = state.clock.now();
     let refuse = |reason: &str, outcome: Outcome| {
-        let ev = event(state, ctx, action, outcome, Provider::Telegram).severity(Severity::Warning);
+        let ev = event(state, ctx, action, outcome, &Provider::telegram()).severity(Severity::Warning);
         let ev = with_detail(ev, "reason", reason.into());
         match actor {
             Some(u) => ev.actor(Actor::User(u.0)).resource(Resource::new("user", u)),
@@ -68,7 +74,7 @@ async fn checked_telegram(
     };
     // Claimed until it would be stale anyway; the second presentation of a payload is refused.
     let until = login.auth_date + telegram.max_age + federation::MAX_CLOCK_SKEW;
-    if !state.store.claim_federation_nonce(Provider::Telegram.as_str(), &login.hash, until, now).await? {
+    if !state.store.claim_federation_nonce(Provider::TELEGRAM, &login.hash, until, now).await? {
         state.events.record(refuse("replayed", Outcome::Denied)).await?;
         return Err(ServiceError::FederatedLoginReplayed);
     }
@@ -109,7 +115,7 @@ pub async fn sign_in(
     identity: &ExternalIdentity,
     mode: SessionMode,
 ) -> Result<LoginOutcome, ServiceError> {
-    let provider = identity.provider;
+    let provider = &identity.provider;
     let now = state.clock.now();
     let user = match state.store.identity_by_subject(provider.as_str(), &identity.subject).await? {
         Some(linked) => {
@@ -117,6 +123,7 @@ pub async fn sign_in(
             state.store.get_user(linked.user_id).await?.ok_or(ServiceError::InvalidTelegramLogin)?
         }
         None if state.settings.federation.auto_register => register(state, ctx, identity).await?,
+        // An address another account has is never taken over by a new account.
         None => {
             let ev = event(state, ctx, Action::FederatedLogin, Outcome::Denied, provider);
             state.events.record(with_detail(ev, "reason", "not_linked".into())).await?;
@@ -142,17 +149,25 @@ pub async fn sign_in(
 /// A new account for an unknown identity (`federation.auto_register`): no password, the
 /// provider's name, an address the provider gave or a placeholder that is never mailed.
 async fn register(state: &App, ctx: &RequestContext, identity: &ExternalIdentity) -> Result<User, ServiceError> {
-    let address = match identity.provider {
-        Provider::Telegram => federation::telegram_placeholder_email(&identity.subject),
+    // The provider's address (verified only when the provider says so), else a placeholder
+    // under `.invalid` that is never mailed.
+    let given = identity.email.as_deref().and_then(|e| Email::parse(e).ok());
+    let email_verified = given.is_some() && identity.email_verified;
+    let email = match given {
+        Some(email) => email,
+        None if identity.provider.is_telegram() => {
+            Email::parse(&federation::telegram_placeholder_email(&identity.subject)).map_err(ServiceError::internal)?
+        }
+        None => Email::parse(&federation::placeholder_email(identity.provider.as_str(), &identity.subject))
+            .map_err(ServiceError::internal)?,
     };
-    let email = Email::parse(&address).map_err(ServiceError::internal)?;
     let name = identity
         .display_name
         .as_deref()
         .map(|n| n.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect::<String>())
         .filter(|n| !n.trim().is_empty());
     let id = UserId(uuid::Uuid::now_v7());
-    let new = NewFederatedUser { id, email, name, created_at: state.clock.now() };
+    let new = NewFederatedUser { id, email, name, email_verified, created_at: state.clock.now() };
     let ev = ctx
         .event(&state.events, Action::UserCreated, Outcome::Success)
         .actor(Actor::User(id.0))
@@ -161,6 +176,10 @@ async fn register(state: &App, ctx: &RequestContext, identity: &ExternalIdentity
     let user = match state.store.create_federated_user(&new, identity, &ev).await {
         Ok(user) => user,
         // The same identity signed up concurrently: one account won; sign the identity in to it.
+        // The address is another account's (it appeared meanwhile): never taken over.
+        Err(rampart_store::StoreError::EmailTaken) if identity.email.is_some() => {
+            return Err(ServiceError::FederationLinkRequired);
+        }
         Err(rampart_store::StoreError::Conflict(_) | rampart_store::StoreError::EmailTaken) => {
             let linked = state
                 .store
@@ -200,10 +219,44 @@ pub async fn link(
     auth: &Authenticated,
     identity: &ExternalIdentity,
 ) -> Result<LinkedIdentity, ServiceError> {
-    let user = auth.user_id;
-    let ev = event(state, ctx, Action::IdentityLinked, Outcome::Success, identity.provider)
+    link_to(state, ctx, auth.user_id, identity).await
+}
+
+/// Links an identity to the account of a provider's verified e-mail address
+/// (`federation.trust_email_for_linking`); the event says so.
+pub(crate) async fn link_by_verified_email(
+    state: &App,
+    ctx: &RequestContext,
+    user: UserId,
+    identity: &ExternalIdentity,
+) -> Result<LinkedIdentity, ServiceError> {
+    link_with(state, ctx, user, identity, Some("verified_email")).await
+}
+
+/// Links an identity to `user`, who proved to be signed in (a live, recent session).
+pub(crate) async fn link_to(
+    state: &App,
+    ctx: &RequestContext,
+    user: UserId,
+    identity: &ExternalIdentity,
+) -> Result<LinkedIdentity, ServiceError> {
+    link_with(state, ctx, user, identity, None).await
+}
+
+async fn link_with(
+    state: &App,
+    ctx: &RequestContext,
+    user: UserId,
+    identity: &ExternalIdentity,
+    via: Option<&str>,
+) -> Result<LinkedIdentity, ServiceError> {
+    let ev = event(state, ctx, Action::IdentityLinked, Outcome::Success, &identity.provider)
         .actor(Actor::User(user.0))
         .resource(Resource::new("user", user));
+    let ev = match via {
+        Some(via) => with_detail(ev, "via", via.into()),
+        None => ev,
+    };
     match state.store.link_identity(user, identity, state.clock.now(), &ev).await? {
         LinkOutcome::Linked(linked) => {
             let ev = with_detail(ev, "identity", linked.id.to_string().into());
@@ -212,7 +265,7 @@ pub async fn link(
         }
         LinkOutcome::AlreadyLinked(linked) => Ok(linked),
         LinkOutcome::LinkedElsewhere => {
-            let refused = event(state, ctx, Action::IdentityLinked, Outcome::Denied, identity.provider)
+            let refused = event(state, ctx, Action::IdentityLinked, Outcome::Denied, &identity.provider)
                 .severity(Severity::Warning)
                 .actor(Actor::User(user.0))
                 .resource(Resource::new("user", user));

@@ -1,5 +1,5 @@
 //! Housekeeping: the hourly purge of what is past its retention (`[retention]`): ended
-//! sessions, spent tokens and ceremonies, stale throttle counters, expired IP rules, webhook
+//! sessions, spent tokens and ceremonies, claimed federation payloads and flows past their life, stale throttle counters, expired IP rules, webhook
 //! delivery logs, sent mail, bulk exports' records, API-key usage, audit events. Each run is one `retention.purged`
 //! event with the rows deleted per class.
 
@@ -26,6 +26,7 @@ pub async fn purge(state: &App) {
     note("ended_sessions_and_tokens", state.store.purge_ended(now, r.ended_sessions).await);
     note("mfa_challenges", state.store.purge_mfa_challenges(now - r.expired_tokens).await);
     note("webauthn_ceremonies", state.store.purge_webauthn_challenges(now - r.expired_tokens).await);
+    note("federation_replays", state.store.purge_federation_replays(now).await);
     note("login_counters", state.store.purge_throttle(now, state.settings.login.counter_lifetime).await);
     note("expired_ip_rules", state.store.purge_ip_rules(now - r.expired_ip_rules).await);
     note("webhook_deliveries", state.store.purge_webhook_deliveries(now - r.webhook_deliveries).await);

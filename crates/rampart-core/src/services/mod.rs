@@ -22,6 +22,7 @@ pub mod master_keys;
 pub mod mfa;
 mod notices;
 pub mod notifications;
+pub mod oauth;
 pub mod passwords;
 pub mod privacy;
 pub mod registration;

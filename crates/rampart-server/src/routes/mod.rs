@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod ip_rules;
 pub mod me;
 pub mod mfa;
+pub mod oauth;
 pub mod paging;
 pub mod service;
 pub mod tokens;

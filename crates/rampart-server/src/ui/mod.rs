@@ -19,6 +19,7 @@ mod admin;
 pub mod assets;
 pub mod i18n;
 mod pages;
+pub(crate) use pages::federated;
 pub mod redirect;
 pub mod theme;
 

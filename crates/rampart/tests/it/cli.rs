@@ -574,3 +574,28 @@ async fn the_reviewed_audit_rewrite_is_caught_whole_and_step_by_step() {
         println!("{name}: {}", report["fault"]);
     }
 }
+
+/// `rampart seal`: a secret from standard input, sealed with the master key, which the
+/// server opens (`rampart_core::services::oauth::CONFIG_SECRET_AAD`); nothing is echoed.
+#[test]
+fn seal_seals_a_secret_from_stdin_with_the_master_key() {
+    let cli = Cli::new();
+    let key = rampart_domain::MasterKey::from_bytes([9u8; 32]);
+    let env = [("RAMPART_MASTER_KEY", key.encode())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = cli.run(&["seal"], &env, Some("gh-client-s3cret\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sealed = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let body = sealed.strip_prefix("sealed:").expect("sealed: prefix");
+    assert!(!sealed.contains("s3cret") && !String::from_utf8_lossy(&out.stderr).contains("s3cret"));
+    let opened = key.open(body, rampart_core::services::oauth::CONFIG_SECRET_AAD).unwrap();
+    assert_eq!(opened, b"gh-client-s3cret", "the trailing newline is not part of the secret");
+    // Another key cannot open it; nothing on stdin is refused.
+    assert!(
+        rampart_domain::MasterKey::from_bytes([8u8; 32])
+            .open(body, rampart_core::services::oauth::CONFIG_SECRET_AAD)
+            .is_err()
+    );
+    let out = cli.run(&["seal"], &env, Some(""));
+    assert_eq!(out.status.code(), Some(1));
+}

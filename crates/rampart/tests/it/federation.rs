@@ -330,3 +330,412 @@ async fn telegram_sign_in_is_rate_limited_like_login() {
     assert_eq!(&statuses[..10], &[401; 10], "{statuses:?}");
     assert_eq!(statuses[11], 429, "{statuses:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// OpenID Connect, against a certified provider (panva's oidc-provider, `rampart_testkit::oidc`):
+// the browser's part of the flow is real HTTP with the provider's cookies kept; the flow cookie
+// Rampart sets is sent back by hand (it is `Secure`, and these requests are plain loopback HTTP).
+
+mod oidc {
+    use super::PW;
+    use rampart_domain::{Action, Outcome};
+    use rampart_testkit::oidc::TestIdp;
+    use rampart_testkit::{TestApp, TestDb, claims};
+    use reqwest::Method;
+    use serde_json::{Value, json};
+
+    const FLOW: &str = "rampart_oauth_flow";
+    const CALLBACK: &str = "/v1/auth/oauth/test/callback";
+
+    async fn app_on(db: TestDb, idp: &TestIdp, f: impl FnOnce(&mut rampart_config::Config)) -> TestApp {
+        let app = TestApp::spawn_with(db, |c| {
+            c.login.delay_base_ms = 0;
+            c.federation.allow_networks = vec!["127.0.0.1/32".into()];
+            c.federation.providers.push(idp.provider("test"));
+            f(c);
+        })
+        .await;
+        idp.setup(&[app.url(CALLBACK)]).await;
+        app
+    }
+
+    async fn app_with(idp: &TestIdp, f: impl FnOnce(&mut rampart_config::Config)) -> TestApp {
+        app_on(TestDb::fresh().await, idp, f).await
+    }
+
+    /// `GET …/start`: (the provider's authorization URL, the flow cookie's value, its header).
+    async fn start(app: &TestApp, query: &str, bearer: Option<&str>) -> (String, String, String) {
+        start_at(app, "test", query, bearer).await
+    }
+
+    async fn start_at(app: &TestApp, provider: &str, query: &str, bearer: Option<&str>) -> (String, String, String) {
+        let mut req = app.client.get(app.url(&format!("/v1/auth/oauth/{provider}/start{query}")));
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 302, "{:?}", res.text().await);
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        let set = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with(&format!("{FLOW}=")))
+            .expect("the flow cookie");
+        let value = set.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+        (location, value, set)
+    }
+
+    fn param(url: &str, name: &str) -> Option<String> {
+        url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
+    /// The callback with the flow cookie, asking for JSON: (status, body).
+    async fn finish(app: &TestApp, back: &str, flow: Option<&str>) -> (u16, Value) {
+        let mut req = app.client.get(back).header("accept", "application/json");
+        if let Some(flow) = flow {
+            req = req.header("cookie", format!("{FLOW}={flow}"));
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A whole sign-in through the provider: (status, body).
+    async fn sign_in(app: &TestApp, idp: &TestIdp) -> (u16, Value) {
+        let (to, flow, _) = start(app, "", None).await;
+        let back = idp.authorize(&to).await;
+        finish(app, &back, Some(&flow)).await
+    }
+
+    fn person(sub: &str, email: &str, verified: bool) -> Value {
+        json!({"sub": sub, "email": email, "email_verified": verified, "name": "Ada Lovelace"})
+    }
+
+    async fn identities(app: &TestApp, token: &str) -> Vec<Value> {
+        let (s, list) = app.get_bearer("/v1/me/identities", token).await;
+        assert_eq!(s, 200, "{list}");
+        list["items"].as_array().unwrap().clone()
+    }
+
+    fn reasons(events: &[rampart_domain::SecurityEvent]) -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.action == Action::FederatedLogin && e.outcome != Outcome::Success)
+            .map(|e| e.details["reason"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_first_sign_in_creates_the_account_links_the_identity_and_is_audited() {
+        let idp = TestIdp::start().await;
+        rampart_testkit::for_each_backend!(|db| {
+            let app = app_on(db, &idp, |c| c.federation.auto_register = true).await;
+            idp.account(person("idp-ada", "ada@example.com", true)).await;
+
+            let (to, flow, set) = start(&app, "?rd=/ui/account/security", None).await;
+            // Authorization code with PKCE S256, state, nonce, the exact redirect URI.
+            assert!(to.starts_with(&format!("{}/auth?", idp.issuer())), "{to}");
+            assert_eq!(param(&to, "response_type").as_deref(), Some("code"));
+            assert_eq!(param(&to, "code_challenge_method").as_deref(), Some("S256"));
+            assert_eq!(param(&to, "code_challenge").map(|c| c.len()), Some(43));
+            assert_eq!(param(&to, "redirect_uri"), Some(app.url(CALLBACK)));
+            assert!(param(&to, "state").is_some_and(|s| s.len() >= 43) && param(&to, "nonce").is_some(), "{to}");
+            // The flow cookie: sealed (no secret readable in it), short-lived, HttpOnly, Lax.
+            for part in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/v1/auth/oauth/", "Max-Age=600"] {
+                assert!(set.contains(part), "{part}: {set}");
+            }
+            assert!(!flow.contains(&param(&to, "state").unwrap()), "the state is not readable in the cookie");
+
+            let back = idp.authorize(&to).await;
+            assert!(back.starts_with(&app.url(CALLBACK)), "{back}");
+            let (s, tokens) = finish(&app, &back, Some(&flow)).await;
+            assert_eq!(s, 200, "{tokens}");
+            let access = tokens["access_token"].as_str().unwrap().to_string();
+            assert_eq!(claims(&access)["amr"], json!(["fed"]));
+            let (_, me) = app.me(&access).await;
+            assert_eq!(
+                (me["user"]["email"].as_str(), me["user"]["email_verified"].as_bool()),
+                (Some("ada@example.com"), Some(true)),
+                "{me}"
+            );
+            let linked = identities(&app, &access).await;
+            assert_eq!(linked.len(), 1);
+            assert_eq!(
+                (linked[0]["provider"].as_str(), linked[0]["subject"].as_str()),
+                (Some("test"), Some("idp-ada"))
+            );
+
+            let created = app.wait_for_event(Action::UserCreated).await;
+            assert_eq!(created.details["provider"], "test");
+            let signed = app.wait_for_event(Action::FederatedLogin).await;
+            assert_eq!((signed.outcome, &signed.details["provider"]), (Outcome::Success, &json!("test")));
+
+            // Again: the same account, through the link.
+            let (s, again) = sign_in(&app, &idp).await;
+            assert_eq!(s, 200, "{again}");
+            assert_eq!(claims(again["access_token"].as_str().unwrap())["sub"], claims(&access)["sub"]);
+            // Its only way in cannot be unlinked.
+            let id = linked[0]["id"].as_str().unwrap();
+            let (s, body) = app.send_bearer(Method::DELETE, &format!("/v1/me/identities/{id}"), &access, None).await;
+            assert_eq!((s, body["code"].as_str()), (409, Some("last_sign_in_method")), "{body}");
+
+            // A browser (no JSON asked): the session cookie, then on to the vetted rd.
+            let (to, flow, _) = start(&app, "?rd=/ui/account/security", None).await;
+            let back = idp.authorize(&to).await;
+            let res = app.client.get(&back).header("cookie", format!("{FLOW}={flow}")).send().await.unwrap();
+            assert_eq!(res.status(), 302);
+            assert_eq!(res.headers()["location"], "/ui/account/security");
+            let cookies: Vec<&str> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+            assert!(cookies.iter().any(|c| c.starts_with("__Host-rampart_session=")), "{cookies:?}");
+            assert!(
+                cookies.iter().any(|c| c.starts_with(&format!("{FLOW}=;")) && c.contains("Max-Age=0")),
+                "{cookies:?}"
+            );
+            // An rd elsewhere is replaced by the account page.
+            let (to, flow, _) = start(&app, "?rd=https://evil.example/x", None).await;
+            let back = idp.authorize(&to).await;
+            let res = app.client.get(&back).header("cookie", format!("{FLOW}={flow}")).send().await.unwrap();
+            assert_eq!((res.status().as_u16(), res.headers()["location"].to_str().unwrap()), (302, "/ui/account"));
+        });
+    }
+
+    #[tokio::test]
+    async fn a_wrong_state_a_missing_flow_and_a_replayed_code_are_refused() {
+        let idp = TestIdp::start().await;
+        let app = app_with(&idp, |c| c.federation.auto_register = true).await;
+        idp.account(person("idp-sam", "sam@example.com", true)).await;
+
+        let (to1, flow1, _) = start(&app, "", None).await;
+        let (_, flow2, _) = start(&app, "", None).await;
+        let back1 = idp.authorize(&to1).await;
+        // Another flow's cookie (its state is not this one), none, and a forged one.
+        for flow in [Some(flow2.as_str()), None, Some("v1.0000000000000000.AAAA")] {
+            let (s, body) = finish(&app, &back1, flow).await;
+            assert_eq!((s, body["code"].as_str()), (400, Some("oauth_state_invalid")), "{body}");
+        }
+        // The right one works once; the same callback again is refused.
+        let (s, body) = finish(&app, &back1, Some(&flow1)).await;
+        assert_eq!(s, 200, "{body}");
+        let (s, body) = finish(&app, &back1, Some(&flow1)).await;
+        assert_eq!((s, body["code"].as_str()), (401, Some("federated_login_replayed")), "{body}");
+        // The spent code under a fresh flow's state: the provider refuses it at the token endpoint.
+        let (to3, flow3, _) = start(&app, "", None).await;
+        let code = param(&back1, "code").unwrap();
+        let state3 = param(&to3, "state").unwrap();
+        let forged = format!("{}?code={code}&state={state3}", app.url(CALLBACK));
+        let (s, body) = finish(&app, &forged, Some(&flow3)).await;
+        assert_eq!((s, body["code"].as_str()), (502, Some("provider_failed")), "{body}");
+        let events = app.events().await;
+        let r = reasons(&events);
+        for want in ["state_mismatch", "no_flow", "replayed", "provider_failed"] {
+            assert!(r.iter().any(|x| x == want), "{want}: {r:?}");
+        }
+        assert!(events.iter().filter(|e| e.action == Action::FederatedLogin).all(|e| e.details["provider"] == "test"));
+    }
+
+    #[tokio::test]
+    async fn id_tokens_failing_a_check_are_refused_and_sign_no_one_in() {
+        let idp = TestIdp::start().await;
+        let app = app_with(&idp, |c| c.federation.auto_register = true).await;
+        idp.account(person("idp-eve", "eve@example.com", true)).await;
+        for (mode, reason) in [
+            ("nonce", "wrong_nonce"),
+            ("expired", "expired"),
+            ("other_key", "bad_signature"),
+            ("alg_none", "algorithm_not_allowed"),
+            ("aud", "wrong_audience"),
+            ("iss", "wrong_issuer"),
+        ] {
+            idp.tamper(Some(mode)).await;
+            let (s, body) = sign_in(&app, &idp).await;
+            assert_eq!((s, body["code"].as_str()), (401, Some("invalid_id_token")), "{mode}: {body}");
+            assert!(body["detail"].as_str().unwrap().contains(reason), "{mode}: {body}");
+            let r = reasons(&app.events().await);
+            assert!(r.iter().any(|x| *x == format!("id_token_{reason}")), "{mode}: {r:?}");
+        }
+        assert!(app.state.store.identity_by_subject("test", "idp-eve").await.unwrap().is_none());
+        idp.tamper(None).await;
+        let (s, body) = sign_in(&app, &idp).await;
+        assert_eq!(s, 200, "the real id_token: {body}");
+    }
+
+    #[tokio::test]
+    async fn provider_errors_are_codes_for_the_api_and_messages_for_pages() {
+        let idp = TestIdp::start().await;
+        let app = app_with(&idp, |_| {}).await;
+        let (to, flow, _) = start(&app, "", None).await;
+        let state = param(&to, "state").unwrap();
+        let denied = format!("{}?error=access_denied&error_description=no&state={state}", app.url(CALLBACK));
+        let (s, body) = finish(&app, &denied, Some(&flow)).await;
+        assert_eq!((s, body["code"].as_str()), (403, Some("provider_denied")), "{body}");
+        // A browser gets the sign-in page with the reason, under the pages' CSP.
+        let res = app.client.get(&denied).header("cookie", format!("{FLOW}={flow}")).send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+        let page = res.text().await.unwrap();
+        assert!(page.contains("The provider did not sign you in."), "{page}");
+        // auto_register off: an unknown identity is refused, nothing is created.
+        idp.account(person("idp-new", "new@example.com", true)).await;
+        let (s, body) = sign_in(&app, &idp).await;
+        assert_eq!((s, body["code"].as_str()), (403, Some("identity_not_linked")), "{body}");
+        // An unknown provider.
+        let res = app.get("/v1/auth/oauth/nope/start").await;
+        assert_eq!(res.status(), 404);
+        // The sign-in page offers the provider.
+        let page = app.get("/ui/login?rd=/ui/account").await.text().await.unwrap();
+        assert!(page.contains("Sign in with Test IdP"), "{page}");
+        assert!(page.contains("/v1/auth/oauth/test/start?rd=%2Fui%2Faccount"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn an_unverified_address_is_not_marked_verified_and_never_links() {
+        let idp = TestIdp::start().await;
+        let app = app_with(&idp, |c| {
+            c.federation.auto_register = true;
+            c.federation.trust_email_for_linking = true;
+        })
+        .await;
+        let ada = app.create_user("ada@example.com", PW, &[]).await;
+        // The provider claims Ada's address without having verified it: refused, not linked.
+        idp.account(person("idp-mallory", "ada@example.com", false)).await;
+        let (s, body) = sign_in(&app, &idp).await;
+        assert_eq!((s, body["code"].as_str()), (409, Some("federation_link_required")), "{body}");
+        assert!(app.state.store.identity_by_subject("test", "idp-mallory").await.unwrap().is_none());
+        assert!(app.state.store.list_identities(ada.id).await.unwrap().is_empty());
+        assert!(reasons(&app.events().await).iter().any(|r| r == "email_unverified"));
+        // A new address the provider did not verify: the account is created, unverified.
+        idp.account(person("idp-newbie", "newbie@example.com", false)).await;
+        let (s, tokens) = sign_in(&app, &idp).await;
+        assert_eq!(s, 200, "{tokens}");
+        let (_, me) = app.me(tokens["access_token"].as_str().unwrap()).await;
+        assert_eq!(
+            (me["user"]["email"].as_str(), me["user"]["email_verified"].as_bool()),
+            (Some("newbie@example.com"), Some(false))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_existing_account_is_linked_only_with_proof() {
+        let idp = TestIdp::start().await;
+        // Without trust_email_for_linking, even a verified address does not link.
+        let app = app_with(&idp, |c| c.federation.auto_register = true).await;
+        let ada = app.create_user("ada@example.com", PW, &[]).await;
+        idp.account(person("idp-ada", "ada@example.com", true)).await;
+        let (s, body) = sign_in(&app, &idp).await;
+        assert_eq!((s, body["code"].as_str()), (409, Some("federation_link_required")), "{body}");
+        assert!(app.state.store.list_identities(ada.id).await.unwrap().is_empty());
+
+        // Signed in, mode=link: linked to this account (whatever address the provider has).
+        let me = app.login("ada@example.com", PW).await;
+        let res = app.get("/v1/auth/oauth/test/start?mode=link").await;
+        assert_eq!(res.status(), 401, "mode=link needs a session");
+        idp.account(person("idp-ada", "ada.personal@example.org", true)).await;
+        let (to, flow, _) = start(&app, "?mode=link", Some(&me.access_token)).await;
+        let back = idp.authorize(&to).await;
+        let (s, linked) = finish(&app, &back, Some(&flow)).await;
+        assert_eq!(s, 200, "{linked}");
+        assert_eq!((linked["provider"].as_str(), linked["subject"].as_str()), (Some("test"), Some("idp-ada")));
+        let ev = app.wait_for_event(Action::IdentityLinked).await;
+        assert_eq!((ev.outcome, &ev.details["provider"]), (Outcome::Success, &json!("test")));
+        // Now the provider signs in to Ada's account, and the identity can be unlinked (she has
+        // a password), with its event.
+        let (s, tokens) = sign_in(&app, &idp).await;
+        assert_eq!(s, 200, "{tokens}");
+        assert_eq!(claims(tokens["access_token"].as_str().unwrap())["sub"], ada.id.0.to_string());
+        let id = linked["id"].as_str().unwrap();
+        let (s, _) = app.send_bearer(Method::DELETE, &format!("/v1/me/identities/{id}"), &me.access_token, None).await;
+        assert_eq!(s, 204);
+        let ev = app.wait_for_event(Action::IdentityUnlinked).await;
+        assert_eq!(ev.details["provider"], "test");
+
+        // With trust_email_for_linking, the provider's verified address links Ada's account.
+        let idp2 = TestIdp::start().await;
+        let trusting = app_with(&idp2, |c| {
+            c.federation.auto_register = true;
+            c.federation.trust_email_for_linking = true;
+        })
+        .await;
+        let bob = trusting.create_user("bob@example.com", PW, &[]).await;
+        idp2.account(person("idp-bob", "bob@example.com", true)).await;
+        let (s, tokens) = sign_in(&trusting, &idp2).await;
+        assert_eq!(s, 200, "{tokens}");
+        assert_eq!(claims(tokens["access_token"].as_str().unwrap())["sub"], bob.id.0.to_string());
+        let ev = trusting.wait_for_event(Action::IdentityLinked).await;
+        assert_eq!(ev.details["via"], "verified_email");
+    }
+
+    #[tokio::test]
+    async fn the_second_factor_still_applies_after_the_provider() {
+        let idp = TestIdp::start().await;
+        let app = app_with(&idp, |_| {}).await;
+        app.create_user("ann@example.com", PW, &[]).await;
+        let me = app.login("ann@example.com", PW).await;
+        idp.account(person("idp-ann", "ann@example.com", true)).await;
+        let (to, flow, _) = start(&app, "?mode=link", Some(&me.access_token)).await;
+        let (s, _) = finish(&app, &idp.authorize(&to).await, Some(&flow)).await;
+        assert_eq!(s, 200);
+        let (_, backup_codes) = crate::mfa::enable_totp(&app, &me.access_token, time::OffsetDateTime::now_utc()).await;
+        let (s, body) = sign_in(&app, &idp).await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(body["mfa_required"], true, "{body}");
+        let (s, done) = app
+            .post_json("/v1/auth/login/mfa", &json!({"mfa_token": body["mfa_token"], "backup_code": backup_codes[0]}))
+            .await;
+        assert_eq!(s, 200, "{done}");
+        assert_eq!(claims(done["access_token"].as_str().unwrap())["amr"], json!(["fed", "otp", "mfa"]));
+    }
+
+    /// A provider configured as plain OAuth2 (the same certified server, read through its
+    /// user-info endpoint and the claim mapping), its client secret sealed with the master key.
+    #[tokio::test]
+    async fn a_plain_oauth2_provider_with_a_sealed_secret_signs_in_through_user_info() {
+        let idp = TestIdp::start().await;
+        let ring: rampart_domain::KeyRing = rampart_testkit::test_master_key().into();
+        let sealed = rampart_core::services::oauth::seal_secret(&ring, rampart_testkit::oidc::CLIENT_SECRET);
+        assert!(sealed.starts_with("sealed:v1.") && !sealed.contains(rampart_testkit::oidc::CLIENT_SECRET));
+        let issuer = idp.issuer();
+        let app = TestApp::spawn_with(TestDb::fresh().await, |c| {
+            c.login.delay_base_ms = 0;
+            c.federation.auto_register = true;
+            c.federation.allow_networks = vec!["127.0.0.1/32".into()];
+            c.federation.providers.push(rampart_config::ProviderConfig {
+                name: "plain".into(),
+                kind: rampart_config::ProviderKind::Oauth2,
+                client_id: rampart_testkit::oidc::CLIENT_ID.into(),
+                client_secret: Some(rampart_config::SecretString::new(sealed)),
+                authorization_url: Some(format!("{issuer}/auth")),
+                token_url: Some(format!("{issuer}/token")),
+                userinfo_url: Some(format!("{issuer}/me")),
+                scopes: Some(vec!["openid".into(), "email".into(), "profile".into()]),
+                ..Default::default()
+            });
+        })
+        .await;
+        idp.setup(&[app.url("/v1/auth/oauth/plain/callback")]).await;
+        idp.account(person("idp-plain", "plain@example.com", true)).await;
+        let (to, flow, _) = start_at(&app, "plain", "", None).await;
+        assert!(param(&to, "nonce").is_none() && param(&to, "code_challenge").is_some(), "{to}");
+        let back = idp.authorize(&to).await;
+        let (s, tokens) = finish(&app, &back, Some(&flow)).await;
+        assert_eq!(s, 200, "{tokens}");
+        let access = tokens["access_token"].as_str().unwrap();
+        let (_, me) = app.me(access).await;
+        assert_eq!(
+            (me["user"]["email"].as_str(), me["user"]["email_verified"].as_bool()),
+            (Some("plain@example.com"), Some(true))
+        );
+        assert_eq!(identities(&app, access).await[0]["provider"], "plain");
+        // The id_token is not what an OAuth2 provider is read by: a forged one changes nothing.
+        idp.tamper(Some("other_key")).await;
+        let (s, body) = sign_in_at(&app, &idp, "plain").await;
+        assert_eq!(s, 200, "{body}");
+    }
+
+    async fn sign_in_at(app: &TestApp, idp: &TestIdp, provider: &str) -> (u16, Value) {
+        let (to, flow, _) = start_at(app, provider, "", None).await;
+        let back = idp.authorize(&to).await;
+        finish(app, &back, Some(&flow)).await
+    }
+}

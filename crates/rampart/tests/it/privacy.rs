@@ -214,6 +214,7 @@ async fn the_purge_deletes_what_is_past_its_retention_and_says_how_much() {
         "ended_sessions_and_tokens",
         "mfa_challenges",
         "webauthn_ceremonies",
+        "federation_replays",
         "login_counters",
         "expired_ip_rules",
         "webhook_deliveries",

@@ -1152,10 +1152,12 @@ async fn a_reseal_writes_only_over_the_value_it_read_and_the_first_root_key_wins
 
 fn telegram(subject: &str) -> rampart_domain::federation::ExternalIdentity {
     rampart_domain::federation::ExternalIdentity {
-        provider: rampart_domain::federation::Provider::Telegram,
+        provider: rampart_domain::federation::Provider::telegram(),
         subject: subject.into(),
         username: Some("ada".into()),
         display_name: Some("Ada L".into()),
+        email: None,
+        email_verified: false,
     }
 }
 
@@ -1178,6 +1180,7 @@ async fn identities_link_once_keep_the_last_way_in_and_go_with_the_account() {
             id: UserId(Uuid::now_v7()),
             email: Email::parse("tg1@telegram.invalid").unwrap(),
             name: Some("Ada L".into()),
+            email_verified: false,
             created_at: now(),
         };
         let user =

@@ -2,6 +2,8 @@
 //! before it: registration, e-mail verification, forgotten and expired passwords.
 
 use super::*;
+use axum::http::HeaderValue;
+use rampart_core::services::oauth::{Callback, Finished};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -20,16 +22,75 @@ pub struct LoginPage<'a> {
     /// Where a passkey sign-in (in the script) goes: the vetted `rd`.
     next: String,
     registration: bool,
+    /// "Sign in with …": one per configured provider.
+    providers: Vec<ProviderButton>,
+}
+
+/// A provider's sign-in link.
+#[derive(Debug)]
+pub struct ProviderButton {
+    href: String,
+    label: String,
 }
 
 fn login_form<'a>(state: &'a AppState, email: String, rd: Option<String>, notice: Option<Notice>) -> LoginPage<'a> {
+    let rd_param = rd
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .map(|r| format!("?rd={}", url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()))
+        .unwrap_or_default();
+    let providers = rampart_core::services::oauth::providers(state)
+        .into_iter()
+        .map(|(name, display)| ProviderButton {
+            href: format!("/v1/auth/oauth/{name}/start{rd_param}"),
+            label: state.ui.catalog.fill("login.with_provider", "provider", &display),
+        })
+        .collect();
     LoginPage {
         c: Chrome::public(state, "login.title").with(notice),
         email,
         next: redirect::after_sign_in(rd.as_deref(), &state.settings.gateway),
         rd: rd.unwrap_or_default(),
         registration: state.settings.accounts.registration,
+        providers,
     }
+}
+
+/// A provider's callback in a browser: the session cookie and on to `rd`, the step-up page
+/// for an account with a second factor, the account's security page after a link, or the
+/// sign-in page with the reason. Served under `/v1/auth/oauth/`, so the pages' CSP is set here.
+pub fn federated(state: &AppState, result: Result<Callback, ServiceError>) -> Response {
+    let mut res = match result {
+        Ok(Callback { finished: Finished::SignedIn(LoginOutcome::Session(issued)), rd }) => {
+            let mut res = signed_in(state, issued, rd.as_deref());
+            if res.status() == StatusCode::SEE_OTHER {
+                *res.status_mut() = StatusCode::FOUND;
+            }
+            res
+        }
+        Ok(Callback { finished: Finished::SignedIn(LoginOutcome::StepUp(required)), rd }) => {
+            html(StatusCode::OK, &step_up_page(state, required, rd, None, None))
+        }
+        Ok(Callback { finished: Finished::Linked(_), rd }) => {
+            let to = rd.unwrap_or_else(|| "/ui/account/security".to_string());
+            let mut res = see_other(&redirect::after_sign_in(Some(&to), &state.settings.gateway));
+            *res.status_mut() = StatusCode::FOUND;
+            res
+        }
+        Err(e) => {
+            let status = match e {
+                ServiceError::TooManyAttempts { .. } | ServiceError::RateLimited { .. } => {
+                    StatusCode::TOO_MANY_REQUESTS
+                }
+                _ => StatusCode::BAD_REQUEST,
+            };
+            html(status, &login_form(state, String::new(), None, Some(refusal(&state.ui, &e))))
+        }
+    };
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(crate::ui::PAGE_CSP));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// `/ui` itself: the account, or the sign-in page on the way to it.
