@@ -110,6 +110,10 @@ pub fn conform(doc: &mut serde_json::Value) {
                     continue;
                 }
                 if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
+                    if path.starts_with("/v1/auth/oauth/") {
+                        // A browser (not asking for JSON) is shown the sign-in page with the message.
+                        content.insert("text/html".into(), json!({ "schema": { "type": "string" } }));
+                    }
                     if path.starts_with("/v1/transit/") {
                         // Vault's `{errors}` as Vault clients expect, beside the layers' problems.
                         content.insert(PROBLEM.into(), problem_content()[PROBLEM].clone());
@@ -171,6 +175,21 @@ pub fn conform(doc: &mut serde_json::Value) {
             ] } } });
         }
     }
+    // The provider callback: JSON for a client that asks for it, a page (the step-up) for a
+    // browser.
+    for method in ["get", "post"] {
+        let pointer = format!("/paths/{}/{method}/responses/200", pointer_escape("/v1/auth/oauth/{provider}/callback"));
+        if let Some(ok) = doc.pointer_mut(&pointer) {
+            ok["content"] = json!({
+                "application/json": { "schema": { "oneOf": [
+                    { "$ref": "#/components/schemas/TokenResponse" },
+                    { "$ref": "#/components/schemas/MfaRequired" },
+                    { "$ref": "#/components/schemas/LinkedIdentityView" },
+                ] } },
+                "text/html": { "schema": { "type": "string" } },
+            });
+        }
+    }
     if let Some(schemes) = doc.pointer_mut("/components/securitySchemes").and_then(Value::as_object_mut) {
         schemes.insert(
             "csrf".into(),
@@ -200,6 +219,9 @@ fn problem_content() -> serde_json::Value {
 /// `{"errors": [...]}` (what Vault clients parse), for the refusals of the transit handlers.
 fn error_content(path: &str) -> serde_json::Value {
     let mut content = problem_content();
+    if path.starts_with("/v1/auth/oauth/") {
+        content["text/html"] = serde_json::json!({ "schema": { "type": "string" } });
+    }
     if path.starts_with("/v1/transit/") {
         content["application/json"] = serde_json::json!({ "schema": {
             "type": "object", "required": ["errors"],
@@ -272,6 +294,9 @@ fn operation_name(method: &str, path: &str) -> Option<&'static str> {
         ("post", "/v1/auth/refresh") => "refreshTokens",
         ("post", "/v1/auth/register") => "register",
         ("post", "/v1/auth/telegram") => "loginWithTelegram",
+        ("get", "/v1/auth/oauth/{provider}/start") => "startOAuthSignIn",
+        ("get", "/v1/auth/oauth/{provider}/callback") => "finishOAuthSignIn",
+        ("post", "/v1/auth/oauth/{provider}/callback") => "finishOAuthSignInFormPost",
         ("post", "/v1/auth/verify-email") => "verifyEmail",
         ("post", "/v1/authz/check") => "checkPermission",
         ("post", "/v1/csp-report") => "reportCspViolation",
