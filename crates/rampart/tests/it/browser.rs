@@ -39,7 +39,7 @@ fn journeys_in_chromium() {
     let dir = manifest.join("tests/browser");
     let shots = manifest.join("../../target/screenshots");
     let out = Command::new("python3")
-        .args(["-m", "unittest", "-v", "test_journeys", "test_pages", "test_admin"])
+        .args(["-m", "unittest", "-v", "test_journeys", "test_pages", "test_admin", "test_federation"])
         .current_dir(&dir)
         .env("RAMPART_BIN", env!("CARGO_BIN_EXE_rampart"))
         .env("SCREENSHOTS", &shots)
@@ -48,5 +48,5 @@ fn journeys_in_chromium() {
         .expect("python3 runs");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser journeys failed:\n{text}");
-    assert!(text.contains("Ran 5 tests"), "every journey ran:\n{text}");
+    assert!(text.contains("Ran 6 tests"), "every journey ran:\n{text}");
 }
