@@ -146,6 +146,11 @@ pub struct ProviderConfig {
     pub algorithms: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_auth: Option<TokenAuth>,
+    /// How the provider returns to the callback: `query` (a redirect) or `form_post` (a form the
+    /// browser posts, `response_mode=form_post`). Apple: always `form_post`; others: `query`
+    /// by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_mode: Option<String>,
     /// Apple: the team id, the key id and the `.p8` private key (PEM, may be sealed) the
     /// client secret JWT is signed with.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -317,6 +322,11 @@ impl ProviderConfig {
         let mut claims = ClaimMap::default();
         let mut form_post = false;
         let mut github_emails = None;
+        match self.response_mode.as_deref() {
+            None | Some("query") => {}
+            Some("form_post") => form_post = true,
+            Some(other) => p.push(format!("{at}.response_mode: {other:?} is not query or form_post")),
+        }
         let (endpoints, scopes, token_auth) = match self.kind {
             ProviderKind::Oidc => (oidc(need("issuer", &self.issuer, &mut p)), oidc_scopes, basic),
             ProviderKind::Oauth2 => {
@@ -343,6 +353,9 @@ impl ProviderConfig {
                 (Endpoints::Discovery { discovery: base, issuer, jwks_uri: self.jwks_uri.clone() }, oidc_scopes, basic)
             }
             ProviderKind::Apple => {
+                if self.response_mode.as_deref() == Some("query") {
+                    p.push(format!("{at}.response_mode: Apple answers only with form_post"));
+                }
                 form_post = true;
                 (oidc("https://appleid.apple.com".into()), strings(&["openid", "name", "email"]), post)
             }

@@ -132,7 +132,12 @@ impl TestIdp {
             }
             let status = res.status();
             let Some(location) = res.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string) else {
-                panic!("the provider answered {status} without a redirect: {}", res.text().await.unwrap_or_default());
+                let page = res.text().await.unwrap_or_default();
+                if let Some(form) = posted_form(&page) {
+                    // `response_mode=form_post`: the page a browser submits to the callback.
+                    return FORM_PREFIX.to_string() + &serde_json::to_string(&form).unwrap_or_default();
+                }
+                panic!("the provider answered {status} without a redirect: {page}");
             };
             url = if location.starts_with('/') { format!("{}{location}", self.issuer()) } else { location };
             if !url.starts_with(&self.issuer()) {
@@ -141,4 +146,35 @@ impl TestIdp {
         }
         panic!("the provider kept redirecting");
     }
+
+    /// [`TestIdp::authorize`] for `response_mode=form_post`: the form the provider's last page
+    /// posts, as (its action, its fields).
+    pub async fn authorize_form(&self, url: &str) -> (String, Vec<(String, String)>) {
+        let answer = self.authorize(url).await;
+        let form = answer.strip_prefix(FORM_PREFIX).unwrap_or_else(|| panic!("a redirect, not a form post: {answer}"));
+        serde_json::from_str(form).expect("the form")
+    }
+}
+
+const FORM_PREFIX: &str = "form:";
+
+/// The action and hidden fields of the auto-submitting form oidc-provider answers with in
+/// `form_post` mode (its own fixed markup: `<form method="post" action="…">` and
+/// `<input type="hidden" name="…" value="…"/>`).
+fn posted_form(page: &str) -> Option<(String, Vec<(String, String)>)> {
+    fn attr(tag: &str, name: &str) -> Option<String> {
+        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = tag[start..].find('"')? + start;
+        Some(tag[start..end].replace("&amp;", "&").replace("&#x2F;", "/").replace("&#x3D;", "="))
+    }
+    let form = &page[page.find("<form")?..];
+    let action = attr(&form[..form.find('>')?], "action")?;
+    let mut fields = Vec::new();
+    for input in form.split("<input").skip(1) {
+        let tag = &input[..input.find('>')?];
+        if let (Some(name), Some(value)) = (attr(tag, "name"), attr(tag, "value")) {
+            fields.push((name, value));
+        }
+    }
+    Some((action, fields))
 }

@@ -687,6 +687,47 @@ mod oidc {
         assert_eq!(claims(done["access_token"].as_str().unwrap())["amr"], json!(["fed", "otp", "mfa"]));
     }
 
+    /// `response_mode=form_post` (Apple's only mode): the provider's page posts the code and
+    /// state to the callback; the flow cookie is `SameSite=None` so a cross-site POST carries
+    /// it; the sign-in completes through `POST …/callback`, and the same form posted again (a
+    /// replayed code and state) is refused.
+    #[tokio::test]
+    async fn a_form_post_callback_signs_in_and_cannot_be_replayed() {
+        let idp = TestIdp::start().await;
+        let app = app_with(&idp, |c| {
+            c.federation.auto_register = true;
+            if let Some(p) = c.federation.providers.last_mut() {
+                p.response_mode = Some("form_post".into());
+            }
+        })
+        .await;
+        idp.account(person("idp-fp", "fp@example.com", true)).await;
+        let (to, flow, set) = start(&app, "", None).await;
+        assert_eq!(param(&to, "response_mode").as_deref(), Some("form_post"), "{to}");
+        assert!(set.contains("SameSite=None") && set.contains("Secure"), "{set}");
+        let (action, fields) = idp.authorize_form(&to).await;
+        assert_eq!(action, app.url(CALLBACK));
+        assert!(fields.iter().any(|(k, _)| k == "code") && fields.iter().any(|(k, _)| k == "state"), "{fields:?}");
+        let post = || {
+            app.client
+                .post(&action)
+                .header("accept", "application/json")
+                .header("cookie", format!("{FLOW}={flow}"))
+                .form(&fields)
+                .send()
+        };
+        let res = post().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let tokens: Value = res.json().await.unwrap();
+        let c = claims(tokens["access_token"].as_str().unwrap());
+        assert_eq!(c["amr"], json!(["fed"]), "{c}");
+        let res = post().await.unwrap();
+        assert_eq!(res.status(), 401, "the same state and code again");
+        let p: Value = res.json().await.unwrap();
+        assert_eq!(p["code"], "federated_login_replayed", "{p}");
+        assert!(app.state.settings.federation.providers.iter().all(|p| p.form_post));
+    }
+
     /// A provider configured as plain OAuth2 (the same certified server, read through its
     /// user-info endpoint and the claim mapping), its client secret sealed with the master key.
     #[tokio::test]
