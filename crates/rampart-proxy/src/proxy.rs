@@ -205,9 +205,8 @@ impl Proxy {
         };
 
         let status = answer.status();
-        pass.record(if status.is_server_error() { Outcome::Failure } else { Outcome::Success });
-
         if status == StatusCode::SWITCHING_PROTOCOLS {
+            pass.record(Outcome::Success);
             let Some((_, inbound)) = upgrade else {
                 // A switch nobody asked for (or that cannot be carried) is not passed on.
                 return Refusal::Unreachable.into_response();
@@ -216,7 +215,26 @@ impl Proxy {
         }
 
         let (head, incoming) = answer.into_parts();
-        let mut res = Response::new(ProxyBody::stream(incoming, settings.idle_timeout, slot));
+        let body = if incoming.is_end_stream() {
+            drop(slot);
+            ProxyBody::empty()
+        } else if declared_length(&head.headers).is_some_and(|n| n <= READ_AHEAD_MAX) {
+            // A small answer of known length is read whole first, as nginx's proxy buffering
+            // does: its head and body then leave in one write, and the upstream connection is
+            // free again before the client has read a byte. A body that breaks off or stalls
+            // is the upstream's failure, answered before anything reached the client.
+            match read_whole(incoming, settings.idle_timeout).await {
+                Ok(bytes) => {
+                    drop(slot);
+                    ProxyBody::full(bytes)
+                }
+                Err(failed) => return refuse(upstream, pass, failed),
+            }
+        } else {
+            ProxyBody::stream(incoming, settings.idle_timeout, slot)
+        };
+        pass.record(if status.is_server_error() { Outcome::Failure } else { Outcome::Success });
+        let mut res = Response::new(body);
         *res.status_mut() = head.status;
         *res.headers_mut() = headers::response_headers(&head.headers, false);
         res
@@ -251,6 +269,61 @@ impl Proxy {
             }
         }
     }
+}
+
+/// Answers declaring at most this many bytes are read whole before they are passed on.
+const READ_AHEAD_MAX: u64 = 64 * 1024;
+
+/// The `Content-Length` an answer declares (none when it is chunked or unparsable).
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return None;
+    }
+    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The whole of a small body, no chunk taking longer than `idle` to come. One chunk (the usual
+/// case) is passed on as it is, without a copy.
+async fn read_whole(mut body: hyper::body::Incoming, idle: std::time::Duration) -> Result<Bytes, Failed> {
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<bytes::BytesMut> = None;
+    loop {
+        // Polled once without a timer: a chunk already there costs no timer entry.
+        let ready =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut body).poll_frame(cx))).await;
+        let frame = match ready {
+            std::task::Poll::Ready(f) => f,
+            std::task::Poll::Pending => match tokio::time::timeout(idle, body.frame()).await {
+                Ok(f) => f,
+                Err(_) => return Err(Failed::Timeout("idle")),
+            },
+        };
+        let data = match frame {
+            None => break,
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "upstream response body broke off");
+                return Err(Failed::Broken);
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue, // trailers: none come with a declared length
+            },
+        };
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(data),
+            (Some(f), None) => {
+                let mut buf = bytes::BytesMut::with_capacity(f.len() + data.len());
+                buf.extend_from_slice(f);
+                buf.extend_from_slice(&data);
+                rest = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&data),
+        }
+    }
+    Ok(match (rest, first) {
+        (Some(buf), _) => buf.freeze(),
+        (None, first) => first.unwrap_or_default(),
+    })
 }
 
 /// GET, HEAD, OPTIONS, PUT and DELETE: the methods that may be sent twice.

@@ -427,6 +427,73 @@ async fn a_stalled_response_body_is_cut_off_after_the_idle_timeout() {
     assert_eq!(upstream.in_flight(), 0, "the slot is given back");
 }
 
+/// An upstream that declares `declared` bytes, sends "first chunk" and then nothing for 3 s.
+async fn stalling_upstream(declared: usize) -> SocketAddr {
+    upstream(move |_req| async move {
+        let (mut tx, body) = futures::channel::mpsc::channel::<Result<http_body::Frame<bytes::Bytes>, _>>(1);
+        tokio::spawn(async move {
+            tx.send(Ok(http_body::Frame::data(bytes::Bytes::from_static(b"first chunk")))).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let _ = tx.send(Ok(http_body::Frame::data(bytes::Bytes::from(vec![b'x'; declared - 11])))).await;
+        });
+        let body =
+            http_body_util::StreamBody::new(body.map(|r: Result<_, std::convert::Infallible>| r.map_err(Into::into)));
+        http::Response::builder()
+            .header("content-length", declared.to_string())
+            .body(BodyExt::boxed_unsync(body))
+            .unwrap()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_small_answer_is_read_whole_before_it_is_passed_on() {
+    // Declared and small: the proxy reads it all first, so a stall mid-body is the upstream's
+    // failure, answered 504 before anything reached the client, and counted by the breaker.
+    let settings = UpstreamSettings {
+        idle_timeout: Duration::from_millis(200),
+        breaker: BreakerSettings { consecutive_failures: 1, ..BreakerSettings::default() },
+        ..UpstreamSettings::default()
+    };
+    let (front, upstream) = proxied(stalling_upstream(64).await, settings).await;
+    let res = tokio::time::timeout(Duration::from_secs(2), get(front, "/")).await.expect("answered in time");
+    assert_eq!(res.status, 504);
+    let p = res.problem();
+    assert_eq!(p.code, "upstream_timeout");
+    assert!(p.detail.contains("idle"), "{}", p.detail);
+    assert_eq!(upstream.in_flight(), 0, "the slot is given back");
+    assert_eq!(upstream.state(), BreakerState::Open, "a body that stalls counts as a failure");
+
+    // A whole small answer holds no slot once its head is out, read or not by the client.
+    let (front, upstream) = proxied(echo_upstream().await, UpstreamSettings::default()).await;
+    let res = client().request(http::Request::get(format!("http://{front}/x")).body(empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(upstream.in_flight(), 0, "read whole: nothing left in flight");
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echo["target"], "/x");
+}
+
+#[tokio::test]
+async fn a_large_answer_streams_with_its_head_first() {
+    // Declared but over the read-ahead size: the head comes at once, the body as it arrives.
+    let settings = UpstreamSettings { idle_timeout: Duration::from_millis(200), ..UpstreamSettings::default() };
+    let (front, upstream) = proxied(stalling_upstream(1024 * 1024).await, settings).await;
+    let res = tokio::time::timeout(
+        Duration::from_secs(2),
+        client().request(http::Request::get(format!("http://{front}/")).body(empty()).unwrap()),
+    )
+    .await
+    .expect("head in time")
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut body = res.into_body();
+    assert_eq!(body.frame().await.unwrap().unwrap().into_data().unwrap(), "first chunk");
+    let rest = tokio::time::timeout(Duration::from_secs(2), body.collect()).await.expect("cut off in time");
+    assert!(rest.is_err(), "the body ends in an error, not quietly");
+    assert_eq!(upstream.in_flight(), 0, "the slot is given back");
+}
+
 #[tokio::test]
 async fn an_upstream_that_stops_reading_the_upload_answers_504() {
     // Accepts the connection, reads the head, then reads nothing more.

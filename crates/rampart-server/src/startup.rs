@@ -126,6 +126,17 @@ impl Application {
     }
 }
 
+/// The listener `serve_gracefully` accepts on: every connection with `TCP_NODELAY`, so an answer
+/// written in more than one piece (a streamed body, a proxied download) is not held back by
+/// Nagle's algorithm waiting for the client's delayed ACK.
+pub type NodelayListener = axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)>;
+
+fn set_nodelay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+    }
+}
+
 /// `axum::serve` with graceful shutdown bounded by `grace`.
 pub async fn serve_gracefully<M, S>(
     listener: TcpListener,
@@ -135,12 +146,12 @@ pub async fn serve_gracefully<M, S>(
 ) -> std::io::Result<()>
 where
     M: for<'a> tower::Service<
-            axum::serve::IncomingStream<'a, TcpListener>,
+            axum::serve::IncomingStream<'a, NodelayListener>,
             Error = std::convert::Infallible,
             Response = S,
         > + Send
         + 'static,
-    for<'a> <M as tower::Service<axum::serve::IncomingStream<'a, TcpListener>>>::Future: Send,
+    for<'a> <M as tower::Service<axum::serve::IncomingStream<'a, NodelayListener>>>::Future: Send,
     S: tower::Service<axum::extract::Request, Response = axum::response::Response, Error = std::convert::Infallible>
         + Clone
         + Send
@@ -148,6 +159,8 @@ where
     S::Future: Send,
 {
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    use axum::serve::ListenerExt as _;
+    let listener: NodelayListener = listener.tap_io(set_nodelay as fn(&mut tokio::net::TcpStream));
     let server = axum::serve(listener, make_service).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");

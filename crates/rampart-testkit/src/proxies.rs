@@ -11,9 +11,9 @@
 //!
 //! The proxies run the configurations the README shows, byte for byte: [`NGINX_SERVER`] and
 //! [`CADDYFILE`] are those files (`proxies/` beside this crate), with only the listening
-//! address, Rampart's address and the upstream's address replaced. The nginx file is a `server`
-//! block; the test wraps it in a minimal `nginx.conf` whose pid, logs and temporary files live
-//! in a temporary directory.
+//! address, Rampart's address and the upstream's address replaced. The nginx file is an
+//! `upstream` block (kept-alive connections to Rampart) and a `server` block; the test wraps it
+//! in a minimal `nginx.conf` whose pid, logs and temporary files live in a temporary directory.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -22,12 +22,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// The nginx `server` block the README shows (`proxies/nginx.conf`).
+/// The nginx `upstream` and `server` blocks the README shows (`proxies/nginx.conf`).
 pub const NGINX_SERVER: &str = include_str!("../proxies/nginx.conf");
 /// The Caddyfile the README shows (`proxies/Caddyfile`).
 pub const CADDYFILE: &str = include_str!("../proxies/Caddyfile");
-/// Rampart's address in the two files (its default `server.listen`).
+/// Rampart's address in the Caddyfile (its default `server.listen`).
 pub const RAMPART_IN_CONFIG: &str = "http://127.0.0.1:8080";
+/// Rampart's address in the nginx file's `upstream` block (kept-alive connections).
+pub const RAMPART_IN_NGINX: &str = "server 127.0.0.1:8080;";
 /// The app's address in the two files.
 pub const UPSTREAM_IN_CONFIG: &str = "http://127.0.0.1:8000";
 /// The host the two files serve; tests address the proxies by it ([`proxy_client`]).
@@ -256,10 +258,11 @@ async fn exited_on_a_taken_port(process: &mut Running, port: u16, log: &impl Fn(
     false
 }
 
-/// nginx: the README's `server` block in a minimal main configuration under `dir`.
+/// nginx: the README's `upstream` and `server` blocks in a minimal main configuration under `dir`.
 fn nginx(dir: &Path, port: u16, rampart: &str, upstream: &str) -> (Running, PathBuf) {
     let server = replace_once(NGINX_SERVER, "listen 80;", &format!("listen 127.0.0.1:{port};"));
-    let server = replace_once(&server, RAMPART_IN_CONFIG, rampart);
+    let rampart_addr = rampart.trim_start_matches("http://").trim_end_matches('/');
+    let server = replace_once(&server, RAMPART_IN_NGINX, &format!("server {rampart_addr};"));
     let server = replace_once(&server, UPSTREAM_IN_CONFIG, upstream);
     let d = dir.display();
     let conf = format!(
