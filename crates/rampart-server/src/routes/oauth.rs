@@ -207,7 +207,11 @@ pub async fn callback(
     responses(
         (status = 200, description = "As the GET", body = LinkedIdentityView),
         (status = 302, description = "Signed in: on to `rd`"),
-        (status = 400, description = "`oauth_state_invalid`", body = Problem),
+        (status = 400, description = "`oauth_state_invalid`: no flow cookie, a different `state`, or too late", body = Problem),
+        (status = 401, description = "`invalid_id_token`, `federated_login_replayed`", body = Problem),
+        (status = 403, description = "`provider_denied` (the provider's `error`), `identity_not_linked`, `account_disabled`", body = Problem),
+        (status = 409, description = "`federation_link_required` (an account has this address), `identity_taken`", body = Problem),
+        (status = 502, description = "`provider_failed`: the token or user-info endpoint failed", body = Problem),
     ))]
 pub async fn callback_post(
     State(state): State<AppState>,

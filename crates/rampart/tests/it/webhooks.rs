@@ -466,8 +466,9 @@ async fn deliveries_pending_at_a_kill_are_all_made_after_the_restart() {
     .await;
     assert_eq!(s, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
-    // 40 ms per answer, two at a time: about 50 deliveries a second.
-    let rx = Receiver::start_slow(&[created["secret"].as_str().unwrap()], 0, "verify", 40);
+    // 100 ms per answer, two at a time: about 20 deliveries a second, so most of the 500 are
+    // still pending at the kill even when a busy machine takes seconds to queue them.
+    let rx = Receiver::start_slow(&[created["secret"].as_str().unwrap()], 0, "verify", 100);
     let (s, _) = call(
         reqwest::Method::PATCH,
         format!("/v1/admin/webhooks/{id}"),
@@ -492,7 +493,8 @@ async fn deliveries_pending_at_a_kill_are_all_made_after_the_restart() {
     let (second, _) = crate::scale_out::serve_process_with(&db, dir.path(), &env);
     let _second = crate::scale_out::Processes(vec![second]);
     let mut got = std::collections::BTreeSet::new();
-    for _ in 0..600 {
+    // Up to 90 s: at 20 a second the 500 take 25 s once the second instance is up.
+    for _ in 0..1800 {
         got = rx
             .deliveries()
             .iter()
