@@ -65,7 +65,8 @@ def schemathesis(base, name, *extra):
         *extra,
     ]
     started = time.time()
-    out = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    # In the scratch directory: schemathesis keeps a cache (.schemathesis/) where it runs.
+    out = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=WORK)
     text = out.stdout + out.stderr
     print(f"schemathesis ({name}): exit {out.returncode} in {time.time() - started:.0f} s", flush=True)
     return out.returncode, text
