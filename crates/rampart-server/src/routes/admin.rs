@@ -51,16 +51,15 @@ pub async fn list_users(
     ApiQuery(q): ApiQuery<UserListQuery>,
 ) -> Result<axum::Json<AdminUserList>, ApiError> {
     let after = match &q.cursor {
-        Some(c) => Some(c.parse().map(UserId).map_err(|_| {
-            ApiError::from(rampart_core::ServiceError::field(
-                "cursor",
-                "invalid_cursor",
-                "not a cursor this list gave out (next_cursor)",
-            ))
-        })?),
+        Some(c) => Some(
+            c.parse()
+                .map(UserId)
+                .map_err(|_| ApiError::from(rampart_core::ServiceError::Validation(vec![paging::invalid_cursor()])))?,
+        ),
         None => None,
     };
-    let page = admin::list_users(&state, &ctx, &guard.caller, q.q.as_deref(), after, q.limit.unwrap_or(50)).await?;
+    let limit = q.limit.unwrap_or(paging::DEFAULT_LIMIT);
+    let page = admin::list_users(&state, &ctx, &guard.caller, q.q.as_deref(), after, limit).await?;
     Ok(axum::Json(AdminUserList {
         items: page.users.iter().map(admin_view).collect(),
         next_cursor: page.next.map(|id| id.0.to_string()),

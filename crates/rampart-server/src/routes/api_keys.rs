@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rampart_core::services::api_keys as keys;
-use rampart_core::{FieldProblem, RequestContext, ServiceError};
+use rampart_core::{RequestContext, ServiceError};
 use rampart_domain::apikey::ApiKey;
 use rampart_domain::{Actor, UserId};
 use rampart_store::StoredApiKey;
@@ -182,31 +182,21 @@ pub async fn usage(
     let id = parse_id(&id)?;
     let now = state.clock.now();
     let mut errors = Vec::new();
-    let mut parse = |field: &str, s: &Option<String>, default| match s {
-        None => default,
-        Some(s) => parse_time(s).unwrap_or_else(|| {
-            errors.push(FieldProblem::new(field, "invalid_time", "an RFC 3339 time, such as 2026-01-31T00:00:00Z"));
-            default
-        }),
-    };
-    let since = parse("since", &q.since, now - time::Duration::days(7));
-    let until = parse("until", &q.until, now + time::Duration::seconds(1));
+    let since = paging::time_param("since", q.since.as_deref(), &mut errors).unwrap_or(now - time::Duration::days(7));
+    let until =
+        paging::time_param("until", q.until.as_deref(), &mut errors).unwrap_or(now + time::Duration::seconds(1));
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors).into());
     }
-    let paging = ListQuery { limit: q.limit, cursor: q.cursor };
+    let page = ListQuery { limit: q.limit, cursor: q.cursor };
     let (_, rows) = keys::usage_own(&state, &auth, id, since, until).await?;
     let (rows, next_cursor) =
-        paging::keyset(rows, &paging, Order::Ascending, |(hour, _, _)| *hour, parse_time, |h| rfc3339(*h))?;
+        paging::keyset(rows, &page, Order::Ascending, |(hour, _, _)| *hour, paging::parse_time, |h| rfc3339(*h))?;
     let items = rows
         .into_iter()
         .map(|(hour, requests, rejected)| UsageHour { hour: rfc3339(hour), requests, rejected })
         .collect();
     Ok(axum::Json(ApiKeyUsage { items, next_cursor }))
-}
-
-fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// For backends: is this key valid (and does it hold `scope`)? Answers 200 either way; the

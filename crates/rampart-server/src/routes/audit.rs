@@ -22,8 +22,6 @@ use rampart_wire::{
     AuditActor, AuditCount, AuditEvent, AuditPage, AuditResource, AuditStats, AuditVerification, Problem,
 };
 use serde::Deserialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// The filter every audit view takes (all optional; each narrows), and the few parameters of
 /// one view (a view refuses the others').
@@ -68,17 +66,8 @@ impl FilterQuery {
                 errors.push(FieldProblem::new(name, "not_allowed", "not a parameter of this view"));
             }
         }
-        let time = |field: &str, v: &Option<String>, errors: &mut Vec<FieldProblem>| {
-            v.as_ref().and_then(|s| match OffsetDateTime::parse(s, &Rfc3339) {
-                Ok(t) => Some(t),
-                Err(_) => {
-                    errors.push(FieldProblem::new(field, "invalid_time", "must be an RFC 3339 time"));
-                    None
-                }
-            })
-        };
-        let since = time("since", &self.since, errors);
-        let until = time("until", &self.until, errors);
+        let since = paging::time_param("since", self.since.as_deref(), errors);
+        let until = paging::time_param("until", self.until.as_deref(), errors);
         let actor_id = self.actor_id.as_ref().and_then(|s| match s.parse() {
             Ok(id) => Some(id),
             Err(_) => {

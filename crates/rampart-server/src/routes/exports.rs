@@ -158,8 +158,8 @@ pub async fn list_exports(
         })?),
     };
     let all = exports::list(&state, status).await?;
-    let paging = ListQuery { limit: q.limit, cursor: q.cursor };
-    let (page, next_cursor) = paging::by_uuid(all, &paging, Order::Descending, |e| e.id)?;
+    let asked = ListQuery { limit: q.limit, cursor: q.cursor };
+    let (page, next_cursor) = paging::by_uuid(all, &asked, Order::Descending, |e| e.id)?;
     Ok(axum::Json(ExportList { items: page.iter().map(view).collect(), next_cursor }))
 }
 

@@ -47,6 +47,22 @@ pub fn invalid_cursor() -> FieldProblem {
     FieldProblem::new("cursor", "invalid_cursor", "not a cursor this list gave out (its next_cursor)")
 }
 
+/// An RFC 3339 time.
+pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// A query parameter that is an RFC 3339 time (`since`, `until`): `None` when absent, and when
+/// malformed, with a 400 `invalid_time` naming `field` pushed to `errors`.
+pub fn time_param(field: &str, v: Option<&str>, errors: &mut Vec<FieldProblem>) -> Option<time::OffsetDateTime> {
+    let s = v?;
+    let t = parse_time(s);
+    if t.is_none() {
+        errors.push(FieldProblem::new(field, "invalid_time", "must be an RFC 3339 time"));
+    }
+    t
+}
+
 /// How a whole list is ordered by its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -58,7 +74,7 @@ pub enum Order {
 /// of the next page (`None` on the last). `parse` reads a cursor back into a key; a cursor it
 /// refuses is a 400 `invalid_cursor`, as is a limit out of range.
 pub fn keyset<T, K: Ord>(
-    mut items: Vec<T>,
+    items: Vec<T>,
     q: &ListQuery,
     order: Order,
     key: impl Fn(&T) -> K,
@@ -80,20 +96,22 @@ pub fn keyset<T, K: Ord>(
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors));
     }
-    items.sort_by(|a, b| match order {
-        Order::Ascending => key(a).cmp(&key(b)),
-        Order::Descending => key(b).cmp(&key(a)),
-    });
+    // Each item's key once, not once per comparison (a name key is a new String each time).
+    let mut keyed: Vec<(K, T)> = items.into_iter().map(|i| (key(&i), i)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    if order == Order::Descending {
+        keyed.reverse();
+    }
     if let Some(after) = after {
-        items.retain(|i| match order {
-            Order::Ascending => key(i) > after,
-            Order::Descending => key(i) < after,
+        keyed.retain(|(k, _)| match order {
+            Order::Ascending => *k > after,
+            Order::Descending => *k < after,
         });
     }
-    let more = items.len() > limit;
-    items.truncate(limit);
-    let next = if more { items.last().map(|i| render(&key(i))) } else { None };
-    Ok((items, next))
+    let more = keyed.len() > limit;
+    keyed.truncate(limit);
+    let next = if more { keyed.last().map(|(k, _)| render(k)) } else { None };
+    Ok((keyed.into_iter().map(|(_, i)| i).collect(), next))
 }
 
 /// [`keyset`] for lists keyed by a UUID (v7 ids sort by creation): oldest first unless
