@@ -40,11 +40,17 @@ struct RuleLabels {
 
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
+/// The request series already met, by route template, then method and status: the series'
+/// handles (each an `Arc`), so counting a request needs no allocation and no hash of the whole
+/// label set. Bounded as the label set is (templates, eight methods, the statuses answered).
+type HttpSeries = std::sync::RwLock<std::collections::HashMap<Box<str>, Vec<(&'static str, u16, Counter, Histogram)>>>;
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     requests: Family<HttpLabels, Counter>,
     latency: HistogramFamily,
+    http_series: HttpSeries,
     events: Family<EventLabels, Counter>,
     rate_limit: Family<RuleLabels, Counter>,
     rate_limit_degraded: Gauge,
@@ -146,6 +152,7 @@ impl Metrics {
             registry,
             requests,
             latency,
+            http_series: HttpSeries::default(),
             events,
             rate_limit,
             rate_limit_degraded,
@@ -159,10 +166,28 @@ impl Metrics {
         }
     }
 
-    pub fn observe_request(&self, method: &'static str, route: String, status: u16, seconds: f64) {
-        let labels = HttpLabels { method, route, status };
-        self.requests.get_or_create(&labels).inc();
-        self.latency.get_or_create(&labels).observe(seconds);
+    /// Counts one answered request of `route` (a template) and observes its latency.
+    pub fn observe_request(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
+        let series = self.http_series.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((.., requests, latency)) =
+            series.get(route).and_then(|known| known.iter().find(|(m, s, ..)| *m == method && *s == status))
+        {
+            requests.inc();
+            latency.observe(seconds);
+            return;
+        }
+        drop(series);
+        // First of its series: create it in the registry's families and remember its handles.
+        let labels = HttpLabels { method, route: route.to_owned(), status };
+        let requests = self.requests.get_or_create(&labels).clone();
+        let latency = self.latency.get_or_create(&labels).clone();
+        requests.inc();
+        latency.observe(seconds);
+        let mut series = self.http_series.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = series.entry(route.into()).or_default();
+        if !known.iter().any(|(m, s, ..)| *m == method && *s == status) {
+            known.push((method, status, requests, latency));
+        }
     }
 
     pub fn observe_event(&self, action: &'static str, outcome: &'static str) {
@@ -275,7 +300,7 @@ mod tests {
     #[test]
     fn the_prometheus_text_form_names_counters_by_their_samples() {
         let m = Metrics::new("sqlite");
-        m.observe_request("GET", "/healthz".into(), 200, 0.001);
+        m.observe_request("GET", "/healthz", 200, 0.001);
         m.observe_event("user.created", "success");
         let om = m.render();
         assert!(om.trim_end().ends_with("# EOF"), "{om}");
@@ -292,10 +317,41 @@ mod tests {
     }
 
     #[test]
+    fn each_method_route_and_status_is_its_own_series_however_often_it_is_met() {
+        let m = Metrics::new("sqlite");
+        let calls = [
+            ("GET", "/v1/me", 200),
+            ("GET", "/v1/me", 401),
+            ("POST", "/v1/me", 200),
+            ("GET", "/v1/me/sessions", 200),
+            ("GET", "/v1/me", 200),
+            ("GET", "/v1/me", 401),
+            ("GET", "/v1/me", 200),
+        ];
+        for (method, route, status) in calls {
+            m.observe_request(method, route, status, 0.001);
+        }
+        let out = m.render();
+        for (series, n) in [
+            (r#"method="GET",route="/v1/me",status="200""#, 3),
+            (r#"method="GET",route="/v1/me",status="401""#, 2),
+            (r#"method="POST",route="/v1/me",status="200""#, 1),
+            (r#"method="GET",route="/v1/me/sessions",status="200""#, 1),
+        ] {
+            assert!(out.contains(&format!("rampart_http_requests_total{{{series}}} {n}\n")), "{series}: {out}");
+            assert!(
+                out.contains(&format!("rampart_http_request_duration_seconds_count{{{series}}} {n}\n")),
+                "{series}: {out}"
+            );
+        }
+        assert_eq!(out.matches("rampart_http_requests_total{").count(), 4, "{out}");
+    }
+
+    #[test]
     fn renders_counters_and_histograms_with_labels() {
         let m = Metrics::new("sqlite");
-        m.observe_request("GET", "/healthz".into(), 200, 0.001);
-        m.observe_request("GET", "/healthz".into(), 200, 0.002);
+        m.observe_request("GET", "/healthz", 200, 0.001);
+        m.observe_request("GET", "/healthz", 200, 0.002);
         m.observe_event("user.created", "success");
         let out = m.render();
         assert!(out.contains(r#"rampart_http_requests_total{method="GET",route="/healthz",status="200"} 2"#), "{out}");

@@ -29,9 +29,11 @@ pub(crate) fn route_label(req: &Request) -> String {
 /// Counts the answer and its latency (layer 4 of `crate::stack`).
 pub(crate) async fn observe(metrics: &Metrics, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let method = method_label(req.method());
-    let route = route_label(&req);
+    // The template is shared (an `Arc`): kept without a copy until the answer is counted.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let res = next(req).await;
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     metrics.observe_request(method, route, res.status().as_u16(), started.elapsed().as_secs_f64());
     res
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 /// mimalloc: small, short-lived allocations dominate the request path (see `bench/README.md`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: rampart_alloc::MiMalloc = rampart_alloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(name = "rampart", version, about = "One self-hosted service for the whole web-backend security roadmap.")]
@@ -283,6 +283,9 @@ fn seal(config: &Config) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let (key, origin) = resolve_master_key(&config)?;
     let app = Application::build(config, key, origin, Arc::new(SystemClock)).await?;
+    // Start-up ran on this thread, which from here on only waits: what it freed goes back to
+    // the system now rather than staying resident for the process's life.
+    rampart_alloc::release_free_memory();
     app.run_until(rampart_server::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -20,6 +20,9 @@ use rampart_config::{CorsSettings, HeadersSettings};
 /// Where browsers send CSP violation reports.
 pub const CSP_REPORT_PATH: &str = "/v1/csp-report";
 
+/// At most this many fixed headers are sent (`[headers]` has fewer names than this).
+const MAX_FIXED: usize = 32;
+
 /// The header values, rendered once at start-up.
 #[derive(Debug)]
 pub struct SecurityHeaders {
@@ -35,6 +38,7 @@ impl SecurityHeaders {
             .fixed
             .iter()
             .filter_map(|(name, value)| Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?)))
+            .take(MAX_FIXED)
             .collect();
         let hsts = c.hsts.as_deref().and_then(|v| HeaderValue::from_str(v).ok());
         Self { fixed, hsts }
@@ -64,13 +68,22 @@ pub(crate) async fn security_headers(
     let mut res = next(req).await;
     let no_store = credentials_in || res.headers().contains_key(header::SET_COOKIE);
     let out = res.headers_mut();
-    // A response that brought its own CSP (the web pages') keeps it alone: a second policy,
-    // even report-only, would also apply to it.
-    let own_csp = out.contains_key(header::CONTENT_SECURITY_POLICY)
-        || out.contains_key(header::CONTENT_SECURITY_POLICY_REPORT_ONLY);
-    for (name, value) in &h.fixed {
-        let csp = name == header::CONTENT_SECURITY_POLICY || name == header::CONTENT_SECURITY_POLICY_REPORT_ONLY;
-        let kept = out.contains_key(name) || (csp && own_csp);
+    // One pass over the answer's own headers (a handful) says which fixed ones it set itself,
+    // instead of a hash lookup per fixed header. A response that brought its own CSP (the web
+    // pages') keeps it alone: a second policy, even report-only, would also apply to it.
+    let is_csp =
+        |n: &HeaderName| n == header::CONTENT_SECURITY_POLICY || n == header::CONTENT_SECURITY_POLICY_REPORT_ONLY;
+    let mut own_csp = false;
+    let mut set_by_handler = [false; MAX_FIXED];
+    for name in out.keys() {
+        own_csp |= is_csp(name);
+        if let Some(i) = h.fixed.iter().position(|(n, _)| n == name) {
+            set_by_handler[i] = true;
+        }
+    }
+    out.reserve(h.fixed.len() + 2);
+    for ((name, value), set) in h.fixed.iter().zip(set_by_handler) {
+        let kept = set || (own_csp && is_csp(name));
         if !kept {
             out.insert(name.clone(), value.clone());
         }
@@ -160,4 +173,62 @@ fn allow(h: &mut HeaderMap, origin: &str, credentials: bool) {
         h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     }
     h.append(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    fn configured(report_only: bool) -> SecurityHeaders {
+        let mut c = rampart_config::HeadersConfig::default();
+        c.csp_report_only = report_only;
+        SecurityHeaders::new(&c.settings().unwrap())
+    }
+
+    async fn answer(h: &SecurityHeaders, own: &[(&'static str, &'static str)]) -> HeaderMap {
+        let req = Request::builder().uri("/healthz").body(Body::empty()).unwrap();
+        let res = security_headers(h, false, req, async |_req| {
+            let mut res = Response::new(Body::empty());
+            for (name, value) in own {
+                res.headers_mut().insert(*name, HeaderValue::from_static(value));
+            }
+            res
+        })
+        .await;
+        res.headers().clone()
+    }
+
+    #[tokio::test]
+    async fn every_fixed_header_is_added_unless_the_handler_set_its_own() {
+        let h = configured(false);
+        let plain = answer(&h, &[("content-type", "application/json")]).await;
+        for (name, value) in &h.fixed {
+            assert_eq!(plain.get(name), Some(value), "{name}");
+        }
+        assert_eq!(plain["content-type"], "application/json");
+        assert!(plain.get(header::CACHE_CONTROL).is_none() && plain.get(header::STRICT_TRANSPORT_SECURITY).is_none());
+
+        let own = answer(&h, &[("x-frame-options", "SAMEORIGIN"), ("referrer-policy", "same-origin")]).await;
+        assert_eq!(own["x-frame-options"], "SAMEORIGIN");
+        assert_eq!(own["referrer-policy"], "same-origin");
+        assert_eq!(own.get_all("x-frame-options").iter().count(), 1);
+        assert_eq!(own["x-content-type-options"], "nosniff");
+        assert!(own["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    }
+
+    #[tokio::test]
+    async fn a_page_with_its_own_policy_gets_neither_configured_csp_form() {
+        for report_only in [false, true] {
+            let h = configured(report_only);
+            let page = answer(&h, &[("content-security-policy", "default-src 'self'")]).await;
+            assert_eq!(page.get_all("content-security-policy").iter().collect::<Vec<_>>(), ["default-src 'self'"]);
+            assert!(page.get("content-security-policy-report-only").is_none(), "report_only = {report_only}");
+            assert_eq!(page["x-content-type-options"], "nosniff");
+
+            let reporting = answer(&h, &[("content-security-policy-report-only", "default-src 'self'")]).await;
+            assert!(reporting.get("content-security-policy").is_none(), "report_only = {report_only}");
+            assert_eq!(reporting["content-security-policy-report-only"], "default-src 'self'");
+        }
+    }
 }
