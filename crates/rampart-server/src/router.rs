@@ -140,17 +140,33 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The full router with every layer, ready to serve.
+/// The full router with every layer, ready to serve: [`router`] inside axum's default body
+/// limit for extractors, set to `server.body_limit_bytes` (the stack's own limit is layer 7).
+pub fn service(
+    state: AppState,
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
+    use tower::Layer as _;
+    // Around the whole router, not `Router::layer`: that wraps every route on its own, and each
+    // wrapper costs a clone of the boxed route and a boxed future on every request.
+    DefaultBodyLimit::max(state.settings.server.body_limit_bytes).layer(router(state))
+}
+
+/// Every route with the stack around it (see [`service`] for what serves).
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api_router().split_for_parts();
     // The web pages are not API routes: they are mounted beside them, outside the OpenAPI
     // document, with their own CSP (`ui::router`).
     let routes = routes.merge(ui::router(&state));
     let stack = Arc::new(stack::Stack::new(state.clone()));
-    with_fallbacks(routes)
-        .layer(DefaultBodyLimit::max(state.settings.server.body_limit_bytes))
-        .layer(from_fn_with_state(stack, stack::middleware))
-        .with_state(state)
+    with_fallbacks(routes).layer(from_fn_with_state(stack, stack::middleware)).with_state(state)
 }
 
 fn with_fallbacks<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {

@@ -92,7 +92,9 @@ impl Application {
         let grace = self.state.settings.server.shutdown_grace;
         let store = self.state.store.clone();
         let mut background = crate::background::start(&self.state).await;
-        let app = crate::router::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
+            crate::router::service(self.state.clone()),
+        );
         let state = self.state.clone();
         // One shutdown for both listeners.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -21,7 +21,9 @@ pub struct Inner {
     pub shield: Shield,
     /// The gateway's built-in proxy (`[gateway] upstream`), when configured.
     pub built_in_proxy: Option<crate::gateway_proxy::BuiltInProxy>,
-    pub(crate) openapi_json: String,
+    /// The OpenAPI document, rendered on its first request (building it walks every route's
+    /// schema: start-up and idle memory need not pay for a document nobody asked for).
+    pub(crate) openapi_json: std::sync::OnceLock<axum::body::Bytes>,
     /// The web pages' branding, assets and text.
     pub ui: crate::ui::Ui,
     /// The guarded client requests to identity providers go through.
@@ -81,7 +83,7 @@ impl AppState {
         built_in_proxy: Option<crate::gateway_proxy::BuiltInProxy>,
         config_redacted: String,
     ) -> AppState {
-        let openapi_json = crate::openapi::render(&crate::router::openapi_doc());
+        let openapi_json = std::sync::OnceLock::new();
         let mut ui = crate::ui::Ui::new(&core.settings.ui);
         ui.config_redacted = config_redacted;
         let providers = Providers(Arc::new(crate::oauth_transport::OAuthTransport::new(

@@ -91,7 +91,8 @@ pub async fn metrics(
 #[utoipa::path(get, path = "/openapi.json", tag = "service",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
 pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], state.openapi_json.as_str().to_owned())
+    let json = state.openapi_json.get_or_init(|| crate::openapi::render(&crate::router::openapi_doc()).into());
+    ([(header::CONTENT_TYPE, "application/json")], json.clone())
 }
 
 #[cfg(test)]

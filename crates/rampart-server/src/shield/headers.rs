@@ -181,8 +181,7 @@ mod tests {
     use axum::body::Body;
 
     fn configured(report_only: bool) -> SecurityHeaders {
-        let mut c = rampart_config::HeadersConfig::default();
-        c.csp_report_only = report_only;
+        let c = rampart_config::HeadersConfig { csp_report_only: report_only, ..Default::default() };
         SecurityHeaders::new(&c.settings().unwrap())
     }
 

@@ -80,6 +80,29 @@ async fn oversized_bodies_are_refused_with_413() {
     assert_eq!(problem(res).await.code, "payload_too_large");
 }
 
+/// The configured limit is the extractors' limit too, above axum's own default of 2 MiB: a
+/// 2.5 MB sign-in body (padded JSON) within a 3 MiB limit is read and judged, not refused.
+#[tokio::test]
+async fn bodies_within_a_limit_above_two_mib_reach_the_handler() {
+    let app =
+        TestApp::spawn_with(rampart_testkit::TestDb::fresh().await, |c| c.server.body_limit_bytes = 3 << 20).await;
+    let login = r#"{"email":"nobody@example.com","password":"not the password"}"#;
+    let padded = format!("{login}{}", " ".repeat(2_500_000));
+    let res = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(padded)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(problem(res).await.code, "invalid_credentials");
+    let over = format!("{login}{}", " ".repeat(3 << 20));
+    let res = app.client.post(app.url("/v1/auth/login")).body(over).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
 /// Below the router (issue 25): an over-long request target and an oversized header section
 /// are problem documents with the request id, not hyper's empty answers; both limits are
 /// exact (one byte under passes).
