@@ -25,6 +25,7 @@ mod body;
 pub mod breaker;
 mod headers;
 pub mod outbound;
+mod pool;
 mod problem;
 mod proxy;
 mod settings;
