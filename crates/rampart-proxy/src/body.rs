@@ -16,6 +16,9 @@ use tokio::time::{Instant, Sleep};
 /// The error type of bodies passing through the proxy.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The body of a request going upstream (the client's, or none).
+pub(crate) type OutBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
 /// The upstream sent no body chunk within the idle timeout.
 #[derive(Debug, thiserror::Error)]
 #[error("the upstream sent nothing for {0:?}")]

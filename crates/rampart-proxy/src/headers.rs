@@ -124,6 +124,15 @@ pub(crate) fn request_headers(inbound: &HeaderMap, hop: &Hop<'_>, extra: &[(Head
     out
 }
 
+/// The upstream's answer headers with the hop-by-hop ones dropped (not a switch): the map
+/// itself when it has none, as is usual, else a copy without them.
+pub(crate) fn passed_response_headers(upstream: HeaderMap) -> HeaderMap {
+    if upstream.contains_key(header::CONNECTION) || upstream.keys().any(is_hop_by_hop) {
+        return response_headers(&upstream, false);
+    }
+    upstream
+}
+
 /// The upstream's answer headers, hop-by-hop ones dropped; a `101 Switching Protocols` keeps
 /// `Upgrade` and says `Connection: upgrade`.
 pub(crate) fn response_headers(upstream: &HeaderMap, switching: bool) -> HeaderMap {
@@ -272,6 +281,14 @@ mod tests {
         ]);
         let out = response_headers(&upstream, false);
         assert_eq!(out.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["content-type"]);
+        let out = passed_response_headers(upstream.clone());
+        assert_eq!(out.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["content-type"]);
+        for hop in ["keep-alive", "proxy-foo", "transfer-encoding"] {
+            let out = passed_response_headers(map(&[(hop, "x"), ("content-type", "text/plain")]));
+            assert_eq!(out.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["content-type"], "{hop}");
+        }
+        let clean = map(&[("content-type", "text/plain"), ("content-length", "2"), ("set-cookie", "a=1")]);
+        assert_eq!(passed_response_headers(clean.clone()), clean);
         let out = response_headers(&upstream, true);
         assert_eq!(all(&out, "upgrade"), ["websocket"]);
         assert_eq!(all(&out, "connection"), ["upgrade"]);

@@ -1,10 +1,13 @@
 //! The gateway's built-in reverse proxy: forwards requests the gateway has allowed to an
 //! upstream, streaming, and carries WebSocket (any `Upgrade`) connections.
 //!
-//! - [`Proxy`] holds the pooled HTTP/1.1 client (plain or rustls TLS) shared by all upstreams;
-//!   [`Proxy::forward`] sends one request and returns the answer to send back.
+//! - [`Proxy`] holds the pooled rustls TLS client shared by all `https` upstreams (a plain
+//!   `http` upstream is spoken to over the proxy's own connections, pooled per upstream and
+//!   driven by the request's own task); [`Proxy::forward`] sends one request and returns the
+//!   answer to send back.
 //! - [`Upstream`] is one destination with its [`UpstreamSettings`]: timeouts (connect, first
-//!   byte, idle), retries (idempotent, body-less requests after a connection failure only), a
+//!   byte, idle), retries (idempotent, body-less requests after a connection failure, or once after a
+//!   pooled connection broke before any answer), a
 //!   concurrency limit (beyond it, 503 `overloaded` at once: no queue) and a circuit
 //!   [`Breaker`] with Envoy's outlier-detection semantics (while open, 503
 //!   `upstream_unavailable` with `Retry-After` at once). Breaker transitions reach a
@@ -25,6 +28,7 @@ mod body;
 pub mod breaker;
 mod headers;
 pub mod outbound;
+mod pool;
 mod problem;
 mod proxy;
 mod settings;

@@ -54,7 +54,8 @@ pub struct UpstreamSettings {
     /// response body coming down). Default 60 s.
     pub idle_timeout: Duration,
     /// How many times a request is tried again after a connection failure; only idempotent
-    /// methods (GET, HEAD, OPTIONS, PUT, DELETE) without a body are. Default 2.
+    /// methods (GET, HEAD, OPTIONS, PUT, DELETE) without a body are (and those once more, not
+    /// counted here, when a pooled connection breaks before any answer). Default 2.
     pub max_retries: u32,
     /// The pause before the first retry, doubling for each further one. Default 25 ms.
     pub retry_backoff: Duration,

@@ -3,10 +3,12 @@
 //! keeps it for the process's life, so the breaker's memory spans requests.
 
 use crate::breaker::{Admission, Breaker, BreakerState, Outcome, Ticket, Transition};
+use crate::pool::Pool;
 use crate::settings::UpstreamSettings;
 use http::HeaderValue;
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -58,6 +60,19 @@ struct Inner {
     breaker: Mutex<Breaker>,
     slots: Arc<Semaphore>,
     hook: Option<TransitionHook>,
+    /// Where a plain `http://` upstream is dialled; `None` for `https://` (the TLS client's).
+    plain: Option<Dial>,
+    /// The idle connections of a plain upstream.
+    pool: Pool,
+}
+
+/// Where to dial a plain upstream: its host (without an IPv6 literal's brackets) and port, and
+/// the address itself when the host is one (no resolution then).
+#[derive(Debug)]
+pub(crate) struct Dial {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) literal: Option<SocketAddr>,
 }
 
 impl fmt::Debug for Upstream {
@@ -117,6 +132,12 @@ impl Upstream {
         let host_header = HeaderValue::from_str(authority.as_str()).map_err(|_| bad("invalid host"))?;
         let breaker = Breaker::new(settings.breaker.clone(), now());
         let slots = Arc::new(Semaphore::new(settings.max_concurrent.min(Semaphore::MAX_PERMITS)));
+        let plain = (scheme == Scheme::HTTP).then(|| {
+            let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
+            let port = authority.port_u16().unwrap_or(80);
+            let literal = host.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, port));
+            Dial { host, port, literal }
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 name,
@@ -128,6 +149,8 @@ impl Upstream {
                 breaker: Mutex::new(breaker),
                 slots,
                 hook,
+                plain,
+                pool: Pool::default(),
             }),
         })
     }
@@ -156,12 +179,33 @@ impl Upstream {
         &self.inner.host_header
     }
 
-    /// The upstream URL for a request target (its path and query; the client's authority, if
-    /// the target was absolute, is not the upstream's).
+    /// Where a plain `http://` upstream is dialled (`None` for `https://`): its requests go over
+    /// the proxy's own connections, driven by the request's task.
+    pub(crate) fn plain(&self) -> Option<&Dial> {
+        self.inner.plain.as_ref()
+    }
+
+    /// The idle connections of a plain upstream.
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// The upstream target for a request target (its path and query; the client's authority,
+    /// if the target was absolute, is not the upstream's): the origin form (`/a?b`) for a plain
+    /// upstream, whose connection is the proxy's own, and the absolute URL for the TLS client.
     pub(crate) fn target(&self, uri: &Uri) -> Option<Uri> {
-        let pq = uri.path_and_query().map_or("/", PathAndQuery::as_str);
-        let pq = if pq.starts_with('/') { pq.to_owned() } else { format!("/{pq}") };
-        let path: PathAndQuery = format!("{}{}", self.inner.base_path, pq).parse().ok()?;
+        let path = match uri.path_and_query() {
+            // The usual case: nothing to join, and the path is shared, not copied.
+            Some(pq) if self.inner.base_path.is_empty() && pq.as_str().starts_with('/') => pq.clone(),
+            pq => {
+                let pq = pq.map_or("/", PathAndQuery::as_str);
+                let pq = if pq.starts_with('/') { pq.to_owned() } else { format!("/{pq}") };
+                format!("{}{}", self.inner.base_path, pq).parse().ok()?
+            }
+        };
+        if self.inner.plain.is_some() {
+            return Some(Uri::from(path));
+        }
         Uri::builder()
             .scheme(self.inner.scheme.clone())
             .authority(self.inner.authority.clone())

@@ -1,0 +1,196 @@
+//! The connections to a plain `http://` upstream, driven by the request's own task.
+//!
+//! hyper-util's pooled client spawns a task per connection and hands every request to it
+//! through channels: each proxied request then crosses tasks (and often worker threads) twice,
+//! with a wake-up each way. Here a request takes an idle [`Conn`] (or dials one) and polls the
+//! connection's state machine itself, together with the answer it waits for, as nginx drives
+//! both sides of a request in one event loop. Only an answer that outlives the request's task
+//! (a streamed body, an upgrade) hands its connection to a spawned task, which drives it to the
+//! end of that answer and puts it back.
+//!
+//! The [`Pool`] keeps the idle connections of one upstream, newest first out (the one most
+//! likely still open and warm), at most `pool_max_idle_per_host`, none older than
+//! `pool_idle_timeout` (checked when the pool is used: nothing runs while it is idle). Nothing
+//! polls an idle connection, so one the upstream closed meanwhile is only noticed when it is
+//! taken: it is polled once then, and dropped if it has ended or cannot take a request.
+
+use crate::body::OutBody;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The connection's state machine (hyper's, with upgrades handed over when a 101 comes):
+/// ready when the connection has ended.
+type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// One HTTP/1.1 connection to an upstream: the handle requests are sent on and the state
+/// machine that reads and writes the socket, which whoever holds the `Conn` polls.
+pub(crate) struct Conn {
+    pub(crate) send: hyper::client::conn::http1::SendRequest<OutBody>,
+    /// `None` once the connection has ended (which also hands back a request still queued).
+    driver: Option<Driver>,
+    /// Whether it was taken from the pool: the upstream may have closed it while it was idle.
+    pub(crate) reused: bool,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").field("open", &self.driver.is_some()).field("reused", &self.reused).finish()
+    }
+}
+
+impl Conn {
+    /// A connection fresh from its handshake over `io`.
+    pub(crate) async fn handshake<T>(io: T) -> hyper::Result<Self>
+    where
+        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let (send, conn) = hyper::client::conn::http1::handshake(io).await?;
+        Ok(Self { send, driver: Some(Box::pin(conn.with_upgrades())), reused: false })
+    }
+
+    /// Polls the connection's state machine (reading and writing what can be); false once the
+    /// connection has ended.
+    pub(crate) fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(driver) = &mut self.driver
+            && let Poll::Ready(end) = driver.as_mut().poll(cx)
+        {
+            if let Err(e) = end {
+                tracing::debug!(error = %e, "upstream connection ended");
+            }
+            // Dropping the state machine answers whatever request is still queued on it.
+            self.driver = None;
+        }
+        self.driver.is_some()
+    }
+
+    /// Whether it is open and waiting for a request (the last exchange is over both ways).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.driver.is_some() && self.send.is_ready()
+    }
+
+    /// Drives the connection until it ends (after a 101: once it has handed its socket over to
+    /// the upgrade).
+    pub(crate) async fn run_to_end(&mut self) {
+        std::future::poll_fn(|cx| if self.drive(cx) { Poll::Pending } else { Poll::Ready(()) }).await;
+    }
+
+    /// Drives the connection until the exchange on it is over (true: it can be pooled) or it
+    /// ends (false).
+    pub(crate) async fn settle(&mut self) -> bool {
+        std::future::poll_fn(|cx| {
+            if !self.drive(cx) {
+                return Poll::Ready(false);
+            }
+            match self.send.poll_ready(cx) {
+                Poll::Ready(ready) => Poll::Ready(ready.is_ok() && self.driver.is_some()),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+/// Polls `fut` and drives `conn` in the same poll, so that the answer `fut` waits for (a
+/// response head, a body chunk) is read by this task. Without a connection, it is `fut`.
+pub(crate) async fn driven<F>(mut conn: Option<&mut Conn>, fut: F) -> F::Output
+where
+    F: Future,
+{
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(move |cx| poll_driven(conn.as_deref_mut(), cx, |cx| fut.as_mut().poll(cx))).await
+}
+
+/// Drives `conn` (when there is one), then polls `poll`; twice before giving up, since what
+/// `poll` waits for is often what driving the connection once more reads.
+pub(crate) fn poll_driven<T>(
+    conn: Option<&mut Conn>,
+    cx: &mut Context<'_>,
+    mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>,
+) -> Poll<T> {
+    let Some(conn) = conn else { return poll(cx) };
+    for _ in 0..2 {
+        conn.drive(cx);
+        if let Poll::Ready(out) = poll(cx) {
+            return Poll::Ready(out);
+        }
+    }
+    Poll::Pending
+}
+
+/// The idle connections of one upstream. See the module documentation.
+#[derive(Default)]
+pub(crate) struct Pool {
+    idle: Mutex<VecDeque<Idle>>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("idle", &self.lock().len()).finish()
+    }
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Idle>> {
+        // The queue holds only connections: after a panic elsewhere it is still usable.
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The newest idle connection that is still open, if any. Each is polled once (on this
+    /// task) to notice an upstream that closed it meanwhile; those that ended, or outlived
+    /// `max_age`, are dropped.
+    pub(crate) async fn take(&self, max_age: Duration) -> Option<Conn> {
+        loop {
+            let (taken, expired) = {
+                let mut idle = self.lock();
+                let expired = sweep(&mut idle, max_age);
+                (idle.pop_back(), expired)
+            };
+            drop(expired);
+            let Idle { mut conn, .. } = taken?;
+            let alive = std::future::poll_fn(|cx| Poll::Ready(conn.drive(cx))).await;
+            if alive && conn.send.is_ready() {
+                conn.reused = true;
+                return Some(conn);
+            }
+            tracing::debug!("pooled upstream connection closed while idle; dropped");
+        }
+    }
+
+    /// Keeps `conn` for a later request if it is idle and there is room (`max_idle`); else it
+    /// is closed.
+    pub(crate) fn put(&self, conn: Conn, max_idle: usize, max_age: Duration) {
+        if max_idle == 0 || !conn.is_idle() {
+            return;
+        }
+        let dropped = {
+            let mut idle = self.lock();
+            let mut dropped = sweep(&mut idle, max_age);
+            while idle.len() >= max_idle {
+                dropped.extend(idle.pop_front());
+            }
+            idle.push_back(Idle { conn, since: Instant::now() });
+            dropped
+        };
+        // Closing sockets happens outside the lock.
+        drop(dropped);
+    }
+}
+
+/// Removes the connections idle for longer than `max_age` (the oldest, at the front).
+fn sweep(idle: &mut VecDeque<Idle>, max_age: Duration) -> Vec<Idle> {
+    let mut expired = Vec::new();
+    while idle.front().is_some_and(|i| i.since.elapsed() >= max_age) {
+        expired.extend(idle.pop_front());
+    }
+    expired
+}
