@@ -38,6 +38,36 @@ impl Counts {
 /// A keep-alive hyper upstream counting its connections: `/small` answers 5 bytes, `/empty`
 /// 204, `/slow` 5 bytes after 50 ms, `/large` 256 KiB (streamed through the proxy), anything else echoes the body's length.
 async fn counting_upstream() -> (SocketAddr, Arc<Counts>) {
+    listen(|stream, c| async move {
+        let svc = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+            let res = match req.uri().path() {
+                "/small" => http::Response::new(full("small")),
+                "/slow" => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    http::Response::new(full("small"))
+                }
+                "/empty" => http::Response::builder().status(204).body(empty()).unwrap(),
+                "/large" => http::Response::new(full(vec![b'x'; 256 * 1024])),
+                _ => {
+                    let len = req.into_body().collect().await.unwrap().to_bytes().len();
+                    http::Response::new(full(len.to_string()))
+                }
+            };
+            Ok::<_, Infallible>(res)
+        });
+        let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+        c.ended.fetch_add(1, Ordering::SeqCst);
+    })
+    .await
+}
+
+/// A loopback upstream counting the connections it accepts; each is served by `serve` on its
+/// own task.
+async fn listen<F, Fut>(serve: F) -> (SocketAddr, Arc<Counts>)
+where
+    F: Fn(tokio::net::TcpStream, Arc<Counts>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let counts = Arc::new(Counts::default());
@@ -46,27 +76,7 @@ async fn counting_upstream() -> (SocketAddr, Arc<Counts>) {
         loop {
             let Ok((stream, _)) = listener.accept().await else { return };
             c.accepted.fetch_add(1, Ordering::SeqCst);
-            let c = c.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
-                    let res = match req.uri().path() {
-                        "/small" => http::Response::new(full("small")),
-                        "/slow" => {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            http::Response::new(full("small"))
-                        }
-                        "/empty" => http::Response::builder().status(204).body(empty()).unwrap(),
-                        "/large" => http::Response::new(full(vec![b'x'; 256 * 1024])),
-                        _ => {
-                            let len = req.into_body().collect().await.unwrap().to_bytes().len();
-                            http::Response::new(full(len.to_string()))
-                        }
-                    };
-                    Ok::<_, Infallible>(res)
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                c.ended.fetch_add(1, Ordering::SeqCst);
-            });
+            tokio::spawn(serve(stream, c.clone()));
         }
     });
     (addr, counts)
@@ -276,34 +286,24 @@ async fn a_pooled_connection_dropped_under_a_request_retries_a_get_but_never_res
 /// A raw upstream answering `/short` with 100 of 1,000 declared bytes, `/long` with 100,000 of
 /// 300,000, then closing; anything else is a whole `ok`.
 async fn breaking_upstream() -> (SocketAddr, Arc<Counts>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let counts = Arc::new(Counts::default());
-    let c = counts.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else { return };
-            c.accepted.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                while let Some((line, _)) = read_request(&mut stream, &mut buf).await {
-                    let (declared, sent) = match line.split(' ').nth(1) {
-                        Some("/short") => (1000, 100),
-                        Some("/long") => (300_000, 100_000),
-                        _ => {
-                            stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
-                            continue;
-                        }
-                    };
-                    let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {declared}\r\n\r\n");
-                    stream.write_all(head.as_bytes()).await.unwrap();
-                    stream.write_all(&vec![b'z'; sent]).await.unwrap();
-                    return;
+    listen(|mut stream, _| async move {
+        let mut buf = Vec::new();
+        while let Some((line, _)) = read_request(&mut stream, &mut buf).await {
+            let (declared, sent) = match line.split(' ').nth(1) {
+                Some("/short") => (1000, 100),
+                Some("/long") => (300_000, 100_000),
+                _ => {
+                    stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+                    continue;
                 }
-            });
+            };
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {declared}\r\n\r\n");
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream.write_all(&vec![b'z'; sent]).await.unwrap();
+            return;
         }
-    });
-    (addr, counts)
+    })
+    .await
 }
 
 #[tokio::test]
