@@ -22,8 +22,13 @@ fn method_label(m: &axum::http::Method) -> &'static str {
 
 /// The route template a request matched (`/v1/admin/users/{id}`), or `unmatched`: the label
 /// metrics and request logs both use, never the raw path.
-pub(crate) fn route_label(req: &Request) -> String {
-    req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string())
+pub(crate) fn route_label(req: &Request) -> &str {
+    template(req.extensions().get::<MatchedPath>())
+}
+
+/// The label of a matched template, or of none.
+fn template(matched: Option<&MatchedPath>) -> &str {
+    matched.map_or("unmatched", MatchedPath::as_str)
 }
 
 /// Counts the answer and its latency (layer 4 of `crate::stack`).
@@ -33,7 +38,6 @@ pub(crate) async fn observe(metrics: &Metrics, req: Request, next: impl AsyncFnO
     let route = req.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let res = next(req).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    metrics.observe_request(method, route, res.status().as_u16(), started.elapsed().as_secs_f64());
+    metrics.observe_request(method, template(route.as_ref()), res.status().as_u16(), started.elapsed().as_secs_f64());
     res
 }
