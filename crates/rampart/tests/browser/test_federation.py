@@ -76,6 +76,9 @@ class Federation(unittest.TestCase):
         page.goto("/ui/login?rd=/ui/account/sessions")
         button = p.locator("a.button:has-text('Test IdP')")
         self.assertEqual(button.count(), 1)
+        # The passkey button and the providers share one "or" (Chromium offers passkeys here).
+        p.locator("[data-passkey-login]:not([hidden])").wait_for()
+        self.assertEqual(p.locator(".or:visible").count(), 1)
         page.check("login-with-provider")
         # To the provider (authorization code + PKCE), which signs Ada in at once, and back:
         # the account is made (auto_register), verified as the provider says, and `rd` kept.
