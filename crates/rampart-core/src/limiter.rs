@@ -1,15 +1,17 @@
 //! The rate limiter: one interface ([`RateLimitBackend`]) over GCRA
 //! (`rampart_domain::ratelimit`), two backends — [`MemoryLimiter`] (sharded, bounded, idle
-//! keys evicted) and [`RedisLimiter`] (one `EVALSHA` per decision) — and [`Limiter`], which
+//! keys evicted) and [`RedisLimiter`] (one script call per decision, or per batch of the
+//! decisions that wait under load) — and [`Limiter`], which
 //! uses Redis when configured and falls back to this process when Redis fails.
 
-use rampart_domain::ratelimit::{Decision, GCRA_LUA, Quota, gcra};
+use rampart_domain::ratelimit::{Decision, GCRA_BATCH_LUA, GCRA_LUA, Quota, gcra};
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LimiterError {
@@ -19,6 +21,11 @@ pub enum LimiterError {
     Timeout(Duration),
     #[error("redis answered something unexpected")]
     Protocol,
+    #[error("too many decisions wait for redis")]
+    Busy,
+    /// The failure of a call that decided several requests at once.
+    #[error("{0}")]
+    Shared(Arc<LimiterError>),
 }
 
 /// One limiter decision for `key` under `quota` at `now_us` (µs since the epoch, the caller's
@@ -73,9 +80,11 @@ impl MemoryLimiter {
         let now_us = now_us.max(state.latest_us);
         state.latest_us = now_us;
         let map = &mut state.keys;
-        let (decision, new_tat) = gcra(map.get(key).copied(), now_us, quota);
+        // One lookup for a known key (the usual case): the slot is read and written in place.
+        let slot = map.get_mut(key);
+        let (decision, new_tat) = gcra(slot.as_deref().copied(), now_us, quota);
         if let Some(tat) = new_tat {
-            if let Some(v) = map.get_mut(key) {
+            if let Some(v) = slot {
                 *v = tat;
             } else {
                 if map.len() >= self.per_shard {
@@ -114,21 +123,51 @@ impl RateLimitBackend for MemoryLimiter {
     }
 }
 
-/// GCRA in Redis: the script [`GCRA_LUA`] by `EVALSHA` (loaded on `NOSCRIPT`), one round trip
-/// and atomic per decision. The connection manager reconnects by itself; every call is bounded
-/// by `timeout`.
+/// GCRA in Redis: one atomic script per call, the connection manager reconnecting by itself,
+/// every decision bounded by `timeout`.
+///
+/// Concurrent decisions are batched. One task per limiter sends the decisions waiting for it
+/// as one call while the previous call is answered: a lone decision goes out at once as one
+/// `EVALSHA` of [`GCRA_LUA`]; under load, whatever queued meanwhile (up to [`MAX_BATCH`]) goes
+/// as one `EVALSHA` of [`GCRA_BATCH_LUA`], which decides them one after another inside Redis,
+/// in arrival order: exactly what one call each would have decided, for one round trip.
 pub struct RedisLimiter {
+    shared: Arc<Shared>,
+    /// The batching task's queue, started on the first decision (on the caller's runtime).
+    queue: OnceLock<mpsc::Sender<Pending>>,
+}
+
+struct Shared {
     client: redis::Client,
     /// Set on the first successful connection; the manager reconnects by itself after that.
     conn: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
     script: redis::Script,
+    batch: redis::Script,
     prefix: String,
     timeout: Duration,
+    calls: AtomicU64,
 }
+
+/// One decision waiting for the batching task.
+struct Pending {
+    /// With the prefix.
+    key: String,
+    quota: Quota,
+    now_us: i64,
+    /// When the caller stops waiting: `timeout` after it asked.
+    deadline: tokio::time::Instant,
+    reply: oneshot::Sender<Result<Decision, LimiterError>>,
+}
+
+/// Most decisions in one call.
+pub const MAX_BATCH: usize = 256;
+/// Most decisions waiting; past it a decision fails at once (and the rule's `on_redis_error`
+/// applies) rather than queueing without bound behind a slow Redis.
+const MAX_QUEUED: usize = 16 * 1024;
 
 impl std::fmt::Debug for RedisLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisLimiter").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("RedisLimiter").field("prefix", &self.shared.prefix).finish_non_exhaustive()
     }
 }
 
@@ -136,14 +175,40 @@ impl RedisLimiter {
     /// Does not connect yet (Rampart starts while Redis is down and uses the fallback).
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, LimiterError> {
         Ok(Self {
-            client: redis::Client::open(url)?,
-            conn: tokio::sync::OnceCell::new(),
-            script: redis::Script::new(GCRA_LUA),
-            prefix: prefix.to_string(),
-            timeout,
+            shared: Arc::new(Shared {
+                client: redis::Client::open(url)?,
+                conn: tokio::sync::OnceCell::new(),
+                script: redis::Script::new(GCRA_LUA),
+                batch: redis::Script::new(GCRA_BATCH_LUA),
+                prefix: prefix.to_string(),
+                timeout,
+                calls: AtomicU64::new(0),
+            }),
+            queue: OnceLock::new(),
         })
     }
 
+    /// The script's SHA-1 (what `EVALSHA` names), for benchmarks comparing a raw round trip.
+    pub fn script_hash(&self) -> &str {
+        self.shared.script.get_hash()
+    }
+
+    /// Script calls made so far (one per batch), for tests and benchmarks.
+    pub fn calls(&self) -> u64 {
+        self.shared.calls.load(Ordering::Relaxed)
+    }
+
+    fn queue(&self) -> &mpsc::Sender<Pending> {
+        self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(MAX_QUEUED);
+            // Ends when the limiter (the only sender) is dropped.
+            tokio::spawn(run_batches(self.shared.clone(), rx));
+            tx
+        })
+    }
+}
+
+impl Shared {
     async fn connection(&self) -> Result<redis::aio::ConnectionManager, LimiterError> {
         let c = self
             .conn
@@ -162,29 +227,79 @@ impl RedisLimiter {
         Ok(c.clone())
     }
 
-    /// The script's SHA-1 (what `EVALSHA` names), for benchmarks comparing a raw round trip.
-    pub fn script_hash(&self) -> &str {
-        self.script.get_hash()
+    /// One call deciding `batch` in order: the four numbers of each decision.
+    async fn call(&self, batch: &[Pending]) -> Result<Vec<i64>, LimiterError> {
+        let mut conn = self.connection().await?;
+        let script = if batch.len() == 1 { &self.script } else { &self.batch };
+        let mut call = script.prepare_invoke();
+        for p in batch {
+            call.key(p.key.as_str());
+        }
+        for p in batch {
+            call.arg(p.now_us).arg(p.quota.period_us()).arg(p.quota.emission_us()).arg(p.quota.limit);
+        }
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let reply: Vec<i64> = call.invoke_async(&mut conn).await?;
+        if reply.len() == 4 * batch.len() { Ok(reply) } else { Err(LimiterError::Protocol) }
+    }
+}
+
+fn decision(quota: Quota, reply: &[i64]) -> Result<Decision, LimiterError> {
+    let [allowed, remaining, retry, reset] = *reply else { return Err(LimiterError::Protocol) };
+    let us = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
+    Ok(Decision {
+        allowed: allowed == 1,
+        limit: quota.limit,
+        remaining: u32::try_from(remaining).unwrap_or(0),
+        retry_after: us(retry),
+        reset_after: us(reset),
+    })
+}
+
+/// The batching task: takes what waits (at least one decision), sends it as one call bounded
+/// by the earliest deadline among it, answers each, and starts over.
+async fn run_batches(shared: Arc<Shared>, mut queue: mpsc::Receiver<Pending>) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let now = tokio::time::Instant::now();
+        // A caller that already stopped waiting is not decided for: counting it would spend
+        // its budget on a request the fallback answered.
+        batch.retain(|p| p.deadline > now && !p.reply.is_closed());
+        let Some(deadline) = batch.iter().map(|p| p.deadline).min() else { continue };
+        match tokio::time::timeout_at(deadline, shared.call(&batch)).await {
+            Ok(Ok(reply)) => {
+                for (p, r) in batch.drain(..).zip(reply.chunks_exact(4)) {
+                    let _ = p.reply.send(decision(p.quota, r));
+                }
+            }
+            Ok(Err(e)) => {
+                let e = Arc::new(e);
+                for p in batch.drain(..) {
+                    let _ = p.reply.send(Err(LimiterError::Shared(e.clone())));
+                }
+            }
+            Err(_) => {
+                for p in batch.drain(..) {
+                    let _ = p.reply.send(Err(LimiterError::Timeout(shared.timeout)));
+                }
+            }
+        }
     }
 }
 
 impl RateLimitBackend for RedisLimiter {
     async fn check(&self, key: &str, quota: Quota, now_us: i64) -> Result<Decision, LimiterError> {
-        let mut conn = self.connection().await?;
-        let mut call = self.script.key(format!("{}{key}", self.prefix));
-        call.arg(now_us).arg(quota.period_us()).arg(quota.emission_us()).arg(quota.limit);
-        let reply: Vec<i64> = tokio::time::timeout(self.timeout, call.invoke_async(&mut conn))
-            .await
-            .map_err(|_| LimiterError::Timeout(self.timeout))??;
-        let [allowed, remaining, retry, reset] = reply[..] else { return Err(LimiterError::Protocol) };
-        let us = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
-        Ok(Decision {
-            allowed: allowed == 1,
-            limit: quota.limit,
-            remaining: u32::try_from(remaining).unwrap_or(0),
-            retry_after: us(retry),
-            reset_after: us(reset),
-        })
+        let timeout = self.shared.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut prefixed = String::with_capacity(self.shared.prefix.len() + key.len());
+        prefixed.push_str(&self.shared.prefix);
+        prefixed.push_str(key);
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending { key: prefixed, quota, now_us, deadline, reply };
+        self.queue().try_send(pending).map_err(|_| LimiterError::Busy)?;
+        // The task answers every decision by its deadline (or drops it when the limiter is
+        // dropped): no timer of its own per decision.
+        answer.await.unwrap_or(Err(LimiterError::Timeout(timeout)))
     }
 }
 
@@ -237,6 +352,12 @@ impl Limiter {
 
     pub fn local(&self) -> &MemoryLimiter {
         &self.local
+    }
+
+    /// The in-process limiter when it is the only one (no Redis): its decisions need no
+    /// `await`, so a caller can decide synchronously.
+    pub fn memory_only(&self) -> Option<&MemoryLimiter> {
+        if self.redis.is_none() { Some(&self.local) } else { None }
     }
 
     /// Whether a shared store (Redis) is configured.

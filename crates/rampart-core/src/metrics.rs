@@ -45,6 +45,17 @@ type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 /// label set. Bounded as the label set is (templates, eight methods, the statuses answered).
 type HttpSeries = std::sync::RwLock<std::collections::HashMap<Box<str>, Vec<(&'static str, u16, Counter, Histogram)>>>;
 
+/// One series' counter (a shared handle): fetched once by who counts often, then
+/// [`SeriesCounter::inc`] is one atomic add.
+#[derive(Debug, Clone)]
+pub struct SeriesCounter(Counter);
+
+impl SeriesCounter {
+    pub fn inc(&self) {
+        self.0.inc();
+    }
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -194,14 +205,12 @@ impl Metrics {
         self.events.get_or_create(&EventLabels { action, outcome }).inc();
     }
 
+    /// The counter of one rule's decisions with one outcome (`allowed`, `limited`,
+    /// `shadow_limited`, or `fallback`: decided locally because Redis failed), for the caller
+    /// to keep: counting through it is one atomic add, with no label set built or hashed.
     /// Labels are configured rule names: bounded.
-    pub fn observe_rate_limit(&self, rule: &str, outcome: &'static str) {
-        self.rate_limit.get_or_create(&RuleLabels { rule: rule.to_string(), outcome }).inc();
-    }
-
-    /// A decision made locally because Redis failed.
-    pub fn observe_rate_limit_fallback(&self, rule: &str) {
-        self.observe_rate_limit(rule, "fallback");
+    pub fn rate_limit_series(&self, rule: &str, outcome: &'static str) -> SeriesCounter {
+        SeriesCounter(self.rate_limit.get_or_create(&RuleLabels { rule: rule.to_string(), outcome }).clone())
     }
 
     pub fn set_rate_limit_degraded(&self, degraded: bool) {

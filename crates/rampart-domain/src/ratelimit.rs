@@ -120,6 +120,36 @@ if remaining > limit then remaining = limit end
 return {1, remaining, 0, new_tat - now}
 "#;
 
+/// [`GCRA_LUA`] over several decisions in one call: `KEYS[i]` is the i-th bucket and
+/// `ARGV[4i-3..4i]` its `now`, `period`, `emission` and `limit`; the reply is the four numbers
+/// of each decision in order. Decisions run one after another inside Redis (a script is
+/// atomic), so a call of n decisions decides exactly as n calls of [`GCRA_LUA`] in that order,
+/// including several on one key.
+pub const GCRA_BATCH_LUA: &str = r#"
+local out = {}
+for i = 1, #KEYS do
+  local b = 4 * (i - 1)
+  local now = tonumber(ARGV[b + 1])
+  local period = tonumber(ARGV[b + 2])
+  local t = tonumber(ARGV[b + 3])
+  local limit = tonumber(ARGV[b + 4])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + t
+  local allow_at = new_tat - period
+  local n = #out
+  if now < allow_at then
+    out[n + 1] = 0; out[n + 2] = 0; out[n + 3] = allow_at - now; out[n + 4] = tat - now
+  else
+    redis.call('SET', KEYS[i], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+    local remaining = math.floor((period - (new_tat - now)) / t)
+    if remaining > limit then remaining = limit end
+    out[n + 1] = 1; out[n + 2] = remaining; out[n + 3] = 0; out[n + 4] = new_tat - now
+  end
+end
+return out
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,32 @@ impl ThrottleKey {
         })
     }
 
+    /// Appends the stored form of [`ThrottleKey::address`] (`ip:…`) to `out`, for keys built on
+    /// every request (the rate limiter's): the same text, without a `String` per part.
+    pub fn push_address_key(out: &mut String, ip: IpAddr) {
+        let v4 = match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        };
+        out.push_str("ip:");
+        match v4 {
+            Some(v4) => {
+                let mut digits = itoa::Buffer::new();
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push('.');
+                    }
+                    out.push_str(digits.format(octet));
+                }
+            }
+            None => {
+                if let ThrottleKey::Address(a) = ThrottleKey::address(ip) {
+                    out.push_str(&a);
+                }
+            }
+        }
+    }
+
     /// The key of a login identifier, from its keyed hash (hex).
     pub fn identifier(keyed_hash_hex: String) -> Self {
         ThrottleKey::Identifier(keyed_hash_hex)
@@ -167,6 +193,25 @@ impl ThrottlePolicy {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn the_pushed_address_key_is_the_stored_form() {
+        for ip in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "127.0.0.1",
+            "255.255.255.255",
+            "10.200.3.99",
+            "::ffff:192.0.2.7",
+            "2001:db8:aa:bb:1:2:3:4",
+            "::1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = String::from("rule:ip:");
+            ThrottleKey::push_address_key(&mut out, ip);
+            assert_eq!(out, format!("rule:ip:{}", ThrottleKey::address(ip).storage_key()), "{ip}");
+        }
+    }
 
     fn policy() -> ThrottlePolicy {
         ThrottlePolicy {

@@ -15,9 +15,13 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The body limit in force, for extractors to name in their errors.
+/// The body limits in force, for extractors: the byte limit (named in their errors) and the
+/// JSON shape limits. One extension, not two: each is an allocation and an insert per request.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct BodyLimit(pub usize);
+pub(crate) struct BodyLimit {
+    pub bytes: usize,
+    pub json: JsonLimits,
+}
 
 /// The longest request target (path and query) answered: 8 KiB, as most servers and proxies.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -70,8 +74,7 @@ pub(crate) async fn body_limit(
         }
         _ => req.map(|body| Body::new(Limited::new(body, limit))),
     };
-    req.extensions_mut().insert(BodyLimit(limit));
-    req.extensions_mut().insert(json);
+    req.extensions_mut().insert(BodyLimit { bytes: limit, json });
     next(req).await
 }
 
@@ -367,8 +370,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
-        let shape = req.extensions().get::<JsonLimits>().copied().unwrap_or_default();
+        let (limit, shape) =
+            req.extensions().get::<BodyLimit>().map_or((0, JsonLimits::default()), |l| (l.bytes, l.json));
         if !is_json(req.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }

@@ -8,14 +8,16 @@ use super::client_ip::ClientIp;
 use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rampart_config::{CompiledRule, OnRedisError, RateLimitKey, RateLimitSettings};
 use rampart_core::ServiceError;
 use rampart_core::limiter::{Limiter, MemoryLimiter, RedisLimiter, Source, Transition};
+use rampart_core::metrics::{Metrics, SeriesCounter};
 use rampart_domain::ratelimit::{Decision, Quota};
-use rampart_domain::{Action, Actor, Outcome, Severity};
+use rampart_domain::{Action, Actor, Outcome, Severity, ThrottleKey};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The limiter and the compiled rules, built once from `[rate_limit]`.
@@ -23,8 +25,16 @@ use std::time::Duration;
 pub struct RateLimits {
     enabled: bool,
     rules: Vec<CompiledRule>,
+    /// Per rule (same order), its decision counters by [`OUTCOMES`], fetched on first use.
+    series: Vec<[OnceLock<SeriesCounter>; 4]>,
     pub limiter: Limiter,
 }
+
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+/// The outcomes a rule's decisions are counted under (`rampart_rate_limit_decisions`).
+const OUTCOMES: [&str; 4] = ["allowed", "limited", "shadow_limited", "fallback"];
 
 impl RateLimits {
     /// The limiter (memory, and Redis when configured) over the rules compiled by the settings.
@@ -38,7 +48,15 @@ impl RateLimits {
         };
         let retry = c.redis.as_ref().map_or(Duration::from_secs(1), |r| r.retry);
         let limiter = Limiter::with(MemoryLimiter::new(c.max_keys), redis, retry);
-        Ok(Self { enabled: c.enabled, rules: c.rules.clone(), limiter })
+        let series = c.rules.iter().map(|_| Default::default()).collect();
+        Ok(Self { enabled: c.enabled, rules: c.rules.clone(), series, limiter })
+    }
+
+    /// Counts one decision of rule `i` (its index in `rules`) under `OUTCOMES[outcome]`.
+    fn count(&self, metrics: &Metrics, i: usize, outcome: usize) {
+        if let (Some(rule), Some(series)) = (self.rules.get(i), self.series.get(i).and_then(|s| s.get(outcome))) {
+            series.get_or_init(|| metrics.rate_limit_series(&rule.name, OUTCOMES[outcome])).inc();
+        }
     }
 }
 
@@ -77,24 +95,47 @@ async fn identify(state: &AppState, headers: &axum::http::HeaderMap) -> Identity
     Identity::default()
 }
 
-/// The bucket key of `rule` for this request, and the quota in force for it.
-fn key_for(rule: &CompiledRule, ip: &str, id: &Identity) -> (String, Quota) {
+/// The bucket key of `rule` for this request, and the quota in force for it. The address
+/// part (`ip:…`, see [`ThrottleKey::push_address_key`]; `unknown` without an address) is
+/// written straight into the key: one `String` per rule and request, no formatting machinery.
+fn key_for(rule: &CompiledRule, ip: Option<IpAddr>, id: &Identity) -> (String, Quota) {
     let name = &rule.name;
-    let by_ip = || (format!("{name}:ip:{ip}"), rule.quota);
+    let keyed = |kind: &str, parts: &[&str]| {
+        let mut key =
+            String::with_capacity(name.len() + kind.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>() + 2);
+        key.push_str(name);
+        key.push(':');
+        key.push_str(kind);
+        for part in parts {
+            key.push(':');
+            key.push_str(part);
+        }
+        key
+    };
+    let by_ip = || {
+        let mut key = String::with_capacity(name.len() + 48);
+        key.push_str(name);
+        key.push_str(":ip:");
+        match ip {
+            Some(ip) => ThrottleKey::push_address_key(&mut key, ip),
+            None => key.push_str("unknown"),
+        }
+        (key, rule.quota)
+    };
     match rule.key {
         RateLimitKey::Ip => by_ip(),
-        RateLimitKey::User => id.user.as_ref().map_or_else(by_ip, |u| (format!("{name}:user:{u}"), rule.quota)),
-        RateLimitKey::ApiKey => id.api_key.as_ref().map_or_else(by_ip, |k| (format!("{name}:key:{k}"), rule.quota)),
+        RateLimitKey::User => id.user.as_ref().map_or_else(by_ip, |u| (keyed("user", &[u]), rule.quota)),
+        RateLimitKey::ApiKey => id.api_key.as_ref().map_or_else(by_ip, |k| (keyed("key", &[k]), rule.quota)),
         RateLimitKey::Role => match (&id.user, id.roles.first()) {
-            (Some(_), Some(role)) => (format!("{name}:role:{role}"), rule.quota),
-            (Some(u), None) => (format!("{name}:user:{u}"), rule.quota),
+            (Some(_), Some(role)) => (keyed("role", &[role]), rule.quota),
+            (Some(u), None) => (keyed("user", &[u]), rule.quota),
             _ => by_ip(),
         },
         RateLimitKey::Tier => match &id.user {
             Some(u) => {
                 let tier = id.roles.iter().find_map(|r| rule.tiers.get(r).map(|q| (r.as_str(), *q)));
                 let (tier, q) = tier.unwrap_or(("default", rule.quota));
-                (format!("{name}:tier:{tier}:{u}"), q)
+                (keyed("tier", &[tier, u]), q)
             }
             None => by_ip(),
         },
@@ -106,6 +147,25 @@ fn now_us(state: &AppState) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX / 4)
 }
 
+/// Appends one rule's item of a RateLimit header list (`"name";a=1;b=2`), separated from the
+/// previous one by `, `.
+fn push_item(out: &mut String, name: &str, (a, x): (&str, u64), (b, y): (&str, u64)) {
+    let mut digits = itoa::Buffer::new();
+    if !out.is_empty() {
+        out.push_str(", ");
+    }
+    out.push('"');
+    out.push_str(name);
+    out.push_str("\";");
+    out.push_str(a);
+    out.push('=');
+    out.push_str(digits.format(x));
+    out.push(';');
+    out.push_str(b);
+    out.push('=');
+    out.push_str(digits.format(y));
+}
+
 /// The layer. See the module docs.
 /// Layer 11.
 pub(crate) async fn limit(state: &AppState, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
@@ -114,9 +174,10 @@ pub(crate) async fn limit(state: &AppState, req: Request, next: impl AsyncFnOnce
         return next(req).await;
     }
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path(), |p| p.as_str());
-    let matching: Vec<&CompiledRule> =
-        limits.rules.iter().filter(|r| r.matches(req.method().as_str(), route)).collect();
-    if matching.is_empty() {
+    let method = req.method().as_str();
+    // The matching rules, by index (no list is collected: matching is a few string compares).
+    let matching = || limits.rules.iter().enumerate().filter(|(_, r)| r.matches(method, route));
+    if matching().next().is_none() {
         return next(req).await;
     }
     let ip = req
@@ -124,8 +185,7 @@ pub(crate) async fn limit(state: &AppState, req: Request, next: impl AsyncFnOnce
         .get::<ClientIp>()
         .map(|c| c.0)
         .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
-    let ip_key = ip.map_or_else(|| "unknown".to_string(), |ip| rampart_domain::ThrottleKey::address(ip).storage_key());
-    let identity = if matching.iter().any(|r| r.key != RateLimitKey::Ip) {
+    let identity = if matching().any(|(_, r)| r.key != RateLimitKey::Ip) {
         // Boxed: the lookup's future (API keys, the store) is large and rarely needed, and an
         // inline one would be moved with every request's future.
         Box::pin(identify(state, req.headers())).await
@@ -133,29 +193,37 @@ pub(crate) async fn limit(state: &AppState, req: Request, next: impl AsyncFnOnce
         Identity::default()
     };
     let now = now_us(state);
-    let mut in_force: Vec<(&CompiledRule, Quota, Decision)> = Vec::new();
+    // The RateLimit-Policy and RateLimit values of the rules in force, written as they decide.
+    let (mut policy, mut current) = (String::with_capacity(64), String::with_capacity(64));
     let mut refused: Option<Decision> = None;
-    for rule in matching {
-        let (key, quota) = key_for(rule, &ip_key, &identity);
+    for (i, rule) in matching() {
+        let (key, quota) = key_for(rule, ip, &identity);
         let fallback = if rule.on_redis_error == OnRedisError::Strict {
             Quota { limit: rule.fallback.limit.min(quota.limit), ..quota }
         } else {
             quota
         };
-        let (d, source, transition) = Box::pin(limits.limiter.check(&key, quota, fallback, now)).await;
+        let (d, source, transition) = match limits.limiter.memory_only() {
+            // In process only: decided on the spot, no future to allocate.
+            Some(memory) => (memory.decide(&key, quota, now), Source::Memory, None),
+            None => Box::pin(limits.limiter.check(&key, quota, fallback, now)).await,
+        };
         if let Some(t) = transition {
             backend_transition(state, t);
         }
         if source == Source::Fallback {
-            state.metrics.observe_rate_limit_fallback(&rule.name);
+            limits.count(&state.metrics, i, 3);
         }
         let shadow = rule.shadow;
-        let outcome = match (d.allowed, shadow) {
-            (true, _) => "allowed",
-            (false, false) => "limited",
-            (false, true) => "shadow_limited",
-        };
-        state.metrics.observe_rate_limit(&rule.name, outcome);
+        limits.count(
+            &state.metrics,
+            i,
+            match (d.allowed, shadow) {
+                (true, _) => 0,
+                (false, false) => 1,
+                (false, true) => 2,
+            },
+        );
         if !d.allowed {
             tracing::info!(
                 target: "rampart::ratelimit",
@@ -175,28 +243,19 @@ pub(crate) async fn limit(state: &AppState, req: Request, next: impl AsyncFnOnce
         }
         if !shadow {
             let shown = if source == Source::Fallback { fallback } else { quota };
-            in_force.push((rule, shown, d));
+            push_item(&mut policy, &rule.name, ("q", u64::from(shown.limit)), ("w", shown.period.as_secs()));
+            push_item(&mut current, &rule.name, ("r", u64::from(d.remaining)), ("t", d.reset_secs()));
         }
     }
     let mut res = match refused {
         Some(d) => ApiError::from(ServiceError::RateLimited { retry_after_secs: d.retry_after_secs() }).into_response(),
         None => next(req).await,
     };
-    if !in_force.is_empty() {
-        let policy = in_force
-            .iter()
-            .map(|(r, q, _)| format!("\"{}\";q={};w={}", r.name, q.limit, q.period.as_secs()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let current = in_force
-            .iter()
-            .map(|(r, _, d)| format!("\"{}\";r={};t={}", r.name, d.remaining, d.reset_secs()))
-            .collect::<Vec<_>>()
-            .join(", ");
+    if !policy.is_empty() {
         let h = res.headers_mut();
-        if let (Ok(p), Ok(c)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&current)) {
-            h.insert("ratelimit-policy", p);
-            h.insert("ratelimit", c);
+        if let (Ok(p), Ok(c)) = (HeaderValue::try_from(policy), HeaderValue::try_from(current)) {
+            h.insert(RATELIMIT_POLICY, p);
+            h.insert(RATELIMIT, c);
         }
     }
     res
@@ -266,6 +325,15 @@ mod tests {
     }
 
     #[test]
+    fn ratelimit_header_items_are_quoted_and_listed_with_commas() {
+        let mut s = String::new();
+        push_item(&mut s, "login", ("q", 10), ("w", 60));
+        assert_eq!(s, "\"login\";q=10;w=60");
+        push_item(&mut s, "api", ("r", 0), ("t", 18_446_744_073_709_551_615));
+        assert_eq!(s, "\"login\";q=10;w=60, \"api\";r=0;t=18446744073709551615");
+    }
+
+    #[test]
     fn rules_match_route_templates_prefixes_and_methods() {
         let r = rules(serde_json::json!([
             { "name": "a", "path": "/v1/auth/login", "methods": ["POST"], "key": "ip", "limit": 1, "window_secs": 1 },
@@ -296,13 +364,17 @@ mod tests {
         let free = Identity { user: Some("u1".into()), roles: vec!["user".into()], api_key: None };
         let premium = Identity { user: Some("u2".into()), roles: vec!["user".into(), "premium".into()], api_key: None };
         let keyed = Identity { user: Some("u3".into()), roles: vec![], api_key: Some("k1".into()) };
-        assert_eq!(key_for(tier, "ip:1.2.3.4", &anon), ("t:ip:ip:1.2.3.4".into(), tier.quota));
-        assert_eq!(key_for(tier, "ip", &free).0, "t:tier:default:u1");
-        assert_eq!(key_for(tier, "ip", &free).1.limit, 10);
-        assert_eq!(key_for(tier, "ip", &premium).0, "t:tier:premium:u2");
-        assert_eq!(key_for(tier, "ip", &premium).1.limit, 100);
-        assert_eq!(key_for(role, "ip", &free).0, "r:role:user");
-        assert_eq!(key_for(key, "ip", &keyed).0, "k:key:k1");
-        assert_eq!(key_for(key, "ip", &free).0, "k:ip:ip");
+        let ip: Option<IpAddr> = Some("1.2.3.4".parse().unwrap());
+        assert_eq!(key_for(tier, ip, &anon), ("t:ip:ip:1.2.3.4".into(), tier.quota));
+        assert_eq!(key_for(tier, Some("::ffff:10.0.0.1".parse().unwrap()), &anon).0, "t:ip:ip:10.0.0.1");
+        assert_eq!(key_for(tier, Some("2001:db8:1:2:3::4".parse().unwrap()), &anon).0, "t:ip:ip:2001:db8:1:2::/64");
+        assert_eq!(key_for(tier, None, &anon).0, "t:ip:unknown");
+        assert_eq!(key_for(tier, ip, &free).0, "t:tier:default:u1");
+        assert_eq!(key_for(tier, ip, &free).1.limit, 10);
+        assert_eq!(key_for(tier, ip, &premium).0, "t:tier:premium:u2");
+        assert_eq!(key_for(tier, ip, &premium).1.limit, 100);
+        assert_eq!(key_for(role, ip, &free).0, "r:role:user");
+        assert_eq!(key_for(key, ip, &keyed).0, "k:key:k1");
+        assert_eq!(key_for(key, ip, &free).0, "k:ip:ip:1.2.3.4");
     }
 }

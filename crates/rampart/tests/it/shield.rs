@@ -67,6 +67,29 @@ async fn the_same_limiter_suite_decides_alike_on_memory_and_redis() {
     assert_eq!(suite(&redis).await, expected(), "redis backend");
 }
 
+/// Decisions that wait together go to Redis as one script call, decided one after another in
+/// arrival order: 50 at once on two keys (bursts of 10) admit exactly 10 on each, and every
+/// decision equals what the same sequence decides one call at a time (the memory backend).
+#[tokio::test]
+async fn concurrent_redis_decisions_are_batched_and_decided_as_in_sequence() {
+    let Some(url) = redis_url() else { return };
+    let redis = RedisLimiter::new(&url, &unique_prefix(), Duration::from_secs(2)).unwrap();
+    let q = Quota::new(10, Duration::from_secs(60)).unwrap();
+    let now = 1_900_000_000 * S;
+    let key = |i: usize| if i % 3 == 0 { "x" } else { "y" };
+    let seen = |d: rampart_domain::ratelimit::Decision| (d.allowed, d.remaining, d.retry_after.as_millis());
+    let at_once = futures::future::join_all((0..50).map(|i| redis.check(key(i), q, now + i as i64))).await;
+    let at_once: Vec<_> = at_once.into_iter().map(|d| seen(d.unwrap())).collect();
+    let memory = MemoryLimiter::new(1000);
+    let mut one_by_one = Vec::new();
+    for i in 0..50 {
+        one_by_one.push(seen(memory.check(key(i), q, now + i as i64).await.unwrap()));
+    }
+    assert_eq!(at_once, one_by_one);
+    assert_eq!(at_once.iter().filter(|d| d.0).count(), 20, "ten on each key");
+    assert!(redis.calls() < 50, "batched: {} calls for 50 decisions", redis.calls());
+}
+
 fn rule(name: &str, path: &str, methods: &[&str], key: RateLimitKey, limit: u32) -> RateLimitRule {
     let mut r: RateLimitRule = serde_json::from_value(json!({
         "name": name, "path": path, "methods": methods, "key": key, "limit": limit, "window_secs": 60,
