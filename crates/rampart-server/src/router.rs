@@ -1,5 +1,12 @@
-//! The router: every route (mounted through `utoipa_axum::routes!`, so a route cannot exist
-//! without its OpenAPI entry) and the whole layer stack, in this one place.
+//! The router: every route and the whole layer stack, in this one place.
+//!
+//! The API routes are one list (`api_routes!`) of handlers annotated with `#[utoipa::path]`.
+//! It gives two things: the served route table, each handler mounted at the path and methods
+//! of its annotation (no OpenAPI path item is built to serve), and the OpenAPI document, built
+//! through `utoipa_axum::routes!` from the same list only when it is asked for
+//! ([`openapi_doc`]; `GET /openapi.json` renders it once, on its first request). So a route
+//! cannot exist without its OpenAPI entry, and start-up does not run the schema code of every
+//! wire type (a test compares the served table with the document).
 //!
 //! Layers, outermost first (a request passes them in this order; a response in reverse):
 //!
@@ -25,115 +32,146 @@ use crate::{limits, openapi, routes, stack, ui};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
+use axum::routing::MethodRouter;
 #[cfg(test)]
 use rampart_config::ServerSettings;
 #[cfg(test)]
 use rampart_core::metrics::Metrics;
 use std::sync::Arc;
 use utoipa::OpenApi as _;
+use utoipa::openapi::HttpMethod;
+use utoipa_axum::PathItemExt as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(crate) fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .routes(routes!(routes::service::healthz))
-        .routes(routes!(routes::service::readyz))
-        .routes(routes!(routes::service::metrics))
-        .routes(routes!(routes::service::openapi_json))
-        .routes(routes!(routes::tokens::jwks))
-        .routes(routes!(routes::auth::register))
-        .routes(routes!(routes::auth::login))
-        .routes(routes!(routes::auth::refresh))
-        .routes(routes!(routes::auth::logout))
-        .routes(routes!(routes::auth::csrf))
-        .routes(routes!(routes::auth::forgot_password))
-        .routes(routes!(routes::auth::reset_password))
-        .routes(routes!(routes::auth::verify_email))
-        .routes(routes!(routes::auth::introspect))
-        .routes(routes!(routes::me::me, routes::me::delete_me))
-        .routes(routes!(routes::me::change_password))
-        .routes(routes!(routes::me::list_sessions, routes::me::revoke_all_sessions))
-        .routes(routes!(routes::me::revoke_session))
-        .routes(routes!(routes::me::notifications, routes::me::set_notifications))
-        .routes(routes!(routes::me::export))
-        .routes(routes!(routes::me::admin_export))
-        .routes(routes!(routes::mfa::totp_setup))
-        .routes(routes!(routes::mfa::totp_enable))
-        .routes(routes!(routes::mfa::totp_disable))
-        .routes(routes!(routes::mfa::backup_codes))
-        .routes(routes!(routes::mfa::login_mfa))
-        .routes(routes!(routes::mfa::login_mfa_email))
-        .routes(routes!(routes::webauthn::register_start))
-        .routes(routes!(routes::webauthn::register_finish))
-        .routes(routes!(routes::webauthn::list))
-        .routes(routes!(routes::webauthn::remove))
-        .routes(routes!(routes::webauthn::remove_with_reauth))
-        .routes(routes!(routes::webauthn::login_start))
-        .routes(routes!(routes::webauthn::login_finish))
-        .routes(routes!(routes::webauthn::passkey_start))
-        .routes(routes!(routes::webauthn::passkey_finish))
-        .routes(routes!(routes::federation::telegram_login))
-        .routes(routes!(routes::oauth::start))
-        .routes(routes!(routes::oauth::callback, routes::oauth::callback_post))
-        .routes(routes!(routes::federation::link_telegram))
-        .routes(routes!(routes::federation::list))
-        .routes(routes!(routes::federation::unlink))
-        .routes(routes!(routes::api_keys::create, routes::api_keys::list, routes::api_keys::revoke_all))
-        .routes(routes!(routes::api_keys::revoke))
-        .routes(routes!(routes::api_keys::rotate))
-        .routes(routes!(routes::api_keys::usage))
-        .routes(routes!(routes::api_keys::verify))
-        .routes(routes!(routes::admin::list_users))
-        .routes(routes!(routes::admin::get_user, routes::admin::update_user, routes::admin::delete_user))
-        .routes(routes!(routes::admin::list_roles, routes::admin::create_role))
-        .routes(routes!(routes::admin::put_role, routes::admin::delete_role))
-        .routes(routes!(routes::admin::authz_check))
-        .routes(routes!(routes::audit::list))
-        .routes(routes!(routes::audit::stats))
-        .routes(routes!(routes::audit::export))
-        .routes(routes!(routes::audit::verify))
-        .routes(routes!(routes::exports::list_exports, routes::exports::create_export))
-        .routes(routes!(routes::exports::get_export))
-        .routes(routes!(routes::exports::approve_export))
-        .routes(routes!(routes::exports::download_export))
-        .routes(routes!(routes::admin::unlock_user))
-        .routes(routes!(routes::admin::restore_user))
-        .routes(routes!(routes::admin::revoke_user_sessions))
-        .routes(routes!(routes::csp::csp_report))
-        .routes(routes!(routes::ip_rules::list_ip_rules, routes::ip_rules::create_ip_rule))
-        .routes(routes!(routes::ip_rules::delete_ip_rule))
-        .routes(routes!(routes::webhooks::list_webhooks, routes::webhooks::create_webhook))
-        .routes(routes!(
-            routes::webhooks::get_webhook,
-            routes::webhooks::update_webhook,
-            routes::webhooks::delete_webhook
-        ))
-        .routes(routes!(routes::webhooks::rotate_webhook_secret))
-        .routes(routes!(routes::webhooks::test_webhook))
-        .routes(routes!(routes::webhooks::list_webhook_deliveries))
-        .routes(routes!(routes::webhooks::redeliver_webhook))
-        .routes(routes!(routes::alerts::list_alerts, routes::alerts::create_alert))
-        .routes(routes!(routes::alerts::put_alert, routes::alerts::delete_alert))
-        .routes(routes!(routes::transit::create_key, routes::transit::read_key, routes::transit::delete_key))
-        .routes(routes!(routes::transit::rotate_key))
-        .routes(routes!(routes::transit::configure_key))
-        .routes(routes!(routes::transit::encrypt))
-        .routes(routes!(routes::transit::decrypt))
-        .routes(routes!(routes::transit::rewrap))
-        .routes(routes!(routes::transit::datakey))
-        .routes(routes!(routes::transit::hmac))
-        .routes(routes!(routes::transit::sign))
-        .routes(routes!(routes::transit::verify))
-        .routes(routes!(routes::gateway::forward_auth))
-        .routes(routes!(routes::gateway::auth_request))
-        .routes(routes!(routes::gateway::ext_authz))
-        .routes(routes!(routes::gateway::explain))
-        .routes(routes!(routes::gateway::rules))
+/// One API handler: the path and methods of its `#[utoipa::path]` annotation, and how to mount
+/// it there.
+struct Route {
+    path: String,
+    methods: Vec<HttpMethod>,
+    mount: fn(Router<AppState>, &str, &[HttpMethod]) -> Router<AppState>,
+}
+
+/// Expands the list of API handlers (each `[...]` a group sharing a path) into [`table`], the
+/// routes served, and [`documented`], the same routes with their OpenAPI path items.
+macro_rules! api_routes {
+    ($( [$($handler:path),+ $(,)?] ),+ $(,)?) => {
+        /// Every API route as served: path and methods read from the handler's annotation,
+        /// which builds no path item (no schema code runs). `routes!(@path [..] of h)` is how
+        /// `utoipa_axum::routes!` itself reaches `h`'s `__path_h` type.
+        fn table() -> Vec<Route> {
+            vec![$($(Route {
+                path: utoipa_axum::paste! { routes!(@path [path()] of $handler) },
+                methods: utoipa_axum::paste! { routes!(@path [methods()] of $handler) },
+                mount: |router, path, methods| {
+                    let on = methods.iter().fold(MethodRouter::new(), |on, m| on.on(m.to_method_filter(), $handler));
+                    router.route(path, on)
+                },
+            }),+),+]
+        }
+
+        /// The same routes with their OpenAPI path items and schemas: only for [`openapi_doc`].
+        fn documented() -> OpenApiRouter<AppState> {
+            OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())$(.routes(routes!($($handler),+)))+
+        }
+    };
+}
+
+api_routes! {
+    [routes::service::healthz],
+    [routes::service::readyz],
+    [routes::service::metrics],
+    [routes::service::openapi_json],
+    [routes::tokens::jwks],
+    [routes::auth::register],
+    [routes::auth::login],
+    [routes::auth::refresh],
+    [routes::auth::logout],
+    [routes::auth::csrf],
+    [routes::auth::forgot_password],
+    [routes::auth::reset_password],
+    [routes::auth::verify_email],
+    [routes::auth::introspect],
+    [routes::me::me, routes::me::delete_me],
+    [routes::me::change_password],
+    [routes::me::list_sessions, routes::me::revoke_all_sessions],
+    [routes::me::revoke_session],
+    [routes::me::notifications, routes::me::set_notifications],
+    [routes::me::export],
+    [routes::me::admin_export],
+    [routes::mfa::totp_setup],
+    [routes::mfa::totp_enable],
+    [routes::mfa::totp_disable],
+    [routes::mfa::backup_codes],
+    [routes::mfa::login_mfa],
+    [routes::mfa::login_mfa_email],
+    [routes::webauthn::register_start],
+    [routes::webauthn::register_finish],
+    [routes::webauthn::list],
+    [routes::webauthn::remove],
+    [routes::webauthn::remove_with_reauth],
+    [routes::webauthn::login_start],
+    [routes::webauthn::login_finish],
+    [routes::webauthn::passkey_start],
+    [routes::webauthn::passkey_finish],
+    [routes::federation::telegram_login],
+    [routes::oauth::start],
+    [routes::oauth::callback, routes::oauth::callback_post],
+    [routes::federation::link_telegram],
+    [routes::federation::list],
+    [routes::federation::unlink],
+    [routes::api_keys::create, routes::api_keys::list, routes::api_keys::revoke_all],
+    [routes::api_keys::revoke],
+    [routes::api_keys::rotate],
+    [routes::api_keys::usage],
+    [routes::api_keys::verify],
+    [routes::admin::list_users],
+    [routes::admin::get_user, routes::admin::update_user, routes::admin::delete_user],
+    [routes::admin::list_roles, routes::admin::create_role],
+    [routes::admin::put_role, routes::admin::delete_role],
+    [routes::admin::authz_check],
+    [routes::audit::list],
+    [routes::audit::stats],
+    [routes::audit::export],
+    [routes::audit::verify],
+    [routes::exports::list_exports, routes::exports::create_export],
+    [routes::exports::get_export],
+    [routes::exports::approve_export],
+    [routes::exports::download_export],
+    [routes::admin::unlock_user],
+    [routes::admin::restore_user],
+    [routes::admin::revoke_user_sessions],
+    [routes::csp::csp_report],
+    [routes::ip_rules::list_ip_rules, routes::ip_rules::create_ip_rule],
+    [routes::ip_rules::delete_ip_rule],
+    [routes::webhooks::list_webhooks, routes::webhooks::create_webhook],
+    [routes::webhooks::get_webhook, routes::webhooks::update_webhook, routes::webhooks::delete_webhook],
+    [routes::webhooks::rotate_webhook_secret],
+    [routes::webhooks::test_webhook],
+    [routes::webhooks::list_webhook_deliveries],
+    [routes::webhooks::redeliver_webhook],
+    [routes::alerts::list_alerts, routes::alerts::create_alert],
+    [routes::alerts::put_alert, routes::alerts::delete_alert],
+    [routes::transit::create_key, routes::transit::read_key, routes::transit::delete_key],
+    [routes::transit::rotate_key],
+    [routes::transit::configure_key],
+    [routes::transit::encrypt],
+    [routes::transit::decrypt],
+    [routes::transit::rewrap],
+    [routes::transit::datakey],
+    [routes::transit::hmac],
+    [routes::transit::sign],
+    [routes::transit::verify],
+    [routes::gateway::forward_auth],
+    [routes::gateway::auth_request],
+    [routes::gateway::ext_authz],
+    [routes::gateway::explain],
+    [routes::gateway::rules],
 }
 
 /// The OpenAPI document of every route, generated from the code.
 pub fn openapi_doc() -> utoipa::openapi::OpenApi {
-    let mut doc = api_router().split_for_parts().1;
+    let mut doc = documented().into_openapi();
     // axum's catch-all segment (`{*path}`) is an ordinary path parameter to OpenAPI.
     let paths = std::mem::take(&mut doc.paths.paths);
     doc.paths.paths = paths.into_iter().map(|(k, v)| (k.replace("{*", "{"), v)).collect();
@@ -161,12 +199,17 @@ pub fn service(
 
 /// Every route with the stack around it (see [`service`] for what serves).
 pub fn router(state: AppState) -> Router {
-    let (routes, _) = api_router().split_for_parts();
+    let routes = served_routes();
     // The web pages are not API routes: they are mounted beside them, outside the OpenAPI
     // document, with their own CSP (`ui::router`).
     let routes = routes.merge(ui::router(&state));
     let stack = Arc::new(stack::Stack::new(state.clone()));
     with_fallbacks(routes).layer(from_fn_with_state(stack, stack::middleware)).with_state(state)
+}
+
+/// The API routes as served: every entry of [`table`] mounted, and nothing else.
+fn served_routes() -> Router<AppState> {
+    table().into_iter().fold(Router::new(), |router, route| (route.mount)(router, &route.path, &route.methods))
 }
 
 fn with_fallbacks<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
@@ -185,4 +228,61 @@ pub(crate) fn with_core_layers<S: Clone + Send + Sync + 'static>(
     with_fallbacks(routes)
         .layer(DefaultBodyLimit::max(server.body_limit_bytes))
         .layer(from_fn_with_state(core, stack::core_middleware))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The API's own path prefixes; the web pages (`/ui`) are mounted beside them by `ui::router`.
+    const API_PREFIXES: [&str; 7] =
+        ["/v1/", "/authz/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/.well-known/"];
+
+    /// (method, path) of every route served, in the document's spelling (`{*path}` is `{path}`).
+    fn served() -> BTreeSet<(String, String)> {
+        let mut served = BTreeSet::new();
+        for route in table() {
+            for method in &route.methods {
+                let method = serde_json::to_value(method).unwrap().as_str().unwrap().to_string();
+                let fresh = served.insert((method.clone(), route.path.replace("{*", "{")));
+                assert!(fresh, "{method} {} is mounted twice", route.path);
+            }
+        }
+        served
+    }
+
+    /// (method, path) of every operation in the OpenAPI document.
+    fn documented_operations() -> BTreeSet<(String, String)> {
+        let doc = serde_json::to_value(openapi_doc()).unwrap();
+        let mut ops = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if ["get", "put", "post", "delete", "options", "head", "patch", "trace"].contains(&method.as_str()) {
+                    ops.insert((method.clone(), path.clone()));
+                }
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn every_served_route_is_documented_and_every_documented_operation_served() {
+        let served = served();
+        let documented = documented_operations();
+        assert!(served.len() > 80, "{} routes", served.len());
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        assert!(undocumented.is_empty(), "served without an OpenAPI entry: {undocumented:?}");
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(unserved.is_empty(), "documented but not served: {unserved:?}");
+        for (method, path) in &served {
+            assert!(API_PREFIXES.iter().any(|p| path.starts_with(p)), "{method} {path} is outside the API's paths");
+        }
+    }
+
+    #[test]
+    fn the_served_table_mounts_without_conflicts() {
+        // axum panics on a path mounted twice with the same method, or on a malformed path.
+        let _ = served_routes();
+    }
 }
