@@ -15,7 +15,8 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=startup.order");
     println!("cargo:rerun-if-changed=build.rs");
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER", "RUSTC_LINKER"] {
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER", "RUSTC_LINKER"]
+    {
         println!("cargo:rerun-if-env-changed={var}");
     }
     if std::env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu") || !links_with_rust_lld() {

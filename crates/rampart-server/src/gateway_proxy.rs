@@ -119,8 +119,10 @@ fn observe(metrics: &Metrics, events: &SecurityEvents, name: &str, t: &Transitio
 
 /// The built-in proxy's router: every path and method.
 pub fn router(state: AppState) -> Router {
-    let stack = Arc::new(crate::stack::Stack::new(state.clone()));
-    Router::new().fallback(handle).layer(from_fn_with_state(stack, crate::stack::proxy_middleware)).with_state(state)
+    Router::new()
+        .fallback(handle)
+        .layer(from_fn_with_state(state.clone(), crate::stack::proxy_middleware))
+        .with_state(state)
 }
 
 async fn handle(State(state): State<AppState>, req: Request) -> Response {

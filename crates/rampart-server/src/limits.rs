@@ -72,6 +72,8 @@ pub(crate) async fn body_limit(
                 }
             }
         }
+        // No body at all (most GETs): nothing to cap, no wrapper to allocate.
+        _ if http_body::Body::is_end_stream(req.body()) => req,
         _ => req.map(|body| Body::new(Limited::new(body, limit))),
     };
     req.extensions_mut().insert(BodyLimit { bytes: limit, json });
@@ -383,6 +385,12 @@ where
             }
         })?;
         check_shape(&bytes, shape).map_err(|e| ApiError::from(ServiceError::Validation(vec![e])))?;
+        // A body that reads is read directly; one that does not is read again through axum's
+        // extractor, which tracks where it failed (serde_path_to_error) for the error's field.
+        // Both accept exactly the same documents; the tracking costs on every body otherwise.
+        if let Ok(v) = serde_json::from_slice::<T>(&bytes) {
+            return Ok(ApiJson(v));
+        }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(JsonRejection::JsonDataError(e)) => {

@@ -24,8 +24,10 @@
 //! 12. the route (the web pages add their CSP and read the form's CSRF field: `ui`), or the
 //!     404/405 fallbacks.
 //!
-//! Layers 1–11 are one middleware, [`stack::middleware`], each layer a function in its own
-//! module called in this order (one clone of the route's service per request, not eleven).
+//! Layers 1–11 are one function, [`stack::run`], each layer a function in its own module
+//! called in this order. Every API handler and the 404/405 fallbacks are mounted with it
+//! around them ([`stack::Stacked`]: the stack runs inside the handler's own future); the web
+//! pages' router has it as a middleware ([`stack::middleware`]).
 
 use crate::state::AppState;
 use crate::{limits, openapi, routes, stack, ui};
@@ -37,6 +39,7 @@ use axum::routing::MethodRouter;
 use rampart_config::ServerSettings;
 #[cfg(test)]
 use rampart_core::metrics::Metrics;
+#[cfg(test)]
 use std::sync::Arc;
 use utoipa::OpenApi as _;
 use utoipa::openapi::HttpMethod;
@@ -64,7 +67,9 @@ macro_rules! api_routes {
                 path: utoipa_axum::paste! { routes!(@path [path()] of $handler) },
                 methods: utoipa_axum::paste! { routes!(@path [methods()] of $handler) },
                 mount: |router, path, methods| {
-                    let on = methods.iter().fold(MethodRouter::new(), |on, m| on.on(m.to_method_filter(), $handler));
+                    let on = methods
+                        .iter()
+                        .fold(MethodRouter::new(), |on, m| on.on(m.to_method_filter(), stack::Stacked($handler)));
                     router.route(path, on)
                 },
             }),+),+]
@@ -199,12 +204,17 @@ pub fn service(
 
 /// Every route with the stack around it (see [`service`] for what serves).
 pub fn router(state: AppState) -> Router {
-    let routes = served_routes();
+    // Each API handler and fallback is mounted with the stack around it (`stack::Stacked`).
     // The web pages are not API routes: they are mounted beside them, outside the OpenAPI
-    // document, with their own CSP (`ui::router`).
-    let routes = routes.merge(ui::router(&state));
-    let stack = Arc::new(stack::Stack::new(state.clone()));
-    with_fallbacks(routes).layer(from_fn_with_state(stack, stack::middleware)).with_state(state)
+    // document, with their own CSP (`ui::router`), and the stack as a middleware around them.
+    let pages = ui::router(&state)
+        .method_not_allowed_fallback(limits::method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), stack::middleware));
+    served_routes()
+        .merge(pages)
+        .fallback(stack::Stacked(limits::not_found))
+        .method_not_allowed_fallback(stack::Stacked(limits::method_not_allowed))
+        .with_state(state)
 }
 
 /// The API routes as served: every entry of [`table`] mounted, and nothing else.
@@ -212,6 +222,7 @@ fn served_routes() -> Router<AppState> {
     table().into_iter().fold(Router::new(), |router, route| (route.mount)(router, &route.path, &route.methods))
 }
 
+#[cfg(test)]
 fn with_fallbacks<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
     routes.fallback(limits::not_found).method_not_allowed_fallback(limits::method_not_allowed)
 }

@@ -28,6 +28,8 @@ pub struct Inner {
     pub ui: crate::ui::Ui,
     /// The guarded client requests to identity providers go through.
     pub providers: Providers,
+    /// Layers 2–7 of the request stack, configured once (`crate::stack`).
+    pub(crate) stack: crate::stack::Core,
 }
 
 /// The way to identity providers ([`crate::oauth_transport::OAuthTransport`]).
@@ -90,6 +92,8 @@ impl AppState {
             &core,
             rampart_proxy::outbound::system_resolver(),
         )));
-        AppState(Arc::new(Inner { core, shield, built_in_proxy, openapi_json, ui, providers }))
+        let redaction = crate::telemetry::Redaction::new(&core.settings.log.redact);
+        let stack = crate::stack::Core::new(&core.settings.server, core.metrics.clone(), redaction);
+        AppState(Arc::new(Inner { core, shield, built_in_proxy, openapi_json, ui, providers, stack }))
     }
 }

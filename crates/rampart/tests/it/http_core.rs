@@ -51,6 +51,21 @@ async fn unknown_paths_and_methods_are_problems() {
     assert!(res.headers().contains_key("allow"));
     let p = problem(res).await;
     assert_eq!(p.code, "method_not_allowed");
+    // Every answer passes the whole stack, whoever gave it: an API route, a web page, either
+    // fallback (the request id and the security headers are the stack's).
+    let page = app.client.delete(app.url("/ui/login")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let answers = [
+        (app.get("/no/such/path").await, "not_found"),
+        (app.client.delete(app.url("/healthz")).send().await.unwrap(), "method_not_allowed"),
+        (page, "method_not_allowed"),
+    ];
+    for (res, code) in answers {
+        let url = res.url().clone();
+        assert!(res.headers().contains_key("x-request-id"), "{url}");
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff", "{url}");
+        assert_eq!(problem(res).await.code, code, "{url}");
+    }
 }
 
 #[tokio::test]
