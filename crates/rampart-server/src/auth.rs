@@ -210,9 +210,6 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(a) = parts.extensions.get::<Authenticated>() {
-            return Ok(a.clone());
-        }
         let now = state.clock.now();
         let (session, via, claims) = if let Some(token) = bearer(&parts.headers) {
             let claims = state.signing.verify(token).await.map_err(|e| {
@@ -250,9 +247,10 @@ impl FromRequestParts<AppState> for Authenticated {
         if !state.settings.mfa.required_for_roles.is_empty() && !enrollment_path(parts.uri.path()) {
             rampart_core::authz::require_enrolled(state, session.user_id).await?;
         }
-        let auth = Authenticated { user_id: session.user_id, session, via, claims };
-        parts.extensions.insert(auth.clone());
-        Ok(auth)
+        // Not kept in the request's extensions for a second extractor: no handler takes two,
+        // and the copy (session and claims) cost every request more than a second lookup
+        // (caches) would cost the rare one.
+        Ok(Authenticated { user_id: session.user_id, session, via, claims })
     }
 }
 
