@@ -195,6 +195,17 @@ impl Default for JsonLimits {
 /// dotted path of the field at fault (`profile.name`; array positions are not counted). Syntax
 /// is left to the parser.
 pub fn check_shape(bytes: &[u8], limits: JsonLimits) -> Result<(), FieldProblem> {
+    // Most bodies can break no rule here: no more brackets than the levels allowed (each level
+    // opens one), no longer than the longest string allowed, and not one control character or
+    // escape anywhere (so none inside a string). They need no walk.
+    let mut brackets = 0usize;
+    let plain = bytes.iter().all(|&b| {
+        brackets += usize::from(b == b'{' || b == b'[');
+        b >= 0x80 || ((0x20..0x7f).contains(&b) && b != b'\\')
+    });
+    if plain && brackets <= limits.max_depth && bytes.len() <= limits.max_string_bytes {
+        return Ok(());
+    }
     let mut keys: Vec<String> = Vec::new(); // the key at each object depth
     let mut depth = 0usize;
     let mut i = 0;
@@ -499,6 +510,23 @@ mod tests {
             assert_eq!((e.field.as_str(), e.code.as_str()), ("q", "control_character"), "{body}");
         }
         for body in [r#"{"q":"a\"b\\c\u00e9\/"}"#, r#"{"q":"ünïcödé"}"#, r#"{"a\u0020b":1}"#] {
+            assert!(check_shape(body.as_bytes(), l).is_ok(), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_shortcut_for_plain_bodies_never_passes_what_the_walk_refuses() {
+        let l = JsonLimits { max_depth: 2, max_string_bytes: 40 };
+        for (body, code) in [
+            (r#"{"a":[[1]]}"#, "too_deep"),
+            (r#"{"a":"x","b":"0123456789012345678901234567890123456789x"}"#, "too_long"),
+            ("{\"a\":\"x\ty\"}", "control_character"),
+            (r#"{"a":"x\u0001"}"#, "control_character"),
+            ("{\"a\":\"x\u{7f}\"}", "control_character"),
+        ] {
+            assert_eq!(check_shape(body.as_bytes(), l).unwrap_err().code, code, "{body}");
+        }
+        for body in [r#"{"a":[1],"b":"ok"}"#, r#"{"ünï":"cödé"}"#, "{\"a\":\n [1]}"] {
             assert!(check_shape(body.as_bytes(), l).is_ok(), "{body}");
         }
     }
