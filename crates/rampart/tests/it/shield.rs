@@ -76,7 +76,7 @@ async fn concurrent_redis_decisions_are_batched_and_decided_as_in_sequence() {
     let redis = RedisLimiter::new(&url, &unique_prefix(), Duration::from_secs(2)).unwrap();
     let q = Quota::new(10, Duration::from_secs(60)).unwrap();
     let now = 1_900_000_000 * S;
-    let key = |i: usize| if i % 3 == 0 { "x" } else { "y" };
+    let key = |i: usize| if i.is_multiple_of(3) { "x" } else { "y" };
     let seen = |d: rampart_domain::ratelimit::Decision| (d.allowed, d.remaining, d.retry_after.as_millis());
     let at_once = futures::future::join_all((0..50).map(|i| redis.check(key(i), q, now + i as i64))).await;
     let at_once: Vec<_> = at_once.into_iter().map(|d| seen(d.unwrap())).collect();
