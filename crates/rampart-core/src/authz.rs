@@ -34,7 +34,7 @@ pub struct Authenticated {
     pub session: Session,
     pub via: Via,
     /// The access token's claims (bearer only).
-    pub claims: Option<AccessClaims>,
+    pub claims: Option<std::sync::Arc<AccessClaims>>,
 }
 
 impl Authenticated {

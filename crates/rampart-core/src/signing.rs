@@ -50,7 +50,7 @@ pub const VERIFIED_TOKENS_MAX: usize = 20_000;
 /// so a key that leaves the ring takes its tokens with it. Revocation is not this cache's
 /// concern: the session behind every token is checked on each request.
 #[derive(Default)]
-struct VerifiedTokens(RwLock<HashMap<[u8; 32], AccessClaims>>);
+struct VerifiedTokens(RwLock<HashMap<[u8; 32], Arc<AccessClaims>>>);
 
 impl std::fmt::Debug for VerifiedTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,11 +60,11 @@ impl std::fmt::Debug for VerifiedTokens {
 }
 
 impl VerifiedTokens {
-    fn get(&self, digest: &[u8; 32]) -> Option<AccessClaims> {
+    fn get(&self, digest: &[u8; 32]) -> Option<Arc<AccessClaims>> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).get(digest).cloned()
     }
 
-    fn put(&self, digest: [u8; 32], claims: &AccessClaims, now: OffsetDateTime) {
+    fn put(&self, digest: [u8; 32], claims: &Arc<AccessClaims>, now: OffsetDateTime) {
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= VERIFIED_TOKENS_MAX {
             let now = now.unix_timestamp();
@@ -157,6 +157,12 @@ impl SigningKeys {
     ///
     /// A token this ring verified before costs a hash and a lookup, not a signature check.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify_shared(token).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`SigningKeys::verify`], the claims shared with the cache: a token seen before costs no
+    /// copy of its claims (the hot path of every bearer request).
+    pub async fn verify_shared(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
         let now = self.clock.now();
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let ring = self.ring();
@@ -175,10 +181,9 @@ impl SigningKeys {
             }
             other => (ring, other),
         };
-        if let Ok(claims) = &verdict {
-            ring.verified.put(digest, claims, now);
-        }
-        verdict
+        let claims = Arc::new(verdict?);
+        ring.verified.put(digest, &claims, now);
+        Ok(claims)
     }
 
     fn may_reload_on_miss(&self) -> bool {

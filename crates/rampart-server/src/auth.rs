@@ -212,7 +212,7 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let now = state.clock.now();
         let (session, via, claims) = if let Some(token) = bearer(&parts.headers) {
-            let claims = state.signing.verify(token).await.map_err(|e| {
+            let claims = state.signing.verify_shared(token).await.map_err(|e| {
                 tracing::debug!(reason = e.code(), "access token refused");
                 ServiceError::InvalidToken
             })?;
