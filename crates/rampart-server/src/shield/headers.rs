@@ -16,6 +16,8 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rampart_config::{CorsSettings, HeadersSettings};
+use std::collections::BTreeSet;
+use std::sync::{Mutex, PoisonError};
 
 /// Where browsers send CSP violation reports.
 pub const CSP_REPORT_PATH: &str = "/v1/csp-report";
@@ -37,12 +39,42 @@ impl SecurityHeaders {
         let fixed = c
             .fixed
             .iter()
-            .filter_map(|(name, value)| Some((HeaderName::from_static(name), HeaderValue::from_str(value).ok()?)))
+            .filter_map(|(name, value)| Some((HeaderName::from_static(name), static_value(value)?)))
             .take(MAX_FIXED)
             .collect();
-        let hsts = c.hsts.as_deref().and_then(|v| HeaderValue::from_str(v).ok());
+        let hsts = c.hsts.as_deref().and_then(static_value);
         Self { fixed, hsts }
     }
+}
+
+/// A configured header value that every response copies for free; `None` when it is not a
+/// valid header value.
+///
+/// A value made by `HeaderValue::from_str` is reference-counted: each response's copy is an
+/// atomic increment, and its drop after sending a decrement, on a counter that both worker
+/// threads share (its cache line moves between the cores on every response). A value over a
+/// `'static` string is copied as a pointer. So each distinct configured value is kept for the
+/// life of the process, once: a second build with the same settings (a reload, the tests'
+/// many instances) reuses it.
+fn static_value(value: &str) -> Option<HeaderValue> {
+    let checked = HeaderValue::from_str(value).ok()?;
+    // `from_static` takes visible ASCII and tabs only; `from_str` also takes other bytes
+    // (obs-text), which keep the counted form.
+    if !value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+        return Some(checked);
+    }
+    static KEPT: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+    let kept: &'static str = match kept.get(value) {
+        Some(s) => s,
+        None => {
+            let s: &'static str = Box::leak(value.into());
+            kept.insert(s);
+            s
+        }
+    };
+    // Visible ASCII (checked above), so `from_static`'s own check passes.
+    Some(HeaderValue::from_static(kept))
 }
 
 /// Whether the response may carry a credential (a token, a cookie, a key) or answer a
@@ -179,6 +211,17 @@ fn allow(h: &mut HeaderMap, origin: &str, credentials: bool) {
 mod tests {
     use super::*;
     use axum::body::Body;
+
+    #[test]
+    fn configured_values_are_kept_once_and_invalid_ones_refused() {
+        let a = static_value("max-age=63072000; includeSubDomains").unwrap();
+        let again = static_value(&String::from("max-age=63072000; includeSubDomains")).unwrap();
+        assert_eq!(a, again);
+        assert_eq!(a.as_bytes().as_ptr(), again.as_bytes().as_ptr(), "one kept copy per distinct value");
+        assert!(static_value("bad\nvalue").is_none());
+        // Bytes past ASCII are valid (obs-text) but not `from_static`'s: kept as they were.
+        assert_eq!(static_value("caf\u{e9}").unwrap().as_bytes(), "caf\u{e9}".as_bytes());
+    }
 
     fn configured(report_only: bool) -> SecurityHeaders {
         let c = rampart_config::HeadersConfig { csp_report_only: report_only, ..Default::default() };
