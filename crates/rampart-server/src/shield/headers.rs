@@ -50,12 +50,11 @@ impl SecurityHeaders {
 /// A configured header value that every response copies for free; `None` when it is not a
 /// valid header value.
 ///
-/// A value made by `HeaderValue::from_str` is reference-counted: each response's copy is an
-/// atomic increment, and its drop after sending a decrement, on a counter that both worker
-/// threads share (its cache line moves between the cores on every response). A value over a
-/// `'static` string is copied as a pointer. So each distinct configured value is kept for the
-/// life of the process, once: a second build with the same settings (a reload, the tests'
-/// many instances) reuses it.
+/// A value made by `HeaderValue::from_str` is reference-counted: each response's copy is a
+/// call through the value's vtable and an atomic increment, and its drop after sending a
+/// decrement (about eight such values on every response). A value over a `'static` string is
+/// copied as a pointer. So each distinct configured value is kept for the life of the process,
+/// once: a second build with the same settings (a reload, the tests' many instances) reuses it.
 fn static_value(value: &str) -> Option<HeaderValue> {
     let checked = HeaderValue::from_str(value).ok()?;
     // `from_static` takes visible ASCII and tabs only; `from_str` also takes other bytes
