@@ -11,7 +11,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderName, Method, header};
 pub use rampart_core::authz::{Authenticated, Caller, Via};
 use rampart_core::{RequestContext, ServiceError};
 use rampart_domain::{SessionId, TokenHash};
@@ -108,16 +108,26 @@ impl<P: Permission> FromRequestParts<AppState> for Guard<P> {
     }
 }
 
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+static X_VAULT_TOKEN: HeaderName = HeaderName::from_static("x-vault-token");
+
 /// The API key a request carries, if any.
 pub fn presented_api_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(k) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(k.trim());
-    }
-    // Vault clients (the transit API) send their token here.
-    if let Some(k) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
-        return Some(k.trim());
-    }
-    bearer(headers).filter(|t| t.starts_with(rampart_domain::apikey::PREFIX))
+    named_api_key(headers).or_else(|| bearer(headers).filter(|t| is_api_key(t)))
+}
+
+/// An API key sent in a header of its own: `X-API-Key`, or `X-Vault-Token` (Vault clients,
+/// for the transit API).
+pub(crate) fn named_api_key(headers: &HeaderMap) -> Option<&str> {
+    [&X_API_KEY, &X_VAULT_TOKEN]
+        .into_iter()
+        .find_map(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+}
+
+/// Whether a bearer credential is an API key (`rak_…`) rather than a token.
+pub(crate) fn is_api_key(bearer: &str) -> bool {
+    bearer.starts_with(rampart_domain::apikey::PREFIX)
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -145,9 +155,21 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The token of an `Authorization: Bearer …` header, if any.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    // `Bearer` in any case, one space, then the token: read as bytes, and only the token is
+    // checked to be text as `HeaderValue::to_str` would (visible ASCII, spaces and tabs).
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let (scheme, token) = value.split_at_checked(7)?;
+    if !scheme[..6].eq_ignore_ascii_case(b"bearer") || scheme[6] != b' ' {
+        return None;
+    }
+    header_text(token).map(str::trim_ascii)
+}
+
+/// `bytes` as text when every byte is one `HeaderValue::to_str` accepts (visible ASCII,
+/// space, tab); checked without stopping at the first, so the check runs in wide steps.
+fn header_text(bytes: &[u8]) -> Option<&str> {
+    let text = bytes.iter().fold(true, |ok, &b| ok & (((0x20..0x7f).contains(&b)) | (b == b'\t')));
+    if text { std::str::from_utf8(bytes).ok() } else { None }
 }
 
 /// The value of a cookie by name, from every `Cookie` header.

@@ -10,7 +10,7 @@
 //! open), no security headers or CORS (the upstream's answers are its own).
 
 use crate::auth::request_context;
-use crate::routes::gateway::{Door, Original, ask_for, identity_headers, render, unavailable};
+use crate::routes::gateway::{Door, Original, ask_for, identity_headers, render, unavailable, upper};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
@@ -26,6 +26,7 @@ use rampart_domain::{Action, Actor, Outcome, Severity};
 use rampart_proxy::{
     BreakerSettings, BreakerState, Downstream, OpenReason, Proxy, ProxySettings, Transition, Upstream, UpstreamSettings,
 };
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,16 +135,17 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
         parts.headers.remove(name);
     }
     let original = Original {
-        method: parts.method.as_str().to_ascii_uppercase(),
-        proto: "http".into(),
-        host: parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .unwrap_or_default()
-            .to_string(),
-        uri: parts.uri.path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+        method: upper(parts.method.as_str()),
+        proto: Cow::Borrowed("http"),
+        host: Cow::Borrowed(
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+                .unwrap_or_default(),
+        ),
+        uri: Cow::Borrowed(parts.uri.path_and_query().map_or("/", |p| p.as_str())),
     };
     let verdict = {
         let ask = ask_for(&state, &original, &parts.headers);
@@ -151,7 +153,7 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
     };
     match verdict {
         Ok(Verdict::Allow { assertion, identity, .. }) => {
-            let extra = identity_headers(&assertion, identity.as_ref());
+            let extra = identity_headers(assertion, identity.as_ref());
             let ip = ctx.ip.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
             let req = Request::from_parts(parts, body);
             built_in.proxy.forward(&built_in.upstream, req, Downstream::http(ip), &extra).await.map(Body::new)

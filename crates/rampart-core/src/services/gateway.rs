@@ -23,6 +23,7 @@ use crate::App;
 use crate::error::ServiceError;
 use crate::events::RequestContext;
 use crate::limiter::Limiter;
+use bytes::Bytes;
 use rampart_domain::gateway::{
     AuthnKind, Decision, DecisionInput, ForbiddenReason, Match, Policy, Principal, RequestFacts, RuleSet,
     normalize_host,
@@ -56,22 +57,25 @@ pub struct Gateway {
     rules: RwLock<Arc<RuleSet>>,
     /// Moves on every reload.
     generation: AtomicU64,
+    /// Keyed by the SHA-256 of the credential (its kind and secret): no secret is kept.
     principals: Mutex<HashMap<[u8; 32], CachedPrincipal>>,
-    assertions: Mutex<HashMap<[u8; 32], CachedAssertion>>,
+    /// Keyed by [`assertion_key`]: the subject, session, audience and rule, length-prefixed.
+    assertions: Mutex<HashMap<String, CachedAssertion>>,
     /// The rules file as last loaded (modified time, length), to notice a change.
     file_stamp: Mutex<Option<(SystemTime, u64)>>,
 }
 
 #[derive(Debug, Clone)]
 struct CachedPrincipal {
-    resolved: Option<Resolved>,
+    resolved: Option<Arc<Resolved>>,
     epoch: (u64, u64),
     until: Instant,
 }
 
 #[derive(Debug, Clone)]
 struct CachedAssertion {
-    token: String,
+    /// The compact JWS, shared: a hit is a reference count, not a copy.
+    token: Bytes,
     epoch: (u64, u64),
     /// Unix seconds after which it is no longer handed out (10 % of its life left).
     renew_at: i64,
@@ -161,9 +165,9 @@ impl Ask<'_> {
 /// What the gateway answers.
 #[derive(Debug, Clone)]
 pub enum Verdict {
-    /// Forward the request, with the identity assertion (and plain identity headers when the
-    /// rule asks for them).
-    Allow { rule: String, assertion: String, identity: Option<PlainIdentity> },
+    /// Forward the request, with the identity assertion (a compact JWS, ASCII; shared with the
+    /// cache) and plain identity headers when the rule asks for them.
+    Allow { rule: String, assertion: Bytes, identity: Option<PlainIdentity> },
     /// Sign in first (or again, with a second factor or more recently: `step_up`): a redirect
     /// to the sign-in page for a browser (`redirect`), else 401.
     SignIn { rule: String, redirect: bool, step_up: bool },
@@ -242,12 +246,12 @@ pub async fn decide(
     let resolved = if needs_principal { resolve(state, ctx, &ask.credentials).await? } else { None };
     let decision = m.decide(resolved.as_ref().map(|r| &r.principal), &input);
     let verdict = match decision {
-        Decision::Allow => match rate_limited(state, limiter, &m, resolved.as_ref(), ctx).await {
+        Decision::Allow => match rate_limited(state, limiter, &m, resolved.as_deref(), ctx).await {
             Some(retry_after_secs) => Verdict::RateLimited { rule: rule_id.clone(), retry_after_secs },
             None => {
                 let rule = m.rule();
-                let audience = rule.and_then(|r| r.audience.clone()).unwrap_or_else(|| host.clone());
-                let assertion = assertion(state, resolved.as_ref(), &audience, &rule_id)?;
+                let audience = rule.and_then(|r| r.audience.as_deref()).unwrap_or(&host);
+                let assertion = assertion(state, resolved.as_deref(), audience, &rule_id)?;
                 let identity =
                     resolved.as_ref().filter(|_| rule.is_some_and(|r| r.forward_headers)).map(|r| PlainIdentity {
                         user: r.subject.clone(),
@@ -271,14 +275,18 @@ pub async fn decide(
     };
     state.metrics.observe_gateway(&rule_id, verdict.outcome());
     if !matches!(verdict, Verdict::Allow { .. }) {
-        record_refusal(state, ctx, &verdict, ask, resolved.as_ref());
+        record_refusal(state, ctx, &verdict, ask, resolved.as_deref());
     }
     Ok(verdict)
 }
 
 /// The credential's principal: from memory while the epoch holds and the entry is young, else
 /// resolved (and remembered, also when the credential is no good).
-async fn resolve(state: &App, ctx: &RequestContext, creds: &Credentials<'_>) -> Result<Option<Resolved>, ServiceError> {
+async fn resolve(
+    state: &App,
+    ctx: &RequestContext,
+    creds: &Credentials<'_>,
+) -> Result<Option<Arc<Resolved>>, ServiceError> {
     let Some((kind, secret)) = creds.first() else { return Ok(None) };
     let key: [u8; 32] = Sha256::new().chain_update([kind as u8]).chain_update(secret.as_bytes()).finalize().into();
     let epoch = state.gateway.epoch(state);
@@ -290,7 +298,28 @@ async fn resolve(state: &App, ctx: &RequestContext, creds: &Credentials<'_>) -> 
     {
         return Ok(hit.resolved.clone());
     }
-    let resolved = match kind {
+    // Boxed: the miss path (store and key lookups) would otherwise make every request's
+    // future as large as its own, and that future is moved whole through the layers above.
+    let resolved = Box::pin(resolve_uncached(state, ctx, kind, secret)).await?.map(Arc::new);
+    let mut cache = state.gateway.principals.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= MAX_ENTRIES {
+        let t = Instant::now();
+        cache.retain(|_, e| t < e.until);
+    }
+    if cache.len() < MAX_ENTRIES {
+        cache.insert(key, CachedPrincipal { resolved: resolved.clone(), epoch, until: Instant::now() + PRINCIPAL_TTL });
+    }
+    Ok(resolved)
+}
+
+/// The credential's principal from the store (a cache miss).
+async fn resolve_uncached(
+    state: &App,
+    ctx: &RequestContext,
+    kind: AuthnKind,
+    secret: &str,
+) -> Result<Option<Resolved>, ServiceError> {
+    Ok(match kind {
         AuthnKind::ApiKey => match crate::services::api_keys::verify(state, secret, None).await {
             Ok((key, _)) => Some(key_principal(&key)),
             Err(("unknown", _, _)) => {
@@ -323,16 +352,7 @@ async fn resolve(state: &App, ctx: &RequestContext, creds: &Credentials<'_>) -> 
             Some(s) => session_principal(state, s, kind).await?,
             None => None,
         },
-    };
-    let mut cache = state.gateway.principals.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() >= MAX_ENTRIES {
-        let t = Instant::now();
-        cache.retain(|_, e| t < e.until);
-    }
-    if cache.len() < MAX_ENTRIES {
-        cache.insert(key, CachedPrincipal { resolved: resolved.clone(), epoch, until: Instant::now() + PRINCIPAL_TTL });
-    }
-    Ok(resolved)
+    })
 }
 
 async fn session_principal(
@@ -408,27 +428,19 @@ async fn rate_limited(
     };
     let key = format!("gw:{}:{subject}", m.rule_id());
     let now_us = i64::try_from(state.clock.now().unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX);
-    let (decision, _, _) = limiter.check(&key, quota, quota, now_us).await;
+    // Boxed, as only rules with a limit take this path (the Redis backend's future is large).
+    let (decision, _, _) = Box::pin(limiter.check(&key, quota, quota, now_us)).await;
     (!decision.allowed).then(|| decision.retry_after.as_secs().max(1))
 }
 
 /// The identity assertion for `who` (anonymous when `None`) and `audience` under `rule`: a
 /// cached one while it has more than 10 % of its life left and nothing changed, else a new one.
-fn assertion(state: &App, who: Option<&Resolved>, audience: &str, rule: &str) -> Result<String, ServiceError> {
+fn assertion(state: &App, who: Option<&Resolved>, audience: &str, rule: &str) -> Result<Bytes, ServiceError> {
     let epoch = state.gateway.epoch(state);
     let now = state.clock.now().unix_timestamp();
     let sub = who.map_or("anonymous", |r| r.subject.as_str());
     let sid = who.and_then(|r| r.session.as_deref()).unwrap_or("");
-    let key: [u8; 32] = Sha256::new()
-        .chain_update(sub)
-        .chain_update([0])
-        .chain_update(sid)
-        .chain_update([0])
-        .chain_update(audience)
-        .chain_update([0])
-        .chain_update(rule)
-        .finalize()
-        .into();
+    let key = assertion_key(sub, sid, audience, rule);
     if let Some(hit) = state.gateway.assertions.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
         && hit.epoch == epoch
         && now < hit.renew_at
@@ -451,7 +463,8 @@ fn assertion(state: &App, who: Option<&Resolved>, audience: &str, rule: &str) ->
         amr: who.map(|r| r.principal.amr.iter().map(|a| a.as_str().to_string()).collect()).unwrap_or_default(),
         rule: rule.to_string(),
     };
-    let token = state.signing.ring().current.sign_typed(&claims, ASSERTION_TYP).map_err(ServiceError::internal)?;
+    let token =
+        Bytes::from(state.signing.ring().current.sign_typed(&claims, ASSERTION_TYP).map_err(ServiceError::internal)?);
     let mut cache = state.gateway.assertions.lock().unwrap_or_else(|e| e.into_inner());
     if cache.len() >= MAX_ENTRIES {
         cache.retain(|_, e| now < e.renew_at);
@@ -460,6 +473,20 @@ fn assertion(state: &App, who: Option<&Resolved>, audience: &str, rule: &str) ->
         cache.insert(key, CachedAssertion { token: token.clone(), epoch, renew_at: now + ASSERTION_TTL_SECS * 9 / 10 });
     }
     Ok(token)
+}
+
+/// The assertion cache's key: each part with its length before it, so no two different
+/// (subject, session, audience, rule) give one key whatever bytes they hold.
+fn assertion_key(sub: &str, sid: &str, audience: &str, rule: &str) -> String {
+    let parts = [sub, sid, audience, rule];
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
+    let mut digits = itoa::Buffer::new();
+    for part in parts {
+        key.push_str(digits.format(part.len()));
+        key.push(':');
+        key.push_str(part);
+    }
+    key
 }
 
 fn record_refusal(state: &App, ctx: &RequestContext, verdict: &Verdict, ask: &Ask<'_>, who: Option<&Resolved>) {

@@ -13,52 +13,72 @@
 //! /v1/admin/gateway/rules` (`gateway:read`).
 
 use crate::AppState;
-use crate::auth::{Guard, bearer, cookie, presented_api_key};
+use crate::auth::{Guard, bearer, cookie, is_api_key, named_api_key};
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::limits::ApiJson;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use rampart_core::RequestContext;
 use rampart_core::services::gateway::{self, Ask, Credentials, PlainIdentity, Verdict};
 use rampart_wire::{ExplainRequest, ExplainResponse, GatewayRuleView, GatewayRules, Problem, ShadowedRuleView};
+use std::borrow::Cow;
 
 /// The identity assertion the upstream verifies with the JWKS.
 pub const ASSERTION_HEADER: &str = "x-rampart-jwt-assertion";
 /// Why a request was refused, for proxies that show only a status (nginx).
 pub const DENY_REASON_HEADER: &str = "x-rampart-deny-reason";
 
-/// The original request, as the proxy described it.
+/// The original request, as the proxy described it: borrowed from the request's headers where
+/// they say it as it is (the usual case), owned where it had to be rewritten.
 #[derive(Debug, Clone)]
-pub(crate) struct Original {
-    pub method: String,
-    pub proto: String,
-    pub host: String,
-    pub uri: String,
+pub(crate) struct Original<'a> {
+    pub method: Cow<'a, str>,
+    pub proto: Cow<'a, str>,
+    pub host: Cow<'a, str>,
+    pub uri: Cow<'a, str>,
 }
 
-impl Original {
+/// `s` in upper case: itself when it already is.
+pub(crate) fn upper(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_lowercase()) { Cow::Owned(s.to_ascii_uppercase()) } else { Cow::Borrowed(s) }
+}
+
+/// `s` in lower case: itself when it already is.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(s.to_ascii_lowercase()) } else { Cow::Borrowed(s) }
+}
+
+impl Original<'_> {
     fn url(&self) -> String {
         format!("{}://{}{}", self.proto, self.host, self.uri)
     }
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+static X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+static X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
+static X_RAMPART_RULE: HeaderName = HeaderName::from_static("x-rampart-rule");
+
+fn header_str<K: header::AsHeaderName>(h: &HeaderMap, name: K) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// `X-Forwarded-Method`, `-Proto`, `-Host`, `-Uri` (Traefik, Caddy; nginx as a fallback).
-fn from_forwarded(h: &HeaderMap) -> Option<Original> {
+fn from_forwarded(h: &HeaderMap) -> Option<Original<'_>> {
     Some(Original {
-        method: header_str(h, "x-forwarded-method")?.to_ascii_uppercase(),
-        proto: header_str(h, "x-forwarded-proto").unwrap_or("https").to_ascii_lowercase(),
-        host: header_str(h, "x-forwarded-host").or_else(|| header_str(h, "host"))?.to_string(),
-        uri: header_str(h, "x-forwarded-uri")?.to_string(),
+        method: upper(header_str(h, &X_FORWARDED_METHOD)?),
+        proto: lower(header_str(h, &X_FORWARDED_PROTO).unwrap_or("https")),
+        host: Cow::Borrowed(header_str(h, &X_FORWARDED_HOST).or_else(|| header_str(h, header::HOST))?),
+        uri: Cow::Borrowed(header_str(h, &X_FORWARDED_URI)?),
     })
 }
 
 /// `X-Original-Method` and `X-Original-URL` (nginx), else the `X-Forwarded-*` set.
-fn from_original(h: &HeaderMap) -> Option<Original> {
+fn from_original(h: &HeaderMap) -> Option<Original<'_>> {
     let (Some(method), Some(url)) = (header_str(h, "x-original-method"), header_str(h, "x-original-url")) else {
         return from_forwarded(h);
     };
@@ -71,20 +91,29 @@ fn from_original(h: &HeaderMap) -> Option<Original> {
         Some(q) => format!("{}?{q}", parsed.path()),
         None => parsed.path().to_string(),
     };
-    Some(Original { method: method.to_ascii_uppercase(), proto: parsed.scheme().to_string(), host, uri })
+    Some(Original {
+        method: upper(method),
+        proto: Cow::Owned(parsed.scheme().to_string()),
+        host: Cow::Owned(host),
+        uri: Cow::Owned(uri),
+    })
 }
 
 pub(crate) fn credentials<'a>(h: &'a HeaderMap, cookie_name: &str) -> Credentials<'a> {
-    let api_key = presented_api_key(h);
+    let authorization = bearer(h);
     // A key sent as `Authorization: Bearer rak_…` is the key, not a token as well.
-    let bearer = if api_key.is_some() { None } else { bearer(h) };
+    let (api_key, bearer) = match named_api_key(h) {
+        Some(key) => (Some(key), None),
+        None if authorization.is_some_and(is_api_key) => (authorization, None),
+        None => (None, authorization),
+    };
     let session_cookie = cookie(h, cookie_name);
     Credentials { api_key, bearer, session_cookie }
 }
 
 /// A browser loading a page: it accepts HTML and did not say it is a script.
 pub(crate) fn browser_page_load(h: &HeaderMap) -> bool {
-    header_str(h, "accept").is_some_and(|a| a.contains("text/html")) && h.get("x-requested-with").is_none()
+    header_str(h, header::ACCEPT).is_some_and(|a| a.contains("text/html")) && !h.contains_key(&X_REQUESTED_WITH)
 }
 
 fn preflight(method: &str, h: &HeaderMap) -> bool {
@@ -101,7 +130,7 @@ pub(crate) enum Door {
 }
 
 /// What the decision core is asked about `original`, with the credentials of `h`.
-pub(crate) fn ask_for<'a>(state: &AppState, original: &'a Original, h: &'a HeaderMap) -> Ask<'a> {
+pub(crate) fn ask_for<'a>(state: &AppState, original: &'a Original<'_>, h: &'a HeaderMap) -> Ask<'a> {
     Ask {
         method: &original.method,
         host: &original.host,
@@ -126,7 +155,7 @@ async fn answer(
     state: &AppState,
     ctx: &RequestContext,
     door: Door,
-    original: Option<Original>,
+    original: Option<Original<'_>>,
     h: &HeaderMap,
 ) -> Response {
     let Some(original) = original else {
@@ -149,21 +178,23 @@ async fn answer(
     render(state, door, &original, verdict)
 }
 
-pub(crate) fn render(state: &AppState, door: Door, original: &Original, verdict: Verdict) -> Response {
+pub(crate) fn render(state: &AppState, door: Door, original: &Original<'_>, verdict: Verdict) -> Response {
     let nginx = door == Door::AuthRequest;
     match verdict {
         Verdict::Allow { rule, assertion, identity } => {
             let mut res = StatusCode::OK.into_response();
             let h = res.headers_mut();
-            h.extend(identity_headers(&assertion, identity.as_ref()));
-            set(h, "x-rampart-rule", &rule);
+            h.extend(identity_headers(assertion, identity.as_ref()));
+            if let Ok(v) = HeaderValue::from_str(&rule) {
+                h.insert(X_RAMPART_RULE.clone(), v);
+            }
             res
         }
         Verdict::SignIn { redirect: true, step_up, .. } => {
             let location = gateway::sign_in_location(state, &original.url(), step_up);
             let status = if nginx {
                 StatusCode::UNAUTHORIZED
-            } else if matches!(original.method.as_str(), "GET" | "HEAD") {
+            } else if matches!(&*original.method, "GET" | "HEAD") {
                 StatusCode::FOUND
             } else {
                 StatusCode::SEE_OTHER
@@ -210,14 +241,17 @@ pub(crate) fn render(state: &AppState, door: Door, original: &Original, verdict:
 
 /// The headers an allowed request goes on with: the assertion, and the plain identity headers
 /// when the rule asks for them (the doors answer with them; the built-in proxy adds them).
-pub(crate) fn identity_headers(assertion: &str, identity: Option<&PlainIdentity>) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::with_capacity(4);
+/// The assertion's bytes are shared, not copied (they are checked to be a header value).
+pub(crate) fn identity_headers(assertion: Bytes, identity: Option<&PlainIdentity>) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::with_capacity(if identity.is_some() { 4 } else { 1 });
+    if let Ok(v) = HeaderValue::from_maybe_shared(assertion) {
+        out.push((HeaderName::from_static(ASSERTION_HEADER), v));
+    }
     let mut add = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             out.push((HeaderName::from_static(name), v));
         }
     };
-    add(ASSERTION_HEADER, assertion);
     if let Some(id) = identity {
         add("remote-user", &id.user);
         if let Some(email) = &id.email {
@@ -258,9 +292,9 @@ fn problem(status: StatusCode, code: &str, title: &str, detail: &str) -> Respons
         (status = 429, description = "rate_limited (`Retry-After`)", body = Problem, content_type = PROBLEM_JSON),
         (status = 503, description = "unavailable: Rampart cannot decide", body = Problem, content_type = PROBLEM_JSON),
     ))]
-pub async fn forward_auth(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap) -> Response {
-    let original = from_forwarded(&headers);
-    answer(&state, &ctx, Door::ForwardAuth, original, &headers).await
+pub async fn forward_auth(State(state): State<AppState>, ctx: RequestContext, req: Request) -> Response {
+    let headers = req.headers();
+    answer(&state, &ctx, Door::ForwardAuth, from_forwarded(headers), headers).await
 }
 
 /// Asks about the request nginx is about to forward (`auth_request`).
@@ -271,9 +305,9 @@ pub async fn forward_auth(State(state): State<AppState>, ctx: RequestContext, he
         (status = 403, description = "forbidden, ip_blocked or rate_limited (`X-Rampart-Deny-Reason`, `Retry-After`)", body = Problem, content_type = PROBLEM_JSON),
         (status = 503, description = "unavailable: Rampart cannot decide (nginx answers 500)", body = Problem, content_type = PROBLEM_JSON),
     ))]
-pub async fn auth_request(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap) -> Response {
-    let original = from_original(&headers);
-    answer(&state, &ctx, Door::AuthRequest, original, &headers).await
+pub async fn auth_request(State(state): State<AppState>, ctx: RequestContext, req: Request) -> Response {
+    let headers = req.headers();
+    answer(&state, &ctx, Door::AuthRequest, from_original(headers), headers).await
 }
 
 /// Asks about the request Envoy is about to forward (`ext_authz` HTTP service).
@@ -293,19 +327,20 @@ pub async fn ext_authz(
     method: Method,
     uri: Uri,
     Path(path): Path<String>,
-    headers: HeaderMap,
+    req: Request,
 ) -> Response {
+    let headers = req.headers();
     let uri = match uri.query() {
         Some(q) => format!("/{path}?{q}"),
         None => format!("/{path}"),
     };
-    let original = header_str(&headers, "host").map(|host| Original {
-        method: method.as_str().to_ascii_uppercase(),
-        proto: header_str(&headers, "x-forwarded-proto").unwrap_or("https").to_ascii_lowercase(),
-        host: host.to_string(),
-        uri,
+    let original = header_str(headers, "host").map(|host| Original {
+        method: upper(method.as_str()),
+        proto: lower(header_str(headers, &X_FORWARDED_PROTO).unwrap_or("https")),
+        host: Cow::Borrowed(host),
+        uri: Cow::Owned(uri),
     });
-    answer(&state, &ctx, Door::ExtAuthz, original, &headers).await
+    answer(&state, &ctx, Door::ExtAuthz, original, headers).await
 }
 
 /// Which rule decides a request, and why (with credentials: what their holder would get).
