@@ -125,7 +125,7 @@ pub(crate) fn named_api_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Whether a bearer credential is an API key (`rak_…`) rather than a token.
+/// Whether a bearer credential is an API key (`rk_…`) rather than a token.
 pub(crate) fn is_api_key(bearer: &str) -> bool {
     bearer.starts_with(rampart_domain::apikey::PREFIX)
 }
@@ -314,6 +314,53 @@ pub fn refusal_context(parts: &Parts) -> RequestContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn authorization(value: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, axum::http::HeaderValue::from_bytes(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_reads_what_the_header_says_and_nothing_else() {
+        for (value, want) in [
+            (&b"Bearer abc.def"[..], Some("abc.def")),
+            (b"bearer abc", Some("abc")),
+            (b"BEARER  abc 	", Some("abc")),
+            (b"Bearer a b", Some("a b")),
+            (b"Bearer ", Some("")),
+            (b"Bearer", None),
+            (b"Bearerabc", None),
+            (b"Bearer\tabc", None),
+            (b"Basic Zm9vOmJhcg==", None),
+            (b"Bearers abc", None),
+            (b"", None),
+            // Not text as `HeaderValue::to_str` reads it: no token.
+            (b"Bearer \xc3\xa9t\xc3\xa9", None),
+            (b"Bearer ab\xffc", None),
+        ] {
+            let h = authorization(value);
+            assert_eq!(bearer(&h), want, "{:?}", String::from_utf8_lossy(value));
+            // The same answer as reading the whole value with `to_str`.
+            let old = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+            });
+            assert_eq!(bearer(&h), old, "{:?}", String::from_utf8_lossy(value));
+        }
+        assert_eq!(bearer(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn an_api_key_is_found_in_its_own_headers_before_authorization() {
+        let mut h = authorization(b"Bearer rk_fromauth");
+        assert_eq!(presented_api_key(&h), Some("rk_fromauth"));
+        assert_eq!(presented_api_key(&authorization(b"Bearer eyJ.token")), None, "a token is not a key");
+        h.insert("x-vault-token", " rk_vault ".parse().unwrap());
+        assert_eq!(presented_api_key(&h), Some("rk_vault"));
+        h.insert("x-api-key", "rk_header".parse().unwrap());
+        assert_eq!(presented_api_key(&h), Some("rk_header"), "X-API-Key first");
+    }
 
     #[test]
     fn same_origin_rules() {

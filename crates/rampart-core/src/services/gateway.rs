@@ -614,3 +614,25 @@ pub async fn reload(state: &App, force: bool) -> bool {
     }
     ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assertion_keys_never_collide_across_part_boundaries() {
+        // Moving bytes from one part to the next changes the key.
+        let keys = [
+            assertion_key("ab", "c", "d", "e"),
+            assertion_key("a", "bc", "d", "e"),
+            assertion_key("a", "b", "cd", "e"),
+            assertion_key("a", "b", "c", "de"),
+            assertion_key("1:a", "", "", ""),
+            assertion_key("", "1:a", "", ""),
+            assertion_key("a", "", "", "1:"),
+        ];
+        let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len(), "{keys:?}");
+        assert_eq!(assertion_key("u", "", "app.example.com", "orders"), "1:u0:15:app.example.com6:orders");
+    }
+}

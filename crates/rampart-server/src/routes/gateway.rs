@@ -101,7 +101,7 @@ fn from_original(h: &HeaderMap) -> Option<Original<'_>> {
 
 pub(crate) fn credentials<'a>(h: &'a HeaderMap, cookie_name: &str) -> Credentials<'a> {
     let authorization = bearer(h);
-    // A key sent as `Authorization: Bearer rak_…` is the key, not a token as well.
+    // A key sent as `Authorization: Bearer rk_…` is the key, not a token as well.
     let (api_key, bearer) = match named_api_key(h) {
         Some(key) => (Some(key), None),
         None if authorization.is_some_and(is_api_key) => (authorization, None),
@@ -439,12 +439,34 @@ mod tests {
             ("x-forwarded-uri", "/v1/orders?x=1"),
         ]);
         let o = from_forwarded(&traefik).unwrap();
-        assert_eq!((o.method.as_str(), o.url().as_str()), ("POST", "https://app.example.com/v1/orders?x=1"));
+        assert_eq!((&*o.method, o.url().as_str()), ("POST", "https://app.example.com/v1/orders?x=1"));
         let nginx = headers(&[("x-original-method", "GET"), ("x-original-url", "http://app.example.com:8080/a/b?c=d")]);
         let o = from_original(&nginx).unwrap();
-        assert_eq!((o.host.as_str(), o.uri.as_str(), o.proto.as_str()), ("app.example.com:8080", "/a/b?c=d", "http"));
+        assert_eq!((&*o.host, &*o.uri, &*o.proto), ("app.example.com:8080", "/a/b?c=d", "http"));
         assert!(from_forwarded(&headers(&[("x-forwarded-method", "GET")])).is_none(), "no URI: no decision");
         assert!(from_original(&headers(&[("x-original-method", "GET"), ("x-original-url", "not a url")])).is_none());
+    }
+
+    #[test]
+    fn credentials_take_a_key_before_a_token_and_never_both() {
+        let c = |pairs: &[(&'static str, &str)]| {
+            let h = headers(pairs);
+            let c = credentials(&h, "sid");
+            (c.api_key.map(str::to_string), c.bearer.map(str::to_string), c.session_cookie.map(str::to_string))
+        };
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(c(&[("authorization", "Bearer eyJ.a.b")]), (None, s("eyJ.a.b"), None));
+        assert_eq!(c(&[("authorization", "Bearer rk_k")]), (s("rk_k"), None, None), "a key in Authorization");
+        assert_eq!(c(&[("authorization", "Bearer eyJ.a.b"), ("x-api-key", "rk_h")]), (s("rk_h"), None, None));
+        assert_eq!(c(&[("cookie", "a=1; sid=s3ss")]), (None, None, s("s3ss")));
+    }
+
+    #[test]
+    fn method_and_scheme_are_borrowed_unless_they_need_a_case_change() {
+        assert!(matches!(upper("GET"), Cow::Borrowed("GET")));
+        assert_eq!(upper("pOst"), "POST");
+        assert!(matches!(lower("https"), Cow::Borrowed("https")));
+        assert_eq!(lower("HTTPS"), "https");
     }
 
     #[test]
