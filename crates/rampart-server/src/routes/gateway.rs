@@ -61,6 +61,8 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 static X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
+static X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+static X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
 static X_RAMPART_RULE: HeaderName = HeaderName::from_static("x-rampart-rule");
 
 fn header_str<K: header::AsHeaderName>(h: &HeaderMap, name: K) -> Option<&str> {
@@ -79,24 +81,80 @@ fn from_forwarded(h: &HeaderMap) -> Option<Original<'_>> {
 
 /// `X-Original-Method` and `X-Original-URL` (nginx), else the `X-Forwarded-*` set.
 fn from_original(h: &HeaderMap) -> Option<Original<'_>> {
-    let (Some(method), Some(url)) = (header_str(h, "x-original-method"), header_str(h, "x-original-url")) else {
+    let (Some(method), Some(url)) = (header_str(h, &X_ORIGINAL_METHOD), header_str(h, &X_ORIGINAL_URL)) else {
         return from_forwarded(h);
     };
+    let (proto, host, uri) = match plain_url(url) {
+        Some((scheme, host, target)) => (Cow::Borrowed(scheme), Cow::Borrowed(host), Cow::Borrowed(target)),
+        None => {
+            let (scheme, host, target) = parsed_url(url)?;
+            (Cow::Owned(scheme), Cow::Owned(host), Cow::Owned(target))
+        }
+    };
+    Some(Original { method: upper(method), proto, host, uri })
+}
+
+/// A URL's scheme, `host[:port]` and path-and-query as the WHATWG URL parser gives them.
+fn parsed_url(url: &str) -> Option<(String, String, String)> {
     let parsed = url::Url::parse(url).ok()?;
     let host = match parsed.port() {
         Some(p) => format!("{}:{p}", parsed.host_str()?),
         None => parsed.host_str()?.to_string(),
     };
-    let uri = match parsed.query() {
+    let target = match parsed.query() {
         Some(q) => format!("{}?{q}", parsed.path()),
         None => parsed.path().to_string(),
     };
-    Some(Original {
-        method: upper(method),
-        proto: Cow::Owned(parsed.scheme().to_string()),
-        host: Cow::Owned(host),
-        uri: Cow::Owned(uri),
-    })
+    Some((parsed.scheme().to_string(), host, target))
+}
+
+/// [`parsed_url`] without the parser, for a URL spelled the way the parser would spell it
+/// back (what nginx sends for an ordinary request): `http` or `https`, a lower-case name or
+/// a dotted-quad address, a port without a leading zero, a path and query of URL code points
+/// with no dot segment, no `'`, `#` or `\`. Anything else is `None`, and goes to the parser;
+/// a test holds the two to the same answers.
+fn plain_url(url: &str) -> Option<(&'static str, &str, &str)> {
+    let (scheme, default_port, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        ("https", "443", rest)
+    } else {
+        ("http", "80", url.strip_prefix("http://")?)
+    };
+    let (authority, target) = rest.split_at(rest.find('/')?);
+    let (name, port) = match authority.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (authority, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty() && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    // A name ending in a number is an IPv4 address to the parser, which rewrites every other
+    // spelling of one (`127.1`, `0x7f.0.0.1`, `010.0.0.1`): only the dotted quad it writes
+    // itself passes here.
+    let numeric_end = name.rsplit('.').next().is_some_and(|l| l.starts_with(|c: char| c.is_ascii_digit()));
+    if !name_ok || (numeric_end && !is_dotted_quad(name)) {
+        return None;
+    }
+    let host = match port {
+        None => authority,
+        Some(p) if p == default_port => name,
+        Some(p) if is_port(p) => authority,
+        Some(_) => return None,
+    };
+    let url_code_point = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/?%".contains(&b);
+    let (path, _) = target.split_once('?').unwrap_or((target, ""));
+    let dot_segment = path.contains("/.") || path.contains("%2e") || path.contains("%2E");
+    (target.bytes().all(url_code_point) && !dot_segment).then_some((scheme, host, target))
+}
+
+/// Four decimal numbers of 0–255 without leading zeros, as the URL parser writes an address.
+fn is_dotted_quad(name: &str) -> bool {
+    name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.to_string() == name)
+}
+
+/// A port as the URL parser writes one: 1–65535 in decimal, no leading zero (0 itself aside).
+fn is_port(p: &str) -> bool {
+    p.parse::<u16>().is_ok_and(|n| n.to_string() == p)
 }
 
 pub(crate) fn credentials<'a>(h: &'a HeaderMap, cookie_name: &str) -> Credentials<'a> {
@@ -467,6 +525,84 @@ mod tests {
         assert_eq!(upper("pOst"), "POST");
         assert!(matches!(lower("https"), Cow::Borrowed("https")));
         assert_eq!(lower("HTTPS"), "https");
+    }
+
+    #[test]
+    fn plainly_spelled_urls_split_as_the_url_parser_splits_them() {
+        let schemes = ["http://", "https://", "HTTP://", "ftp://", "http:/", ""];
+        let hosts = [
+            "app.example.com",
+            "127.0.0.1",
+            "a-b.c",
+            "x",
+            "APP.example.com",
+            "127.1",
+            "0x7f.0.0.1",
+            "010.0.0.1",
+            "1.2.3.04",
+            "256.1.1.1",
+            "9.example.com",
+            "example.123",
+            "b\u{fc}cher.de",
+            "xn--bcher-kva.de",
+            "[::1]",
+            "a..b",
+            "a.b.",
+            ".a",
+            "a_b.c",
+            "user@host",
+            "h%41.com",
+            "",
+        ];
+        let ports = ["", ":80", ":443", ":8080", ":080", ":", ":65535", ":65536", ":0", ":00", ":x"];
+        let targets = [
+            "/",
+            "/a/b?x=1",
+            "/a/b/",
+            "/a/./b",
+            "/a/../b",
+            "/a/.",
+            "/.hidden",
+            "/a/%2e%2e/b",
+            "/a/%2E/b",
+            "/a%2Fb",
+            "/a b",
+            "/a?q='x'",
+            "/a'b",
+            "/a?",
+            "/a??b",
+            "/\u{e9}",
+            "/a#f",
+            "/a\\b",
+            "/a;b=1",
+            "//x",
+            "/a%zz",
+            "/a\"b",
+            "/a<b>",
+            "/{x}",
+            "/a|b",
+            "/~u/p@h",
+            "",
+            "?x",
+            "/a?x=%20&y=a+b",
+        ];
+        let mut fast = 0;
+        for scheme in schemes {
+            for host in hosts {
+                for port in ports {
+                    for target in targets {
+                        let url = format!("{scheme}{host}{port}{target}");
+                        let Some((s, h, t)) = plain_url(&url) else { continue };
+                        fast += 1;
+                        let parsed = parsed_url(&url);
+                        assert_eq!(Some((s.to_string(), h.to_string(), t.to_string())), parsed, "{url}");
+                    }
+                }
+            }
+        }
+        assert!(fast > 300, "the plain path was taken {fast} times");
+        assert_eq!(plain_url("http://app.example.com:8080/gw?a=1"), Some(("http", "app.example.com:8080", "/gw?a=1")));
+        assert_eq!(plain_url("https://app.example.com:443/"), Some(("https", "app.example.com", "/")));
     }
 
     #[test]
