@@ -141,7 +141,10 @@ fn plain_url(url: &str) -> Option<(&'static str, &str, &str)> {
         Some(p) if is_port(p) => authority,
         Some(_) => return None,
     };
-    let url_code_point = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/?%".contains(&b);
+    let url_code_point = |b: u8| {
+        matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'('
+            | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@' | b'/' | b'?' | b'%')
+    };
     let (path, _) = target.split_once('?').unwrap_or((target, ""));
     let dot_segment = path.contains("/.") || path.contains("%2e") || path.contains("%2E");
     (target.bytes().all(url_code_point) && !dot_segment).then_some((scheme, host, target))
@@ -149,12 +152,27 @@ fn plain_url(url: &str) -> Option<(&'static str, &str, &str)> {
 
 /// Four decimal numbers of 0–255 without leading zeros, as the URL parser writes an address.
 fn is_dotted_quad(name: &str) -> bool {
-    name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.to_string() == name)
+    let mut parts = 0;
+    name.split('.').all(|part| {
+        parts += 1;
+        canonical_decimal(part, 255)
+    }) && parts == 4
 }
 
-/// A port as the URL parser writes one: 1–65535 in decimal, no leading zero (0 itself aside).
+/// A port as the URL parser writes one: 0–65535 in decimal, no leading zero.
 fn is_port(p: &str) -> bool {
-    p.parse::<u16>().is_ok_and(|n| n.to_string() == p)
+    canonical_decimal(p, 65_535)
+}
+
+/// `s` is a number up to `max` written in decimal as a number prints (no sign, no leading
+/// zero).
+fn canonical_decimal(s: &str, max: u32) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 5
+        && b.iter().all(u8::is_ascii_digit)
+        && (b[0] != b'0' || b.len() == 1)
+        && b.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= max
 }
 
 pub(crate) fn credentials<'a>(h: &'a HeaderMap, cookie_name: &str) -> Credentials<'a> {
@@ -541,6 +559,11 @@ mod tests {
             "010.0.0.1",
             "1.2.3.04",
             "256.1.1.1",
+            "255.255.255.255",
+            "0.0.0.0",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1.2.3.999999",
             "9.example.com",
             "example.123",
             "b\u{fc}cher.de",
@@ -554,7 +577,8 @@ mod tests {
             "h%41.com",
             "",
         ];
-        let ports = ["", ":80", ":443", ":8080", ":080", ":", ":65535", ":65536", ":0", ":00", ":x"];
+        let ports =
+            ["", ":80", ":443", ":8080", ":080", ":", ":65535", ":65536", ":99999", ":123456", ":0", ":00", ":x"];
         let targets = [
             "/",
             "/a/b?x=1",
