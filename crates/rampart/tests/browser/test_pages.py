@@ -71,6 +71,9 @@ class Pages(unittest.TestCase):
         p.fill("#email", email)
         p.fill("#password", PASSWORD)
         p.click("main form[action='/ui/login'] button[type=submit]")
+        # The second step is a new page: wait for it (is_visible alone does not wait, and
+        # raced the navigation on a loaded machine).
+        p.wait_for_selector("[data-passkey-step-up] button", state="visible")
         self.assertTrue(p.is_visible("[data-passkey-step-up] button"))
         page.check("step-up-passkey")
         p.click("[data-passkey-step-up] button")
