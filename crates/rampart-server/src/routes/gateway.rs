@@ -152,11 +152,7 @@ fn plain_url(url: &str) -> Option<(&'static str, &str, &str)> {
 
 /// Four decimal numbers of 0–255 without leading zeros, as the URL parser writes an address.
 fn is_dotted_quad(name: &str) -> bool {
-    let mut parts = 0;
-    name.split('.').all(|part| {
-        parts += 1;
-        canonical_decimal(part, 255)
-    }) && parts == 4
+    name.split('.').count() == 4 && name.split('.').all(|part| canonical_decimal(part, 255))
 }
 
 /// A port as the URL parser writes one: 0–65535 in decimal, no leading zero.
@@ -176,13 +172,11 @@ fn canonical_decimal(s: &str, max: u32) -> bool {
 }
 
 pub(crate) fn credentials<'a>(h: &'a HeaderMap, cookie_name: &str) -> Credentials<'a> {
+    // `presented_api_key`, with `Authorization` read once for both the key and the token.
     let authorization = bearer(h);
+    let api_key = named_api_key(h).or_else(|| authorization.filter(|t| is_api_key(t)));
     // A key sent as `Authorization: Bearer rk_…` is the key, not a token as well.
-    let (api_key, bearer) = match named_api_key(h) {
-        Some(key) => (Some(key), None),
-        None if authorization.is_some_and(is_api_key) => (authorization, None),
-        None => (None, authorization),
-    };
+    let bearer = if api_key.is_some() { None } else { authorization };
     let session_cookie = cookie(h, cookie_name);
     Credentials { api_key, bearer, session_cookie }
 }
@@ -261,9 +255,7 @@ pub(crate) fn render(state: &AppState, door: Door, original: &Original<'_>, verd
             let mut res = StatusCode::OK.into_response();
             let h = res.headers_mut();
             h.extend(identity_headers(assertion, identity.as_ref()));
-            if let Ok(v) = HeaderValue::from_str(&rule) {
-                h.insert(X_RAMPART_RULE.clone(), v);
-            }
+            set(h, X_RAMPART_RULE.clone(), &rule);
             res
         }
         Verdict::SignIn { redirect: true, step_up, .. } => {
@@ -338,9 +330,9 @@ pub(crate) fn identity_headers(assertion: Bytes, identity: Option<&PlainIdentity
     out
 }
 
-fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
+fn set(h: &mut HeaderMap, name: impl header::IntoHeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
-        h.insert(HeaderName::from_static(name), v);
+        h.insert(name, v);
     }
 }
 
@@ -410,7 +402,7 @@ pub async fn ext_authz(
         Some(q) => format!("/{path}?{q}"),
         None => format!("/{path}"),
     };
-    let original = header_str(headers, "host").map(|host| Original {
+    let original = header_str(headers, header::HOST).map(|host| Original {
         method: upper(method.as_str()),
         proto: lower(header_str(headers, &X_FORWARDED_PROTO).unwrap_or("https")),
         host: Cow::Borrowed(host),
