@@ -103,12 +103,24 @@ pub async fn run_worker(state: App, stop: impl Future<Output = ()>) {
             match state.store.claim_mail(now, now + state.settings.notifications.claim, BATCH).await {
                 Ok(claimed) => {
                     let full = claimed.len() == BATCH as usize;
-                    let sends = claimed.into_iter().map(|m| {
+                    // One person's rows in order, people side by side: a notice's merge and hourly
+                    // cap read what was sent before it, so two of one person's rows decided at
+                    // once would both pass.
+                    let mut people: Vec<Vec<ClaimedMail>> = Vec::new();
+                    for m in claimed {
+                        match people.iter_mut().find(|rows| m.user_id.is_some() && rows[0].user_id == m.user_id) {
+                            Some(rows) => rows.push(m),
+                            None => people.push(vec![m]),
+                        }
+                    }
+                    let sends = people.into_iter().map(|rows| {
                         let state = state.clone();
                         async move {
-                            let outcome = handle(&state, &m).await;
-                            if let Err(e) = state.store.finish_mail(m.id, m.attempts + 1, &outcome).await {
-                                tracing::warn!(error = %e, "mail outcome not recorded; the message goes again when its claim runs out");
+                            for m in rows {
+                                let outcome = handle(&state, &m).await;
+                                if let Err(e) = state.store.finish_mail(m.id, m.attempts + 1, &outcome).await {
+                                    tracing::warn!(error = %e, "mail outcome not recorded; the message goes again when its claim runs out");
+                                }
                             }
                         }
                     });
