@@ -31,13 +31,27 @@ fn template(matched: Option<&MatchedPath>) -> &str {
     matched.map_or("unmatched", MatchedPath::as_str)
 }
 
-/// Counts the answer and its latency (layer 4 of `crate::stack`).
-pub(crate) async fn observe(metrics: &Metrics, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
-    let method = method_label(req.method());
+/// Layer 4 of `crate::stack`: what the request is counted by (method, route template, start),
+/// read before it goes in; [`Observed::finish`] counts its answer and latency.
+#[derive(Debug)]
+pub(crate) struct Observed {
+    method: &'static str,
     // The template is shared (an `Arc`): kept without a copy until the answer is counted.
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let started = Instant::now();
-    let res = next(req).await;
-    metrics.observe_request(method, template(route.as_ref()), res.status().as_u16(), started.elapsed().as_secs_f64());
-    res
+    route: Option<MatchedPath>,
+    started: Instant,
+}
+
+impl Observed {
+    pub(crate) fn start(req: &Request) -> Self {
+        Self {
+            method: method_label(req.method()),
+            route: req.extensions().get::<MatchedPath>().cloned(),
+            started: Instant::now(),
+        }
+    }
+
+    pub(crate) fn finish(self, metrics: &Metrics, res: &Response) {
+        let secs = self.started.elapsed().as_secs_f64();
+        metrics.observe_request(self.method, template(self.route.as_ref()), res.status().as_u16(), secs);
+    }
 }

@@ -43,18 +43,14 @@ fn head_limits(req: &Request) -> Option<ApiError> {
 /// Refuses a declared `Content-Length` over `limit` before reading anything, reads a declared
 /// body within it whole, and caps streamed (chunked) bodies at `limit` while they are read
 /// (layer 7 of `crate::stack`, with the JSON limits for [`ApiJson`]).
-pub(crate) async fn body_limit(
-    limit: usize,
-    json: JsonLimits,
-    req: Request,
-    next: impl AsyncFnOnce(Request) -> Response,
-) -> Response {
+/// `Err`: the refusal, which answers instead.
+pub(crate) async fn body_limit(limit: usize, json: JsonLimits, req: Request) -> Result<Request, Response> {
     if let Some(refused) = head_limits(&req) {
-        return refused.into_response();
+        return Err(refused.into_response());
     }
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return ApiError::PayloadTooLarge { limit }.into_response();
+        return Err(ApiError::PayloadTooLarge { limit }.into_response());
     }
     let mut req = match declared {
         // A body of a declared size within the limit is read whole before anything answers:
@@ -67,8 +63,8 @@ pub(crate) async fn body_limit(
             match axum::body::to_bytes(body, limit).await {
                 Ok(bytes) => Request::from_parts(parts, Body::from(bytes)),
                 Err(e) => {
-                    return ApiError::InvalidRequest(format!("the request body could not be read: {e}"))
-                        .into_response();
+                    return Err(ApiError::InvalidRequest(format!("the request body could not be read: {e}"))
+                        .into_response());
                 }
             }
         }
@@ -77,43 +73,49 @@ pub(crate) async fn body_limit(
         _ => req.map(|body| Body::new(Limited::new(body, limit))),
     };
     req.extensions_mut().insert(BodyLimit { bytes: limit, json });
-    next(req).await
+    Ok(req)
 }
 
-/// Cancels a request still running after `timeout` (layer 6). When the handler was still
-/// waiting for the request's body (a client that announced more bytes than it sends, or sends
-/// them too slowly) the fault is the client's: 408 `body_timeout`, and the connection closes
-/// (its unread bytes cannot be skipped). Otherwise the service was too slow: 503
-/// `request_timeout`.
-pub(crate) async fn timeout(timeout: Duration, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
-    // A request without a body (most GETs) is not wrapped: nothing to wait for, no allocation.
-    let (req, watch) = if http_body::Body::is_end_stream(req.body()) {
-        (req, None)
-    } else {
-        let watch = Arc::new(BodyWatch::default());
-        let (parts, body) = req.into_parts();
-        let body = axum::body::Body::new(Watched { inner: body, watch: Arc::clone(&watch) });
-        (Request::from_parts(parts, body), Some(watch))
-    };
-    match tokio::time::timeout(timeout, next(req)).await {
-        Ok(res) => res,
-        Err(_) if watch.is_some_and(|w| w.waiting()) => {
-            let mut res = ApiError::BodyTimeout { secs: timeout.as_secs() }.into_response();
-            res.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
-            res
-        }
-        Err(_) => ApiError::Timeout { secs: timeout.as_secs() }.into_response(),
+/// Layer 6 cancels a request still running after `server.request_timeout_secs`. When the
+/// handler was still waiting for the request's body (a client that announced more bytes than it
+/// sends, or sends them too slowly) the fault is the client's: 408 `body_timeout`, and the
+/// connection closes (its unread bytes cannot be skipped). Otherwise the service was too slow:
+/// 503 `request_timeout`.
+///
+/// Before the request goes in: its body watched (a request without one, most GETs, is not
+/// wrapped: nothing to wait for, no allocation).
+pub(crate) fn watch_body(req: Request) -> (Request, Option<BodyWatch>) {
+    if http_body::Body::is_end_stream(req.body()) {
+        return (req, None);
     }
+    let watch = Arc::new(Watch::default());
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(Watched { inner: body, watch: Arc::clone(&watch) });
+    (Request::from_parts(parts, body), Some(BodyWatch(watch)))
 }
+
+/// The answer of a request that ran out of time (layer 6), given the watch on its body.
+pub(crate) fn timed_out(timeout: Duration, watch: Option<&BodyWatch>) -> Response {
+    if watch.is_some_and(|w| w.0.waiting()) {
+        let mut res = ApiError::BodyTimeout { secs: timeout.as_secs() }.into_response();
+        res.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        return res;
+    }
+    ApiError::Timeout { secs: timeout.as_secs() }.into_response()
+}
+
+/// Whether the request's body was still awaited when time ran out ([`watch_body`]).
+#[derive(Debug)]
+pub(crate) struct BodyWatch(Arc<Watch>);
 
 /// Whether a request's body has been asked for and has not ended yet.
 #[derive(Debug, Default)]
-struct BodyWatch {
+struct Watch {
     started: std::sync::atomic::AtomicBool,
     ended: std::sync::atomic::AtomicBool,
 }
 
-impl BodyWatch {
+impl Watch {
     fn waiting(&self) -> bool {
         use std::sync::atomic::Ordering::Acquire;
         self.started.load(Acquire) && !self.ended.load(Acquire)
@@ -123,7 +125,7 @@ impl BodyWatch {
 /// The request body, telling [`BodyWatch`] when it is first read and when it ends.
 struct Watched {
     inner: axum::body::Body,
-    watch: Arc<BodyWatch>,
+    watch: Arc<Watch>,
 }
 
 impl http_body::Body for Watched {
@@ -152,13 +154,8 @@ impl http_body::Body for Watched {
     }
 }
 
-/// A panic anywhere below becomes a 500 problem (layer 5).
-pub(crate) async fn catch_panic(req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
-    use futures::FutureExt as _;
-    std::panic::AssertUnwindSafe(next(req)).catch_unwind().await.unwrap_or_else(panic_response)
-}
-
-/// A panic in a handler becomes a 500 problem (the panic message is logged, not sent).
+/// Layer 5: a panic in a handler becomes a 500 problem (the panic message is logged, not
+/// sent).
 pub(crate) fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let msg = panic
         .downcast_ref::<String>()

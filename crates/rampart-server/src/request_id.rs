@@ -38,14 +38,22 @@ pub(crate) fn resolve(req: &Request) -> HeaderValue {
     })
 }
 
-/// Decides the id, scopes it over the rest of the request, and stamps it on the response
-/// whatever produced that response (layer 2 of `crate::stack`).
-pub(crate) async fn scope(mut req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
-    let id = resolve(&req);
+/// Layer 2 of `crate::stack`: decides the id and puts it into the request (the id is
+/// returned for [`scope`] and [`stamp`]).
+pub(crate) fn assign(req: &mut Request) -> HeaderValue {
+    let id = resolve(req);
     req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
-    let mut res = REQUEST_ID.scope(id.clone(), next(req)).await;
+    id
+}
+
+/// Runs `fut` with `id` readable through [`current`].
+pub(crate) fn scope<F: std::future::Future>(id: HeaderValue, fut: F) -> impl std::future::Future<Output = F::Output> {
+    REQUEST_ID.scope(id, fut)
+}
+
+/// Puts the id on the response, whatever produced it.
+pub(crate) fn stamp(res: &mut Response, id: HeaderValue) {
     res.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    res
 }
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
 //! The per-request stack, layers 1–11 of [`crate::router`], as one function.
 //!
-//! Each layer is a plain `async fn(…, req, next)` in its own module, where `next` is the rest
-//! of the stack as an async closure; [`run`] nests them in order. Composed this way the whole
-//! stack is one future, where eleven `from_fn` layers each cloned and boxed the service below
-//! them. The API handlers and fallbacks run it inside their own future ([`Stacked`]); the web
-//! pages' router has it as a middleware ([`middleware`]).
+//! Each layer is a plain function in its own module: what it reads from the request before
+//! it goes in (which may answer instead: a refusal, a preflight) and what it puts on the answer
+//! coming out. [`run`] and [`Core::run`] call them in order, straight through, in one async
+//! function; only what must wrap the rest of the request wraps it: the request id's task-local
+//! scope, the log span, the panic catch and the timeout. Nested as `async fn(req, next)` layers,
+//! each level's future held the whole stack below it and moved it on every request (a quarter
+//! of the stack's instructions were copies). The API handlers and fallbacks run the stack
+//! inside their own future ([`Stacked`]); the web pages' router has it as a middleware
+//! ([`middleware`]).
 
 use crate::shield::{client_ip, headers, ip_filter, rate_limit};
 use crate::state::AppState;
@@ -14,9 +18,11 @@ use axum::extract::{Request, State};
 use axum::handler::Handler;
 use axum::middleware::Next;
 use axum::response::Response;
+use futures::FutureExt as _;
 use rampart_config::ServerSettings;
 use rampart_core::metrics::Metrics;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,25 +53,32 @@ impl Core {
 
     /// Request id (2), log span (3), metrics (4), panic (5), timeout (6), body limit (7), then
     /// `next`.
-    pub(crate) async fn run(&self, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
-        request_id::scope(req, async |req| {
-            telemetry::span(&self.redaction, req, async |req| {
-                http_metrics::observe(&self.metrics, req, async |req| {
-                    limits::catch_panic(req, async |req| {
-                        // Boxed: a future is moved whole each time it is nested one level
-                        // deeper, so the stack is cut in two heap-held halves.
-                        Box::pin(limits::timeout(self.timeout, req, async |req| {
-                            limits::body_limit(self.body_limit, self.json, req, next).await
-                        }))
-                        .await
-                    })
-                    .await
-                })
-                .await
-            })
-            .await
-        })
-        .await
+    pub(crate) async fn run(&self, mut req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
+        let id = request_id::assign(&mut req);
+        let span = telemetry::request_span(&self.redaction, &req, &id);
+        let observed = http_metrics::Observed::start(&req);
+        let (req, watch) = limits::watch_body(req);
+        let (body_limit, json, timeout) = (self.body_limit, self.json, self.timeout);
+        // Layer 7 and `next` in one heap-held future, boxed as soon as it is made: the
+        // wrappers around it (5, 6, 3, 2) then move a pointer, not everything below.
+        let inner = Box::pin(async move {
+            match limits::body_limit(body_limit, json, req).await {
+                Ok(req) => next(req).await,
+                Err(refused) => refused,
+            }
+        });
+        let guarded = AssertUnwindSafe(tokio::time::timeout(timeout, inner)).catch_unwind();
+        let answer = async {
+            match guarded.await {
+                Ok(Ok(res)) => res,
+                Ok(Err(_elapsed)) => limits::timed_out(timeout, watch.as_ref()),
+                Err(panic) => limits::panic_response(panic),
+            }
+        };
+        let mut res = request_id::scope(id.clone(), telemetry::logged(&self.redaction, span, answer)).await;
+        observed.finish(&self.metrics, &res);
+        request_id::stamp(&mut res, id);
+        res
     }
 }
 
@@ -76,24 +89,32 @@ pub(crate) async fn run(state: &AppState, req: Request, next: impl AsyncFnOnce(R
     // layer 8 the address.
     let resolved = client_ip::resolve_request(&req, &shield.trusted_proxies, shield.client_ip_header);
     let https = matches!(resolved, Some(Ok((_, Some(true)))));
-    headers::security_headers(&shield.headers, https, req, async |req| {
-        state
-            .stack
-            .run(req, async |req| {
-                Box::pin(client_ip::apply(resolved, req, async |req| {
-                    ip_filter::check(state, req, async |req| {
-                        headers::cors(&shield.cors, req, async |req| {
-                            rate_limit::limit(state, req, async |req| next(req).await).await
-                        })
-                        .await
-                    })
-                    .await
-                }))
-                .await
-            })
-            .await
-    })
-    .await
+    let outgoing = headers::Outgoing::of(https, &req);
+    let mut res = state
+        .stack
+        .run(req, async |mut req| {
+            if let Some(refused) = client_ip::apply(resolved, &mut req) {
+                return refused;
+            }
+            if let Some(refused) = ip_filter::check(state, &req) {
+                return refused;
+            }
+            let cors = match headers::cors(&shield.cors, &req) {
+                headers::CorsStep::Continue(cors) => cors,
+                headers::CorsStep::Answered(preflight) => return preflight,
+            };
+            let (refused, limits) = rate_limit::limit(state, &req).await.into_parts();
+            let mut res = match refused {
+                Some(refused) => refused,
+                None => next(req).await,
+            };
+            rate_limit::Limited::finish(limits, &mut res);
+            cors.finish(&shield.cors, &mut res);
+            res
+        })
+        .await;
+    outgoing.finish(&shield.headers, &mut res);
+    res
 }
 
 /// Layers 1–11 as a middleware, around a whole router (the web pages').
@@ -130,14 +151,20 @@ pub(crate) async fn core_middleware(State(core): State<Arc<Core>>, req: Request,
 
 /// The built-in proxy's listener: request id, client address, IP rules (the gateway's own
 /// decision does the rest).
-pub(crate) async fn proxy_middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn proxy_middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let shield = &state.shield;
     let resolved = client_ip::resolve_request(&req, &shield.trusted_proxies, shield.client_ip_header);
-    request_id::scope(req, async |req| {
-        client_ip::apply(resolved, req, async |req| {
-            ip_filter::check(&state, req, async |req| next.run(req).await).await
-        })
-        .await
+    let id = request_id::assign(&mut req);
+    let mut res = request_id::scope(id.clone(), async {
+        if let Some(refused) = client_ip::apply(resolved, &mut req) {
+            return refused;
+        }
+        if let Some(refused) = ip_filter::check(&state, &req) {
+            return refused;
+        }
+        next.run(req).await
     })
-    .await
+    .await;
+    request_id::stamp(&mut res, id);
+    res
 }

@@ -8,7 +8,7 @@
 //! have their query redacted the same way and their fragment whole. Bodies are never logged.
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::Response;
 use rampart_config::{LogConfig, LogFormat};
 use rampart_domain::secret::REDACTED;
@@ -209,26 +209,37 @@ where
     })
 }
 
-/// Opens the request's span (method, redacted path, request id) and logs its end with status
-/// and latency. Request and response headers are logged, redacted, at `debug`.
-/// The request's span and its "request completed" line (layer 3 of `crate::stack`). With the
-/// level above `info` the span is disabled and nothing here formats or allocates.
-pub(crate) async fn span(redaction: &Redaction, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
-    // Field values are evaluated only when the span is enabled.
+/// The request's span (method, redacted path, route, request id; layer 3 of `crate::stack`),
+/// with the request's headers logged in it, redacted, at `debug`. With the level above `info`
+/// the span is disabled and nothing here formats or allocates (field values are evaluated only
+/// when the span is enabled).
+pub(crate) fn request_span(redaction: &Redaction, req: &Request, request_id: &HeaderValue) -> tracing::Span {
     let span = tracing::info_span!(
         "request",
-        request_id = %crate::request_id::current().unwrap_or_default(),
+        request_id = %request_id.to_str().unwrap_or_default(),
         method = %req.method(),
         path = %redaction.redact_uri(req.uri()),
-        route = %crate::http_metrics::route_label(&req),
+        route = %crate::http_metrics::route_label(req),
     );
+    if !span.is_disabled() {
+        span.in_scope(|| tracing::debug!(headers = %redaction.redact_headers(req.headers()), "request received"));
+    }
+    span
+}
+
+/// Runs `answer` in the request's span and logs its end with status and latency (the
+/// response's headers, redacted, at `debug`). A disabled span costs nothing here.
+pub(crate) async fn logged(
+    redaction: &Redaction,
+    span: tracing::Span,
+    answer: impl std::future::Future<Output = Response>,
+) -> Response {
     if span.is_disabled() {
-        return next(req).await;
+        return answer.await;
     }
     async move {
-        tracing::debug!(headers = %redaction.redact_headers(req.headers()), "request received");
         let started = Instant::now();
-        let res = next(req).await;
+        let res = answer.await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let status = res.status().as_u16();
         tracing::debug!(headers = %redaction.redact_headers(res.headers()), "response headers");
@@ -246,7 +257,6 @@ pub(crate) async fn span(redaction: &Redaction, req: Request, next: impl AsyncFn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     #[test]
     fn names_that_carry_secrets() {

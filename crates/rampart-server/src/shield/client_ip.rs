@@ -127,23 +127,20 @@ pub(crate) fn resolve_request(req: &Request, trusted: &[IpNet], header: ClientIp
 }
 
 /// Layer 8: the resolved address (and scheme, when the proxy said) into the request's
-/// extensions, or 400 when a trusted proxy sent a header that does not parse.
-pub(crate) async fn apply(
-    resolved: Resolved,
-    mut req: Request,
-    next: impl AsyncFnOnce(Request) -> Response,
-) -> Response {
+/// extensions; the refusal (400), which answers instead, when a trusted proxy sent a header that
+/// does not parse.
+pub(crate) fn apply(resolved: Resolved, req: &mut Request) -> Option<Response> {
     match resolved {
-        None => next(req).await,
+        None => None,
         Some(Ok((ip, https))) => {
             req.extensions_mut().insert(ClientIp(ip));
             if let Some(https) = https {
                 req.extensions_mut().insert(Https(https));
             }
-            next(req).await
+            None
         }
         Some(Err(name)) => {
-            ApiError::InvalidRequest(format!("malformed {name} header from a trusted proxy")).into_response()
+            Some(ApiError::InvalidRequest(format!("malformed {name} header from a trusted proxy")).into_response())
         }
     }
 }

@@ -86,46 +86,57 @@ fn sends_credentials(path: &str, req: &HeaderMap) -> bool {
         || path.starts_with("/v1/me")
 }
 
-/// Layer 1: the fixed headers, HSTS over HTTPS (`https`: the connection as the trusted proxy
-/// described it), `Cache-Control: no-store` on anything carrying credentials.
-pub(crate) async fn security_headers(
-    h: &SecurityHeaders,
+/// Layer 1: the fixed headers, HSTS over HTTPS, `Cache-Control: no-store` on anything
+/// carrying credentials. Read from the request before it goes in ([`Outgoing::of`]), put on
+/// whatever answered it ([`Outgoing::finish`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outgoing {
     https: bool,
-    req: Request,
-    next: impl AsyncFnOnce(Request) -> Response,
-) -> Response {
-    let https = https || req.uri().scheme_str() == Some("https");
-    let credentials_in = sends_credentials(req.uri().path(), req.headers());
-    let mut res = next(req).await;
-    let no_store = credentials_in || res.headers().contains_key(header::SET_COOKIE);
-    let out = res.headers_mut();
-    // One pass over the answer's own headers (a handful) says which fixed ones it set itself,
-    // instead of a hash lookup per fixed header. A response that brought its own CSP (the web
-    // pages') keeps it alone: a second policy, even report-only, would also apply to it.
-    let is_csp =
-        |n: &HeaderName| n == header::CONTENT_SECURITY_POLICY || n == header::CONTENT_SECURITY_POLICY_REPORT_ONLY;
-    let mut own_csp = false;
-    let mut set_by_handler = [false; MAX_FIXED];
-    for name in out.keys() {
-        own_csp |= is_csp(name);
-        if let Some(i) = h.fixed.iter().position(|(n, _)| n == name) {
-            set_by_handler[i] = true;
+    credentials_in: bool,
+}
+
+impl Outgoing {
+    /// `https`: the connection as the trusted proxy described it.
+    pub(crate) fn of(https: bool, req: &Request) -> Self {
+        Self {
+            https: https || req.uri().scheme_str() == Some("https"),
+            credentials_in: sends_credentials(req.uri().path(), req.headers()),
         }
     }
-    out.reserve(h.fixed.len() + 2);
-    for ((name, value), set) in h.fixed.iter().zip(set_by_handler) {
-        let kept = set || (own_csp && is_csp(name));
-        if !kept {
-            out.insert(name.clone(), value.clone());
+
+    /// The security headers onto the answer.
+    pub(crate) fn finish(self, h: &SecurityHeaders, res: &mut Response) {
+        let Self { https, credentials_in } = self;
+        let no_store = credentials_in || res.headers().contains_key(header::SET_COOKIE);
+        let out = res.headers_mut();
+        // One pass over the answer's own headers (a handful) says which fixed ones it set
+        // itself, instead of a hash lookup per fixed header. A response that brought its own
+        // CSP (the web pages') keeps it alone: a second policy, even report-only, would also
+        // apply to it.
+        let is_csp =
+            |n: &HeaderName| n == header::CONTENT_SECURITY_POLICY || n == header::CONTENT_SECURITY_POLICY_REPORT_ONLY;
+        let mut own_csp = false;
+        let mut set_by_handler = [false; MAX_FIXED];
+        for name in out.keys() {
+            own_csp |= is_csp(name);
+            if let Some(i) = h.fixed.iter().position(|(n, _)| n == name) {
+                set_by_handler[i] = true;
+            }
+        }
+        out.reserve(h.fixed.len() + 2);
+        for ((name, value), set) in h.fixed.iter().zip(set_by_handler) {
+            let kept = set || (own_csp && is_csp(name));
+            if !kept {
+                out.insert(name.clone(), value.clone());
+            }
+        }
+        if https && let Some(v) = &h.hsts {
+            out.insert(header::STRICT_TRANSPORT_SECURITY, v.clone());
+        }
+        if no_store {
+            out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
     }
-    if https && let Some(v) = &h.hsts {
-        out.insert(header::STRICT_TRANSPORT_SECURITY, v.clone());
-    }
-    if no_store {
-        out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    res
 }
 
 /// The CORS policy, rendered once.
@@ -154,46 +165,66 @@ impl Cors {
     }
 }
 
-/// Layer 10.
-pub(crate) async fn cors(c: &Cors, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
-    let Some(origin) = req.headers().get(header::ORIGIN) else { return next(req).await };
+/// What CORS adds to an answer that was not a preflight: the request's `Origin`, if it had one,
+/// and whether the policy allows it.
+#[derive(Debug)]
+pub(crate) struct CorsReply(Option<(String, bool)>);
+
+/// Layer 10's verdict on a request.
+#[derive(Debug)]
+pub(crate) enum CorsStep {
+    /// A preflight, answered here.
+    Answered(Response),
+    /// Any other request goes on; [`CorsReply::finish`] marks its answer.
+    Continue(CorsReply),
+}
+
+/// Layer 10: answers a preflight, lets any other request go on.
+pub(crate) fn cors(c: &Cors, req: &Request) -> CorsStep {
+    let Some(origin) = req.headers().get(header::ORIGIN) else { return CorsStep::Continue(CorsReply(None)) };
     let origin = origin.to_str().unwrap_or_default().to_string();
     let preflight =
         req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let allowed = c.allows(&origin);
-    if preflight {
-        if !allowed {
-            return ApiError::CorsRefused.into_response();
-        }
-        let requested = req
-            .headers()
-            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .split(',')
-            .map(|h| h.trim().to_ascii_lowercase())
-            .filter(|h| ALLOWED_HEADERS.contains(&h.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut res = StatusCode::NO_CONTENT.into_response();
-        let h = res.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOWED_METHODS));
-        if let Ok(v) = HeaderValue::from_str(&requested) {
-            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
-        }
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, c.max_age.clone());
-        allow(h, &origin, c.credentials);
-        return res;
+    if !preflight {
+        return CorsStep::Continue(CorsReply(Some((origin, allowed))));
     }
-    let mut res = next(req).await;
-    if allowed {
-        let h = res.headers_mut();
-        allow(h, &origin, c.credentials);
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
-    } else {
-        res.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
+    if !allowed {
+        return CorsStep::Answered(ApiError::CorsRefused.into_response());
     }
-    res
+    let requested = req
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| ALLOWED_HEADERS.contains(&h.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOWED_METHODS));
+    if let Ok(v) = HeaderValue::from_str(&requested) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
+    }
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, c.max_age.clone());
+    allow(h, &origin, c.credentials);
+    CorsStep::Answered(res)
+}
+
+impl CorsReply {
+    /// The answer's CORS headers: the origin allowed, or `Vary: Origin` when it is not.
+    pub(crate) fn finish(self, c: &Cors, res: &mut Response) {
+        let Some((origin, allowed)) = self.0 else { return };
+        let h = res.headers_mut();
+        if allowed {
+            allow(h, &origin, c.credentials);
+            h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+        } else {
+            h.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+    }
 }
 
 fn allow(h: &mut HeaderMap, origin: &str, credentials: bool) {
@@ -229,14 +260,12 @@ mod tests {
 
     async fn answer(h: &SecurityHeaders, own: &[(&'static str, &'static str)]) -> HeaderMap {
         let req = Request::builder().uri("/healthz").body(Body::empty()).unwrap();
-        let res = security_headers(h, false, req, async |_req| {
-            let mut res = Response::new(Body::empty());
-            for (name, value) in own {
-                res.headers_mut().insert(*name, HeaderValue::from_static(value));
-            }
-            res
-        })
-        .await;
+        let outgoing = Outgoing::of(false, &req);
+        let mut res = Response::new(Body::empty());
+        for (name, value) in own {
+            res.headers_mut().insert(*name, HeaderValue::from_static(value));
+        }
+        outgoing.finish(h, &mut res);
         res.headers().clone()
     }
 

@@ -17,18 +17,19 @@ pub fn is_admin_route(path: &str) -> bool {
     path.starts_with("/v1/admin/") || path == "/v1/admin" || path.starts_with("/ui/admin/") || path == "/ui/admin"
 }
 
-/// Layer 9 (and the built-in proxy's second layer).
-pub(crate) async fn check(state: &AppState, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
-    let Some(ip) = req.extensions().get::<ClientIp>().map(|c| c.0) else { return next(req).await };
+/// Layer 9 (and the built-in proxy's second layer): the refusal when a rule refuses the
+/// request's client address, else `None` (the request goes on).
+pub(crate) fn check(state: &AppState, req: &Request) -> Option<Response> {
+    let ip = req.extensions().get::<ClientIp>()?.0;
     let rules = state.ip_rules.current();
     if rules.is_empty() {
-        return next(req).await;
+        return None;
     }
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path(), |p| p.as_str());
     let admin = is_admin_route(route);
     let v = verdict(&rules, ip, admin, state.clock.now());
     let (error, what) = match &v {
-        IpVerdict::Allowed => return next(req).await,
+        IpVerdict::Allowed => return None,
         IpVerdict::Blocked(id) => (ApiError::IpBlocked, format!("blocked:{id}")),
         IpVerdict::NotAllowlisted => (ApiError::IpNotAllowed, "admin_allowlist".to_string()),
     };
@@ -60,5 +61,5 @@ pub(crate) async fn check(state: &AppState, req: Request, next: impl AsyncFnOnce
         let reason = if matches!(v, IpVerdict::Blocked(_)) { "ip_blocked" } else { "ip_not_allowed" };
         res.headers_mut().insert("x-rampart-deny-reason", axum::http::HeaderValue::from_static(reason));
     }
-    res
+    Some(res)
 }

@@ -8,7 +8,7 @@ use super::client_ip::ClientIp;
 use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rampart_config::{CompiledRule, OnRedisError, RateLimitKey, RateLimitSettings};
 use rampart_core::ServiceError;
@@ -17,6 +17,7 @@ use rampart_core::metrics::{Metrics, SeriesCounter};
 use rampart_domain::ratelimit::{Decision, Quota};
 use rampart_domain::{Action, Actor, Outcome, Severity, ThrottleKey};
 use std::net::{IpAddr, SocketAddr};
+use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -166,29 +167,57 @@ fn push_item(out: &mut String, name: &str, (a, x): (&str, u64), (b, y): (&str, u
     out.push_str(digits.format(y));
 }
 
-/// The layer. See the module docs.
-/// Layer 11.
-pub(crate) async fn limit(state: &AppState, req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
+/// The rate limits' verdict on a request: the refusal (429) when a rule in force refuses it,
+/// and the `RateLimit-Policy` and `RateLimit` values of the rules in force, for the answer
+/// whichever it is ([`Limited::finish`]).
+#[derive(Debug, Default)]
+pub(crate) struct Limited {
+    pub(crate) refused: Option<Response>,
+    headers: Option<(HeaderValue, HeaderValue)>,
+}
+
+impl Limited {
+    /// The `RateLimit-Policy` and `RateLimit` headers onto the answer.
+    pub(crate) fn finish(headers: Option<(HeaderValue, HeaderValue)>, res: &mut Response) {
+        if let Some((policy, current)) = headers {
+            let h = res.headers_mut();
+            h.insert(RATELIMIT_POLICY, policy);
+            h.insert(RATELIMIT, current);
+        }
+    }
+
+    /// Splits the verdict: the refusal, if any, and the headers for [`Limited::finish`].
+    pub(crate) fn into_parts(self) -> (Option<Response>, Option<(HeaderValue, HeaderValue)>) {
+        (self.refused, self.headers)
+    }
+}
+
+/// Layer 11: decides the request under every rule that matches it. See the module docs.
+pub(crate) fn limit<'a>(state: &'a AppState, req: &'a Request) -> impl Future<Output = Limited> + Send + 'a {
+    // The parts it reads, not the request (whose body is not `Sync`: a reference to it held
+    // across the limiter's awaits would make the future not `Send`).
+    decide(state, req.method().as_str(), req.uri().path(), req.extensions(), req.headers())
+}
+
+async fn decide(state: &AppState, method: &str, path: &str, extensions: &Extensions, headers: &HeaderMap) -> Limited {
     let limits = &state.shield.rate_limits;
     if !limits.enabled {
-        return next(req).await;
+        return Limited::default();
     }
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path(), |p| p.as_str());
-    let method = req.method().as_str();
+    let route = extensions.get::<MatchedPath>().map_or(path, |p| p.as_str());
     // The matching rules, by index (no list is collected: matching is a few string compares).
     let matching = || limits.rules.iter().enumerate().filter(|(_, r)| r.matches(method, route));
     if matching().next().is_none() {
-        return next(req).await;
+        return Limited::default();
     }
-    let ip = req
-        .extensions()
+    let ip = extensions
         .get::<ClientIp>()
         .map(|c| c.0)
-        .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
+        .or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
     let identity = if matching().any(|(_, r)| r.key != RateLimitKey::Ip) {
         // Boxed: the lookup's future (API keys, the store) is large and rarely needed, and an
         // inline one would be moved with every request's future.
-        Box::pin(identify(state, req.headers())).await
+        Box::pin(identify(state, headers)).await
     } else {
         Identity::default()
     };
@@ -247,18 +276,14 @@ pub(crate) async fn limit(state: &AppState, req: Request, next: impl AsyncFnOnce
             push_item(&mut current, &rule.name, ("r", u64::from(d.remaining)), ("t", d.reset_secs()));
         }
     }
-    let mut res = match refused {
-        Some(d) => ApiError::from(ServiceError::RateLimited { retry_after_secs: d.retry_after_secs() }).into_response(),
-        None => next(req).await,
+    let refused = refused
+        .map(|d| ApiError::from(ServiceError::RateLimited { retry_after_secs: d.retry_after_secs() }).into_response());
+    let headers = if policy.is_empty() {
+        None
+    } else {
+        HeaderValue::try_from(policy).ok().zip(HeaderValue::try_from(current).ok())
     };
-    if !policy.is_empty() {
-        let h = res.headers_mut();
-        if let (Ok(p), Ok(c)) = (HeaderValue::try_from(policy), HeaderValue::try_from(current)) {
-            h.insert(RATELIMIT_POLICY, p);
-            h.insert(RATELIMIT, c);
-        }
-    }
-    res
+    Limited { refused, headers }
 }
 
 fn record_limited(state: &AppState, ip: Option<IpAddr>, rule: &CompiledRule, key: &str, shadow: bool) {
