@@ -59,15 +59,17 @@ impl Core {
         let observed = http_metrics::Observed::start(&req);
         let (req, watch) = limits::watch_body(req);
         let (body_limit, json, timeout) = (self.body_limit, self.json, self.timeout);
-        // Layer 7 and `next` in one heap-held future, boxed as soon as it is made: the
-        // wrappers around it (5, 6, 3, 2) then move a pointer, not everything below.
-        let inner = Box::pin(async move {
-            match limits::body_limit(body_limit, json, req).await {
-                Ok(req) => next(req).await,
-                Err(refused) => refused,
-            }
-        });
-        let guarded = AssertUnwindSafe(tokio::time::timeout(timeout, inner)).catch_unwind();
+        // Layers 5–7 and `next` in one heap-held future: the wrappers outside it move a
+        // pointer, not everything below.
+        let guarded = Box::pin(
+            AssertUnwindSafe(tokio::time::timeout(timeout, async move {
+                match limits::body_limit(body_limit, json, req).await {
+                    Ok(req) => next(req).await,
+                    Err(refused) => refused,
+                }
+            }))
+            .catch_unwind(),
+        );
         let answer = async {
             match guarded.await {
                 Ok(Ok(res)) => res,
