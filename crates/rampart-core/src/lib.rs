@@ -10,6 +10,10 @@
 //!   [`limiter`], [`metrics`], [`master_key`], [`root_keys`]: the machinery the use cases drive.
 
 pub mod authz;
+/// A map on a hot path keyed by values no client picks freely (SHA-256 digests, server-made
+/// ids, configured labels), hashed with foldhash's keyed hash (a random seed per process)
+/// instead of std's SipHash, which cost more than the rest of such a lookup.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub mod error;
 pub mod events;
 pub mod hashing;

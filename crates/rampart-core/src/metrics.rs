@@ -6,6 +6,7 @@
 //! unknown methods and unmatched paths collapse into one label each, so a scanner cannot
 //! blow up the number of series.
 
+use crate::FastMap;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -43,7 +44,11 @@ type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 /// The request series already met, by route template, then method and status: the series'
 /// handles (each an `Arc`), so counting a request needs no allocation and no hash of the whole
 /// label set. Bounded as the label set is (templates, eight methods, the statuses answered).
-type HttpSeries = std::sync::RwLock<std::collections::HashMap<Box<str>, Vec<(&'static str, u16, Counter, Histogram)>>>;
+type HttpSeries = std::sync::RwLock<FastMap<Box<str>, Vec<(&'static str, u16, Counter, Histogram)>>>;
+
+/// The gateway's decision series already met, by rule id, then outcome: the same for
+/// [`Metrics::observe_gateway`] (rule ids are configured: bounded).
+type GatewaySeries = std::sync::RwLock<FastMap<Box<str>, Vec<(&'static str, Counter)>>>;
 
 /// One series' counter (a shared handle): fetched once by who counts often, then
 /// [`SeriesCounter::inc`] is one atomic add.
@@ -69,6 +74,7 @@ pub struct Metrics {
     csp_reports: Counter,
     ip_blocks: Family<ScopeLabels, Counter>,
     gateway: Family<RuleLabels, Counter>,
+    gateway_series: GatewaySeries,
     upstream_state: Family<UpstreamLabels, Gauge>,
     transit: Family<TransitLabels, Counter>,
     deprecated: Family<DeprecatedLabels, Counter>,
@@ -164,6 +170,7 @@ impl Metrics {
             requests,
             latency,
             http_series: HttpSeries::default(),
+            gateway_series: GatewaySeries::default(),
             events,
             rate_limit,
             rate_limit_degraded,
@@ -221,8 +228,22 @@ impl Metrics {
         self.bus_down.set(i64::from(down));
     }
 
+    /// Counts one gateway decision: on a series already met, a read lock, a lookup and an
+    /// atomic add (no label set built, allocated or hashed).
     pub fn observe_gateway(&self, rule: &str, outcome: &'static str) {
-        self.gateway.get_or_create(&RuleLabels { rule: rule.to_string(), outcome }).inc();
+        let series = self.gateway_series.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, counter)) = series.get(rule).and_then(|known| known.iter().find(|(o, _)| *o == outcome)) {
+            counter.inc();
+            return;
+        }
+        drop(series);
+        let counter = self.gateway.get_or_create(&RuleLabels { rule: rule.to_string(), outcome }).clone();
+        counter.inc();
+        let mut series = self.gateway_series.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = series.entry(rule.into()).or_default();
+        if !known.iter().any(|(o, _)| *o == outcome) {
+            known.push((outcome, counter));
+        }
     }
 
     pub fn observe_transit(&self, key: &str, operation: &'static str, items: usize) {

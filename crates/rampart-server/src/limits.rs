@@ -63,8 +63,9 @@ pub(crate) async fn body_limit(limit: usize, json: JsonLimits, req: Request) -> 
             match axum::body::to_bytes(body, limit).await {
                 Ok(bytes) => Request::from_parts(parts, Body::from(bytes)),
                 Err(e) => {
-                    return Err(ApiError::InvalidRequest(format!("the request body could not be read: {e}"))
-                        .into_response());
+                    return Err(
+                        ApiError::InvalidRequest(format!("the request body could not be read: {e}")).into_response()
+                    );
                 }
             }
         }

@@ -8,12 +8,12 @@
 //! shutdown), never one write per request.
 
 use crate::App;
+use crate::FastMap;
 use crate::error::{FieldProblem, ServiceError};
 use rampart_domain::Permission;
 use rampart_domain::apikey::{self, KeyFormatError};
 use rampart_domain::{Action, Actor, Outcome, Resource, TokenHash, UserId};
 use rampart_store::{StoredApiKey, UsageCount};
-use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -80,21 +80,22 @@ pub struct LimitState {
 }
 
 /// Usage not yet written: (key, hour) → (requests, rejected, last used).
-type UnwrittenUsage = HashMap<(Uuid, OffsetDateTime), (i64, i64, OffsetDateTime)>;
+type UnwrittenUsage = FastMap<(Uuid, OffsetDateTime), (i64, i64, OffsetDateTime)>;
 
 #[derive(Debug, Default)]
 pub struct ApiKeys {
-    cache: RwLock<HashMap<TokenHash, Cached>>,
+    /// Keyed by the key's SHA-256 (as `misses`); every map here is a [`FastMap`].
+    cache: RwLock<FastMap<TokenHash, Cached>>,
     /// Bumped by every eviction: a lookup that started before an eviction does not put what
     /// it read (possibly stale) into the cache.
     generation: std::sync::atomic::AtomicU64,
     /// Fixed windows per key: (window start, requests in it).
-    windows: Mutex<HashMap<Uuid, (Instant, u32)>>,
+    windows: Mutex<FastMap<Uuid, (Instant, u32)>>,
     usage: Mutex<UnwrittenUsage>,
     /// Well-formed keys that storage did not know, briefly: the CRC-32 checksum is easy to
     /// forge, so without this every junk key would cost a lookup. Cleared whenever a key is
     /// created or rotated here; another instance's new key is found within [`MISS_TTL`].
-    misses: Mutex<HashMap<TokenHash, Instant>>,
+    misses: Mutex<FastMap<TokenHash, Instant>>,
 }
 
 /// How long an unknown key is answered from memory.

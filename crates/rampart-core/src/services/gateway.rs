@@ -20,6 +20,7 @@
 //!   address, rule and outcome.
 
 use crate::App;
+use crate::FastMap;
 use crate::error::ServiceError;
 use crate::events::RequestContext;
 use crate::limiter::Limiter;
@@ -35,7 +36,6 @@ use rampart_domain::user::RoleName;
 use rampart_domain::{Action, Actor, Outcome, Severity, TokenHash};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -57,10 +57,11 @@ pub struct Gateway {
     rules: RwLock<Arc<RuleSet>>,
     /// Moves on every reload.
     generation: AtomicU64,
-    /// Keyed by the SHA-256 of the credential (its kind and secret): no secret is kept.
-    principals: Mutex<HashMap<[u8; 32], CachedPrincipal>>,
+    /// Keyed by the SHA-256 of the credential (its kind and secret): no secret is kept. Both
+    /// caches are [`FastMap`]s: their keys are a digest and server-made identifiers.
+    principals: Mutex<FastMap<[u8; 32], CachedPrincipal>>,
     /// Keyed by [`assertion_key`]: the subject, session, audience and rule, length-prefixed.
-    assertions: Mutex<HashMap<String, CachedAssertion>>,
+    assertions: Mutex<FastMap<String, CachedAssertion>>,
     /// The rules file as last loaded (modified time, length), to notice a change.
     file_stamp: Mutex<Option<(SystemTime, u64)>>,
 }
@@ -101,8 +102,8 @@ impl Gateway {
         Gateway {
             rules: RwLock::new(Arc::new(rules)),
             generation: AtomicU64::new(0),
-            principals: Mutex::new(HashMap::new()),
-            assertions: Mutex::new(HashMap::new()),
+            principals: Mutex::new(FastMap::default()),
+            assertions: Mutex::new(FastMap::default()),
             file_stamp: Mutex::new(rules_file.and_then(file_stamp)),
         }
     }

@@ -16,8 +16,8 @@ use rampart_core::limiter::{Limiter, MemoryLimiter, RedisLimiter, Source, Transi
 use rampart_core::metrics::{Metrics, SeriesCounter};
 use rampart_domain::ratelimit::{Decision, Quota};
 use rampart_domain::{Action, Actor, Outcome, Severity, ThrottleKey};
-use std::net::{IpAddr, SocketAddr};
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
