@@ -85,19 +85,19 @@ pub(crate) async fn body_limit(limit: usize, json: JsonLimits, req: Request) -> 
 ///
 /// Before the request goes in: its body watched (a request without one, most GETs, is not
 /// wrapped: nothing to wait for, no allocation).
-pub(crate) fn watch_body(req: Request) -> (Request, Option<BodyWatch>) {
+pub(crate) fn watch_body(req: Request) -> (Request, Option<Arc<BodyWatch>>) {
     if http_body::Body::is_end_stream(req.body()) {
         return (req, None);
     }
-    let watch = Arc::new(Watch::default());
+    let watch = Arc::new(BodyWatch::default());
     let (parts, body) = req.into_parts();
     let body = axum::body::Body::new(Watched { inner: body, watch: Arc::clone(&watch) });
-    (Request::from_parts(parts, body), Some(BodyWatch(watch)))
+    (Request::from_parts(parts, body), Some(watch))
 }
 
 /// The answer of a request that ran out of time (layer 6), given the watch on its body.
 pub(crate) fn timed_out(timeout: Duration, watch: Option<&BodyWatch>) -> Response {
-    if watch.is_some_and(|w| w.0.waiting()) {
+    if watch.is_some_and(BodyWatch::waiting) {
         let mut res = ApiError::BodyTimeout { secs: timeout.as_secs() }.into_response();
         res.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
         return res;
@@ -105,18 +105,14 @@ pub(crate) fn timed_out(timeout: Duration, watch: Option<&BodyWatch>) -> Respons
     ApiError::Timeout { secs: timeout.as_secs() }.into_response()
 }
 
-/// Whether the request's body was still awaited when time ran out ([`watch_body`]).
-#[derive(Debug)]
-pub(crate) struct BodyWatch(Arc<Watch>);
-
-/// Whether a request's body has been asked for and has not ended yet.
+/// Whether a request's body has been asked for and has not ended yet ([`watch_body`]).
 #[derive(Debug, Default)]
-struct Watch {
+pub(crate) struct BodyWatch {
     started: std::sync::atomic::AtomicBool,
     ended: std::sync::atomic::AtomicBool,
 }
 
-impl Watch {
+impl BodyWatch {
     fn waiting(&self) -> bool {
         use std::sync::atomic::Ordering::Acquire;
         self.started.load(Acquire) && !self.ended.load(Acquire)
@@ -126,7 +122,7 @@ impl Watch {
 /// The request body, telling [`BodyWatch`] when it is first read and when it ends.
 struct Watched {
     inner: axum::body::Body,
-    watch: Arc<Watch>,
+    watch: Arc<BodyWatch>,
 }
 
 impl http_body::Body for Watched {

@@ -73,7 +73,7 @@ impl Core {
         let answer = async {
             match guarded.await {
                 Ok(Ok(res)) => res,
-                Ok(Err(_elapsed)) => limits::timed_out(timeout, watch.as_ref()),
+                Ok(Err(_elapsed)) => limits::timed_out(timeout, watch.as_deref()),
                 Err(panic) => limits::panic_response(panic),
             }
         };
@@ -105,12 +105,12 @@ pub(crate) async fn run(state: &AppState, req: Request, next: impl AsyncFnOnce(R
                 headers::CorsStep::Continue(cors) => cors,
                 headers::CorsStep::Answered(preflight) => return preflight,
             };
-            let (refused, limits) = rate_limit::limit(state, &req).await.into_parts();
+            let (refused, limits) = rate_limit::limit(state, &req).await;
             let mut res = match refused {
                 Some(refused) => refused,
                 None => next(req).await,
             };
-            rate_limit::Limited::finish(limits, &mut res);
+            limits.finish(&mut res);
             cors.finish(&shield.cors, &mut res);
             res
         })

@@ -167,30 +167,25 @@ fn push_item(out: &mut String, name: &str, (a, x): (&str, u64), (b, y): (&str, u
     out.push_str(digits.format(y));
 }
 
-/// The rate limits' verdict on a request: the refusal (429) when a rule in force refuses it,
-/// and the `RateLimit-Policy` and `RateLimit` values of the rules in force, for the answer
-/// whichever it is ([`Limited::finish`]).
+/// The `RateLimit-Policy` and `RateLimit` values of the rules in force, for the answer
+/// whichever it is ([`RateHeaders::finish`]).
 #[derive(Debug, Default)]
-pub(crate) struct Limited {
-    pub(crate) refused: Option<Response>,
-    headers: Option<(HeaderValue, HeaderValue)>,
-}
+pub(crate) struct RateHeaders(Option<(HeaderValue, HeaderValue)>);
 
-impl Limited {
+impl RateHeaders {
     /// The `RateLimit-Policy` and `RateLimit` headers onto the answer.
-    pub(crate) fn finish(headers: Option<(HeaderValue, HeaderValue)>, res: &mut Response) {
-        if let Some((policy, current)) = headers {
+    pub(crate) fn finish(self, res: &mut Response) {
+        if let Some((policy, current)) = self.0 {
             let h = res.headers_mut();
             h.insert(RATELIMIT_POLICY, policy);
             h.insert(RATELIMIT, current);
         }
     }
-
-    /// Splits the verdict: the refusal, if any, and the headers for [`Limited::finish`].
-    pub(crate) fn into_parts(self) -> (Option<Response>, Option<(HeaderValue, HeaderValue)>) {
-        (self.refused, self.headers)
-    }
 }
+
+/// The rate limits' verdict on a request: the refusal (429) when a rule in force refuses it,
+/// and the headers of the rules in force.
+type Limited = (Option<Response>, RateHeaders);
 
 /// Layer 11: decides the request under every rule that matches it. See the module docs.
 pub(crate) fn limit<'a>(state: &'a AppState, req: &'a Request) -> impl Future<Output = Limited> + Send + 'a {
@@ -202,13 +197,13 @@ pub(crate) fn limit<'a>(state: &'a AppState, req: &'a Request) -> impl Future<Ou
 async fn decide(state: &AppState, method: &str, path: &str, extensions: &Extensions, headers: &HeaderMap) -> Limited {
     let limits = &state.shield.rate_limits;
     if !limits.enabled {
-        return Limited::default();
+        return (None, RateHeaders::default());
     }
     let route = extensions.get::<MatchedPath>().map_or(path, |p| p.as_str());
     // The matching rules, by index (no list is collected: matching is a few string compares).
     let matching = || limits.rules.iter().enumerate().filter(|(_, r)| r.matches(method, route));
     if matching().next().is_none() {
-        return Limited::default();
+        return (None, RateHeaders::default());
     }
     let ip = extensions
         .get::<ClientIp>()
@@ -283,7 +278,7 @@ async fn decide(state: &AppState, method: &str, path: &str, extensions: &Extensi
     } else {
         HeaderValue::try_from(policy).ok().zip(HeaderValue::try_from(current).ok())
     };
-    Limited { refused, headers }
+    (refused, RateHeaders(headers))
 }
 
 fn record_limited(state: &AppState, ip: Option<IpAddr>, rule: &CompiledRule, key: &str, shadow: bool) {
