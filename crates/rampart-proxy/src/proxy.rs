@@ -237,7 +237,7 @@ impl Proxy {
                 self.release(upstream, conn).await;
             }
             ProxyBody::empty()
-        } else if let Some(declared) = declared_length(&head.headers).filter(|n| *n <= READ_AHEAD_MAX) {
+        } else if let Some(declared) = incoming.size_hint().exact().filter(|n| *n <= READ_AHEAD_MAX) {
             // A small answer of known length is read whole first, as nginx's proxy buffering
             // does: its head and body then leave in one write, and the upstream connection is
             // free again before the client has read a byte. A body that breaks off or stalls
@@ -414,14 +414,6 @@ async fn timed<T>(
 
 /// Answers declaring at most this many bytes are read whole before they are passed on.
 const READ_AHEAD_MAX: u64 = 64 * 1024;
-
-/// The `Content-Length` an answer declares (none when it is chunked or unparsable).
-fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
-    if headers.contains_key(http::header::TRANSFER_ENCODING) {
-        return None;
-    }
-    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
-}
 
 /// The whole of a small body of `declared` bytes, no chunk taking longer than `idle` to come,
 /// driving `conn` (a plain upstream's connection) meanwhile. One chunk (the usual case) is

@@ -151,9 +151,10 @@ pub(crate) async fn core_middleware(State(core): State<Arc<Core>>, req: Request,
     core.run(req, async |req| next.run(req).await).await
 }
 
-/// The built-in proxy's listener: request id, client address, IP rules (the gateway's own
-/// decision does the rest).
-pub(crate) async fn proxy_middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// The built-in proxy's stack: request id, client address, IP rules (the gateway's own
+/// decision does the rest), then `next`. Called by the proxy listener's service directly: it
+/// has one route, so no router or middleware sits between the connection and it.
+pub(crate) async fn proxy(state: &AppState, mut req: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let shield = &state.shield;
     let resolved = client_ip::resolve_request(&req, &shield.trusted_proxies, shield.client_ip_header);
     let id = request_id::assign(&mut req);
@@ -161,10 +162,10 @@ pub(crate) async fn proxy_middleware(State(state): State<AppState>, mut req: Req
         if let Some(refused) = client_ip::apply(resolved, &mut req) {
             return refused;
         }
-        if let Some(refused) = ip_filter::check(&state, &req) {
+        if let Some(refused) = ip_filter::check(state, &req) {
             return refused;
         }
-        next.run(req).await
+        next(req).await
     })
     .await;
     request_id::stamp(&mut res, id);

@@ -106,8 +106,9 @@ impl Application {
             let _ = rx.wait_for(|s| *s).await;
         };
         let gateway = self.gateway.map(|(listener, _)| {
-            let app =
-                crate::gateway_proxy::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
+                crate::gateway_proxy::service(self.state.clone()),
+            );
             tokio::spawn(serve_gracefully(listener, app, stopped(stop_rx.clone()), grace))
         });
         let result = serve_gracefully(self.listener, app, stopped(stop_rx), grace).await;

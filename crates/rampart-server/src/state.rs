@@ -30,6 +30,8 @@ pub struct Inner {
     pub providers: Providers,
     /// Layers 2–7 of the request stack, configured once (`crate::stack`).
     pub(crate) stack: crate::stack::Core,
+    /// `GET /v1/me`'s bodies, kept per user while their account is unchanged.
+    pub(crate) rendered_accounts: crate::views::RenderedAccounts,
 }
 
 /// The way to identity providers ([`crate::oauth_transport::OAuthTransport`]).
@@ -94,6 +96,15 @@ impl AppState {
         )));
         let redaction = crate::telemetry::Redaction::new(&core.settings.log.redact);
         let stack = crate::stack::Core::new(&core.settings.server, core.metrics.clone(), redaction);
-        AppState(Arc::new(Inner { core, shield, built_in_proxy, openapi_json, ui, providers, stack }))
+        AppState(Arc::new(Inner {
+            core,
+            shield,
+            built_in_proxy,
+            openapi_json,
+            ui,
+            providers,
+            stack,
+            rendered_accounts: crate::views::RenderedAccounts::default(),
+        }))
     }
 }

@@ -160,3 +160,100 @@ pub fn verification(r: &rampart_store::ChainReport) -> rampart_wire::AuditVerifi
         anchored_at: r.anchored_at,
     }
 }
+
+/// Most entries [`RenderedAccounts`] keeps; when full, it starts over.
+const MAX_RENDERED: usize = 10_000;
+
+/// `GET /v1/me`'s body per user, kept with the account it was rendered from. The body is a
+/// function of that account alone (the user record and their second factors), so it is served
+/// again only while the account read for the request in hand is equal to the one it was
+/// rendered from; any change renders it anew. Comparing costs a tenth of rendering (most of
+/// which is JSON string escaping), on a route browsers call on every page load.
+#[derive(Debug, Default)]
+pub struct RenderedAccounts {
+    bodies: std::sync::RwLock<rampart_core::FastMap<rampart_domain::UserId, Rendered>>,
+}
+
+#[derive(Debug)]
+struct Rendered {
+    user: User,
+    mfa: rampart_store::MfaStatus,
+    body: bytes::Bytes,
+}
+
+impl RenderedAccounts {
+    /// The JSON of `{"user": …}` for this account.
+    pub fn body(&self, user: User, mfa: rampart_store::MfaStatus) -> Result<bytes::Bytes, serde_json::Error> {
+        {
+            let bodies = self.bodies.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(r) = bodies.get(&user.id)
+                && r.user == user
+                && r.mfa == mfa
+            {
+                return Ok(r.body.clone());
+            }
+        }
+        let body =
+            bytes::Bytes::from(serde_json::to_vec(&rampart_wire::UserEnvelope { user: user_view_with(&user, &mfa) })?);
+        let mut bodies = self.bodies.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if bodies.len() >= MAX_RENDERED {
+            bodies.clear();
+        }
+        bodies.insert(user.id, Rendered { user, mfa, body: body.clone() });
+        Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rampart_domain::{Email, RoleName, UserId};
+
+    fn user() -> User {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        User {
+            id: UserId(uuid::Uuid::now_v7()),
+            email: Email::parse("ada@example.com").unwrap(),
+            name: Some("Ada".into()),
+            roles: vec![RoleName::parse("user").unwrap()],
+            email_verified: false,
+            disabled: false,
+            created_at: at,
+            password_changed_at: at,
+        }
+    }
+
+    fn rendered(r: &RenderedAccounts, u: &User, mfa: rampart_store::MfaStatus) -> serde_json::Value {
+        serde_json::from_slice(&r.body(u.clone(), mfa).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_account_body_is_reused_only_while_the_account_is_equal() {
+        let r = RenderedAccounts::default();
+        let mut u = user();
+        let mfa = rampart_store::MfaStatus::default();
+        let first = r.body(u.clone(), mfa).unwrap();
+        let again = r.body(u.clone(), mfa).unwrap();
+        assert_eq!(first.as_ptr(), again.as_ptr(), "the same bytes, not rendered again");
+        assert_eq!(
+            rendered(&r, &u, mfa),
+            serde_json::to_value(rampart_wire::UserEnvelope { user: user_view_with(&u, &mfa) }).unwrap()
+        );
+
+        // Any change to what the body shows renders it anew.
+        u.email_verified = true;
+        assert_eq!(rendered(&r, &u, mfa)["user"]["email_verified"], true);
+        u.roles.push(RoleName::parse("admin").unwrap());
+        assert_eq!(rendered(&r, &u, mfa)["user"]["roles"], serde_json::json!(["user", "admin"]));
+        let with_totp = rampart_store::MfaStatus { totp: true, ..mfa };
+        assert_eq!(rendered(&r, &u, with_totp)["user"]["mfa"]["totp"], true);
+        assert_eq!(rendered(&r, &u, mfa)["user"]["mfa"]["totp"], false);
+        u.name = None;
+        assert!(rendered(&r, &u, mfa)["user"]["name"].is_null());
+
+        // Another user's account is never served for this one.
+        let other = user();
+        assert_eq!(rendered(&r, &other, mfa)["user"]["id"], other.id.0.to_string());
+    }
+}

@@ -30,7 +30,9 @@ const MAX_ENTRIES: usize = 100_000;
 pub(crate) struct EpochCache<K, V> {
     ttl: Duration,
     epoch: AtomicU64,
-    entries: RwLock<HashMap<K, Entry<V>>>,
+    // Keyed by ids the server made (sessions, users): foldhash's keyed hash, not SipHash,
+    // which cost as much as the rest of the lookup.
+    entries: RwLock<HashMap<K, Entry<V>, foldhash::fast::RandomState>>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +45,7 @@ struct Entry<V> {
 impl<K: Eq + Hash + Copy, V: Clone> EpochCache<K, V> {
     /// A zero `ttl` caches nothing.
     pub(crate) fn new(ttl: Duration) -> Self {
-        Self { ttl, epoch: AtomicU64::new(0), entries: RwLock::new(HashMap::new()) }
+        Self { ttl, epoch: AtomicU64::new(0), entries: RwLock::new(HashMap::default()) }
     }
 
     fn enabled(&self) -> bool {

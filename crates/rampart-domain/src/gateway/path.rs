@@ -20,6 +20,8 @@
 //!
 //! Hosts are compared in lower case, without a port and without trailing dots.
 
+use std::borrow::Cow;
+
 /// The longest path the gateway judges; longer ones are refused.
 pub const MAX_PATH_LEN: usize = 8192;
 
@@ -145,10 +147,10 @@ pub(crate) fn canonical_spelling(raw: &str) -> Result<String, PathError> {
 
 /// The canonical form of a request path (see the module docs): what rules are matched against.
 /// `"/"` for the root; never a trailing `/` otherwise.
-pub fn normalize_path(raw: &str) -> Result<String, PathError> {
+pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     match already_canonical(raw) {
-        Some(path) => Ok(path.to_string()),
-        None => canonical_path(raw),
+        Some(path) => Ok(Cow::Borrowed(path)),
+        None => canonical_path(raw).map(Cow::Owned),
     }
 }
 
@@ -158,16 +160,23 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
 /// `..`), no trailing `/` but the root's. The usual request takes this way; a test holds it to
 /// [`canonical_path`]'s answer over every short string of the characters that matter.
 fn already_canonical(raw: &str) -> Option<&str> {
-    let path = &raw[..raw.find(['?', '#']).unwrap_or(raw.len())];
+    // One pass over the bytes (this runs on every gateway decision): the end of the path,
+    // then each byte and the one before it (`//` and `/.` are pairs).
+    let end = raw.bytes().position(|b| b == b'?' || b == b'#').unwrap_or(raw.len());
+    let path = &raw[..end];
     let b = path.as_bytes();
-    let plain = b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'/'));
-    (plain
-        && b.first() == Some(&b'/')
-        && b.len() <= MAX_PATH_LEN
-        && !path.contains("//")
-        && !path.contains("/.")
-        && (b.len() == 1 || b.last() != Some(&b'/')))
-    .then_some(path)
+    if b.first() != Some(&b'/') || b.len() > MAX_PATH_LEN || (b.len() > 1 && b.last() == Some(&b'/')) {
+        return None;
+    }
+    let mut prev = 0u8;
+    for &c in b {
+        let plain = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'/');
+        if !plain || (prev == b'/' && (c == b'/' || c == b'.')) {
+            return None;
+        }
+        prev = c;
+    }
+    Some(path)
 }
 
 /// [`normalize_path`] for any path: spelled canonically, then its segments resolved.
@@ -206,7 +215,7 @@ fn canonical_path(raw: &str) -> Result<String, PathError> {
 
 /// The host as rules compare it: lower case, the port and trailing dots removed
 /// (`App.Example.COM.:8443` is `app.example.com`; `[::1]:8080` is `[::1]`).
-pub fn normalize_host(raw: &str) -> String {
+pub fn normalize_host(raw: &str) -> Cow<'_, str> {
     let raw = raw.trim();
     let host = if raw.starts_with('[') {
         // An IPv6 literal: up to and including the closing bracket.
@@ -216,7 +225,13 @@ pub fn normalize_host(raw: &str) -> String {
     } else {
         raw
     };
-    host.trim_end_matches('.').to_ascii_lowercase()
+    let host = host.trim_end_matches('.');
+    // Most hosts are sent in lower case already: borrowed, not copied.
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 #[cfg(test)]
@@ -235,7 +250,7 @@ mod tests {
             if fast.is_some() {
                 short += 1;
             }
-            assert_eq!(normalize_path(&s), canonical_path(&s), "{s:?}");
+            assert_eq!(normalize_path(&s).map(Cow::into_owned), canonical_path(&s), "{s:?}");
             if let Some(p) = fast {
                 assert_eq!(canonical_path(&s).as_deref(), Ok(p), "{s:?}");
             }
@@ -399,7 +414,7 @@ mod tests {
                 std::iter::once("/").chain((0..n).map(|_| TOKENS[rng.gen_range(0..TOKENS.len())])).collect();
             let Ok(path) = normalize_path(&raw) else { continue };
             accepted += 1;
-            assert_eq!(normalize_path(&path).as_deref(), Ok(path.as_str()), "idempotent: {raw:?}");
+            assert_eq!(normalize_path(&path).as_deref(), Ok(&*path), "idempotent: {raw:?}");
             assert!(!path.contains("//") && (path == "/" || !path.ends_with('/')), "{raw:?} → {path:?}");
             assert!(path.split('/').all(|s| s != "." && s != ".."), "{raw:?} → {path:?}");
             let ours = path.split('/').nth(1) == Some("admin");

@@ -9,6 +9,7 @@ use crate::permission::Permission;
 use crate::ratelimit::Quota;
 use crate::user::RoleName;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// The id the default policy goes by in matches, explanations, metrics and assertions. No
@@ -250,18 +251,18 @@ impl Rule {
         let mut out = Vec::new();
         if !self.host_matches(&req.host) {
             out.push(Mismatch::Host {
-                host: req.host.clone(),
+                host: req.host.to_string(),
                 expected: self.hosts.iter().map(|h| h.to_string()).collect(),
             });
         }
         if !self.path_matches(&req.path) {
             out.push(Mismatch::Path {
-                path: req.path.clone(),
+                path: req.path.to_string(),
                 expected: self.paths.iter().map(|p| p.to_string()).collect(),
             });
         }
         if !self.method_matches(&req.method) {
-            out.push(Mismatch::Method { method: req.method.clone(), expected: self.methods.clone() });
+            out.push(Mismatch::Method { method: req.method.to_string(), expected: self.methods.clone() });
         }
         out
     }
@@ -353,12 +354,18 @@ pub struct RequestFacts<'a> {
     pub path: &'a str,
 }
 
-impl RequestFacts<'_> {
+impl<'a> RequestFacts<'a> {
     /// The request as rules see it: the method in upper case, the host and path normalised
     /// ([`normalize_host`], [`normalize_path`]); an error when the path is refused.
-    pub fn normalize(&self) -> Result<NormalizedRequest, PathError> {
+    pub fn normalize(&self) -> Result<NormalizedRequest<'a>, PathError> {
+        let method = self.method;
         Ok(NormalizedRequest {
-            method: self.method.to_ascii_uppercase(),
+            // Borrowed where nothing changes (the usual request): no copies on the hot path.
+            method: if method.bytes().any(|b| b.is_ascii_lowercase()) {
+                Cow::Owned(method.to_ascii_uppercase())
+            } else {
+                Cow::Borrowed(method)
+            },
             host: normalize_host(self.host),
             path: normalize_path(self.path)?,
         })
@@ -367,10 +374,21 @@ impl RequestFacts<'_> {
 
 /// A request as rules see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NormalizedRequest {
-    pub method: String,
-    pub host: String,
-    pub path: String,
+pub struct NormalizedRequest<'a> {
+    pub method: Cow<'a, str>,
+    pub host: Cow<'a, str>,
+    pub path: Cow<'a, str>,
+}
+
+impl NormalizedRequest<'_> {
+    /// The same request, owning its parts.
+    pub fn into_owned(self) -> NormalizedRequest<'static> {
+        NormalizedRequest {
+            method: Cow::Owned(self.method.into_owned()),
+            host: Cow::Owned(self.host.into_owned()),
+            path: Cow::Owned(self.path.into_owned()),
+        }
+    }
 }
 
 /// Which rule a request falls under.
@@ -407,7 +425,7 @@ impl<'a> Match<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explanation {
     /// The request as rules saw it, or why its path was refused.
-    pub request: Result<NormalizedRequest, PathError>,
+    pub request: Result<NormalizedRequest<'static>, PathError>,
     /// The id of the rule that applies ([`DEFAULT_RULE_ID`] for the default policy); `None`
     /// when the path is refused.
     pub rule: Option<String>,
@@ -699,7 +717,7 @@ impl RuleSet {
             }
             skipped.push(Skipped { rule: rule.id.clone(), mismatches });
         }
-        Explanation { rule: Some(chosen.id.clone()), policy: chosen.policy, skipped, request: Ok(req) }
+        Explanation { rule: Some(chosen.id.clone()), policy: chosen.policy, skipped, request: Ok(req.into_owned()) }
     }
 }
 

@@ -5,9 +5,10 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::limits::{ApiJson, ApiQuery};
-use crate::views::{session_view, user_view_with};
+use crate::views::session_view;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use rampart_core::RequestContext;
 use rampart_core::ServiceError;
 use rampart_core::services::{notifications, passwords, privacy, sessions};
@@ -20,9 +21,11 @@ use serde::Deserialize;
 /// The caller's account.
 #[utoipa::path(get, path = "/v1/me", tag = "me", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "The account", body = UserEnvelope), (status = 401, description = "Not logged in", body = Problem)))]
-pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<axum::Json<UserEnvelope>, ApiError> {
+pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<axum::response::Response, ApiError> {
     let (user, mfa) = sessions::account(&state, &auth).await?;
-    Ok(axum::Json(UserEnvelope { user: user_view_with(&user, &mfa) }))
+    let body = state.rendered_accounts.body(user, mfa).map_err(ServiceError::internal)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))], body)
+        .into_response())
 }
 
 /// Changes the password. Needs the current one (failures count toward the login lockout);
