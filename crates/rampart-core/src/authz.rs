@@ -51,6 +51,10 @@ impl Authenticated {
 
 /// A caller of the endpoints that backends use: an API key, or a user session.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a caller lives on one request's stack; boxing the session would cost every session caller an allocation"
+)]
 pub enum Caller {
     Session(Authenticated),
     Key(KeyPrincipal),

@@ -32,6 +32,8 @@ pub struct Inner {
     pub(crate) stack: crate::stack::Core,
     /// `GET /v1/me`'s bodies, kept per user while their account is unchanged.
     pub(crate) rendered_accounts: crate::views::RenderedAccounts,
+    /// `POST /v1/keys/verify`'s valid answers, kept per key while its lookup is the same.
+    pub(crate) rendered_keys: crate::views::RenderedKeys,
 }
 
 /// The way to identity providers ([`crate::oauth_transport::OAuthTransport`]).
@@ -105,6 +107,7 @@ impl AppState {
             providers,
             stack,
             rendered_accounts: crate::views::RenderedAccounts::default(),
+            rendered_keys: crate::views::RenderedKeys::default(),
         }))
     }
 }

@@ -161,48 +161,69 @@ pub fn verification(r: &rampart_store::ChainReport) -> rampart_wire::AuditVerifi
     }
 }
 
-/// Most entries [`RenderedAccounts`] keeps; when full, it starts over.
+/// Most entries a [`RenderedBodies`] keeps; when full, it starts over.
 const MAX_RENDERED: usize = 10_000;
 
-/// `GET /v1/me`'s body per user, kept with the account it was rendered from. The body is a
-/// function of that account alone (the user record and their second factors), so it is served
-/// again only while the account read for the request in hand is equal to the one it was
-/// rendered from; any change renders it anew. Comparing costs a tenth of rendering (most of
-/// which is JSON string escaping), on a route browsers call on every page load.
-#[derive(Debug, Default)]
-pub struct RenderedAccounts {
-    bodies: std::sync::RwLock<rampart_core::FastMap<rampart_domain::UserId, Rendered>>,
-}
-
+/// JSON bodies kept per key (a user, an API key) with what each was rendered from, for answers
+/// that are a function of that alone: a body is served again only while what the request in
+/// hand read is equal to what it was rendered from; any change renders it anew. Comparing
+/// costs a fraction of rendering (most of which is JSON string escaping).
 #[derive(Debug)]
-struct Rendered {
-    user: User,
-    mfa: rampart_store::MfaStatus,
-    body: bytes::Bytes,
+pub struct RenderedBodies<K, S> {
+    bodies: std::sync::RwLock<rampart_core::FastMap<K, (S, bytes::Bytes)>>,
 }
 
-impl RenderedAccounts {
-    /// The JSON of `{"user": …}` for this account.
-    pub fn body(&self, user: User, mfa: rampart_store::MfaStatus) -> Result<bytes::Bytes, serde_json::Error> {
+impl<K, S> Default for RenderedBodies<K, S> {
+    fn default() -> Self {
+        Self { bodies: std::sync::RwLock::default() }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, S: PartialEq> RenderedBodies<K, S> {
+    /// The body for `key` rendered from `source`: the kept one if it was rendered from an
+    /// equal source, else `render`'s (then kept).
+    pub fn body(
+        &self,
+        key: K,
+        source: S,
+        render: impl FnOnce(&S) -> Result<Vec<u8>, serde_json::Error>,
+    ) -> Result<bytes::Bytes, serde_json::Error> {
         {
             let bodies = self.bodies.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(r) = bodies.get(&user.id)
-                && r.user == user
-                && r.mfa == mfa
+            if let Some((kept, body)) = bodies.get(&key)
+                && *kept == source
             {
-                return Ok(r.body.clone());
+                return Ok(body.clone());
             }
         }
-        let body =
-            bytes::Bytes::from(serde_json::to_vec(&rampart_wire::UserEnvelope { user: user_view_with(&user, &mfa) })?);
+        let body = bytes::Bytes::from(render(&source)?);
         let mut bodies = self.bodies.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if bodies.len() >= MAX_RENDERED {
             bodies.clear();
         }
-        bodies.insert(user.id, Rendered { user, mfa, body: body.clone() });
+        bodies.insert(key, (source, body.clone()));
         Ok(body)
     }
 }
+
+/// `GET /v1/me`'s body per user, kept with the account (the user record and their second
+/// factors) it was rendered from: a route browsers call on every page load.
+pub type RenderedAccounts = RenderedBodies<rampart_domain::UserId, (User, rampart_store::MfaStatus)>;
+
+impl RenderedAccounts {
+    /// The JSON of `{"user": …}` for this account.
+    pub fn account(&self, user: User, mfa: rampart_store::MfaStatus) -> Result<bytes::Bytes, serde_json::Error> {
+        self.body(user.id, (user, mfa), |(user, mfa)| {
+            serde_json::to_vec(&rampart_wire::UserEnvelope { user: user_view_with(user, mfa) })
+        })
+    }
+}
+
+/// `POST /v1/keys/verify`'s `{valid: true, …}` per key without a rate limit of its own (whose
+/// answer says how much is left), kept with the lookup it was rendered from: a key is read
+/// anew at most every few seconds, and each read is a new principal, so the body is rendered
+/// that often, not on every request.
+pub type RenderedKeys = RenderedBodies<uuid::Uuid, rampart_core::services::api_keys::KeyPrincipal>;
 
 #[cfg(test)]
 mod tests {
@@ -225,7 +246,7 @@ mod tests {
     }
 
     fn rendered(r: &RenderedAccounts, u: &User, mfa: rampart_store::MfaStatus) -> serde_json::Value {
-        serde_json::from_slice(&r.body(u.clone(), mfa).unwrap()).unwrap()
+        serde_json::from_slice(&r.account(u.clone(), mfa).unwrap()).unwrap()
     }
 
     #[test]
@@ -233,8 +254,8 @@ mod tests {
         let r = RenderedAccounts::default();
         let mut u = user();
         let mfa = rampart_store::MfaStatus::default();
-        let first = r.body(u.clone(), mfa).unwrap();
-        let again = r.body(u.clone(), mfa).unwrap();
+        let first = r.account(u.clone(), mfa).unwrap();
+        let again = r.account(u.clone(), mfa).unwrap();
         assert_eq!(first.as_ptr(), again.as_ptr(), "the same bytes, not rendered again");
         assert_eq!(
             rendered(&r, &u, mfa),
@@ -255,5 +276,60 @@ mod tests {
         // Another user's account is never served for this one.
         let other = user();
         assert_eq!(rendered(&r, &other, mfa)["user"]["id"], other.id.0.to_string());
+    }
+
+    fn key(scopes: &[&str]) -> rampart_core::services::api_keys::KeyPrincipal {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let stored = rampart_store::StoredApiKey {
+            id: uuid::Uuid::now_v7(),
+            user_id: uuid::Uuid::now_v7(),
+            name: "svc".into(),
+            prefix: "rk_abc".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            rate_limit_requests: None,
+            rate_limit_per_seconds: None,
+            created_at: at,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            rotated_to: None,
+        };
+        rampart_core::services::api_keys::KeyPrincipal::new(stored, vec!["*".into()])
+    }
+
+    #[test]
+    fn a_key_body_is_reused_only_for_an_equal_lookup() {
+        let r = RenderedKeys::default();
+        let renders = std::cell::Cell::new(0);
+        let body = |p: &rampart_core::services::api_keys::KeyPrincipal| {
+            r.body(p.key.id, p.clone(), |p| {
+                renders.set(renders.get() + 1);
+                serde_json::to_vec(&(p.key.id, &p.key.scopes))
+            })
+            .unwrap()
+        };
+        let first = key(&["orders:read"]);
+        let a = body(&first);
+        let b = body(&first.clone());
+        assert_eq!((a.as_ptr(), renders.get()), (b.as_ptr(), 1), "the same lookup: the same bytes");
+
+        // A new lookup that reads the same key renders nothing; one that reads a change does.
+        let same =
+            rampart_core::services::api_keys::KeyPrincipal::new(first.key.clone(), first.owner_permissions.clone());
+        body(&same);
+        assert_eq!(renders.get(), 1);
+        let mut changed = first.key.clone();
+        changed.scopes.push("orders:write".into());
+        let changed = rampart_core::services::api_keys::KeyPrincipal::new(changed, first.owner_permissions.clone());
+        let c: serde_json::Value = serde_json::from_slice(&body(&changed)).unwrap();
+        assert_eq!((c[1].clone(), renders.get()), (serde_json::json!(["orders:read", "orders:write"]), 2));
+        let fewer = rampart_core::services::api_keys::KeyPrincipal::new(first.key.clone(), vec!["orders:read".into()]);
+        body(&fewer);
+        assert_eq!(renders.get(), 3, "the owner's permissions are part of the lookup");
+
+        // Another key's body is never served for this one.
+        let other = key(&["orders:read"]);
+        let o: serde_json::Value = serde_json::from_slice(&body(&other)).unwrap();
+        assert_eq!(o[0], other.key.id.to_string());
     }
 }

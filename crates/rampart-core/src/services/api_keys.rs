@@ -14,7 +14,7 @@ use rampart_domain::Permission;
 use rampart_domain::apikey::{self, KeyFormatError};
 use rampart_domain::{Action, Actor, Outcome, Resource, TokenHash, UserId};
 use rampart_store::{StoredApiKey, UsageCount};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -29,22 +29,48 @@ const CACHE_MAX_ENTRIES: usize = 100_000;
 
 #[derive(Debug, Clone)]
 struct Cached {
-    key: StoredApiKey,
-    owner_permissions: Vec<String>,
+    principal: KeyPrincipal,
     fetched: Instant,
     /// `Store::api_keys_epoch` before the lookup: the entry answers only while it has not
     /// moved (a key or its owner changed here, or on another instance: the invalidation bus).
     epoch: u64,
 }
 
-/// A key that authenticated a request.
+/// A key that authenticated a request: what one lookup read, shared (cloning it is a
+/// reference count). Its fields are read through [`VerifiedKey`].
 #[derive(Debug, Clone)]
-pub struct KeyPrincipal {
+pub struct KeyPrincipal(Arc<VerifiedKey>);
+
+/// The stored key and its owner's permissions, as read together by one lookup.
+#[derive(Debug, PartialEq, Eq)]
+pub struct VerifiedKey {
     pub key: StoredApiKey,
     pub owner_permissions: Vec<String>,
 }
 
+impl std::ops::Deref for KeyPrincipal {
+    type Target = VerifiedKey;
+
+    fn deref(&self) -> &VerifiedKey {
+        &self.0
+    }
+}
+
+/// Equal when they say the same; the same lookup's principal (one allocation, never changed)
+/// is known equal without reading it.
+impl PartialEq for KeyPrincipal {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || *self.0 == *other.0
+    }
+}
+
+impl Eq for KeyPrincipal {}
+
 impl KeyPrincipal {
+    pub fn new(key: StoredApiKey, owner_permissions: Vec<String>) -> Self {
+        Self(Arc::new(VerifiedKey { key, owner_permissions }))
+    }
+
     /// The key's scopes intersected with its owner's current permissions.
     pub fn allows(&self, needed: &str) -> bool {
         apikey::key_allows(&self.key.scopes, &self.owner_permissions, needed)
@@ -138,7 +164,7 @@ impl ApiKeys {
                     tracing::warn!(error = %e, "API key owner lookup failed");
                     KeyRefusal::Unknown
                 })?;
-                let c = Cached { key, owner_permissions, fetched: Instant::now(), epoch };
+                let c = Cached { principal: KeyPrincipal::new(key, owner_permissions), fetched: Instant::now(), epoch };
                 let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
                 if cache.len() >= CACHE_MAX_ENTRIES {
                     cache.retain(|_, v| v.fetched.elapsed() < CACHE_TTL);
@@ -153,13 +179,14 @@ impl ApiKeys {
             }
         };
         let now = state.clock.now();
-        if cached.key.revoked_at.is_some() {
+        let key = &cached.principal.key;
+        if key.revoked_at.is_some() {
             return Err(KeyRefusal::Revoked);
         }
-        if cached.key.expires_at.is_some_and(|t| now >= t) {
+        if key.expires_at.is_some_and(|t| now >= t) {
             return Err(KeyRefusal::Expired);
         }
-        Ok(KeyPrincipal { key: cached.key, owner_permissions: cached.owner_permissions })
+        Ok(cached.principal)
     }
 
     /// Drops a key from the cache (after revoke or rotate on this instance).
@@ -196,7 +223,7 @@ impl ApiKeys {
     fn evict_where(&self, matches: impl Fn(&StoredApiKey) -> bool) {
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        cache.retain(|_, c| !matches(&c.key));
+        cache.retain(|_, c| !matches(&c.principal.key));
     }
 
     /// Counts one request against the key's own rate limit (fixed windows of `per_seconds`).

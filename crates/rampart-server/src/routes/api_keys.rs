@@ -220,23 +220,40 @@ pub async fn verify(
         l.map(|l| RateLimitState { limit: l.limit, remaining: l.remaining, reset_seconds: l.reset.as_secs() })
     };
     let answer = match keys::verify(&state, &req.key.0, req.scope.as_deref()).await {
-        Ok((p, limit)) => VerifyKeyResponse::Valid(ValidKey {
-            valid: true,
-            key_id: p.key.id.to_string(),
-            owner_id: UserId(p.key.user_id).0.to_string(),
-            scopes: p
-                .key
-                .scopes
-                .iter()
-                .filter(|s| rampart_domain::apikey::covers(&p.owner_permissions, s))
-                .cloned()
-                .collect(),
-            expires_at: p.key.expires_at.map(rfc3339),
-            ratelimit: ratelimit(limit),
-        }),
+        // Without a limit of its own, the answer is a function of the key's lookup alone.
+        Ok((p, None)) => {
+            let body = state
+                .rendered_keys
+                .body(p.key.id, p, |p| serde_json::to_vec(&valid_key(p, None)))
+                .map_err(ServiceError::internal)?;
+            return Ok((
+                [(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))],
+                body,
+            )
+                .into_response());
+        }
+        Ok((p, limit)) => valid_key(&p, ratelimit(limit)),
         Err((code, _, limit)) => {
             VerifyKeyResponse::Invalid(InvalidKey { valid: false, code: code.into(), ratelimit: ratelimit(limit) })
         }
     };
     Ok(axum::Json(answer).into_response())
+}
+
+/// `{valid: true, …}` for a key that verified: its scopes as far as its owner still holds them.
+fn valid_key(p: &keys::KeyPrincipal, ratelimit: Option<RateLimitState>) -> VerifyKeyResponse {
+    VerifyKeyResponse::Valid(ValidKey {
+        valid: true,
+        key_id: p.key.id.to_string(),
+        owner_id: UserId(p.key.user_id).0.to_string(),
+        scopes: p
+            .key
+            .scopes
+            .iter()
+            .filter(|s| rampart_domain::apikey::covers(&p.owner_permissions, s))
+            .cloned()
+            .collect(),
+        expires_at: p.key.expires_at.map(rfc3339),
+        ratelimit,
+    })
 }

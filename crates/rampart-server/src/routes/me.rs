@@ -23,7 +23,7 @@ use serde::Deserialize;
     responses((status = 200, description = "The account", body = UserEnvelope), (status = 401, description = "Not logged in", body = Problem)))]
 pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<axum::response::Response, ApiError> {
     let (user, mfa) = sessions::account(&state, &auth).await?;
-    let body = state.rendered_accounts.body(user, mfa).map_err(ServiceError::internal)?;
+    let body = state.rendered_accounts.account(user, mfa).map_err(ServiceError::internal)?;
     Ok(([(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))], body)
         .into_response())
 }
