@@ -4,7 +4,7 @@
 //! decisions that wait under load) — and [`Limiter`], which
 //! uses Redis when configured and falls back to this process when Redis fails.
 
-use rampart_domain::ratelimit::{Decision, GCRA_BATCH_LUA, GCRA_LUA, Quota, gcra};
+use rampart_domain::ratelimit::{Decision, GCRA_BATCH_LUA, GCRA_LUA, Quota, batch_reply, gcra};
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
@@ -239,7 +239,13 @@ impl Shared {
             call.arg(p.now_us).arg(p.quota.period_us()).arg(p.quota.emission_us()).arg(p.quota.limit);
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let reply: Vec<i64> = call.invoke_async(&mut conn).await?;
+        let reply: Vec<i64> = if batch.len() == 1 {
+            call.invoke_async(&mut conn).await?
+        } else {
+            // One string of numbers (see `GCRA_BATCH_LUA`).
+            let text: Vec<u8> = call.invoke_async(&mut conn).await?;
+            batch_reply(&text, batch.len()).ok_or(LimiterError::Protocol)?
+        };
         if reply.len() == 4 * batch.len() { Ok(reply) } else { Err(LimiterError::Protocol) }
     }
 }
