@@ -239,14 +239,14 @@ impl Shared {
             call.arg(p.now_us).arg(p.quota.period_us()).arg(p.quota.emission_us()).arg(p.quota.limit);
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let reply: Vec<i64> = if batch.len() == 1 {
-            call.invoke_async(&mut conn).await?
+        if batch.len() == 1 {
+            let reply: Vec<i64> = call.invoke_async(&mut conn).await?;
+            if reply.len() == 4 { Ok(reply) } else { Err(LimiterError::Protocol) }
         } else {
-            // One string of numbers (see `GCRA_BATCH_LUA`).
+            // One string of numbers (see `GCRA_BATCH_LUA`), its count checked as it is read.
             let text: Vec<u8> = call.invoke_async(&mut conn).await?;
-            batch_reply(&text, batch.len()).ok_or(LimiterError::Protocol)?
-        };
-        if reply.len() == 4 * batch.len() { Ok(reply) } else { Err(LimiterError::Protocol) }
+            batch_reply(&text, batch.len()).ok_or(LimiterError::Protocol)
+        }
     }
 }
 

@@ -23,45 +23,21 @@ fn method_label(m: &axum::http::Method) -> &'static str {
 /// The route template a request matched (`/v1/admin/users/{id}`), or `unmatched`: the label
 /// metrics and request logs both use, never the raw path.
 pub(crate) fn route_label(req: &Request) -> &str {
-    Template::of(req).label()
+    req.extensions().get::<MatchedPath>().map_or_else(|| unrouted_label(req), MatchedPath::as_str)
 }
 
-/// Where a request's route template comes from: the router's match, or the hot routes' table
-/// (`crate::router::hot_template`: answered before the router), or neither.
+/// The label of a request the router did not see or did not match: a hot route's template
+/// (`crate::router::hot_template`: answered before the router), else `unmatched`.
+fn unrouted_label(req: &Request) -> &'static str {
+    crate::router::hot_template(req.method(), req.uri().path()).unwrap_or("unmatched")
+}
+
+/// A request's label as [`Observed`] keeps it until the answer is counted.
 #[derive(Debug)]
-enum Template<M> {
-    Matched(M),
-    Hot(&'static str),
-    Unmatched,
-}
-
-impl<'a> Template<&'a MatchedPath> {
-    fn of(req: &'a Request) -> Self {
-        match req.extensions().get::<MatchedPath>() {
-            Some(m) => Template::Matched(m),
-            None => {
-                crate::router::hot_template(req.method(), req.uri().path()).map_or(Template::Unmatched, Template::Hot)
-            }
-        }
-    }
-
-    fn label(self) -> &'a str {
-        match self {
-            Template::Matched(m) => m.as_str(),
-            Template::Hot(t) => t,
-            Template::Unmatched => "unmatched",
-        }
-    }
-}
-
-impl Template<MatchedPath> {
-    fn as_ref(&self) -> Template<&MatchedPath> {
-        match self {
-            Template::Matched(m) => Template::Matched(m),
-            Template::Hot(t) => Template::Hot(t),
-            Template::Unmatched => Template::Unmatched,
-        }
-    }
+enum Route {
+    // The template is shared (an `Arc`): kept without a copy.
+    Matched(MatchedPath),
+    Unrouted(&'static str),
 }
 
 /// Layer 4 of `crate::stack`: what the request is counted by (method, route template, start),
@@ -69,23 +45,25 @@ impl Template<MatchedPath> {
 #[derive(Debug)]
 pub(crate) struct Observed {
     method: &'static str,
-    // The template is shared (an `Arc`): kept without a copy until the answer is counted.
-    route: Template<MatchedPath>,
+    route: Route,
     started: Instant,
 }
 
 impl Observed {
     pub(crate) fn start(req: &Request) -> Self {
-        let route = match Template::of(req) {
-            Template::Matched(m) => Template::Matched(m.clone()),
-            Template::Hot(t) => Template::Hot(t),
-            Template::Unmatched => Template::Unmatched,
+        let route = match req.extensions().get::<MatchedPath>() {
+            Some(m) => Route::Matched(m.clone()),
+            None => Route::Unrouted(unrouted_label(req)),
         };
         Self { method: method_label(req.method()), route, started: Instant::now() }
     }
 
     pub(crate) fn finish(self, metrics: &Metrics, res: &Response) {
         let secs = self.started.elapsed().as_secs_f64();
-        metrics.observe_request(self.method, self.route.as_ref().label(), res.status().as_u16(), secs);
+        let route = match &self.route {
+            Route::Matched(m) => m.as_str(),
+            Route::Unrouted(label) => label,
+        };
+        metrics.observe_request(self.method, route, res.status().as_u16(), secs);
     }
 }

@@ -206,6 +206,13 @@ impl<K: std::hash::Hash + Eq, S: PartialEq> RenderedBodies<K, S> {
     }
 }
 
+/// An answer whose JSON body is already rendered (a kept one of [`RenderedBodies`]).
+pub fn json_response(body: bytes::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    ([(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))], body)
+        .into_response()
+}
+
 /// `GET /v1/me`'s body per user, kept with the account (the user record and their second
 /// factors) it was rendered from: a route browsers call on every page load.
 pub type RenderedAccounts = RenderedBodies<rampart_domain::UserId, (User, rampart_store::MfaStatus)>;

@@ -226,11 +226,7 @@ pub async fn verify(
                 .rendered_keys
                 .body(p.key.id, p, |p| serde_json::to_vec(&valid_key(p, None)))
                 .map_err(ServiceError::internal)?;
-            return Ok((
-                [(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))],
-                body,
-            )
-                .into_response());
+            return Ok(crate::views::json_response(body));
         }
         Ok((p, limit)) => valid_key(&p, ratelimit(limit)),
         Err((code, _, limit)) => {

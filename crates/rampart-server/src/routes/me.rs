@@ -8,7 +8,6 @@ use crate::limits::{ApiJson, ApiQuery};
 use crate::views::session_view;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use rampart_core::RequestContext;
 use rampart_core::ServiceError;
 use rampart_core::services::{notifications, passwords, privacy, sessions};
@@ -24,8 +23,7 @@ use serde::Deserialize;
 pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<axum::response::Response, ApiError> {
     let (user, mfa) = sessions::account(&state, &auth).await?;
     let body = state.rendered_accounts.account(user, mfa).map_err(ServiceError::internal)?;
-    Ok(([(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))], body)
-        .into_response())
+    Ok(crate::views::json_response(body))
 }
 
 /// Changes the password. Needs the current one (failures count toward the login lockout);
