@@ -46,11 +46,6 @@ pub(crate) fn requested_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
     connection_tokens(headers).contains("upgrade").then(|| upgrade.clone())
 }
 
-/// Whether a name is one of those set by the proxy itself.
-fn is_forwarding(name: &HeaderName) -> bool {
-    name == X_FORWARDED_FOR || name == X_FORWARDED_PROTO || name == X_FORWARDED_HOST || name == header::HOST
-}
-
 /// What the proxy knows of the hop the request came in on.
 #[derive(Debug, Clone)]
 pub(crate) struct Hop<'a> {
@@ -66,32 +61,17 @@ pub(crate) struct Hop<'a> {
     pub upgrade: Option<HeaderValue>,
 }
 
-/// The headers to send upstream.
-pub(crate) fn request_headers(inbound: &HeaderMap, hop: &Hop<'_>, extra: &[(HeaderName, HeaderValue)]) -> HeaderMap {
-    let named = connection_tokens(inbound);
-    let mut out = HeaderMap::with_capacity(inbound.len() + extra.len() + 4);
-    for (name, value) in inbound {
-        if is_hop_by_hop(name)
-            || named.contains(name.as_str())
-            || is_forwarding(name)
-            || name.as_str().starts_with(RAMPART_PREFIX)
-        {
-            continue;
-        }
-        out.append(name.clone(), value.clone());
-    }
-
-    let host = match (&hop.host, hop.preserve_host) {
-        (Some(h), true) => h.clone(),
-        _ => hop.upstream_host.clone(),
-    };
-    out.insert(header::HOST, host);
-
-    let client = ip_text(hop.client_ip);
+/// The headers to send upstream: the client's own, rewritten in place.
+///
+/// Most requests carry no header to drop, so one pass over the names decides whether any has
+/// to go, and the forwarding headers replace whatever the client sent under their names.
+/// Building a new map instead re-hashed every name the client sent, on every request.
+pub(crate) fn request_headers(mut headers: HeaderMap, hop: &Hop<'_>, extra: &[(HeaderName, HeaderValue)]) -> HeaderMap {
+    // The chain is read before anything is replaced.
     let chain = match hop.forwarded_for {
         ForwardedFor::Replace => None,
         ForwardedFor::Append => {
-            let prior: Vec<&str> = inbound
+            let prior: Vec<&str> = headers
                 .get_all(&X_FORWARDED_FOR)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
@@ -101,27 +81,52 @@ pub(crate) fn request_headers(inbound: &HeaderMap, hop: &Hop<'_>, extra: &[(Head
             (!prior.is_empty()).then(|| prior.join(", "))
         }
     };
+    // A header named in `Connection` needs `Connection` there, itself hop-by-hop.
+    if headers.keys().any(|name| is_hop_by_hop(name) || name.as_str().starts_with(RAMPART_PREFIX)) {
+        let named = connection_tokens(&headers);
+        let doomed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| {
+                is_hop_by_hop(name) || named.contains(name.as_str()) || name.as_str().starts_with(RAMPART_PREFIX)
+            })
+            .cloned()
+            .collect();
+        for name in doomed {
+            headers.remove(name);
+        }
+    }
+    headers.reserve(extra.len() + 5);
+
+    let host = match (&hop.host, hop.preserve_host) {
+        (Some(h), true) => h.clone(),
+        _ => hop.upstream_host.clone(),
+    };
+    headers.insert(header::HOST, host);
+
+    let client = ip_text(hop.client_ip);
     let xff = match chain {
         Some(chain) => format!("{chain}, {client}"),
         None => client,
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        out.insert(X_FORWARDED_FOR.clone(), v);
-    }
-    out.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(hop.proto));
-    if let Some(host) = &hop.host {
-        out.insert(X_FORWARDED_HOST.clone(), host.clone());
-    }
+    match HeaderValue::from_str(&xff) {
+        Ok(v) => headers.insert(X_FORWARDED_FOR.clone(), v),
+        Err(_) => headers.remove(&X_FORWARDED_FOR),
+    };
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(hop.proto));
+    match &hop.host {
+        Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host.clone()),
+        None => headers.remove(&X_FORWARDED_HOST),
+    };
 
     if let Some(protocol) = &hop.upgrade {
-        out.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        out.insert(header::UPGRADE, protocol.clone());
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol.clone());
     }
 
     for (name, value) in extra {
-        out.append(name.clone(), value.clone());
+        headers.append(name.clone(), value.clone());
     }
-    out
+    headers
 }
 
 /// `ip` as text: an IPv4 address written octet by octet (`Display` and its formatting
@@ -224,7 +229,7 @@ mod tests {
             ("cookie", "a=1"),
         ]);
         let up = HeaderValue::from_static("127.0.0.1:8000");
-        let out = request_headers(&inbound, &hop(&up), &[]);
+        let out = request_headers(inbound.clone(), &hop(&up), &[]);
         let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
         for gone in [
             "connection",
@@ -252,7 +257,7 @@ mod tests {
         ]);
         let up = HeaderValue::from_static("127.0.0.1:8000");
         let extra = [(HeaderName::from_static("x-rampart-jwt-assertion"), HeaderValue::from_static("real"))];
-        let out = request_headers(&inbound, &hop(&up), &extra);
+        let out = request_headers(inbound.clone(), &hop(&up), &extra);
         assert_eq!(all(&out, "x-rampart-jwt-assertion"), ["real"]);
         assert!(out.get("x-rampart-user").is_none());
         assert_eq!(all(&out, "x-rampartish"), ["kept: not the prefix"]);
@@ -268,7 +273,7 @@ mod tests {
             ("x-forwarded-host", "evil.example"),
         ]);
         let up = HeaderValue::from_static("127.0.0.1:8000");
-        let out = request_headers(&inbound, &hop(&up), &[]);
+        let out = request_headers(inbound.clone(), &hop(&up), &[]);
         assert_eq!(all(&out, "x-forwarded-for"), ["198.51.100.1, 198.51.100.2, 198.51.100.3, 203.0.113.7"]);
         assert_eq!(all(&out, "x-forwarded-proto"), ["https"]);
         assert_eq!(all(&out, "x-forwarded-host"), ["app.example.com"]);
@@ -277,9 +282,17 @@ mod tests {
         let mut h = hop(&up);
         h.forwarded_for = ForwardedFor::Replace;
         h.preserve_host = true;
-        let out = request_headers(&inbound, &h, &[]);
+        let out = request_headers(inbound.clone(), &h, &[]);
         assert_eq!(all(&out, "x-forwarded-for"), ["203.0.113.7"]);
         assert_eq!(all(&out, "host"), ["app.example.com"]);
+
+        // Without a host of its own, the client's X-Forwarded-Host does not pass either.
+        let mut h = hop(&up);
+        h.host = None;
+        let out = request_headers(inbound.clone(), &h, &[]);
+        assert!(out.get("x-forwarded-host").is_none());
+        assert_eq!(all(&out, "host"), ["127.0.0.1:8000"]);
+        assert_eq!(all(&out, "x-forwarded-proto"), ["https"]);
     }
 
     #[test]
@@ -290,7 +303,7 @@ mod tests {
         let up = HeaderValue::from_static("127.0.0.1:8000");
         let mut h = hop(&up);
         h.upgrade = requested_upgrade(&inbound);
-        let out = request_headers(&inbound, &h, &[]);
+        let out = request_headers(inbound.clone(), &h, &[]);
         assert_eq!(all(&out, "connection"), ["upgrade"]);
         assert_eq!(all(&out, "upgrade"), ["websocket"]);
         assert_eq!(all(&out, "sec-websocket-key"), ["k"]);

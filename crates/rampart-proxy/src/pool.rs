@@ -105,21 +105,24 @@ where
     std::future::poll_fn(move |cx| poll_driven(conn.as_deref_mut(), cx, |cx| fut.as_mut().poll(cx))).await
 }
 
-/// Drives `conn` (when there is one), then polls `poll`; twice before giving up, since what
-/// `poll` waits for is often what driving the connection once more reads.
+/// Polls `poll`; when it is not ready, drives `conn` (when there is one) and polls it again.
+///
+/// What one drive reads often carries more than the wait in hand (an answer's head arrives
+/// with its body), so the next wait finds it ready without driving the connection: every
+/// drive that finds nothing to do costs hyper's whole read/write/flush round. A drive that
+/// `poll` needs after all (the body's reader asking for the next chunk) is not lost: the
+/// connection's state machine registered this task's waker and wakes it.
 pub(crate) fn poll_driven<T>(
     conn: Option<&mut Conn>,
     cx: &mut Context<'_>,
     mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>,
 ) -> Poll<T> {
-    let Some(conn) = conn else { return poll(cx) };
-    for _ in 0..2 {
-        conn.drive(cx);
-        if let Poll::Ready(out) = poll(cx) {
-            return Poll::Ready(out);
-        }
+    if let Poll::Ready(out) = poll(cx) {
+        return Poll::Ready(out);
     }
-    Poll::Pending
+    let Some(conn) = conn else { return Poll::Pending };
+    conn.drive(cx);
+    poll(cx)
 }
 
 /// The idle connections of one upstream. See the module documentation.

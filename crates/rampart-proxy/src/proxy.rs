@@ -180,11 +180,11 @@ impl Proxy {
             forwarded_for: self.settings.forwarded_for,
             upgrade: upgrade.as_ref().map(|(protocol, _)| protocol.clone()),
         };
-        // The first try takes these; a retry (rare) builds them again.
-        let mut out_headers = Some(headers::request_headers(&parts.headers, &hop, extra));
         // Only a request with nothing to send can be sent again.
         let bodiless = body.is_end_stream();
         let retryable = is_idempotent(&parts.method) && bodiless;
+        // A try that may be followed by another sends a copy; the last one takes them.
+        let mut out_headers = headers::request_headers(parts.headers, &hop, extra);
 
         let mut body = Some(body);
         let mut attempt = 0u32;
@@ -200,8 +200,7 @@ impl Proxy {
             *out_req.method_mut() = parts.method.clone();
             *out_req.uri_mut() = uri.clone();
             *out_req.version_mut() = Version::HTTP_11;
-            *out_req.headers_mut() =
-                out_headers.take().unwrap_or_else(|| headers::request_headers(&parts.headers, &hop, extra));
+            *out_req.headers_mut() = if retryable { out_headers.clone() } else { std::mem::take(&mut out_headers) };
 
             match self.send(out_req, &progress, upstream, fresh).await {
                 Ok(done) => break done,
@@ -363,8 +362,9 @@ impl Proxy {
     /// Puts a connection whose answer is over back in the upstream's pool; one still busy (an
     /// upload the upstream did not wait for) is settled by a task of its own.
     async fn release(&self, upstream: &Upstream, mut conn: Conn) {
-        // One more poll lets the connection finish the exchange it has read to the end.
-        let open = std::future::poll_fn(|cx| Poll::Ready(conn.drive(cx))).await;
+        // One more poll lets the connection finish the exchange it has read to the end (unless
+        // the last one already did).
+        let open = conn.is_idle() || std::future::poll_fn(|cx| Poll::Ready(conn.drive(cx))).await;
         if open && conn.is_idle() {
             upstream.pool().put(conn, self.settings.pool_max_idle_per_host, self.settings.pool_idle_timeout);
         } else if open {
@@ -426,6 +426,7 @@ async fn read_whole(
 ) -> Result<Bytes, Failed> {
     let mut first: Option<Bytes> = None;
     let mut rest: Option<bytes::BytesMut> = None;
+    let mut received = 0u64;
     loop {
         // Polled once without a timer: a chunk already there costs no timer entry.
         let ready = std::future::poll_fn(|cx| {
@@ -450,6 +451,7 @@ async fn read_whole(
                 Err(_) => continue, // trailers: none come with a declared length
             },
         };
+        received += data.len() as u64;
         match (&mut first, &mut rest) {
             (None, _) => first = Some(data),
             (Some(f), None) => {
@@ -459,6 +461,11 @@ async fn read_whole(
                 rest = Some(buf);
             }
             (Some(_), Some(buf)) => buf.extend_from_slice(&data),
+        }
+        // hyper reads no further than the declared length: once it is all here, the body's end
+        // is known without driving the connection again to be told so.
+        if received == declared {
+            break;
         }
     }
     let whole = match (rest, first) {
