@@ -312,7 +312,7 @@ pub(crate) fn render(state: &AppState, door: Door, original: &Original<'_>, verd
 /// The assertion's bytes are shared, not copied (they are checked to be a header value).
 pub(crate) fn identity_headers(assertion: Bytes, identity: Option<&PlainIdentity>) -> Vec<(HeaderName, HeaderValue)> {
     let mut out = Vec::with_capacity(if identity.is_some() { 4 } else { 1 });
-    if let Ok(v) = HeaderValue::from_maybe_shared(assertion) {
+    if let Some(v) = assertion_value(assertion) {
         out.push((HeaderName::from_static(ASSERTION_HEADER), v));
     }
     let mut add = |name: &'static str, value: &str| {
@@ -328,6 +328,30 @@ pub(crate) fn identity_headers(assertion: Bytes, identity: Option<&PlainIdentity
         add("remote-groups", &id.groups.join(","));
     }
     out
+}
+
+/// The assertion as a header value, checked once per token rather than on every request
+/// (the check reads each of a token's 600-odd bytes).
+///
+/// The decision core hands out clones of the token it keeps, so a token seen again comes at
+/// the same address. Each worker thread keeps the last token with its checked value; holding
+/// the token keeps its bytes alive and unchanged (`Bytes` are immutable), so the same address
+/// and length are the same token.
+fn assertion_value(assertion: Bytes) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(Bytes, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| {
+        if let Some((token, value)) = last.as_ref()
+            && token.as_ptr() == assertion.as_ptr()
+            && token.len() == assertion.len()
+        {
+            return Some(value.clone());
+        }
+        let value = HeaderValue::from_maybe_shared(assertion.clone()).ok()?;
+        *last = Some((assertion, value.clone()));
+        Some(value)
+    })
 }
 
 fn set(h: &mut HeaderMap, name: impl header::IntoHeaderName, value: &str) {
@@ -496,6 +520,22 @@ mod tests {
             h.insert(*k, v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn the_assertion_value_is_the_token_given_never_one_kept_from_before() {
+        let first = Bytes::from_static(b"aaa.bbb.ccc");
+        assert_eq!(assertion_value(first.clone()).unwrap(), "aaa.bbb.ccc");
+        // The same token again (a clone: same address): the kept value.
+        assert_eq!(assertion_value(first.clone()).unwrap(), "aaa.bbb.ccc");
+        // A token of other bytes, and one of the same bytes at another address.
+        assert_eq!(assertion_value(Bytes::from("xxx.yyy.zzz".to_string())).unwrap(), "xxx.yyy.zzz");
+        assert_eq!(assertion_value(Bytes::from("aaa.bbb.ccc".to_string())).unwrap(), "aaa.bbb.ccc");
+        // A prefix of the kept token starts at its address: its own length is what is used.
+        assert_eq!(assertion_value(first.slice(..3)).unwrap(), "aaa");
+        // Bytes that cannot be a header value give none, and do not replace the kept one.
+        assert!(assertion_value(Bytes::from_static(b"bad\nvalue")).is_none());
+        assert_eq!(identity_headers(first.clone(), None)[0].1, "aaa.bbb.ccc");
     }
 
     #[test]
