@@ -28,12 +28,25 @@ pub fn is_well_formed(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'))
 }
 
+thread_local! {
+    // Each thread's own UUIDv7 counter. `Uuid::now_v7` shares one process-wide behind a mutex,
+    // which every request of every worker thread then took: a lock whose cache line moved
+    // between cores on each request. Request ids need to be unique, not ordered across
+    // threads; each id still carries 74 bits that are random or randomly seeded.
+    static V7_CONTEXT: uuid::ContextV7 = const { uuid::ContextV7::new() };
+}
+
+/// A new UUIDv7 from this thread's counter.
+fn new_id() -> uuid::Uuid {
+    V7_CONTEXT.with(|ctx| uuid::Uuid::new_v7(uuid::Timestamp::now(ctx)))
+}
+
 /// The client's id when well formed, otherwise a new UUIDv7 (its random part from the
 /// thread's CSPRNG, uuid's `fast-rng`: no system call per request).
 pub(crate) fn resolve(req: &Request) -> HeaderValue {
     req.headers().get(&X_REQUEST_ID).filter(|v| v.to_str().is_ok_and(is_well_formed)).cloned().unwrap_or_else(|| {
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let id = uuid::Uuid::now_v7();
+        let id = new_id();
         HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)).unwrap_or(HeaderValue::from_static("-"))
     })
 }
@@ -59,6 +72,23 @@ pub(crate) fn stamp(res: &mut Response, id: HeaderValue) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_ids_are_version_7_distinct_and_ordered_on_a_thread() {
+        let before = uuid::Uuid::now_v7();
+        let ids: Vec<uuid::Uuid> = (0..10_000).map(|_| new_id()).collect();
+        assert!(ids.iter().all(|id| id.get_version_num() == 7));
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "one thread's ids increase");
+        let millis = |id: &uuid::Uuid| {
+            let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+            u128::from(secs) * 1000 + u128::from(nanos / 1_000_000)
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+        assert!((millis(&before)..=now).contains(&millis(&ids[0])), "the time part is the current time");
+        let other: Vec<uuid::Uuid> = std::thread::spawn(|| (0..10_000).map(|_| new_id()).collect()).join().unwrap();
+        let all: std::collections::HashSet<_> = ids.iter().chain(&other).collect();
+        assert_eq!(all.len(), 20_000, "no id repeats, within a thread or across two");
+    }
 
     #[test]
     fn well_formed_ids() {
