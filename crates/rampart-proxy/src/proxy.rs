@@ -183,7 +183,8 @@ impl Proxy {
         // Only a request with nothing to send can be sent again.
         let bodiless = body.is_end_stream();
         let retryable = is_idempotent(&parts.method) && bodiless;
-        // A try that may be followed by another sends a copy; the last one takes them.
+        // A request that may be tried again sends a copy each time (the try consumes what it
+        // sends); one that is tried once takes them.
         let mut out_headers = headers::request_headers(parts.headers, &hop, extra);
 
         let mut body = Some(body);
