@@ -61,6 +61,25 @@ pub(crate) struct Hop<'a> {
     pub upgrade: Option<HeaderValue>,
 }
 
+/// Removes the hop-by-hop headers, those the `Connection` headers name, and those `also`
+/// picks, in place. Most maps have none of them: one pass over the names finds that, and
+/// nothing more is done (a header named in `Connection` needs `Connection` there, itself
+/// hop-by-hop).
+fn remove_hop_by_hop(headers: &mut HeaderMap, also: impl Fn(&HeaderName) -> bool) {
+    if !headers.keys().any(|name| is_hop_by_hop(name) || also(name)) {
+        return;
+    }
+    let named = connection_tokens(headers);
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name) || named.contains(name.as_str()) || also(name))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
+    }
+}
+
 /// The headers to send upstream: the client's own, rewritten in place.
 ///
 /// Most requests carry no header to drop, so one pass over the names decides whether any has
@@ -81,20 +100,7 @@ pub(crate) fn request_headers(mut headers: HeaderMap, hop: &Hop<'_>, extra: &[(H
             (!prior.is_empty()).then(|| prior.join(", "))
         }
     };
-    // A header named in `Connection` needs `Connection` there, itself hop-by-hop.
-    if headers.keys().any(|name| is_hop_by_hop(name) || name.as_str().starts_with(RAMPART_PREFIX)) {
-        let named = connection_tokens(&headers);
-        let doomed: Vec<HeaderName> = headers
-            .keys()
-            .filter(|name| {
-                is_hop_by_hop(name) || named.contains(name.as_str()) || name.as_str().starts_with(RAMPART_PREFIX)
-            })
-            .cloned()
-            .collect();
-        for name in doomed {
-            headers.remove(name);
-        }
-    }
+    remove_hop_by_hop(&mut headers, |name| name.as_str().starts_with(RAMPART_PREFIX));
     headers.reserve(extra.len() + 5);
 
     let host = match (&hop.host, hop.preserve_host) {
@@ -149,25 +155,16 @@ fn ip_text(ip: IpAddr) -> String {
 }
 
 /// The upstream's answer headers with the hop-by-hop ones dropped (not a switch): the map
-/// itself when it has none, as is usual, else a copy without them.
-pub(crate) fn passed_response_headers(upstream: HeaderMap) -> HeaderMap {
-    if upstream.contains_key(header::CONNECTION) || upstream.keys().any(is_hop_by_hop) {
-        return response_headers(&upstream, false);
-    }
+/// itself, as it usually has none.
+pub(crate) fn passed_response_headers(mut upstream: HeaderMap) -> HeaderMap {
+    remove_hop_by_hop(&mut upstream, |_| false);
     upstream
 }
 
 /// The upstream's answer headers, hop-by-hop ones dropped; a `101 Switching Protocols` keeps
 /// `Upgrade` and says `Connection: upgrade`.
 pub(crate) fn response_headers(upstream: &HeaderMap, switching: bool) -> HeaderMap {
-    let named = connection_tokens(upstream);
-    let mut out = HeaderMap::with_capacity(upstream.len());
-    for (name, value) in upstream {
-        if is_hop_by_hop(name) || named.contains(name.as_str()) {
-            continue;
-        }
-        out.append(name.clone(), value.clone());
-    }
+    let mut out = passed_response_headers(upstream.clone());
     if let (true, Some(protocol)) = (switching, upstream.get(header::UPGRADE)) {
         out.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         out.insert(header::UPGRADE, protocol.clone());
