@@ -71,6 +71,10 @@ pub struct GatewayProxyConfig {
     pub breaker_failure_ratio: f64,
     pub breaker_base_ejection_secs: u64,
     pub breaker_max_ejection_secs: u64,
+    /// Event loops serving the proxy's listener, each a thread of its own that accepts and
+    /// serves its share of the connections from start to end (nginx's `worker_processes`).
+    /// Default: the number of cores.
+    pub threads: Option<usize>,
 }
 
 impl Default for GatewayProxyConfig {
@@ -85,6 +89,7 @@ impl Default for GatewayProxyConfig {
             breaker_failure_ratio: 0.5,
             breaker_base_ejection_secs: 30,
             breaker_max_ejection_secs: 300,
+            threads: None,
         }
     }
 }
@@ -105,6 +110,11 @@ impl GatewayProxyConfig {
         }
         if self.max_concurrent == 0 {
             p.push("gateway.proxy.max_concurrent: at least 1".into());
+        }
+        if let Some(t) = self.threads
+            && !(1..=256).contains(&t)
+        {
+            p.push(format!("gateway.proxy.threads: between 1 and 256; got {t}"));
         }
         if self.max_retries > 10 {
             p.push(format!("gateway.proxy.max_retries: at most 10; got {}", self.max_retries));
@@ -430,10 +440,11 @@ mod tests {
                 jail,
                 "[gateway]\nupstream = \"http://127.0.0.1:8000\"\nlisten = \"127.0.0.1:8080\"\n\
                  login_url = \"https://auth.example.com/ui/login\"\n[gateway.proxy]\nmax_concurrent = 0\n\
-                 breaker_failure_ratio = 1.5\n",
+                 breaker_failure_ratio = 1.5\nthreads = 0\n",
             );
             assert!(msg.contains("gateway.proxy.max_concurrent: at least 1"), "{msg}");
             assert!(msg.contains("gateway.proxy.breaker_failure_ratio"), "{msg}");
+            assert!(msg.contains("gateway.proxy.threads: between 1 and 256; got 0"), "{msg}");
             Ok(())
         });
     }

@@ -133,8 +133,12 @@ impl RateLimitBackend for MemoryLimiter {
 /// in arrival order: exactly what one call each would have decided, for one round trip.
 pub struct RedisLimiter {
     shared: Arc<Shared>,
-    /// The batching task's queue, started on the first decision (on the caller's runtime).
+    /// The batching task's queue, started on the first decision.
     queue: OnceLock<mpsc::Sender<Pending>>,
+    /// The runtime the limiter was made on, which runs the batching task and so owns the
+    /// connection: not the runtime of whichever request decides first (the built-in proxy's
+    /// event loops have runtimes of their own).
+    home: Option<tokio::runtime::Handle>,
 }
 
 struct Shared {
@@ -172,7 +176,9 @@ impl std::fmt::Debug for RedisLimiter {
 }
 
 impl RedisLimiter {
-    /// Does not connect yet (Rampart starts while Redis is down and uses the fallback).
+    /// Does not connect yet (Rampart starts while Redis is down and uses the fallback). Made
+    /// inside a Tokio runtime, its batching task and connection live on that runtime; else on
+    /// the runtime of the first decision.
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, LimiterError> {
         Ok(Self {
             shared: Arc::new(Shared {
@@ -185,6 +191,7 @@ impl RedisLimiter {
                 calls: AtomicU64::new(0),
             }),
             queue: OnceLock::new(),
+            home: tokio::runtime::Handle::try_current().ok(),
         })
     }
 
@@ -202,7 +209,11 @@ impl RedisLimiter {
         self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel(MAX_QUEUED);
             // Ends when the limiter (the only sender) is dropped.
-            tokio::spawn(run_batches(self.shared.clone(), rx));
+            let batches = run_batches(self.shared.clone(), rx);
+            match &self.home {
+                Some(home) => home.spawn(batches),
+                None => tokio::spawn(batches),
+            };
             tx
         })
     }

@@ -37,6 +37,7 @@ mod upstream;
 pub use body::{BoxError, IdleTimeout, ProxyBody};
 pub use breaker::{Breaker, BreakerSettings, BreakerState, OpenReason, Transition};
 pub use headers::RAMPART_PREFIX;
+pub use pool::{ThreadConnections, connections_per_thread};
 pub use problem::{PROBLEM_JSON, Refusal};
 pub use proxy::{Downstream, Proxy, ProxyError};
 pub use settings::{ForwardedFor, ProxySettings, UpstreamSettings};

@@ -13,11 +13,20 @@
 //! `pool_idle_timeout` (checked when the pool is used: nothing runs while it is idle). Nothing
 //! polls an idle connection, so one the upstream closed meanwhile is only noticed when it is
 //! taken: it is polled once then, and dropped if it has ended or cannot take a request.
+//!
+//! A thread that runs a current-thread runtime of its own (the built-in proxy's event loops)
+//! keeps the connections it released for its own later requests, apart from other threads'
+//! ([`connections_per_thread`]): a connection is registered with the I/O driver of the
+//! runtime that dialled it, so a request on another runtime that took it would be woken
+//! through that runtime's thread on every read, and the two threads would share the pool's
+//! lock on every request.
 
 use crate::body::OutBody;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -126,9 +135,18 @@ pub(crate) fn poll_driven<T>(
 }
 
 /// The idle connections of one upstream. See the module documentation.
-#[derive(Default)]
 pub(crate) struct Pool {
+    /// Names this pool's queue on threads that keep their own ([`connections_per_thread`]);
+    /// unique in the process, so a queue is never taken for another pool's.
+    id: u64,
     idle: Mutex<VecDeque<Idle>>,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self { id: NEXT.fetch_add(1, Ordering::Relaxed), idle: Mutex::default() }
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -142,10 +160,58 @@ struct Idle {
     since: Instant,
 }
 
+/// A thread's own idle connections: each pool's (by its id) queue.
+type ThreadPools = Vec<(u64, VecDeque<Idle>)>;
+
+thread_local! {
+    /// This thread's own idle connections, once it asked to keep them.
+    static LOCAL: RefCell<Option<ThreadPools>> = const { RefCell::new(None) };
+}
+
+/// Makes this thread keep the upstream connections it releases for its own later requests
+/// (see the module documentation), until the guard is dropped, which closes them. For a thread
+/// that runs a current-thread Tokio runtime of its own: hold the guard inside the runtime, so
+/// that the connections are closed while their runtime still runs.
+#[must_use = "the thread keeps its own connections only while the guard lives"]
+pub fn connections_per_thread() -> ThreadConnections {
+    LOCAL.with_borrow_mut(|l| l.get_or_insert_with(Vec::new).clear());
+    ThreadConnections { _not_send: std::marker::PhantomData }
+}
+
+/// See [`connections_per_thread`].
+#[derive(Debug)]
+pub struct ThreadConnections {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ThreadConnections {
+    fn drop(&mut self) {
+        let kept = LOCAL.with_borrow_mut(Option::take);
+        drop(kept);
+    }
+}
+
 impl Pool {
     fn lock(&self) -> MutexGuard<'_, VecDeque<Idle>> {
         // The queue holds only connections: after a panic elsewhere it is still usable.
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on this pool's queue: this thread's own when it keeps one, else the shared one.
+    fn with_idle<T>(&self, f: impl FnOnce(&mut VecDeque<Idle>) -> T) -> T {
+        LOCAL.with_borrow_mut(|local| match local {
+            Some(pools) => {
+                let at = match pools.iter().position(|(id, _)| *id == self.id) {
+                    Some(at) => at,
+                    None => {
+                        pools.push((self.id, VecDeque::new()));
+                        pools.len() - 1
+                    }
+                };
+                f(&mut pools[at].1)
+            }
+            None => f(&mut self.lock()),
+        })
     }
 
     /// The newest idle connection that is still open, if any. Each is polled once (on this
@@ -153,11 +219,10 @@ impl Pool {
     /// `max_age`, are dropped.
     pub(crate) async fn take(&self, max_age: Duration) -> Option<Conn> {
         loop {
-            let (taken, expired) = {
-                let mut idle = self.lock();
-                let expired = sweep(&mut idle, max_age);
+            let (taken, expired) = self.with_idle(|idle| {
+                let expired = sweep(idle, max_age);
                 (idle.pop_back(), expired)
-            };
+            });
             drop(expired);
             let Idle { mut conn, .. } = taken?;
             let alive = std::future::poll_fn(|cx| Poll::Ready(conn.drive(cx))).await;
@@ -175,15 +240,14 @@ impl Pool {
         if max_idle == 0 || !conn.is_idle() {
             return;
         }
-        let dropped = {
-            let mut idle = self.lock();
-            let mut dropped = sweep(&mut idle, max_age);
+        let dropped = self.with_idle(|idle| {
+            let mut dropped = sweep(idle, max_age);
             while idle.len() >= max_idle {
                 dropped.extend(idle.pop_front());
             }
             idle.push_back(Idle { conn, since: Instant::now() });
             dropped
-        };
+        });
         // Closing sockets happens outside the lock.
         drop(dropped);
     }

@@ -329,3 +329,45 @@ async fn an_answer_that_breaks_off_mid_body_is_an_error_and_its_connection_is_no
     assert_eq!(counts.accepted(), 3, "the broken connection was not reused");
     assert_eq!(upstream.in_flight(), 0);
 }
+
+/// A front door on a thread of its own, with a current-thread runtime that keeps its own
+/// upstream connections (as the built-in proxy's event loops do); it runs until `stop` is sent
+/// or dropped, and its connections are closed then.
+fn event_loop(proxy: Proxy, upstream: Upstream) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let _own = rampart_proxy::connections_per_thread();
+            addr_tx.send(front(proxy, upstream, vec![]).await).unwrap();
+            let _ = stopped.await;
+        });
+    });
+    (addr_rx.recv().unwrap(), stop)
+}
+
+/// Each event loop keeps the connections it dialled: another loop dials its own rather than
+/// take one registered with the first loop's runtime, each reuses its own, and a loop's
+/// connections are closed when it ends.
+#[tokio::test]
+async fn event_loops_keep_their_own_connections() {
+    let (up, counts) = counting_upstream().await;
+    let upstream = Upstream::new("test", &format!("http://{up}"), UpstreamSettings::default()).unwrap();
+    let proxy = Proxy::new(ProxySettings::default()).unwrap();
+    let (a, stop_a) = event_loop(proxy.clone(), upstream.clone());
+    let (b, _stop_b) = event_loop(proxy, upstream);
+    assert_eq!(get(a, "/small").await.body, "small");
+    assert_eq!(counts.accepted(), 1);
+    assert_eq!(get(b, "/small").await.body, "small");
+    assert_eq!(counts.accepted(), 2, "the second loop dialled its own");
+    for front in [a, b, a, b] {
+        assert_eq!(get(front, "/small").await.body, "small");
+    }
+    assert_eq!(counts.accepted(), 2, "each loop reuses its own");
+    assert_eq!(counts.ended(), 0);
+    stop_a.send(()).unwrap();
+    eventually("the ended loop's connection closed", || counts.ended() == 1).await;
+    assert_eq!(get(b, "/small").await.body, "small");
+    assert_eq!(counts.accepted(), 2);
+}

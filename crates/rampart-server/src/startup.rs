@@ -91,13 +91,18 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let grace = self.state.settings.server.shutdown_grace;
         let store = self.state.store.clone();
+        // One shutdown for both listeners.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // The built-in proxy's listener, on event loops of its own (see `ProxyLoops`).
+        let gateway = match self.gateway {
+            Some((listener, _)) => Some(ProxyLoops::start(listener, &self.state, &stop_rx, grace)?),
+            None => None,
+        };
         let mut background = crate::background::start(&self.state).await;
         let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
             crate::router::service(self.state.clone()),
         );
         let state = self.state.clone();
-        // One shutdown for both listeners.
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -105,18 +110,11 @@ impl Application {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let gateway = self.gateway.map(|(listener, _)| {
-            let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
-                crate::gateway_proxy::service(self.state.clone()),
-            );
-            tokio::spawn(serve_gracefully(listener, app, stopped(stop_rx.clone()), grace))
-        });
         let result = serve_gracefully(self.listener, app, stopped(stop_rx), grace).await;
-        if let Some(g) = gateway
-            && let Ok(Err(e)) = g.await
-        {
-            tracing::warn!(error = %e, "gateway proxy listener");
-        }
+        let gateway = match gateway {
+            Some(loops) => Some(loops.finished().await),
+            None => None,
+        };
         background.abort_all();
         while background.join_next().await.is_some() {}
         state.api_keys.flush(&state).await;
@@ -125,7 +123,111 @@ impl Application {
         if tokio::time::timeout(Duration::from_secs(5), store.close()).await.is_err() {
             tracing::warn!("database connections still busy at exit; closing anyway");
         }
+        if let Some(loops) = gateway {
+            loops.release().await;
+        }
         result
+    }
+}
+
+/// The built-in proxy's event loops: `[gateway.proxy] threads` threads (default: one per core),
+/// each running a current-thread Tokio runtime that accepts on its own handle of the one
+/// listening socket and serves the connections it accepted from start to end, as nginx's
+/// worker processes do. A proxied request's connection task, its upstream connection (each
+/// loop keeps the ones it dialled: [`rampart_proxy::connections_per_thread`]) and the
+/// per-thread caches it touches (the assertion's checked value, request ids) then stay on one
+/// core; on the main runtime's worker threads, work stealing moved them between cores (see
+/// bench/RESULTS.md, "The built-in proxy, eighth pass"). All loops share one socket (no `SO_REUSEPORT`): a second Rampart on the same
+/// address still fails to bind.
+///
+/// Store and Redis work started on a loop: the Redis limiter's batching task (and so its
+/// connection) runs on the runtime that built the limiter, the main one. A PostgreSQL
+/// connection that the pool opens for a request on a loop is registered with that loop's
+/// runtime, which drives it for whoever uses it next; so a loop's runtime runs on, idle, after
+/// its listener has drained, until the application has closed its store ([`Self::release`]).
+struct ProxyLoops {
+    /// One per loop: how its listener ended.
+    finished: Vec<tokio::sync::oneshot::Receiver<std::io::Result<()>>>,
+    /// Dropped to let the loops' runtimes end.
+    release: tokio::sync::watch::Sender<()>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ProxyLoops {
+    fn start(
+        listener: TcpListener,
+        state: &AppState,
+        stop: &tokio::sync::watch::Receiver<bool>,
+        grace: Duration,
+    ) -> std::io::Result<ProxyLoops> {
+        let count = state
+            .settings
+            .gateway
+            .proxy
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get));
+        let listener = listener.into_std()?;
+        let (release, released) = tokio::sync::watch::channel(());
+        let mut loops = ProxyLoops { finished: Vec::with_capacity(count), release, threads: Vec::with_capacity(count) };
+        for n in 0..count {
+            let socket = listener.try_clone()?;
+            let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
+                crate::gateway_proxy::service(state.clone()),
+            );
+            let (done, finished) = tokio::sync::oneshot::channel();
+            let mut stop = stop.clone();
+            let mut released = released.clone();
+            let thread = std::thread::Builder::new().name(format!("rampart-proxy-{n}")).spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = done.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    // Closed at the end of this block, while the runtime they use still runs.
+                    let _connections = rampart_proxy::connections_per_thread();
+                    let served = match TcpListener::from_std(socket) {
+                        Ok(l) => {
+                            let stopped = async move {
+                                let _ = stop.wait_for(|s| *s).await;
+                            };
+                            serve_gracefully(l, app, stopped, grace).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = done.send(served);
+                    // Ends when the sender is dropped.
+                    while released.changed().await.is_ok() {}
+                });
+            })?;
+            loops.finished.push(finished);
+            loops.threads.push(thread);
+        }
+        Ok(loops)
+    }
+
+    /// Waits until every loop's listener has stopped and its connections have drained.
+    async fn finished(mut self) -> Self {
+        for done in std::mem::take(&mut self.finished) {
+            match done.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "gateway proxy listener"),
+                Err(_) => tracing::warn!("a gateway proxy event loop ended early"),
+            }
+        }
+        self
+    }
+
+    /// Lets the loops' runtimes end, and waits for their threads.
+    async fn release(self) {
+        let ProxyLoops { release, threads, .. } = self;
+        drop(release);
+        let joined = tokio::task::spawn_blocking(move || threads.into_iter().all(|t| t.join().is_ok())).await;
+        if !matches!(joined, Ok(true)) {
+            tracing::warn!("a gateway proxy event loop panicked");
+        }
     }
 }
 

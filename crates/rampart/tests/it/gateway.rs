@@ -548,7 +548,19 @@ async fn upstream() -> Upstream {
         })
     };
     use axum::response::IntoResponse;
-    let app = axum::Router::new().route("/public/ws", axum::routing::get(ws)).fallback(echo);
+    // Answers after a pause: a request still in flight when shutdown begins.
+    let slow = {
+        let hits = hits.clone();
+        move || async move {
+            hits.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            "slow"
+        }
+    };
+    let app = axum::Router::new()
+        .route("/public/ws", axum::routing::get(ws))
+        .route("/public/slow", axum::routing::get(slow))
+        .fallback(echo);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -556,9 +568,14 @@ async fn upstream() -> Upstream {
 }
 
 async fn proxied_app(up: &Upstream) -> TestApp {
+    proxied_app_with(up, |_| {}).await
+}
+
+async fn proxied_app_with(up: &Upstream, more: impl FnOnce(&mut rampart_config::Config) + Send + 'static) -> TestApp {
     let upstream = format!("http://{}", up.addr);
     TestApp::spawn_with(TestDb::fresh().await, move |c| {
         with_rules(c);
+        more(c);
         c.gateway.upstream = Some(upstream);
         c.gateway.listen = Some("127.0.0.1:0".parse().unwrap());
         c.gateway.login_url = "https://auth.example.com/ui/login".into();
@@ -670,6 +687,33 @@ async fn the_breaker_ejects_a_failing_upstream_answers_at_once_and_restores_it()
     assert_eq!(get().await.unwrap().status(), 200);
     app.wait_for_event(rampart_domain::Action::GatewayUpstreamRestored).await;
     assert_eq!(get().await.unwrap().status(), 200);
+}
+
+/// The built-in proxy's listener runs on event loops of its own (`gateway.proxy.threads`), all
+/// accepting on one socket: connections are answered whichever loop takes them; at shutdown a
+/// request in flight on a loop is still answered, the loops stop, and nothing listens after.
+#[tokio::test]
+async fn the_built_in_proxy_serves_on_its_event_loops_and_drains_them_at_shutdown() {
+    use std::sync::atomic::Ordering;
+    let up = upstream().await;
+    let mut app = proxied_app_with(&up, |c| c.gateway.proxy.threads = Some(3)).await;
+    for i in 0..12 {
+        // A connection each.
+        let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+        let r = client.get(via_gateway(&app, &format!("/public/{i}"))).send().await.unwrap();
+        assert_eq!(r.status(), 200, "connection {i}");
+    }
+    assert_eq!(up.hits.load(Ordering::SeqCst), 12);
+    let slow = tokio::spawn(app.client.get(via_gateway(&app, "/public/slow")).send());
+    while up.hits.load(Ordering::SeqCst) < 13 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    app.begin_shutdown();
+    let r = slow.await.unwrap().expect("the request in flight is answered");
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap().as_str()), (200, "slow"));
+    let gateway = app.gateway_addr.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), app.stop()).await.expect("the event loops stop").unwrap();
+    assert!(tokio::net::TcpStream::connect(gateway).await.is_err(), "nothing listens after shutdown");
 }
 
 #[tokio::test]

@@ -90,6 +90,34 @@ async fn concurrent_redis_decisions_are_batched_and_decided_as_in_sequence() {
     assert!(redis.calls() < 50, "batched: {} calls for 50 decisions", redis.calls());
 }
 
+/// The batching task (and so the Redis connection) runs on the runtime that made the limiter,
+/// not on the runtime of the first decision: the built-in proxy's event loops have runtimes of
+/// their own, and a task spawned on one of them would end with it. Here the first decision is
+/// made on a runtime that then ends; the next, on the limiter's own runtime, still decides.
+#[tokio::test]
+async fn the_redis_batching_task_lives_on_the_runtime_that_made_the_limiter() {
+    let Some(url) = redis_url() else { return };
+    let redis = Arc::new(RedisLimiter::new(&url, &unique_prefix(), Duration::from_secs(2)).unwrap());
+    let q = Quota::new(10, Duration::from_secs(60)).unwrap();
+    let now = 1_900_000_000 * S;
+    let first = redis.clone();
+    // Joined off this runtime, which must stay free to run the batching task meanwhile.
+    let remaining = tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(first.check("k", q, now)).unwrap().remaining
+            // The runtime ends here, with whatever was spawned on it.
+        })
+        .join()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(remaining, 9);
+    let next = redis.check("k", q, now + 1).await.expect("decides after the first decision's runtime ended");
+    assert_eq!((next.allowed, next.remaining), (true, 8));
+}
+
 fn rule(name: &str, path: &str, methods: &[&str], key: RateLimitKey, limit: u32) -> RateLimitRule {
     let mut r: RateLimitRule = serde_json::from_value(json!({
         "name": name, "path": path, "methods": methods, "key": key, "limit": limit, "window_secs": 60,
