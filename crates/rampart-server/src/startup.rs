@@ -137,8 +137,8 @@ impl Application {
 /// loop keeps the ones it dialled: [`rampart_proxy::connections_per_thread`]) and the
 /// per-thread caches it touches (the assertion's checked value, request ids) then stay on one
 /// core; on the main runtime's worker threads, work stealing moved them between cores (see
-/// bench/RESULTS.md, "The built-in proxy, eighth pass"). All loops share one socket (no `SO_REUSEPORT`): a second Rampart on the same
-/// address still fails to bind.
+/// bench/RESULTS.md, "The built-in proxy, eighth pass"). All loops share one socket (no
+/// `SO_REUSEPORT`): a second Rampart on the same address still fails to bind.
 ///
 /// Store and Redis work started on a loop: the Redis limiter's batching task (and so its
 /// connection) runs on the runtime that built the limiter, the main one. A PostgreSQL
