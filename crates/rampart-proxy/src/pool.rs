@@ -186,7 +186,8 @@ pub struct ThreadConnections {
 
 impl Drop for ThreadConnections {
     fn drop(&mut self) {
-        let kept = LOCAL.with_borrow_mut(Option::take);
+        // Nothing to close if the thread's storage is already gone (the guard outlived it).
+        let kept = LOCAL.try_with(|l| l.borrow_mut().take()).ok().flatten();
         drop(kept);
     }
 }
