@@ -94,7 +94,7 @@ impl Application {
         // One shutdown for both listeners.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // The built-in proxy's listener, on event loops of its own (see `ProxyLoops`).
-        let gateway = match self.gateway {
+        let mut gateway = match self.gateway {
             Some((listener, _)) => Some(ProxyLoops::start(listener, &self.state, &stop_rx, grace)?),
             None => None,
         };
@@ -107,14 +107,10 @@ impl Application {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
         let result = serve_gracefully(self.listener, app, stopped(stop_rx), grace).await;
-        let gateway = match gateway {
-            Some(loops) => Some(loops.finished().await),
-            None => None,
-        };
+        if let Some(loops) = &mut gateway {
+            loops.finished().await;
+        }
         background.abort_all();
         while background.join_next().await.is_some() {}
         state.api_keys.flush(&state).await;
@@ -175,7 +171,7 @@ impl ProxyLoops {
                 crate::gateway_proxy::service(state.clone()),
             );
             let (done, finished) = tokio::sync::oneshot::channel();
-            let mut stop = stop.clone();
+            let stop = stop.clone();
             let mut released = released.clone();
             let thread = std::thread::Builder::new().name(format!("rampart-proxy-{n}")).spawn(move || {
                 let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -189,12 +185,7 @@ impl ProxyLoops {
                     // Closed at the end of this block, while the runtime they use still runs.
                     let _connections = rampart_proxy::connections_per_thread();
                     let served = match TcpListener::from_std(socket) {
-                        Ok(l) => {
-                            let stopped = async move {
-                                let _ = stop.wait_for(|s| *s).await;
-                            };
-                            serve_gracefully(l, app, stopped, grace).await
-                        }
+                        Ok(l) => serve_gracefully(l, app, stopped(stop), grace).await,
                         Err(e) => Err(e),
                     };
                     let _ = done.send(served);
@@ -209,15 +200,14 @@ impl ProxyLoops {
     }
 
     /// Waits until every loop's listener has stopped and its connections have drained.
-    async fn finished(mut self) -> Self {
-        for done in std::mem::take(&mut self.finished) {
+    async fn finished(&mut self) {
+        for done in self.finished.drain(..) {
             match done.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "gateway proxy listener"),
                 Err(_) => tracing::warn!("a gateway proxy event loop ended early"),
             }
         }
-        self
     }
 
     /// Lets the loops' runtimes end, and waits for their threads.
@@ -229,6 +219,11 @@ impl ProxyLoops {
             tracing::warn!("a gateway proxy event loop panicked");
         }
     }
+}
+
+/// Resolves once the shared shutdown signal is given (or its sender is gone).
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }
 
 /// The listener `serve_gracefully` accepts on: every connection with `TCP_NODELAY`, so an answer
