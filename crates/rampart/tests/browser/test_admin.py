@@ -113,6 +113,7 @@ class Console(unittest.TestCase):
         # Find the user among 1,000 by typing part of the address (htmx, no page load).
         p.click("nav.tabs >> text=Users")
         page.wait_for_url("**/ui/admin/users")
+        p.wait_for_load_state("load")
         p.fill("#q", "grace.hop")
         # The first page may list her already: wait for htmx's answer to the typing, the one
         # row left (the assertion below then says which).
@@ -155,8 +156,11 @@ class Console(unittest.TestCase):
         p.wait_for_url("**done=admin_sessions_revoked")
         self.assertEqual(SERVER.api("GET", "/v1/me", headers=token)[0], 401, "revoked")
 
-        # Block an address; the network is checked as it is typed.
+        # Block an address; the network is checked as it is typed (htmx, whose script is
+        # deferred: typed before the page has loaded, the input would find no listener yet).
         p.click("nav.tabs >> text=IP rules")
+        page.wait_for_url("**/ui/admin/ip-rules")
+        p.wait_for_load_state("load")
         p.fill("#network", "198.51.100.300")
         p.wait_for_selector("#network-check .check-bad")
         p.fill("#network", BLOCKED)
